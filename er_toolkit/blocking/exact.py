@@ -1,0 +1,107 @@
+"""Exact multi-column blocking rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from er_toolkit import schema
+from er_toolkit.blocking.base import PAIR_SCHEMA, key_column, key_expr
+from er_toolkit.schema import LinkType
+
+
+@dataclass(frozen=True)
+class ExactRule:
+    """Pair records that agree exactly on every key; nulls never match.
+
+    Parameters
+    ----------
+    keys
+        Column names, each optionally ``"column[:n]"`` for a prefix.
+    name
+        The rule's name in ``blocked_by``; defaults to the keys joined by
+        ``&``.
+
+    Examples
+    --------
+    >>> recs = pl.DataFrame({"_row": [0, 1, 2], "surname": ["li", "li", None]})
+    >>> ExactRule(("surname",)).block(
+    ...     recs.with_columns(pl.col("_row").cast(pl.UInt32)), link_type="dedupe"
+    ... ).rows()
+    [(0, 1)]
+    """
+
+    keys: tuple[str, ...]
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", tuple(self.keys))
+        if not self.name:
+            object.__setattr__(self, "name", "&".join(self.keys))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Columns the rule reads."""
+        return tuple(dict.fromkeys(key_column(k) for k in self.keys))
+
+    def _keyed(self, records: pl.DataFrame) -> pl.LazyFrame:
+        cols = [schema.ROW]
+        if schema.SOURCE in records.columns:
+            cols.append(schema.SOURCE)
+        return (
+            records.lazy()
+            .select(*cols, *[key_expr(k) for k in self.keys])
+            .drop_nulls(list(self.keys))
+        )
+
+    def count_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:
+        """Return how many pairs :meth:`block` would produce, without making them."""
+        keyed = self._keyed(records)
+        keys = list(self.keys)
+        if link_type == "link" and schema.SOURCE in records.columns:
+            per = keyed.group_by([*keys, schema.SOURCE]).agg(pl.len().alias("c"))
+            out = per.group_by(keys).agg(
+                (
+                    (
+                        pl.col("c").sum().cast(pl.Int64) ** 2
+                        - (pl.col("c").cast(pl.Int64) ** 2).sum()
+                    )
+                    // 2
+                ).alias("p")
+            )
+        else:
+            out = (
+                keyed.group_by(keys)
+                .agg(pl.len().cast(pl.Int64).alias("c"))
+                .select((pl.col("c") * (pl.col("c") - 1) // 2).alias("p"))
+            )
+        total = out.select(pl.col("p").sum()).collect().item()
+        return int(total or 0)
+
+    def largest_blocks(self, records: pl.DataFrame, *, n: int = 5) -> pl.DataFrame:
+        """Return the ``n`` largest blocks: key values and record counts."""
+        return (
+            self._keyed(records)
+            .group_by(list(self.keys))
+            .agg(pl.len().alias("records"))
+            .sort("records", descending=True)
+            .head(n)
+            .collect()
+        )
+
+    def block(self, records: pl.DataFrame, *, link_type: LinkType) -> pl.DataFrame:
+        """Return pairs agreeing on every key, ``_row_l`` < ``_row_r``."""
+        keyed = self._keyed(records)
+        keys = list(self.keys)
+        pairs = keyed.join(keyed, on=keys, suffix=schema.RIGHT).rename(
+            {schema.ROW: schema.ROW_L}
+        )
+        pairs = pairs.filter(pl.col(schema.ROW_L) < pl.col(schema.ROW_R))
+        if link_type == "link" and schema.SOURCE in records.columns:
+            pairs = pairs.filter(
+                pl.col(schema.SOURCE) != pl.col(schema.SOURCE + schema.RIGHT)
+            )
+        return (
+            pairs.select(schema.ROW_L, schema.ROW_R).collect().cast(PAIR_SCHEMA)  # type: ignore[arg-type]
+        )

@@ -1,0 +1,112 @@
+"""Run several blockers as one: each pair once, tagged with its first producer."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import Literal
+
+import polars as pl
+
+from er_toolkit import schema
+from er_toolkit.blocking.base import PAIR_SCHEMA, Blocker
+from er_toolkit.exceptions import BlockingError, ConfigError
+from er_toolkit.schema import LinkType
+
+log = logging.getLogger(__name__)
+
+OnExplode = Literal["raise", "warn"]
+
+
+def count_rule_pairs(
+    records: pl.DataFrame, blockers: Sequence[Blocker], *, link_type: LinkType
+) -> pl.DataFrame:
+    """Report how many pairs each blocker would produce, before running it.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``blocked_by`` and ``pairs`` (the blocker's own count, overlaps with
+        other blockers included; -1 where a blocker cannot count in advance).
+    """
+    counts = []
+    for blocker in blockers:
+        counter = getattr(blocker, "count_pairs", None)
+        counts.append(int(counter(records, link_type=link_type)) if counter else -1)
+    return pl.DataFrame(
+        {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
+        schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
+    )
+
+
+def block_pairs(
+    records: pl.DataFrame,
+    blockers: Sequence[Blocker],
+    *,
+    link_type: LinkType,
+    max_pairs_per_rule: int | None = None,
+    on_explode: OnExplode = "raise",
+) -> pl.DataFrame:
+    """Return the union of the blockers' candidate pairs.
+
+    Parameters
+    ----------
+    records
+        The records frame (with ``_row``).
+    blockers
+        The blockers, in priority order.
+    link_type
+        ``"dedupe"``, ``"link"`` or ``"link_and_dedupe"``.
+    max_pairs_per_rule
+        A rule that would produce more pairs than this is refused
+        (``on_explode="raise"``) or skipped with a warning (``"warn"``).
+    on_explode
+        What to do with such a rule.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``_row_l``, ``_row_r`` and ``blocked_by`` (an Enum of blocker names),
+        each pair once, attributed to the first blocker that produced it.
+    """
+    if not blockers:
+        raise ConfigError("Expected at least one blocker; got none.")
+    names = [b.name for b in blockers]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Blocker names must be unique; got {names}.")
+    if on_explode not in ("raise", "warn"):
+        raise ConfigError(f"on_explode must be 'raise' or 'warn'; got {on_explode!r}.")
+    report = count_rule_pairs(records, blockers, link_type=link_type)
+    for name, n in report.iter_rows():
+        log.info("blocking rule %s: %s pairs", name, f"{n:,}")
+    enum = pl.Enum(names)
+    parts = []
+    for blocker, n in zip(blockers, report.get_column("pairs"), strict=True):
+        if max_pairs_per_rule is not None and n > max_pairs_per_rule:
+            message = (
+                f"Blocking rule {blocker.name!r} would produce {n:,} pairs, more than "
+                f"max_pairs_per_rule={max_pairs_per_rule:,}; make it stricter "
+                "(add a column, or use a prefix of another) or raise the limit."
+            )
+            if on_explode == "raise":
+                raise BlockingError(message)
+            warnings.warn(message, stacklevel=2)
+            continue
+        pairs = blocker.block(records, link_type=link_type)
+        parts.append(
+            pairs.select(schema.ROW_L, schema.ROW_R).with_columns(
+                pl.lit(blocker.name, dtype=enum).alias(schema.BLOCKED_BY)
+            )
+        )
+    if not parts:
+        return pl.DataFrame(schema={**PAIR_SCHEMA, schema.BLOCKED_BY: enum})
+    stacked = pl.concat(parts)
+    pair_key = pl.col(schema.ROW_L).cast(pl.UInt64) * (1 << 32) + pl.col(
+        schema.ROW_R
+    ).cast(pl.UInt64)
+    return (
+        stacked.with_columns(pair_key.alias("_key"))
+        .unique("_key", keep="first", maintain_order=True)
+        .drop("_key")
+    )

@@ -1,0 +1,234 @@
+"""Cluster scored pairs into entities: connected components with stable ids."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from scipy.sparse import csgraph
+
+from er_toolkit import schema
+from er_toolkit.exceptions import ConfigError, SchemaError
+
+__all__ = ["CLUSTER_SCHEMA", "cluster_id_expr", "connected_components"]
+
+CLUSTER_SIZE = "cluster_size"
+
+CLUSTER_SCHEMA = pl.Schema(
+    {
+        schema.ROW: pl.UInt32,
+        schema.RECORD_ID: pl.String,
+        schema.SOURCE: pl.String,
+        schema.CLUSTER_ID: pl.String,
+        CLUSTER_SIZE: pl.UInt32,
+    }
+)
+"""Columns and types of the frame :func:`connected_components` returns."""
+
+_LABEL = "__component"
+
+
+def _require_columns(frame: pl.DataFrame, columns: Sequence[str], *, name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{name} lacks column(s) {missing}; its columns are {frame.columns}."
+        )
+
+
+def cluster_id_expr(
+    source: str | pl.Expr = schema.SOURCE, record_id: str | pl.Expr = schema.RECORD_ID
+) -> pl.Expr:
+    r"""Build the cluster id ``"<source>:<record_id>"`` of a representative record.
+
+    In the source, ``\`` is written ``\\`` and ``:`` is written ``\:``, so the
+    first unescaped ``:`` always separates source from record id and two
+    different records never give the same id. A null source counts as ``""``.
+
+    Parameters
+    ----------
+    source, record_id
+        Column names or expressions holding the representative's source and id.
+
+    Returns
+    -------
+    polars.Expr
+        A String expression named ``cluster_id``.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"source": ["crm", "a:b"], "record_id": ["7", "x:y"]})
+    >>> df.select(cluster_id_expr()).to_series().to_list()
+    ['crm:7', 'a\\:b:x:y']
+    """
+    src = pl.col(source) if isinstance(source, str) else source
+    rid = pl.col(record_id) if isinstance(record_id, str) else record_id
+    escaped = (
+        src.cast(pl.String)
+        .fill_null("")
+        .str.replace_all("\\", "\\\\", literal=True)
+        .str.replace_all(":", "\\:", literal=True)
+    )
+    return pl.concat_str(
+        [escaped, pl.lit(":"), rid.cast(pl.String)], ignore_nulls=False
+    ).alias(schema.CLUSTER_ID)
+
+
+def _check_threshold(threshold: float, *, score_column: str) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise ConfigError(
+            f"threshold must be a number; got {type(threshold).__name__} {threshold!r}."
+        )
+    if math.isnan(float(threshold)):
+        raise ConfigError("threshold must be a number; got NaN.")
+    if score_column == schema.MATCH_PROBABILITY and not 0.0 <= threshold <= 1.0:
+        raise ConfigError(
+            f"threshold on {schema.MATCH_PROBABILITY!r} must be in [0, 1]; got "
+            f"{threshold!r}. To cut on the match weight pass "
+            f"score_column={schema.MATCH_WEIGHT!r}."
+        )
+
+
+def _sorted_records(records: pl.DataFrame) -> pl.DataFrame:
+    """Return ``_row``, ``record_id``, ``source`` in ``_row`` order, validated."""
+    _require_columns(
+        records, (schema.ROW, schema.RECORD_ID, schema.SOURCE), name="records"
+    )
+    out = records.select(
+        pl.col(schema.ROW),
+        pl.col(schema.RECORD_ID).cast(pl.String),
+        pl.col(schema.SOURCE).cast(pl.String),
+    ).sort(schema.ROW)
+    rows = out.get_column(schema.ROW)
+    if not rows.dtype.is_integer() or not np.array_equal(
+        rows.to_numpy(), np.arange(out.height)
+    ):
+        raise SchemaError(
+            f"records column {schema.ROW!r} must hold the dense row numbers "
+            f"0..{out.height - 1}, each once; build records with "
+            "er_toolkit.io.prepare_records."
+        )
+    n_null = out.get_column(schema.RECORD_ID).null_count()
+    if n_null:
+        raise SchemaError(
+            f"records column {schema.RECORD_ID!r} has {n_null} null value(s); "
+            "every record needs an id."
+        )
+    return out.with_columns(pl.col(schema.ROW).cast(pl.UInt32))
+
+
+def _edges(
+    pairs: pl.DataFrame, *, n: int, threshold: float, score_column: str
+) -> tuple[np.ndarray, np.ndarray]:
+    score = pl.col(score_column).cast(pl.Float64)
+    kept = pairs.lazy().filter(score.is_not_nan() & (score >= threshold))
+    edges = kept.select(
+        pl.col(schema.ROW_L).cast(pl.Int64), pl.col(schema.ROW_R).cast(pl.Int64)
+    ).collect()
+    left = edges.get_column(schema.ROW_L).to_numpy()
+    right = edges.get_column(schema.ROW_R).to_numpy()
+    if edges.height and (
+        min(left.min(), right.min()) < 0 or max(left.max(), right.max()) >= n
+    ):
+        raise SchemaError(
+            f"pairs refer to rows outside the records frame (0..{n - 1}); "
+            "score the pairs of these same records."
+        )
+    return left, right
+
+
+def connected_components(
+    records: pl.DataFrame,
+    pairs: pl.DataFrame,
+    *,
+    threshold: float,
+    score_column: str = schema.MATCH_PROBABILITY,
+) -> pl.DataFrame:
+    """Cluster records: the connected components of pairs scored >= ``threshold``.
+
+    Every record appears exactly once in the result; a record with no pair at
+    or above the threshold is a cluster of one. Null and NaN scores are never
+    edges.
+
+    A cluster's id is built from its smallest member by (``source``,
+    ``record_id``) as ``"<source>:<record_id>"`` (see :func:`cluster_id_expr`).
+    It depends only on which records are in the cluster, so the same data gives
+    the same ids on every run, whatever the order of the pairs; it is readable,
+    and it survives a polars upgrade (no hashing).
+
+    Parameters
+    ----------
+    records
+        The records frame: ``_row`` (dense 0..n-1), ``record_id``, ``source``.
+    pairs
+        Scored pairs: ``_row_l``, ``_row_r`` and ``score_column``.
+    threshold
+        Pairs whose score is at least this are links. Must lie in [0, 1] when
+        ``score_column`` is ``match_probability``.
+    score_column
+        The column to cut on, such as ``match_probability`` or
+        ``match_weight``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``_row``, ``record_id``, ``source``, ``cluster_id`` (String) and
+        ``cluster_size`` (UInt32), one row per record in ``_row`` order.
+
+    Raises
+    ------
+    SchemaError
+        If a frame lacks a column, ``_row`` is not dense, or a pair names a
+        row outside ``records``.
+    ConfigError
+        If ``threshold`` is not a number, or outside [0, 1] for a probability.
+
+    Examples
+    --------
+    >>> records = pl.DataFrame(
+    ...     {"_row": [0, 1, 2], "record_id": ["b", "a", "c"], "source": "crm"},
+    ...     schema_overrides={"_row": pl.UInt32},
+    ... )
+    >>> pairs = pl.DataFrame(
+    ...     {"_row_l": [0, 1], "_row_r": [1, 2], "match_probability": [0.9, 0.2]}
+    ... )
+    >>> out = connected_components(records, pairs, threshold=0.5)
+    >>> out.select("record_id", "cluster_id", "cluster_size").rows()
+    [('b', 'crm:a', 2), ('a', 'crm:a', 2), ('c', 'crm:c', 1)]
+    """
+    _check_threshold(threshold, score_column=score_column)
+    recs = _sorted_records(records)
+    _require_columns(pairs, (schema.ROW_L, schema.ROW_R, score_column), name="pairs")
+    n = recs.height
+    left, right = _edges(pairs, n=n, threshold=threshold, score_column=score_column)
+    graph = sp.coo_array(
+        (np.ones(left.size, dtype=bool), (left, right)), shape=(n, n)
+    ).tocsr()
+    _, labels = csgraph.connected_components(graph, directed=False)
+
+    order = [schema.SOURCE, schema.RECORD_ID]
+    per_cluster = (
+        recs.lazy()
+        .with_columns(pl.Series(_LABEL, labels, dtype=pl.Int64))
+        .group_by(_LABEL)
+        .agg(
+            cluster_id_expr(
+                pl.col(schema.SOURCE).sort_by(order).first(),
+                pl.col(schema.RECORD_ID).sort_by(order).first(),
+            ),
+            pl.len().cast(pl.UInt32).alias(CLUSTER_SIZE),
+        )
+    )
+    return (
+        recs.lazy()
+        .with_columns(pl.Series(_LABEL, labels, dtype=pl.Int64))
+        .join(per_cluster, on=_LABEL, how="left")
+        .select(list(CLUSTER_SCHEMA))
+        .sort(schema.ROW)
+        .collect()
+        .cast(CLUSTER_SCHEMA)
+    )

@@ -1,0 +1,217 @@
+"""A Comparison: ordered levels over one column, compiled to gamma arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from er_toolkit import schema
+from er_toolkit.compare.levels import (
+    DistanceLevel,
+    ExactLevel,
+    Level,
+    SimilarityLevel,
+    level_from_dict,
+    level_to_dict,
+)
+from er_toolkit.compare.pair_values import PairValues
+from er_toolkit.exceptions import ConfigError, SchemaError
+
+TF_PREFIX = "tf_"
+
+
+def tf(name: str) -> str:
+    """Return the term-frequency column name of comparison ``name``."""
+    return TF_PREFIX + name
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Ordered levels over one column, most similar first.
+
+    A pair gets gamma ``len(levels)`` at the first level, counting down to 1
+    at the last; 0 when no level applies ("else"); -1 when either value is
+    null.
+
+    Parameters
+    ----------
+    name
+        Used in column names (``gamma_<name>``, ``sim_<name>``).
+    column
+        The records column compared.
+    levels
+        The levels, most similar first.
+    date_format
+        ``strptime`` format of string dates, for date levels.
+    """
+
+    name: str
+    column: str
+    levels: tuple[Level, ...]
+    date_format: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "levels", tuple(self.levels))
+        if not self.levels:
+            raise ConfigError(f"Comparison {self.name!r} needs at least one level.")
+        if not self.name.isidentifier():
+            raise ConfigError(
+                f"A comparison's name must be an identifier (letters, digits, _); "
+                f"got {self.name!r}."
+            )
+
+    @property
+    def n_levels(self) -> int:
+        """Number of non-null levels, the else level included."""
+        return len(self.levels) + 1
+
+    @property
+    def level_labels(self) -> list[str]:
+        """Label of each gamma value 0 .. ``len(levels)`` (else first)."""
+        return ["else", *[lvl.label for lvl in reversed(self.levels)]]
+
+    @property
+    def tf_gamma(self) -> int | None:
+        """The gamma value of the term-frequency adjusted exact level, if any."""
+        for i, lvl in enumerate(self.levels):
+            if isinstance(lvl, ExactLevel) and lvl.term_frequency:
+                return len(self.levels) - i
+        return None
+
+    @property
+    def similarity_comparator(self) -> str | None:
+        """The string comparator whose raw similarity is reported, if any."""
+        for lvl in self.levels:
+            if isinstance(lvl, (SimilarityLevel, DistanceLevel)):
+                return lvl.comparator
+        return None
+
+    def compare(
+        self, records: pl.DataFrame, rows_l: np.ndarray, rows_r: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Return gamma (and sim, tf where they apply) arrays for the pairs.
+
+        Parameters
+        ----------
+        records
+            The records frame, indexed by ``_row``.
+        rows_l, rows_r
+            Row numbers of each pair's records.
+
+        Returns
+        -------
+        dict
+            ``gamma_<name>`` (int8), and ``sim_<name>`` (float32) where the
+            comparison has a string comparator, ``tf_<name>`` (float64) where
+            it has a term-frequency adjusted exact level.
+        """
+        if self.column not in records.columns:
+            raise SchemaError(
+                f"Comparison {self.name!r} needs column {self.column!r}; the records "
+                f"have {records.columns}."
+            )
+        values = PairValues(
+            records.get_column(self.column),
+            rows_l,
+            rows_r,
+            date_format=self.date_format,
+        )
+        gamma = np.zeros(len(rows_l), dtype=np.int8)
+        undecided = np.ones(len(rows_l), dtype=bool)
+        for i, level in enumerate(self.levels):
+            hit = undecided & level.matches(values)
+            gamma[hit] = len(self.levels) - i
+            undecided &= ~hit
+        gamma[values.null] = schema.NULL_LEVEL
+        out = {schema.gamma(self.name): gamma}
+        comparator = self.similarity_comparator
+        if comparator is not None:
+            out[schema.sim(self.name)] = values.similarity(comparator).astype(
+                np.float32
+            )
+        if self.tf_gamma is not None:
+            out[tf(self.name)] = term_frequencies(records.get_column(self.column))[
+                rows_l
+            ]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the declaration as a plain dict (JSON and TOML friendly)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "column": self.column,
+            "levels": [level_to_dict(lvl) for lvl in self.levels],
+        }
+        if self.date_format is not None:
+            out["date_format"] = self.date_format
+        return out
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> Comparison:
+        """Build a comparison from :meth:`to_dict`'s output or a config table."""
+        valid = {"name", "column", "levels", "date_format"}
+        unknown = sorted(set(spec) - valid)
+        if unknown:
+            raise ConfigError(
+                f"Unknown key(s) {unknown} in a comparison; valid keys are "
+                f"{sorted(valid)}."
+            )
+        missing = [k for k in ("name", "levels") if k not in spec]
+        if missing:
+            raise ConfigError(f"A comparison needs {missing}; got {sorted(spec)}.")
+        return cls(
+            name=spec["name"],
+            column=spec.get("column", spec["name"]),
+            levels=tuple(level_from_dict(lvl) for lvl in spec["levels"]),
+            date_format=spec.get("date_format"),
+        )
+
+
+def term_frequencies(values: pl.Series) -> np.ndarray:
+    """Return each record's value frequency among the non-null values (NaN if null)."""
+    s = values.cast(pl.String).str.strip_chars()
+    s = pl.select(pl.when(s.str.len_chars() > 0).then(s)).to_series()
+    n = s.len() - s.null_count()
+    counts = pl.DataFrame({"v": s}).select(
+        pl.len().over("v").cast(pl.Float64) / max(n, 1)
+    )
+    out = counts.to_series().to_numpy().copy()
+    out[s.is_null().to_numpy()] = np.nan
+    return out
+
+
+def compare_pairs(
+    records: pl.DataFrame, pairs: pl.DataFrame, comparisons: Sequence[Comparison]
+) -> pl.DataFrame:
+    """Return the comparison vectors of ``pairs``.
+
+    Parameters
+    ----------
+    records
+        The records frame (``_row`` dense from 0).
+    pairs
+        Candidate pairs with ``_row_l`` and ``_row_r``; other columns are kept.
+    comparisons
+        The comparisons to compute.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``pairs`` plus a ``gamma_`` column per comparison, and ``sim_`` and
+        ``tf_`` columns where they apply.
+    """
+    names = [c.name for c in comparisons]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Comparison names must be unique; got {names}.")
+    rows_l = pairs.get_column(schema.ROW_L).to_numpy()
+    rows_r = pairs.get_column(schema.ROW_R).to_numpy()
+    columns: dict[str, np.ndarray] = {}
+    for comparison in comparisons:
+        columns.update(comparison.compare(records, rows_l, rows_r))
+    return pairs.with_columns(
+        [pl.Series(name, array) for name, array in columns.items()]
+    )

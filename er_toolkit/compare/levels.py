@@ -1,0 +1,234 @@
+"""Comparison levels: small declarations that say when a pair is at a level."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from er_toolkit.compare.comparators import DISTANCE_COMPARATORS, STRING_COMPARATORS
+from er_toolkit.compare.pair_values import PairValues
+from er_toolkit.exceptions import ConfigError
+
+
+@runtime_checkable
+class Level(Protocol):
+    """A comparison level: decides, for every pair, whether it is at this level."""
+
+    kind: ClassVar[str]
+
+    def matches(self, values: PairValues) -> np.ndarray:
+        """Return a boolean array: is each pair at this level."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """A short human-readable description."""
+        ...
+
+
+def _check_comparator(comparator: str, valid: tuple[str, ...], level: str) -> None:
+    if comparator not in valid:
+        raise ConfigError(
+            f"The 'comparator' of a {level} level must be one of {list(valid)}; "
+            f"got {comparator!r}."
+        )
+
+
+def _check_range(name: str, value: float, lo: float, hi: float, level: str) -> None:
+    if not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise ConfigError(
+            f"The {name!r} of a {level} level must be a number in [{lo}, {hi}]; "
+            f"got {value!r}."
+        )
+
+
+@dataclass(frozen=True)
+class ExactLevel:
+    """Both values equal (after trimming); optionally term-frequency adjusted.
+
+    With ``term_frequency=True`` the match weight of an exact agreement uses
+    how common the shared value is: agreeing on a rare surname counts more
+    than agreeing on a common one.
+    """
+
+    kind: ClassVar[str] = "exact"
+    term_frequency: bool = False
+
+    def matches(self, values: PairValues) -> np.ndarray:
+        """Return whether each pair's values are equal."""
+        return values.exact
+
+    @property
+    def label(self) -> str:
+        """Describe the level."""
+        return "exact" + (" (tf)" if self.term_frequency else "")
+
+
+@dataclass(frozen=True)
+class SimilarityLevel:
+    """String similarity at or above ``min_similarity``."""
+
+    kind: ClassVar[str] = "similarity"
+    comparator: str = "jaro_winkler"
+    min_similarity: float = 0.9
+
+    def __post_init__(self) -> None:
+        _check_comparator(self.comparator, STRING_COMPARATORS, "similarity")
+        _check_range("min_similarity", self.min_similarity, 0.0, 1.0, "similarity")
+
+    def matches(self, values: PairValues) -> np.ndarray:
+        """Return whether each pair's similarity reaches the threshold."""
+        sim = values.similarity(self.comparator)
+        return np.nan_to_num(sim, nan=-1.0) >= self.min_similarity
+
+    @property
+    def label(self) -> str:
+        """Describe the level."""
+        return f"{self.comparator} >= {self.min_similarity:g}"
+
+
+@dataclass(frozen=True)
+class DistanceLevel:
+    """Edit distance at most ``max_distance``."""
+
+    kind: ClassVar[str] = "distance"
+    comparator: str = "levenshtein"
+    max_distance: int = 1
+
+    def __post_init__(self) -> None:
+        _check_comparator(self.comparator, DISTANCE_COMPARATORS, "distance")
+        if not isinstance(self.max_distance, int) or self.max_distance < 0:
+            raise ConfigError(
+                "The 'max_distance' of a distance level must be an int >= 0; got "
+                f"{self.max_distance!r}."
+            )
+
+    def matches(self, values: PairValues) -> np.ndarray:
+        """Return whether each pair's edit distance is within the limit."""
+        return values.distance(self.comparator) <= self.max_distance
+
+    @property
+    def label(self) -> str:
+        """Describe the level."""
+        return f"{self.comparator} <= {self.max_distance}"
+
+
+@dataclass(frozen=True)
+class NumericDifferenceLevel:
+    """Numbers within ``max_difference`` (absolute, or relative to the larger)."""
+
+    kind: ClassVar[str] = "numeric_difference"
+    max_difference: float = 0.0
+    relative: bool = False
+
+    def __post_init__(self) -> None:
+        hi = 1.0 if self.relative else float("inf")
+        _check_range(
+            "max_difference", self.max_difference, 0.0, hi, "numeric_difference"
+        )
+
+    def matches(self, values: PairValues) -> np.ndarray:
+        """Return whether each pair's numbers are close enough."""
+        diff = values.numeric_difference(relative=self.relative)
+        return ~values.numeric_null & (diff <= self.max_difference)
+
+    @property
+    def label(self) -> str:
+        """Describe the level."""
+        what = "relative difference" if self.relative else "difference"
+        return f"{what} <= {self.max_difference:g}"
+
+
+@dataclass(frozen=True)
+class DateDifferenceLevel:
+    """Dates within ``max_days`` of each other."""
+
+    kind: ClassVar[str] = "date_difference"
+    max_days: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_days, int) or self.max_days < 0:
+            raise ConfigError(
+                "The 'max_days' of a date_difference level must be an int >= 0; got "
+                f"{self.max_days!r}."
+            )
+
+    def matches(self, values: PairValues) -> np.ndarray:
+        """Return whether each pair's dates are close enough."""
+        return values.date_difference() <= self.max_days
+
+    @property
+    def label(self) -> str:
+        """Describe the level."""
+        return f"within {self.max_days} days"
+
+
+@dataclass(frozen=True)
+class DateSwapLevel:
+    """Same year with day and month swapped (03/04 against 04/03)."""
+
+    kind: ClassVar[str] = "date_swap"
+
+    def matches(self, values: PairValues) -> np.ndarray:
+        """Return whether each pair's dates have day and month swapped."""
+        return values.date_swapped()
+
+    @property
+    def label(self) -> str:
+        """Describe the level."""
+        return "day/month swapped"
+
+
+LEVEL_KINDS: dict[str, type[Any]] = {
+    cls.kind: cls
+    for cls in (
+        ExactLevel,
+        SimilarityLevel,
+        DistanceLevel,
+        NumericDifferenceLevel,
+        DateDifferenceLevel,
+        DateSwapLevel,
+    )
+}
+
+
+def level_to_dict(level: Level) -> dict[str, Any]:
+    """Return the declaration of ``level`` as a plain dict.
+
+    Examples
+    --------
+    >>> level_to_dict(SimilarityLevel(comparator="jaro", min_similarity=0.8))
+    {'kind': 'similarity', 'comparator': 'jaro', 'min_similarity': 0.8}
+    """
+    fields = dataclasses.asdict(level)  # type: ignore[call-overload]
+    return {"kind": level.kind, **fields}
+
+
+def level_from_dict(spec: dict[str, Any]) -> Level:
+    """Build a level from its declaration (the inverse of :func:`level_to_dict`).
+
+    Examples
+    --------
+    >>> level_from_dict({"kind": "distance", "max_distance": 2})
+    DistanceLevel(comparator='levenshtein', max_distance=2)
+    """
+    options = dict(spec)
+    kind = options.pop("kind", None)
+    if kind not in LEVEL_KINDS:
+        raise ConfigError(
+            f"A comparison level's 'kind' must be one of {sorted(LEVEL_KINDS)}; "
+            f"got {kind!r}."
+        )
+    cls = LEVEL_KINDS[kind]
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise ConfigError(
+            f"Unknown option(s) {unknown} for a {kind!r} level; valid options are "
+            f"{sorted(valid)}."
+        )
+    level: Level = cls(**options)
+    return level

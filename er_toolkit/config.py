@@ -1,0 +1,341 @@
+"""Linkage configuration: declarations read from TOML, validated, round-tripped."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from er_toolkit import schema
+from er_toolkit.blocking import Blocker, ExactRule, SortedNeighbourhood
+from er_toolkit.compare import Comparison
+from er_toolkit.exceptions import ConfigError
+from er_toolkit.schema import LinkType
+
+FORMAT_VERSION = 1
+
+
+def _check_keys(table: Mapping[str, Any], valid: set[str], where: str) -> None:
+    unknown = sorted(set(table) - valid)
+    if unknown:
+        raise ConfigError(
+            f"Unknown key(s) {unknown} in {where}; valid keys are {sorted(valid)}."
+        )
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where one source's records come from.
+
+    Exactly one of ``path`` (a CSV or Parquet file, relative to the config
+    file) and ``dataset`` (a shipped benchmark, e.g. ``"febrl3"``; with
+    ``part`` choosing the file of a two-file set) is given.
+    """
+
+    name: str
+    id_column: str = schema.RECORD_ID
+    path: str | None = None
+    dataset: str | None = None
+    part: int = 0
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> SourceConfig:
+        """Build from a ``[[sources]]`` table."""
+        _check_keys(
+            spec, {"name", "id_column", "path", "dataset", "part"}, "[[sources]]"
+        )
+        if "name" not in spec:
+            raise ConfigError(
+                f"Each [[sources]] table needs a 'name'; got {dict(spec)}."
+            )
+        if ("path" in spec) == ("dataset" in spec):
+            raise ConfigError(
+                f"Source {spec['name']!r} needs exactly one of 'path' and 'dataset'."
+            )
+        return cls(**spec)
+
+
+@dataclass(frozen=True)
+class BlockingConfig:
+    """Blocking rules: exact rules and sorted-neighbourhood windows."""
+
+    rules: tuple[tuple[str, ...], ...] = ()
+    sorted_neighbourhood: tuple[tuple[tuple[str, ...], int], ...] = ()
+    max_pairs_per_rule: int | None = 50_000_000
+    on_explode: str = "raise"
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> BlockingConfig:
+        """Build from the ``[blocking]`` table."""
+        _check_keys(
+            spec,
+            {"rules", "sorted_neighbourhood", "max_pairs_per_rule", "on_explode"},
+            "[blocking]",
+        )
+        sn = []
+        for item in spec.get("sorted_neighbourhood", ()):
+            _check_keys(item, {"keys", "window"}, "[[blocking.sorted_neighbourhood]]")
+            sn.append((tuple(item["keys"]), int(item.get("window", 5))))
+        return cls(
+            rules=tuple(tuple(r) for r in spec.get("rules", ())),
+            sorted_neighbourhood=tuple(sn),
+            max_pairs_per_rule=spec.get("max_pairs_per_rule", 50_000_000),
+            on_explode=spec.get("on_explode", "raise"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``[blocking]`` table."""
+        out: dict[str, Any] = {
+            "rules": [list(r) for r in self.rules],
+            "sorted_neighbourhood": [
+                {"keys": list(k), "window": w} for k, w in self.sorted_neighbourhood
+            ],
+            "on_explode": self.on_explode,
+        }
+        if self.max_pairs_per_rule is not None:
+            out["max_pairs_per_rule"] = self.max_pairs_per_rule
+        return out
+
+    def blockers(self) -> list[Blocker]:
+        """Compile the declarations into blockers, exact rules first."""
+        out: list[Blocker] = [ExactRule(tuple(r)) for r in self.rules]
+        out += [SortedNeighbourhood(k, window=w) for k, w in self.sorted_neighbourhood]
+        if not out:
+            raise ConfigError("[blocking] needs at least one rule; got none.")
+        return out
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column a blocking rule reads."""
+        cols: list[str] = []
+        for b in self.blockers():
+            cols.extend(getattr(b, "columns", ()))
+        return tuple(dict.fromkeys(cols))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Scorer settings (the ``[model]`` table)."""
+
+    kind: str = "fellegi_sunter"
+    training_rules: tuple[tuple[str, ...], ...] = ()
+    deterministic_rules: tuple[tuple[str, ...], ...] = ()
+    deterministic_recall: float = 0.9
+    probability_two_random_records_match: float | None = None
+    u_sample_size: int = 1_000_000
+    max_iter: int = 100
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> ModelConfig:
+        """Build from the ``[model]`` table."""
+        valid = {
+            "kind",
+            "training_rules",
+            "deterministic_rules",
+            "deterministic_recall",
+            "probability_two_random_records_match",
+            "u_sample_size",
+            "max_iter",
+            "seed",
+        }
+        _check_keys(spec, valid, "[model]")
+        kind = spec.get("kind", "fellegi_sunter")
+        if kind != "fellegi_sunter":
+            raise ConfigError(f"[model] kind must be 'fellegi_sunter'; got {kind!r}.")
+        out = dict(spec)
+        for key in ("training_rules", "deterministic_rules"):
+            out[key] = tuple(tuple(r) for r in spec.get(key, ()))
+        return cls(**out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``[model]`` table."""
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "training_rules": [list(r) for r in self.training_rules],
+            "deterministic_rules": [list(r) for r in self.deterministic_rules],
+            "deterministic_recall": self.deterministic_recall,
+            "u_sample_size": self.u_sample_size,
+            "max_iter": self.max_iter,
+            "seed": self.seed,
+        }
+        if self.probability_two_random_records_match is not None:
+            out["probability_two_random_records_match"] = (
+                self.probability_two_random_records_match
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Where the labels are: an entity-id column, or a file of true pairs."""
+
+    entity_column: str | None = None
+    pairs_path: str | None = None
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> EvaluationConfig:
+        """Build from the ``[evaluation]`` table."""
+        _check_keys(spec, {"entity_column", "pairs_path"}, "[evaluation]")
+        return cls(**spec)
+
+
+@dataclass(frozen=True)
+class LinkageConfig:
+    """Everything a training run needs, declared.
+
+    Parameters
+    ----------
+    name
+        The model's name, also its registered name in MLflow.
+    link_type
+        ``"dedupe"``, ``"link"`` or ``"link_and_dedupe"``.
+    sources
+        Where records come from (training runs only).
+    blocking
+        Candidate-pair rules.
+    comparisons
+        The comparisons of each pair.
+    model
+        Scorer settings.
+    threshold
+        Match probability at or above which a pair links records.
+    evaluation
+        Where the labels are, for evaluation.
+    experiment
+        The MLflow experiment name.
+    base_dir
+        The folder relative paths are read from.
+    """
+
+    name: str
+    link_type: LinkType
+    comparisons: tuple[Comparison, ...]
+    blocking: BlockingConfig
+    sources: tuple[SourceConfig, ...] = ()
+    model: ModelConfig = field(default_factory=ModelConfig)
+    threshold: float = 0.5
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    experiment: str = "er_toolkit"
+    base_dir: Path = Path(".")
+
+    def __post_init__(self) -> None:
+        if self.link_type not in schema.LINK_TYPES:
+            raise ConfigError(
+                f"'link_type' must be one of {list(schema.LINK_TYPES)}; got "
+                f"{self.link_type!r}."
+            )
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"'threshold' must be in [0, 1]; got {self.threshold!r}.")
+        if not self.comparisons:
+            raise ConfigError("A config needs at least one [[comparisons]] table.")
+        if self.link_type == "link" and 0 < len(self.sources) < 2:
+            raise ConfigError(
+                f"A 'link' job needs at least two [[sources]]; got {len(self.sources)}."
+            )
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every record column the model reads."""
+        cols = [c.column for c in self.comparisons] + list(self.blocking.columns)
+        for rule in (*self.model.training_rules, *self.model.deterministic_rules):
+            cols.extend(ExactRule(tuple(rule)).columns)
+        return tuple(dict.fromkeys(cols))
+
+    @classmethod
+    def from_dict(
+        cls, spec: Mapping[str, Any], *, base_dir: Path = Path(".")
+    ) -> LinkageConfig:
+        """Build from a parsed TOML document (or :meth:`to_dict`'s output)."""
+        valid = {
+            "format_version",
+            "name",
+            "link_type",
+            "sources",
+            "blocking",
+            "comparisons",
+            "model",
+            "threshold",
+            "evaluation",
+            "experiment",
+        }
+        _check_keys(spec, valid, "the config")
+        for key in ("name", "link_type", "blocking", "comparisons"):
+            if key not in spec:
+                raise ConfigError(f"The config needs {key!r}; it has {sorted(spec)}.")
+        return cls(
+            name=str(spec["name"]),
+            link_type=spec["link_type"],
+            sources=tuple(SourceConfig.from_dict(s) for s in spec.get("sources", ())),
+            blocking=BlockingConfig.from_dict(spec["blocking"]),
+            comparisons=tuple(Comparison.from_dict(c) for c in spec["comparisons"]),
+            model=ModelConfig.from_dict(spec.get("model", {})),
+            threshold=float(spec.get("threshold", 0.5)),
+            evaluation=EvaluationConfig.from_dict(spec.get("evaluation", {})),
+            experiment=str(spec.get("experiment", "er_toolkit")),
+            base_dir=base_dir,
+        )
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> LinkageConfig:
+        """Read a TOML config file."""
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"Config file {str(file)!r} does not exist.")
+        try:
+            spec = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"Config file {str(file)!r} is not valid TOML: {exc}"
+            ) from exc
+        return cls.from_dict(spec, base_dir=file.parent)
+
+    def to_dict(self, *, with_sources: bool = True) -> dict[str, Any]:
+        """Return the declarations (what a model file stores)."""
+        out: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "name": self.name,
+            "link_type": self.link_type,
+            "threshold": self.threshold,
+            "experiment": self.experiment,
+            "blocking": self.blocking.to_dict(),
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "model": self.model.to_dict(),
+        }
+        if with_sources:
+            out["sources"] = [
+                {k: v for k, v in vars(s).items() if v is not None}
+                for s in self.sources
+            ]
+            ev = {k: v for k, v in vars(self.evaluation).items() if v is not None}
+            if ev:
+                out["evaluation"] = ev
+        return out
+
+
+def flatten(spec: Mapping[str, Any], *, prefix: str = "") -> dict[str, str]:
+    """Flatten nested tables into dotted keys, for logging as MLflow params.
+
+    Examples
+    --------
+    >>> flatten({"a": {"b": 1}, "c": [1, 2]})
+    {'a.b': '1', 'c': '[1, 2]'}
+    """
+    out: dict[str, str] = {}
+    for key, value in spec.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, prefix=name + "."))
+        elif (
+            isinstance(value, Sequence)
+            and not isinstance(value, str)
+            and value
+            and all(isinstance(v, Mapping) and "name" in v for v in value)
+        ):
+            for v in value:
+                out.update(flatten(v, prefix=f"{name}.{v['name']}."))
+        else:
+            out[name] = str(value)
+    return out

@@ -1,0 +1,707 @@
+"""Measure pairs, clusters and blocking against labelled truth."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from er_toolkit import schema
+from er_toolkit.exceptions import ConfigError, EmptyInputError, SchemaError
+from er_toolkit.schema import LinkType
+
+__all__ = [
+    "best_threshold",
+    "blocking_recall",
+    "cluster_metrics",
+    "pair_key",
+    "pairwise_metrics",
+    "precision_recall_curve",
+    "true_pairs_from_entities",
+    "true_pairs_from_list",
+]
+
+PAIR_SCHEMA = pl.Schema({schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32})
+CURVE_SCHEMA = pl.Schema(
+    {
+        "threshold": pl.Float64,
+        "precision": pl.Float64,
+        "recall": pl.Float64,
+        "f1": pl.Float64,
+    }
+)
+"""Columns and types of the frame :func:`precision_recall_curve` returns."""
+
+_KEY = "__pair_key"
+_TRUTHY = ("1", "true", "t", "yes", "y")
+
+
+# --------------------------------------------------------------------------- #
+# helpers
+# --------------------------------------------------------------------------- #
+def _require_columns(frame: pl.DataFrame, columns: Sequence[str], *, name: str) -> None:
+    missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"{name} lacks column(s) {missing}; its columns are {frame.columns}."
+        )
+
+
+def _check_link_type(link_type: str) -> None:
+    if link_type not in schema.LINK_TYPES:
+        raise ConfigError(
+            f"link_type must be one of {list(schema.LINK_TYPES)}; got {link_type!r}."
+        )
+
+
+def pair_key(
+    left: str | pl.Expr = schema.ROW_L, right: str | pl.Expr = schema.ROW_R
+) -> pl.Expr:
+    """Return one UInt64 per pair: ``min(l, r) * 2**32 + max(l, r)``.
+
+    The key is the same for (a, b) and (b, a), so it joins and de-duplicates
+    pairs whatever their orientation.
+
+    Parameters
+    ----------
+    left, right
+        Columns or expressions holding the two row numbers (< 2**32).
+
+    Returns
+    -------
+    polars.Expr
+        A UInt64 expression named ``__pair_key``.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"_row_l": [1, 2], "_row_r": [2, 1]})
+    >>> df.select(pair_key()).to_series().to_list()
+    [4294967298, 4294967298]
+    """
+    lhs = (pl.col(left) if isinstance(left, str) else left).cast(pl.UInt64)
+    rhs = (pl.col(right) if isinstance(right, str) else right).cast(pl.UInt64)
+    lo = pl.min_horizontal(lhs, rhs)
+    hi = pl.max_horizontal(lhs, rhs)
+    return (lo * (1 << 32) + hi).alias(_KEY)
+
+
+def _keys(pairs: pl.DataFrame, *, name: str) -> pl.DataFrame:
+    """Return the distinct pair keys of ``pairs``, self-pairs dropped."""
+    _require_columns(pairs, (schema.ROW_L, schema.ROW_R), name=name)
+    return (
+        pairs.lazy()
+        .filter(pl.col(schema.ROW_L) != pl.col(schema.ROW_R))
+        .select(pair_key())
+        .unique()
+        .collect()
+    )
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den else 0.0
+
+
+def _f1(precision: float, recall: float) -> float:
+    return _ratio(2.0 * precision * recall, precision + recall)
+
+
+def _scores(
+    *, tp: int, n_predicted: int, n_true: int, prefix: str = ""
+) -> dict[str, float | int]:
+    precision = _ratio(tp, n_predicted)
+    recall = _ratio(tp, n_true)
+    return {
+        f"{prefix}precision": precision,
+        f"{prefix}recall": recall,
+        f"{prefix}f1": _f1(precision, recall),
+    }
+
+
+def _oriented(frame: pl.LazyFrame, left: str, right: str) -> pl.LazyFrame:
+    """Turn two row columns into a sorted, de-duplicated pair frame."""
+    lo = pl.min_horizontal(left, right).cast(pl.UInt32).alias(schema.ROW_L)
+    hi = pl.max_horizontal(left, right).cast(pl.UInt32).alias(schema.ROW_R)
+    return (
+        frame.select(lo, hi)
+        .filter(pl.col(schema.ROW_L) != pl.col(schema.ROW_R))
+        .unique()
+        .sort(schema.ROW_L, schema.ROW_R)
+    )
+
+
+# --------------------------------------------------------------------------- #
+# truth
+# --------------------------------------------------------------------------- #
+def true_pairs_from_entities(
+    records: pl.DataFrame, *, entity_column: str, link_type: LinkType
+) -> pl.DataFrame:
+    """List the true pairs implied by an entity-id column of the records.
+
+    Two records form a true pair when they share a non-null entity id; in a
+    ``link`` job they must also come from different sources. Records with a
+    null entity id are in no true pair.
+
+    Parameters
+    ----------
+    records
+        The records frame: ``_row``, ``entity_column`` and, for ``link``,
+        ``source``.
+    entity_column
+        The column holding each record's true entity id.
+    link_type
+        ``"dedupe"``, ``"link"`` or ``"link_and_dedupe"``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``_row_l`` < ``_row_r`` (UInt32), each pair once, sorted.
+
+    Examples
+    --------
+    >>> records = pl.DataFrame(
+    ...     {"_row": [0, 1, 2, 3], "source": ["a", "b", "a", "b"],
+    ...      "entity": ["x", "x", "x", None]}
+    ... )
+    >>> true_pairs_from_entities(records, entity_column="entity",
+    ...                          link_type="dedupe").rows()
+    [(0, 1), (0, 2), (1, 2)]
+    >>> true_pairs_from_entities(records, entity_column="entity",
+    ...                          link_type="link").rows()
+    [(0, 1), (1, 2)]
+    """
+    _check_link_type(link_type)
+    link = link_type == "link"
+    needed = [schema.ROW, entity_column, *([schema.SOURCE] if link else [])]
+    _require_columns(records, needed, name="records")
+    ent = "__entity"
+    base = (
+        records.lazy()
+        .select(
+            pl.col(schema.ROW).cast(pl.UInt32),
+            pl.col(entity_column).alias(ent),
+            *([pl.col(schema.SOURCE)] if link else []),
+        )
+        .filter(pl.col(ent).is_not_null())
+    )
+    lhs = base.rename(
+        {schema.ROW: schema.ROW_L, **({schema.SOURCE: "__sl"} if link else {})}
+    )
+    rhs = base.rename(
+        {schema.ROW: schema.ROW_R, **({schema.SOURCE: "__sr"} if link else {})}
+    )
+    keep = pl.col(schema.ROW_L) < pl.col(schema.ROW_R)
+    if link:
+        keep &= pl.col("__sl").ne_missing(pl.col("__sr"))
+    return (
+        lhs.join(rhs, on=ent)
+        .filter(keep)
+        .select(schema.ROW_L, schema.ROW_R)
+        .sort(schema.ROW_L, schema.ROW_R)
+        .collect()
+    )
+
+
+def _is_match_expr(pairs: pl.DataFrame) -> pl.Expr:
+    dtype = pairs.schema[schema.IS_MATCH]
+    col = pl.col(schema.IS_MATCH)
+    if dtype == pl.Boolean:
+        expr = col
+    elif dtype.is_numeric():
+        expr = col.cast(pl.Float64) != 0
+    elif dtype == pl.String:
+        expr = col.str.strip_chars().str.to_lowercase().is_in(_TRUTHY)
+    else:
+        raise SchemaError(
+            f"pairs column {schema.IS_MATCH!r} must be boolean, 0/1 or "
+            f"'true'/'false'; got dtype {dtype}."
+        )
+    return expr.fill_null(False)
+
+
+def true_pairs_from_list(
+    records: pl.DataFrame, pairs: pl.DataFrame, *, link_type: LinkType
+) -> pl.DataFrame:
+    """Turn a list of labelled pairs of record ids into row-number pairs.
+
+    Without ``source_l`` / ``source_r`` columns, ids are looked up as follows:
+    in a ``link`` job with exactly two sources, left ids in the first source
+    (in records order) and right ids in the second; otherwise by record id
+    alone, which must then be unique across ``records``.
+
+    Parameters
+    ----------
+    records
+        The records frame: ``_row``, ``record_id`` and (when needed) ``source``.
+    pairs
+        ``record_id_l``, ``record_id_r``, optionally ``source_l`` and
+        ``source_r``, and optionally ``is_match`` (boolean, 0/1 or
+        ``"true"``/``"false"``): when present only its positive rows are kept.
+    link_type
+        ``"dedupe"``, ``"link"`` or ``"link_and_dedupe"``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``_row_l`` < ``_row_r`` (UInt32), each pair once, self-pairs dropped,
+        sorted.
+
+    Raises
+    ------
+    SchemaError
+        If a column is missing, ids cannot be resolved to one source, or an id
+        (of any row, negative labels included) is not in ``records``.
+
+    Examples
+    --------
+    >>> records = pl.DataFrame(
+    ...     {"_row": [0, 1, 2], "record_id": ["1", "2", "1"],
+    ...      "source": ["crm", "crm", "erp"]}
+    ... )
+    >>> labels = pl.DataFrame({"record_id_l": [2, 1], "record_id_r": [1, 1]})
+    >>> true_pairs_from_list(records, labels, link_type="link").rows()
+    [(0, 2), (1, 2)]
+    """
+    _check_link_type(link_type)
+    _require_columns(pairs, (schema.RECORD_ID_L, schema.RECORD_ID_R), name="pairs")
+    _require_columns(records, (schema.ROW, schema.RECORD_ID), name="records")
+    has_l, has_r = (c in pairs.columns for c in (schema.SOURCE_L, schema.SOURCE_R))
+    if has_l != has_r:
+        raise SchemaError(
+            f"pairs has only one of {schema.SOURCE_L!r} and {schema.SOURCE_R!r}; "
+            f"give both or neither. Its columns are {pairs.columns}."
+        )
+    rid_l = pl.col(schema.RECORD_ID_L).cast(pl.String)
+    rid_r = pl.col(schema.RECORD_ID_R).cast(pl.String)
+    sources: list[pl.Expr]
+    if has_l:
+        _require_columns(records, (schema.SOURCE,), name="records")
+        sources = [
+            pl.col(schema.SOURCE_L).cast(pl.String),
+            pl.col(schema.SOURCE_R).cast(pl.String),
+        ]
+    elif link_type == "link":
+        _require_columns(records, (schema.SOURCE,), name="records")
+        names = records.get_column(schema.SOURCE).unique(maintain_order=True)
+        if names.len() != 2:
+            raise SchemaError(
+                f"pairs has no {schema.SOURCE_L!r}/{schema.SOURCE_R!r} columns, "
+                f"so records must hold exactly 2 sources; got {names.to_list()}. "
+                "Add the source columns to the pairs."
+            )
+        sources = [pl.lit(names[0], pl.String), pl.lit(names[1], pl.String)]
+    else:
+        dup = records.get_column(schema.RECORD_ID).is_duplicated()
+        if dup.any():
+            shown = records.filter(dup).get_column(schema.RECORD_ID).unique()
+            raise SchemaError(
+                f"pairs has no {schema.SOURCE_L!r}/{schema.SOURCE_R!r} columns and "
+                f"record ids repeat across sources (e.g. "
+                f"{sorted(shown.cast(pl.String).head(5).to_list())}); add the source "
+                "columns to the pairs."
+            )
+        sources = []
+
+    on = [schema.RECORD_ID, *([schema.SOURCE] if sources else [])]
+    lookup = records.lazy().select(
+        pl.col(schema.ROW).cast(pl.UInt32),
+        pl.col(schema.RECORD_ID).cast(pl.String),
+        *([pl.col(schema.SOURCE).cast(pl.String)] if sources else []),
+    )
+    side_cols = {}
+    for side, rid, extra in (("l", rid_l, sources[:1]), ("r", rid_r, sources[1:])):
+        side_cols[side] = [rid.alias(f"__id_{side}")]
+        if extra:
+            side_cols[side].append(extra[0].alias(f"__src_{side}"))
+    is_match = (
+        [_is_match_expr(pairs).alias("__pos")]
+        if schema.IS_MATCH in pairs.columns
+        else []
+    )
+    labelled = pairs.lazy().select(*side_cols["l"], *side_cols["r"], *is_match)
+    for side in ("l", "r"):
+        rename = {schema.ROW: f"__row_{side}", schema.RECORD_ID: f"__id_{side}"}
+        if sources:
+            rename[schema.SOURCE] = f"__src_{side}"
+        labelled = labelled.join(
+            lookup.rename(rename),
+            on=[rename[c] for c in on],
+            how="left",
+            nulls_equal=False,
+        )
+    resolved = labelled.collect()
+    _raise_on_unknown_ids(resolved, with_source=bool(sources))
+    if is_match:
+        resolved = resolved.filter(pl.col("__pos"))
+    return _oriented(resolved.lazy(), "__row_l", "__row_r").collect()
+
+
+def _raise_on_unknown_ids(resolved: pl.DataFrame, *, with_source: bool) -> None:
+    parts = []
+    for side in ("l", "r"):
+        missing = resolved.filter(pl.col(f"__row_{side}").is_null())
+        label = pl.col(f"__id_{side}").fill_null("<null>")
+        if with_source:
+            label = pl.format("{}:{}", pl.col(f"__src_{side}").fill_null(""), label)
+        parts.append(missing.select(label.alias("id")))
+    unknown = pl.concat(parts).get_column("id").unique().sort()
+    if unknown.len():
+        raise SchemaError(
+            f"{unknown.len()} record id(s) in the pairs are not in records, e.g. "
+            f"{unknown.head(5).to_list()}; check that the labels belong to these "
+            "records (and their sources)."
+        )
+
+
+# --------------------------------------------------------------------------- #
+# pairs
+# --------------------------------------------------------------------------- #
+def pairwise_metrics(
+    predicted: pl.DataFrame, truth: pl.DataFrame
+) -> dict[str, float | int]:
+    """Score predicted pairs against true pairs.
+
+    Both frames hold ``_row_l`` / ``_row_r``; orientation and repeats do not
+    matter, self-pairs are ignored. Every row of ``predicted`` counts as a
+    predicted match: filter on a threshold first. A ratio whose denominator is
+    zero (no predicted pairs, no true pairs) is 0.0, never an error.
+
+    Parameters
+    ----------
+    predicted
+        Pairs predicted to match.
+    truth
+        Pairs that truly match.
+
+    Returns
+    -------
+    dict
+        ``precision``, ``recall``, ``f1`` (floats) and ``tp``, ``fp``, ``fn``
+        (ints).
+
+    Examples
+    --------
+    >>> pred = pl.DataFrame({"_row_l": [0, 0, 1], "_row_r": [1, 2, 2]})
+    >>> truth = pl.DataFrame({"_row_l": [0, 3], "_row_r": [1, 4]})
+    >>> m = pairwise_metrics(pred, truth)
+    >>> m["tp"], m["fp"], m["fn"], round(m["precision"], 3), m["recall"]
+    (1, 2, 1, 0.333, 0.5)
+    """
+    pred = _keys(predicted, name="predicted")
+    true = _keys(truth, name="truth")
+    tp = pred.join(true, on=_KEY, how="semi").height
+    out = _scores(tp=tp, n_predicted=pred.height, n_true=true.height)
+    return {**out, "tp": tp, "fp": pred.height - tp, "fn": true.height - tp}
+
+
+def blocking_recall(candidates: pl.DataFrame, truth: pl.DataFrame) -> float:
+    """Return the share of true pairs that blocking kept as candidates.
+
+    Parameters
+    ----------
+    candidates
+        Candidate pairs (``_row_l``, ``_row_r``).
+    truth
+        All true pairs.
+
+    Returns
+    -------
+    float
+        Found true pairs / all true pairs; 0.0 when there are no true pairs.
+
+    Examples
+    --------
+    >>> cand = pl.DataFrame({"_row_l": [0, 1], "_row_r": [1, 2]})
+    >>> truth = pl.DataFrame({"_row_l": [0, 0], "_row_r": [1, 2]})
+    >>> blocking_recall(cand, truth)
+    0.5
+    """
+    true = _keys(truth, name="truth")
+    found = true.join(_keys(candidates, name="candidates"), on=_KEY, how="semi")
+    return _ratio(found.height, true.height)
+
+
+def precision_recall_curve(
+    scored: pl.DataFrame,
+    truth: pl.DataFrame,
+    *,
+    score_column: str = schema.MATCH_PROBABILITY,
+    n_true: int | None = None,
+) -> pl.DataFrame:
+    """Precision, recall and F1 at every distinct score used as a threshold.
+
+    At threshold t the predicted matches are the scored pairs with score >= t.
+    A pair listed more than once counts once, at its highest score; null and
+    NaN scores are dropped.
+
+    Parameters
+    ----------
+    scored
+        Scored pairs: ``_row_l``, ``_row_r`` and ``score_column``.
+    truth
+        True pairs.
+    score_column
+        The score to threshold.
+    n_true
+        The recall denominator: every true pair, including those blocking
+        missed. Defaults to the number of distinct pairs in ``truth``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``threshold``, ``precision``, ``recall``, ``f1`` (Float64), one row per
+        distinct score, highest threshold first; recall never decreases down
+        the frame.
+
+    Raises
+    ------
+    ConfigError
+        If ``n_true`` is negative or smaller than the true pairs among
+        ``scored``.
+
+    Examples
+    --------
+    >>> scored = pl.DataFrame({"_row_l": [0, 0, 1], "_row_r": [1, 2, 2],
+    ...                        "match_probability": [0.9, 0.6, 0.6]})
+    >>> truth = pl.DataFrame({"_row_l": [0, 1], "_row_r": [1, 2]})
+    >>> precision_recall_curve(scored, truth).rows()
+    [(0.9, 1.0, 0.5, 0.6666666666666666), (0.6, 0.6666666666666666, 1.0, 0.8)]
+    """
+    _require_columns(scored, (schema.ROW_L, schema.ROW_R, score_column), name="scored")
+    true = _keys(truth, name="truth").with_columns(pl.lit(1, pl.Int64).alias("__t"))
+    denominator = true.height if n_true is None else n_true
+    if (
+        isinstance(denominator, bool)
+        or not isinstance(denominator, int)
+        or denominator < 0
+    ):
+        raise ConfigError(f"n_true must be a non-negative int; got {n_true!r}.")
+    score = pl.col(score_column).cast(pl.Float64)
+    per_score = (
+        scored.lazy()
+        .filter(pl.col(schema.ROW_L) != pl.col(schema.ROW_R))
+        .select(pair_key(), score.alias("threshold"))
+        .filter(pl.col("threshold").is_not_null() & pl.col("threshold").is_not_nan())
+        .group_by(_KEY)
+        .agg(pl.col("threshold").max())
+        .join(true.lazy(), on=_KEY, how="left")
+        .group_by("threshold")
+        .agg(pl.len().cast(pl.Int64).alias("__n"), pl.col("__t").sum().alias("__tp"))
+        .sort("threshold", descending=True)
+        .with_columns(pl.col("__n").cum_sum(), pl.col("__tp").cum_sum())
+        .collect()
+    )
+    found = int(per_score.select(pl.col("__tp").max()).item() or 0)
+    if n_true is not None and n_true < found:
+        raise ConfigError(
+            f"n_true must count every true pair, so be at least the {found} true "
+            f"pair(s) among the scored pairs; got {n_true}."
+        )
+    precision = pl.col("__tp") / pl.col("__n")
+    recall = pl.col("__tp") / denominator if denominator else pl.lit(0.0, pl.Float64)
+    return (
+        per_score.lazy()
+        .with_columns(precision.alias("precision"), recall.alias("recall"))
+        .with_columns(
+            pl.when(pl.col("precision") + pl.col("recall") > 0)
+            .then(
+                2
+                * pl.col("precision")
+                * pl.col("recall")
+                / (pl.col("precision") + pl.col("recall"))
+            )
+            .otherwise(0.0)
+            .alias("f1")
+        )
+        .select(list(CURVE_SCHEMA))
+        .collect()
+        .cast(CURVE_SCHEMA)
+    )
+
+
+def best_threshold(curve: pl.DataFrame) -> float:
+    """Return the threshold of highest F1 on a precision-recall curve.
+
+    Ties go to the highest threshold (the fewest predicted matches).
+
+    Parameters
+    ----------
+    curve
+        A frame from :func:`precision_recall_curve`.
+
+    Returns
+    -------
+    float
+        The threshold.
+
+    Raises
+    ------
+    EmptyInputError
+        If the curve has no rows.
+
+    Examples
+    --------
+    >>> curve = pl.DataFrame({"threshold": [0.9, 0.6, 0.2], "f1": [0.5, 0.8, 0.8]})
+    >>> best_threshold(curve)
+    0.6
+    """
+    _require_columns(curve, ("threshold", "f1"), name="curve")
+    if curve.height == 0:
+        raise EmptyInputError(
+            "The curve has no rows (no scored pairs); expected at least one."
+        )
+    best = curve.sort(["f1", "threshold"], descending=[True, True], nulls_last=True)
+    return float(best.get_column("threshold")[0])
+
+
+# --------------------------------------------------------------------------- #
+# clusters
+# --------------------------------------------------------------------------- #
+def _pairs_within(frame: pl.LazyFrame, group: Sequence[str], sub: str | None) -> int:
+    """Count the pairs inside each group, across ``sub`` values when given.
+
+    A group of n records holds n(n-1)/2 pairs; counting only pairs whose
+    ``sub`` values differ, it holds (n^2 - sum_s n_s^2) / 2.
+    """
+    n = pl.col("__n")
+    if sub is None:
+        per_group = frame.group_by(group).agg(pl.len().cast(pl.Int64).alias("__n"))
+        pairs = n * (n - 1) // 2
+    else:
+        per_group = (
+            frame.group_by([*group, sub])
+            .agg(pl.len().cast(pl.Int64).alias("__n"))
+            .group_by(group)
+            .agg(n.sum().alias("__n"), (n * n).sum().alias("__sq"))
+        )
+        pairs = (n * n - pl.col("__sq")) // 2
+    total = per_group.select(pairs.sum()).collect().item()
+    return int(total or 0)
+
+
+def cluster_metrics(
+    clusters: pl.DataFrame,
+    records: pl.DataFrame,
+    *,
+    entity_column: str,
+    link_type: LinkType,
+) -> dict[str, float | int]:
+    """Score a clustering against true entity ids, without listing pairs.
+
+    Pairwise metrics over clusters compare the pairs a clustering implies with
+    the pairs the entity ids imply, from contingency counts: predicted pairs
+    are the sum over clusters of n(n-1)/2, true pairs the same over entities,
+    true positives the same over (cluster, entity) cells. In a ``link`` job
+    only pairs across sources count: a group holds (n^2 - sum_s n_s^2) / 2.
+
+    B-cubed precision and recall are per-record averages of
+    |cluster ∩ entity| / |cluster| and |cluster ∩ entity| / |entity| (each
+    record counts itself; sources are not considered); B-cubed F1 is their
+    harmonic mean.
+
+    A record with a null entity id is its own entity; a record missing from
+    ``clusters`` is its own cluster. Ratios with a zero denominator are 0.0.
+
+    Parameters
+    ----------
+    clusters
+        ``cluster_id`` and ``_row`` (as from
+        :func:`er_toolkit.cluster.connected_components`), or ``cluster_id``,
+        ``source`` and ``record_id``; each record once.
+    records
+        The records frame: ``_row``, ``entity_column`` and, for ``link``,
+        ``source``.
+    entity_column
+        The column holding each record's true entity id.
+    link_type
+        ``"dedupe"``, ``"link"`` or ``"link_and_dedupe"``.
+
+    Returns
+    -------
+    dict
+        ``cluster_precision``, ``cluster_recall``, ``cluster_f1``,
+        ``bcubed_precision``, ``bcubed_recall``, ``bcubed_f1`` (floats) and
+        ``n_clusters``, ``largest_cluster`` (ints).
+
+    Examples
+    --------
+    >>> records = pl.DataFrame({"_row": [0, 1, 2, 3], "entity": [1, 1, 1, 2]})
+    >>> clusters = pl.DataFrame({"_row": [0, 1, 2, 3],
+    ...                          "cluster_id": ["a", "a", "b", "b"]})
+    >>> m = cluster_metrics(clusters, records, entity_column="entity",
+    ...                     link_type="dedupe")
+    >>> m["cluster_precision"], round(m["cluster_recall"], 3), m["n_clusters"]
+    (0.5, 0.333, 2)
+    >>> round(m["bcubed_precision"], 3), round(m["bcubed_recall"], 3)
+    (0.75, 0.667)
+    """
+    _check_link_type(link_type)
+    link = link_type == "link"
+    needed = [schema.ROW, entity_column, *([schema.SOURCE] if link else [])]
+    on = (
+        [schema.ROW]
+        if schema.ROW in clusters.columns
+        else [schema.SOURCE, schema.RECORD_ID]
+    )
+    _require_columns(records, [*needed, *on], name="records")
+    _require_columns(clusters, [schema.CLUSTER_ID, *on], name="clusters")
+    repeats = clusters.height - clusters.select(pl.struct(on).n_unique()).item()
+    if repeats:
+        raise SchemaError(
+            f"clusters must list each record once (by {on}); {repeats} row(s) "
+            "repeat a record listed before."
+        )
+    ents = records.lazy().select(*[pl.col(c) for c in dict.fromkeys([*on, *needed])])
+    row = pl.col(schema.ROW).cast(pl.Int64)
+    cluster = pl.col(schema.CLUSTER_ID)
+    entity = pl.col(entity_column)
+    coded = (
+        ents.join(
+            clusters.lazy().select(*on, cluster.alias("__cluster")), on=on, how="left"
+        )
+        .select(
+            # Dense codes >= 1 for known groups; -1 - _row for a group of one.
+            pl.when(pl.col("__cluster").is_null())
+            .then(-1 - row)
+            .otherwise(pl.col("__cluster").rank("dense").cast(pl.Int64))
+            .alias("__c"),
+            pl.when(entity.is_null())
+            .then(-1 - row)
+            .otherwise(entity.rank("dense").cast(pl.Int64))
+            .alias("__e"),
+            *([pl.col(schema.SOURCE)] if link else []),
+        )
+        .collect()
+        .lazy()
+    )
+    sub = schema.SOURCE if link else None
+    n_pred = _pairs_within(coded, ["__c"], sub)
+    n_true = _pairs_within(coded, ["__e"], sub)
+    tp = _pairs_within(coded, ["__c", "__e"], sub)
+
+    nij = pl.col("__nij")
+    cells = (
+        coded.group_by("__c", "__e")
+        .agg(pl.len().cast(pl.Float64).alias("__nij"))
+        .select(
+            nij,
+            nij.sum().over("__c").alias("__ni"),
+            nij.sum().over("__e").alias("__nj"),
+        )
+    )
+    summary = cells.select(
+        nij.sum().alias("n"),
+        (nij * nij / pl.col("__ni")).sum().alias("p"),
+        (nij * nij / pl.col("__nj")).sum().alias("r"),
+    ).collect()
+    n_records, p_sum, r_sum = summary.row(0)
+    sizes = coded.group_by("__c").agg(pl.len().alias("size")).collect()
+    bcubed_p = _ratio(p_sum or 0.0, n_records or 0)
+    bcubed_r = _ratio(r_sum or 0.0, n_records or 0)
+    return {
+        **_scores(tp=tp, n_predicted=n_pred, n_true=n_true, prefix="cluster_"),
+        "bcubed_precision": bcubed_p,
+        "bcubed_recall": bcubed_r,
+        "bcubed_f1": _f1(bcubed_p, bcubed_r),
+        "n_clusters": sizes.height,
+        "largest_cluster": int(sizes.select(pl.col("size").max()).item() or 0),
+    }

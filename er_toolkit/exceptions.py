@@ -1,0 +1,39 @@
+"""The exceptions er_toolkit raises, all under ``ErToolkitError``."""
+
+from __future__ import annotations
+
+
+class ErToolkitError(Exception):
+    """Base class of every error er_toolkit raises on purpose."""
+
+
+class SchemaError(ErToolkitError, ValueError):
+    """A frame lacks a column, or a column holds the wrong kind of values."""
+
+
+class DuplicateIdError(ErToolkitError, ValueError):
+    """Record ids are not unique within a source."""
+
+
+class EmptyInputError(ErToolkitError, ValueError):
+    """An input holds no records."""
+
+
+class ConfigError(ErToolkitError, ValueError):
+    """A configuration value is missing, of the wrong type, or out of range."""
+
+
+class BlockingError(ErToolkitError, ValueError):
+    """A blocking rule would produce more candidate pairs than allowed."""
+
+
+class NotFittedError(ErToolkitError, AttributeError):
+    """A model was used before ``fit`` was called."""
+
+
+class ModelFormatError(ErToolkitError, ValueError):
+    """A saved model file is not one this version can read."""
+
+
+class InputFormatError(ErToolkitError, ValueError):
+    """An input file or object is of a kind er_toolkit cannot read."""

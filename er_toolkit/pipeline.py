@@ -1,0 +1,320 @@
+"""The Linker: one object that ties a config to every stage, for notebooks and CLIs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from er_toolkit import __version__, schema
+from er_toolkit.blocking import block_pairs, count_rule_pairs
+from er_toolkit.cluster import connected_components
+from er_toolkit.compare import compare_pairs
+from er_toolkit.config import LinkageConfig, SourceConfig
+from er_toolkit.datasets import ENTITY_COLUMN, load_febrl
+from er_toolkit.evaluate import (
+    blocking_recall,
+    cluster_metrics,
+    pairwise_metrics,
+    precision_recall_curve,
+    true_pairs_from_entities,
+    true_pairs_from_list,
+)
+from er_toolkit.exceptions import ModelFormatError, NotFittedError
+from er_toolkit.io import Source, prepare_records, read_frame
+from er_toolkit.score import FellegiSunter
+
+log = logging.getLogger(__name__)
+
+MODEL_FORMAT_VERSION = 1
+
+
+def load_source(source: SourceConfig, *, base_dir: Path) -> Source:
+    """Turn a ``[[sources]]`` declaration into a :class:`~er_toolkit.io.Source`."""
+    if source.dataset is not None:
+        frames = load_febrl(source.dataset)
+        return Source(source.name, frames[source.part], id_column=source.id_column)
+    path = Path(str(source.path))
+    if not path.is_absolute():
+        path = base_dir / path
+    return Source(source.name, path, id_column=source.id_column)
+
+
+class Linker:
+    """Block, compare, score, cluster and evaluate under one config.
+
+    Parameters
+    ----------
+    config
+        The declarations: blocking, comparisons, model settings, threshold.
+
+    Attributes
+    ----------
+    scorer_ : FellegiSunter
+        The fitted scorer.
+    timings_ : dict[str, float]
+        Seconds spent in each stage of the last call of each stage.
+    blocking_report_ : polars.DataFrame
+        Pairs each blocking rule produces, from the last :meth:`block`.
+    """
+
+    def __init__(self, config: LinkageConfig) -> None:
+        self.config = config
+        self.timings_: dict[str, float] = {}
+
+    # ------------------------------------------------------------- records
+    def records(
+        self, sources: Sequence[Source] | None = None, *, keep: Sequence[str] = ()
+    ) -> pl.DataFrame:
+        """Validate and stack the sources (the config's when none are given)."""
+        start = time.perf_counter()
+        if sources is None:
+            sources = [
+                load_source(s, base_dir=self.config.base_dir)
+                for s in self.config.sources
+            ]
+        labels = [self.config.evaluation.entity_column or ENTITY_COLUMN]
+        records = prepare_records(
+            sources, columns=self.config.columns, keep=[*keep, *labels]
+        )
+        self.timings_["load"] = time.perf_counter() - start
+        return records
+
+    # -------------------------------------------------------------- stages
+    def block(self, records: pl.DataFrame) -> pl.DataFrame:
+        """Return the candidate pairs (``_row_l``, ``_row_r``, ``blocked_by``)."""
+        start = time.perf_counter()
+        blockers = self.config.blocking.blockers()
+        self.blocking_report_ = count_rule_pairs(
+            records, blockers, link_type=self.config.link_type
+        )
+        pairs = block_pairs(
+            records,
+            blockers,
+            link_type=self.config.link_type,
+            max_pairs_per_rule=self.config.blocking.max_pairs_per_rule,
+            on_explode=self.config.blocking.on_explode,  # type: ignore[arg-type]
+        )
+        self.timings_["block"] = time.perf_counter() - start
+        return pairs
+
+    def compare(self, records: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+        """Return the comparison vectors of ``pairs``."""
+        start = time.perf_counter()
+        vectors = compare_pairs(records, pairs, self.config.comparisons)
+        self.timings_["compare"] = time.perf_counter() - start
+        return vectors
+
+    def fit(
+        self,
+        records: pl.DataFrame,
+        *,
+        candidate_pairs: pl.DataFrame | None = None,
+        labels: pl.DataFrame | None = None,
+    ) -> Linker:
+        """Fit the scorer on ``records`` (unsupervised unless ``labels`` given)."""
+        if candidate_pairs is None:
+            candidate_pairs = self.block(records)
+        start = time.perf_counter()
+        m = self.config.model
+        self.scorer_ = FellegiSunter(
+            self.config.comparisons,
+            link_type=self.config.link_type,
+            training_rules=m.training_rules or self.config.blocking.rules,
+            deterministic_rules=m.deterministic_rules,
+            deterministic_recall=m.deterministic_recall,
+            probability_two_random_records_match=m.probability_two_random_records_match,
+            u_sample_size=m.u_sample_size,
+            max_iter=m.max_iter,
+            seed=m.seed,
+        ).fit(records, candidate_pairs=candidate_pairs, labels=labels)
+        self.timings_["fit"] = time.perf_counter() - start
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "scorer_"):
+            raise NotFittedError(
+                "This Linker is not fitted yet; call fit(records) or Linker.load(path)."
+            )
+
+    def predict(
+        self,
+        records: pl.DataFrame,
+        *,
+        candidate_pairs: pl.DataFrame | None = None,
+        explain: bool = False,
+    ) -> pl.DataFrame:
+        """Score every candidate pair of ``records``.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``_row_l``, ``_row_r``, ``record_id_l``, ``record_id_r``,
+            ``source_l``, ``source_r``, ``blocked_by``, ``match_weight``,
+            ``match_probability`` (and per-comparison contributions with
+            ``explain=True``).
+        """
+        self._check_fitted()
+        if candidate_pairs is None:
+            candidate_pairs = self.block(records)
+        vectors = self.compare(records, candidate_pairs)
+        start = time.perf_counter()
+        scored = self.scorer_.predict(vectors, explain=explain)
+        self.timings_["score"] = time.perf_counter() - start
+        return with_record_ids(scored, records)
+
+    def cluster(self, records: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
+        """Group records into entities at the config's threshold."""
+        start = time.perf_counter()
+        clusters = connected_components(
+            records, scored, threshold=self.config.threshold
+        )
+        self.timings_["cluster"] = time.perf_counter() - start
+        return clusters
+
+    # ---------------------------------------------------------- evaluation
+    def true_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
+        """Return the labelled true pairs, or None when the config names no labels."""
+        ev = self.config.evaluation
+        if ev.entity_column is not None:
+            return true_pairs_from_entities(
+                records, entity_column=ev.entity_column, link_type=self.config.link_type
+            )
+        if ev.pairs_path is not None:
+            path = Path(ev.pairs_path)
+            if not path.is_absolute():
+                path = self.config.base_dir / path
+            return true_pairs_from_list(
+                records,
+                read_frame(path, name="labels"),
+                link_type=self.config.link_type,
+            )
+        return None
+
+    def evaluate(
+        self,
+        records: pl.DataFrame,
+        *,
+        candidate_pairs: pl.DataFrame,
+        scored: pl.DataFrame,
+        clusters: pl.DataFrame,
+        truth: pl.DataFrame,
+    ) -> tuple[dict[str, float], pl.DataFrame]:
+        """Measure pairs, clusters and blocking against the labels.
+
+        Returns
+        -------
+        tuple
+            The metrics, and the precision-recall curve.
+        """
+        predicted = scored.filter(
+            pl.col(schema.MATCH_PROBABILITY) >= self.config.threshold
+        )
+        metrics: dict[str, float] = {}
+        pairwise = pairwise_metrics(predicted, truth)
+        metrics.update({f"pairwise_{k}": float(v) for k, v in pairwise.items()})
+        metrics["blocking_recall"] = blocking_recall(candidate_pairs, truth)
+        metrics["candidate_pairs"] = float(candidate_pairs.height)
+        metrics["true_pairs"] = float(truth.height)
+        entity = self.config.evaluation.entity_column
+        if entity is not None:
+            cm = cluster_metrics(
+                clusters, records, entity_column=entity, link_type=self.config.link_type
+            )
+            metrics.update({k: float(v) for k, v in cm.items()})
+        curve = precision_recall_curve(scored, truth, n_true=truth.height)
+        return metrics, curve
+
+    # --------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        """Return config declarations and fitted scorer; no record values."""
+        self._check_fitted()
+        return {
+            "format_version": MODEL_FORMAT_VERSION,
+            "kind": "er_toolkit.Linker",
+            "er_toolkit_version": __version__,
+            "config": self.config.to_dict(with_sources=True),
+            "scorer": self.scorer_.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Linker:
+        """Rebuild a fitted linker from :meth:`to_dict`'s output."""
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or data.get("kind") != "er_toolkit.Linker":
+            raise ModelFormatError(
+                "Expected an er_toolkit model file (kind 'er_toolkit.Linker'); got "
+                f"kind={data.get('kind') if isinstance(data, dict) else type(data)!r}."
+            )
+        if version != MODEL_FORMAT_VERSION:
+            raise ModelFormatError(
+                f"Model file format_version {version!r} cannot be read by er_toolkit "
+                f"{__version__}, which reads format_version {MODEL_FORMAT_VERSION}."
+            )
+        linker = cls(LinkageConfig.from_dict(data["config"]))
+        linker.scorer_ = FellegiSunter.from_dict(data["scorer"])
+        return linker
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted linker to ``path`` as JSON."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(self.to_dict(), indent=2))
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Linker:
+        """Read a linker written by :meth:`save`."""
+        file = Path(path)
+        if not file.is_file():
+            raise ModelFormatError(f"Model file {str(file)!r} does not exist.")
+        try:
+            data = json.loads(file.read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelFormatError(
+                f"Model file {str(file)!r} is not JSON: {exc}"
+            ) from exc
+        return cls.from_dict(data)
+
+
+def with_record_ids(pairs: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """Add ``record_id_l/_r`` and ``source_l/_r`` to a frame of row pairs."""
+    ids = records.select(schema.ROW, schema.RECORD_ID, schema.SOURCE)
+    out = pairs.join(
+        ids.rename(
+            {
+                schema.ROW: schema.ROW_L,
+                schema.RECORD_ID: schema.RECORD_ID_L,
+                schema.SOURCE: schema.SOURCE_L,
+            }
+        ),
+        on=schema.ROW_L,
+        how="left",
+        maintain_order="left",
+    ).join(
+        ids.rename(
+            {
+                schema.ROW: schema.ROW_R,
+                schema.RECORD_ID: schema.RECORD_ID_R,
+                schema.SOURCE: schema.SOURCE_R,
+            }
+        ),
+        on=schema.ROW_R,
+        how="left",
+        maintain_order="left",
+    )
+    first = [
+        schema.ROW_L,
+        schema.ROW_R,
+        schema.RECORD_ID_L,
+        schema.RECORD_ID_R,
+        schema.SOURCE_L,
+        schema.SOURCE_R,
+    ]
+    return out.select(*first, pl.exclude(first))

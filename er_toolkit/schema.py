@@ -1,0 +1,61 @@
+"""Column names and frame schemas shared by every stage."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+RECORD_ID: Final = "record_id"
+SOURCE: Final = "source"
+ROW: Final = "_row"
+"""Dense integer row number given to every record inside a run (UInt32)."""
+
+LEFT: Final = "_l"
+RIGHT: Final = "_r"
+RECORD_ID_L: Final = RECORD_ID + LEFT
+RECORD_ID_R: Final = RECORD_ID + RIGHT
+SOURCE_L: Final = SOURCE + LEFT
+SOURCE_R: Final = SOURCE + RIGHT
+ROW_L: Final = ROW + LEFT
+ROW_R: Final = ROW + RIGHT
+BLOCKED_BY: Final = "blocked_by"
+
+GAMMA_PREFIX: Final = "gamma_"
+SIM_PREFIX: Final = "sim_"
+BF_PREFIX: Final = "bf_"
+"""Per-comparison log2 Bayes factor (its contribution to the match weight)."""
+
+MATCH_WEIGHT: Final = "match_weight"
+MATCH_PROBABILITY: Final = "match_probability"
+CLUSTER_ID: Final = "cluster_id"
+IS_MATCH: Final = "is_match"
+
+NULL_LEVEL: Final = -1
+"""Gamma value of a pair where either side of a comparison is null."""
+
+LinkType = Literal["dedupe", "link", "link_and_dedupe"]
+LINK_TYPES: Final[tuple[LinkType, ...]] = ("dedupe", "link", "link_and_dedupe")
+
+
+def gamma(name: str) -> str:
+    """Return the gamma column name of comparison ``name``."""
+    return GAMMA_PREFIX + name
+
+
+def sim(name: str) -> str:
+    """Return the raw-similarity column name of comparison ``name``."""
+    return SIM_PREFIX + name
+
+
+def bf(name: str) -> str:
+    """Return the log2 Bayes-factor column name of comparison ``name``."""
+    return BF_PREFIX + name
+
+
+def left(column: str) -> str:
+    """Return the left-hand name of ``column`` in a pair frame."""
+    return column + LEFT
+
+
+def right(column: str) -> str:
+    """Return the right-hand name of ``column`` in a pair frame."""
+    return column + RIGHT

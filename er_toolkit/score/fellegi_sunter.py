@@ -1,0 +1,534 @@
+"""The Fellegi-Sunter model: u by sampling, m and λ by EM, scores per pair."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from er_toolkit import __version__, schema
+from er_toolkit.blocking import ExactRule, block_pairs
+from er_toolkit.compare import Comparison, ExactLevel, compare_pairs
+from er_toolkit.compare.comparison import tf
+from er_toolkit.exceptions import ConfigError, ModelFormatError, NotFittedError
+from er_toolkit.schema import LinkType
+from er_toolkit.score.em import Patterns, log_bayes_factors, run_em
+from er_toolkit.score.sampling import sample_pairs, total_pairs
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_PROB_FLOOR = 1e-9
+LambdaMethod = Literal["auto", "given", "deterministic", "em"]
+
+
+class FellegiSunter:
+    """Unsupervised probabilistic record linkage (Fellegi and Sunter, 1969).
+
+    ``u`` (how often non-matching pairs reach each level) is estimated from
+    seeded random record pairs, with the exact level computed from the value
+    frequencies; ``m`` (how often matching pairs do) by EM over the distinct
+    gamma patterns of pairs blocked on other fields, one training session per
+    rule, never training a comparison on pairs blocked by its own column;
+    λ, the prior probability that two random records match, from a given
+    value, from deterministic rules, or by EM over the candidate pairs.
+
+    Parameters
+    ----------
+    comparisons
+        The comparisons that make up each pair's comparison vector.
+    link_type
+        ``"dedupe"``, ``"link"`` or ``"link_and_dedupe"``.
+    training_rules
+        Blocking rules for the EM sessions (column names per rule).
+    deterministic_rules
+        Rules whose pairs are taken as matches to estimate λ.
+    deterministic_recall
+        The share of all true matches the deterministic rules are assumed to
+        find.
+    probability_two_random_records_match
+        λ, when known.
+    u_sample_size
+        How many random pairs to draw for u.
+    max_iter, tol
+        EM stopping rule.
+    seed
+        Seed of the random pair sample.
+
+    Attributes
+    ----------
+    m_, u_ : dict[str, numpy.ndarray]
+        Per comparison, probabilities indexed by gamma level.
+    probability_two_random_records_match_ : float
+        λ.
+    lambda_method_ : str
+        How λ was found.
+    sessions_ : list[dict]
+        What each EM session did.
+    """
+
+    def __init__(
+        self,
+        comparisons: Sequence[Comparison] = (),
+        *,
+        link_type: LinkType = "dedupe",
+        training_rules: Sequence[Sequence[str]] = (),
+        deterministic_rules: Sequence[Sequence[str]] = (),
+        deterministic_recall: float = 0.9,
+        probability_two_random_records_match: float | None = None,
+        u_sample_size: int = 1_000_000,
+        max_iter: int = 100,
+        tol: float = 1e-5,
+        seed: int = 0,
+    ) -> None:
+        self.comparisons = comparisons
+        self.link_type = link_type
+        self.training_rules = training_rules
+        self.deterministic_rules = deterministic_rules
+        self.deterministic_recall = deterministic_recall
+        self.probability_two_random_records_match = probability_two_random_records_match
+        self.u_sample_size = u_sample_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.seed = seed
+
+    # ------------------------------------------------------------------ fit
+    def _validate(self) -> list[Comparison]:
+        comparisons = list(self.comparisons)
+        if not comparisons:
+            raise ConfigError("FellegiSunter needs at least one comparison; got none.")
+        if self.link_type not in schema.LINK_TYPES:
+            raise ConfigError(
+                f"The 'link_type' parameter must be one of {list(schema.LINK_TYPES)}; "
+                f"got {self.link_type!r}."
+            )
+        lam = self.probability_two_random_records_match
+        if lam is not None and not 0.0 < lam < 1.0:
+            raise ConfigError(
+                "The 'probability_two_random_records_match' parameter must be in "
+                f"(0, 1); got {lam!r}."
+            )
+        if not 0.0 < self.deterministic_recall <= 1.0:
+            raise ConfigError(
+                "The 'deterministic_recall' parameter must be in (0, 1]; got "
+                f"{self.deterministic_recall!r}."
+            )
+        return comparisons
+
+    def fit(
+        self,
+        records: pl.DataFrame,
+        *,
+        candidate_pairs: pl.DataFrame | None = None,
+        labels: pl.DataFrame | None = None,
+    ) -> FellegiSunter:
+        """Estimate u, λ and m from ``records``.
+
+        Parameters
+        ----------
+        records
+            The records frame (from :func:`er_toolkit.io.prepare_records`).
+        candidate_pairs
+            The blocked candidate pairs (``_row_l``, ``_row_r``), used to
+            estimate λ by EM when neither λ nor deterministic rules are
+            given.
+        labels
+            True matching pairs (``_row_l``, ``_row_r``). When given, m is
+            counted from them instead of estimated by EM (and λ, unless
+            given, is their share of all pairs).
+
+        Returns
+        -------
+        FellegiSunter
+            self, fitted.
+        """
+        comparisons = self._validate()
+        names = [c.name for c in comparisons]
+        self.n_records_ = records.height
+        self.total_pairs_ = total_pairs(records, link_type=self.link_type)
+        self.u_ = self._estimate_u(records, comparisons)
+        self.sessions_: list[dict[str, Any]] = []
+        if labels is not None:
+            self.m_ = self._m_from_labels(records, labels, comparisons)
+            lam = self.probability_two_random_records_match
+            if lam is None:
+                lam = max(labels.height, 1) / max(self.total_pairs_, 1)
+                self.lambda_method_ = "labels"
+            else:
+                self.lambda_method_ = "given"
+            self.probability_two_random_records_match_ = float(lam)
+            return self
+        self.probability_two_random_records_match_ = self._initial_lambda(records)
+        self.m_ = self._m_by_em(records, comparisons, names)
+        if self.lambda_method_ == "pending":
+            self.probability_two_random_records_match_ = self._lambda_by_em(
+                records, comparisons, candidate_pairs
+            )
+            self.lambda_method_ = "em"
+        return self
+
+    def _initial_lambda(self, records: pl.DataFrame) -> float:
+        lam = self.probability_two_random_records_match
+        if lam is not None:
+            self.lambda_method_ = "given"
+            return float(lam)
+        if self.deterministic_rules:
+            rules = [ExactRule(tuple(r)) for r in self.deterministic_rules]
+            pairs = block_pairs(records, rules, link_type=self.link_type)
+            found = pairs.height / self.deterministic_recall
+            self.lambda_method_ = "deterministic"
+            return float(np.clip(found / max(self.total_pairs_, 1), _PROB_FLOOR, 0.5))
+        self.lambda_method_ = "pending"
+        return 1e-4
+
+    def _estimate_u(
+        self, records: pl.DataFrame, comparisons: list[Comparison]
+    ) -> dict[str, np.ndarray]:
+        sample = sample_pairs(
+            records,
+            n_pairs=self.u_sample_size,
+            link_type=self.link_type,
+            seed=self.seed,
+        )
+        self.u_sample_pairs_ = sample.height
+        vectors = compare_pairs(records, sample, comparisons)
+        u: dict[str, np.ndarray] = {}
+        for comp in comparisons:
+            g = vectors.get_column(schema.gamma(comp.name)).to_numpy()
+            g = g[g >= 0].astype(np.int64)
+            counts = np.bincount(g, minlength=comp.n_levels).astype(np.float64)
+            top = comp.n_levels - 1
+            exact_top = isinstance(comp.levels[0], ExactLevel)
+            if exact_top:
+                u_top = _exact_agreement_share(records, comp.column, self.link_type)
+                rest = counts[:top] + 0.5
+                probs = np.append(rest / rest.sum() * (1.0 - u_top), u_top)
+            else:
+                probs = (counts + 0.5) / (counts.sum() + 0.5 * comp.n_levels)
+            u[comp.name] = np.maximum(probs, _PROB_FLOOR)
+        return u
+
+    def _session_rules(self) -> list[ExactRule]:
+        rules = [ExactRule(tuple(r)) for r in self.training_rules]
+        if not rules:
+            raise ConfigError(
+                "FellegiSunter needs 'training_rules' (blocking rules for the EM "
+                "sessions), labels, or both; got neither."
+            )
+        return rules
+
+    def _m_by_em(
+        self, records: pl.DataFrame, comparisons: list[Comparison], names: list[str]
+    ) -> dict[str, np.ndarray]:
+        m_init = [_default_m(c.n_levels) for c in comparisons]
+        u = [self.u_[n] for n in names]
+        estimates: dict[str, list[np.ndarray]] = {n: [] for n in names}
+        for rule in self._session_rules():
+            pairs = rule.block(records, link_type=self.link_type)
+            blocked_columns = set(rule.columns)
+            fixed = [c.column in blocked_columns for c in comparisons]
+            vectors = compare_pairs(records, pairs, comparisons)
+            patterns = Patterns.from_vectors(vectors, names)
+            result = run_em(
+                patterns,
+                m_init=m_init,
+                u=u,
+                probability_match_init=0.5,
+                fixed=fixed,
+                max_iter=self.max_iter,
+                tol=self.tol,
+            )
+            trained = [n for n, f in zip(names, fixed, strict=True) if not f]
+            for k, name in enumerate(names):
+                if not fixed[k]:
+                    estimates[name].append(result.m[k])
+            self.sessions_.append(
+                {
+                    "rule": rule.name,
+                    "pairs": pairs.height,
+                    "patterns": len(patterns.counts),
+                    "iterations": result.n_iter,
+                    "converged": result.converged,
+                    "match_share": result.probability_match,
+                    "trained": trained,
+                }
+            )
+            log.info(
+                "EM session %s: %s pairs, %d patterns, %d iterations",
+                rule.name,
+                f"{pairs.height:,}",
+                len(patterns.counts),
+                result.n_iter,
+            )
+        untrained = [n for n in names if not estimates[n]]
+        if untrained:
+            raise ConfigError(
+                f"Comparison(s) {untrained} were blocked on in every training session, "
+                "so EM never estimated their m; add a training rule on other columns."
+            )
+        return {n: np.mean(estimates[n], axis=0) for n in names}
+
+    def _lambda_by_em(
+        self,
+        records: pl.DataFrame,
+        comparisons: list[Comparison],
+        candidate_pairs: pl.DataFrame | None,
+    ) -> float:
+        if candidate_pairs is None:
+            candidate_pairs = block_pairs(
+                records, self._session_rules(), link_type=self.link_type
+            )
+        names = [c.name for c in comparisons]
+        vectors = compare_pairs(
+            records, candidate_pairs.select(schema.ROW_L, schema.ROW_R), comparisons
+        )
+        patterns = Patterns.from_vectors(vectors, names)
+        result = run_em(
+            patterns,
+            m_init=[self.m_[n] for n in names],
+            u=[self.u_[n] for n in names],
+            probability_match_init=0.1,
+            fixed=[True] * len(names),
+            max_iter=self.max_iter,
+            tol=self.tol,
+        )
+        expected = result.probability_match * candidate_pairs.height
+        return float(np.clip(expected / max(self.total_pairs_, 1), _PROB_FLOOR, 0.5))
+
+    def _m_from_labels(
+        self, records: pl.DataFrame, labels: pl.DataFrame, comparisons: list[Comparison]
+    ) -> dict[str, np.ndarray]:
+        vectors = compare_pairs(
+            records, labels.select(schema.ROW_L, schema.ROW_R), comparisons
+        )
+        m: dict[str, np.ndarray] = {}
+        for comp in comparisons:
+            g = vectors.get_column(schema.gamma(comp.name)).to_numpy()
+            g = g[g >= 0].astype(np.int64)
+            counts = np.bincount(g, minlength=comp.n_levels).astype(np.float64) + 0.5
+            m[comp.name] = counts / counts.sum()
+        return m
+
+    # -------------------------------------------------------------- predict
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "m_"):
+            raise NotFittedError(
+                "This FellegiSunter is not fitted yet; call fit(records) or load a "
+                "saved model first."
+            )
+
+    @property
+    def prior_weight_(self) -> float:
+        """log2 of the prior odds λ / (1 - λ)."""
+        lam = self.probability_two_random_records_match_
+        return float(np.log2(lam) - np.log2(1.0 - lam))
+
+    def bayes_factor_table(self) -> pl.DataFrame:
+        """Return m, u and the match weight of every comparison level."""
+        self._check_fitted()
+        rows = []
+        for comp in self.comparisons:
+            m, u = self.m_[comp.name], self.u_[comp.name]
+            for g, label in enumerate(comp.level_labels):
+                rows.append(
+                    {
+                        "comparison": comp.name,
+                        "gamma": g,
+                        "level": label,
+                        "m": float(m[g]),
+                        "u": float(u[g]),
+                        "log2_bayes_factor": float(np.log2(m[g]) - np.log2(u[g])),
+                    }
+                )
+        return pl.DataFrame(rows)
+
+    def predict(self, vectors: pl.DataFrame, *, explain: bool = False) -> pl.DataFrame:
+        """Score comparison vectors.
+
+        Parameters
+        ----------
+        vectors
+            Output of :func:`er_toolkit.compare.compare_pairs` for this
+            model's comparisons.
+        explain
+            Also return each comparison's contribution (``bf_<name>``, in
+            bits) and its gamma level.
+
+        Returns
+        -------
+        polars.DataFrame
+            The pair columns (``_row_l``, ``_row_r``, ``blocked_by`` where
+            present), ``match_weight`` (log2 Bayes factor with the prior) and
+            ``match_probability``.
+        """
+        self._check_fitted()
+        comps = list(self.comparisons)
+        names = [c.name for c in comps]
+        gammas = (
+            np.column_stack(
+                [vectors.get_column(schema.gamma(n)).to_numpy() for n in names]
+            )
+            if vectors.height
+            else np.empty((0, len(names)), dtype=np.int8)
+        )
+        contributions = log_bayes_factors(
+            gammas, [self.m_[n] for n in names], [self.u_[n] for n in names]
+        )
+        for k, comp in enumerate(comps):
+            top = comp.tf_gamma
+            if top is None or tf(comp.name) not in vectors.columns:
+                continue
+            freq = vectors.get_column(tf(comp.name)).to_numpy()
+            at_top = (gammas[:, k] == top) & ~np.isnan(freq)
+            floor = 1.0 / max(self.n_records_, 1)
+            tf_weight = np.log2(self.m_[comp.name][top]) - np.log2(
+                np.maximum(freq[at_top], floor)
+            )
+            contributions[at_top, k] = tf_weight
+        weight = contributions.sum(axis=1) + self.prior_weight_
+        probability = 1.0 / (1.0 + np.exp2(-weight))
+        keep = [
+            c
+            for c in (schema.ROW_L, schema.ROW_R, schema.BLOCKED_BY)
+            if c in vectors.columns
+        ]
+        out = vectors.select(keep).with_columns(
+            pl.Series(schema.MATCH_WEIGHT, weight, dtype=pl.Float64),
+            pl.Series(schema.MATCH_PROBABILITY, probability, dtype=pl.Float64),
+        )
+        if explain:
+            out = out.with_columns(
+                *[
+                    pl.Series(schema.bf(n), contributions[:, k])
+                    for k, n in enumerate(names)
+                ],
+                *[vectors.get_column(schema.gamma(n)) for n in names],
+            )
+        return out
+
+    # ---------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fitted model as a JSON-ready dict (no record values)."""
+        self._check_fitted()
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": "FellegiSunter",
+            "er_toolkit_version": __version__,
+            "link_type": self.link_type,
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "params": {
+                "training_rules": [list(r) for r in self.training_rules],
+                "deterministic_rules": [list(r) for r in self.deterministic_rules],
+                "deterministic_recall": self.deterministic_recall,
+                "probability_two_random_records_match": (
+                    self.probability_two_random_records_match
+                ),
+                "u_sample_size": self.u_sample_size,
+                "max_iter": self.max_iter,
+                "tol": self.tol,
+                "seed": self.seed,
+            },
+            "fitted": {
+                "probability_two_random_records_match": (
+                    self.probability_two_random_records_match_
+                ),
+                "lambda_method": self.lambda_method_,
+                "n_records": self.n_records_,
+                "m": {k: v.tolist() for k, v in self.m_.items()},
+                "u": {k: v.tolist() for k, v in self.u_.items()},
+                "sessions": self.sessions_,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FellegiSunter:
+        """Rebuild a fitted model from :meth:`to_dict`'s output."""
+        version = data.get("format_version")
+        if data.get("kind") != "FellegiSunter" or version != FORMAT_VERSION:
+            raise ModelFormatError(
+                f"Expected a FellegiSunter model of format_version {FORMAT_VERSION}; "
+                f"got kind={data.get('kind')!r}, format_version={version!r}."
+            )
+        params = data["params"]
+        model = cls(
+            [Comparison.from_dict(c) for c in data["comparisons"]],
+            link_type=data["link_type"],
+            training_rules=[tuple(r) for r in params["training_rules"]],
+            deterministic_rules=[tuple(r) for r in params["deterministic_rules"]],
+            deterministic_recall=params["deterministic_recall"],
+            probability_two_random_records_match=params[
+                "probability_two_random_records_match"
+            ],
+            u_sample_size=params["u_sample_size"],
+            max_iter=params["max_iter"],
+            tol=params["tol"],
+            seed=params["seed"],
+        )
+        fitted = data["fitted"]
+        model.probability_two_random_records_match_ = fitted[
+            "probability_two_random_records_match"
+        ]
+        model.lambda_method_ = fitted["lambda_method"]
+        model.n_records_ = fitted["n_records"]
+        model.m_ = {k: np.asarray(v, dtype=np.float64) for k, v in fitted["m"].items()}
+        model.u_ = {k: np.asarray(v, dtype=np.float64) for k, v in fitted["u"].items()}
+        model.sessions_ = fitted.get("sessions", [])
+        return model
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model as JSON to ``path``."""
+        target = Path(path)
+        target.write_text(json.dumps(self.to_dict(), indent=2))
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FellegiSunter:
+        """Read a model written by :meth:`save`."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _default_m(n_levels: int) -> np.ndarray:
+    """Return starting m: most matches at the top level, the rest spread below."""
+    if n_levels == 1:
+        return np.ones(1)
+    m = np.full(n_levels, 0.15 / (n_levels - 1))
+    m[-1] = 0.85
+    return m
+
+
+def _exact_agreement_share(
+    records: pl.DataFrame, column: str, link_type: LinkType
+) -> float:
+    """Share of random non-null pairs whose values agree, from value counts."""
+    values = records.get_column(column).cast(pl.String).str.strip_chars()
+    frame = pl.DataFrame(
+        {
+            "v": pl.select(
+                pl.when(values.str.len_chars() > 0).then(values)
+            ).to_series(),
+            "s": records.get_column(schema.SOURCE)
+            if schema.SOURCE in records.columns
+            else pl.Series(np.zeros(records.height, dtype=np.int32)),
+        }
+    ).drop_nulls("v")
+    n = frame.height
+    if n < 2:
+        return 0.5
+    per_value = frame.group_by("v").agg(pl.len().cast(pl.Float64).alias("c"))
+    if link_type != "link":
+        agree = per_value.select((pl.col("c") * (pl.col("c") - 1)).sum()).item()
+        share = agree / (n * (n - 1))
+    else:
+        per_source = frame.group_by("v", "s").agg(pl.len().cast(pl.Float64).alias("c"))
+        same = per_source.select((pl.col("c") ** 2).sum()).item()
+        sizes = frame.group_by("s").agg(pl.len().cast(pl.Float64).alias("c"))
+        cross_total = n * n - sizes.select((pl.col("c") ** 2).sum()).item()
+        agree = per_value.select((pl.col("c") ** 2).sum()).item() - same
+        share = agree / cross_total if cross_total > 0 else 0.5
+    return float(np.clip(share, _PROB_FLOOR, 1 - _PROB_FLOOR))

@@ -1,0 +1,361 @@
+"""The Standardiser protocol, its result struct, and applying standardisers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Final, Protocol, TypeAlias, runtime_checkable
+
+import polars as pl
+
+from er_toolkit.exceptions import ConfigError, SchemaError
+
+VALUE: Final = "value"
+"""Field of a standardiser's result struct that holds the standardised value."""
+REASON: Final = "reason"
+"""Field that says why a non-null input became null (null when it did not)."""
+BLANK: Final = "blank"
+"""The reason given to an input that is empty or only whitespace."""
+
+ISSUES_SCHEMA: Final = {
+    "column": pl.String,
+    "standardiser": pl.String,
+    "reason": pl.String,
+    "count": pl.UInt32,
+}
+
+
+@runtime_checkable
+class Standardiser(Protocol):
+    """Anything that standardises one column.
+
+    A standardiser is a small frozen dataclass with keyword-only options. Its
+    one verb, :meth:`standardise`, turns an expression of raw values into an
+    expression of a struct with the fields ``value`` (the standardised value),
+    ``reason`` (why a non-null input became null; null otherwise) and one
+    field per name in ``parts`` (extra outputs such as a name's title).
+    It never changes the number or order of rows.
+    """
+
+    kind: ClassVar[str]
+    """The name of the standardiser in configs and model files."""
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """Names of the extra outputs, in the order of the result struct."""
+        ...
+
+    def standardise(self, values: pl.Expr) -> pl.Expr:
+        """Return the result struct of standardising ``values``."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the declaration: ``{"kind": ..., **options}``."""
+        ...
+
+
+Steps: TypeAlias = Mapping[str, Standardiser | Sequence[Standardiser]]
+"""Which standardisers to apply to which column, in order."""
+
+
+def options_dict(standardiser: Any) -> dict[str, Any]:
+    """Return the declaration of a dataclass standardiser, tuples as lists.
+
+    Examples
+    --------
+    >>> from er_toolkit.standardise import PhoneStandardiser
+    >>> options_dict(PhoneStandardiser(default_region="US"))
+    {'kind': 'phone', 'default_region': 'US', 'check': 'valid'}
+    """
+    out: dict[str, Any] = {"kind": standardiser.kind}
+    for field in dataclasses.fields(standardiser):
+        value = getattr(standardiser, field.name)
+        out[field.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def check_choice(owner: str, name: str, value: object, choices: Sequence[Any]) -> None:
+    """Raise ConfigError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(
+            f"The {name!r} parameter of {owner} must be one of "
+            f"{', '.join(repr(c) for c in choices)}; got {value!r}."
+        )
+
+
+def as_text(values: pl.Expr) -> pl.Expr:
+    """Return ``values`` as strings with surrounding whitespace removed."""
+    return values.cast(pl.String).str.strip_chars()
+
+
+def result_struct(
+    raw: pl.Expr,
+    value: pl.Expr,
+    *,
+    reason: str | pl.Expr,
+    parts: Mapping[str, pl.Expr] | None = None,
+) -> pl.Expr:
+    """Assemble a standardiser's result struct from expressions.
+
+    Parameters
+    ----------
+    raw
+        The input values.
+    value
+        The standardised values; must be null for blank inputs.
+    reason
+        Why a non-blank input whose ``value`` is null could not be standardised.
+    parts
+        Extra outputs, by name.
+
+    Returns
+    -------
+    polars.Expr
+        A struct of ``value``, ``reason`` and the parts. The reason is null
+        where the input is null or the value is not; ``"blank"`` where the input
+        is empty or whitespace.
+
+    Examples
+    --------
+    >>> raw = pl.col("x")
+    >>> value = as_text(raw).str.to_uppercase()
+    >>> value = pl.when(value.str.contains("^[A-Z]+$")).then(value)
+    >>> df = pl.DataFrame({"x": ["ab", " ", "a1", None]})
+    >>> df.select(result_struct(raw, value, reason="bad").alias("r")).unnest("r")
+    shape: (4, 2)
+    ┌───────┬────────┐
+    │ value ┆ reason │
+    │ ---   ┆ ---    │
+    │ str   ┆ str    │
+    ╞═══════╪════════╡
+    │ AB    ┆ null   │
+    │ null  ┆ blank  │
+    │ null  ┆ bad    │
+    │ null  ┆ null   │
+    └───────┴────────┘
+    """
+    text = as_text(raw)
+    reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
+    why = (
+        pl.when(text.is_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .when(text == "")
+        .then(pl.lit(BLANK))
+        .when(value.is_null())
+        .then(reason_expr.cast(pl.String))
+    )
+    fields = [value.alias(VALUE), why.alias(REASON)]
+    fields += [expr.alias(name) for name, expr in (parts or {}).items()]
+    return pl.struct(fields)
+
+
+def per_distinct(
+    values: pl.Expr,
+    function: Callable[[pl.Series], list[tuple[Any, ...]]],
+    *,
+    schema: Mapping[str, pl.DataType | type[pl.DataType]],
+    key: Callable[[pl.Expr], pl.Expr] | None = None,
+) -> pl.Expr:
+    """Apply a per-value library once per distinct value and join the results back.
+
+    Parameters
+    ----------
+    values
+        The input values.
+    function
+        Takes the distinct, non-blank keys (a String Series) and returns one
+        tuple per key, in the order of ``schema`` without ``reason`` first:
+        ``(value, reason, *parts)``.
+    schema
+        The result struct's fields and types: ``value``, ``reason``, parts.
+    key
+        Vectorised clean-up applied before taking distinct values (default:
+        strip whitespace). Values with the same key get the same result.
+
+    Returns
+    -------
+    polars.Expr
+        The result struct, one row per input row, in input order. Blank inputs
+        get reason ``"blank"``; null inputs get all-null results.
+
+    Examples
+    --------
+    >>> def shout(keys):
+    ...     return [(k.upper(), None) if k.isalpha() else (None, "bad") for k in keys]
+    >>> schema = {"value": pl.String, "reason": pl.String}
+    >>> df = pl.DataFrame({"x": ["ab", "ab", "a1", "", None]})
+    >>> out = df.select(per_distinct(pl.col("x"), shout, schema=schema).alias("r"))
+    >>> out.unnest("r").rows()
+    [('AB', None), ('AB', None), (None, 'bad'), (None, 'blank'), (None, None)]
+    """
+    dtype = pl.Struct(dict(schema))
+    key_of = key if key is not None else as_text
+    names = list(schema)
+
+    def run(series: pl.Series) -> pl.Series:
+        keys = series.to_frame("raw").select(
+            as_text(pl.col("raw")).alias("blank_check"),
+            key_of(pl.col("raw")).alias("key"),
+        )
+        distinct = (
+            keys.get_column("key").drop_nulls().unique(maintain_order=True).to_frame()
+        )
+        distinct = distinct.filter(pl.col("key") != "")
+        rows = function(distinct.get_column("key"))
+        table = pl.DataFrame(rows, schema=dict(schema), orient="row")
+        table = pl.concat([distinct, table], how="horizontal")
+        joined = keys.join(table, on="key", how="left", maintain_order="left")
+        if joined.height != series.len():  # pragma: no cover - guards the join
+            raise RuntimeError("per_distinct changed the number of rows.")
+        blank = pl.col("blank_check") == ""
+        joined = joined.with_columns(
+            pl.when(~blank).then(pl.col(name)).alias(name)
+            for name in names
+            if name != REASON
+        ).with_columns(
+            pl.when(blank).then(pl.lit(BLANK)).otherwise(pl.col(REASON)).alias(REASON)
+        )
+        return joined.select(pl.struct(names).alias(series.name)).to_series()
+
+    return values.map_batches(run, return_dtype=dtype, is_elementwise=True)
+
+
+def _chain(column: str, spec: Standardiser | Sequence[Standardiser]) -> tuple[Any, ...]:
+    if isinstance(spec, Standardiser):
+        return (spec,)
+    if isinstance(spec, str) or not isinstance(spec, Sequence):
+        raise ConfigError(
+            f"The standardisers of column {column!r} must be a Standardiser or a "
+            f"sequence of them; got {type(spec).__name__}."
+        )
+    for step in spec:
+        if not isinstance(step, Standardiser):
+            raise ConfigError(
+                f"The standardisers of column {column!r} must be Standardiser "
+                f"objects; got {type(step).__name__}. Build them from a config "
+                "with standardiser_from_dict."
+            )
+    return tuple(spec)
+
+
+def _temp(column: str, index: int) -> str:
+    return f"__standardise_{index}_{column}"
+
+
+def apply_standardisers(
+    frame: pl.DataFrame,
+    steps: Steps,
+    *,
+    reasons: bool = False,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Standardise columns of ``frame``; never drop, add or reorder rows.
+
+    Parameters
+    ----------
+    frame
+        The records; it is not changed.
+    steps
+        For each column, a standardiser or a sequence of them applied in turn
+        (each one reads the value of the one before).
+    reasons
+        Also add a ``<column>_reason`` column saying why each non-null input
+        became null.
+
+    Returns
+    -------
+    standardised : polars.DataFrame
+        ``frame`` with each column replaced by its standardised value and each
+        extra output added as ``<column>_<part>`` after the other columns.
+    issues : polars.DataFrame
+        Counts of values that became null, one row per ``column``,
+        ``standardiser`` (its kind) and ``reason``; columns ``column``,
+        ``standardiser``, ``reason``, ``count``.
+
+    Raises
+    ------
+    SchemaError
+        A column is missing, or an output column would overwrite an input.
+    ConfigError
+        A step is not a standardiser.
+
+    Examples
+    --------
+    >>> from er_toolkit.standardise import NameStandardiser, PhoneStandardiser
+    >>> df = pl.DataFrame({"name": ["Dr. Bill O'Neil", "Ms Liz Smith"],
+    ...                    "phone": ["020 7946 0958", "n/a"]})
+    >>> out, issues = apply_standardisers(df, {
+    ...     "name": NameStandardiser(),
+    ...     "phone": PhoneStandardiser(default_region="GB"),
+    ... })
+    >>> out.rows()
+    [('bill oneil', '+442079460958', 'dr', None, 'william oneil'), ('liz smith', None, 'ms', None, 'elizabeth smith')]
+    >>> out.columns
+    ['name', 'phone', 'name_title', 'name_suffix', 'name_canonical']
+    >>> issues.rows()
+    [('phone', 'phone', 'unparseable_phone', 1)]
+    """  # noqa: E501
+    chains = {column: _chain(column, spec) for column, spec in steps.items()}
+    missing = [column for column in chains if column not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"Cannot standardise missing column(s) {missing}; valid columns: "
+            f"{frame.columns}."
+        )
+    outputs: list[str] = []
+    for column, chain in chains.items():
+        for step in chain:
+            outputs += [f"{column}_{part}" for part in step.parts]
+        if reasons:
+            outputs.append(f"{column}_reason")
+    clashes = sorted({name for name in outputs if name in frame.columns})
+    duplicates = sorted({name for name in outputs if outputs.count(name) > 1})
+    if clashes or duplicates:
+        raise SchemaError(
+            f"Standardising would overwrite column(s) {clashes or duplicates}; "
+            "rename them, or drop the standardiser that adds them."
+        )
+
+    lazy = frame.lazy()
+    for column, chain in chains.items():
+        current = pl.col(column)
+        for index, step in enumerate(chain):
+            temp = _temp(column, index)
+            lazy = lazy.with_columns(step.standardise(current).alias(temp))
+            current = pl.col(temp).struct.field(VALUE)
+    collected = lazy.collect()
+
+    issue_frames = []
+    finals: list[pl.Expr] = []
+    extras: list[pl.Expr] = []
+    for column, chain in chains.items():
+        temps = [_temp(column, index) for index in range(len(chain))]
+        for step, temp in zip(chain, temps, strict=True):
+            issue_frames.append(
+                collected.select(pl.col(temp).struct.field(REASON).alias("reason"))
+                .drop_nulls()
+                .group_by("reason")
+                .agg(pl.len().cast(pl.UInt32).alias("count"))
+                .select(
+                    pl.lit(column).alias("column"),
+                    pl.lit(step.kind).alias("standardiser"),
+                    "reason",
+                    "count",
+                )
+                .sort("count", "reason", descending=[True, False])
+            )
+            extras += [
+                pl.col(temp).struct.field(part).alias(f"{column}_{part}")
+                for part in step.parts
+            ]
+        finals.append(pl.col(temps[-1]).struct.field(VALUE).alias(column))
+        if reasons:
+            reason_fields = [pl.col(t).struct.field(REASON) for t in temps]
+            extras.append(pl.coalesce(reason_fields).alias(f"{column}_reason"))
+    standardised = collected.with_columns(finals).with_columns(extras)
+    standardised = standardised.drop(
+        [_temp(c, i) for c, chain in chains.items() for i in range(len(chain))]
+    )
+    issues = pl.concat(
+        [pl.DataFrame(schema=ISSUES_SCHEMA), *issue_frames], how="vertical_relaxed"
+    )
+    return standardised, issues

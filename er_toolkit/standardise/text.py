@@ -1,0 +1,123 @@
+"""Generic text: trim, collapse spaces, case, punctuation, accents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, Literal
+
+import polars as pl
+
+from er_toolkit.standardise.base import (
+    as_text,
+    check_choice,
+    options_dict,
+    result_struct,
+)
+
+Case = Literal["lower", "upper", "title", "keep"]
+CASES: Final[tuple[Case, ...]] = ("lower", "upper", "title", "keep")
+
+_FOLDS: Final = {
+    "ß": "ss",
+    "ẞ": "SS",
+    "æ": "ae",
+    "Æ": "AE",
+    "œ": "oe",
+    "Œ": "OE",
+    "ø": "o",
+    "Ø": "O",
+    "ł": "l",
+    "Ł": "L",
+    "đ": "d",
+    "Đ": "D",
+    "ð": "d",
+    "Ð": "D",
+    "þ": "th",
+    "Þ": "TH",
+    "\u0131": "i",  # dotless i
+}
+APOSTROPHES: Final = "['`\u2018\u2019\u02bc]"
+"""Characters removed as apostrophes (``O'Neil`` → ``ONeil``)."""
+
+
+def fold_accents(values: pl.Expr) -> pl.Expr:
+    """Remove accents and fold letters such as ``ß`` and ``ø`` to ASCII.
+
+    Examples
+    --------
+    >>> pl.select(fold_accents(pl.lit("José Ærø Straße"))).item()
+    'Jose AEro Strasse'
+    """
+    decomposed = values.str.normalize("NFKD").str.replace_all(r"\p{M}+", "")
+    return decomposed.str.replace_many(_FOLDS).str.normalize("NFC")
+
+
+def collapse_spaces(values: pl.Expr) -> pl.Expr:
+    """Collapse runs of whitespace to one space and trim the ends."""
+    return values.str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def apply_case(values: pl.Expr, case: Case) -> pl.Expr:
+    """Return ``values`` in ``case`` (``"keep"`` leaves them as they are)."""
+    if case == "lower":
+        return values.str.to_lowercase()
+    if case == "upper":
+        return values.str.to_uppercase()
+    if case == "title":
+        return values.str.to_titlecase()
+    return values
+
+
+def null_if_empty(values: pl.Expr) -> pl.Expr:
+    """Return null where ``values`` is the empty string."""
+    return pl.when(values.str.len_bytes() > 0).then(values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextStandardiser:
+    """Trim, collapse whitespace, fix case, strip punctuation, fold accents.
+
+    Text is first put in Unicode NFKC form (full-width letters, ligatures and
+    non-breaking spaces become their plain forms).
+
+    Parameters
+    ----------
+    case
+        ``"lower"``, ``"upper"``, ``"title"`` or ``"keep"``.
+    strip_punctuation
+        Remove apostrophes and turn other punctuation and symbols into spaces.
+    fold_accents
+        Remove accents (``"é"`` → ``"e"``) and fold ``"ß"``, ``"ø"`` and such.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"x": ["  ACME   Ltd.  ", "Café—Bar", "!!", None]})
+    >>> std = TextStandardiser(fold_accents=True)
+    >>> df.select(std.standardise(pl.col("x")).alias("r")).unnest("r").rows()
+    [('acme ltd', None), ('cafe bar', None), (None, 'empty_after_cleaning'), (None, None)]
+    """  # noqa: E501
+
+    kind: ClassVar[str] = "text"
+    parts: ClassVar[tuple[str, ...]] = ()
+
+    case: Case = "lower"
+    strip_punctuation: bool = True
+    fold_accents: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice("TextStandardiser", "case", self.case, CASES)
+
+    def standardise(self, values: pl.Expr) -> pl.Expr:
+        """Return the result struct (``value``, ``reason``) of ``values``."""
+        text = as_text(values).str.normalize("NFKC")
+        if self.fold_accents:
+            text = fold_accents(text)
+        if self.strip_punctuation:
+            text = text.str.replace_all(APOSTROPHES, "")
+            text = text.str.replace_all(r"[\p{P}\p{S}]+", " ")
+        text = null_if_empty(apply_case(collapse_spaces(text), self.case))
+        return result_struct(values, text, reason="empty_after_cleaning")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the declaration of this standardiser."""
+        return options_dict(self)

@@ -1,0 +1,42 @@
+"""MLflow "model from code" entry: loads a Linker from its JSON artifact.
+
+MLflow runs this file to build the pyfunc model, so nothing is pickled: the
+fitted model travels as the JSON artifact named ``linker``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class LinkerModel(PythonModel):  # type: ignore[misc]
+    """A pyfunc wrapper that scores a records frame with a saved Linker."""
+
+    def load_context(self, context: Any) -> None:
+        """Load the Linker JSON named ``linker`` in the model's artifacts."""
+        from er_toolkit.pipeline import Linker
+
+        self.linker = Linker.load(context.artifacts["linker"])
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        """Score the records in ``model_input`` (one source with ``record_id``).
+
+        Left without type hints: MLflow turns hints into a schema it enforces.
+        """
+        import polars as pl
+
+        from er_toolkit.io import Source
+
+        frame = (
+            model_input
+            if isinstance(model_input, pl.DataFrame)
+            else pl.from_pandas(model_input)
+        )
+        records = self.linker.records([Source("input", frame)])
+        return self.linker.predict(records).to_pandas()
+
+
+mlflow.models.set_model(LinkerModel())

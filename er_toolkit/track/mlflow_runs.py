@@ -1,0 +1,164 @@
+"""Log a training run to MLflow and register its model; load models back by URI."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from er_toolkit import __version__, schema
+from er_toolkit.config import flatten
+from er_toolkit.exceptions import ModelFormatError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from er_toolkit.pipeline import Linker
+
+LINKER_ARTIFACT = "linker"
+_MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+
+
+def data_fingerprint(records: pl.DataFrame) -> str:
+    """Return a SHA-256 digest of the records' content, in row order.
+
+    It identifies the data a model was trained on without storing any of it.
+
+    Examples
+    --------
+    >>> a = pl.DataFrame({"x": ["1", "2"]})
+    >>> data_fingerprint(a) == data_fingerprint(a.clone())
+    True
+    >>> data_fingerprint(a) == data_fingerprint(a.reverse())
+    False
+    """
+    digest = hashlib.sha256()
+    columns = [c for c in records.columns if c != schema.ROW]
+    digest.update("\x1f".join(columns).encode())
+    digest.update(records.select(columns).write_csv().encode())
+    return digest.hexdigest()
+
+
+def log_training_run(
+    linker: Linker,
+    *,
+    records: pl.DataFrame,
+    metrics: Mapping[str, float],
+    figures: Mapping[str, Figure],
+    tables: Mapping[str, pl.DataFrame] = {},
+    register: bool = True,
+) -> dict[str, Any]:
+    """Log config, fingerprint, metrics, timings, charts and the model; register it.
+
+    No record values are written: the model JSON holds declarations and
+    probabilities only, and tables passed in must be aggregates.
+
+    Parameters
+    ----------
+    linker
+        The fitted linker.
+    records
+        The training records, fingerprinted (not stored).
+    metrics
+        Evaluation metrics.
+    figures
+        Charts, saved as PNG under ``charts/``.
+    tables
+        Aggregate tables (blocking report, m/u table), saved as CSV.
+    register
+        Register the model under the config's name.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``model_uri`` and ``version`` (None when not registered).
+    """
+    import mlflow
+
+    config = linker.config
+    mlflow.set_experiment(config.experiment)
+    with mlflow.start_run(run_name=config.name) as run:
+        mlflow.log_params(flatten(config.to_dict(with_sources=True)))
+        mlflow.set_tags(
+            {
+                "er_toolkit_version": __version__,
+                "data_fingerprint": data_fingerprint(records),
+                "link_type": config.link_type,
+                "scorer": "FellegiSunter",
+            }
+        )
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.log_metrics({f"seconds_{k}": v for k, v in linker.timings_.items()})
+        mlflow.log_metric("n_records", records.height)
+        mlflow.log_metric(
+            "probability_two_random_records_match",
+            linker.scorer_.probability_two_random_records_match_,
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            for name, fig in figures.items():
+                fig.savefig(folder / f"{name}.png", dpi=110)
+                mlflow.log_artifact(str(folder / f"{name}.png"), artifact_path="charts")
+            for name, table in tables.items():
+                table.write_csv(folder / f"{name}.csv")
+                mlflow.log_artifact(str(folder / f"{name}.csv"), artifact_path="tables")
+            model_file = linker.save(folder / "linker.json")
+            mlflow.log_artifact(str(model_file), artifact_path="model_json")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=str(_MODEL_CODE),
+                    artifacts={LINKER_ARTIFACT: str(model_file)},
+                    pip_requirements=[f"er_toolkit=={__version__}"],
+                    registered_model_name=config.name if register else None,
+                )
+        version = info.registered_model_version if register else None
+        return {
+            "run_id": run.info.run_id,
+            "model_uri": info.model_uri,
+            "version": version,
+        }
+
+
+def load_linker(uri: str) -> Linker:
+    """Load a Linker from a JSON path or a ``models:/<name>/<version>`` URI.
+
+    Parameters
+    ----------
+    uri
+        A path to a model JSON written by :meth:`Linker.save`, or an MLflow
+        model URI (``models:/name/version``, ``runs:/...``).
+
+    Returns
+    -------
+    Linker
+        The fitted linker.
+    """
+    from er_toolkit.pipeline import Linker
+
+    if (
+        "://" not in uri
+        and not uri.startswith("models:/")
+        and not uri.startswith("runs:/")
+    ):
+        return Linker.load(uri)
+    import mlflow
+
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except Exception as exc:  # MLflow raises several kinds for a missing model
+        raise ModelFormatError(
+            f"Could not fetch model {uri!r} from MLflow: {exc}"
+        ) from exc
+    candidates = sorted(local.rglob("linker.json"))
+    if not candidates:
+        raise ModelFormatError(
+            f"MLflow model {uri!r} holds no linker.json; was it logged by er_toolkit?"
+        )
+    return Linker.load(candidates[0])

@@ -1,0 +1,178 @@
+"""``python -m er_toolkit.train``: train, evaluate, log to MLflow, register."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+from er_toolkit.charts import match_weights_chart, precision_recall_chart
+from er_toolkit.cli import run_cli, set_tracking_uri
+from er_toolkit.config import LinkageConfig
+from er_toolkit.pipeline import Linker
+from er_toolkit.track import log_training_run
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m er_toolkit.train",
+        description="Train a linkage model from a TOML config, evaluate it against "
+        "the config's labels, log the run to MLflow and register the model.",
+    )
+    parser.add_argument("--config", required=True, help="path to a TOML config")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or MLflow's own default)",
+    )
+    parser.add_argument(
+        "--no-register", action="store_true", help="log the run but register no version"
+    )
+    parser.add_argument(
+        "--no-mlflow", action="store_true", help="do not log to MLflow at all"
+    )
+    parser.add_argument("--save", default=None, help="also write the model JSON here")
+    return parser
+
+
+def train(
+    config: LinkageConfig,
+    *,
+    log_mlflow: bool = True,
+    register: bool = True,
+    save: str | None = None,
+) -> dict[str, object]:
+    """Run a whole training job and return its summary.
+
+    Parameters
+    ----------
+    config
+        The job.
+    log_mlflow
+        Log the run to MLflow.
+    register
+        Register the model version under ``config.name``.
+    save
+        Where to also write the model JSON.
+
+    Returns
+    -------
+    dict
+        Metrics, timings and, when logged, the run id and model version.
+    """
+    start = time.perf_counter()
+    linker = Linker(config)
+    records = linker.records()
+    pairs = linker.block(records)
+    linker.fit(records, candidate_pairs=pairs)
+    scored = linker.predict(records, candidate_pairs=pairs)
+    clusters = linker.cluster(records, scored)
+    truth = linker.true_pairs(records)
+    metrics: dict[str, float] = {
+        "candidate_pairs": float(pairs.height),
+        "n_clusters": float(clusters.get_column("cluster_id").n_unique()),
+    }
+    figures = {
+        "match_weights": match_weights_chart(
+            linker.scorer_.bayes_factor_table(),
+            prior_weight=linker.scorer_.prior_weight_,
+        )
+    }
+    if truth is not None:
+        measured, curve = linker.evaluate(
+            records,
+            candidate_pairs=pairs,
+            scored=scored,
+            clusters=clusters,
+            truth=truth,
+        )
+        metrics.update(measured)
+        figures["precision_recall"] = precision_recall_chart(
+            curve, threshold=config.threshold
+        )
+    linker.timings_["total"] = time.perf_counter() - start
+    summary: dict[str, object] = {
+        "name": config.name,
+        "records": records.height,
+        "metrics": metrics,
+        "timings": dict(linker.timings_),
+        "lambda": linker.scorer_.probability_two_random_records_match_,
+    }
+    if save:
+        linker.save(save)
+    if log_mlflow:
+        tables = {
+            "blocking_report": linker.blocking_report_,
+            "match_weights": linker.scorer_.bayes_factor_table(),
+            "em_sessions": pl.DataFrame(
+                [
+                    {k: (str(v) if isinstance(v, list) else v) for k, v in s.items()}
+                    for s in linker.scorer_.sessions_
+                ]
+            ),
+        }
+        summary.update(
+            log_training_run(
+                linker,
+                records=records,
+                metrics=metrics,
+                figures=figures,
+                tables=tables,
+                register=register,
+            )
+        )
+    return summary
+
+
+def _print_summary(summary: dict[str, object]) -> None:
+    metrics = summary["metrics"]
+    assert isinstance(metrics, dict)
+    timings = summary["timings"]
+    assert isinstance(timings, dict)
+    print(f"model: {summary['name']}  records: {summary['records']:,}")
+    print(
+        f"candidate pairs: {int(metrics['candidate_pairs']):,}  "
+        f"lambda: {summary['lambda']:.3g}"
+    )
+    if "pairwise_f1" in metrics:
+        print(
+            "pairwise  precision {pairwise_precision:.4f}  recall {pairwise_recall:.4f}  "
+            "F1 {pairwise_f1:.4f}".format(**metrics)
+        )
+        if "cluster_f1" in metrics:
+            print(
+                "clusters  precision {cluster_precision:.4f}  recall {cluster_recall:.4f}  "
+                "F1 {cluster_f1:.4f}  (B-cubed F1 {bcubed_f1:.4f})".format(**metrics)
+            )
+        print(f"blocking recall {metrics['blocking_recall']:.4f}")
+    print("seconds: " + "  ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+    if summary.get("run_id"):
+        print(f"mlflow run: {summary['run_id']}  model: {summary.get('model_uri')}")
+        if summary.get("version") is not None:
+            print(f"registered: models:/{summary['name']}/{summary['version']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m er_toolkit.train``."""
+    args = _parser().parse_args(argv)
+
+    def job() -> int:
+        set_tracking_uri(args.tracking_uri)
+        config = LinkageConfig.from_toml(Path(args.config))
+        summary = train(
+            config,
+            log_mlflow=not args.no_mlflow,
+            register=not args.no_register,
+            save=args.save,
+        )
+        _print_summary(summary)
+        return 0
+
+    return run_cli(job)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""Tests for er_toolkit.cluster."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from er_toolkit import cluster, schema
+from er_toolkit.cluster import CLUSTER_SCHEMA, cluster_id_expr, connected_components
+from er_toolkit.exceptions import ConfigError, SchemaError
+
+PAIRS_SCHEMA = {
+    schema.ROW_L: pl.UInt32,
+    schema.ROW_R: pl.UInt32,
+    schema.MATCH_PROBABILITY: pl.Float64,
+    schema.MATCH_WEIGHT: pl.Float64,
+}
+
+
+def make_records(
+    n: int, sources: list[str] | None = None, ids: list[str] | None = None
+) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            schema.ROW: np.arange(n, dtype=np.uint32),
+            schema.RECORD_ID: ids if ids is not None else [f"r{i}" for i in range(n)],
+            schema.SOURCE: sources if sources is not None else ["crm"] * n,
+            "name": [f"name{i}" for i in range(n)],
+        },
+        schema_overrides={schema.ROW: pl.UInt32},
+    )
+
+
+def make_pairs(
+    edges: list[tuple[int, int, float]], *, orient: bool = True
+) -> pl.DataFrame:
+    rows = [
+        (*((min(a, b), max(a, b)) if orient else (a, b)), p, float(np.log2(p + 1e-9)))
+        for a, b, p in edges
+    ]
+    return pl.DataFrame(rows, schema=PAIRS_SCHEMA, orient="row")
+
+
+def partition(frame: pl.DataFrame) -> set[frozenset[int]]:
+    groups = frame.group_by(schema.CLUSTER_ID).agg(pl.col(schema.ROW))
+    return {frozenset(rows) for rows in groups.get_column(schema.ROW).to_list()}
+
+
+def nx_partition(
+    n: int, edges: list[tuple[int, int, float]], threshold: float
+) -> set[frozenset[int]]:
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from((a, b) for a, b, p in edges if p >= threshold)
+    return {frozenset(c) for c in nx.connected_components(graph)}
+
+
+@st.composite
+def graphs(draw: st.DrawFn) -> tuple[int, list[tuple[int, int, float]], list[str]]:
+    n = draw(st.integers(min_value=1, max_value=25))
+    edge = st.tuples(
+        st.integers(0, n - 1),
+        st.integers(0, n - 1),
+        st.floats(0.0, 1.0, allow_nan=False),
+    ).filter(lambda e: e[0] != e[1])
+    edges = draw(st.lists(edge, max_size=3 * n)) if n > 1 else []
+    sources = draw(
+        st.lists(st.sampled_from(["crm", "erp", "a:b"]), min_size=n, max_size=n)
+    )
+    return n, edges, sources
+
+
+# --------------------------------------------------------------------------- #
+# properties
+# --------------------------------------------------------------------------- #
+@settings(max_examples=150, deadline=None)
+@given(graphs(), st.floats(0.0, 1.0, allow_nan=False))
+def test_partition_matches_networkx(graph, threshold):
+    n, edges, sources = graph
+    records = make_records(n, sources)
+    out = connected_components(records, make_pairs(edges), threshold=threshold)
+    assert partition(out) == nx_partition(n, edges, threshold)
+
+
+@settings(max_examples=100, deadline=None)
+@given(graphs(), st.floats(0.0, 1.0, allow_nan=False))
+def test_every_record_once_with_schema_and_sizes(graph, threshold):
+    n, edges, sources = graph
+    out = connected_components(
+        make_records(n, sources), make_pairs(edges), threshold=threshold
+    )
+    assert out.schema == CLUSTER_SCHEMA
+    assert out.get_column(schema.ROW).to_list() == list(range(n))
+    sizes = out.group_by(schema.CLUSTER_ID).agg(pl.len().alias("expected"))
+    checked = out.join(sizes, on=schema.CLUSTER_ID)
+    assert (checked["cluster_size"].cast(pl.UInt32) == checked["expected"]).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    graphs(), st.floats(0.0, 1.0, allow_nan=False), st.randoms(use_true_random=False)
+)
+def test_ids_stable_under_pair_shuffle_and_rerun(graph, threshold, rnd):
+    n, edges, sources = graph
+    records = make_records(n, sources)
+    first = connected_components(records, make_pairs(edges), threshold=threshold)
+    shuffled = list(edges)
+    rnd.shuffle(shuffled)
+    # Flip some pairs' orientation too: _row_l / _row_r swapped is the same edge.
+    flipped = [(b, a, p) if rnd.random() < 0.5 else (a, b, p) for a, b, p in shuffled]
+    second = connected_components(
+        records, make_pairs(flipped, orient=False), threshold=threshold
+    )
+    third = connected_components(records, make_pairs(edges), threshold=threshold)
+    assert first.equals(second)
+    assert first.equals(third)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    graphs(), st.floats(0.0, 1.0, allow_nan=False), st.randoms(use_true_random=False)
+)
+def test_ids_independent_of_record_order(graph, threshold, rnd):
+    n, edges, sources = graph
+    records = make_records(n, sources)
+    base = connected_components(records, make_pairs(edges), threshold=threshold)
+    perm = list(range(n))
+    rnd.shuffle(perm)  # old row i becomes new row perm[i]
+    inverse = np.argsort(perm)
+    moved = records.with_columns(pl.Series(schema.ROW, perm, dtype=pl.UInt32)).sort(
+        schema.ROW
+    )
+    assert moved.get_column(schema.RECORD_ID).to_list() == [f"r{i}" for i in inverse]
+    moved_edges = [(perm[a], perm[b], p) for a, b, p in edges]
+    out = connected_components(moved, make_pairs(moved_edges), threshold=threshold)
+    key = [schema.SOURCE, schema.RECORD_ID]
+    assert (
+        out.select(*key, schema.CLUSTER_ID)
+        .sort(key)
+        .equals(base.select(*key, schema.CLUSTER_ID).sort(key))
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(graphs(), st.floats(0.0, 1.0, allow_nan=False))
+def test_cluster_id_is_smallest_member(graph, threshold):
+    n, edges, sources = graph
+    out = connected_components(
+        make_records(n, sources), make_pairs(edges), threshold=threshold
+    )
+    for rows in nx_partition(n, edges, threshold):
+        members = out.filter(pl.col(schema.ROW).is_in(list(rows)))
+        src, rid = min(
+            zip(members[schema.SOURCE], members[schema.RECORD_ID], strict=True)
+        )
+        expected = src.replace("\\", "\\\\").replace(":", "\\:") + ":" + rid
+        assert set(members[schema.CLUSTER_ID]) == {expected}
+
+
+# --------------------------------------------------------------------------- #
+# examples
+# --------------------------------------------------------------------------- #
+def test_empty_pairs_gives_singletons():
+    records = make_records(4)
+    out = connected_components(
+        records, pl.DataFrame(schema=PAIRS_SCHEMA), threshold=0.5
+    )
+    assert out.get_column("cluster_size").to_list() == [1, 1, 1, 1]
+    assert out.get_column(schema.CLUSTER_ID).to_list() == [
+        "crm:r0",
+        "crm:r1",
+        "crm:r2",
+        "crm:r3",
+    ]
+
+
+def test_no_records_gives_empty_frame():
+    out = connected_components(
+        make_records(0), pl.DataFrame(schema=PAIRS_SCHEMA), threshold=0.5
+    )
+    assert out.height == 0
+    assert out.schema == CLUSTER_SCHEMA
+
+
+def test_one_record():
+    out = connected_components(
+        make_records(1), pl.DataFrame(schema=PAIRS_SCHEMA), threshold=0.0
+    )
+    assert out.rows() == [(0, "r0", "crm", "crm:r0", 1)]
+
+
+def test_threshold_is_inclusive_and_singletons_kept():
+    records = make_records(5, ids=["e", "d", "c", "b", "a"])
+    pairs = make_pairs([(0, 1, 0.5), (1, 2, 0.49), (3, 2, 0.8)])
+    out = connected_components(records, pairs, threshold=0.5)
+    assert out.select(schema.CLUSTER_ID, "cluster_size").rows() == [
+        ("crm:d", 2),
+        ("crm:d", 2),
+        ("crm:b", 2),
+        ("crm:b", 2),
+        ("crm:a", 1),
+    ]
+
+
+def test_representative_orders_by_source_then_record_id():
+    records = make_records(3, sources=["erp", "crm", "crm"], ids=["1", "9", "5"])
+    pairs = make_pairs([(0, 1, 1.0), (1, 2, 1.0)])
+    out = connected_components(records, pairs, threshold=1.0)
+    assert set(out[schema.CLUSTER_ID]) == {"crm:5"}
+
+
+def test_nan_and_null_scores_are_not_edges():
+    records = make_records(3)
+    pairs = pl.DataFrame(
+        {
+            schema.ROW_L: [0, 1],
+            schema.ROW_R: [1, 2],
+            schema.MATCH_PROBABILITY: [float("nan"), None],
+        },
+        schema_overrides={schema.MATCH_PROBABILITY: pl.Float64},
+    )
+    out = connected_components(records, pairs, threshold=0.0)
+    assert out.get_column("cluster_size").to_list() == [1, 1, 1]
+
+
+def test_match_weight_threshold_outside_unit_interval():
+    records = make_records(3)
+    pairs = make_pairs([(0, 1, 0.99), (1, 2, 0.6)])  # weights ~ -0.01, -0.74
+    out = connected_components(
+        records, pairs, threshold=-0.5, score_column=schema.MATCH_WEIGHT
+    )
+    assert out.get_column("cluster_size").to_list() == [2, 2, 1]
+
+
+def test_extra_columns_and_unsorted_records():
+    records = make_records(3).reverse()
+    pairs = make_pairs([(0, 2, 0.9)]).with_columns(pl.lit("x").alias("blocked_by"))
+    out = connected_components(records, pairs, threshold=0.5)
+    assert out.columns == list(CLUSTER_SCHEMA)
+    assert out.get_column(schema.ROW).to_list() == [0, 1, 2]
+    assert out.get_column(schema.CLUSTER_ID).to_list() == ["crm:r0", "crm:r1", "crm:r0"]
+
+
+def test_caller_frames_not_mutated():
+    records = make_records(3)
+    pairs = make_pairs([(0, 1, 0.9)])
+    before = (records.clone(), pairs.clone())
+    connected_components(records, pairs, threshold=0.5)
+    assert records.equals(before[0])
+    assert pairs.equals(before[1])
+
+
+def test_cluster_id_expr_escapes_separator():
+    frame = pl.DataFrame(
+        {
+            schema.SOURCE: ["a:b", "a", "x\\", "x", None],
+            schema.RECORD_ID: ["c", "b:c", ":y", "\\:y", "z"],
+        }
+    )
+    ids = frame.select(cluster_id_expr()).to_series().to_list()
+    assert ids == ["a\\:b:c", "a:b:c", "x\\\\::y", "x:\\:y", ":z"]
+    assert len(set(ids)) == len(ids)
+
+
+def test_all_is_exported():
+    for name in cluster.__all__:
+        assert hasattr(cluster, name)
+
+
+# --------------------------------------------------------------------------- #
+# errors
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    ("drop", "missing"),
+    [
+        (schema.MATCH_PROBABILITY, "'match_probability'"),
+        (schema.ROW_L, "'_row_l'"),
+        (schema.ROW_R, "'_row_r'"),
+    ],
+)
+def test_missing_pair_column(drop, missing):
+    pairs = make_pairs([(0, 1, 0.9)]).drop(drop)
+    with pytest.raises(
+        SchemaError, match=rf"pairs lacks column\(s\) \[{missing}\]; its columns are \["
+    ):
+        connected_components(make_records(2), pairs, threshold=0.5)
+
+
+def test_missing_score_column_lists_present_columns():
+    pairs = make_pairs([(0, 1, 0.9)])
+    with pytest.raises(SchemaError, match=r"\['score'\].*'match_weight'"):
+        connected_components(
+            make_records(2), pairs, threshold=0.5, score_column="score"
+        )
+
+
+def test_missing_records_column():
+    with pytest.raises(
+        SchemaError, match=r"records lacks column\(s\) \['source'\]; its columns are"
+    ):
+        connected_components(
+            make_records(2).drop(schema.SOURCE),
+            make_pairs([(0, 1, 0.9)]),
+            threshold=0.5,
+        )
+
+
+@pytest.mark.parametrize("threshold", [-0.1, 1.5, float("inf")])
+def test_probability_threshold_out_of_range(threshold):
+    with pytest.raises(
+        ConfigError, match=r"threshold on 'match_probability' must be in \[0, 1\]"
+    ):
+        connected_components(make_records(2), make_pairs([]), threshold=threshold)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "message"),
+    [
+        (float("nan"), "threshold must be a number; got NaN."),
+        ("0.5", "threshold must be a number; got str '0.5'."),
+        (True, "threshold must be a number; got bool True."),
+    ],
+)
+def test_threshold_not_a_number(threshold, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        connected_components(make_records(2), make_pairs([]), threshold=threshold)
+
+
+def test_config_error_is_value_error():
+    with pytest.raises(ValueError):
+        connected_components(make_records(2), make_pairs([]), threshold=2.0)
+
+
+def test_rows_must_be_dense():
+    records = make_records(3).with_columns(
+        pl.Series(schema.ROW, [0, 1, 5], dtype=pl.UInt32)
+    )
+    with pytest.raises(
+        SchemaError, match=r"'_row' must hold the dense row numbers 0\.\.2, each once"
+    ):
+        connected_components(records, make_pairs([]), threshold=0.5)
+
+
+def test_pair_rows_out_of_range():
+    with pytest.raises(SchemaError, match=r"rows outside the records frame \(0\.\.1\)"):
+        connected_components(make_records(2), make_pairs([(0, 7, 0.9)]), threshold=0.5)
+
+
+def test_null_record_id():
+    records = make_records(2).with_columns(
+        pl.Series(schema.RECORD_ID, ["a", None], dtype=pl.String)
+    )
+    with pytest.raises(SchemaError, match=r"'record_id' has 1 null value\(s\)"):
+        connected_components(records, make_pairs([]), threshold=0.5)
