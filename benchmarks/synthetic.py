@@ -1416,6 +1416,9 @@ def generate_customers(
     ):
         stacked = pl.concat([ent[col], ent["alt_" + col]])
         cols[name] = stacked.gather(addr_row)
+    if not return_truth:  # free the entity strings early: matters at 10M rows
+        ent = ent.drop("street", "city", "postcode")
+    ent = ent.drop("alt_street", "alt_city", "alt_postcode", "alt_surname")
 
     # Date of birth.
     days = ent["dob"].to_numpy()[rec].astype("datetime64[D]")
@@ -1458,8 +1461,12 @@ def generate_customers(
         ),
     )
 
+    del stacked
+
     # E-mail variants.
     cols["email"] = ent["email"].gather(pl.Series(rec))
+    if not return_truth:
+        ent = ent.drop("email", "phone")
     m = _mask(rng, cfg.email_variant, n)
     rows = np.flatnonzero(m)
     cols["email"] = _replace(

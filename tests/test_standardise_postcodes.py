@@ -48,5 +48,5 @@ def test_blank_and_null():
 
 
 def test_unknown_country_is_rejected():
-    with pytest.raises(ConfigError, match="'country' parameter.*got 'UK'"):
+    with pytest.raises(ConfigError, match=r"'country' parameter.*got 'UK'"):
         PostcodeStandardiser(country="UK")

@@ -235,9 +235,16 @@ class FellegiSunter:
             fixed = [c.column in blocked_columns for c in comparisons]
             vectors = compare_pairs(records, pairs, comparisons)
             patterns = Patterns.from_vectors(vectors, names)
+            # A comparison on the blocked columns agrees on every pair of the
+            # session, so it says nothing about which are matches: m = u makes
+            # its Bayes factor 1 (otherwise it inflates every posterior and EM
+            # drifts to "all pairs match").
+            session_m = [
+                u[k] if fixed[k] else m_init[k] for k in range(len(comparisons))
+            ]
             result = run_em(
                 patterns,
-                m_init=m_init,
+                m_init=session_m,
                 u=u,
                 probability_match_init=0.5,
                 fixed=fixed,

@@ -10,13 +10,15 @@ import polars as pl
 
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.standardise.base import (
+    RAW,
     REASON,
     VALUE,
+    add_reason,
     as_text,
     check_choice,
+    columnwise,
     options_dict,
     per_distinct,
-    result_struct,
 )
 from er_toolkit.standardise.text import (
     APOSTROPHES,
@@ -161,13 +163,8 @@ class AddressStandardiser:
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``, parts) of ``values``."""
         if self.parser == "rules":
-            value = address_rules(values)
-            return result_struct(
-                values,
-                value,
-                reason="empty_after_cleaning",
-                parts={"house_number": house_number(value)},
-            )
+            schema = {VALUE: pl.String, REASON: pl.String, "house_number": pl.String}
+            return columnwise(values, _build_rules, schema=schema)
         schema = {
             VALUE: pl.String,
             REASON: pl.String,
@@ -178,6 +175,12 @@ class AddressStandardiser:
     def to_dict(self) -> dict[str, Any]:
         """Return the declaration of this standardiser."""
         return options_dict(self)
+
+
+def _build_rules(frame: pl.LazyFrame) -> pl.LazyFrame:
+    frame = frame.with_columns(address_rules(pl.col(RAW)).alias(VALUE))
+    frame = frame.with_columns(house_number(pl.col(VALUE)).alias("house_number"))
+    return add_reason(frame, "empty_after_cleaning")
 
 
 def _parse_us(keys: pl.Series) -> list[tuple[Any, ...]]:

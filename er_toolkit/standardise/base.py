@@ -88,65 +88,95 @@ def as_text(values: pl.Expr) -> pl.Expr:
     return values.cast(pl.String).str.strip_chars()
 
 
-def result_struct(
-    raw: pl.Expr,
-    value: pl.Expr,
-    *,
-    reason: str | pl.Expr,
-    parts: Mapping[str, pl.Expr] | None = None,
-) -> pl.Expr:
-    """Assemble a standardiser's result struct from expressions.
+RAW: Final = "raw"
+"""Name of the input column inside :func:`columnwise` steps."""
+
+
+def add_reason(frame: pl.LazyFrame, reason: str | pl.Expr) -> pl.LazyFrame:
+    """Add the ``reason`` column to a frame of ``raw`` and ``value`` columns.
 
     Parameters
     ----------
-    raw
-        The input values.
-    value
-        The standardised values; must be null for blank inputs.
+    frame
+        Holds the input (``raw``) and the standardised value (``value``),
+        which must be null for blank inputs.
     reason
-        Why a non-blank input whose ``value`` is null could not be standardised.
-    parts
-        Extra outputs, by name.
+        Why a non-blank input whose value is null could not be standardised.
 
     Returns
     -------
-    polars.Expr
-        A struct of ``value``, ``reason`` and the parts. The reason is null
-        where the input is null or the value is not; ``"blank"`` where the input
-        is empty or whitespace.
+    polars.LazyFrame
+        ``frame`` with ``reason``: null where the input is null or the value
+        is not; ``"blank"`` where the input is empty or whitespace.
 
     Examples
     --------
-    >>> raw = pl.col("x")
-    >>> value = as_text(raw).str.to_uppercase()
-    >>> value = pl.when(value.str.contains("^[A-Z]+$")).then(value)
-    >>> df = pl.DataFrame({"x": ["ab", " ", "a1", None]})
-    >>> df.select(result_struct(raw, value, reason="bad").alias("r")).unnest("r")
-    shape: (4, 2)
-    ┌───────┬────────┐
-    │ value ┆ reason │
-    │ ---   ┆ ---    │
-    │ str   ┆ str    │
-    ╞═══════╪════════╡
-    │ AB    ┆ null   │
-    │ null  ┆ blank  │
-    │ null  ┆ bad    │
-    │ null  ┆ null   │
-    └───────┴────────┘
+    >>> frame = pl.LazyFrame({"raw": ["ab", " ", "a1", None],
+    ...                       "value": ["AB", None, None, None]})
+    >>> add_reason(frame, "bad").collect().get_column("reason").to_list()
+    [None, 'blank', 'bad', None]
     """
-    text = as_text(raw)
+    text = as_text(pl.col(RAW))
     reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
     why = (
         pl.when(text.is_null())
         .then(pl.lit(None, dtype=pl.String))
         .when(text == "")
         .then(pl.lit(BLANK))
-        .when(value.is_null())
+        .when(pl.col(VALUE).is_null())
         .then(reason_expr.cast(pl.String))
     )
-    fields = [value.alias(VALUE), why.alias(REASON)]
-    fields += [expr.alias(name) for name, expr in (parts or {}).items()]
-    return pl.struct(fields)
+    return frame.with_columns(why.alias(REASON))
+
+
+def columnwise(
+    values: pl.Expr,
+    build: Callable[[pl.LazyFrame], pl.LazyFrame],
+    *,
+    schema: Mapping[str, pl.DataType | type[pl.DataType]],
+) -> pl.Expr:
+    """Run vectorised frame-level steps over a whole column, as one expression.
+
+    Steps written as successive ``with_columns`` compute each intermediate
+    once; the same logic written as one nested expression would recompute
+    every shared sub-expression.
+
+    Parameters
+    ----------
+    values
+        The input values.
+    build
+        Takes a lazy frame with the input in column ``raw`` and returns one
+        with the columns of ``schema``.
+    schema
+        The result struct's fields and types: ``value``, ``reason``, parts.
+
+    Returns
+    -------
+    polars.Expr
+        The result struct, one row per input row, in input order.
+
+    Examples
+    --------
+    >>> def build(frame):
+    ...     frame = frame.with_columns(value=pl.col("raw").str.to_uppercase())
+    ...     return add_reason(frame, "never")
+    >>> schema = {"value": pl.String, "reason": pl.String}
+    >>> df = pl.DataFrame({"x": ["ab", ""]})
+    >>> df.select(columnwise(pl.col("x"), build, schema=schema).alias("r")).unnest("r").rows()
+    [('AB', None), ('', 'blank')]
+    """
+    dtype = pl.Struct(dict(schema))
+    names = list(schema)
+
+    def run(series: pl.Series) -> pl.Series:
+        frame = build(series.to_frame(RAW).lazy())
+        out = frame.select(pl.struct(names).cast(dtype).alias(series.name)).collect()
+        if out.height != series.len():  # pragma: no cover - guards the steps
+            raise RuntimeError("columnwise changed the number of rows.")
+        return out.to_series()
+
+    return values.map_batches(run, return_dtype=dtype, is_elementwise=True)
 
 
 def per_distinct(
@@ -293,7 +323,7 @@ def apply_standardisers(
     ['name', 'phone', 'name_title', 'name_suffix', 'name_canonical']
     >>> issues.rows()
     [('phone', 'phone', 'unparseable_phone', 1)]
-    """  # noqa: E501
+    """
     chains = {column: _chain(column, spec) for column, spec in steps.items()}
     missing = [column for column in chains if column not in frame.columns]
     if missing:

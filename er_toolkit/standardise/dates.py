@@ -8,7 +8,15 @@ from typing import Any, ClassVar, Final
 import polars as pl
 
 from er_toolkit.exceptions import ConfigError
-from er_toolkit.standardise.base import as_text, options_dict, result_struct
+from er_toolkit.standardise.base import (
+    RAW,
+    REASON,
+    VALUE,
+    add_reason,
+    as_text,
+    columnwise,
+    options_dict,
+)
 from er_toolkit.standardise.text import collapse_spaces
 
 DATE_FORMATS: Final[tuple[str, ...]] = (
@@ -27,10 +35,6 @@ _TIME: Final = (
 )
 _NUMERIC: Final = r"^(\d{1,4})[/.\-\s](\d{1,2})[/.\-\s](\d{1,4})$"
 _COMPACT: Final = r"^(\d{4})(\d{2})(\d{2})$"
-
-
-def _int(text: pl.Expr, pattern: str, group: int) -> pl.Expr:
-    return text.str.extract(pattern, group).cast(pl.Int32, strict=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,57 +123,80 @@ class DateStandardiser:
 
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``, ``ambiguous``)."""
-        text = as_text(values).str.normalize("NFKC").str.to_lowercase()
-        text = collapse_spaces(text.str.replace(_TIME, ""))
+        schema = {VALUE: pl.Date, REASON: pl.String, "ambiguous": pl.Boolean}
+        return columnwise(values, self._build, schema=schema)
+
+    def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        text = as_text(pl.col(RAW)).str.normalize("NFKC").str.to_lowercase()
+        frame = frame.with_columns(
+            collapse_spaces(text.str.replace(_TIME, "")).alias("text")
+        )
+        text = pl.col("text")
 
         # Numeric dates: a, b, c are the three numbers in the order written.
-        a = _int(text, _NUMERIC, 1)
-        b = _int(text, _NUMERIC, 2)
-        c = _int(text, _NUMERIC, 3)
-        a_digits = text.str.extract(_NUMERIC, 1).str.len_chars()
-        c_digits = text.str.extract(_NUMERIC, 3).str.len_chars()
-        ymd = (a_digits == 4) | text.str.contains(_COMPACT)
-        first, second = (a, b) if self.dayfirst else (b, a)
-        year = (
-            pl.when(text.str.contains(_COMPACT))
-            .then(_int(text, _COMPACT, 1))
-            .when(ymd)
-            .then(a)
-            .when(c_digits.is_in([2, 4]))
-            .then(self._full_year(c, c_digits))
+        frame = frame.with_columns(
+            text.str.extract_groups(_NUMERIC).alias("numeric"),
+            text.str.extract_groups(_COMPACT).alias("compact"),
         )
-        month = (
-            pl.when(text.str.contains(_COMPACT))
-            .then(_int(text, _COMPACT, 2))
-            .when(ymd)
+        group = pl.col("numeric").struct.field
+        compact = pl.col("compact").struct.field
+        frame = frame.with_columns(
+            group("1").cast(pl.Int32, strict=False).alias("a"),
+            group("2").cast(pl.Int32, strict=False).alias("b"),
+            group("3").cast(pl.Int32, strict=False).alias("c"),
+            group("1").str.len_chars().alias("a_digits"),
+            group("3").str.len_chars().alias("c_digits"),
+            compact("1").is_not_null().alias("is_compact"),
+        )
+        a, b, c = pl.col("a"), pl.col("b"), pl.col("c")
+        first, second = (a, b) if self.dayfirst else (b, a)
+        ymd = (pl.col("a_digits") == 4) | pl.col("is_compact")
+        frame = frame.with_columns(
+            ymd.alias("ymd"),
+            pl.when(pl.col("is_compact"))
+            .then(compact("1").cast(pl.Int32))
+            .when(pl.col("a_digits") == 4)
+            .then(a)
+            .when(pl.col("c_digits").is_in([2, 4]))
+            .then(self._full_year(c, pl.col("c_digits")))
+            .alias("year"),
+            pl.when(pl.col("is_compact"))
+            .then(compact("2").cast(pl.Int32))
+            .when(pl.col("a_digits") == 4)
             .then(b)
             .otherwise(second)
-        )
-        day = (
-            pl.when(text.str.contains(_COMPACT))
-            .then(_int(text, _COMPACT, 3))
-            .when(ymd)
+            .alias("month"),
+            pl.when(pl.col("is_compact"))
+            .then(compact("3").cast(pl.Int32))
+            .when(pl.col("a_digits") == 4)
             .then(c)
             .otherwise(first)
+            .alias("day"),
         )
-        numeric_shape = year.is_not_null()
-        iso = pl.format("{}-{}-{}", year, month, day)
-        numeric = iso.str.to_date("%Y-%m-%d", strict=False)
-        ambiguous = ~ymd & (a <= 12) & (b <= 12) & (a != b)
+        iso = pl.format("{}-{}-{}", pl.col("year"), pl.col("month"), pl.col("day"))
+        frame = frame.with_columns(
+            pl.col("year").is_not_null().alias("numeric_shape"),
+            iso.str.to_date("%Y-%m-%d", strict=False).alias("numeric_date"),
+            (~pl.col("ymd") & (a <= 12) & (b <= 12) & (a != b)).alias("swappable"),
+        )
 
-        # Dates with month names.
+        # Other dates (month names, custom formats), where the text is not numeric.
         words = collapse_spaces(
             text.str.replace_all(r"(\d)(?:st|nd|rd|th)\b", "${1}")
             .str.replace_all(r"[^\p{L}\p{N}]+", " ")
             .str.replace_all(r"\bsept\b", "sep")
         )
+        frame = frame.with_columns(
+            pl.when(~pl.col("numeric_shape")).then(words).alias("words")
+        )
+        words = pl.col("words")
         short_year = words.str.extract(r"\s(\d{2})$", 1).cast(pl.Int32, strict=False)
         expand = (
             words.str.contains(r"\p{L}")
             & (words.str.count_matches(r"\d+") == 2)
             & short_year.is_not_null()
         )
-        words = (
+        frame = frame.with_columns(
             pl.when(expand)
             .then(
                 pl.concat_str(
@@ -178,26 +205,34 @@ class DateStandardiser:
                 )
             )
             .otherwise(words)
+            .alias("words")
         )
         named = pl.coalesce(
             [words.str.to_date(f, strict=False) for f in self.formats]
             or [pl.lit(None, dtype=pl.Date)]
         )
-
-        parsed = pl.when(numeric_shape).then(numeric).otherwise(named)
+        frame = frame.with_columns(
+            pl.when(pl.col("numeric_shape"))
+            .then(pl.col("numeric_date"))
+            .otherwise(named)
+            .alias("parsed")
+        )
+        parsed = pl.col("parsed")
         in_range = parsed.dt.year().is_between(self.min_year, self.max_year)
-        value = pl.when(in_range).then(parsed)
+        frame = frame.with_columns(pl.when(in_range).then(parsed).alias(VALUE))
         reason = (
             pl.when(parsed.is_not_null())
             .then(pl.lit("out_of_range_date"))
-            .when(numeric_shape)
+            .when(pl.col("numeric_shape"))
             .then(pl.lit("impossible_date"))
             .otherwise(pl.lit("unparseable_date"))
         )
-        flag = pl.when(value.is_not_null()).then(
-            pl.when(numeric_shape).then(ambiguous).otherwise(pl.lit(False))
+        frame = frame.with_columns(
+            pl.when(pl.col(VALUE).is_not_null())
+            .then(pl.col("numeric_shape") & pl.col("swappable"))
+            .alias("ambiguous")
         )
-        return result_struct(values, value, reason=reason, parts={"ambiguous": flag})
+        return add_reason(frame, reason)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the declaration of this standardiser."""

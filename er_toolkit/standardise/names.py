@@ -12,7 +12,15 @@ from typing import Any, ClassVar, Final
 import polars as pl
 
 from er_toolkit.exceptions import ConfigError
-from er_toolkit.standardise.base import as_text, options_dict, result_struct
+from er_toolkit.standardise.base import (
+    RAW,
+    REASON,
+    VALUE,
+    add_reason,
+    as_text,
+    columnwise,
+    options_dict,
+)
 from er_toolkit.standardise.text import (
     APOSTROPHES,
     collapse_spaces,
@@ -103,7 +111,7 @@ class NameStandardiser:
     >>> out = df.select(NameStandardiser().standardise(pl.col("name")).alias("r"))
     >>> out.unnest("r").rows()
     [('jose oneil', None, 'dr', 'jr', 'jose oneil'), ('bill smith', None, None, None, 'william smith'), ('dr', None, None, None, 'dr')]
-    """  # noqa: E501
+    """
 
     kind: ClassVar[str] = "name"
 
@@ -124,29 +132,42 @@ class NameStandardiser:
 
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``, parts) of ``values``."""
-        text = fold_accents(as_text(values).str.normalize("NFKC")).str.to_lowercase()
-        text = text.str.replace_all(APOSTROPHES, "")
+        schema = {
+            VALUE: pl.String,
+            REASON: pl.String,
+            **dict.fromkeys(self.parts, pl.String),
+        }
+        return columnwise(values, self._build, schema=schema)
+
+    def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        text = as_text(pl.col(RAW)).str.normalize("NFKC")
+        text = fold_accents(text).str.to_lowercase().str.replace_all(APOSTROPHES, "")
         text = collapse_spaces(text.str.replace_all(r"[^\p{L}\s]+", " "))
-        parts: dict[str, pl.Expr] = {}
+        frame = frame.with_columns(text.alias(VALUE))
+        value = pl.col(VALUE)
         if self.titles:
             pattern = rf"^({_words(self.titles)})\s+(\S.*)$"
-            parts["title"] = text.str.extract(pattern, 1)
-            text = text.str.replace(pattern, "${2}")
+            frame = frame.with_columns(
+                value.str.extract(pattern, 1).alias("title"),
+                value.str.replace(pattern, "${2}"),
+            )
         else:
-            parts["title"] = pl.lit(None, dtype=pl.String)
+            frame = frame.with_columns(title=pl.lit(None, dtype=pl.String))
         if self.suffixes:
             pattern = rf"^(.*?\S)\s+({_words(self.suffixes)})$"
-            parts["suffix"] = text.str.extract(pattern, 2)
-            text = text.str.replace(pattern, "${1}")
+            frame = frame.with_columns(
+                value.str.extract(pattern, 2).alias("suffix"),
+                value.str.replace(pattern, "${1}"),
+            )
         else:
-            parts["suffix"] = pl.lit(None, dtype=pl.String)
-        text = null_if_empty(text)
+            frame = frame.with_columns(suffix=pl.lit(None, dtype=pl.String))
+        frame = frame.with_columns(null_if_empty(value))
         if self.nicknames:
-            words = text.str.split(" ").list.eval(
+            words = value.str.split(" ").list.eval(
                 pl.element().replace(nickname_table())
             )
-            parts["canonical"] = words.list.join(" ")
-        return result_struct(values, text, reason="no_letters", parts=parts)
+            frame = frame.with_columns(words.list.join(" ").alias("canonical"))
+        return add_reason(frame, "no_letters")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the declaration of this standardiser."""

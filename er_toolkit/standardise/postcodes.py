@@ -8,13 +8,18 @@ from typing import Any, ClassVar, Final
 import polars as pl
 
 from er_toolkit.standardise.base import (
+    RAW,
+    REASON,
+    VALUE,
+    add_reason,
     as_text,
     check_choice,
+    columnwise,
     options_dict,
-    result_struct,
 )
 from er_toolkit.standardise.text import collapse_spaces, null_if_empty
 
+_SCHEMA: Final = {VALUE: pl.String, REASON: pl.String}
 _FIVE_DIGITS: Final = ((r"^(\d{5})$", "${1}"),)
 _FOUR_DIGITS: Final = ((r"^(\d{4})$", "${1}"),)
 
@@ -89,19 +94,28 @@ class PostcodeStandardiser:
 
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``) of ``values``."""
-        text = as_text(values).str.normalize("NFKC").str.to_uppercase()
+        return columnwise(values, self._build, schema=_SCHEMA)
+
+    def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        text = as_text(pl.col(RAW)).str.normalize("NFKC").str.to_uppercase()
         if self.country is None:
-            value = null_if_empty(collapse_spaces(text))
+            frame = frame.with_columns(
+                null_if_empty(collapse_spaces(text)).alias(VALUE)
+            )
         else:
             compact = text.str.replace_all(r"[\s.\-\u2010-\u2015]+", "")
+            frame = frame.with_columns(compact.alias(VALUE))
+            value = pl.col(VALUE)
             formats = POSTCODE_FORMATS[self.country]
-            value = pl.coalesce(
-                pl.when(compact.str.contains(pattern)).then(
-                    compact.str.replace(pattern, replacement)
-                )
-                for pattern, replacement in formats
+            frame = frame.with_columns(
+                pl.coalesce(
+                    pl.when(value.str.contains(pattern)).then(
+                        value.str.replace(pattern, replacement)
+                    )
+                    for pattern, replacement in formats
+                ).alias(VALUE)
             )
-        return result_struct(values, value, reason="invalid_postcode")
+        return add_reason(frame, "invalid_postcode")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the declaration of this standardiser."""

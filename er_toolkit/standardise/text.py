@@ -8,14 +8,19 @@ from typing import Any, ClassVar, Final, Literal
 import polars as pl
 
 from er_toolkit.standardise.base import (
+    RAW,
+    REASON,
+    VALUE,
+    add_reason,
     as_text,
     check_choice,
+    columnwise,
     options_dict,
-    result_struct,
 )
 
 Case = Literal["lower", "upper", "title", "keep"]
 CASES: Final[tuple[Case, ...]] = ("lower", "upper", "title", "keep")
+_SCHEMA: Final = {VALUE: pl.String, REASON: pl.String}
 
 _FOLDS: Final = {
     "ß": "ss",
@@ -95,7 +100,7 @@ class TextStandardiser:
     >>> std = TextStandardiser(fold_accents=True)
     >>> df.select(std.standardise(pl.col("x")).alias("r")).unnest("r").rows()
     [('acme ltd', None), ('cafe bar', None), (None, 'empty_after_cleaning'), (None, None)]
-    """  # noqa: E501
+    """
 
     kind: ClassVar[str] = "text"
     parts: ClassVar[tuple[str, ...]] = ()
@@ -109,14 +114,17 @@ class TextStandardiser:
 
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``) of ``values``."""
-        text = as_text(values).str.normalize("NFKC")
+        return columnwise(values, self._build, schema=_SCHEMA)
+
+    def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        text = as_text(pl.col(RAW)).str.normalize("NFKC")
         if self.fold_accents:
             text = fold_accents(text)
         if self.strip_punctuation:
             text = text.str.replace_all(APOSTROPHES, "")
             text = text.str.replace_all(r"[\p{P}\p{S}]+", " ")
         text = null_if_empty(apply_case(collapse_spaces(text), self.case))
-        return result_struct(values, text, reason="empty_after_cleaning")
+        return add_reason(frame.with_columns(text.alias(VALUE)), "empty_after_cleaning")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the declaration of this standardiser."""
