@@ -77,6 +77,11 @@ class BlockingConfig:
         sn = []
         for item in spec.get("sorted_neighbourhood", ()):
             _check_keys(item, {"keys", "window"}, "[[blocking.sorted_neighbourhood]]")
+            if "keys" not in item:
+                raise ConfigError(
+                    "Each [[blocking.sorted_neighbourhood]] table needs 'keys'; got "
+                    f"{dict(item)}."
+                )
             sn.append((tuple(item["keys"]), int(item.get("window", 5))))
         return cls(
             rules=tuple(tuple(r) for r in spec.get("rules", ())),
@@ -93,9 +98,10 @@ class BlockingConfig:
                 {"keys": list(k), "window": w} for k, w in self.sorted_neighbourhood
             ],
             "on_explode": self.on_explode,
+            # None (no limit) is written too: left out, from_dict would read
+            # back the default limit.
+            "max_pairs_per_rule": self.max_pairs_per_rule,
         }
-        if self.max_pairs_per_rule is not None:
-            out["max_pairs_per_rule"] = self.max_pairs_per_rule
         return out
 
     def blockers(self) -> list[Blocker]:

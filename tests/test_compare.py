@@ -40,9 +40,9 @@ SCALAR_SIMILARITY = {
 
 def _records(values: list[Any], dtype: Any = None) -> pl.DataFrame:
     series = pl.Series("v", values, dtype=dtype)
-    return pl.DataFrame({schema.ROW: np.arange(len(values), dtype=np.uint32)}).with_columns(
-        series
-    )
+    return pl.DataFrame(
+        {schema.ROW: np.arange(len(values), dtype=np.uint32)}
+    ).with_columns(series)
 
 
 def _compare_aligned(
@@ -116,7 +116,8 @@ def test_similarity_level_agrees_with_rapidfuzz_threshold(comparator: str) -> No
     got = _gammas(left, right, SimilarityLevel(comparator, threshold))
     scorer = SCALAR_SIMILARITY[comparator]
     expected = [
-        int(np.float32(scorer(a, b)) >= threshold) for a, b in zip(left, right, strict=True)
+        int(np.float32(scorer(a, b)) >= threshold)
+        for a, b in zip(left, right, strict=True)
     ]
     assert got == expected
     assert 0 < sum(got) < len(got)  # the threshold splits the pairs
@@ -243,7 +244,9 @@ def test_first_matching_level_wins() -> None:
 
 def test_levels_labels_and_counts() -> None:
     comp = Comparison(
-        "name", "name", (ExactLevel(term_frequency=True), DistanceLevel("levenshtein", 2))
+        "name",
+        "name",
+        (ExactLevel(term_frequency=True), DistanceLevel("levenshtein", 2)),
     )
     assert comp.n_levels == 3
     assert comp.level_labels == ["else", "levenshtein <= 2", "exact (tf)"]
@@ -326,7 +329,9 @@ def test_sim_column_equals_rapidfuzz_per_pair(values: list[str], data: Any) -> N
 
 
 @settings(max_examples=40, deadline=None)
-@given(values=st.lists(_TEXT.filter(lambda s: s.strip() != ""), min_size=2, max_size=20))
+@given(
+    values=st.lists(_TEXT.filter(lambda s: s.strip() != ""), min_size=2, max_size=20)
+)
 @pytest.mark.parametrize("comparator", [*SCALAR_SIMILARITY, "token_jaccard"])
 def test_distinct_value_caching_matches_uncached_comparator(
     comparator: str, values: list[str]
@@ -348,7 +353,9 @@ def test_distinct_value_caching_matches_uncached_comparator(
 
 
 @settings(max_examples=40, deadline=None)
-@given(values=st.lists(_TEXT.filter(lambda s: s.strip() != ""), min_size=2, max_size=20))
+@given(
+    values=st.lists(_TEXT.filter(lambda s: s.strip() != ""), min_size=2, max_size=20)
+)
 def test_distance_caching_matches_scalar(values: list[str]) -> None:
     n = len(values)
     rows_l, rows_r = np.triu_indices(n, k=1)
@@ -382,7 +389,9 @@ def test_tf_column_is_value_count_over_non_null_count() -> None:
 
 def test_term_frequencies_matches_counter() -> None:
     rng = np.random.default_rng(3)
-    values = rng.choice(["a", "b", "c", "d", ""], size=200, p=[0.5, 0.2, 0.15, 0.1, 0.05])
+    values = rng.choice(
+        ["a", "b", "c", "d", ""], size=200, p=[0.5, 0.2, 0.15, 0.1, 0.05]
+    )
     out = term_frequencies(pl.Series(values.tolist()))
     counts = Counter(v for v in values if v)
     n = sum(counts.values())
@@ -496,7 +505,9 @@ def test_bad_level_declarations_raise_config_error(make: Any, match: str) -> Non
 
 
 COMPARISONS = [
-    Comparison("surname", "surname", (ExactLevel(term_frequency=True), SimilarityLevel())),
+    Comparison(
+        "surname", "surname", (ExactLevel(term_frequency=True), SimilarityLevel())
+    ),
     Comparison(
         "dob",
         "date_of_birth",

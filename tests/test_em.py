@@ -80,7 +80,9 @@ def test_patterns_count_every_pair_once(
     top = [len(TRUE_M[n]) - 1 for n in NAMES]
     row = np.flatnonzero((patterns.gammas == top).all(axis=1))
     expected = vectors.filter(
-        pl.all_horizontal(pl.col(schema.gamma(n)) == t for n, t in zip(NAMES, top, strict=True))
+        pl.all_horizontal(
+            pl.col(schema.gamma(n)) == t for n, t in zip(NAMES, top, strict=True)
+        )
     ).height
     assert expected > 0
     assert patterns.counts[row].tolist() == [expected]

@@ -1,4 +1,4 @@
-"""The Fellegi–Sunter model on a small synthetic dedupe set, and on FEBRL3."""
+"""The Fellegi-Sunter model on a small synthetic dedupe set, and on FEBRL3."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _typo(rng: np.random.Generator, s: str) -> str:
 
 
 def make_dedupe_frame(seed: int = SEED) -> pl.DataFrame:
-    """300 people, each with 1–3 noisy copies (a few nulls, typos, moves)."""
+    """300 people, each with 1 to 3 noisy copies (a few nulls, typos, moves)."""
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
     for entity in range(N_ENTITIES):
@@ -136,7 +136,11 @@ COMPARISONS = (
     Comparison("city", "city", (ExactLevel(), SimilarityLevel("jaro_winkler", 0.9))),
 )
 TRAINING_RULES = (("dob",), ("surname",), ("first_name", "city"))
-BLOCKING_RULES = [ExactRule(("dob",)), ExactRule(("surname",)), ExactRule(("first_name",))]
+BLOCKING_RULES = [
+    ExactRule(("dob",)),
+    ExactRule(("surname",)),
+    ExactRule(("first_name",)),
+]
 
 
 def _model(**kw: Any) -> FellegiSunter:
@@ -172,7 +176,9 @@ def vectors(records: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def truth(records: pl.DataFrame) -> pl.DataFrame:
-    return true_pairs_from_entities(records, entity_column="entity_id", link_type="dedupe")
+    return true_pairs_from_entities(
+        records, entity_column="entity_id", link_type="dedupe"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +222,11 @@ def test_m_top_level_beats_u_top_level(fitted: FellegiSunter) -> None:
 def test_every_session_trains_the_comparisons_not_blocked_on(
     fitted: FellegiSunter,
 ) -> None:
-    assert [s["rule"] for s in fitted.sessions_] == ["dob", "surname", "first_name&city"]
+    assert [s["rule"] for s in fitted.sessions_] == [
+        "dob",
+        "surname",
+        "first_name&city",
+    ]
     trained = [set(s["trained"]) for s in fitted.sessions_]
     assert trained == [
         {"first_name", "surname", "city"},
@@ -227,7 +237,9 @@ def test_every_session_trains_the_comparisons_not_blocked_on(
     assert 0 < fitted.probability_two_random_records_match_ < 0.01
 
 
-def test_lambda_is_near_the_true_share(fitted: FellegiSunter, truth: pl.DataFrame) -> None:
+def test_lambda_is_near_the_true_share(
+    fitted: FellegiSunter, truth: pl.DataFrame
+) -> None:
     true_lambda = truth.height / fitted.total_pairs_
     assert fitted.probability_two_random_records_match_ == pytest.approx(
         true_lambda, rel=0.25
@@ -252,7 +264,9 @@ def test_predict_weights_are_prior_plus_bayes_factors(
     w = scored.get_column(schema.MATCH_WEIGHT).to_numpy()
     assert ((p >= 0) & (p <= 1)).all()
     bf = scored.select([schema.bf(c.name) for c in COMPARISONS]).to_numpy()
-    np.testing.assert_allclose(w, fitted.prior_weight_ + bf.sum(axis=1), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        w, fitted.prior_weight_ + bf.sum(axis=1), rtol=0, atol=1e-12
+    )
     np.testing.assert_allclose(p, 1 / (1 + np.exp2(-w)), rtol=1e-12)
     # gammas come along with explain=True, and nulls contribute nothing
     for c in COMPARISONS:
@@ -312,9 +326,9 @@ def test_rare_surname_agreement_outweighs_common(
     counts = records.get_column("surname").drop_nulls().value_counts(sort=True)
     common = counts.get_column("surname")[0]
     rare = counts.filter(pl.col("count") >= 2).get_column("surname")[-1]
-    assert counts.filter(pl.col("surname") == common).item(0, "count") > 5 * counts.filter(
-        pl.col("surname") == rare
-    ).item(0, "count")
+    assert counts.filter(pl.col("surname") == common).item(
+        0, "count"
+    ) > 5 * counts.filter(pl.col("surname") == rare).item(0, "count")
     n = records.height
     extra = pl.DataFrame(
         {
@@ -365,7 +379,9 @@ def test_save_load_round_trip_scores_identically(
     before = fitted.predict(vectors, explain=True)
     after = loaded.predict(vectors, explain=True)
     for col in (schema.MATCH_WEIGHT, schema.MATCH_PROBABILITY):
-        assert np.array_equal(before.get_column(col).to_numpy(), after.get_column(col).to_numpy())
+        assert np.array_equal(
+            before.get_column(col).to_numpy(), after.get_column(col).to_numpy()
+        )
     assert loaded.to_dict() == json.loads(path.read_text())
     assert loaded.comparisons == list(COMPARISONS)
     text = path.read_text()
@@ -413,12 +429,24 @@ def test_fit_from_labels_counts_m(records: pl.DataFrame, truth: pl.DataFrame) ->
             {"link_type": "merge"},
             r"'link_type' parameter must be one of \['dedupe', 'link', 'link_and_dedupe'\]; got 'merge'",
         ),
-        ({"probability_two_random_records_match": 0.0}, r"must be in \(0, 1\); got 0.0"),
-        ({"probability_two_random_records_match": 1.0}, r"must be in \(0, 1\); got 1.0"),
+        (
+            {"probability_two_random_records_match": 0.0},
+            r"must be in \(0, 1\); got 0.0",
+        ),
+        (
+            {"probability_two_random_records_match": 1.0},
+            r"must be in \(0, 1\); got 1.0",
+        ),
         ({"probability_two_random_records_match": -0.2}, r"got -0.2"),
-        ({"deterministic_recall": 0.0}, r"'deterministic_recall' parameter must be in \(0, 1\]"),
+        (
+            {"deterministic_recall": 0.0},
+            r"'deterministic_recall' parameter must be in \(0, 1\]",
+        ),
         ({"deterministic_recall": 1.5}, r"'deterministic_recall' .* got 1.5"),
-        ({"training_rules": ()}, r"needs 'training_rules' \(blocking rules for the EM sessions\), labels, or both"),
+        (
+            {"training_rules": ()},
+            r"needs 'training_rules' \(blocking rules for the EM sessions\), labels, or both",
+        ),
     ],
 )
 def test_bad_parameters_raise_config_error(
@@ -452,7 +480,10 @@ def test_predict_before_fit_raises(vectors: pl.DataFrame) -> None:
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        ({"format_version": 99}, r"format_version 1; got kind='FellegiSunter', format_version=99"),
+        (
+            {"format_version": 99},
+            r"format_version 1; got kind='FellegiSunter', format_version=99",
+        ),
         ({"format_version": None}, r"format_version=None"),
         ({"kind": "Splink"}, r"got kind='Splink', format_version=1"),
     ],

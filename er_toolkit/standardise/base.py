@@ -137,9 +137,11 @@ def columnwise(
 ) -> pl.Expr:
     """Run vectorised frame-level steps over a whole column, as one expression.
 
-    Steps written as successive ``with_columns`` compute each intermediate
-    once; the same logic written as one nested expression would recompute
-    every shared sub-expression.
+    The steps run once per distinct value, and the results are joined back
+    to the rows: customer columns repeat values a lot. Steps written as
+    successive ``with_columns`` compute each intermediate once; the same logic
+    written as one nested expression would recompute every shared
+    sub-expression.
 
     Parameters
     ----------
@@ -170,11 +172,17 @@ def columnwise(
     names = list(schema)
 
     def run(series: pl.Series) -> pl.Series:
-        frame = build(series.to_frame(RAW).lazy())
-        out = frame.select(pl.struct(names).cast(dtype).alias(series.name)).collect()
-        if out.height != series.len():  # pragma: no cover - guards the steps
+        rows = series.to_frame(RAW)
+        distinct = build(rows.unique().lazy()).select(
+            RAW, pl.struct(names).cast(dtype).alias("__result")
+        )
+        out = rows.lazy().join(
+            distinct, on=RAW, how="left", nulls_equal=True, maintain_order="left"
+        )
+        result = out.collect().get_column("__result").alias(series.name)
+        if result.len() != series.len():  # pragma: no cover - guards the join
             raise RuntimeError("columnwise changed the number of rows.")
-        return out.to_series()
+        return result
 
     return values.map_batches(run, return_dtype=dtype, is_elementwise=True)
 

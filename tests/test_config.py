@@ -1,0 +1,444 @@
+"""Linkage configuration: parsing, validation, round trips and flattening."""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from er_toolkit.blocking import ExactRule, SortedNeighbourhood
+from er_toolkit.compare import DateSwapLevel, ExactLevel, SimilarityLevel
+from er_toolkit.config import (
+    BlockingConfig,
+    EvaluationConfig,
+    LinkageConfig,
+    ModelConfig,
+    SourceConfig,
+    flatten,
+)
+from er_toolkit.exceptions import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+FEBRL3 = ROOT / "experiments" / "febrl3.toml"
+FEBRL4 = ROOT / "experiments" / "febrl4.toml"
+
+
+def _spec(path: Path = FEBRL3) -> dict[str, Any]:
+    return tomllib.loads(path.read_text())
+
+
+def _minimal() -> dict[str, Any]:
+    return {
+        "name": "tiny",
+        "link_type": "dedupe",
+        "blocking": {"rules": [["surname"]]},
+        "comparisons": [{"name": "surname", "levels": [{"kind": "exact"}]}],
+    }
+
+
+# --------------------------------------------------------------------------- #
+# the shipped experiment files
+# --------------------------------------------------------------------------- #
+def test_febrl3_parses() -> None:
+    config = LinkageConfig.from_toml(FEBRL3)
+    assert config.name == "febrl3"
+    assert config.link_type == "dedupe"
+    assert config.threshold == 0.5
+    assert config.experiment == "er_toolkit-febrl"
+    assert config.base_dir == FEBRL3.parent
+    assert config.sources == (
+        SourceConfig(name="febrl3", id_column="rec_id", dataset="febrl3"),
+    )
+    assert config.evaluation == EvaluationConfig(entity_column="entity_id")
+    assert len(config.comparisons) == 10
+    dob = next(c for c in config.comparisons if c.name == "date_of_birth")
+    assert dob.date_format == "%Y%m%d"
+    assert dob.levels[1] == DateSwapLevel()
+    given = config.comparisons[0]
+    assert given.levels[:2] == (
+        ExactLevel(term_frequency=True),
+        SimilarityLevel("jaro_winkler", 0.92),
+    )
+    assert config.blocking.max_pairs_per_rule == 5_000_000
+    assert config.blocking.sorted_neighbourhood == ((("soc_sec_id",), 5),)
+    assert ("suburb", "address_1[:3]") in config.blocking.rules
+    assert config.model.seed == 42
+    assert config.model.training_rules[0] == ("given_name", "surname")
+    assert config.model.probability_two_random_records_match is None
+
+
+def test_febrl4_parses_as_a_two_source_link_job() -> None:
+    config = LinkageConfig.from_toml(FEBRL4)
+    assert config.link_type == "link"
+    assert [(s.name, s.dataset, s.part) for s in config.sources] == [
+        ("febrl4a", "febrl4", 0),
+        ("febrl4b", "febrl4", 1),
+    ]
+
+
+def test_blockers_compile_exact_rules_first() -> None:
+    blockers = LinkageConfig.from_toml(FEBRL3).blocking.blockers()
+    assert [type(b) for b in blockers] == [ExactRule] * 6 + [SortedNeighbourhood]
+    assert blockers[5].keys == ("suburb", "address_1[:3]")
+
+
+def test_columns_lists_every_column_once() -> None:
+    config = LinkageConfig.from_toml(FEBRL3)
+    assert config.columns == (
+        "given_name",
+        "surname",
+        "street_number",
+        "address_1",
+        "address_2",
+        "suburb",
+        "postcode",
+        "state",
+        "date_of_birth",
+        "soc_sec_id",
+    )
+    spec = _minimal()
+    spec["model"] = {"training_rules": [["city"]], "deterministic_rules": [["dob"]]}
+    assert LinkageConfig.from_dict(spec).columns == ("surname", "city", "dob")
+
+
+# --------------------------------------------------------------------------- #
+# round trips
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("path", [FEBRL3, FEBRL4], ids=["febrl3", "febrl4"])
+def test_to_dict_from_dict_round_trip(path: Path) -> None:
+    config = LinkageConfig.from_toml(path)
+    spec = config.to_dict()
+    again = LinkageConfig.from_dict(spec, base_dir=config.base_dir)
+    assert again == config
+    assert again.to_dict() == spec
+    assert spec["format_version"] == 1
+
+
+def test_round_trip_without_sources_drops_sources_and_labels() -> None:
+    config = LinkageConfig.from_toml(FEBRL3)
+    spec = config.to_dict(with_sources=False)
+    assert "sources" not in spec and "evaluation" not in spec
+    again = LinkageConfig.from_dict(spec)
+    assert again.sources == ()
+    assert again.evaluation == EvaluationConfig()
+    assert again.comparisons == config.comparisons
+    assert again.blocking == config.blocking
+    assert again.model == config.model
+
+
+@pytest.mark.parametrize(
+    "blocking",
+    [
+        BlockingConfig(rules=(("a",),), max_pairs_per_rule=None),
+        BlockingConfig(rules=(("a", "b[:2]"),), max_pairs_per_rule=7),
+        BlockingConfig(sorted_neighbourhood=((("a", "b"), 3),), on_explode="skip"),
+    ],
+)
+def test_blocking_round_trip(blocking: BlockingConfig) -> None:
+    assert BlockingConfig.from_dict(blocking.to_dict()) == blocking
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        ModelConfig(),
+        ModelConfig(
+            training_rules=(("a",), ("b", "c")),
+            deterministic_rules=(("d",),),
+            deterministic_recall=0.8,
+            probability_two_random_records_match=0.001,
+            u_sample_size=10,
+            max_iter=3,
+            seed=9,
+        ),
+    ],
+)
+def test_model_round_trip(model: ModelConfig) -> None:
+    assert ModelConfig.from_dict(model.to_dict()) == model
+
+
+def test_defaults_for_optional_tables() -> None:
+    config = LinkageConfig.from_dict(_minimal())
+    assert config.sources == ()
+    assert config.model == ModelConfig()
+    assert config.evaluation == EvaluationConfig()
+    assert config.threshold == 0.5
+    assert config.experiment == "er_toolkit"
+    assert config.blocking.max_pairs_per_rule == 50_000_000
+    assert config.blocking.on_explode == "raise"
+
+
+# --------------------------------------------------------------------------- #
+# unknown keys, at every level
+# --------------------------------------------------------------------------- #
+def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
+    node: Any = spec
+    for step in path:
+        node = node[step]
+    return node
+
+
+@pytest.mark.parametrize(
+    ("path", "where", "valid"),
+    [
+        (
+            (),
+            "the config",
+            "['blocking', 'comparisons', 'evaluation', 'experiment', 'format_version', "
+            "'link_type', 'model', 'name', 'sources', 'threshold']",
+        ),
+        (
+            ("sources", 0),
+            "[[sources]]",
+            "['dataset', 'id_column', 'name', 'part', 'path']",
+        ),
+        (
+            ("blocking",),
+            "[blocking]",
+            "['max_pairs_per_rule', 'on_explode', 'rules', 'sorted_neighbourhood']",
+        ),
+        (
+            ("blocking", "sorted_neighbourhood", 0),
+            "[[blocking.sorted_neighbourhood]]",
+            "['keys', 'window']",
+        ),
+        (
+            ("model",),
+            "[model]",
+            "['deterministic_recall', 'deterministic_rules', 'kind', 'max_iter', "
+            "'probability_two_random_records_match', 'seed', 'training_rules', "
+            "'u_sample_size']",
+        ),
+        (("evaluation",), "[evaluation]", "['entity_column', 'pairs_path']"),
+        (
+            ("comparisons", 3),
+            "a comparison",
+            "['column', 'date_format', 'levels', 'name']",
+        ),
+    ],
+)
+def test_unknown_keys_are_named_with_the_valid_ones(
+    path: tuple[Any, ...], where: str, valid: str
+) -> None:
+    spec = _spec()
+    _at(spec, path)["bogus_key"] = 1
+    match = re.escape(
+        f"Unknown key(s) ['bogus_key'] in {where}; valid keys are {valid}."
+    )
+    with pytest.raises(ConfigError, match=match):
+        LinkageConfig.from_dict(spec)
+
+
+def test_unknown_level_option_is_named() -> None:
+    spec = _spec()
+    spec["comparisons"][0]["levels"][1]["min_sim"] = 0.9
+    with pytest.raises(
+        ConfigError,
+        match=r"Unknown option\(s\) \['min_sim'\] for a 'similarity' level; valid options are \['comparator', 'min_similarity'\]",
+    ):
+        LinkageConfig.from_dict(spec)
+
+
+def test_several_unknown_keys_are_all_named() -> None:
+    spec = _minimal()
+    spec["zeta"] = 1
+    spec["alpha"] = 2
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) \['alpha', 'zeta'\]"):
+        LinkageConfig.from_dict(spec)
+
+
+# --------------------------------------------------------------------------- #
+# missing keys and bad values
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("key", ["name", "link_type", "blocking", "comparisons"])
+def test_missing_required_top_level_key(key: str) -> None:
+    spec = _minimal()
+    del spec[key]
+    rest = sorted(spec)
+    with pytest.raises(
+        ConfigError,
+        match=rf"The config needs '{key}'; it has \[{', '.join(map(repr, rest))}\]",
+    ):
+        LinkageConfig.from_dict(spec)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (
+            lambda s: s["sources"][0].pop("name"),
+            r"Each \[\[sources\]\] table needs a 'name'",
+        ),
+        (
+            lambda s: s["blocking"]["sorted_neighbourhood"][0].pop("keys"),
+            r"Each \[\[blocking.sorted_neighbourhood\]\] table needs 'keys'; got \{'window': 5\}",
+        ),
+        (
+            lambda s: s["comparisons"][0].pop("levels"),
+            r"A comparison needs \['levels'\]; got \['column', 'name'\]",
+        ),
+        (
+            lambda s: s["comparisons"][0]["levels"][0].pop("kind"),
+            r"level's 'kind' must be one of .*; got None",
+        ),
+        (
+            lambda s: s.update(comparisons=[]),
+            r"needs at least one \[\[comparisons\]\] table",
+        ),
+        (
+            lambda s: s["comparisons"][0].update(name="given name"),
+            r"must be an identifier .* got 'given name'",
+        ),
+        (
+            lambda s: s["comparisons"][1]["levels"][1].update(min_similarity=1.2),
+            r"'min_similarity' of a similarity level must be a number in \[0.0, 1.0\]; got 1.2",
+        ),
+        (
+            lambda s: s.update(link_type="merge"),
+            r"'link_type' must be one of \['dedupe', 'link', 'link_and_dedupe'\]; got 'merge'",
+        ),
+        (
+            lambda s: s["model"].update(kind="random_forest"),
+            r"\[model\] kind must be 'fellegi_sunter'; got 'random_forest'",
+        ),
+    ],
+)
+def test_missing_or_bad_values(mutate: Any, match: str) -> None:
+    spec = _spec()
+    mutate(spec)
+    with pytest.raises(ConfigError, match=match):
+        LinkageConfig.from_dict(spec)
+
+
+@pytest.mark.parametrize("threshold", [-0.01, 1.01, 5])
+def test_threshold_out_of_range(threshold: float) -> None:
+    spec = _minimal() | {"threshold": threshold}
+    with pytest.raises(ConfigError, match=r"'threshold' must be in \[0, 1\]; got"):
+        LinkageConfig.from_dict(spec)
+
+
+@pytest.mark.parametrize("threshold", [0, 0.0, 1, 0.73])
+def test_threshold_in_range(threshold: float) -> None:
+    assert LinkageConfig.from_dict(_minimal() | {"threshold": threshold}).threshold == (
+        float(threshold)
+    )
+
+
+def test_link_job_needs_two_sources() -> None:
+    spec = _spec(FEBRL4)
+    one = copy.deepcopy(spec)
+    one["sources"] = one["sources"][:1]
+    with pytest.raises(
+        ConfigError, match=r"A 'link' job needs at least two \[\[sources\]\]; got 1"
+    ):
+        LinkageConfig.from_dict(one)
+    # a link job declared without sources (a scoring config) is allowed
+    none = copy.deepcopy(spec)
+    del none["sources"]
+    assert LinkageConfig.from_dict(none).sources == ()
+    # one source is fine for dedupe
+    assert len(LinkageConfig.from_dict(_spec(FEBRL3)).sources) == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "ok"),
+    [
+        ({"name": "a", "path": "a.csv"}, True),
+        ({"name": "a", "dataset": "febrl3"}, True),
+        ({"name": "a", "path": "a.csv", "dataset": "febrl3"}, False),
+        ({"name": "a"}, False),
+    ],
+)
+def test_sources_need_exactly_one_of_path_and_dataset(
+    source: dict[str, Any], ok: bool
+) -> None:
+    if ok:
+        built = SourceConfig.from_dict(source)
+        assert (built.path, built.dataset) == (
+            source.get("path"),
+            source.get("dataset"),
+        )
+    else:
+        with pytest.raises(
+            ConfigError, match=r"Source 'a' needs exactly one of 'path' and 'dataset'"
+        ):
+            SourceConfig.from_dict(source)
+
+
+def test_blockers_need_a_rule() -> None:
+    with pytest.raises(ConfigError, match=r"\[blocking\] needs at least one rule"):
+        BlockingConfig().blockers()
+
+
+def test_from_toml_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"Config file '.*nope.toml' does not exist"):
+        LinkageConfig.from_toml(tmp_path / "nope.toml")
+
+
+def test_from_toml_invalid_toml(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "x"\nlink_type = \n')
+    with pytest.raises(
+        ConfigError, match=r"Config file '.*bad.toml' is not valid TOML"
+    ):
+        LinkageConfig.from_toml(path)
+
+
+def test_from_toml_sets_base_dir(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "job.toml"
+    path.parent.mkdir()
+    path.write_text(
+        'name = "j"\nlink_type = "dedupe"\n'
+        '[[sources]]\nname = "s"\npath = "data.csv"\n'
+        '[blocking]\nrules = [["a"]]\n'
+        '[[comparisons]]\nname = "a"\nlevels = [{ kind = "exact" }]\n'
+    )
+    config = LinkageConfig.from_toml(path)
+    assert config.base_dir == path.parent
+    assert config.sources[0].path == "data.csv"
+
+
+# --------------------------------------------------------------------------- #
+# flatten
+# --------------------------------------------------------------------------- #
+def test_flatten_small() -> None:
+    spec = {
+        "a": {"b": 1, "c": {"d": "x"}},
+        "e": [1, 2],
+        "f": [],
+        "g": [{"name": "p", "v": 1}, {"name": "q", "v": 2}],
+        "h": [{"v": 1}],
+    }
+    assert flatten(spec) == {
+        "a.b": "1",
+        "a.c.d": "x",
+        "e": "[1, 2]",
+        "f": "[]",
+        "g.p.name": "p",
+        "g.p.v": "1",
+        "g.q.name": "q",
+        "g.q.v": "2",
+        "h": "[{'v': 1}]",
+    }
+
+
+def test_flatten_config() -> None:
+    flat = flatten(LinkageConfig.from_toml(FEBRL3).to_dict())
+    assert all(isinstance(v, str) for v in flat.values())
+    assert flat["name"] == "febrl3"
+    assert flat["blocking.max_pairs_per_rule"] == "5000000"
+    assert flat["model.seed"] == "42"
+    assert flat["sources.febrl3.dataset"] == "febrl3"
+    assert flat["sources.febrl3.id_column"] == "rec_id"
+    assert flat["comparisons.date_of_birth.date_format"] == "%Y%m%d"
+    assert (
+        flat["comparisons.state.levels"]
+        == "[{'kind': 'exact', 'term_frequency': False}]"
+    )
+    assert flat["evaluation.entity_column"] == "entity_id"
+    # one entry per comparison field, none lost
+    assert sum(k.startswith("comparisons.") for k in flat) == 10 * 3 + 1
