@@ -45,7 +45,7 @@ def similarity(comparator: str, left: list[str], right: list[str]) -> np.ndarray
 
     Examples
     --------
-    >>> similarity("jaro_winkler", ["martha"], ["marhta"]).round(3).tolist()
+    >>> similarity("jaro_winkler", ["martha"], ["marhta"]).astype(float).round(3).tolist()
     [0.961]
     >>> similarity("token_jaccard", ["acme corp ltd"], ["acme ltd"]).tolist()
     [0.6666666865348816]
