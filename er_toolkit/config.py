@@ -13,6 +13,7 @@ from er_toolkit.blocking import Blocker, ExactRule, SortedNeighbourhood
 from er_toolkit.compare import Comparison
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.schema import LinkType
+from er_toolkit.standardise import Standardiser, steps_from_dict, steps_to_dict
 
 FORMAT_VERSION = 1
 
@@ -225,6 +226,7 @@ class LinkageConfig:
     threshold: float = 0.5
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     experiment: str = "er_toolkit"
+    standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     base_dir: Path = Path(".")
 
     def __post_init__(self) -> None:
@@ -243,11 +245,23 @@ class LinkageConfig:
             )
 
     @property
+    def derived_columns(self) -> tuple[str, ...]:
+        """Columns the standardisers add (``<column>_<part>``)."""
+        return tuple(
+            f"{column}_{part}"
+            for column, steps in self.standardise.items()
+            for step in steps
+            for part in step.parts
+        )
+
+    @property
     def columns(self) -> tuple[str, ...]:
-        """Every record column the model reads."""
+        """Every input column the model reads (standardisers' outputs excluded)."""
         cols = [c.column for c in self.comparisons] + list(self.blocking.columns)
         for rule in (*self.model.training_rules, *self.model.deterministic_rules):
             cols.extend(ExactRule(tuple(rule)).columns)
+        derived = set(self.derived_columns)
+        cols = [c for c in cols if c not in derived] + list(self.standardise)
         return tuple(dict.fromkeys(cols))
 
     @classmethod
@@ -266,6 +280,7 @@ class LinkageConfig:
             "threshold",
             "evaluation",
             "experiment",
+            "standardise",
         }
         _check_keys(spec, valid, "the config")
         for key in ("name", "link_type", "blocking", "comparisons"):
@@ -278,9 +293,10 @@ class LinkageConfig:
             blocking=BlockingConfig.from_dict(spec["blocking"]),
             comparisons=tuple(Comparison.from_dict(c) for c in spec["comparisons"]),
             model=ModelConfig.from_dict(spec.get("model", {})),
-            threshold=float(spec.get("threshold", 0.5)),
+            threshold=_number(spec.get("threshold", 0.5), "threshold"),
             evaluation=EvaluationConfig.from_dict(spec.get("evaluation", {})),
             experiment=str(spec.get("experiment", "er_toolkit")),
+            standardise=steps_from_dict(spec.get("standardise", {})),
             base_dir=base_dir,
         )
 
@@ -310,6 +326,8 @@ class LinkageConfig:
             "comparisons": [c.to_dict() for c in self.comparisons],
             "model": self.model.to_dict(),
         }
+        if self.standardise:
+            out["standardise"] = steps_to_dict(self.standardise)
         if with_sources:
             out["sources"] = [
                 {k: v for k, v in vars(s).items() if v is not None}
@@ -319,6 +337,12 @@ class LinkageConfig:
             if ev:
                 out["evaluation"] = ev
         return out
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name!r} must be a number; got {value!r}.")
+    return float(value)
 
 
 def flatten(spec: Mapping[str, Any], *, prefix: str = "") -> dict[str, str]:

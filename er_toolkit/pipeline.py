@@ -29,6 +29,7 @@ from er_toolkit.evaluate import (
 from er_toolkit.exceptions import ModelFormatError, NotFittedError
 from er_toolkit.io import Source, prepare_records, read_frame
 from er_toolkit.score import FellegiSunter
+from er_toolkit.standardise import profile_frame, profile_standardisation
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class Linker:
         Seconds spent in each stage of the last call of each stage.
     blocking_report_ : polars.DataFrame
         Pairs each blocking rule produces, from the last :meth:`block`.
+    profile_ : polars.DataFrame
+        Data-quality profile of the last :meth:`records` call (before and
+        after standardisation when the config standardises).
     """
 
     def __init__(self, config: LinkageConfig) -> None:
@@ -84,6 +88,17 @@ class Linker:
             sources, columns=self.config.columns, keep=[*keep, *labels]
         )
         self.timings_["load"] = time.perf_counter() - start
+        if self.config.standardise:
+            start = time.perf_counter()
+            records, self.profile_ = profile_standardisation(
+                records, self.config.standardise
+            )
+            self.timings_["standardise"] = time.perf_counter() - start
+        else:
+            self.profile_ = profile_frame(
+                records,
+                columns=[c for c in self.config.columns if c in records.columns],
+            )
         return records
 
     # -------------------------------------------------------------- stages

@@ -121,6 +121,7 @@ def train(
                 metrics=metrics,
                 figures=figures,
                 tables=tables,
+                profile=getattr(linker, "profile_", None),
                 register=register,
             )
         )

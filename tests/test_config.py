@@ -189,7 +189,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
             (),
             "the config",
             "['blocking', 'comparisons', 'evaluation', 'experiment', 'format_version', "
-            "'link_type', 'model', 'name', 'sources', 'threshold']",
+            "'link_type', 'model', 'name', 'sources', 'standardise', 'threshold']",
         ),
         (
             ("sources", 0),

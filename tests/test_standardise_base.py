@@ -260,3 +260,26 @@ def test_rows_are_never_dropped_duplicated_or_reordered(values):
         became_null = raw_present & out["x"].is_null()
         assert (out["x_reason"].is_not_null() == became_null).all()
         assert int(issues["count"].sum() or 0) == int(became_null.sum())
+
+
+def test_many_distinct_values_are_parsed_in_worker_processes(monkeypatch):
+    values = [f"020 7946 {i:04d}" for i in range(10_000)] + [
+        f"{i}@example.com" for i in range(10_000)
+    ]
+    frame = pl.DataFrame({"x": values})
+    steps = {"x": PhoneStandardiser()}
+    monkeypatch.setenv("ER_TOOLKIT_WORKERS", "2")
+    parallel, _ = apply_standardisers(frame, steps, reasons=True)
+    monkeypatch.setenv("ER_TOOLKIT_WORKERS", "1")
+    serial, _ = apply_standardisers(frame, steps, reasons=True)
+    assert parallel.equals(serial)
+    assert parallel["x"][9_999] == "+442079469999"
+    assert parallel["x_reason"][10_000] == "unparseable_phone"
+
+
+def test_bad_worker_setting(monkeypatch):
+    from er_toolkit.standardise.base import distinct_workers
+
+    monkeypatch.setenv("ER_TOOLKIT_WORKERS", "many")
+    with pytest.raises(ConfigError, match="ER_TOOLKIT_WORKERS environment variable"):
+        distinct_workers(1_000_000)

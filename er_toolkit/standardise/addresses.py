@@ -183,10 +183,10 @@ def _build_rules(frame: pl.LazyFrame) -> pl.LazyFrame:
     return add_reason(frame, "empty_after_cleaning")
 
 
-def _parse_us(keys: pl.Series) -> list[tuple[Any, ...]]:
+def _parse_us(keys: list[str]) -> list[tuple[Any, ...]]:
     import usaddress  # imported here: only this parser needs it
 
-    rules = keys.to_frame("raw").select(
+    rules = pl.DataFrame({"raw": keys}, schema={"raw": pl.String}).select(
         address_rules(pl.col("raw")).alias("value"),
         house_number(address_rules(pl.col("raw"))).alias("house_number"),
     )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, ClassVar, Final, Protocol, TypeAlias, runtime_checkable
 
 import polars as pl
@@ -187,9 +190,57 @@ def columnwise(
     return values.map_batches(run, return_dtype=dtype, is_elementwise=True)
 
 
+PARALLEL_MIN_KEYS: Final = 20_000
+"""Fewest distinct values worth sending to worker processes."""
+WORKERS_ENV: Final = "ER_TOOLKIT_WORKERS"
+"""Environment variable capping the worker processes of per-value libraries."""
+
+
+def distinct_workers(n_keys: int) -> int:
+    """Return how many processes to parse ``n_keys`` distinct values with.
+
+    One below :data:`PARALLEL_MIN_KEYS` keys; else one per CPU, at most one per
+    10,000 keys, capped by the ``ER_TOOLKIT_WORKERS`` environment variable
+    (set it to 1 to stay in one process).
+
+    Examples
+    --------
+    >>> distinct_workers(100)
+    1
+    """
+    if n_keys < PARALLEL_MIN_KEYS:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    workers = min(cpus or os.cpu_count() or 1, n_keys // 10_000)
+    cap = os.environ.get(WORKERS_ENV, "").strip()
+    if cap:
+        try:
+            workers = min(workers, int(cap))
+        except ValueError as exc:
+            raise ConfigError(
+                f"The {WORKERS_ENV} environment variable must be a positive "
+                f"integer; got {cap!r}."
+            ) from exc
+    return max(workers, 1)
+
+
+def _map_distinct(
+    function: Callable[[list[str]], list[tuple[Any, ...]]], keys: list[str]
+) -> list[tuple[Any, ...]]:
+    workers = distinct_workers(len(keys))
+    if workers == 1:
+        return function(keys)
+    size = -(-len(keys) // workers)
+    chunks = [keys[i : i + size] for i in range(0, len(keys), size)]
+    # spawn, not fork: forking a process that runs polars threads can deadlock
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(chunks), mp_context=context) as pool:
+        return [row for rows in pool.map(function, chunks) for row in rows]
+
+
 def per_distinct(
     values: pl.Expr,
-    function: Callable[[pl.Series], list[tuple[Any, ...]]],
+    function: Callable[[list[str]], list[tuple[Any, ...]]],
     *,
     schema: Mapping[str, pl.DataType | type[pl.DataType]],
     key: Callable[[pl.Expr], pl.Expr] | None = None,
@@ -201,9 +252,11 @@ def per_distinct(
     values
         The input values.
     function
-        Takes the distinct, non-blank keys (a String Series) and returns one
-        tuple per key, in the order of ``schema`` without ``reason`` first:
-        ``(value, reason, *parts)``.
+        Takes a list of distinct, non-blank keys and returns one tuple per
+        key, in the order of ``schema``: ``(value, reason, *parts)``. When
+        there are many keys it runs in worker processes (see
+        :func:`distinct_workers`), so it must be picklable: a module-level
+        function or a method of a module-level class.
     schema
         The result struct's fields and types: ``value``, ``reason``, parts.
     key
@@ -239,7 +292,7 @@ def per_distinct(
             keys.get_column("key").drop_nulls().unique(maintain_order=True).to_frame()
         )
         distinct = distinct.filter(pl.col("key") != "")
-        rows = function(distinct.get_column("key"))
+        rows = _map_distinct(function, distinct.get_column("key").to_list())
         table = pl.DataFrame(rows, schema=dict(schema), orient="row")
         table = pl.concat([distinct, table], how="horizontal")
         joined = keys.join(table, on="key", how="left", maintain_order="left")

@@ -106,7 +106,7 @@ class EmailStandardiser:
             key=lambda v: as_text(v).str.to_lowercase(),
         )
 
-    def _check_all(self, keys: pl.Series) -> list[tuple[Any, ...]]:
+    def _check_all(self, keys: list[str]) -> list[tuple[Any, ...]]:
         return [self._check(key) for key in keys]
 
     def _check(self, text: str) -> tuple[str | None, str | None]:

@@ -24,9 +24,11 @@ _SCHEMA: Final = {VALUE: pl.String, REASON: pl.String}
 
 
 def _phone_key(values: pl.Expr) -> pl.Expr:
-    # Spaces, dots and dashes never change how a number parses; dropping them
-    # first lets "020 7946 0958" and "020-7946-0958" share one parse.
-    return as_text(values).str.replace_all(r"[\s.\-\u2010-\u2015]+", "")
+    # Spaces, dots, dashes and brackets never change how a number parses
+    # (phonenumbers drops them, and a national prefix after the country code);
+    # dropping them first lets "020 7946 0958" and "(020) 7946-0958" share
+    # one parse.
+    return as_text(values).str.replace_all(r"[\s.()\-\u2010-\u2015]+", "")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +78,7 @@ class PhoneStandardiser:
         """Return the result struct (``value``, ``reason``) of ``values``."""
         return per_distinct(values, self._parse_all, schema=_SCHEMA, key=_phone_key)
 
-    def _parse_all(self, keys: pl.Series) -> list[tuple[Any, ...]]:
+    def _parse_all(self, keys: list[str]) -> list[tuple[Any, ...]]:
         return [self._parse(key) for key in keys]
 
     def _parse(self, text: str) -> tuple[str | None, str | None]:

@@ -329,7 +329,8 @@ def plot_profile(profile: pl.DataFrame) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        Three bar charts side by side, one bar per row of ``profile``.
+        Three bar charts side by side, one bar per row of ``profile`` (grey
+        before standardisation, blue after, or blue without stages).
 
     Examples
     --------
@@ -351,11 +352,13 @@ def plot_profile(profile: pl.DataFrame) -> Figure:
     fig = Figure(figsize=(12, height), layout="constrained")
     axes = fig.subplots(1, 3, sharey=True)
     positions = list(range(len(labels)))
+    stages = profile.get_column("stage").to_list() if "stage" in profile.columns else []
+    colours = ["tab:gray" if stage == "before" else "tab:blue" for stage in stages]
     for ax, metric in zip(
         axes, ("completeness", "validity", "uniqueness"), strict=True
     ):
         values = [v if v is not None else 0.0 for v in profile[metric].to_list()]
-        ax.barh(positions, values, color="tab:blue")
+        ax.barh(positions, values, color=colours or "tab:blue")
         ax.set_xlim(0, 1)
         ax.set_title(metric)
         ax.grid(axis="x", alpha=0.3)

@@ -50,7 +50,8 @@ def log_training_run(
     records: pl.DataFrame,
     metrics: Mapping[str, float],
     figures: Mapping[str, Figure],
-    tables: Mapping[str, pl.DataFrame] = {},
+    tables: Mapping[str, pl.DataFrame] | None = None,
+    profile: pl.DataFrame | None = None,
     register: bool = True,
 ) -> dict[str, Any]:
     """Log config, fingerprint, metrics, timings, charts and the model; register it.
@@ -70,6 +71,9 @@ def log_training_run(
         Charts, saved as PNG under ``charts/``.
     tables
         Aggregate tables (blocking report, m/u table), saved as CSV.
+    profile
+        The data-quality profile; logged without its most-frequent values,
+        which would be personal data.
     register
         Register the model under the config's name.
 
@@ -99,12 +103,16 @@ def log_training_run(
             "probability_two_random_records_match",
             linker.scorer_.probability_two_random_records_match_,
         )
+        if profile is not None:
+            from er_toolkit.standardise import log_profile
+
+            log_profile(profile.drop("top_values", strict=False))
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for name, fig in figures.items():
                 fig.savefig(folder / f"{name}.png", dpi=110)
                 mlflow.log_artifact(str(folder / f"{name}.png"), artifact_path="charts")
-            for name, table in tables.items():
+            for name, table in (tables or {}).items():
                 table.write_csv(folder / f"{name}.csv")
                 mlflow.log_artifact(str(folder / f"{name}.csv"), artifact_path="tables")
             model_file = linker.save(folder / "linker.json")

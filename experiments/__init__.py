@@ -1,0 +1,1 @@
+"""Training runs on benchmark data, and the script that tabulates them."""
