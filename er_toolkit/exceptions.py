@@ -37,3 +37,7 @@ class ModelFormatError(ErToolkitError, ValueError):
 
 class InputFormatError(ErToolkitError, ValueError):
     """An input file or object is of a kind er_toolkit cannot read."""
+
+
+class LabelError(ErToolkitError, ValueError):
+    """Labels are missing, of one class only, or do not fit the pairs."""

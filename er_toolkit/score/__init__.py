@@ -1,7 +1,18 @@
 """Scorers that turn comparison vectors into match weights and probabilities."""
 
+from er_toolkit.score.base import Scorer, scorer_from_dict
+from er_toolkit.score.classifier import ClassifierScorer
 from er_toolkit.score.em import Patterns, run_em
 from er_toolkit.score.fellegi_sunter import FellegiSunter
 from er_toolkit.score.sampling import sample_pairs, total_pairs
 
-__all__ = ["FellegiSunter", "Patterns", "run_em", "sample_pairs", "total_pairs"]
+__all__ = [
+    "ClassifierScorer",
+    "FellegiSunter",
+    "Patterns",
+    "Scorer",
+    "run_em",
+    "sample_pairs",
+    "scorer_from_dict",
+    "total_pairs",
+]

@@ -1,0 +1,767 @@
+"""A scikit-learn classifier over comparison vectors, with calibrated probabilities."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import polars as pl
+
+from er_toolkit import __version__, schema
+from er_toolkit.compare import Comparison
+from er_toolkit.exceptions import (
+    ConfigError,
+    LabelError,
+    ModelFormatError,
+    NotFittedError,
+    SchemaError,
+)
+from er_toolkit.score.fellegi_sunter import FellegiSunter
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+EstimatorName = Literal["gradient_boosting", "logistic_regression", "random_forest"]
+ESTIMATORS: Final[tuple[EstimatorName, ...]] = (
+    "gradient_boosting",
+    "logistic_regression",
+    "random_forest",
+)
+Calibration = Literal["isotonic", "sigmoid"]
+CALIBRATIONS: Final[tuple[Calibration, ...]] = ("isotonic", "sigmoid")
+ThresholdStrategy = Literal["max_f1", "target_precision", "fixed"]
+THRESHOLD_STRATEGIES: Final[tuple[ThresholdStrategy, ...]] = (
+    "max_f1",
+    "target_precision",
+    "fixed",
+)
+FS_WEIGHT: Final = "fs_match_weight"
+"""Feature name of the Fellegi-Sunter match weight when stacking."""
+
+TRUSTED_MODULES: Final = ("sklearn.", "numpy.")
+"""Type prefixes a saved estimator may hold; anything else is refused on load."""
+
+_P_CLIP = 1e-12
+_IMPORTANCE_ROWS = 5_000
+
+
+class ClassifierScorer:
+    """Supervised scoring: a scikit-learn classifier on comparison vectors.
+
+    Features are each comparison's gamma level, its raw similarity where the
+    comparison has one (NaN where a value is null) and, when a fitted
+    :class:`FellegiSunter` is given (stacking), its per-comparison log2 Bayes
+    factors ``bf_<name>`` and match weight ``fs_match_weight``. Probabilities
+    are calibrated with :class:`sklearn.calibration.CalibratedClassifierCV`;
+    the match threshold is chosen on validation data when given, else on
+    out-of-fold predictions (:func:`sklearn.model_selection.cross_val_predict`).
+
+    Parameters
+    ----------
+    comparisons
+        The comparisons whose vectors are scored (as in
+        :func:`er_toolkit.compare.compare_pairs`).
+    estimator
+        ``"gradient_boosting"`` (histogram gradient-boosted trees, which take
+        NaN as is), ``"logistic_regression"`` (one-hot gamma levels, imputed
+        and scaled similarities with missing-value indicators) or
+        ``"random_forest"``; or any unfitted scikit-learn classifier with
+        ``predict_proba`` (it must cope with NaN in the similarities).
+    fellegi_sunter
+        A fitted Fellegi-Sunter model to stack on: its weights become
+        features.
+    calibration
+        ``"isotonic"`` or ``"sigmoid"`` (Platt) calibration.
+    threshold_strategy
+        ``"max_f1"``: the threshold of highest F1; ``"target_precision"``:
+        the lowest threshold (most recall) whose precision reaches
+        ``target_precision``; ``"fixed"``: ``threshold`` as given.
+    target_precision
+        The precision to reach, with ``threshold_strategy="target_precision"``.
+    threshold
+        The threshold, with ``threshold_strategy="fixed"``.
+    cv
+        Folds for calibration and for the out-of-fold predictions (fewer
+        when a class has too few labelled pairs).
+    seed
+        Seed of the folds, the estimator and permutation importance.
+
+    Attributes
+    ----------
+    model_ : sklearn.calibration.CalibratedClassifierCV
+        The fitted, calibrated classifier.
+    feature_names_ : list[str]
+        The feature columns, in the model's order.
+    threshold_ : float
+        Match probability at or above which a pair is a match.
+    threshold_reason_ : str
+        How the threshold was chosen, with the precision / recall it gave.
+    cv_metrics_ : dict[str, float]
+        Out-of-fold precision, recall and F1 at ``threshold_``, average
+        precision, Brier score and ROC AUC, and the training counts.
+    feature_importances_, feature_importances_std_ : numpy.ndarray
+        Permutation importance (drop in average precision) of each feature,
+        on the validation pairs when given, else on the training pairs.
+    validation_curve_ : polars.DataFrame
+        ``threshold``, ``precision``, ``recall``, ``f1`` over the pairs the
+        threshold was chosen on (not saved with the model).
+
+    Examples
+    --------
+    >>> from er_toolkit.compare import Comparison, SimilarityLevel
+    >>> name = Comparison("name", "name", (SimilarityLevel("jaro_winkler", 0.9),))
+    >>> rng = np.random.default_rng(0)
+    >>> sim = np.r_[rng.uniform(0.85, 1, 60), rng.uniform(0, 0.9, 140)]
+    >>> vectors = pl.DataFrame({
+    ...     "_row_l": np.arange(200), "_row_r": np.arange(200) + 1000,
+    ...     "gamma_name": (sim >= 0.9).astype(np.int8),
+    ...     "sim_name": sim.astype(np.float32)})
+    >>> y = np.r_[np.ones(60), np.zeros(140)]
+    >>> scorer = ClassifierScorer([name], estimator="logistic_regression",
+    ...                           calibration="sigmoid", cv=3).fit(vectors, y)
+    >>> scored = scorer.predict(vectors)
+    >>> scored.columns
+    ['_row_l', '_row_r', 'match_weight', 'match_probability']
+    >>> scorer.threshold_reason_.split(" (")[0]
+    'max F1 0.8624'
+    >>> bool(scored["match_probability"].is_between(0, 1).all())
+    True
+    """
+
+    def __init__(
+        self,
+        comparisons: Sequence[Comparison] = (),
+        *,
+        estimator: EstimatorName | Any = "gradient_boosting",
+        fellegi_sunter: FellegiSunter | None = None,
+        calibration: Calibration = "isotonic",
+        threshold_strategy: ThresholdStrategy = "max_f1",
+        target_precision: float | None = None,
+        threshold: float = 0.5,
+        cv: int = 5,
+        seed: int = 0,
+    ) -> None:
+        self.comparisons = comparisons
+        self.estimator = estimator
+        self.fellegi_sunter = fellegi_sunter
+        self.calibration = calibration
+        self.threshold_strategy = threshold_strategy
+        self.target_precision = target_precision
+        self.threshold = threshold
+        self.cv = cv
+        self.seed = seed
+
+    # ------------------------------------------------------------- features
+    @property
+    def feature_names(self) -> list[str]:
+        """The feature columns these settings build, in order."""
+        comps = list(self.comparisons)
+        names = [schema.gamma(c.name) for c in comps]
+        names += [
+            schema.sim(c.name) for c in comps if c.similarity_comparator is not None
+        ]
+        if self.fellegi_sunter is not None:
+            names += [schema.bf(c.name) for c in self.fellegi_sunter.comparisons]
+            names.append(FS_WEIGHT)
+        return names
+
+    def features(self, vectors: pl.DataFrame) -> pl.DataFrame:
+        """Return the feature frame of comparison vectors (Float64, NaN for null).
+
+        Parameters
+        ----------
+        vectors
+            Output of :func:`er_toolkit.compare.compare_pairs` for this
+            scorer's comparisons.
+
+        Returns
+        -------
+        polars.DataFrame
+            One column per name in :attr:`feature_names`.
+        """
+        base = [n for n in self.feature_names if n.startswith(("gamma_", "sim_"))]
+        missing = [n for n in base if n not in vectors.columns]
+        if missing:
+            raise SchemaError(
+                f"The comparison vectors lack column(s) {missing}; its columns are "
+                f"{vectors.columns}. Compare the pairs with this model's comparisons "
+                "(er_toolkit.compare.compare_pairs)."
+            )
+        frame = vectors.select(
+            *[pl.col(n).cast(pl.Float64).fill_null(np.nan) for n in base]
+        )
+        if self.fellegi_sunter is not None:
+            explained = self.fellegi_sunter.predict(vectors, explain=True)
+            bf_cols = [n for n in self.feature_names if n.startswith(schema.BF_PREFIX)]
+            frame = frame.with_columns(
+                *[explained.get_column(n).cast(pl.Float64) for n in bf_cols],
+                explained.get_column(schema.MATCH_WEIGHT)
+                .cast(pl.Float64)
+                .alias(FS_WEIGHT),
+            )
+        return frame
+
+    def _matrix(self, vectors: pl.DataFrame) -> np.ndarray:
+        frame = self.features(vectors)
+        if frame.height == 0:
+            return np.empty((0, frame.width), dtype=np.float64)
+        return frame.to_numpy().astype(np.float64, copy=False)
+
+    def _base_estimator(self) -> Any:
+        from sklearn.base import clone, is_classifier
+
+        est = self.estimator
+        if not isinstance(est, str):
+            if not is_classifier(est) or not hasattr(est, "predict_proba"):
+                raise ConfigError(
+                    "The 'estimator' parameter of ClassifierScorer must be one of "
+                    f"{list(ESTIMATORS)} or a scikit-learn classifier with "
+                    f"predict_proba; got {est!r}."
+                )
+            return clone(est)
+        if est == "gradient_boosting":
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
+            return HistGradientBoostingClassifier(random_state=self.seed)
+        if est == "random_forest":
+            from sklearn.ensemble import RandomForestClassifier
+
+            return RandomForestClassifier(
+                n_estimators=200, min_samples_leaf=3, n_jobs=-1, random_state=self.seed
+            )
+        if est == "logistic_regression":
+            from sklearn.compose import ColumnTransformer
+            from sklearn.impute import SimpleImputer
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+            names = self.feature_names
+            gammas = [i for i, n in enumerate(names) if n.startswith("gamma_")]
+            numeric = [i for i, n in enumerate(names) if not n.startswith("gamma_")]
+            steps: list[tuple[str, Any, list[int]]] = [
+                ("gamma", OneHotEncoder(handle_unknown="ignore"), gammas)
+            ]
+            if numeric:
+                steps.append(
+                    (
+                        "numeric",
+                        make_pipeline(
+                            SimpleImputer(strategy="median", add_indicator=True),
+                            StandardScaler(),
+                        ),
+                        numeric,
+                    )
+                )
+            return make_pipeline(
+                ColumnTransformer(steps), LogisticRegression(max_iter=2000)
+            )
+        raise ConfigError(
+            f"The 'estimator' parameter of ClassifierScorer must be one of "
+            f"{list(ESTIMATORS)} or a scikit-learn classifier; got {est!r}."
+        )
+
+    def _validate(self) -> None:
+        if not list(self.comparisons):
+            raise ConfigError(
+                "ClassifierScorer needs at least one comparison; got none."
+            )
+        if self.calibration not in CALIBRATIONS:
+            raise ConfigError(
+                f"The 'calibration' parameter of ClassifierScorer must be one of "
+                f"{list(CALIBRATIONS)}; got {self.calibration!r}."
+            )
+        if self.threshold_strategy not in THRESHOLD_STRATEGIES:
+            raise ConfigError(
+                "The 'threshold_strategy' parameter of ClassifierScorer must be one "
+                f"of {list(THRESHOLD_STRATEGIES)}; got {self.threshold_strategy!r}."
+            )
+        tp = self.target_precision
+        if self.threshold_strategy == "target_precision" and (
+            tp is None or isinstance(tp, bool) or not 0.0 < tp <= 1.0
+        ):
+            raise ConfigError(
+                "threshold_strategy='target_precision' needs 'target_precision' in "
+                f"(0, 1]; got {tp!r}."
+            )
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(
+                f"The 'threshold' parameter of ClassifierScorer must be in [0, 1]; "
+                f"got {self.threshold!r}."
+            )
+        if isinstance(self.cv, bool) or not isinstance(self.cv, int) or self.cv < 2:
+            raise ConfigError(
+                f"The 'cv' parameter of ClassifierScorer must be an int >= 2; got "
+                f"{self.cv!r}."
+            )
+        if self.fellegi_sunter is not None and not hasattr(self.fellegi_sunter, "m_"):
+            raise NotFittedError(
+                "The 'fellegi_sunter' model to stack on is not fitted; fit it first."
+            )
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        vectors: pl.DataFrame,
+        y: Sequence[bool] | np.ndarray | pl.Series,
+        *,
+        validation: tuple[pl.DataFrame, Sequence[bool] | np.ndarray | pl.Series]
+        | None = None,
+    ) -> ClassifierScorer:
+        """Train, calibrate and choose the threshold.
+
+        Parameters
+        ----------
+        vectors
+            Comparison vectors of the labelled training pairs.
+        y
+            Whether each pair of ``vectors`` is a match (bool or 0/1).
+        validation
+            Comparison vectors and labels of held-out pairs, to choose the
+            threshold and measure feature importance on. Without it the
+            threshold is chosen on out-of-fold predictions.
+
+        Returns
+        -------
+        ClassifierScorer
+            self, fitted.
+
+        Raises
+        ------
+        LabelError
+            If the labels are not one per pair, or a class has fewer than 4
+            pairs.
+        """
+        from sklearn.base import clone
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.inspection import permutation_importance
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+        self._validate()
+        target = _labels(y, n=vectors.height, name="y")
+        X = self._matrix(vectors)
+        n_pos = int(target.sum())
+        n_neg = int(target.size - n_pos)
+        if min(n_pos, n_neg) < 4:
+            raise LabelError(
+                "ClassifierScorer needs at least 4 labelled matches and 4 labelled "
+                f"non-matches; got {n_pos} match(es) and {n_neg} non-match(es). "
+                "Label more pairs (python -m er_toolkit.label) or check the labels."
+            )
+        folds = min(self.cv, max(2, min(n_pos, n_neg) // 2))
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
+        calibrated = CalibratedClassifierCV(
+            self._base_estimator(), method=self.calibration, cv=splitter
+        )
+        oof = cross_val_predict(
+            clone(calibrated), X, target, cv=splitter, method="predict_proba"
+        )[:, 1]
+        self.model_ = calibrated.fit(X, target)
+        self.feature_names_ = list(self.feature_names)
+        self.n_train_ = int(target.size)
+        self.n_train_matches_ = n_pos
+
+        if validation is not None:
+            v_vectors, v_y = validation
+            v_target = _labels(v_y, n=v_vectors.height, name="validation labels")
+            if v_target.all() or not v_target.any():
+                raise LabelError(
+                    "The validation pairs need both matches and non-matches; got "
+                    f"{int(v_target.sum())} match(es) of {v_target.size}."
+                )
+            v_X = self._matrix(v_vectors)
+            v_p = self.model_.predict_proba(v_X)[:, 1]
+            where = f"{v_target.size:,} validation pairs"
+            eval_X, eval_y, eval_p = v_X, v_target, v_p
+        else:
+            where = f"out-of-fold predictions ({folds} folds)"
+            eval_X, eval_y, eval_p = X, target, oof
+        self.threshold_, self.threshold_reason_, self.validation_curve_ = (
+            choose_threshold(
+                eval_y,
+                eval_p,
+                strategy=self.threshold_strategy,
+                target_precision=self.target_precision,
+                threshold=self.threshold,
+                where=where,
+            )
+        )
+        self.cv_metrics_ = _metrics(target, oof, self.threshold_)
+        self.cv_metrics_.update(
+            {"n_train": float(target.size), "n_train_matches": float(n_pos)}
+        )
+        rows = eval_y.size
+        importance = permutation_importance(
+            self.model_,
+            eval_X,
+            eval_y,
+            scoring="average_precision",
+            n_repeats=3,
+            random_state=self.seed,
+            max_samples=min(rows, _IMPORTANCE_ROWS),
+        )
+        self.feature_importances_ = np.asarray(importance.importances_mean)
+        self.feature_importances_std_ = np.asarray(importance.importances_std)
+        log.info(
+            "ClassifierScorer: %d pairs (%d matches), threshold %.4f (%s)",
+            target.size,
+            n_pos,
+            self.threshold_,
+            self.threshold_reason_,
+        )
+        return self
+
+    # -------------------------------------------------------------- predict
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                "This ClassifierScorer is not fitted yet; call fit(vectors, y) or "
+                "load a saved model first."
+            )
+
+    def predict_proba(self, vectors: pl.DataFrame) -> np.ndarray:
+        """Return the calibrated match probability of each pair (float64)."""
+        self._check_fitted()
+        X = self._matrix(vectors)
+        if X.shape[0] == 0:
+            return np.empty(0, dtype=np.float64)
+        return np.asarray(self.model_.predict_proba(X)[:, 1], dtype=np.float64)
+
+    def predict(self, vectors: pl.DataFrame, *, explain: bool = False) -> pl.DataFrame:
+        """Score comparison vectors.
+
+        Parameters
+        ----------
+        vectors
+            Output of :func:`er_toolkit.compare.compare_pairs` for this
+            model's comparisons.
+        explain
+            Also return the features the classifier saw (gamma levels,
+            similarities and, when stacked, the Fellegi-Sunter ``bf_``
+            contributions and ``fs_match_weight``).
+
+        Returns
+        -------
+        polars.DataFrame
+            The pair columns (``_row_l``, ``_row_r``, ``blocked_by`` where
+            present), ``match_weight`` (log2 odds of the calibrated
+            probability, clipped at about ±40 bits) and ``match_probability``.
+        """
+        probability = self.predict_proba(vectors)
+        clipped = np.clip(probability, _P_CLIP, 1.0 - _P_CLIP)
+        weight = np.log2(clipped) - np.log2(1.0 - clipped)
+        keep = [
+            c
+            for c in (schema.ROW_L, schema.ROW_R, schema.BLOCKED_BY)
+            if c in vectors.columns
+        ]
+        out = vectors.select(keep).with_columns(
+            pl.Series(schema.MATCH_WEIGHT, weight, dtype=pl.Float64),
+            pl.Series(schema.MATCH_PROBABILITY, probability, dtype=pl.Float64),
+        )
+        if explain:
+            out = out.with_columns(self.features(vectors))
+        return out
+
+    def feature_importance_table(self) -> pl.DataFrame:
+        """Return ``feature``, ``importance``, ``std``, most important first."""
+        self._check_fitted()
+        return pl.DataFrame(
+            {
+                "feature": self.feature_names_,
+                "importance": self.feature_importances_.astype(np.float64),
+                "std": self.feature_importances_std_.astype(np.float64),
+            }
+        ).sort("importance", descending=True)
+
+    def estimator_params(self) -> dict[str, str]:
+        """Return the base estimator's scalar parameters, as strings (for MLflow)."""
+        self._check_fitted()
+        params = self.model_.estimator.get_params(deep=True)
+        return {
+            k: str(v)
+            for k, v in sorted(params.items())
+            if v is None or isinstance(v, (bool, int, float, str))
+        }
+
+    # ---------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fitted model as a JSON-ready dict.
+
+        The calibrated estimator is serialised with :func:`skops.io.dumps`
+        (never pickle) and embedded base64-encoded.
+        """
+        import skops.io as sio
+
+        self._check_fitted()
+        name = self.estimator if isinstance(self.estimator, str) else "custom"
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": "ClassifierScorer",
+            "er_toolkit_version": __version__,
+            "comparisons": [c.to_dict() for c in self.comparisons],
+            "params": {
+                "estimator": name,
+                "calibration": self.calibration,
+                "threshold_strategy": self.threshold_strategy,
+                "target_precision": self.target_precision,
+                "threshold": self.threshold,
+                "cv": self.cv,
+                "seed": self.seed,
+            },
+            "fellegi_sunter": (
+                None if self.fellegi_sunter is None else self.fellegi_sunter.to_dict()
+            ),
+            "fitted": {
+                "threshold": self.threshold_,
+                "threshold_reason": self.threshold_reason_,
+                "cv_metrics": self.cv_metrics_,
+                "feature_names": self.feature_names_,
+                "feature_importances": self.feature_importances_.tolist(),
+                "feature_importances_std": self.feature_importances_std_.tolist(),
+                "n_train": self.n_train_,
+                "n_train_matches": self.n_train_matches_,
+                "estimator_skops": base64.b64encode(sio.dumps(self.model_)).decode(
+                    "ascii"
+                ),
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClassifierScorer:
+        """Rebuild a fitted scorer from :meth:`to_dict`'s output.
+
+        Raises
+        ------
+        ModelFormatError
+            If the dict is not a ClassifierScorer of this format version, or
+            the embedded estimator holds a type outside scikit-learn and numpy.
+        """
+        version = data.get("format_version") if isinstance(data, dict) else None
+        kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
+        if kind != "ClassifierScorer" or version != FORMAT_VERSION:
+            raise ModelFormatError(
+                f"Expected a ClassifierScorer model of format_version "
+                f"{FORMAT_VERSION}; got kind={kind!r}, format_version={version!r}."
+            )
+        params, fitted = data["params"], data["fitted"]
+        fs = data.get("fellegi_sunter")
+        model_ = load_estimator(fitted["estimator_skops"])
+        estimator = params["estimator"]
+        scorer = cls(
+            [Comparison.from_dict(c) for c in data["comparisons"]],
+            estimator=estimator if estimator in ESTIMATORS else model_.estimator,
+            fellegi_sunter=None if fs is None else FellegiSunter.from_dict(fs),
+            calibration=params["calibration"],
+            threshold_strategy=params["threshold_strategy"],
+            target_precision=params["target_precision"],
+            threshold=params["threshold"],
+            cv=params["cv"],
+            seed=params["seed"],
+        )
+        scorer.model_ = model_
+        scorer.threshold_ = float(fitted["threshold"])
+        scorer.threshold_reason_ = str(fitted["threshold_reason"])
+        scorer.cv_metrics_ = {k: float(v) for k, v in fitted["cv_metrics"].items()}
+        scorer.feature_names_ = list(fitted["feature_names"])
+        scorer.feature_importances_ = np.asarray(
+            fitted["feature_importances"], dtype=np.float64
+        )
+        scorer.feature_importances_std_ = np.asarray(
+            fitted["feature_importances_std"], dtype=np.float64
+        )
+        scorer.n_train_ = int(fitted["n_train"])
+        scorer.n_train_matches_ = int(fitted["n_train_matches"])
+        if scorer.feature_names_ != scorer.feature_names:
+            raise ModelFormatError(
+                f"The saved feature names {scorer.feature_names_} do not match the "
+                f"model's comparisons ({scorer.feature_names}); the file is corrupt."
+            )
+        return scorer
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model as JSON to ``path``."""
+        target = Path(path)
+        target.write_text(json.dumps(self.to_dict(), indent=2))
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ClassifierScorer:
+        """Read a model written by :meth:`save`."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+# --------------------------------------------------------------------------- #
+# helpers
+# --------------------------------------------------------------------------- #
+def load_estimator(encoded: str) -> Any:
+    """Load a base64 skops payload, trusting only scikit-learn and numpy types.
+
+    Raises
+    ------
+    ModelFormatError
+        If the payload is not valid, or names a type outside
+        :data:`TRUSTED_MODULES`.
+    """
+    import skops.io as sio
+
+    try:
+        payload = base64.b64decode(encoded.encode("ascii"), validate=True)
+        untrusted = sio.get_untrusted_types(data=payload)
+    except Exception as exc:  # binascii, zipfile and JSON errors alike
+        raise ModelFormatError(
+            f"The saved estimator is not a valid skops payload: {exc}"
+        ) from exc
+    refused = sorted(t for t in untrusted if not t.startswith(TRUSTED_MODULES))
+    if refused:
+        raise ModelFormatError(
+            f"The saved estimator holds type(s) {refused} outside scikit-learn and "
+            "numpy; refusing to load it. Only models er_toolkit trained itself can be "
+            "loaded."
+        )
+    return sio.loads(payload, trusted=list(untrusted))
+
+
+def _labels(
+    y: Sequence[bool] | np.ndarray | pl.Series, *, n: int, name: str
+) -> np.ndarray:
+    arr = y.to_numpy() if isinstance(y, pl.Series) else np.asarray(y)
+    if arr.ndim != 1 or arr.size != n:
+        raise LabelError(
+            f"{name} must hold one label per pair ({n}); got shape {arr.shape}."
+        )
+    if arr.dtype != bool:
+        try:
+            values = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise LabelError(
+                f"{name} must be booleans or 0/1; got dtype {arr.dtype}."
+            ) from exc
+        if not np.isin(values, (0.0, 1.0)).all():
+            raise LabelError(
+                f"{name} must be booleans or 0/1; got values "
+                f"{sorted(set(np.unique(values).tolist()) - {0.0, 1.0})[:5]}."
+            )
+        arr = values == 1.0
+    return arr.astype(np.int8)
+
+
+def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
+    from sklearn.metrics import (
+        average_precision_score,
+        brier_score_loss,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
+
+    predicted = (p >= threshold).astype(np.int8)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y, predicted, average="binary", zero_division=0.0
+    )
+    return {
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
+        "average_precision": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)),
+        "roc_auc": float(roc_auc_score(y, p)),
+    }
+
+
+def choose_threshold(
+    y: np.ndarray,
+    p: np.ndarray,
+    *,
+    strategy: ThresholdStrategy,
+    target_precision: float | None = None,
+    threshold: float = 0.5,
+    where: str = "validation",
+) -> tuple[float, str, pl.DataFrame]:
+    """Choose a match-probability threshold on labelled, scored pairs.
+
+    Parameters
+    ----------
+    y
+        True labels (0/1).
+    p
+        Match probabilities.
+    strategy
+        ``"max_f1"``, ``"target_precision"`` or ``"fixed"``.
+    target_precision
+        The precision to reach, for ``"target_precision"``: the lowest
+        threshold reaching it is chosen (the most recall). When no threshold
+        reaches it, the one of highest precision is chosen and a warning
+        says so.
+    threshold
+        The threshold for ``"fixed"``.
+    where
+        Names the pairs in the reason.
+
+    Returns
+    -------
+    tuple
+        The threshold, the reason in words, and the curve (``threshold``,
+        ``precision``, ``recall``, ``f1``, highest threshold first).
+
+    Examples
+    --------
+    >>> y = np.array([1, 1, 0, 1, 0, 0])
+    >>> p = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1])
+    >>> t, why, _ = choose_threshold(y, p, strategy="max_f1")
+    >>> t, why
+    (0.6, 'max F1 0.8571 (precision 0.7500, recall 1.0000) on validation')
+    >>> choose_threshold(y, p, strategy="target_precision", target_precision=1.0)[0]
+    0.8
+    """
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y, p)
+    P, R = precision[:-1], recall[:-1]
+    denominator = P + R
+    F = np.divide(2 * P * R, denominator, out=np.zeros_like(P), where=denominator > 0)
+    curve = pl.DataFrame(
+        {
+            "threshold": thresholds.astype(np.float64),
+            "precision": P,
+            "recall": R,
+            "f1": F,
+        }
+    ).reverse()
+
+    def at(i: int) -> str:
+        return f"(precision {P[i]:.4f}, recall {R[i]:.4f}) on {where}"
+
+    if strategy == "fixed":
+        i = int(np.searchsorted(thresholds, threshold, side="left"))
+        if i < thresholds.size:
+            return float(threshold), f"fixed at {threshold:g} {at(i)}", curve
+        return float(threshold), f"fixed at {threshold:g}", curve
+    if strategy == "max_f1":
+        # ties go to the highest threshold (fewest predicted matches)
+        i = int(F.size - 1 - np.argmax(F[::-1]))
+        return float(thresholds[i]), f"max F1 {F[i]:.4f} {at(i)}", curve
+    if strategy == "target_precision":
+        assert target_precision is not None
+        reached = np.flatnonzero(target_precision <= P)
+        if reached.size:
+            i = int(reached[0])
+            reason = f"lowest threshold reaching precision {target_precision:g} {at(i)}"
+            return float(thresholds[i]), reason, curve
+        i = int(P.size - 1 - np.argmax(P[::-1]))
+        reason = (
+            f"target precision {target_precision:g} not reached; highest precision "
+            f"{at(i)}"
+        )
+        warnings.warn(reason, UserWarning, stacklevel=3)
+        return float(thresholds[i]), reason, curve
+    raise ConfigError(
+        f"threshold strategy must be one of {list(THRESHOLD_STRATEGIES)}; got "
+        f"{strategy!r}."
+    )
