@@ -73,51 +73,37 @@ def labelled_pairs_from_list(
         )
         .filter(pl.col("__label").is_not_null())
     )
+    # A pair listed more than once: its last label wins.
+    ids = [
+        pl.col(schema.RECORD_ID_L).cast(pl.String),
+        pl.col(schema.RECORD_ID_R).cast(pl.String),
+    ]
+    if schema.SOURCE_L in labels.columns or link_type == "link":
+        key = [
+            *ids,
+            *[
+                pl.col(c)
+                for c in (schema.SOURCE_L, schema.SOURCE_R)
+                if c in labels.columns
+            ],
+        ]
+    else:
+        key = [pl.min_horizontal(ids), pl.max_horizontal(ids)]
+    parsed = parsed.with_columns(
+        pl.struct([k.alias(f"__k{i}") for i, k in enumerate(key)]).alias("__key")
+    ).unique("__key", keep="last", maintain_order=True)
     parts = []
     for value in (True, False):
-        chosen = parsed.filter(pl.col("__label") == value)
-        rows = true_pairs_from_list(
-            records, chosen.drop(schema.IS_MATCH), link_type=link_type
+        chosen = parsed.filter(pl.col("__label") == value).drop(
+            schema.IS_MATCH, "__label", "__key", "__order"
         )
-        # carry the row order of the list, so that the last label wins
-        order = true_pairs_from_list(
-            records,
-            chosen.drop(schema.IS_MATCH).with_columns(
-                pl.col(schema.RECORD_ID_L), pl.col(schema.RECORD_ID_R)
-            ),
-            link_type=link_type,
-        )
-        del order
+        rows = true_pairs_from_list(records, chosen, link_type=link_type)
         parts.append(rows.with_columns(pl.lit(value).alias(schema.IS_MATCH)))
-    both = pl.concat(parts)
-    if both.height == 0:
-        return both
-    # A pair labelled both ways: the label given last in the list wins.
-    last = _last_labels(records, parsed, link_type=link_type)
     return (
-        both.join(last, on=[schema.ROW_L, schema.ROW_R], how="left")
-        .filter(pl.col("__last").is_null() | (pl.col("__last") == pl.col("is_match")))
-        .drop("__last")
-        .unique([schema.ROW_L, schema.ROW_R], keep="first")
+        pl.concat(parts)
+        .unique([schema.ROW_L, schema.ROW_R], keep="first", maintain_order=True)
         .sort(schema.ROW_L, schema.ROW_R)
     )
-
-
-def _last_labels(
-    records: pl.DataFrame, parsed: pl.DataFrame, *, link_type: LinkType
-) -> pl.DataFrame:
-    """Return each pair's last label in list order (``_row_l``, ``_row_r``, ``__last``)."""
-    out = []
-    for i in range(parsed.height):
-        row = parsed.slice(i, 1)
-        rows = true_pairs_from_list(records, row.drop(schema.IS_MATCH), link_type=link_type)
-        if rows.height:
-            out.append(rows.with_columns(pl.lit(row.get_column("__label")[0]).alias("__last")))
-    if not out:
-        return pl.DataFrame(
-            schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32, "__last": pl.Boolean}
-        )
-    return pl.concat(out).unique([schema.ROW_L, schema.ROW_R], keep="last")
 
 
 @dataclass(frozen=True)
