@@ -121,13 +121,55 @@ def _sorted_records(records: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns(pl.col(schema.ROW).cast(pl.UInt32))
 
 
+def _component_labels(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    graph = sp.coo_array(
+        (np.ones(left.size, dtype=bool), (left, right)), shape=(n, n)
+    ).tocsr()
+    return csgraph.connected_components(graph, directed=False)[1]
+
+
+def _prune_weak_links(
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    score: np.ndarray,
+    labels: np.ndarray,
+    *,
+    keep_above: float,
+    min_size: int,
+) -> np.ndarray:
+    """Drop unsupported low links inside large components until stable."""
+    while True:
+        sizes = np.bincount(labels, minlength=1)
+        large = np.flatnonzero(sizes[labels[left]] > min_size)
+        if large.size == 0:
+            return labels
+        adjacency = sp.coo_array(
+            (np.ones(2 * left.size), (np.r_[left, right], np.r_[right, left])),
+            shape=(n, n),
+        ).tocsr()
+        adjacency.data[:] = 1.0
+        common = np.asarray(
+            adjacency[left[large]].multiply(adjacency[right[large]]).sum(axis=1)
+        ).ravel()
+        weak = large[(common == 0) & (score[large] < keep_above)]
+        if weak.size == 0:
+            return labels
+        keep = np.ones(left.size, dtype=bool)
+        keep[weak] = False
+        left, right, score = left[keep], right[keep], score[keep]
+        labels = _component_labels(n, left, right)
+
+
 def _edges(
     pairs: pl.DataFrame, *, n: int, threshold: float, score_column: str
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     score = pl.col(score_column).cast(pl.Float64)
     kept = pairs.lazy().filter(score.is_not_nan() & (score >= threshold))
     edges = kept.select(
-        pl.col(schema.ROW_L).cast(pl.Int64), pl.col(schema.ROW_R).cast(pl.Int64)
+        pl.col(schema.ROW_L).cast(pl.Int64),
+        pl.col(schema.ROW_R).cast(pl.Int64),
+        score,
     ).collect()
     left = edges.get_column(schema.ROW_L).to_numpy()
     right = edges.get_column(schema.ROW_R).to_numpy()
@@ -138,7 +180,7 @@ def _edges(
             f"pairs refer to rows outside the records frame (0..{n - 1}); "
             "score the pairs of these same records."
         )
-    return left, right
+    return left, right, edges.get_column(score_column).to_numpy()
 
 
 def connected_components(
@@ -147,6 +189,9 @@ def connected_components(
     *,
     threshold: float,
     score_column: str = schema.MATCH_PROBABILITY,
+    prune_weak_links: bool = False,
+    keep_above: float = 0.999,
+    min_prune_size: int = 3,
 ) -> pl.DataFrame:
     """Cluster records: the connected components of pairs scored >= ``threshold``.
 
@@ -172,6 +217,17 @@ def connected_components(
     score_column
         The column to cut on, such as ``match_probability`` or
         ``match_weight``.
+    prune_weak_links
+        Stop false links from chaining unrelated clusters together: in
+        components of more than ``min_prune_size`` records, drop links whose
+        two records share no linked neighbour and score below ``keep_above``,
+        then recompute the components, until nothing changes. Two dense
+        groups joined by one doubtful link come apart; a link backed by a
+        common neighbour, or scored very high, stays.
+    keep_above
+        Links scored at or above this are never pruned.
+    min_prune_size
+        Components of at most this many records are left as they are.
 
     Returns
     -------
@@ -204,11 +260,20 @@ def connected_components(
     recs = _sorted_records(records)
     _require_columns(pairs, (schema.ROW_L, schema.ROW_R, score_column), name="pairs")
     n = recs.height
-    left, right = _edges(pairs, n=n, threshold=threshold, score_column=score_column)
-    graph = sp.coo_array(
-        (np.ones(left.size, dtype=bool), (left, right)), shape=(n, n)
-    ).tocsr()
-    _, labels = csgraph.connected_components(graph, directed=False)
+    left, right, score = _edges(
+        pairs, n=n, threshold=threshold, score_column=score_column
+    )
+    labels = _component_labels(n, left, right)
+    if prune_weak_links:
+        labels = _prune_weak_links(
+            n,
+            left,
+            right,
+            score,
+            labels,
+            keep_above=keep_above,
+            min_size=min_prune_size,
+        )
 
     order = [schema.SOURCE, schema.RECORD_ID]
     per_cluster = (

@@ -356,3 +356,101 @@ def test_null_record_id():
     )
     with pytest.raises(SchemaError, match=r"'record_id' has 1 null value\(s\)"):
         connected_components(records, make_pairs([]), threshold=0.5)
+
+
+# --- pruning weak links -----------------------------------------------------
+
+
+def _clique_pairs(members: list[int], p: float) -> list[tuple[int, int, float]]:
+    return [(a, b, p) for i, a in enumerate(members) for b in members[i + 1 :]]
+
+
+def _prune_records(n: int) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "_row": pl.Series(range(n), dtype=pl.UInt32),
+            "record_id": [f"r{i}" for i in range(n)],
+            "source": ["crm"] * n,
+        }
+    )
+
+
+def _pairs(rows: list[tuple[int, int, float]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows, schema=["_row_l", "_row_r", "match_probability"], orient="row"
+    )
+
+
+@pytest.mark.parametrize(
+    ("bridge", "keep_above", "expected_sizes"),
+    [
+        (0.95, 0.999, [4, 4]),  # a doubtful bridge between two cliques is cut
+        (0.9995, 0.999, [8]),  # a near-certain one stays
+        (0.95, 0.9, [8]),  # ... as does any link above keep_above
+    ],
+)
+def test_pruning_cuts_unsupported_bridges(bridge, keep_above, expected_sizes):
+    pairs = _pairs(
+        _clique_pairs([0, 1, 2, 3], 0.99)
+        + _clique_pairs([4, 5, 6, 7], 0.99)
+        + [(3, 4, bridge)]
+    )
+    out = connected_components(
+        _prune_records(8),
+        pairs,
+        threshold=0.5,
+        prune_weak_links=True,
+        keep_above=keep_above,
+    )
+    sizes = sorted(out.group_by("cluster_id").len().get_column("len").to_list())
+    assert sizes == sorted(expected_sizes)
+
+
+def test_pruning_leaves_small_components_and_supported_links():
+    # a chain of three (no common neighbours) is small, so it stays whole;
+    # a triangle with a tail: the tail link has no support and is cut
+    pairs = _pairs(
+        [
+            (0, 1, 0.9),
+            (1, 2, 0.9),
+            (3, 4, 0.95),
+            (4, 5, 0.95),
+            (3, 5, 0.95),
+            (5, 6, 0.95),
+            (6, 7, 0.95),
+        ]
+    )
+    out = connected_components(
+        _prune_records(8), pairs, threshold=0.5, prune_weak_links=True
+    )
+    ids = out.get_column("cluster_id").to_list()
+    assert ids[0] == ids[1] == ids[2]
+    assert ids[3] == ids[4] == ids[5]
+    assert ids[6] != ids[5]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_pruning_only_splits_clusters(data):
+    n = data.draw(st.integers(1, 30))
+    edges = data.draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0.5, 1.0)
+            ),
+            max_size=80,
+        )
+    )
+    edges = [(a, b, p) for a, b, p in edges if a != b]
+    records = _prune_records(n)
+    pairs = _pairs(edges) if edges else _pairs([])
+    plain = connected_components(records, pairs, threshold=0.6)
+    pruned = connected_components(records, pairs, threshold=0.6, prune_weak_links=True)
+    assert pruned.height == n
+    assert pruned.get_column("_row").to_list() == list(range(n))
+    joined = plain.select("_row", plain_id="cluster_id").join(
+        pruned.select("_row", pruned_id="cluster_id"), on="_row"
+    )
+    # every pruned cluster lies inside one unpruned cluster
+    per = joined.group_by("pruned_id").agg(pl.col("plain_id").n_unique())
+    assert per.get_column("plain_id").max() == 1

@@ -12,6 +12,7 @@ from er_toolkit.compare.levels import (
     level_from_dict,
     level_to_dict,
 )
+from er_toolkit.compare.pair_values import RecordEncoding
 
 __all__ = [
     "Comparison",
@@ -21,6 +22,7 @@ __all__ = [
     "ExactLevel",
     "Level",
     "NumericDifferenceLevel",
+    "RecordEncoding",
     "SimilarityLevel",
     "compare_pairs",
     "level_from_dict",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final, Literal
 
 import numpy as np
@@ -28,7 +28,13 @@ STRING_COMPARATORS: Final = (*_SIMILARITY, "token_jaccard")
 DISTANCE_COMPARATORS: Final = tuple(_DISTANCE)
 
 
-def similarity(comparator: str, left: list[str], right: list[str]) -> np.ndarray:
+def similarity(
+    comparator: str,
+    left: Sequence[str] | np.ndarray,
+    right: Sequence[str] | np.ndarray,
+    *,
+    score_cutoff: float | None = None,
+) -> np.ndarray:
     """Return the element-wise similarity in [0, 1] of two aligned string lists.
 
     Parameters
@@ -37,6 +43,8 @@ def similarity(comparator: str, left: list[str], right: list[str]) -> np.ndarray
         One of ``STRING_COMPARATORS``.
     left, right
         Strings of equal length, no nulls.
+    score_cutoff
+        Similarities below it may be returned as 0, which is faster.
 
     Returns
     -------
@@ -50,16 +58,32 @@ def similarity(comparator: str, left: list[str], right: list[str]) -> np.ndarray
     >>> similarity("token_jaccard", ["acme corp ltd"], ["acme ltd"]).tolist()
     [0.6666666865348816]
     """
-    if not left:
+    if len(left) == 0:
         return np.empty(0, dtype=np.float32)
     if comparator == "token_jaccard":
         return token_jaccard(left, right)
     scorer = _SIMILARITY[comparator]
-    return process.cpdist(left, right, scorer=scorer, workers=-1, dtype=np.float32)
+    return process.cpdist(
+        left,
+        right,
+        scorer=scorer,
+        score_cutoff=score_cutoff,
+        workers=-1,
+        dtype=np.float32,
+    )
 
 
-def edit_distance(comparator: str, left: list[str], right: list[str]) -> np.ndarray:
+def edit_distance(
+    comparator: str,
+    left: Sequence[str] | np.ndarray,
+    right: Sequence[str] | np.ndarray,
+    *,
+    score_cutoff: int | None = None,
+) -> np.ndarray:
     """Return the element-wise edit distance of two aligned string lists.
+
+    Distances above ``score_cutoff`` (when given) come back as
+    ``score_cutoff + 1``, which is faster.
 
     Examples
     --------
@@ -68,16 +92,25 @@ def edit_distance(comparator: str, left: list[str], right: list[str]) -> np.ndar
     >>> edit_distance("levenshtein", ["smith"], ["simth"]).tolist()
     [2]
     """
-    if not left:
+    if len(left) == 0:
         return np.empty(0, dtype=np.int32)
     scorer = _DISTANCE[comparator]
-    return process.cpdist(left, right, scorer=scorer, workers=-1, dtype=np.int32)
+    return process.cpdist(
+        left,
+        right,
+        scorer=scorer,
+        score_cutoff=score_cutoff,
+        workers=-1,
+        dtype=np.int32,
+    )
 
 
-def token_jaccard(left: list[str], right: list[str]) -> np.ndarray:
+def token_jaccard(
+    left: Sequence[str] | np.ndarray, right: Sequence[str] | np.ndarray
+) -> np.ndarray:
     """Return the Jaccard similarity of the whitespace-token sets of each pair."""
     frame = pl.DataFrame(
-        {"l": left, "r": right}, schema={"l": pl.String, "r": pl.String}
+        {"l": list(left), "r": list(right)}, schema={"l": pl.String, "r": pl.String}
     )
     tokens_l = (
         pl.col("l")

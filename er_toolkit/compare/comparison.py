@@ -18,7 +18,7 @@ from er_toolkit.compare.levels import (
     level_from_dict,
     level_to_dict,
 )
-from er_toolkit.compare.pair_values import PairValues
+from er_toolkit.compare.pair_values import ColumnEncoding, PairValues, RecordEncoding
 from er_toolkit.exceptions import ConfigError, SchemaError
 
 TF_PREFIX = "tf_"
@@ -90,8 +90,29 @@ class Comparison:
                 return lvl.comparator
         return None
 
+    def _cutoffs(self) -> tuple[dict[str, float], dict[str, int]]:
+        """Return the loosest similarity and distance any level asks about."""
+        sims: dict[str, float] = {}
+        dists: dict[str, int] = {}
+        for lvl in self.levels:
+            if isinstance(lvl, SimilarityLevel):
+                sims[lvl.comparator] = min(
+                    sims.get(lvl.comparator, 1.0), lvl.min_similarity
+                )
+            elif isinstance(lvl, DistanceLevel):
+                dists[lvl.comparator] = max(
+                    dists.get(lvl.comparator, 0), lvl.max_distance
+                )
+        return sims, dists
+
     def compare(
-        self, records: pl.DataFrame, rows_l: np.ndarray, rows_r: np.ndarray
+        self,
+        records: pl.DataFrame,
+        rows_l: np.ndarray,
+        rows_r: np.ndarray,
+        *,
+        encoding: RecordEncoding | None = None,
+        raw_similarity: bool = True,
     ) -> dict[str, np.ndarray]:
         """Return gamma (and sim, tf where they apply) arrays for the pairs.
 
@@ -101,24 +122,32 @@ class Comparison:
             The records frame, indexed by ``_row``.
         rows_l, rows_r
             Row numbers of each pair's records.
+        encoding
+            Column encodings of ``records`` to reuse across calls.
+        raw_similarity
+            Return ``sim_<name>``; without it, comparators may stop early
+            below the loosest threshold, which is faster.
 
         Returns
         -------
         dict
             ``gamma_<name>`` (int8), and ``sim_<name>`` (float32) where the
-            comparison has a string comparator, ``tf_<name>`` (float64) where
-            it has a term-frequency adjusted exact level.
+            comparison has a string comparator and ``raw_similarity`` is set,
+            ``tf_<name>`` (float64) where it has a term-frequency adjusted
+            exact level.
         """
         if self.column not in records.columns:
             raise SchemaError(
                 f"Comparison {self.name!r} needs column {self.column!r}; the records "
                 f"have {records.columns}."
             )
+        if encoding is None:
+            encoding = RecordEncoding(records)
+        column = encoding.column(self.column, date_format=self.date_format)
+        comparator = self.similarity_comparator
+        sims, dists = ({}, {}) if raw_similarity else self._cutoffs()
         values = PairValues(
-            records.get_column(self.column),
-            rows_l,
-            rows_r,
-            date_format=self.date_format,
+            column, rows_l, rows_r, min_similarity=sims, max_distance=dists
         )
         gamma = np.zeros(len(rows_l), dtype=np.int8)
         undecided = np.ones(len(rows_l), dtype=bool)
@@ -128,15 +157,12 @@ class Comparison:
             undecided &= ~hit
         gamma[values.null] = schema.NULL_LEVEL
         out = {schema.gamma(self.name): gamma}
-        comparator = self.similarity_comparator
-        if comparator is not None:
+        if comparator is not None and raw_similarity:
             out[schema.sim(self.name)] = values.similarity(comparator).astype(
                 np.float32
             )
         if self.tf_gamma is not None:
-            out[tf(self.name)] = term_frequencies(records.get_column(self.column))[
-                rows_l
-            ]
+            out[tf(self.name)] = column.term_frequency[rows_l]
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,20 +198,23 @@ class Comparison:
 
 
 def term_frequencies(values: pl.Series) -> np.ndarray:
-    """Return each record's value frequency among the non-null values (NaN if null)."""
-    s = values.cast(pl.String).str.strip_chars()
-    s = pl.select(pl.when(s.str.len_chars() > 0).then(s)).to_series()
-    n = s.len() - s.null_count()
-    counts = pl.DataFrame({"v": s}).select(
-        pl.len().over("v").cast(pl.Float64) / max(n, 1)
-    )
-    out = counts.to_series().to_numpy().copy()
-    out[s.is_null().to_numpy()] = np.nan
-    return out
+    """Return each record's value frequency among the non-null values (NaN if null).
+
+    Examples
+    --------
+    >>> term_frequencies(pl.Series(["a", "a", "b", None])).round(3).tolist()
+    [0.667, 0.667, 0.333, nan]
+    """
+    return ColumnEncoding(values).term_frequency
 
 
 def compare_pairs(
-    records: pl.DataFrame, pairs: pl.DataFrame, comparisons: Sequence[Comparison]
+    records: pl.DataFrame,
+    pairs: pl.DataFrame,
+    comparisons: Sequence[Comparison],
+    *,
+    encoding: RecordEncoding | None = None,
+    raw_similarity: bool = True,
 ) -> pl.DataFrame:
     """Return the comparison vectors of ``pairs``.
 
@@ -197,6 +226,10 @@ def compare_pairs(
         Candidate pairs with ``_row_l`` and ``_row_r``; other columns are kept.
     comparisons
         The comparisons to compute.
+    encoding
+        Column encodings of ``records``, to reuse across calls.
+    raw_similarity
+        Return the ``sim_`` columns (slower: no early stop below thresholds).
 
     Returns
     -------
@@ -209,9 +242,24 @@ def compare_pairs(
         raise ConfigError(f"Comparison names must be unique; got {names}.")
     rows_l = pairs.get_column(schema.ROW_L).to_numpy()
     rows_r = pairs.get_column(schema.ROW_R).to_numpy()
+    if encoding is None:
+        encoding = RecordEncoding(records)
     columns: dict[str, np.ndarray] = {}
     for comparison in comparisons:
-        columns.update(comparison.compare(records, rows_l, rows_r))
+        columns.update(
+            comparison.compare(
+                records,
+                rows_l,
+                rows_r,
+                encoding=encoding,
+                raw_similarity=raw_similarity,
+            )
+        )
     return pairs.with_columns(
-        [pl.Series(name, array) for name, array in columns.items()]
+        [
+            pl.Series(name, array).fill_nan(None)
+            if name.startswith(schema.SIM_PREFIX)
+            else pl.Series(name, array)
+            for name, array in columns.items()
+        ]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 
 import numpy as np
@@ -9,6 +10,107 @@ import polars as pl
 
 from er_toolkit.compare import comparators
 from er_toolkit.exceptions import SchemaError
+
+_NULL_DISTANCE = np.iinfo(np.int32).max
+
+
+class ColumnEncoding:
+    """One records column encoded once, for any number of pair sets.
+
+    Holds a dense code per record (-1 for null or blank), the distinct
+    trimmed strings, and, computed when first asked for, value frequencies,
+    numbers and date parts.
+
+    Parameters
+    ----------
+    values
+        The column over all records, indexed by ``_row``.
+    date_format
+        ``strptime`` format for string dates; ``None`` for ISO or Date values.
+    """
+
+    def __init__(self, values: pl.Series, *, date_format: str | None = None) -> None:
+        self.values = values
+        self.date_format = date_format
+
+    @cached_property
+    def strings(self) -> pl.Series:
+        """The values as trimmed strings, blanks as null."""
+        s = self.values
+        if s.dtype != pl.String:
+            s = s.cast(pl.String)
+        s = s.str.strip_chars()
+        return pl.select(pl.when(s.str.len_chars() > 0).then(s)).to_series()
+
+    @cached_property
+    def codes(self) -> np.ndarray:
+        """Dense code of each record's value (-1 for null)."""
+        return self.strings.rank("dense").fill_null(0).cast(pl.Int64).to_numpy() - 1
+
+    @cached_property
+    def uniques(self) -> np.ndarray:
+        """The distinct strings, indexed by code."""
+        return np.asarray(
+            self.strings.drop_nulls().unique().sort().to_list(), dtype=object
+        )
+
+    @cached_property
+    def term_frequency(self) -> np.ndarray:
+        """Each record's value frequency among non-null values (NaN if null)."""
+        codes = self.codes
+        ok = codes >= 0
+        counts = np.bincount(codes[ok], minlength=len(self.uniques)).astype(np.float64)
+        out = np.full(len(codes), np.nan)
+        out[ok] = counts[codes[ok]] / max(int(ok.sum()), 1)
+        return out
+
+    @cached_property
+    def numbers(self) -> np.ndarray:
+        """The values as float64 (NaN where not a number)."""
+        s = self.values
+        if s.dtype == pl.String:
+            s = s.str.strip_chars().cast(pl.Float64, strict=False)
+        try:
+            return s.cast(pl.Float64).fill_null(np.nan).to_numpy()
+        except pl.exceptions.InvalidOperationError as exc:
+            raise SchemaError(
+                f"Column {self.values.name!r} must be numeric for a numeric "
+                f"comparison; got {self.values.dtype}."
+            ) from exc
+
+    @cached_property
+    def dates(self) -> dict[str, np.ndarray]:
+        """Days since epoch, year, month and day per record, and a null mask."""
+        s = self.values
+        if s.dtype == pl.Datetime:
+            s = s.dt.date()
+        elif s.dtype != pl.Date:
+            s = self.strings.str.to_date(self.date_format, strict=False)
+        parts = pl.DataFrame({"d": s}).select(
+            null=pl.col("d").is_null(),
+            days=pl.col("d").cast(pl.Int64).fill_null(0),
+            y=pl.col("d").dt.year().fill_null(0),
+            m=pl.col("d").dt.month().fill_null(0),
+            dd=pl.col("d").dt.day().fill_null(0),
+        )
+        return {c: parts.get_column(c).to_numpy() for c in parts.columns}
+
+
+class RecordEncoding:
+    """Column encodings of one records frame, made on first use and kept."""
+
+    def __init__(self, records: pl.DataFrame) -> None:
+        self.records = records
+        self._columns: dict[tuple[str, str | None], ColumnEncoding] = {}
+
+    def column(self, name: str, *, date_format: str | None = None) -> ColumnEncoding:
+        """Return the encoding of column ``name``."""
+        key = (name, date_format)
+        if key not in self._columns:
+            self._columns[key] = ColumnEncoding(
+                self.records.get_column(name), date_format=date_format
+            )
+        return self._columns[key]
 
 
 class PairValues:
@@ -20,54 +122,45 @@ class PairValues:
 
     Parameters
     ----------
-    values
-        The column over all records, indexed by ``_row``.
+    encoding
+        The column, encoded.
     rows_l, rows_r
         Row numbers of each pair's two records.
-    date_format
-        ``strptime`` format for string dates; ``None`` for ISO or Date values.
+    min_similarity
+        Per comparator, the lowest similarity any level asks about; when
+        given, similarities below it may come back as 0 (faster), so only
+        pass it when raw similarities are not wanted.
+    max_distance
+        Per comparator, the largest distance any level asks about; larger
+        distances may come back as that limit plus one.
     """
 
     def __init__(
         self,
-        values: pl.Series,
+        encoding: ColumnEncoding,
         rows_l: np.ndarray,
         rows_r: np.ndarray,
         *,
-        date_format: str | None = None,
+        min_similarity: Mapping[str, float] | None = None,
+        max_distance: Mapping[str, int] | None = None,
     ) -> None:
-        self.values = values
+        self.encoding = encoding
         self.rows_l = rows_l
         self.rows_r = rows_r
-        self.date_format = date_format
+        self.min_similarity = dict(min_similarity or {})
+        self.max_distance = dict(max_distance or {})
         self._sim_cache: dict[str, np.ndarray] = {}
         self._dist_cache: dict[str, np.ndarray] = {}
 
     @cached_property
-    def _strings(self) -> pl.Series:
-        s = self.values
-        if s.dtype != pl.String:
-            s = s.cast(pl.String)
-        s = s.str.strip_chars()
-        return pl.select(pl.when(s.str.len_chars() > 0).then(s)).to_series()
-
-    @cached_property
-    def _codes(self) -> tuple[np.ndarray, list[str]]:
-        """Dense codes per record (-1 for null) and the distinct strings."""
-        s = self._strings
-        codes = s.rank("dense").fill_null(0).cast(pl.Int64).to_numpy() - 1
-        uniques = s.drop_nulls().unique().sort().to_list()
-        return codes, uniques
-
-    @cached_property
     def codes_l(self) -> np.ndarray:
         """Value code of each pair's left record (-1 for null)."""
-        return self._codes[0][self.rows_l]
+        return self.encoding.codes[self.rows_l]
 
     @cached_property
     def codes_r(self) -> np.ndarray:
         """Value code of each pair's right record (-1 for null)."""
-        return self._codes[0][self.rows_r]
+        return self.encoding.codes[self.rows_r]
 
     @cached_property
     def null(self) -> np.ndarray:
@@ -82,28 +175,31 @@ class PairValues:
     @cached_property
     def _distinct(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Distinct non-null (left code, right code) pairs and the inverse map."""
-        ok = ~((self.codes_l < 0) | (self.codes_r < 0))
-        n = max(len(self._codes[1]), 1)
+        ok = ~self.null
+        n = max(len(self.encoding.uniques), 1)
         key = self.codes_l[ok] * n + self.codes_r[ok]
         uniq, inverse = np.unique(key, return_inverse=True)
         return uniq // n, uniq % n, inverse
 
     def _per_pair(self, distinct_values: np.ndarray, fill: float) -> np.ndarray:
-        ok = ~((self.codes_l < 0) | (self.codes_r < 0))
         out = np.full(len(self.codes_l), fill, dtype=distinct_values.dtype)
-        out[ok] = distinct_values[self._distinct[2]]
+        out[~self.null] = distinct_values[self._distinct[2]]
         return out
 
-    def _distinct_strings(self) -> tuple[list[str], list[str]]:
+    def _distinct_strings(self) -> tuple[np.ndarray, np.ndarray]:
         left, right, _ = self._distinct
-        uniques = np.asarray(self._codes[1], dtype=object)
-        return uniques[left].tolist(), uniques[right].tolist()
+        return self.encoding.uniques[left], self.encoding.uniques[right]
 
     def similarity(self, comparator: str) -> np.ndarray:
         """Similarity in [0, 1] per pair (NaN where either side is null)."""
         if comparator not in self._sim_cache:
             left, right = self._distinct_strings()
-            sims = comparators.similarity(comparator, left, right)
+            sims = comparators.similarity(
+                comparator,
+                left,
+                right,
+                score_cutoff=self.min_similarity.get(comparator),
+            )
             self._sim_cache[comparator] = self._per_pair(sims, np.nan)
         return self._sim_cache[comparator]
 
@@ -111,29 +207,21 @@ class PairValues:
         """Edit distance per pair (a large number where either side is null)."""
         if comparator not in self._dist_cache:
             left, right = self._distinct_strings()
-            dists = comparators.edit_distance(comparator, left, right)
+            dists = comparators.edit_distance(
+                comparator,
+                left,
+                right,
+                score_cutoff=self.max_distance.get(comparator),
+            )
             self._dist_cache[comparator] = self._per_pair(
-                dists.astype(np.int32), np.iinfo(np.int32).max
+                dists.astype(np.int32), _NULL_DISTANCE
             )
         return self._dist_cache[comparator]
 
-    @cached_property
-    def _numbers(self) -> np.ndarray:
-        s = self.values
-        if s.dtype == pl.String:
-            s = s.str.strip_chars().cast(pl.Float64, strict=False)
-        try:
-            return s.cast(pl.Float64).fill_null(np.nan).to_numpy()
-        except pl.exceptions.InvalidOperationError as exc:
-            raise SchemaError(
-                f"Column {self.values.name!r} must be numeric for a numeric "
-                f"comparison; got {self.values.dtype}."
-            ) from exc
-
     def numeric_difference(self, *, relative: bool) -> np.ndarray:
         """Absolute (or relative to the larger magnitude) difference per pair."""
-        a = self._numbers[self.rows_l]
-        b = self._numbers[self.rows_r]
+        a = self.encoding.numbers[self.rows_l]
+        b = self.encoding.numbers[self.rows_r]
         diff = np.abs(a - b)
         if relative:
             scale = np.maximum(np.abs(a), np.abs(b))
@@ -144,41 +232,24 @@ class PairValues:
     @cached_property
     def numeric_null(self) -> np.ndarray:
         """Whether either side of each pair is not a number."""
-        return np.isnan(self._numbers[self.rows_l]) | np.isnan(
-            self._numbers[self.rows_r]
-        )
-
-    @cached_property
-    def _dates(self) -> pl.DataFrame:
-        s = self.values
-        if s.dtype == pl.Datetime:
-            s = s.dt.date()
-        elif s.dtype != pl.Date:
-            s = self._strings.str.to_date(self.date_format, strict=False)
-        return pl.DataFrame({"d": s}).select(
-            days=pl.col("d").cast(pl.Int32),
-            y=pl.col("d").dt.year(),
-            m=pl.col("d").dt.month(),
-            dd=pl.col("d").dt.day(),
-        )
+        numbers = self.encoding.numbers
+        return np.isnan(numbers[self.rows_l]) | np.isnan(numbers[self.rows_r])
 
     @cached_property
     def _date_null(self) -> np.ndarray:
-        days = self._dates.get_column("days").is_null().to_numpy()
-        return days[self.rows_l] | days[self.rows_r]
+        null = self.encoding.dates["null"]
+        return null[self.rows_l] | null[self.rows_r]
 
     def date_difference(self) -> np.ndarray:
         """Absolute difference in days per pair (large where null)."""
-        days = self._dates.get_column("days").fill_null(0).to_numpy().astype(np.int64)
+        days = self.encoding.dates["days"]
         diff = np.abs(days[self.rows_l] - days[self.rows_r])
-        return np.where(self._date_null, np.iinfo(np.int32).max, diff)
+        return np.where(self._date_null, _NULL_DISTANCE, diff)
 
     def date_swapped(self) -> np.ndarray:
         """Whether day and month are swapped (same year, day != month)."""
-        d = self._dates.fill_null(0)
-        y = d.get_column("y").to_numpy()
-        m = d.get_column("m").to_numpy()
-        dd = d.get_column("dd").to_numpy()
+        d = self.encoding.dates
+        y, m, dd = d["y"], d["m"], d["dd"]
         rl, rr = self.rows_l, self.rows_r
         return (
             ~self._date_null

@@ -14,7 +14,7 @@ import polars as pl
 
 from er_toolkit import __version__, schema
 from er_toolkit.blocking import ExactRule, block_pairs
-from er_toolkit.compare import Comparison, ExactLevel, compare_pairs
+from er_toolkit.compare import Comparison, ExactLevel, RecordEncoding, compare_pairs
 from er_toolkit.compare.comparison import tf
 from er_toolkit.exceptions import ConfigError, ModelFormatError, NotFittedError
 from er_toolkit.schema import LinkType
@@ -126,6 +126,7 @@ class FellegiSunter:
         records: pl.DataFrame,
         *,
         candidate_pairs: pl.DataFrame | None = None,
+        candidate_vectors: pl.DataFrame | None = None,
         labels: pl.DataFrame | None = None,
     ) -> FellegiSunter:
         """Estimate u, λ and m from ``records``.
@@ -138,6 +139,9 @@ class FellegiSunter:
             The blocked candidate pairs (``_row_l``, ``_row_r``), used to
             estimate λ by EM when neither λ nor deterministic rules are
             given.
+        candidate_vectors
+            The candidate pairs' comparison vectors, when already computed:
+            EM sessions and λ then reuse them instead of comparing again.
         labels
             True matching pairs (``_row_l``, ``_row_r``). When given, m is
             counted from them instead of estimated by EM (and λ, unless
@@ -152,10 +156,11 @@ class FellegiSunter:
         names = [c.name for c in comparisons]
         self.n_records_ = records.height
         self.total_pairs_ = total_pairs(records, link_type=self.link_type)
-        self.u_ = self._estimate_u(records, comparisons)
+        encoding = RecordEncoding(records)
+        self.u_ = self._estimate_u(records, comparisons, encoding)
         self.sessions_: list[dict[str, Any]] = []
         if labels is not None:
-            self.m_ = self._m_from_labels(records, labels, comparisons)
+            self.m_ = self._m_from_labels(records, labels, comparisons, encoding)
             lam = self.probability_two_random_records_match
             if lam is None:
                 lam = max(labels.height, 1) / max(self.total_pairs_, 1)
@@ -165,10 +170,12 @@ class FellegiSunter:
             self.probability_two_random_records_match_ = float(lam)
             return self
         self.probability_two_random_records_match_ = self._initial_lambda(records)
-        self.m_ = self._m_by_em(records, comparisons, names)
+        self.m_ = self._m_by_em(
+            records, comparisons, names, encoding, candidate_vectors
+        )
         if self.lambda_method_ == "pending":
             self.probability_two_random_records_match_ = self._lambda_by_em(
-                records, comparisons, candidate_pairs
+                records, comparisons, encoding, candidate_pairs, candidate_vectors
             )
             self.lambda_method_ = "em"
         return self
@@ -188,7 +195,10 @@ class FellegiSunter:
         return 1e-4
 
     def _estimate_u(
-        self, records: pl.DataFrame, comparisons: list[Comparison]
+        self,
+        records: pl.DataFrame,
+        comparisons: list[Comparison],
+        encoding: RecordEncoding,
     ) -> dict[str, np.ndarray]:
         sample = sample_pairs(
             records,
@@ -197,7 +207,9 @@ class FellegiSunter:
             seed=self.seed,
         )
         self.u_sample_pairs_ = sample.height
-        vectors = compare_pairs(records, sample, comparisons)
+        vectors = compare_pairs(
+            records, sample, comparisons, encoding=encoding, raw_similarity=False
+        )
         u: dict[str, np.ndarray] = {}
         for comp in comparisons:
             g = vectors.get_column(schema.gamma(comp.name)).to_numpy()
@@ -224,7 +236,12 @@ class FellegiSunter:
         return rules
 
     def _m_by_em(
-        self, records: pl.DataFrame, comparisons: list[Comparison], names: list[str]
+        self,
+        records: pl.DataFrame,
+        comparisons: list[Comparison],
+        names: list[str],
+        encoding: RecordEncoding,
+        candidate_vectors: pl.DataFrame | None,
     ) -> dict[str, np.ndarray]:
         m_init = [_default_m(c.n_levels) for c in comparisons]
         u = [self.u_[n] for n in names]
@@ -233,7 +250,9 @@ class FellegiSunter:
             pairs = rule.block(records, link_type=self.link_type)
             blocked_columns = set(rule.columns)
             fixed = [c.column in blocked_columns for c in comparisons]
-            vectors = compare_pairs(records, pairs, comparisons)
+            vectors = _vectors_for(
+                records, pairs, comparisons, encoding, candidate_vectors
+            )
             patterns = Patterns.from_vectors(vectors, names)
             # A comparison on the blocked columns agrees on every pair of the
             # session, so it says nothing about which are matches: m = u makes
@@ -285,15 +304,23 @@ class FellegiSunter:
         self,
         records: pl.DataFrame,
         comparisons: list[Comparison],
+        encoding: RecordEncoding,
         candidate_pairs: pl.DataFrame | None,
+        candidate_vectors: pl.DataFrame | None,
     ) -> float:
+        if candidate_vectors is not None:
+            candidate_pairs = candidate_vectors.select(schema.ROW_L, schema.ROW_R)
         if candidate_pairs is None:
             candidate_pairs = block_pairs(
                 records, self._session_rules(), link_type=self.link_type
             )
         names = [c.name for c in comparisons]
-        vectors = compare_pairs(
-            records, candidate_pairs.select(schema.ROW_L, schema.ROW_R), comparisons
+        vectors = _vectors_for(
+            records,
+            candidate_pairs.select(schema.ROW_L, schema.ROW_R),
+            comparisons,
+            encoding,
+            candidate_vectors,
         )
         patterns = Patterns.from_vectors(vectors, names)
         result = run_em(
@@ -309,10 +336,18 @@ class FellegiSunter:
         return float(np.clip(expected / max(self.total_pairs_, 1), _PROB_FLOOR, 0.5))
 
     def _m_from_labels(
-        self, records: pl.DataFrame, labels: pl.DataFrame, comparisons: list[Comparison]
+        self,
+        records: pl.DataFrame,
+        labels: pl.DataFrame,
+        comparisons: list[Comparison],
+        encoding: RecordEncoding,
     ) -> dict[str, np.ndarray]:
         vectors = compare_pairs(
-            records, labels.select(schema.ROW_L, schema.ROW_R), comparisons
+            records,
+            labels.select(schema.ROW_L, schema.ROW_R),
+            comparisons,
+            encoding=encoding,
+            raw_similarity=False,
         )
         m: dict[str, np.ndarray] = {}
         for comp in comparisons:
@@ -498,6 +533,32 @@ class FellegiSunter:
     def load(cls, path: str | os.PathLike[str]) -> FellegiSunter:
         """Read a model written by :meth:`save`."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _vectors_for(
+    records: pl.DataFrame,
+    pairs: pl.DataFrame,
+    comparisons: list[Comparison],
+    encoding: RecordEncoding,
+    known: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """Return gamma vectors of ``pairs``, reusing those already in ``known``."""
+    keys = [schema.ROW_L, schema.ROW_R]
+    gammas = [schema.gamma(c.name) for c in comparisons]
+    pairs = pairs.select(keys)
+    if known is None or not set(gammas) <= set(known.columns):
+        return compare_pairs(
+            records, pairs, comparisons, encoding=encoding, raw_similarity=False
+        )
+    known = known.select(*keys, *gammas)
+    found = pairs.join(known, on=keys, how="inner")
+    if found.height == pairs.height:
+        return found
+    missing = pairs.join(known.select(keys), on=keys, how="anti")
+    fresh = compare_pairs(
+        records, missing, comparisons, encoding=encoding, raw_similarity=False
+    )
+    return pl.concat([found, fresh.select(*keys, *gammas)])
 
 
 def _default_m(n_levels: int) -> np.ndarray:

@@ -199,20 +199,22 @@ WORKERS_ENV: Final = "ER_TOOLKIT_WORKERS"
 def distinct_workers(n_keys: int) -> int:
     """Return how many processes to parse ``n_keys`` distinct values with.
 
-    One below :data:`PARALLEL_MIN_KEYS` keys; else one per CPU, at most one per
-    10,000 keys, capped by the ``ER_TOOLKIT_WORKERS`` environment variable
-    (set it to 1 to stay in one process).
+    One unless the ``ER_TOOLKIT_WORKERS`` environment variable asks for more
+    (it caps the count); then one per CPU, at most one per 10,000 keys, and
+    one below :data:`PARALLEL_MIN_KEYS` keys.
 
     Examples
     --------
     >>> distinct_workers(100)
     1
     """
-    if n_keys < PARALLEL_MIN_KEYS:
+    cap = os.environ.get(WORKERS_ENV, "").strip()
+    if n_keys < PARALLEL_MIN_KEYS or not cap:
+        # Opt-in: spawned workers re-import the caller's __main__, which breaks
+        # scripts without a main guard.
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     workers = min(cpus or os.cpu_count() or 1, n_keys // 10_000)
-    cap = os.environ.get(WORKERS_ENV, "").strip()
     if cap:
         try:
             workers = min(workers, int(cap))
