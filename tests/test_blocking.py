@@ -525,3 +525,30 @@ def test_largest_blocks_respects_n_and_skips_nulls() -> None:
     )
     out = ExactRule(("a",)).largest_blocks(recs, n=2)
     assert out.rows() == [("a", 5), ("b", 4)]
+
+
+@pytest.mark.parametrize(
+    ("max_block_size", "expected"),
+    [
+        (None, {(0, 1), (0, 2), (1, 2), (3, 4)}),
+        (3, {(0, 1), (0, 2), (1, 2), (3, 4)}),
+        (2, {(3, 4)}),  # the block of three "a" records is purged
+    ],
+)
+def test_exact_rule_purges_blocks_above_max_block_size(max_block_size, expected):
+    records = pl.DataFrame(
+        {
+            "_row": pl.Series(range(6), dtype=pl.UInt32),
+            "s": ["a", "a", "a", "b", "b", None],
+        }
+    )
+    rule = ExactRule(("s",), max_block_size=max_block_size)
+    pairs = rule.block(records, link_type="dedupe")
+    assert set(pairs.rows()) == expected
+    assert rule.count_pairs(records, link_type="dedupe") == len(expected)
+
+
+@pytest.mark.parametrize("bad", [1, 0, -3, 2.5, True, "10"])
+def test_exact_rule_rejects_bad_max_block_size(bad):
+    with pytest.raises(ConfigError, match="'max_block_size' of ExactRule"):
+        ExactRule(("s",), max_block_size=bad)

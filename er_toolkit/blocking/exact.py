@@ -8,6 +8,7 @@ import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.blocking.base import PAIR_SCHEMA, key_column, key_expr
+from er_toolkit.exceptions import ConfigError
 from er_toolkit.schema import LinkType
 
 
@@ -22,6 +23,11 @@ class ExactRule:
     name
         The rule's name in ``blocked_by``; defaults to the keys joined by
         ``&``.
+    max_block_size
+        Skip blocks of more records than this ("block purging"): a key value
+        shared by thousands of records (a common surname) says little, costs
+        quadratic pairs, and its true matches are usually found by other
+        rules. ``None`` keeps every block.
 
     Examples
     --------
@@ -34,9 +40,18 @@ class ExactRule:
 
     keys: tuple[str, ...]
     name: str = ""
+    max_block_size: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(self.keys))
+        size = self.max_block_size
+        if size is not None and (
+            isinstance(size, bool) or not isinstance(size, int) or size < 2
+        ):
+            raise ConfigError(
+                f"The 'max_block_size' of ExactRule must be an int >= 2 or None; "
+                f"got {size!r}."
+            )
         if not self.name:
             object.__setattr__(self, "name", "&".join(self.keys))
 
@@ -49,11 +64,14 @@ class ExactRule:
         cols = [schema.ROW]
         if schema.SOURCE in records.columns:
             cols.append(schema.SOURCE)
-        return (
+        keyed = (
             records.lazy()
             .select(*cols, *[key_expr(k) for k in self.keys])
             .drop_nulls(list(self.keys))
         )
+        if self.max_block_size is not None:
+            keyed = keyed.filter(pl.len().over(list(self.keys)) <= self.max_block_size)
+        return keyed
 
     def count_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:
         """Return how many pairs :meth:`block` would produce, without making them."""
