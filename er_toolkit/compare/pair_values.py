@@ -116,9 +116,9 @@ class RecordEncoding:
 class PairValues:
     """The left and right values of one column over a set of pairs.
 
-    String comparators run once per distinct (left value, right value) pair,
-    not once per record pair, and their results are cached, so several levels
-    over one comparator cost one pass.
+    String comparators skip equal and null values, run once per distinct
+    (left value, right value) pair, and are cached, so several levels over one
+    comparator cost one pass.
 
     Parameters
     ----------
@@ -173,48 +173,57 @@ class PairValues:
         return (self.codes_l == self.codes_r) & (self.codes_l >= 0)
 
     @cached_property
-    def _distinct(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct non-null (left code, right code) pairs and the inverse map."""
-        ok = ~self.null
-        n = max(len(self.encoding.uniques), 1)
-        key = self.codes_l[ok] * n + self.codes_r[ok]
-        uniq, inverse = np.unique(key, return_inverse=True)
-        return uniq // n, uniq % n, inverse
+    def _differ(self) -> np.ndarray:
+        """Pairs with two different non-null values: the only ones to compute."""
+        return ~self.null & (self.codes_l != self.codes_r)
 
-    def _per_pair(self, distinct_values: np.ndarray, fill: float) -> np.ndarray:
-        out = np.full(len(self.codes_l), fill, dtype=distinct_values.dtype)
-        out[~self.null] = distinct_values[self._distinct[2]]
+    @cached_property
+    def _distinct_differing(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct differing (left, right) strings, and the map back to pairs."""
+        differ = self._differ
+        n = max(len(self.encoding.uniques), 1)
+        key = self.codes_l[differ] * n + self.codes_r[differ]
+        uniq, inverse = np.unique(key, return_inverse=True)
+        uniques = self.encoding.uniques
+        return uniques[uniq // n], uniques[uniq % n], inverse
+
+    def _fill(self, differing: np.ndarray, *, same: float, null: float) -> np.ndarray:
+        out = np.full(len(self.codes_l), null, dtype=differing.dtype)
+        out[self.exact] = same
+        out[self._differ] = differing
         return out
 
-    def _distinct_strings(self) -> tuple[np.ndarray, np.ndarray]:
-        left, right, _ = self._distinct
-        return self.encoding.uniques[left], self.encoding.uniques[right]
-
     def similarity(self, comparator: str) -> np.ndarray:
-        """Similarity in [0, 1] per pair (NaN where either side is null)."""
+        """Similarity in [0, 1] per pair (NaN where either side is null).
+
+        Equal values score 1 without computing; the comparator runs once per
+        distinct pair of differing values.
+        """
         if comparator not in self._sim_cache:
-            left, right = self._distinct_strings()
+            left, right, inverse = self._distinct_differing
             sims = comparators.similarity(
                 comparator,
                 left,
                 right,
                 score_cutoff=self.min_similarity.get(comparator),
+            )[inverse]
+            self._sim_cache[comparator] = self._fill(
+                sims.astype(np.float32), same=1.0, null=np.nan
             )
-            self._sim_cache[comparator] = self._per_pair(sims, np.nan)
         return self._sim_cache[comparator]
 
     def distance(self, comparator: str) -> np.ndarray:
         """Edit distance per pair (a large number where either side is null)."""
         if comparator not in self._dist_cache:
-            left, right = self._distinct_strings()
+            left, right, inverse = self._distinct_differing
             dists = comparators.edit_distance(
                 comparator,
                 left,
                 right,
                 score_cutoff=self.max_distance.get(comparator),
-            )
-            self._dist_cache[comparator] = self._per_pair(
-                dists.astype(np.int32), _NULL_DISTANCE
+            )[inverse]
+            self._dist_cache[comparator] = self._fill(
+                dists.astype(np.int32), same=0, null=_NULL_DISTANCE
             )
         return self._dist_cache[comparator]
 
