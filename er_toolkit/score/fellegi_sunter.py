@@ -314,25 +314,37 @@ class FellegiSunter:
             candidate_pairs = block_pairs(
                 records, self._session_rules(), link_type=self.link_type
             )
-        names = [c.name for c in comparisons]
-        vectors = _vectors_for(
-            records,
-            candidate_pairs.select(schema.ROW_L, schema.ROW_R),
-            comparisons,
-            encoding,
-            candidate_vectors,
-        )
-        patterns = Patterns.from_vectors(vectors, names)
-        result = run_em(
-            patterns,
-            m_init=[self.m_[n] for n in names],
-            u=[self.u_[n] for n in names],
-            probability_match_init=0.1,
-            fixed=[True] * len(names),
-            max_iter=self.max_iter,
-            tol=self.tol,
-        )
-        expected = result.probability_match * candidate_pairs.height
+        needed = [schema.gamma(c.name) for c in comparisons] + [
+            tf(c.name) for c in comparisons if c.tf_gamma is not None
+        ]
+        if candidate_vectors is not None and set(needed) <= set(
+            candidate_vectors.columns
+        ):
+            vectors = candidate_vectors
+        else:
+            vectors = compare_pairs(
+                records,
+                candidate_pairs.select(schema.ROW_L, schema.ROW_R),
+                comparisons,
+                encoding=encoding,
+                raw_similarity=False,
+            )
+        # The match share among candidates, with term frequencies counted:
+        # a fixed point of λ_c = mean posterior, over each pair's own weight
+        # (EM over gamma patterns would see only the average u of an exact
+        # level and take pairs agreeing on common names for matches).
+        weights = self._contributions(vectors).sum(axis=1)
+        share = 0.1
+        for _ in range(self.max_iter):
+            prior = np.log2(share) - np.log2(1.0 - share)
+            new = float(np.mean(1.0 / (1.0 + np.exp2(-(weights + prior)))))
+            new = float(np.clip(new, 1e-12, 1 - 1e-9))
+            if abs(new - share) < self.tol * max(share, 1e-6):
+                share = new
+                break
+            share = new
+        self.candidate_match_share_ = share
+        expected = share * vectors.height
         return float(np.clip(expected / max(self.total_pairs_, 1), _PROB_FLOOR, 0.5))
 
     def _m_from_labels(
@@ -390,26 +402,8 @@ class FellegiSunter:
                 )
         return pl.DataFrame(rows)
 
-    def predict(self, vectors: pl.DataFrame, *, explain: bool = False) -> pl.DataFrame:
-        """Score comparison vectors.
-
-        Parameters
-        ----------
-        vectors
-            Output of :func:`er_toolkit.compare.compare_pairs` for this
-            model's comparisons.
-        explain
-            Also return each comparison's contribution (``bf_<name>``, in
-            bits) and its gamma level.
-
-        Returns
-        -------
-        polars.DataFrame
-            The pair columns (``_row_l``, ``_row_r``, ``blocked_by`` where
-            present), ``match_weight`` (log2 Bayes factor with the prior) and
-            ``match_probability``.
-        """
-        self._check_fitted()
+    def _contributions(self, vectors: pl.DataFrame) -> np.ndarray:
+        """Return each comparison's log2 Bayes factor per pair (TF adjusted)."""
         comps = list(self.comparisons)
         names = [c.name for c in comps]
         gammas = (
@@ -433,6 +427,30 @@ class FellegiSunter:
                 np.maximum(freq[at_top], floor)
             )
             contributions[at_top, k] = tf_weight
+        return contributions
+
+    def predict(self, vectors: pl.DataFrame, *, explain: bool = False) -> pl.DataFrame:
+        """Score comparison vectors.
+
+        Parameters
+        ----------
+        vectors
+            Output of :func:`er_toolkit.compare.compare_pairs` for this
+            model's comparisons.
+        explain
+            Also return each comparison's contribution (``bf_<name>``, in
+            bits) and its gamma level.
+
+        Returns
+        -------
+        polars.DataFrame
+            The pair columns (``_row_l``, ``_row_r``, ``blocked_by`` where
+            present), ``match_weight`` (log2 Bayes factor with the prior) and
+            ``match_probability``.
+        """
+        self._check_fitted()
+        names = [c.name for c in self.comparisons]
+        contributions = self._contributions(vectors)
         weight = contributions.sum(axis=1) + self.prior_weight_
         probability = 1.0 / (1.0 + np.exp2(-weight))
         keep = [

@@ -30,7 +30,11 @@ def total_pairs(records: pl.DataFrame, *, link_type: LinkType) -> int:
 def sample_pairs(
     records: pl.DataFrame, *, n_pairs: int, link_type: LinkType, seed: int
 ) -> pl.DataFrame:
-    """Draw up to ``n_pairs`` distinct random record pairs, uniformly.
+    """Draw up to ``n_pairs`` random record pairs, uniformly.
+
+    When there are far more possible pairs than ``n_pairs`` the draw is with
+    replacement (a repeat is then too rare to matter, and finding repeats
+    costs a sort); otherwise the pairs are distinct.
 
     Pairs are drawn with a seeded generator, so the same records and seed give
     the same sample. In a ``link`` job only pairs across sources are drawn.
@@ -63,8 +67,11 @@ def sample_pairs(
     keep = lo != hi
     if link_type == "link":
         keep &= sources[lo] != sources[hi]
-    key = np.unique(lo[keep] * n + hi[keep])
-    key = rng.permutation(key)[:n_pairs]
+    key = lo[keep] * n + hi[keep]
+    if possible < 50 * n_pairs:
+        # Repeats are common enough to matter: draw without replacement.
+        key = rng.permutation(np.unique(key))
+    key = key[:n_pairs]
     return pl.DataFrame(
         {schema.ROW_L: key // n, schema.ROW_R: key % n}, schema=PAIR_SCHEMA
     )
