@@ -1,4 +1,4 @@
-"""Matplotlib charts: match weights per level, precision-recall curve."""
+"""Matplotlib charts: match weights, precision-recall curve, feature importance."""
 
 from __future__ import annotations
 
@@ -77,5 +77,42 @@ def precision_recall_chart(
     ax.set_ylim(0, 1.01)
     ax.grid(alpha=0.3)
     ax.set_title("Precision-recall over match probability")
+    fig.tight_layout()
+    return fig
+
+
+def feature_importance_chart(table: pl.DataFrame, *, top: int = 30) -> Figure:
+    """Plot a classifier's feature importances as horizontal bars.
+
+    Parameters
+    ----------
+    table
+        :meth:`ClassifierScorer.feature_importance_table` output
+        (``feature``, ``importance``, ``std``).
+    top
+        How many of the most important features to show.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One bar per feature, most important at the top, with its spread
+        over the permutation repeats.
+    """
+    shown = table.sort("importance", descending=True).head(top)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * shown.height + 1.2))
+    values = shown.get_column("importance").to_list()
+    ax.barh(
+        range(shown.height),
+        values,
+        xerr=shown.get_column("std").to_list(),
+        color=["#2a7ab0" if v >= 0 else "#c0392b" for v in values],
+    )
+    ax.set_yticks(
+        range(shown.height), shown.get_column("feature").to_list(), fontsize=8
+    )
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("drop in average precision when permuted")
+    ax.set_title("Feature importance (permutation)")
     fig.tight_layout()
     return fig

@@ -16,6 +16,7 @@ from er_toolkit.schema import LinkType
 from er_toolkit.standardise import Standardiser, steps_from_dict, steps_to_dict
 
 FORMAT_VERSION = 1
+MODEL_KINDS = ("fellegi_sunter", "classifier")
 
 
 def _check_keys(table: Mapping[str, Any], valid: set[str], where: str) -> None:
@@ -124,7 +125,15 @@ class BlockingConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Scorer settings (the ``[model]`` table)."""
+    """Scorer settings (the ``[model]`` table).
+
+    ``kind = "fellegi_sunter"`` (the default) or ``"classifier"``. The
+    classifier keys (``estimator``, ``stack``, ``calibration``,
+    ``threshold_strategy``, ``target_precision``, ``cv``) are those of
+    :class:`~er_toolkit.score.ClassifierScorer`; with ``stack = true`` a
+    Fellegi-Sunter model is fitted first (with the other keys) and its
+    weights become features.
+    """
 
     kind: str = "fellegi_sunter"
     training_rules: tuple[tuple[str, ...], ...] = ()
@@ -134,6 +143,12 @@ class ModelConfig:
     u_sample_size: int = 1_000_000
     max_iter: int = 100
     seed: int = 0
+    estimator: str = "gradient_boosting"
+    stack: bool = True
+    calibration: str = "isotonic"
+    threshold_strategy: str = "max_f1"
+    target_precision: float | None = None
+    cv: int = 5
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> ModelConfig:
@@ -148,10 +163,28 @@ class ModelConfig:
             "max_iter",
             "seed",
         }
-        _check_keys(spec, valid, "[model]")
+        classifier_keys = {
+            "estimator",
+            "stack",
+            "calibration",
+            "threshold_strategy",
+            "target_precision",
+            "cv",
+        }
         kind = spec.get("kind", "fellegi_sunter")
-        if kind != "fellegi_sunter":
-            raise ConfigError(f"[model] kind must be 'fellegi_sunter'; got {kind!r}.")
+        if kind not in MODEL_KINDS:
+            raise ConfigError(
+                f"[model] kind must be one of {list(MODEL_KINDS)}; got {kind!r}."
+            )
+        if kind == "classifier":
+            _check_classifier(spec)
+            valid |= classifier_keys
+        elif set(spec) & classifier_keys:
+            raise ConfigError(
+                f"[model] key(s) {sorted(set(spec) & classifier_keys)} apply only to "
+                "kind = 'classifier'; add kind = 'classifier' or remove them."
+            )
+        _check_keys(spec, valid, "[model]")
         out = dict(spec)
         for key in ("training_rules", "deterministic_rules"):
             out[key] = tuple(tuple(r) for r in spec.get(key, ()))
@@ -172,6 +205,97 @@ class ModelConfig:
             out["probability_two_random_records_match"] = (
                 self.probability_two_random_records_match
             )
+        if self.kind == "classifier":
+            out.update(
+                estimator=self.estimator,
+                stack=self.stack,
+                calibration=self.calibration,
+                threshold_strategy=self.threshold_strategy,
+                cv=self.cv,
+            )
+            if self.target_precision is not None:
+                out["target_precision"] = self.target_precision
+        return out
+
+
+def _check_classifier(spec: Mapping[str, Any]) -> None:
+    """Check the classifier keys of a ``[model]`` table, naming the valid choices."""
+    from er_toolkit.score.classifier import (
+        CALIBRATIONS,
+        ESTIMATORS,
+        THRESHOLD_STRATEGIES,
+    )
+
+    for key, choices in (
+        ("estimator", ESTIMATORS),
+        ("calibration", CALIBRATIONS),
+        ("threshold_strategy", THRESHOLD_STRATEGIES),
+    ):
+        if key in spec and spec[key] not in choices:
+            raise ConfigError(
+                f"[model] {key} must be one of {list(choices)}; got {spec[key]!r}."
+            )
+    if "stack" in spec and not isinstance(spec["stack"], bool):
+        raise ConfigError(
+            f"[model] stack must be true or false; got {spec['stack']!r}."
+        )
+    cv = spec.get("cv", 5)
+    if isinstance(cv, bool) or not isinstance(cv, int) or cv < 2:
+        raise ConfigError(f"[model] cv must be an integer >= 2; got {cv!r}.")
+    target = spec.get("target_precision")
+    if spec.get("threshold_strategy") == "target_precision" and (
+        isinstance(target, bool)
+        or not isinstance(target, (int, float))
+        or not 0 < target <= 1
+    ):
+        raise ConfigError(
+            "[model] threshold_strategy = 'target_precision' needs target_precision "
+            f"in (0, 1]; got {target!r}."
+        )
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Labels for a supervised scorer (the ``[training]`` table).
+
+    Without this table a classifier trains on the ``[evaluation]`` labels
+    (complete truth: every blocked pair is labelled).
+
+    Parameters
+    ----------
+    labels_path
+        A reviewed pair list (``record_id_l``, ``record_id_r``, ``is_match``;
+        optionally ``source_l`` / ``source_r``), relative to the config file,
+        as ``python -m er_toolkit.label`` writes it. Only its pairs train the
+        classifier (partial labels); they override ``[evaluation]`` labels
+        where both label a pair.
+    validation_fraction
+        Share of the labelled pairs held out (stratified, seeded) to choose
+        the threshold on; 0 (the default) chooses it on out-of-fold
+        predictions of all of them.
+    """
+
+    labels_path: str | None = None
+    validation_fraction: float = 0.0
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> TrainingConfig:
+        """Build from the ``[training]`` table."""
+        _check_keys(spec, {"labels_path", "validation_fraction"}, "[training]")
+        fraction = _number(spec.get("validation_fraction", 0.0), "validation_fraction")
+        if not 0.0 <= fraction < 1.0:
+            raise ConfigError(
+                f"[training] validation_fraction must be in [0, 1); got {fraction!r}."
+            )
+        return cls(labels_path=spec.get("labels_path"), validation_fraction=fraction)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``[training]`` table (empty when all defaults)."""
+        out: dict[str, Any] = {}
+        if self.labels_path is not None:
+            out["labels_path"] = self.labels_path
+        if self.validation_fraction:
+            out["validation_fraction"] = self.validation_fraction
         return out
 
 
@@ -208,9 +332,15 @@ class LinkageConfig:
     model
         Scorer settings.
     threshold
-        Match probability at or above which a pair links records.
+        Match probability at or above which a pair links records. With a
+        classifier (``[model] kind = "classifier"``) fitting replaces it by
+        the classifier's chosen threshold, unless ``[model]
+        threshold_strategy = "fixed"``, which keeps this value.
     evaluation
-        Where the labels are, for evaluation.
+        Where the labels are, for evaluation (and, without ``[training]``
+        labels, for training a classifier).
+    training
+        Labels for a classifier: a reviewed pair list, and a validation share.
     experiment
         The MLflow experiment name.
     base_dir
@@ -225,6 +355,7 @@ class LinkageConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     threshold: float = 0.5
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     base_dir: Path = Path(".")
@@ -279,6 +410,7 @@ class LinkageConfig:
             "model",
             "threshold",
             "evaluation",
+            "training",
             "experiment",
             "standardise",
         }
@@ -295,6 +427,7 @@ class LinkageConfig:
             model=ModelConfig.from_dict(spec.get("model", {})),
             threshold=_number(spec.get("threshold", 0.5), "threshold"),
             evaluation=EvaluationConfig.from_dict(spec.get("evaluation", {})),
+            training=TrainingConfig.from_dict(spec.get("training", {})),
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
             base_dir=base_dir,
@@ -336,6 +469,8 @@ class LinkageConfig:
             ev = {k: v for k, v in vars(self.evaluation).items() if v is not None}
             if ev:
                 out["evaluation"] = ev
+            if self.training.to_dict():
+                out["training"] = self.training.to_dict()
         return out
 
 

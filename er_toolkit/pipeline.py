@@ -7,9 +7,11 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from er_toolkit import __version__, schema
@@ -28,8 +30,9 @@ from er_toolkit.evaluate import (
 )
 from er_toolkit.exceptions import ModelFormatError, NotFittedError
 from er_toolkit.io import Source, prepare_records, read_frame
-from er_toolkit.score import FellegiSunter
+from er_toolkit.score import ClassifierScorer, FellegiSunter, scorer_from_dict
 from er_toolkit.standardise import profile_frame, profile_standardisation
+from er_toolkit.training import labelled_pairs_from_list, training_pairs
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,11 @@ class Linker:
 
     Attributes
     ----------
-    scorer_ : FellegiSunter
-        The fitted scorer.
+    scorer_ : FellegiSunter or ClassifierScorer
+        The fitted scorer (``[model] kind``).
+    training_report_ : dict[str, float]
+        For a classifier: training pairs, matches among them, and labelled
+        matches blocking missed.
     timings_ : dict[str, float]
         Seconds spent in each stage of the last call of each stage.
     blocking_report_ : polars.DataFrame
@@ -67,6 +73,8 @@ class Linker:
         Data-quality profile of the last :meth:`records` call (before and
         after standardisation when the config standardises).
     """
+
+    scorer_: FellegiSunter | ClassifierScorer
 
     def __init__(self, config: LinkageConfig) -> None:
         self.config = config
@@ -133,12 +141,43 @@ class Linker:
         candidate_pairs: pl.DataFrame | None = None,
         labels: pl.DataFrame | None = None,
     ) -> Linker:
-        """Fit the scorer on ``records`` (unsupervised unless ``labels`` given)."""
+        """Fit the scorer on ``records``.
+
+        Parameters
+        ----------
+        records
+            The records frame.
+        candidate_pairs
+            The blocked pairs (blocked here when not given).
+        labels
+            Fellegi-Sunter: true pairs (``_row_l``, ``_row_r``) to count m
+            from; without them it is unsupervised. Classifier: true pairs
+            (complete truth: every other candidate pair is a non-match), or
+            reviewed pairs with an ``is_match`` column (only they train);
+            without them the config's ``[training] labels_path``, else its
+            ``[evaluation]`` labels.
+
+        Returns
+        -------
+        Linker
+            self, fitted. For a classifier, ``config.threshold`` becomes its
+            chosen threshold (unless ``threshold_strategy = "fixed"``).
+        """
         if candidate_pairs is None:
             candidate_pairs = self.block(records)
         start = time.perf_counter()
+        if self.config.model.kind == "classifier":
+            self._fit_classifier(records, candidate_pairs, labels)
+        else:
+            self.scorer_ = self._fellegi_sunter().fit(
+                records, candidate_pairs=candidate_pairs, labels=labels
+            )
+        self.timings_["fit"] = time.perf_counter() - start
+        return self
+
+    def _fellegi_sunter(self) -> FellegiSunter:
         m = self.config.model
-        self.scorer_ = FellegiSunter(
+        return FellegiSunter(
             self.config.comparisons,
             link_type=self.config.link_type,
             training_rules=m.training_rules or self.config.blocking.rules,
@@ -148,9 +187,85 @@ class Linker:
             u_sample_size=m.u_sample_size,
             max_iter=m.max_iter,
             seed=m.seed,
-        ).fit(records, candidate_pairs=candidate_pairs, labels=labels)
-        self.timings_["fit"] = time.perf_counter() - start
-        return self
+        )
+
+    def labelled_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
+        """Return the ``[training] labels_path`` pairs, or None when not configured.
+
+        Returns
+        -------
+        polars.DataFrame or None
+            ``_row_l``, ``_row_r``, ``is_match`` (pairs labelled unsure are
+            left out).
+        """
+        path_name = self.config.training.labels_path
+        if path_name is None:
+            return None
+        path = Path(path_name)
+        if not path.is_absolute():
+            path = self.config.base_dir / path
+        return labelled_pairs_from_list(
+            records, read_frame(path, name="labels"), link_type=self.config.link_type
+        )
+
+    def _fit_classifier(
+        self,
+        records: pl.DataFrame,
+        candidate_pairs: pl.DataFrame,
+        labels: pl.DataFrame | None,
+    ) -> None:
+        m = self.config.model
+        truth: pl.DataFrame | None = None
+        reviewed: pl.DataFrame | None = None
+        if labels is not None and schema.IS_MATCH in labels.columns:
+            reviewed = labels
+        elif labels is not None:
+            truth = labels
+        else:
+            reviewed = self.labelled_pairs(records)
+            if reviewed is None:
+                truth = self.true_pairs(records)
+        train = training_pairs(
+            candidate_pairs, true_pairs=truth, labelled_pairs=reviewed
+        )
+        self.training_report_ = train.report
+        if train.labelled_matches_missed_by_blocking:
+            log.warning(
+                "%d labelled match(es) are not among the candidate pairs: blocking "
+                "missed them, so no threshold can link them",
+                train.labelled_matches_missed_by_blocking,
+            )
+        stacked = (
+            self._fellegi_sunter().fit(records, candidate_pairs=candidate_pairs)
+            if m.stack
+            else None
+        )
+        vectors = compare_pairs(records, train.pairs, self.config.comparisons)
+        y = train.y
+        validation = None
+        fraction = self.config.training.validation_fraction
+        if fraction:
+            from sklearn.model_selection import train_test_split
+
+            fit_rows, valid_rows = train_test_split(
+                np.arange(y.size), test_size=fraction, stratify=y, random_state=m.seed
+            )
+            validation = (vectors[np.sort(valid_rows)], y[np.sort(valid_rows)])
+            vectors, y = vectors[np.sort(fit_rows)], y[np.sort(fit_rows)]
+        scorer = ClassifierScorer(
+            self.config.comparisons,
+            estimator=m.estimator,
+            fellegi_sunter=stacked,
+            calibration=m.calibration,  # type: ignore[arg-type]
+            threshold_strategy=m.threshold_strategy,  # type: ignore[arg-type]
+            target_precision=m.target_precision,
+            threshold=self.config.threshold,
+            cv=m.cv,
+            seed=m.seed,
+        ).fit(vectors, y, validation=validation)
+        self.scorer_ = scorer
+        if m.threshold_strategy != "fixed":
+            self.config = replace(self.config, threshold=scorer.threshold_)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "scorer_"):
@@ -273,7 +388,7 @@ class Linker:
                 f"{__version__}, which reads format_version {MODEL_FORMAT_VERSION}."
             )
         linker = cls(LinkageConfig.from_dict(data["config"]))
-        linker.scorer_ = FellegiSunter.from_dict(data["scorer"])
+        linker.scorer_ = scorer_from_dict(data["scorer"])
         return linker
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -9,10 +9,15 @@ from pathlib import Path
 
 import polars as pl
 
-from er_toolkit.charts import match_weights_chart, precision_recall_chart
+from er_toolkit.charts import (
+    feature_importance_chart,
+    match_weights_chart,
+    precision_recall_chart,
+)
 from er_toolkit.cli import run_cli, set_tracking_uri
 from er_toolkit.config import LinkageConfig
 from er_toolkit.pipeline import Linker
+from er_toolkit.score import ClassifierScorer, FellegiSunter
 from er_toolkit.track import log_training_run
 
 
@@ -75,12 +80,29 @@ def train(
         "candidate_pairs": float(pairs.height),
         "n_clusters": float(clusters.get_column("cluster_id").n_unique()),
     }
-    figures = {
-        "match_weights": match_weights_chart(
-            linker.scorer_.bayes_factor_table(),
-            prior_weight=linker.scorer_.prior_weight_,
+    scorer = linker.scorer_
+    fs = scorer if isinstance(scorer, FellegiSunter) else scorer.fellegi_sunter
+    figures = {}
+    if fs is not None:
+        figures["match_weights"] = match_weights_chart(
+            fs.bayes_factor_table(), prior_weight=fs.prior_weight_
         )
-    }
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+    if isinstance(scorer, ClassifierScorer):
+        metrics.update({f"cv_{k}": v for k, v in scorer.cv_metrics_.items()})
+        metrics.update(linker.training_report_)
+        metrics["threshold"] = scorer.threshold_
+        params = {f"estimator.{k}": v for k, v in scorer.estimator_params().items()}
+        params["classifier.threshold_reason"] = scorer.threshold_reason_
+        tags = {"threshold": f"{scorer.threshold_:.6g}"}
+        tags["threshold_reason"] = scorer.threshold_reason_
+        figures["feature_importance"] = feature_importance_chart(
+            scorer.feature_importance_table()
+        )
+        figures["precision_recall_threshold_choice"] = precision_recall_chart(
+            scorer.validation_curve_, threshold=scorer.threshold_
+        )
     if truth is not None:
         measured, curve = linker.evaluate(
             records,
@@ -91,7 +113,7 @@ def train(
         )
         metrics.update(measured)
         figures["precision_recall"] = precision_recall_chart(
-            curve, threshold=config.threshold
+            curve, threshold=linker.config.threshold
         )
     linker.timings_["total"] = time.perf_counter() - start
     summary: dict[str, object] = {
@@ -99,21 +121,27 @@ def train(
         "records": records.height,
         "metrics": metrics,
         "timings": dict(linker.timings_),
-        "lambda": linker.scorer_.probability_two_random_records_match_,
+        "scorer": type(scorer).__name__,
+        "threshold": linker.config.threshold,
     }
+    if isinstance(scorer, FellegiSunter):
+        summary["lambda"] = scorer.probability_two_random_records_match_
+    else:
+        summary["threshold_reason"] = scorer.threshold_reason_
     if save:
         linker.save(save)
     if log_mlflow:
-        tables = {
-            "blocking_report": linker.blocking_report_,
-            "match_weights": linker.scorer_.bayes_factor_table(),
-            "em_sessions": pl.DataFrame(
+        tables = {"blocking_report": linker.blocking_report_}
+        if fs is not None:
+            tables["match_weights"] = fs.bayes_factor_table()
+            tables["em_sessions"] = pl.DataFrame(
                 [
                     {k: (str(v) if isinstance(v, list) else v) for k, v in s.items()}
-                    for s in linker.scorer_.sessions_
+                    for s in fs.sessions_
                 ]
-            ),
-        }
+            )
+        if isinstance(scorer, ClassifierScorer):
+            tables["feature_importance"] = scorer.feature_importance_table()
         summary.update(
             log_training_run(
                 linker,
@@ -123,6 +151,8 @@ def train(
                 tables=tables,
                 profile=getattr(linker, "profile_", None),
                 register=register,
+                params=params,
+                tags=tags,
             )
         )
     return summary
@@ -134,10 +164,23 @@ def _print_summary(summary: dict[str, object]) -> None:
     timings = summary["timings"]
     assert isinstance(timings, dict)
     print(f"model: {summary['name']}  records: {summary['records']:,}")
-    print(
-        f"candidate pairs: {int(metrics['candidate_pairs']):,}  "
-        f"lambda: {summary['lambda']:.3g}"
-    )
+    if "lambda" in summary:
+        print(
+            f"candidate pairs: {int(metrics['candidate_pairs']):,}  "
+            f"lambda: {summary['lambda']:.3g}"
+        )
+    else:
+        print(
+            f"candidate pairs: {int(metrics['candidate_pairs']):,}  "
+            f"threshold: {summary['threshold']:.4g} ({summary['threshold_reason']})"
+        )
+        print(
+            "cross-validated  precision {cv_precision:.4f}  recall {cv_recall:.4f}  "
+            "F1 {cv_f1:.4f}  average precision {cv_average_precision:.4f}  "
+            "({training_pairs:,.0f} labelled pairs, {training_matches:,.0f} matches, "
+            "{labelled_matches_missed_by_blocking:,.0f} labelled matches missed by "
+            "blocking)".format(**metrics)
+        )
     if "pairwise_f1" in metrics:
         print(
             "pairwise  precision {pairwise_precision:.4f}  recall {pairwise_recall:.4f}  "

@@ -203,7 +203,9 @@ def training_pairs(
         ).with_columns(pl.col(schema.IS_MATCH).fill_null(False))
         missed = truth.join(cand, on=_KEY, how="anti")
         labels.append(labelled)
-        labels.append(_from_keys(missed, is_match=True))
+        labels.append(
+            _from_keys(missed, is_match=True, dtype=cand.schema[schema.BLOCKED_BY])
+        )
     if labelled_pairs is not None:
         if schema.IS_MATCH not in labelled_pairs.columns:
             raise SchemaError(
@@ -243,9 +245,11 @@ def _rows_from_key() -> list[pl.Expr]:
     ]
 
 
-def _from_keys(keys: pl.DataFrame, *, is_match: bool) -> pl.DataFrame:
+def _from_keys(
+    keys: pl.DataFrame, *, is_match: bool, dtype: pl.DataType
+) -> pl.DataFrame:
     return keys.with_columns(
         *_rows_from_key(),
-        pl.lit(None, pl.String).alias(schema.BLOCKED_BY),
+        pl.lit(None, dtype).alias(schema.BLOCKED_BY),
         pl.lit(is_match).alias(schema.IS_MATCH),
     )

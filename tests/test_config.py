@@ -189,7 +189,8 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
             (),
             "the config",
             "['blocking', 'comparisons', 'evaluation', 'experiment', 'format_version', "
-            "'link_type', 'model', 'name', 'sources', 'standardise', 'threshold']",
+            "'link_type', 'model', 'name', 'sources', 'standardise', 'threshold', "
+            "'training']",
         ),
         (
             ("sources", 0),
@@ -303,7 +304,8 @@ def test_missing_required_top_level_key(key: str) -> None:
         ),
         (
             lambda s: s["model"].update(kind="random_forest"),
-            r"\[model\] kind must be 'fellegi_sunter'; got 'random_forest'",
+            r"\[model\] kind must be one of \['fellegi_sunter', 'classifier'\]; "
+            r"got 'random_forest'",
         ),
     ],
 )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import polars as pl
 
 from er_toolkit.exceptions import ModelFormatError
+
+if TYPE_CHECKING:
+    from er_toolkit.score.classifier import ClassifierScorer
+    from er_toolkit.score.fellegi_sunter import FellegiSunter
 
 
 @runtime_checkable
@@ -22,7 +26,7 @@ class Scorer(Protocol):
         ...
 
 
-def scorer_from_dict(data: dict[str, Any]) -> Any:
+def scorer_from_dict(data: dict[str, Any]) -> FellegiSunter | ClassifierScorer:
     """Rebuild a fitted scorer of any kind from its ``to_dict`` output.
 
     Raises
@@ -33,10 +37,12 @@ def scorer_from_dict(data: dict[str, Any]) -> Any:
     from er_toolkit.score.classifier import ClassifierScorer
     from er_toolkit.score.fellegi_sunter import FellegiSunter
 
-    kinds = {"FellegiSunter": FellegiSunter, "ClassifierScorer": ClassifierScorer}
     kind = data.get("kind") if isinstance(data, dict) else None
-    if kind not in kinds:
-        raise ModelFormatError(
-            f"Unknown scorer kind {kind!r}; expected one of {sorted(kinds)}."
-        )
-    return kinds[kind].from_dict(data)
+    if kind == "FellegiSunter":
+        return FellegiSunter.from_dict(data)
+    if kind == "ClassifierScorer":
+        return ClassifierScorer.from_dict(data)
+    raise ModelFormatError(
+        f"Unknown scorer kind {kind!r}; expected one of "
+        "['ClassifierScorer', 'FellegiSunter']."
+    )

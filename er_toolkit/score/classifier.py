@@ -234,7 +234,7 @@ class ClassifierScorer:
             from sklearn.ensemble import RandomForestClassifier
 
             return RandomForestClassifier(
-                n_estimators=200, min_samples_leaf=3, n_jobs=-1, random_state=self.seed
+                n_estimators=100, min_samples_leaf=3, n_jobs=-1, random_state=self.seed
             )
         if est == "logistic_regression":
             from sklearn.compose import ColumnTransformer
@@ -357,8 +357,13 @@ class ClassifierScorer:
             )
         folds = min(self.cv, max(2, min(n_pos, n_neg) // 2))
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
+        # ensemble=False: one estimator fitted on every pair, its calibrator
+        # fitted on cross-validated predictions (one model to store and run).
         calibrated = CalibratedClassifierCV(
-            self._base_estimator(), method=self.calibration, cv=splitter
+            self._base_estimator(),
+            method=self.calibration,
+            cv=splitter,
+            ensemble=False,
         )
         oof = cross_val_predict(
             clone(calibrated), X, target, cv=splitter, method="predict_proba"
@@ -699,6 +704,11 @@ def choose_threshold(
         threshold reaching it is chosen (the most recall). When no threshold
         reaches it, the one of highest precision is chosen and a warning
         says so.
+
+        Any threshold between the chosen score and the next lower score
+        selects the same pairs; the midpoint is returned, so that scores
+        that move a little on new pairs (isotonic calibration gives plateaus
+        at 0 and 1) do not fall on the wrong side of it.
     threshold
         The threshold for ``"fixed"``.
     where
@@ -715,10 +725,10 @@ def choose_threshold(
     >>> y = np.array([1, 1, 0, 1, 0, 0])
     >>> p = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1])
     >>> t, why, _ = choose_threshold(y, p, strategy="max_f1")
-    >>> t, why
-    (0.6, 'max F1 0.8571 (precision 0.7500, recall 1.0000) on validation')
+    >>> round(t, 6), why
+    (0.4, 'max F1 0.8571 (precision 0.7500, recall 1.0000) on validation')
     >>> choose_threshold(y, p, strategy="target_precision", target_precision=1.0)[0]
-    0.8
+    0.75
     """
     from sklearn.metrics import precision_recall_curve
 
@@ -738,6 +748,10 @@ def choose_threshold(
     def at(i: int) -> str:
         return f"(precision {P[i]:.4f}, recall {R[i]:.4f}) on {where}"
 
+    def midway(i: int) -> float:
+        lower = float(thresholds[i - 1]) if i > 0 else 0.0
+        return (lower + float(thresholds[i])) / 2.0
+
     if strategy == "fixed":
         i = int(np.searchsorted(thresholds, threshold, side="left"))
         if i < thresholds.size:
@@ -746,21 +760,21 @@ def choose_threshold(
     if strategy == "max_f1":
         # ties go to the highest threshold (fewest predicted matches)
         i = int(F.size - 1 - np.argmax(F[::-1]))
-        return float(thresholds[i]), f"max F1 {F[i]:.4f} {at(i)}", curve
+        return midway(i), f"max F1 {F[i]:.4f} {at(i)}", curve
     if strategy == "target_precision":
         assert target_precision is not None
         reached = np.flatnonzero(target_precision <= P)
         if reached.size:
             i = int(reached[0])
             reason = f"lowest threshold reaching precision {target_precision:g} {at(i)}"
-            return float(thresholds[i]), reason, curve
+            return midway(i), reason, curve
         i = int(P.size - 1 - np.argmax(P[::-1]))
         reason = (
             f"target precision {target_precision:g} not reached; highest precision "
             f"{at(i)}"
         )
         warnings.warn(reason, UserWarning, stacklevel=3)
-        return float(thresholds[i]), reason, curve
+        return midway(i), reason, curve
     raise ConfigError(
         f"threshold strategy must be one of {list(THRESHOLD_STRATEGIES)}; got "
         f"{strategy!r}."

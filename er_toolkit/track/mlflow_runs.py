@@ -53,6 +53,8 @@ def log_training_run(
     tables: Mapping[str, pl.DataFrame] | None = None,
     profile: pl.DataFrame | None = None,
     register: bool = True,
+    params: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Log config, fingerprint, metrics, timings, charts and the model; register it.
 
@@ -76,6 +78,10 @@ def log_training_run(
         which would be personal data.
     register
         Register the model under the config's name.
+    params
+        Extra run parameters (a classifier's estimator parameters, prefixed).
+    tags
+        Extra run tags (a classifier's threshold reason).
 
     Returns
     -------
@@ -93,16 +99,18 @@ def log_training_run(
                 "er_toolkit_version": __version__,
                 "data_fingerprint": data_fingerprint(records),
                 "link_type": config.link_type,
-                "scorer": "FellegiSunter",
+                "scorer": type(linker.scorer_).__name__,
+                **(tags or {}),
             }
         )
+        if params:
+            mlflow.log_params(dict(params))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_metrics({f"seconds_{k}": v for k, v in linker.timings_.items()})
         mlflow.log_metric("n_records", records.height)
-        mlflow.log_metric(
-            "probability_two_random_records_match",
-            linker.scorer_.probability_two_random_records_match_,
-        )
+        lam = getattr(linker.scorer_, "probability_two_random_records_match_", None)
+        if lam is not None:
+            mlflow.log_metric("probability_two_random_records_match", lam)
         if profile is not None:
             from er_toolkit.standardise import log_profile
 
