@@ -1066,8 +1066,24 @@ def _emails(
     for i, parts in enumerate(locals_[1:], start=1):
         expr = expr.when(pat == i).then(pl.concat_str(parts))
     local = expr.otherwise(pl.concat_str(locals_[0]))
-    return frame.select(
-        pl.concat_str([local, pl.lit("@"), pl.col("d")]).alias("email")
+    # An address belongs to one person: a provider refuses a taken local part,
+    # so namesakes pick another (here: the first keeps it, later ones add a
+    # number), as they do in real customer data.
+    emails = frame.select(
+        local.alias("local"),
+        pl.col("d"),
+        (local + pl.lit("@") + pl.col("d")).alias("e"),
+    )
+    taken = pl.int_range(pl.len()).over("e")
+    return emails.select(
+        pl.when(taken == 0)
+        .then(pl.col("e"))
+        .otherwise(
+            pl.concat_str(
+                [pl.col("local"), (taken + 1).cast(pl.String), pl.lit("@"), pl.col("d")]
+            )
+        )
+        .alias("email")
     ).to_series()
 
 

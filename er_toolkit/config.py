@@ -127,7 +127,9 @@ class BlockingConfig:
 class ModelConfig:
     """Scorer settings (the ``[model]`` table).
 
-    ``kind = "fellegi_sunter"`` (the default) or ``"classifier"``. The
+    ``max_pairs_per_session`` caps the pairs of each EM training session
+    (0: no cap). ``kind = "fellegi_sunter"`` (the default) or
+    ``"classifier"``. The
     classifier keys (``estimator``, ``stack``, ``calibration``,
     ``threshold_strategy``, ``target_precision``, ``cv``) are those of
     :class:`~er_toolkit.score.ClassifierScorer`; with ``stack = true`` a
@@ -142,6 +144,7 @@ class ModelConfig:
     probability_two_random_records_match: float | None = None
     u_sample_size: int = 1_000_000
     max_iter: int = 100
+    max_pairs_per_session: int = 5_000_000
     seed: int = 0
     estimator: str = "gradient_boosting"
     stack: bool = True
@@ -161,6 +164,7 @@ class ModelConfig:
             "probability_two_random_records_match",
             "u_sample_size",
             "max_iter",
+            "max_pairs_per_session",
             "seed",
         }
         classifier_keys = {
@@ -199,6 +203,7 @@ class ModelConfig:
             "deterministic_recall": self.deterministic_recall,
             "u_sample_size": self.u_sample_size,
             "max_iter": self.max_iter,
+            "max_pairs_per_session": self.max_pairs_per_session,
             "seed": self.seed,
         }
         if self.probability_two_random_records_match is not None:
@@ -300,6 +305,48 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class ClusteringConfig:
+    """How scored pairs become clusters (the ``[clustering]`` table).
+
+    See :func:`er_toolkit.cluster.connected_components`: with
+    ``prune_weak_links`` a low link that no common neighbour supports is cut
+    in components of more than ``min_prune_size`` records, so false links
+    do not chain clusters together.
+    """
+
+    prune_weak_links: bool = False
+    keep_above: float = 0.999
+    min_prune_size: int = 3
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> ClusteringConfig:
+        """Build from the ``[clustering]`` table."""
+        _check_keys(
+            spec, {"prune_weak_links", "keep_above", "min_prune_size"}, "[clustering]"
+        )
+        out = cls(**spec)
+        if not isinstance(out.prune_weak_links, bool):
+            raise ConfigError(
+                f"[clustering] prune_weak_links must be true or false; got "
+                f"{out.prune_weak_links!r}."
+            )
+        if not 0.0 <= _number(out.keep_above, "keep_above") <= 1.0:
+            raise ConfigError(
+                f"[clustering] keep_above must be in [0, 1]; got {out.keep_above!r}."
+            )
+        if (
+            isinstance(out.min_prune_size, bool)
+            or not isinstance(out.min_prune_size, int)
+            or out.min_prune_size < 2
+        ):
+            raise ConfigError(
+                f"[clustering] min_prune_size must be an int >= 2; got "
+                f"{out.min_prune_size!r}."
+            )
+        return out
+
+
+@dataclass(frozen=True)
 class EvaluationConfig:
     """Where the labels are: an entity-id column, or a file of true pairs."""
 
@@ -355,6 +402,7 @@ class LinkageConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     threshold: float = 0.5
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
@@ -410,6 +458,7 @@ class LinkageConfig:
             "model",
             "threshold",
             "evaluation",
+            "clustering",
             "training",
             "experiment",
             "standardise",
@@ -427,6 +476,7 @@ class LinkageConfig:
             model=ModelConfig.from_dict(spec.get("model", {})),
             threshold=_number(spec.get("threshold", 0.5), "threshold"),
             evaluation=EvaluationConfig.from_dict(spec.get("evaluation", {})),
+            clustering=ClusteringConfig.from_dict(spec.get("clustering", {})),
             training=TrainingConfig.from_dict(spec.get("training", {})),
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
@@ -459,6 +509,7 @@ class LinkageConfig:
             "comparisons": [c.to_dict() for c in self.comparisons],
             "model": self.model.to_dict(),
         }
+        out["clustering"] = dict(vars(self.clustering))
         if self.standardise:
             out["standardise"] = steps_to_dict(self.standardise)
         if with_sources:

@@ -139,6 +139,7 @@ class Linker:
         records: pl.DataFrame,
         *,
         candidate_pairs: pl.DataFrame | None = None,
+        candidate_vectors: pl.DataFrame | None = None,
         labels: pl.DataFrame | None = None,
     ) -> Linker:
         """Fit the scorer on ``records``.
@@ -149,6 +150,9 @@ class Linker:
             The records frame.
         candidate_pairs
             The blocked pairs (blocked here when not given).
+        candidate_vectors
+            Their comparison vectors (:meth:`compare`), when already made:
+            Fellegi-Sunter training then reuses them.
         labels
             Fellegi-Sunter: true pairs (``_row_l``, ``_row_r``) to count m
             from; without them it is unsupervised. Classifier: true pairs
@@ -163,6 +167,8 @@ class Linker:
             self, fitted. For a classifier, ``config.threshold`` becomes its
             chosen threshold (unless ``threshold_strategy = "fixed"``).
         """
+        if candidate_vectors is not None:
+            candidate_pairs = candidate_vectors
         if candidate_pairs is None:
             candidate_pairs = self.block(records)
         start = time.perf_counter()
@@ -170,7 +176,10 @@ class Linker:
             self._fit_classifier(records, candidate_pairs, labels)
         else:
             self.scorer_ = self._fellegi_sunter().fit(
-                records, candidate_pairs=candidate_pairs, labels=labels
+                records,
+                candidate_pairs=candidate_pairs,
+                candidate_vectors=candidate_vectors,
+                labels=labels,
             )
         self.timings_["fit"] = time.perf_counter() - start
         return self
@@ -186,6 +195,7 @@ class Linker:
             probability_two_random_records_match=m.probability_two_random_records_match,
             u_sample_size=m.u_sample_size,
             max_iter=m.max_iter,
+            max_pairs_per_session=m.max_pairs_per_session or None,
             seed=m.seed,
         )
 
@@ -278,9 +288,13 @@ class Linker:
         records: pl.DataFrame,
         *,
         candidate_pairs: pl.DataFrame | None = None,
+        candidate_vectors: pl.DataFrame | None = None,
         explain: bool = False,
     ) -> pl.DataFrame:
         """Score every candidate pair of ``records``.
+
+        Pass ``candidate_vectors`` (from :meth:`compare`) to score pairs
+        already compared, e.g. those :meth:`fit` was given.
 
         Returns
         -------
@@ -291,9 +305,12 @@ class Linker:
             ``explain=True``).
         """
         self._check_fitted()
-        if candidate_pairs is None:
-            candidate_pairs = self.block(records)
-        vectors = self.compare(records, candidate_pairs)
+        if candidate_vectors is not None:
+            vectors = candidate_vectors
+        else:
+            if candidate_pairs is None:
+                candidate_pairs = self.block(records)
+            vectors = self.compare(records, candidate_pairs)
         start = time.perf_counter()
         scored = self.scorer_.predict(vectors, explain=explain)
         self.timings_["score"] = time.perf_counter() - start
@@ -302,8 +319,14 @@ class Linker:
     def cluster(self, records: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
         """Group records into entities at the config's threshold."""
         start = time.perf_counter()
+        clustering = self.config.clustering
         clusters = connected_components(
-            records, scored, threshold=self.config.threshold
+            records,
+            scored,
+            threshold=self.config.threshold,
+            prune_weak_links=clustering.prune_weak_links,
+            keep_above=clustering.keep_above,
+            min_prune_size=clustering.min_prune_size,
         )
         self.timings_["cluster"] = time.perf_counter() - start
         return clusters

@@ -72,8 +72,10 @@ def train(
     linker = Linker(config)
     records = linker.records()
     pairs = linker.block(records)
-    linker.fit(records, candidate_pairs=pairs)
-    scored = linker.predict(records, candidate_pairs=pairs)
+    vectors = linker.compare(records, pairs)
+    linker.fit(records, candidate_pairs=pairs, candidate_vectors=vectors)
+    scored = linker.predict(records, candidate_vectors=vectors)
+    del vectors
     clusters = linker.cluster(records, scored)
     truth = linker.true_pairs(records)
     metrics: dict[str, float] = {

@@ -188,9 +188,9 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             (),
             "the config",
-            "['blocking', 'comparisons', 'evaluation', 'experiment', 'format_version', "
-            "'link_type', 'model', 'name', 'sources', 'standardise', 'threshold', "
-            "'training']",
+            "['blocking', 'clustering', 'comparisons', 'evaluation', 'experiment', "
+            "'format_version', 'link_type', 'model', 'name', 'sources', 'standardise', "
+            "'threshold', 'training']",
         ),
         (
             ("sources", 0),
@@ -211,10 +211,15 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
             ("model",),
             "[model]",
             "['deterministic_recall', 'deterministic_rules', 'kind', 'max_iter', "
-            "'probability_two_random_records_match', 'seed', 'training_rules', "
-            "'u_sample_size']",
+            "'max_pairs_per_session', 'probability_two_random_records_match', 'seed', "
+            "'training_rules', 'u_sample_size']",
         ),
         (("evaluation",), "[evaluation]", "['entity_column', 'pairs_path']"),
+        (
+            ("clustering",),
+            "[clustering]",
+            "['keep_above', 'min_prune_size', 'prune_weak_links']",
+        ),
         (
             ("comparisons", 3),
             "a comparison",
@@ -226,6 +231,7 @@ def test_unknown_keys_are_named_with_the_valid_ones(
     path: tuple[Any, ...], where: str, valid: str
 ) -> None:
     spec = _spec()
+    spec.setdefault("clustering", {})
     _at(spec, path)["bogus_key"] = 1
     match = re.escape(
         f"Unknown key(s) ['bogus_key'] in {where}; valid keys are {valid}."
@@ -444,3 +450,27 @@ def test_flatten_config() -> None:
     assert flat["evaluation.entity_column"] == "entity_id"
     # one entry per comparison field, none lost
     assert sum(k.startswith("comparisons.") for k in flat) == 10 * 3 + 1
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"prune_weak_links": "yes"}, "prune_weak_links must be true or false"),
+        ({"keep_above": 1.5}, r"keep_above must be in \[0, 1\]"),
+        ({"min_prune_size": 1}, "min_prune_size must be an int >= 2"),
+    ],
+)
+def test_bad_clustering_values_are_named(table: dict[str, Any], message: str) -> None:
+    spec = _spec()
+    spec["clustering"] = table
+    with pytest.raises(ConfigError, match=message):
+        LinkageConfig.from_dict(spec)
+
+
+def test_clustering_round_trips() -> None:
+    spec = _spec()
+    spec["clustering"] = {"prune_weak_links": True, "keep_above": 0.99}
+    config = LinkageConfig.from_dict(spec)
+    again = LinkageConfig.from_dict(config.to_dict())
+    assert again.clustering == config.clustering
+    assert again.clustering.prune_weak_links is True

@@ -233,7 +233,7 @@ def test_every_session_trains_the_comparisons_not_blocked_on(
         {"first_name", "dob", "city"},
         {"surname", "dob"},
     ]
-    assert fitted.lambda_method_ == "em"
+    assert fitted.lambda_method_ == "sessions"  # every session is on plain columns
     assert 0 < fitted.probability_two_random_records_match_ < 0.01
 
 
@@ -534,3 +534,26 @@ def test_febrl3_end_to_end_accuracy() -> None:
     assert metrics["true_pairs"] == truth.height > 6000
     assert metrics["pairwise_f1"] >= 0.99
     assert metrics["cluster_f1"] >= 0.99
+
+
+def test_lambda_falls_back_to_em_when_no_session_has_an_exact_level(
+    records: pl.DataFrame, truth: pl.DataFrame
+) -> None:
+    # prefix keys say nothing about any comparison's exact level
+    model = _model(training_rules=[("dob[:4]",), ("surname[:3]",)]).fit(records)
+    assert model.lambda_method_ == "em"
+    assert 0 < model.probability_two_random_records_match_ < 0.01
+
+
+def test_sessions_over_the_cap_train_on_a_record_sample(records: pl.DataFrame) -> None:
+    full = _model().fit(records)
+    capped = _model(max_pairs_per_session=200).fit(records)
+    for whole, sampled in zip(full.sessions_, capped.sessions_, strict=True):
+        assert sampled["pairs_trained"] <= 4 * 200
+        assert sampled["pairs_trained"] < whole["pairs_trained"]
+        # scaled back to the whole rule: near the full count
+        assert sampled["pairs"] == pytest.approx(whole["pairs"], rel=0.05)
+    true_lambda = full.probability_two_random_records_match_
+    assert capped.probability_two_random_records_match_ == pytest.approx(
+        true_lambda, rel=0.5
+    )

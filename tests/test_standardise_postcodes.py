@@ -50,3 +50,14 @@ def test_blank_and_null():
 def test_unknown_country_is_rejected():
     with pytest.raises(ConfigError, match=r"'country' parameter.*got 'UK'"):
         PostcodeStandardiser(country="UK")
+
+
+def test_any_country_is_the_toml_spelling_of_none():
+    from er_toolkit.standardise import apply_standardisers, standardiser_from_dict
+
+    std = standardiser_from_dict({"kind": "postcode", "country": "any"})
+    assert std.country is None  # type: ignore[attr-defined]
+    frame, _ = apply_standardisers(
+        pl.DataFrame({"p": [" 75010 ", "sw1a 1aa", "46-455"]}), {"p": std}
+    )
+    assert frame.get_column("p").to_list() == ["75010", "SW1A 1AA", "46-455"]

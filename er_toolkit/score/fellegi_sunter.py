@@ -58,6 +58,10 @@ class FellegiSunter:
         How many random pairs to draw for u.
     max_iter, tol
         EM stopping rule.
+    max_pairs_per_session
+        An EM session whose rule yields more pairs than this trains on a
+        seeded random subset of the records, sized so that about this many
+        pairs remain (a uniform sample of the pairs); ``None`` uses them all.
     seed
         Seed of the random pair sample.
 
@@ -85,6 +89,7 @@ class FellegiSunter:
         u_sample_size: int = 1_000_000,
         max_iter: int = 100,
         tol: float = 1e-5,
+        max_pairs_per_session: int | None = 5_000_000,
         seed: int = 0,
     ) -> None:
         self.comparisons = comparisons
@@ -95,6 +100,7 @@ class FellegiSunter:
         self.probability_two_random_records_match = probability_two_random_records_match
         self.u_sample_size = u_sample_size
         self.max_iter = max_iter
+        self.max_pairs_per_session = max_pairs_per_session
         self.tol = tol
         self.seed = seed
 
@@ -174,11 +180,77 @@ class FellegiSunter:
             records, comparisons, names, encoding, candidate_vectors
         )
         if self.lambda_method_ == "pending":
-            self.probability_two_random_records_match_ = self._lambda_by_em(
-                records, comparisons, encoding, candidate_pairs, candidate_vectors
-            )
-            self.lambda_method_ = "em"
+            lam = self._lambda_from_sessions(records, comparisons)
+            if lam is not None:
+                self.probability_two_random_records_match_ = lam
+                self.lambda_method_ = "sessions"
+            else:
+                self.probability_two_random_records_match_ = self._lambda_by_em(
+                    records, comparisons, encoding, candidate_pairs, candidate_vectors
+                )
+                self.lambda_method_ = "em"
         return self
+
+    def _session_pairs(self, records: pl.DataFrame, rule: ExactRule) -> pl.DataFrame:
+        """Return a session's pairs, from a record sample when there are too many.
+
+        Keeping each record with probability f keeps each pair with
+        probability f², so the pairs are a uniform sample; the session's pair
+        count and match share are scaled back to the whole rule.
+        """
+        cap = self.max_pairs_per_session
+        total = rule.count_pairs(records, link_type=self.link_type)
+        if cap is None or total <= cap:
+            self._session_scale = 1.0
+            return rule.block(records, link_type=self.link_type)
+        keep = float(np.sqrt(cap / total))
+        rng = np.random.default_rng(self.seed + 1)
+        sample = records.filter(pl.Series(rng.random(records.height) < keep))
+        self._session_scale = total / max(
+            rule.count_pairs(sample, link_type=self.link_type), 1
+        )
+        return rule.block(sample, link_type=self.link_type)
+
+    def _lambda_from_sessions(
+        self, records: pl.DataFrame, comparisons: list[Comparison]
+    ) -> float | None:
+        """Estimate λ from each EM session's match share and the rule's recall.
+
+        A session blocked on exact agreement of some columns holds
+        ``match_share * pairs`` matches; a true match lands in it when both
+        records have the columns and agree on them, which the model says
+        happens with probability ``Π m_exact * completeness²`` (m learnt in
+        the other sessions). So all matches ≈ session matches / that recall,
+        and λ = matches / all pairs; the median over sessions is taken. Unlike
+        a mixture fit over all candidates, this does not drift towards
+        "every candidate matches" when the comparisons are correlated.
+
+        Returns None when no session is on plain columns with an exact
+        comparison level.
+        """
+        exact = {
+            c.column: c for c in comparisons if isinstance(c.levels[0], ExactLevel)
+        }
+        estimates = []
+        for session in self.sessions_:
+            keys = session.get("keys", [])
+            if not keys or any(k not in exact for k in keys):
+                continue  # prefixes, or columns without an exact level
+            recall = 1.0
+            for key in keys:
+                comp = exact[key]
+                values = records.get_column(key)
+                if values.dtype == pl.String:
+                    values = values.str.strip_chars().replace("", None)
+                complete = 1.0 - values.null_count() / max(records.height, 1)
+                recall *= float(self.m_[comp.name][-1]) * complete**2
+            matches = session["match_share"] * session["pairs"]
+            if recall > 0 and matches > 0:
+                estimates.append(matches / recall / max(self.total_pairs_, 1))
+        if not estimates:
+            return None
+        self.lambda_estimates_ = estimates
+        return float(np.clip(np.median(estimates), _PROB_FLOOR, 0.5))
 
     def _initial_lambda(self, records: pl.DataFrame) -> float:
         lam = self.probability_two_random_records_match
@@ -247,7 +319,7 @@ class FellegiSunter:
         u = [self.u_[n] for n in names]
         estimates: dict[str, list[np.ndarray]] = {n: [] for n in names}
         for rule in self._session_rules():
-            pairs = rule.block(records, link_type=self.link_type)
+            pairs = self._session_pairs(records, rule)
             blocked_columns = set(rule.columns)
             fixed = [c.column in blocked_columns for c in comparisons]
             vectors = _vectors_for(
@@ -277,7 +349,9 @@ class FellegiSunter:
             self.sessions_.append(
                 {
                     "rule": rule.name,
-                    "pairs": pairs.height,
+                    "keys": list(rule.keys),
+                    "pairs": round(pairs.height * self._session_scale),
+                    "pairs_trained": pairs.height,
                     "patterns": len(patterns.counts),
                     "iterations": result.n_iter,
                     "converged": result.converged,
@@ -492,6 +566,7 @@ class FellegiSunter:
                 "u_sample_size": self.u_sample_size,
                 "max_iter": self.max_iter,
                 "tol": self.tol,
+                "max_pairs_per_session": self.max_pairs_per_session,
                 "seed": self.seed,
             },
             "fitted": {
@@ -528,6 +603,7 @@ class FellegiSunter:
             u_sample_size=params["u_sample_size"],
             max_iter=params["max_iter"],
             tol=params["tol"],
+            max_pairs_per_session=params.get("max_pairs_per_session", 5_000_000),
             seed=params["seed"],
         )
         fitted = data["fitted"]

@@ -67,8 +67,8 @@ class PostcodeStandardiser:
     ----------
     country
         ISO 3166 code of the country whose format to check and write (see
-        :data:`POSTCODE_FORMATS`), or None to only upper-case and collapse
-        whitespace without any check.
+        :data:`POSTCODE_FORMATS`), or None (``"any"`` in TOML) to only
+        upper-case and collapse whitespace without any check.
 
     Notes
     -----
@@ -90,6 +90,8 @@ class PostcodeStandardiser:
     country: str | None = "GB"
 
     def __post_init__(self) -> None:
+        if self.country == "any":  # TOML has no null: "any" spells None there
+            object.__setattr__(self, "country", None)
         check_choice("PostcodeStandardiser", "country", self.country, COUNTRIES)
 
     def standardise(self, values: pl.Expr) -> pl.Expr:
