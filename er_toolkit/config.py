@@ -61,19 +61,30 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class BlockingConfig:
-    """Blocking rules: exact rules and sorted-neighbourhood windows."""
+    """Blocking rules: exact rules and sorted-neighbourhood windows.
+
+    ``max_block_size`` (0: none) purges, in every exact rule, blocks of more
+    records than that (see :class:`~er_toolkit.blocking.ExactRule`).
+    """
 
     rules: tuple[tuple[str, ...], ...] = ()
     sorted_neighbourhood: tuple[tuple[tuple[str, ...], int], ...] = ()
     max_pairs_per_rule: int | None = 50_000_000
     on_explode: str = "raise"
+    max_block_size: int = 0
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> BlockingConfig:
         """Build from the ``[blocking]`` table."""
         _check_keys(
             spec,
-            {"rules", "sorted_neighbourhood", "max_pairs_per_rule", "on_explode"},
+            {
+                "rules",
+                "sorted_neighbourhood",
+                "max_pairs_per_rule",
+                "on_explode",
+                "max_block_size",
+            },
             "[blocking]",
         )
         sn = []
@@ -90,6 +101,7 @@ class BlockingConfig:
             sorted_neighbourhood=tuple(sn),
             max_pairs_per_rule=spec.get("max_pairs_per_rule", 50_000_000),
             on_explode=spec.get("on_explode", "raise"),
+            max_block_size=spec.get("max_block_size", 0),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,12 +115,16 @@ class BlockingConfig:
             # None (no limit) is written too: left out, from_dict would read
             # back the default limit.
             "max_pairs_per_rule": self.max_pairs_per_rule,
+            "max_block_size": self.max_block_size,
         }
         return out
 
     def blockers(self) -> list[Blocker]:
         """Compile the declarations into blockers, exact rules first."""
-        out: list[Blocker] = [ExactRule(tuple(r)) for r in self.rules]
+        purge = self.max_block_size or None
+        out: list[Blocker] = [
+            ExactRule(tuple(r), max_block_size=purge) for r in self.rules
+        ]
         out += [SortedNeighbourhood(k, window=w) for k, w in self.sorted_neighbourhood]
         if not out:
             raise ConfigError("[blocking] needs at least one rule; got none.")

@@ -17,7 +17,7 @@ import polars as pl
 from er_toolkit import __version__, schema
 from er_toolkit.blocking import block_pairs, count_rule_pairs
 from er_toolkit.cluster import connected_components
-from er_toolkit.compare import compare_pairs
+from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.config import LinkageConfig, SourceConfig
 from er_toolkit.datasets import ENTITY_COLUMN, load_febrl
 from er_toolkit.evaluate import (
@@ -290,11 +290,28 @@ class Linker:
         candidate_pairs: pl.DataFrame | None = None,
         candidate_vectors: pl.DataFrame | None = None,
         explain: bool = False,
+        chunk_size: int | None = None,
+        min_probability: float = 0.0,
     ) -> pl.DataFrame:
         """Score every candidate pair of ``records``.
 
         Pass ``candidate_vectors`` (from :meth:`compare`) to score pairs
         already compared, e.g. those :meth:`fit` was given.
+
+        Parameters
+        ----------
+        records
+            The records frame.
+        candidate_pairs, candidate_vectors
+            The pairs to score (blocked here when neither is given).
+        explain
+            Add each comparison's contribution and gamma level.
+        chunk_size
+            Compare and score this many pairs at a time, so memory holds one
+            chunk's comparison vectors, not all of them.
+        min_probability
+            Keep only pairs scoring at least this; with ``chunk_size`` this
+            bounds memory by the pairs worth keeping.
 
         Returns
         -------
@@ -305,16 +322,30 @@ class Linker:
             ``explain=True``).
         """
         self._check_fitted()
+        keep = pl.col(schema.MATCH_PROBABILITY) >= min_probability
         if candidate_vectors is not None:
-            vectors = candidate_vectors
-        else:
-            if candidate_pairs is None:
-                candidate_pairs = self.block(records)
-            vectors = self.compare(records, candidate_pairs)
-        start = time.perf_counter()
-        scored = self.scorer_.predict(vectors, explain=explain)
-        self.timings_["score"] = time.perf_counter() - start
-        return with_record_ids(scored, records)
+            start = time.perf_counter()
+            scored = self.scorer_.predict(candidate_vectors, explain=explain)
+            self.timings_["score"] = time.perf_counter() - start
+            return with_record_ids(scored.filter(keep), records)
+        if candidate_pairs is None:
+            candidate_pairs = self.block(records)
+        size = chunk_size or max(candidate_pairs.height, 1)
+        encoding = RecordEncoding(records)
+        parts = []
+        seconds = {"compare": 0.0, "score": 0.0}
+        for offset in range(0, max(candidate_pairs.height, 1), size):
+            chunk = candidate_pairs.slice(offset, size)
+            start = time.perf_counter()
+            vectors = compare_pairs(
+                records, chunk, self.config.comparisons, encoding=encoding
+            )
+            middle = time.perf_counter()
+            parts.append(self.scorer_.predict(vectors, explain=explain).filter(keep))
+            seconds["compare"] += middle - start
+            seconds["score"] += time.perf_counter() - middle
+        self.timings_.update(seconds)
+        return with_record_ids(pl.concat(parts), records)
 
     def cluster(self, records: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
         """Group records into entities at the config's threshold."""

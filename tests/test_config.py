@@ -200,7 +200,8 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("blocking",),
             "[blocking]",
-            "['max_pairs_per_rule', 'on_explode', 'rules', 'sorted_neighbourhood']",
+            "['max_block_size', 'max_pairs_per_rule', 'on_explode', 'rules', "
+            "'sorted_neighbourhood']",
         ),
         (
             ("blocking", "sorted_neighbourhood", 0),

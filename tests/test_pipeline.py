@@ -249,3 +249,15 @@ def test_link_config_links_across_sources():
     )
     assert metrics["true_pairs"] == 300
     assert metrics["pairwise_f1"] >= 0.95
+
+
+def test_chunked_predict_equals_one_pass_and_filters(fitted):
+    linker, records, pairs, scored, _ = fitted
+    whole = linker.predict(records, candidate_pairs=pairs)
+    chunked = linker.predict(records, candidate_pairs=pairs, chunk_size=97)
+    assert chunked.equals(whole)
+    kept = linker.predict(
+        records, candidate_pairs=pairs, chunk_size=97, min_probability=0.5
+    )
+    assert kept.height == whole.filter(pl.col("match_probability") >= 0.5).height
+    assert kept.get_column("match_probability").min() >= 0.5

@@ -1,0 +1,148 @@
+"""er_toolkit alone at scale (up to 10M records): time and memory per stage.
+
+Usage::
+
+    python -m benchmarks.scale --n 10000000 --max-block-size 500 --chunk-size 20000000
+
+The records are the side-by-side benchmark's prepared synthetic customers
+(:mod:`benchmarks.compare_prepare`; preparation is not timed). Blocking purges
+blocks over ``--max-block-size`` records, EM sessions train on capped record
+samples, λ comes from the sessions, and prediction compares and scores the
+candidate pairs in chunks, keeping pairs at or above ``--min-probability``, so
+memory holds one chunk of comparison vectors. Writes
+``<out>/scale_n<N>.json`` and prints a markdown row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+
+from benchmarks.compare_prepare import prepare
+from er_toolkit.config import LinkageConfig
+from er_toolkit.io import Source
+from er_toolkit.pipeline import Linker
+
+CONFIG = Path(__file__).resolve().parent / "configs" / "compare_er_toolkit.toml"
+
+
+def _rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def run(
+    n: int,
+    *,
+    seed: int,
+    out: Path,
+    max_block_size: int,
+    chunk_size: int,
+    min_probability: float,
+) -> dict[str, object]:
+    """Run one size and return its measurements."""
+    path = prepare(n, seed, out)
+    config = LinkageConfig.from_toml(CONFIG)
+    config = replace(
+        config,
+        blocking=replace(config.blocking, max_block_size=max_block_size),
+        evaluation=replace(config.evaluation, entity_column="entity_id"),
+    )
+    linker = Linker(config)
+    seconds: dict[str, float] = {}
+    rss: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal start
+        seconds[stage] = time.perf_counter() - start
+        rss[stage] = _rss_gib()
+        print(
+            f"{stage}: {seconds[stage]:.1f}s, peak RSS {rss[stage]:.2f} GiB", flush=True
+        )
+        start = time.perf_counter()
+
+    frame = pl.read_parquet(path)
+    records = linker.records([Source("customers", frame, id_column="unique_id")])
+    del frame
+    lap("load")
+    pairs = linker.block(records)
+    lap("block")
+    linker.fit(records, candidate_pairs=pairs)
+    lap("train")
+    scored = linker.predict(
+        records,
+        candidate_pairs=pairs,
+        chunk_size=chunk_size,
+        min_probability=min_probability,
+    )
+    lap("predict")
+    clusters = linker.cluster(records, scored)
+    lap("cluster")
+    truth = linker.true_pairs(records)
+    assert truth is not None
+    metrics, _ = linker.evaluate(
+        records, candidate_pairs=pairs, scored=scored, clusters=clusters, truth=truth
+    )
+    result = {
+        "records": records.height,
+        "candidate_pairs": pairs.height,
+        "kept_pairs": scored.height,
+        "seconds": seconds,
+        "total_seconds": sum(seconds.values()),
+        "peak_rss_gib": _rss_gib(),
+        "rss_after_stage_gib": rss,
+        "lambda": linker.scorer_.probability_two_random_records_match_,
+        "pairs_per_second": pairs.height / max(seconds["predict"], 1e-9),
+        "metrics": metrics,
+        "settings": {
+            "max_block_size": max_block_size,
+            "chunk_size": chunk_size,
+            "min_probability": min_probability,
+            "seed": seed,
+        },
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"scale_n{n}.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))
+    parser.add_argument("--max-block-size", type=int, default=500)
+    parser.add_argument("--chunk-size", type=int, default=20_000_000)
+    parser.add_argument("--min-probability", type=float, default=0.01)
+    args = parser.parse_args()
+    r = run(
+        args.n,
+        seed=args.seed,
+        out=args.out,
+        max_block_size=args.max_block_size,
+        chunk_size=args.chunk_size,
+        min_probability=args.min_probability,
+    )
+    m = r["metrics"]
+    assert isinstance(m, dict)
+    print(
+        "| records | candidate pairs | total s | peak RSS GiB | pairs/s (predict) | "
+        "pairwise F1 | cluster F1 | B-cubed F1 | largest cluster |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"| {r['records']:,} | {r['candidate_pairs']:,} | {r['total_seconds']:.0f} "
+        f"| {r['peak_rss_gib']:.1f} | {r['pairs_per_second']:,.0f} "
+        f"| {m['pairwise_f1']:.4f} | {m['cluster_f1']:.4f} | {m['bcubed_f1']:.4f} "
+        f"| {int(m['largest_cluster'])} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
