@@ -212,8 +212,14 @@ class ActiveLearner:
         self.seed = seed
         config = linker.config
         self._rng = np.random.default_rng(config.model.seed if seed is None else seed)
-        if vectors is None:
-            vectors = linker.compare(records, candidate_pairs)
+        wanted = [
+            schema.sim(c.name)
+            for c in linker.config.comparisons
+            if c.similarity_comparator is not None
+        ]
+        if vectors is None or not set(wanted) <= set(vectors.columns):
+            # the classifier reads raw similarities
+            vectors = linker.compare(records, candidate_pairs, raw_similarity=True)
         self._vectors = vectors.drop(schema.BLOCKED_BY, strict=False)
         self._pairs = with_record_ids(
             vectors.select(schema.ROW_L, schema.ROW_R), records

@@ -127,10 +127,25 @@ class Linker:
         self.timings_["block"] = time.perf_counter() - start
         return pairs
 
-    def compare(self, records: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
-        """Return the comparison vectors of ``pairs``."""
+    def compare(
+        self,
+        records: pl.DataFrame,
+        pairs: pl.DataFrame,
+        *,
+        raw_similarity: bool | None = None,
+    ) -> pl.DataFrame:
+        """Return the comparison vectors of ``pairs``.
+
+        ``raw_similarity`` (the ``sim_`` columns) defaults to what the scorer
+        reads: a classifier needs them; Fellegi-Sunter needs only the gamma
+        levels, which comparators find faster when they may stop early.
+        """
+        if raw_similarity is None:
+            raw_similarity = self.config.model.kind == "classifier"
         start = time.perf_counter()
-        vectors = compare_pairs(records, pairs, self.config.comparisons)
+        vectors = compare_pairs(
+            records, pairs, self.config.comparisons, raw_similarity=raw_similarity
+        )
         self.timings_["compare"] = time.perf_counter() - start
         return vectors
 
@@ -338,7 +353,11 @@ class Linker:
             chunk = candidate_pairs.slice(offset, size)
             start = time.perf_counter()
             vectors = compare_pairs(
-                records, chunk, self.config.comparisons, encoding=encoding
+                records,
+                chunk,
+                self.config.comparisons,
+                encoding=encoding,
+                raw_similarity=explain or self.config.model.kind == "classifier",
             )
             middle = time.perf_counter()
             parts.append(self.scorer_.predict(vectors, explain=explain).filter(keep))
