@@ -25,11 +25,16 @@ per synthetic record (:func:`benchmarks.synthetic.generate_customers`):
     accent-folded city.
 
 Preparation runs once per (size, seed), outside every tool's clock, and is
-cached: a file that exists is reused.
+cached: a file is reused while its sidecar ``.source.json`` records the same
+fingerprint of the generator and of this module (:func:`source_fingerprint`);
+after either changes, the file is made again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import time
 from pathlib import Path
 
@@ -38,7 +43,7 @@ import polars as pl
 from benchmarks.synthetic import generate_customers
 from er_toolkit.standardise import apply_standardisers, steps_from_dict
 
-__all__ = ["COLUMNS", "STANDARDISE", "prepare", "prepared_path"]
+__all__ = ["COLUMNS", "STANDARDISE", "prepare", "prepared_path", "source_fingerprint"]
 
 #: The standardisers, as in experiments/customers.toml (postcode aside).
 STANDARDISE: dict[str, object] = {
@@ -74,6 +79,28 @@ def prepared_path(folder: Path, n: int, seed: int) -> Path:
     return Path(folder) / f"customers_n{n}_seed{seed}.parquet"
 
 
+def source_fingerprint() -> str:
+    """Hash of what makes the prepared data: the generator, this module, er_toolkit.
+
+    A cached file made by an older generator (e.g. before namesakes got
+    distinct emails) would silently benchmark the old data.
+    """
+    from importlib import metadata
+
+    import benchmarks.synthetic as synthetic
+
+    digest = hashlib.sha256()
+    for module_file in (synthetic.__file__, __file__):
+        digest.update(Path(module_file).read_bytes())
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        digest.update(metadata.version("er_toolkit").encode())
+    return digest.hexdigest()[:16]
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_suffix(".source.json")
+
+
 def prepare(n: int, seed: int, folder: Path, *, force: bool = False) -> Path:
     """Generate, standardise and write ``n`` synthetic customers; return the path.
 
@@ -86,7 +113,7 @@ def prepare(n: int, seed: int, folder: Path, *, force: bool = False) -> Path:
     folder
         Where to write the Parquet file.
     force
-        Rewrite the file even when it exists.
+        Rewrite the file even when it exists and is current.
 
     Returns
     -------
@@ -94,8 +121,15 @@ def prepare(n: int, seed: int, folder: Path, *, force: bool = False) -> Path:
         The prepared Parquet file.
     """
     path = prepared_path(folder, n, seed)
-    if path.exists() and not force:
-        return path
+    fingerprint = source_fingerprint()
+    sidecar = _sidecar(path)
+    if path.exists() and sidecar.exists() and not force:
+        try:
+            made_by = json.loads(sidecar.read_text()).get("fingerprint")
+        except json.JSONDecodeError:
+            made_by = None
+        if made_by == fingerprint:
+            return path
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     raw = generate_customers(n, seed=seed, n_sources=4)
@@ -126,6 +160,9 @@ def prepare(n: int, seed: int, folder: Path, *, force: bool = False) -> Path:
     tmp = path.with_suffix(".tmp.parquet")
     out.write_parquet(tmp)
     tmp.replace(path)
+    sidecar.write_text(
+        json.dumps({"n": n, "seed": seed, "fingerprint": fingerprint}) + "\n"
+    )
     print(
         f"prepared {n:,} records (seed {seed}) in "
         f"{time.perf_counter() - start:.1f}s -> {path}",

@@ -41,9 +41,28 @@ def test_finished_run_records_every_field(finished) -> None:
     assert run["tool"] == "er_toolkit"
     assert run["status"] == "ok"
     assert run["n_records"] == N
-    for stage in ("load", "block", "train", "predict", "cluster"):
-        assert run["stages_s"][stage] >= 0
+    # er_toolkit compares once; fit and predict reuse the vectors.
+    assert list(run["stages_s"]) == [
+        "load",
+        "block",
+        "compare",
+        "train",
+        "score",
+        "cluster",
+    ]
+    assert all(v >= 0 for v in run["stages_s"].values())
     assert run["total_s"] == pytest.approx(sum(run["stages_s"].values()))
+    view = run["table_stages_s"]
+    assert view["predict"] == pytest.approx(
+        run["stages_s"]["compare"] + run["stages_s"]["score"]
+    )
+    assert run["pairs_per_s"] == pytest.approx(run["candidate_pairs"] / view["predict"])
+    assert run["lambda_method"] == "sessions"
+    assert [s["rule"] for s in run["em_sessions"]] == [
+        "first_name&surname",
+        "date_of_birth",
+        "email",
+    ]
     assert run["peak_rss_mb"] > 0
     assert run["candidate_pairs"] > 0
     assert run["pairs_per_s"] > 0
@@ -61,6 +80,7 @@ def test_finished_run_records_every_field(finished) -> None:
     assert run["command"].startswith("python -m benchmarks.compare")
     table = (finished / "results.md").read_text()
     assert f"{N:,} records" in table and "| er_toolkit | ok |" in table
+    assert "compare+score s" in table and "(sessions)" in table
     assert (finished / "time_vs_records.png").stat().st_size > 0
     assert "Side-by-side" in (finished / "RESULTS.md").read_text()
 
@@ -97,9 +117,54 @@ def test_tool_setups_share_the_er_toolkit_config() -> None:
     config = LinkageConfig.from_toml(compare_tools.ER_TOOLKIT_CONFIG)
     assert config.blocking.rules == compare_tools.BLOCKING_RULES
     assert config.model.training_rules == compare_tools.TRAINING_RULES
-    assert config.model.deterministic_rules == compare_tools.DETERMINISTIC_RULES
-    assert config.model.deterministic_recall == compare_tools.DETERMINISTIC_RECALL
+    # er_toolkit's λ: its default estimate from the EM sessions.
+    assert config.model.deterministic_rules == ()
+    assert config.model.probability_two_random_records_match is None
+    assert config.clustering.prune_weak_links is True
+    email = next(c for c in config.comparisons if c.name == "email")
+    assert len(email.levels) == 1  # exact only, as in Splink and recordlinkage
     assert config.model.u_sample_size == compare_tools.U_SAMPLE_PAIRS
     assert config.model.seed == compare_tools.MODEL_SEED
     assert config.model.max_iter == compare_tools.MAX_ITER
     assert config.threshold == 0.9
+
+
+def test_splink_settings_mirror_the_config() -> None:
+    pytest.importorskip("splink")
+    from benchmarks import compare_tools
+    from er_toolkit.config import LinkageConfig
+
+    config = LinkageConfig.from_toml(compare_tools.ER_TOOLKIT_CONFIG)
+    settings = compare_tools.splink_settings().get_settings("duckdb").as_dict()
+    comparisons = {c["output_column_name"]: c for c in settings["comparisons"]}
+    assert list(comparisons) == [c.name for c in config.comparisons]
+    for comp in config.comparisons:
+        levels = comparisons[comp.name]["comparison_levels"]
+        # Splink adds a null level and an else level around the same levels.
+        assert len(levels) == len(comp.levels) + 2, comp.name
+    assert len(settings["blocking_rules_to_generate_predictions"]) == len(
+        compare_tools.BLOCKING_RULES
+    )
+
+
+def test_ratio_table_bounds_a_timeout() -> None:
+    base = {"n_records": 10, "seed": 0, "threshold": 0.9, "time_limit_s": 100.0}
+    ours = {
+        **base,
+        "tool": "er_toolkit",
+        "status": "ok",
+        "wall_s": 50.0,
+        "total_s": 40.0,
+        "peak_rss_mb": 1000.0,
+        "cluster_f1": 0.9,
+        "largest_cluster": 7,
+        "pairs_per_s": 1e5,
+    }
+    theirs = {**base, "tool": "splink", "status": "timeout", "peak_rss_mb": 2000.0}
+    table = compare.ratio_table([ours, theirs])
+    assert "| 10 | timeout > 100s | 50.0 / > 100 | < 0.50 | < 0.40 |" in table
+    assert "0.50 (at kill)" in table
+    finished = {**theirs, **{k: v for k, v in ours.items() if k != "tool"}}
+    finished["wall_s"] = 100.0
+    table = compare.ratio_table([ours, finished])
+    assert "| 10 | ok | 50.0 / 100.0 | 0.50 | 1.00 |" in table
