@@ -161,6 +161,34 @@ def _prune_weak_links(
         labels = _component_labels(n, left, right)
 
 
+def _split_oversized(
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    score: np.ndarray,
+    labels: np.ndarray,
+    *,
+    threshold: float,
+    max_size: int,
+    probability: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Re-cut components over ``max_size`` at stricter thresholds, step by step."""
+    for step in range(1, 7):
+        sizes = np.bincount(labels, minlength=1)
+        oversized = sizes[labels[left]] > max_size
+        if not oversized.any():
+            break
+        stricter = (
+            1.0 - (1.0 - threshold) / 10.0**step
+            if probability
+            else threshold + step * np.log2(10.0)
+        )
+        keep = ~oversized | (score >= stricter)
+        left, right, score = left[keep], right[keep], score[keep]
+        labels = _component_labels(n, left, right)
+    return left, right, score, labels
+
+
 def _edges(
     pairs: pl.DataFrame, *, n: int, threshold: float, score_column: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,6 +220,7 @@ def connected_components(
     prune_weak_links: bool = False,
     keep_above: float = 0.999,
     min_prune_size: int = 3,
+    max_cluster_size: int | None = None,
 ) -> pl.DataFrame:
     """Cluster records: the connected components of pairs scored >= ``threshold``.
 
@@ -228,6 +257,13 @@ def connected_components(
         Links scored at or above this are never pruned.
     min_prune_size
         Components of at most this many records are left as they are.
+    max_cluster_size
+        A component larger than this is cut again at stricter thresholds,
+        one step at a time (each step divides 1 - threshold by ten for a
+        probability, or adds log2(10) to a weight), keeping only its links
+        at or above the step, until its parts are small enough or six steps
+        are used. Real entities rarely have hundreds of records; components
+        that large are namesakes chained by common names.
 
     Returns
     -------
@@ -264,6 +300,17 @@ def connected_components(
         pairs, n=n, threshold=threshold, score_column=score_column
     )
     labels = _component_labels(n, left, right)
+    if max_cluster_size is not None:
+        left, right, score, labels = _split_oversized(
+            n,
+            left,
+            right,
+            score,
+            labels,
+            threshold=threshold,
+            max_size=max_cluster_size,
+            probability=score_column == schema.MATCH_PROBABILITY,
+        )
     if prune_weak_links:
         labels = _prune_weak_links(
             n,

@@ -327,18 +327,22 @@ class ClusteringConfig:
     See :func:`er_toolkit.cluster.connected_components`: with
     ``prune_weak_links`` a low link that no common neighbour supports is cut
     in components of more than ``min_prune_size`` records, so false links
-    do not chain clusters together.
+    do not chain clusters together; ``max_cluster_size`` (0: none) re-cuts
+    larger components at stricter thresholds.
     """
 
     prune_weak_links: bool = False
     keep_above: float = 0.999
     min_prune_size: int = 3
+    max_cluster_size: int = 0
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> ClusteringConfig:
         """Build from the ``[clustering]`` table."""
         _check_keys(
-            spec, {"prune_weak_links", "keep_above", "min_prune_size"}, "[clustering]"
+            spec,
+            {"prune_weak_links", "keep_above", "min_prune_size", "max_cluster_size"},
+            "[clustering]",
         )
         out = cls(**spec)
         if not isinstance(out.prune_weak_links, bool):

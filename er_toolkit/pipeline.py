@@ -377,6 +377,7 @@ class Linker:
             prune_weak_links=clustering.prune_weak_links,
             keep_above=clustering.keep_above,
             min_prune_size=clustering.min_prune_size,
+            max_cluster_size=clustering.max_cluster_size or None,
         )
         self.timings_["cluster"] = time.perf_counter() - start
         return clusters

@@ -454,3 +454,68 @@ def test_pruning_only_splits_clusters(data):
     # every pruned cluster lies inside one unpruned cluster
     per = joined.group_by("pruned_id").agg(pl.col("plain_id").n_unique())
     assert per.get_column("plain_id").max() == 1
+
+
+def test_oversized_components_are_recut_at_stricter_thresholds():
+    # two cliques of four joined by a 0.95 link; with max size 5 the link
+    # (below the first stricter step, 0.99) goes and each clique stays whole
+    pairs = _pairs(
+        _clique_pairs([0, 1, 2, 3], 0.999)
+        + _clique_pairs([4, 5, 6, 7], 0.999)
+        + [(3, 4, 0.95)]
+    )
+    records = _prune_records(8)
+    whole = connected_components(records, pairs, threshold=0.9)
+    assert whole.get_column("cluster_size").max() == 8
+    split = connected_components(records, pairs, threshold=0.9, max_cluster_size=5)
+    assert sorted(split.group_by("cluster_id").len().get_column("len")) == [4, 4]
+    # a component within the limit is left alone, weak links included
+    same = connected_components(records, pairs, threshold=0.9, max_cluster_size=8)
+    assert same.get_column("cluster_size").max() == 8
+
+
+def test_recutting_works_on_match_weights_too():
+    pairs = pl.DataFrame(
+        [(0, 1, 20.0), (1, 2, 20.0), (2, 3, 1.0)],
+        schema=["_row_l", "_row_r", "match_weight"],
+        orient="row",
+    )
+    out = connected_components(
+        _prune_records(4),
+        pairs,
+        threshold=0.0,
+        score_column="match_weight",
+        max_cluster_size=3,
+    )
+    assert sorted(out.group_by("cluster_id").len().get_column("len")) == [1, 3]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_recutting_only_splits_and_respects_the_limit_when_it_can(data):
+    n = data.draw(st.integers(1, 25))
+    edges = data.draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0.5, 0.99)
+            ),
+            max_size=60,
+        )
+    )
+    edges = [(a, b, p) for a, b, p in edges if a != b]
+    records = _prune_records(n)
+    pairs = _pairs(edges) if edges else _pairs([])
+    limit = data.draw(st.integers(2, 6))
+    plain = connected_components(records, pairs, threshold=0.6)
+    recut = connected_components(records, pairs, threshold=0.6, max_cluster_size=limit)
+    assert recut.height == n
+    joined = plain.select("_row", a="cluster_id").join(
+        recut.select("_row", b="cluster_id"), on="_row"
+    )
+    assert joined.group_by("b").agg(pl.col("a").n_unique()).get_column("a").max() == 1
+    # every score is below the first stricter step (0.96), so oversized parts
+    # lose all their links: only components within the limit keep any
+    assert (
+        recut.get_column("cluster_size").max() <= max(limit, 1)
+        or recut.get_column("cluster_size").max() == 1
+    )

@@ -219,7 +219,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("clustering",),
             "[clustering]",
-            "['keep_above', 'min_prune_size', 'prune_weak_links']",
+            "['keep_above', 'max_cluster_size', 'min_prune_size', 'prune_weak_links']",
         ),
         (
             ("comparisons", 3),

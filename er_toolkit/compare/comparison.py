@@ -162,7 +162,7 @@ class Comparison:
                 np.float32
             )
         if self.tf_gamma is not None:
-            out[tf(self.name)] = column.term_frequency[rows_l]
+            out[tf(self.name)] = column.term_frequency[rows_l].astype(np.float32)
         return out
 
     def to_dict(self) -> dict[str, Any]:

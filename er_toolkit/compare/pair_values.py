@@ -45,7 +45,8 @@ class ColumnEncoding:
     @cached_property
     def codes(self) -> np.ndarray:
         """Dense code of each record's value (-1 for null)."""
-        return self.strings.rank("dense").fill_null(0).cast(pl.Int64).to_numpy() - 1
+        codes = self.strings.rank("dense").fill_null(0).cast(pl.Int32).to_numpy()
+        return codes - np.int32(1)
 
     @cached_property
     def uniques(self) -> np.ndarray:
@@ -182,7 +183,7 @@ class PairValues:
         """Distinct differing (left, right) strings, and the map back to pairs."""
         differ = self._differ
         n = max(len(self.encoding.uniques), 1)
-        key = self.codes_l[differ] * n + self.codes_r[differ]
+        key = self.codes_l[differ].astype(np.int64) * n + self.codes_r[differ]
         uniq, inverse = np.unique(key, return_inverse=True)
         uniques = self.encoding.uniques
         return uniques[uniq // n], uniques[uniq % n], inverse

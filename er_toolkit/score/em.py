@@ -10,7 +10,8 @@ import polars as pl
 
 from er_toolkit import schema
 
-_FLOOR = 1e-12
+PROBABILITY_FLOOR = 1e-12
+_FLOOR = PROBABILITY_FLOOR
 
 
 @dataclass(frozen=True)

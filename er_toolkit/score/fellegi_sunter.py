@@ -18,7 +18,7 @@ from er_toolkit.compare import Comparison, ExactLevel, RecordEncoding, compare_p
 from er_toolkit.compare.comparison import tf
 from er_toolkit.exceptions import ConfigError, ModelFormatError, NotFittedError
 from er_toolkit.schema import LinkType
-from er_toolkit.score.em import Patterns, log_bayes_factors, run_em
+from er_toolkit.score.em import PROBABILITY_FLOOR, Patterns, run_em
 from er_toolkit.score.sampling import sample_pairs, total_pairs
 
 log = logging.getLogger(__name__)
@@ -407,7 +407,7 @@ class FellegiSunter:
         # a fixed point of λ_c = mean posterior, over each pair's own weight
         # (EM over gamma patterns would see only the average u of an exact
         # level and take pairs agreeing on common names for matches).
-        weights = self._contributions(vectors).sum(axis=1)
+        weights = self._weights(vectors)
         share = 0.1
         for _ in range(self.max_iter):
             prior = np.log2(share) - np.log2(1.0 - share)
@@ -476,32 +476,37 @@ class FellegiSunter:
                 )
         return pl.DataFrame(rows)
 
+    def _comparison_bf(self, vectors: pl.DataFrame, comp: Comparison) -> np.ndarray:
+        """Return one comparison's log2 Bayes factor per pair (TF adjusted)."""
+        m, u = self.m_[comp.name], self.u_[comp.name]
+        table = np.log2(np.maximum(m, PROBABILITY_FLOOR)) - np.log2(
+            np.maximum(u, PROBABILITY_FLOOR)
+        )
+        gamma = vectors.get_column(schema.gamma(comp.name)).to_numpy()
+        # gamma -1 (null) reads the appended 0.0 at index -1
+        bf = np.append(table, 0.0)[gamma.astype(np.int64)]
+        top = comp.tf_gamma
+        if top is not None and tf(comp.name) in vectors.columns:
+            freq = vectors.get_column(tf(comp.name)).to_numpy()
+            at_top = (gamma == top) & ~np.isnan(freq)
+            floor = 1.0 / max(self.n_records_, 1)
+            bf[at_top] = np.log2(m[top]) - np.log2(np.maximum(freq[at_top], floor))
+        return bf
+
     def _contributions(self, vectors: pl.DataFrame) -> np.ndarray:
         """Return each comparison's log2 Bayes factor per pair (TF adjusted)."""
-        comps = list(self.comparisons)
-        names = [c.name for c in comps]
-        gammas = (
-            np.column_stack(
-                [vectors.get_column(schema.gamma(n)).to_numpy() for n in names]
-            )
-            if vectors.height
-            else np.empty((0, len(names)), dtype=np.int8)
-        )
-        contributions = log_bayes_factors(
-            gammas, [self.m_[n] for n in names], [self.u_[n] for n in names]
-        )
-        for k, comp in enumerate(comps):
-            top = comp.tf_gamma
-            if top is None or tf(comp.name) not in vectors.columns:
-                continue
-            freq = vectors.get_column(tf(comp.name)).to_numpy()
-            at_top = (gammas[:, k] == top) & ~np.isnan(freq)
-            floor = 1.0 / max(self.n_records_, 1)
-            tf_weight = np.log2(self.m_[comp.name][top]) - np.log2(
-                np.maximum(freq[at_top], floor)
-            )
-            contributions[at_top, k] = tf_weight
-        return contributions
+        if not self.comparisons:
+            return np.empty((vectors.height, 0))
+        return np.column_stack(
+            [self._comparison_bf(vectors, c) for c in self.comparisons]
+        ).reshape(vectors.height, len(self.comparisons))
+
+    def _weights(self, vectors: pl.DataFrame) -> np.ndarray:
+        """Return each pair's summed log2 Bayes factor, one comparison at a time."""
+        total = np.zeros(vectors.height)
+        for comp in self.comparisons:
+            total += self._comparison_bf(vectors, comp)
+        return total
 
     def predict(self, vectors: pl.DataFrame, *, explain: bool = False) -> pl.DataFrame:
         """Score comparison vectors.
@@ -524,8 +529,11 @@ class FellegiSunter:
         """
         self._check_fitted()
         names = [c.name for c in self.comparisons]
-        contributions = self._contributions(vectors)
-        weight = contributions.sum(axis=1) + self.prior_weight_
+        if explain:
+            contributions = self._contributions(vectors)
+            weight = contributions.sum(axis=1) + self.prior_weight_
+        else:
+            weight = self._weights(vectors) + self.prior_weight_
         probability = 1.0 / (1.0 + np.exp2(-weight))
         keep = [
             c

@@ -246,6 +246,7 @@ def per_distinct(
     *,
     schema: Mapping[str, pl.DataType | type[pl.DataType]],
     key: Callable[[pl.Expr], pl.Expr] | None = None,
+    settle: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> pl.Expr:
     """Apply a per-value library once per distinct value and join the results back.
 
@@ -264,6 +265,12 @@ def per_distinct(
     key
         Vectorised clean-up applied before taking distinct values (default:
         strip whitespace). Values with the same key get the same result.
+    settle
+        Optional vectorised fast path, run before ``function``. It takes a
+        frame of the distinct, non-blank keys (column ``key``) and returns
+        the rows it can settle itself: ``key`` and the columns of ``schema``,
+        each key at most once, with exactly the result ``function`` would
+        give. Only the other keys go to ``function``.
 
     Returns
     -------
@@ -294,9 +301,17 @@ def per_distinct(
             keys.get_column("key").drop_nulls().unique(maintain_order=True).to_frame()
         )
         distinct = distinct.filter(pl.col("key") != "")
+        settled = None
+        if settle is not None:
+            settled = settle(distinct).select(
+                "key", *(pl.col(name).cast(schema[name]) for name in names)
+            )
+            distinct = distinct.join(settled.select("key"), on="key", how="anti")
         rows = _map_distinct(function, distinct.get_column("key").to_list())
         table = pl.DataFrame(rows, schema=dict(schema), orient="row")
         table = pl.concat([distinct, table], how="horizontal")
+        if settled is not None:
+            table = pl.concat([settled, table], how="vertical")
         joined = keys.join(table, on="key", how="left", maintain_order="left")
         if joined.height != series.len():  # pragma: no cover - guards the join
             raise RuntimeError("per_distinct changed the number of rows.")
