@@ -109,17 +109,27 @@ class ExactRule:
         )
 
     def block(self, records: pl.DataFrame, *, link_type: LinkType) -> pl.DataFrame:
-        """Return pairs agreeing on every key, ``_row_l`` < ``_row_r``."""
-        keyed = self._keyed(records)
+        """Return pairs agreeing on every key, ``_row_l`` < ``_row_r``.
+
+        The keys are first replaced by one integer block number, so the
+        self-join carries three integer columns, not the key strings.
+        """
         keys = list(self.keys)
-        pairs = keyed.join(keyed, on=keys, suffix=schema.RIGHT).rename(
-            {schema.ROW: schema.ROW_L}
+        cross = link_type == "link" and schema.SOURCE in records.columns
+        carried = [pl.col(schema.ROW)]
+        if cross:
+            carried.append(pl.col(schema.SOURCE).rank("dense").alias("_src"))
+        blocks = (
+            self._keyed(records)
+            .select(*carried, pl.struct(keys).rank("dense").alias("_block"))
+            .collect()
         )
-        pairs = pairs.filter(pl.col(schema.ROW_L) < pl.col(schema.ROW_R))
-        if link_type == "link" and schema.SOURCE in records.columns:
-            pairs = pairs.filter(
-                pl.col(schema.SOURCE) != pl.col(schema.SOURCE + schema.RIGHT)
-            )
+        pairs = blocks.lazy().join(blocks.lazy(), on="_block", suffix=schema.RIGHT)
+        pairs = pairs.rename({schema.ROW: schema.ROW_L}).filter(
+            pl.col(schema.ROW_L) < pl.col(schema.ROW_R)
+        )
+        if cross:
+            pairs = pairs.filter(pl.col("_src") != pl.col("_src" + schema.RIGHT))
         return (
             pairs.select(schema.ROW_L, schema.ROW_R).collect().cast(PAIR_SCHEMA)  # type: ignore[arg-type]
         )
