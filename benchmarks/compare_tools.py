@@ -156,7 +156,7 @@ def run_er_toolkit(data: Path, workdir: Path, threshold: float, clock: Clock) ->
     with clock.stage("train"):
         linker.fit(records, candidate_pairs=pairs, candidate_vectors=vectors)
     with clock.stage("score"):
-        scored = linker.predict(records, candidate_vectors=vectors)
+        scored = linker.predict(records, candidate_vectors=vectors, record_ids=False)
     n_candidates = vectors.height
     del vectors
     clock.substages = dict(linker.timings_)

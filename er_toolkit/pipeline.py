@@ -307,6 +307,7 @@ class Linker:
         explain: bool = False,
         chunk_size: int | None = None,
         min_probability: float = 0.0,
+        record_ids: bool = True,
     ) -> pl.DataFrame:
         """Score every candidate pair of ``records``.
 
@@ -327,6 +328,9 @@ class Linker:
         min_probability
             Keep only pairs scoring at least this; with ``chunk_size`` this
             bounds memory by the pairs worth keeping.
+        record_ids
+            Add ``record_id_l/_r`` and ``source_l/_r``; without them the pairs
+            carry row numbers only (much less memory on large runs).
 
         Returns
         -------
@@ -342,7 +346,8 @@ class Linker:
             start = time.perf_counter()
             scored = self.scorer_.predict(candidate_vectors, explain=explain)
             self.timings_["score"] = time.perf_counter() - start
-            return with_record_ids(scored.filter(keep), records)
+            scored = scored.filter(keep)
+            return with_record_ids(scored, records) if record_ids else scored
         if candidate_pairs is None:
             candidate_pairs = self.block(records)
         size = chunk_size or max(candidate_pairs.height, 1)
@@ -364,7 +369,8 @@ class Linker:
             seconds["compare"] += middle - start
             seconds["score"] += time.perf_counter() - middle
         self.timings_.update(seconds)
-        return with_record_ids(pl.concat(parts), records)
+        scored = pl.concat(parts)
+        return with_record_ids(scored, records) if record_ids else scored
 
     def cluster(self, records: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
         """Group records into entities at the config's threshold."""

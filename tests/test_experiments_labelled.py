@@ -15,11 +15,13 @@ FLOOR = 0.90
 def test_fodors_zagat_classifier_at_least_fellegi_sunter(
     shared_datasets: Path,
 ) -> None:
+    # logistic regression: seconds where gradient boosting's 36 fits (cv=5)
+    # take minutes on a busy 2-core machine
     with threadpool_limits(limits=1):
         result = labelled.run_set(
             "fodors_zagat",
             datasets=shared_datasets,
-            estimators=["gradient_boosting"],
+            estimators=["logistic_regression"],
         )
     assert not result.error, result.error
     assert result.test_matches > 0 and result.test_pairs > result.test_matches
@@ -29,7 +31,7 @@ def test_fodors_zagat_classifier_at_least_fellegi_sunter(
     assert result.classifier_f1 >= result.fs_f1 - TOLERANCE
     assert result.stacked_f1 >= result.fs_f1 - TOLERANCE
     assert min(result.classifier_f1, result.stacked_f1) > FLOOR
-    assert result.estimator == "gradient_boosting"
+    assert result.estimator == "logistic_regression"
 
 
 def test_missing_datasets_are_reported_not_raised(tmp_path: Path) -> None:
