@@ -252,7 +252,7 @@ def test_link_config_links_across_sources():
 
 
 def test_chunked_predict_equals_one_pass_and_filters(fitted):
-    linker, records, pairs, scored, _ = fitted
+    linker, records, pairs, _, _ = fitted
     whole = linker.predict(records, candidate_pairs=pairs)
     chunked = linker.predict(records, candidate_pairs=pairs, chunk_size=97)
     assert chunked.equals(whole)
@@ -261,3 +261,13 @@ def test_chunked_predict_equals_one_pass_and_filters(fitted):
     )
     assert kept.height == whole.filter(pl.col("match_probability") >= 0.5).height
     assert kept.get_column("match_probability").min() >= 0.5
+
+
+def test_predict_without_record_ids_keeps_rows_and_scores(fitted):
+    linker, records, pairs, scored, _ = fitted
+    bare = linker.predict(records, candidate_pairs=pairs, record_ids=False)
+    assert "record_id_l" not in bare.columns
+    assert "source_r" not in bare.columns
+    assert bare.select("_row_l", "_row_r", "match_probability").equals(
+        scored.select("_row_l", "_row_r", "match_probability")
+    )
