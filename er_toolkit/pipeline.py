@@ -70,8 +70,8 @@ class Linker:
     blocking_report_ : polars.DataFrame
         Pairs each blocking rule produces, from the last :meth:`block`.
     profile_ : polars.DataFrame
-        Data-quality profile of the last :meth:`records` call (before and
-        after standardisation when the config standardises).
+        With standardisation, the before-and-after data-quality profile of
+        the last :meth:`records` call (see :meth:`profile`).
     """
 
     scorer_: FellegiSunter | ClassifierScorer
@@ -102,12 +102,19 @@ class Linker:
                 records, self.config.standardise
             )
             self.timings_["standardise"] = time.perf_counter() - start
-        else:
-            self.profile_ = profile_frame(
-                records,
-                columns=[c for c in self.config.columns if c in records.columns],
-            )
         return records
+
+    def profile(self, records: pl.DataFrame) -> pl.DataFrame:
+        """Return the data-quality profile of ``records``.
+
+        After standardisation this is the before-and-after profile
+        :meth:`records` made on the way; otherwise it is made now.
+        """
+        if self.config.standardise and hasattr(self, "profile_"):
+            return self.profile_
+        return profile_frame(
+            records, columns=[c for c in self.config.columns if c in records.columns]
+        )
 
     # -------------------------------------------------------------- stages
     def block(self, records: pl.DataFrame) -> pl.DataFrame:

@@ -151,7 +151,7 @@ def train(
                 metrics=metrics,
                 figures=figures,
                 tables=tables,
-                profile=getattr(linker, "profile_", None),
+                profile=linker.profile(records),
                 register=register,
                 params=params,
                 tags=tags,

@@ -74,3 +74,76 @@ def test_unknown_check_is_rejected():
         ),
     ):
         PhoneStandardiser(check="strict")  # type: ignore[arg-type]
+
+
+# --- the vectorised fast path gives phonenumbers' answer ---------------------
+
+import random  # noqa: E402
+
+import phonenumbers  # noqa: E402
+from phonenumbers import PhoneMetadata  # noqa: E402
+
+from er_toolkit.standardise.phones import _fast_plan, _settle_valid  # noqa: E402
+
+
+def _variants(region, rng, count):
+    """Keys near the region's example numbers, in the shapes the fast path
+    reads and the shapes it must leave alone, with random digits mixed in."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    code, trunk = str(metadata.country_code), metadata.national_prefix or ""
+    examples = []
+    for kind in range(12):
+        example = phonenumbers.example_number_for_type(region, kind)
+        if example is not None:
+            examples.append(phonenumbers.national_significant_number(example))
+    examples = examples or ["123456789"]
+    keys = []
+    for _ in range(count):
+        nsn = rng.choice(examples)
+        tail = rng.randint(0, len(nsn))
+        extra = tail + rng.choice([-1, 0, 0, 0, 0, 1])
+        nsn = nsn[: len(nsn) - tail] + "".join(
+            rng.choice("0123456789") for _ in range(extra)
+        )
+        noise = "".join(rng.choice("0123456789") for _ in range(rng.randint(2, 14)))
+        keys.append(
+            rng.choice(
+                [f"+{code}{nsn}", f"+{code}{trunk}{nsn}", f"{trunk}{nsn}", nsn,
+                 f"00{code}{nsn}", f"{code}{nsn}", f"+{code}0{nsn}", noise]
+            )
+        )  # fmt: skip
+    return list(dict.fromkeys(keys))
+
+
+@pytest.mark.parametrize("check", ["valid", "possible"])
+def test_fast_path_matches_phonenumbers_in_every_region(check):
+    rng = random.Random(0)
+    settled_count = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        if _fast_plan(region) is None:
+            continue
+        keys = _variants(region, rng, 300 if check == "valid" else 60)
+        settled = _settle_valid(region, pl.DataFrame({"key": keys}))
+        assert settled.get_column("key").is_unique().all()
+        standardiser = PhoneStandardiser(default_region=region, check=check)
+        for key, value, reason in settled.iter_rows():
+            assert (value, reason) == standardiser._parse(key), (region, key)
+        settled_count += settled.height
+    assert settled_count > (10_000 if check == "valid" else 2_000)
+
+
+def test_fast_path_covers_the_common_formats():
+    keys = ["02079460958", "+442079460958", "+4402079460958", "07400123456"]
+    settled = _settle_valid("GB", pl.DataFrame({"key": keys}))
+    assert settled.get_column("key").to_list() == keys
+    # A Guernsey mobile on +44 is left to phonenumbers, which finds its region.
+    assert _settle_valid("GB", pl.DataFrame({"key": ["07911123456"]})).height == 0
+    assert run(PhoneStandardiser(), ["07911 123456"]).row(0) == ("+447911123456", None)
+    assert _settle_valid("US", pl.DataFrame({"key": ["4155552671"]})).height == 1
+
+
+def test_regions_without_a_simple_plan_use_phonenumbers_only():
+    # GG shares +44 with GB, so only phonenumbers can say which region it is.
+    assert _fast_plan("GG") is None
+    out = run(PhoneStandardiser(default_region="GG"), ["01481 256789"])
+    assert out.rows() == [("+441481256789", None)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
@@ -19,11 +20,22 @@ from er_toolkit.standardise.base import (
 _SCHEMA: Final = {VALUE: pl.String, REASON: pl.String}
 _INVALID: Final = "invalid_email"
 
-_ATEXT: Final = r"[a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~]"
+_LATIN_LOWER: Final = "".join(
+    c
+    for c in map(chr, range(0xDF, 0x250))
+    if unicodedata.category(c) == "Ll"
+    and unicodedata.normalize("NFC", c) == c
+    and c.lower() == c
+)
+"""Lower-case Latin letters with diacritics (ß, é, ø, ł, ...) that Unicode
+normalisation and lower-casing leave alone."""
+_ATEXT: Final = rf"[a-zA-Z0-9_!#$%&'*+\-/=?^`{{|}}~{_LATIN_LOWER}]"
 _PLAIN: Final = rf"^({_ATEXT}+(?:\.{_ATEXT}+)*)@((?s:.*))$"
-"""An ASCII dot-atom local part (email-validator's ``DOT_ATOM_TEXT``), an
-@-sign, and anything after it: the local part is then valid and already
-normalised, and only the domain needs checking."""
+"""A plain dot-atom local part, an @-sign, and anything after it. The local
+part is email-validator's ``DOT_ATOM_TEXT`` with the letters of
+:data:`_LATIN_LOWER` added (valid in its internationalised form, safe, and
+already normalised), so it is valid and comes back unchanged: only the
+domain and the length need checking."""
 _MAX_LENGTH: Final = 254
 """email-validator's ``EMAIL_MAX_LENGTH``, in UTF-8 bytes."""
 
@@ -114,7 +126,7 @@ def _check_domain(domain: str) -> tuple[str | None, int]:
 def settle_plain(keys: pl.DataFrame, *, normalise_provider: bool) -> pl.DataFrame:
     """Results for the keys with a plain local part, checking each domain once.
 
-    An address whose local part is an ASCII dot-atom is valid exactly when
+    An address whose local part is a plain dot-atom is valid exactly when
     its domain is valid on its own and the address is within 254 UTF-8
     bytes in each of the forms email-validator measures; the local part
     comes back unchanged. So each distinct domain goes to email-validator
