@@ -531,7 +531,10 @@ class FellegiSunter:
         names = [c.name for c in self.comparisons]
         if explain:
             contributions = self._contributions(vectors)
-            weight = contributions.sum(axis=1) + self.prior_weight_
+            weight = np.zeros(vectors.height)
+            for k in range(contributions.shape[1]):  # same order as _weights
+                weight += contributions[:, k]
+            weight += self.prior_weight_
         else:
             weight = self._weights(vectors) + self.prior_weight_
         probability = 1.0 / (1.0 + np.exp2(-weight))
