@@ -52,6 +52,7 @@ import psutil
 
 from benchmarks.compare_prepare import prepare
 from benchmarks.compare_tools import STAGE_ORDER, TOOLS
+from benchmarks.markdown import replace_section
 from er_toolkit.evaluate import (
     cluster_metrics,
     pairwise_metrics,
@@ -584,14 +585,7 @@ def write_results_md(
         "`benchmarks/README_compare.md` for the set-ups and what they do not make equal.\n\n"
         + markdown_tables(runs)
     )
-    text = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    if SECTION in text:
-        head, _, tail = text.partition(SECTION)
-        rest = tail.split("\n## ", 1)
-        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
+    replace_section(path, SECTION, section, title="Benchmark results")
 
 
 # --------------------------------------------------------------------------- #

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from benchmarks.markdown import replace_section
 from benchmarks.synthetic import generate_customers
 from er_toolkit.config import LinkageConfig
 from er_toolkit.train import train
@@ -69,15 +70,8 @@ def main() -> None:
         "match probability 0.9.\n\n" + table + "\n"
     )
     results = HERE / "RESULTS.md"
-    text = results.read_text() if results.exists() else "# Experiment results\n\n"
     marker = "## Standardisation on and off: synthetic customers"
-    if marker in text:
-        head, _, tail = text.partition(marker)
-        rest = tail.split("\n## ", 1)
-        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    results.write_text(text)
+    replace_section(results, marker, section, title="Experiment results")
     print(f"wrote {results}")
 
 

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from benchmarks.markdown import replace_section
 from er_toolkit import schema
 from er_toolkit.compare import compare_pairs
 from er_toolkit.config import LinkageConfig
@@ -756,14 +757,7 @@ def save_store(results: dict[str, Result], path: Path = STORE) -> None:
 
 def write_results(text: str, path: Path = HERE / "RESULTS.md") -> None:
     """Insert or replace the section, keeping the others."""
-    current = path.read_text() if path.exists() else "# Experiment results\n\n"
-    if SECTION in current:
-        head, _, tail = current.partition(SECTION)
-        rest = tail.split("\n## ", 1)
-        current = head + text + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        current = current.rstrip() + "\n\n" + text
-    path.write_text(current)
+    replace_section(path, SECTION, text, title="Experiment results")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
