@@ -80,6 +80,7 @@ def run(
         candidate_pairs=pairs,
         chunk_size=chunk_size,
         min_probability=min_probability,
+        record_ids=False,
     )
     lap("predict")
     clusters = linker.cluster(records, scored)

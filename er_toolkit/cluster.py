@@ -149,16 +149,32 @@ def _prune_weak_links(
             shape=(n, n),
         ).tocsr()
         adjacency.data[:] = 1.0
-        common = np.asarray(
-            adjacency[left[large]].multiply(adjacency[right[large]]).sum(axis=1)
-        ).ravel()
-        weak = large[(common == 0) & (score[large] < keep_above)]
+        doubtful = large[score[large] < keep_above]
+        weak = doubtful[
+            _common_neighbours(adjacency, left[doubtful], right[doubtful]) == 0
+        ]
         if weak.size == 0:
             return labels
         keep = np.ones(left.size, dtype=bool)
         keep[weak] = False
         left, right, score = left[keep], right[keep], score[keep]
         labels = _component_labels(n, left, right)
+
+
+def _common_neighbours(
+    adjacency: sp.csr_array,
+    left: np.ndarray,
+    right: np.ndarray,
+    *,
+    chunk: int = 100_000,
+) -> np.ndarray:
+    """Count each edge's linked neighbours shared by both ends, a chunk at a time."""
+    out = np.zeros(left.size, dtype=np.int64)
+    for start in range(0, left.size, chunk):
+        end = start + chunk
+        both = adjacency[left[start:end]].multiply(adjacency[right[start:end]])
+        out[start:end] = np.asarray(both.sum(axis=1)).ravel()
+    return out
 
 
 def _split_oversized(

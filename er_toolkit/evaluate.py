@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 from er_toolkit import schema
@@ -33,6 +34,7 @@ CURVE_SCHEMA = pl.Schema(
 """Columns and types of the frame :func:`precision_recall_curve` returns."""
 
 _KEY = "__pair_key"
+_SLICE = 10_000_000  # candidate pairs keyed at a time
 _TRUTHY = ("1", "true", "t", "yes", "y")
 
 
@@ -415,9 +417,23 @@ def blocking_recall(candidates: pl.DataFrame, truth: pl.DataFrame) -> float:
     >>> blocking_recall(cand, truth)
     0.5
     """
-    true = _keys(truth, name="truth")
-    found = true.join(_keys(candidates, name="candidates"), on=_KEY, how="semi")
-    return _ratio(found.height, true.height)
+    true = np.sort(_keys(truth, name="truth").get_column(_KEY).to_numpy())
+    _require_columns(candidates, (schema.ROW_L, schema.ROW_R), name="candidates")
+    if true.size == 0:
+        return 0.0
+    # Candidates are looked up in the (smaller) sorted truth a slice at a
+    # time, so hundreds of millions of candidates are never keyed at once.
+    found = np.zeros(true.size, dtype=bool)
+    for start in range(0, candidates.height, _SLICE):
+        keys = (
+            candidates.slice(start, _SLICE)
+            .select(pair_key())
+            .get_column(_KEY)
+            .to_numpy()
+        )
+        at = np.minimum(np.searchsorted(true, keys), true.size - 1)
+        found[at[true[at] == keys]] = True
+    return _ratio(int(found.sum()), true.size)
 
 
 def precision_recall_curve(

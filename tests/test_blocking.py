@@ -6,6 +6,7 @@ import itertools
 import warnings
 
 import hypothesis.strategies as st
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -15,6 +16,7 @@ from er_toolkit.blocking import (
     Blocker,
     ExactRule,
     SortedNeighbourhood,
+    block_pair_positions,
     block_pairs,
     count_rule_pairs,
     key_expr,
@@ -552,3 +554,38 @@ def test_exact_rule_purges_blocks_above_max_block_size(max_block_size, expected)
 def test_exact_rule_rejects_bad_max_block_size(bad):
     with pytest.raises(ConfigError, match="'max_block_size' of ExactRule"):
         ExactRule(("s",), max_block_size=bad)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 7), min_size=0, max_size=8),
+    chunk_pairs=st.integers(1, 30),
+    with_sources=st.booleans(),
+    data=st.data(),
+)
+def test_block_pair_positions_chunks_match_brute_force(
+    sizes: list[int], chunk_pairs: int, with_sources: bool, data: st.DataObject
+) -> None:
+    block = np.repeat(np.arange(len(sizes)), sizes)
+    sources = (
+        np.array(
+            data.draw(
+                st.lists(st.integers(0, 2), min_size=len(block), max_size=len(block))
+            ),
+            dtype=np.int64,
+        )
+        if with_sources
+        else None
+    )
+    got: list[tuple[int, int]] = []
+    for left, right in block_pair_positions(block, sources, chunk_pairs=chunk_pairs):
+        # a chunk stays near its size: only one position's partners can overrun
+        assert left.size <= chunk_pairs + max(sizes, default=0)
+        got.extend(zip(left.tolist(), right.tolist(), strict=True))
+    expected = [
+        (i, j)
+        for i, j in itertools.combinations(range(len(block)), 2)
+        if block[i] == block[j] and (sources is None or sources[i] != sources[j])
+    ]
+    assert sorted(got) == expected
+    assert len(got) == len(set(got))

@@ -6,6 +6,7 @@ import networkx as nx
 import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -519,3 +520,32 @@ def test_recutting_only_splits_and_respects_the_limit_when_it_can(data):
         recut.get_column("cluster_size").max() <= max(limit, 1)
         or recut.get_column("cluster_size").max() == 1
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_common_neighbours_in_chunks_equal_brute_force(data):
+    n = data.draw(st.integers(2, 15))
+    edges = data.draw(
+        st.lists(
+            st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
+            min_size=1,
+            max_size=40,
+        )
+    )
+    edges = [(a, b) for a, b in edges if a != b] or [(0, 1)]
+    left = np.array([a for a, _ in edges])
+    right = np.array([b for _, b in edges])
+    adjacency = sp.coo_array(
+        (np.ones(2 * left.size), (np.r_[left, right], np.r_[right, left])),
+        shape=(n, n),
+    ).tocsr()
+    adjacency.data[:] = 1.0
+    neighbours = [set() for _ in range(n)]
+    for a, b in edges:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    expected = [len(neighbours[a] & neighbours[b]) for a, b in edges]
+    chunk = data.draw(st.integers(1, 7))
+    got = cluster._common_neighbours(adjacency, left, right, chunk=chunk)
+    assert got.tolist() == expected

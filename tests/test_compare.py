@@ -569,3 +569,47 @@ def test_missing_column_raises_schema_error() -> None:
     comp = Comparison("city", "city", (ExactLevel(),))
     with pytest.raises(SchemaError, match=r"Comparison 'city' needs column 'city'"):
         compare_pairs(records, pairs, [comp])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    values=st.lists(
+        st.sampled_from([None, "", "ann", "anne", "anna", "bob", "rob"]),
+        min_size=2,
+        max_size=25,
+    ),
+    chunk_size=st.integers(1, 12),
+    data=st.data(),
+)
+def test_compare_in_chunks_equals_compare_at_once(
+    values: list[str | None], chunk_size: int, data: st.DataObject
+) -> None:
+    n = len(values)
+    index = st.integers(0, n - 1)
+    pairs = pl.DataFrame(
+        data.draw(st.lists(st.tuples(index, index), min_size=0, max_size=40)),
+        schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32},
+        orient="row",
+    )
+    comparison = Comparison(
+        "v",
+        "v",
+        (
+            ExactLevel(term_frequency=True),
+            SimilarityLevel("jaro_winkler", 0.9),
+            DistanceLevel("levenshtein", 1),
+        ),
+    )
+    records = _records(values)
+    whole = compare_pairs(records, pairs, [comparison])
+    chunked = compare_pairs(records, pairs, [comparison], chunk_size=chunk_size)
+    assert chunked.equals(whole)
+
+
+def test_compare_rejects_a_non_positive_chunk_size() -> None:
+    records = _records(["a", "b"])
+    pairs = pl.DataFrame({schema.ROW_L: [0], schema.ROW_R: [1]})
+    with pytest.raises(ConfigError, match="chunk_size"):
+        compare_pairs(
+            records, pairs, [Comparison("v", "v", (ExactLevel(),))], chunk_size=0
+        )

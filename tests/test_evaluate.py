@@ -668,3 +668,13 @@ def test_curve_matches_pairwise_metrics_at_each_threshold(scored_rows, truth):
 def test_all_is_exported():
     for name in evaluate.__all__:
         assert hasattr(evaluate, name)
+
+
+@settings(max_examples=50, deadline=None)
+@given(pair_lists, pair_lists, st.integers(1, 5))
+def test_blocking_recall_in_slices_equals_at_once(candidates, truth, size):
+    whole = blocking_recall(pairs_frame(candidates), pairs_frame(truth))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluate, "_SLICE", size)
+        sliced = blocking_recall(pairs_frame(candidates), pairs_frame(truth))
+    assert sliced == whole

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -105,3 +106,60 @@ def source_codes(records: pl.DataFrame) -> np.ndarray:
         return np.zeros(records.height, dtype=np.int32)
     codes = records.get_column(schema.SOURCE).cast(pl.Categorical).to_physical()
     return codes.to_numpy().astype(np.int32)
+
+
+def block_pair_positions(
+    block: np.ndarray,
+    sources: np.ndarray | None = None,
+    *,
+    chunk_pairs: int = 4_000_000,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield every pair of positions within each run of equal ``block`` values.
+
+    Parameters
+    ----------
+    block
+        Block numbers of records sorted by block (equal values adjacent).
+    sources
+        Each position's source, when pairs within one source are to be left
+        out (a ``link`` job); None keeps them.
+    chunk_pairs
+        Roughly how many pairs to yield at a time (one position's partners
+        are never split), so memory holds one chunk, not every pair at once.
+
+    Yields
+    ------
+    tuple of numpy.ndarray
+        Positions ``i < j`` (int64) of pairs in the same block.
+
+    Examples
+    --------
+    >>> [(i.tolist(), j.tolist()) for i, j in block_pair_positions(np.array([0, 0, 0, 1]))]
+    [([0, 0, 1], [1, 2, 2])]
+    """
+    n = len(block)
+    if n < 2:
+        return
+    starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
+    ends = np.r_[starts[1:], n]
+    # partners of each position: the rest of its block after it
+    sizes = ends - starts
+    after = np.repeat(ends, sizes) - np.arange(n) - 1
+    cumulative = np.cumsum(after)
+    first = 0
+    while first < n:
+        limit = (cumulative[first - 1] if first else 0) + chunk_pairs
+        last = int(np.searchsorted(cumulative, limit, side="right"))
+        last = min(max(last, first + 1), n)
+        counts = after[first:last]
+        total = int(counts.sum())
+        if total:
+            left = np.repeat(np.arange(first, last), counts)
+            offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+            right = left + 1 + offset
+            del offset
+            if sources is not None:
+                keep = sources[left] != sources[right]
+                left, right = left[keep], right[keep]
+            yield left, right
+        first = last

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.blocking.base import PAIR_SCHEMA, key_column, key_expr
+from er_toolkit.blocking.base import (
+    PAIR_SCHEMA,
+    block_pair_positions,
+    key_column,
+    key_expr,
+)
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.schema import LinkType
 
@@ -111,25 +116,30 @@ class ExactRule:
     def block(self, records: pl.DataFrame, *, link_type: LinkType) -> pl.DataFrame:
         """Return pairs agreeing on every key, ``_row_l`` < ``_row_r``.
 
-        The keys are first replaced by one integer block number, so the
-        self-join carries three integer columns, not the key strings.
+        The keys are first replaced by one integer block number and the
+        records sorted by it; the pairs of each block are then written
+        straight from the block boundaries with numpy, a bounded number of
+        pairs at a time, so no self-join ever holds the c² rows of a block.
         """
-        keys = list(self.keys)
         cross = link_type == "link" and schema.SOURCE in records.columns
-        carried = [pl.col(schema.ROW)]
+        carried = [pl.col(schema.ROW).cast(pl.UInt32)]
         if cross:
             carried.append(pl.col(schema.SOURCE).rank("dense").alias("_src"))
         blocks = (
             self._keyed(records)
-            .select(*carried, pl.struct(keys).rank("dense").alias("_block"))
+            .select(*carried, pl.struct(list(self.keys)).rank("dense").alias("_b"))
+            .filter(pl.len().over("_b") > 1)
+            .sort("_b", schema.ROW)
             .collect()
         )
-        pairs = blocks.lazy().join(blocks.lazy(), on="_block", suffix=schema.RIGHT)
-        pairs = pairs.rename({schema.ROW: schema.ROW_L}).filter(
-            pl.col(schema.ROW_L) < pl.col(schema.ROW_R)
-        )
-        if cross:
-            pairs = pairs.filter(pl.col("_src") != pl.col("_src" + schema.RIGHT))
-        return (
-            pairs.select(schema.ROW_L, schema.ROW_R).collect().cast(PAIR_SCHEMA)  # type: ignore[arg-type]
-        )
+        rows = blocks.get_column(schema.ROW).to_numpy()
+        sources = blocks.get_column("_src").to_numpy() if cross else None
+        block = blocks.get_column("_b").to_numpy()
+        del blocks
+        parts = [
+            pl.DataFrame({schema.ROW_L: rows[i], schema.ROW_R: rows[j]})
+            for i, j in block_pair_positions(block, sources)
+        ]
+        if not parts:
+            return pl.DataFrame(schema=PAIR_SCHEMA)
+        return pl.concat(parts, rechunk=False)

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from er_toolkit import schema
@@ -81,6 +82,7 @@ def block_pairs(
     for name, n in report.iter_rows():
         log.info("blocking rule %s: %s pairs", name, f"{n:,}")
     enum = pl.Enum(names)
+    seen: list[np.ndarray] = []
     parts = []
     for blocker, n in zip(blockers, report.get_column("pairs"), strict=True):
         if max_pairs_per_rule is not None and n > max_pairs_per_rule:
@@ -93,20 +95,38 @@ def block_pairs(
                 raise BlockingError(message)
             warnings.warn(message, stacklevel=2)
             continue
-        pairs = blocker.block(records, link_type=link_type)
+        keys = _new_pair_keys(blocker.block(records, link_type=link_type), seen)
+        seen.append(keys)
         parts.append(
-            pairs.select(schema.ROW_L, schema.ROW_R).with_columns(
-                pl.lit(blocker.name, dtype=enum).alias(schema.BLOCKED_BY)
-            )
+            pl.DataFrame(
+                {
+                    schema.ROW_L: (keys >> np.uint64(32)).astype(np.uint32),
+                    schema.ROW_R: (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+                }
+            ).with_columns(pl.lit(blocker.name, dtype=enum).alias(schema.BLOCKED_BY))
         )
     if not parts:
         return pl.DataFrame(schema={**PAIR_SCHEMA, schema.BLOCKED_BY: enum})
-    stacked = pl.concat(parts)
-    pair_key = pl.col(schema.ROW_L).cast(pl.UInt64) * (1 << 32) + pl.col(
-        schema.ROW_R
-    ).cast(pl.UInt64)
-    return (
-        stacked.with_columns(pair_key.alias("_key"))
-        .unique("_key", keep="first", maintain_order=True)
-        .drop("_key")
-    )
+    return pl.concat(parts, rechunk=False)
+
+
+def _new_pair_keys(pairs: pl.DataFrame, seen: Sequence[np.ndarray]) -> np.ndarray:
+    """Return the pairs as sorted unique ``_row_l << 32 | _row_r`` keys not in ``seen``.
+
+    Each earlier rule's keys are kept sorted, so a pair produced before is
+    found by binary search: the union streams rule by rule and never stacks
+    every rule's pairs to de-duplicate them at once.
+    """
+    keys = pairs.get_column(schema.ROW_L).to_numpy().astype(np.uint64) << np.uint64(32)
+    keys |= pairs.get_column(schema.ROW_R).to_numpy().astype(np.uint64)
+    del pairs
+    keys.sort()
+    if keys.size > 1:
+        keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
+    for earlier in seen:
+        if keys.size == 0 or earlier.size == 0:
+            continue
+        at = np.searchsorted(earlier, keys)
+        np.minimum(at, earlier.size - 1, out=at)
+        keys = keys[earlier[at] != keys]
+    return keys

@@ -215,6 +215,7 @@ def compare_pairs(
     *,
     encoding: RecordEncoding | None = None,
     raw_similarity: bool = True,
+    chunk_size: int = 4_000_000,
 ) -> pl.DataFrame:
     """Return the comparison vectors of ``pairs``.
 
@@ -230,6 +231,10 @@ def compare_pairs(
         Column encodings of ``records``, to reuse across calls.
     raw_similarity
         Return the ``sim_`` columns (slower: no early stop below thresholds).
+    chunk_size
+        Pairs compared at a time: the working arrays (value codes, masks,
+        distinct value pairs) are those of one chunk, so memory beyond the
+        result stays bounded however many pairs there are.
 
     Returns
     -------
@@ -240,10 +245,35 @@ def compare_pairs(
     names = [c.name for c in comparisons]
     if len(set(names)) != len(names):
         raise ConfigError(f"Comparison names must be unique; got {names}.")
-    rows_l = pairs.get_column(schema.ROW_L).to_numpy()
-    rows_r = pairs.get_column(schema.ROW_R).to_numpy()
+    if chunk_size < 1:
+        raise ConfigError(f"chunk_size must be a positive int; got {chunk_size!r}.")
     if encoding is None:
         encoding = RecordEncoding(records)
+    if pairs.height <= chunk_size:
+        return _compare_chunk(records, pairs, comparisons, encoding, raw_similarity)
+    return pl.concat(
+        [
+            _compare_chunk(
+                records,
+                pairs.slice(start, chunk_size),
+                comparisons,
+                encoding,
+                raw_similarity,
+            )
+            for start in range(0, pairs.height, chunk_size)
+        ]
+    )
+
+
+def _compare_chunk(
+    records: pl.DataFrame,
+    pairs: pl.DataFrame,
+    comparisons: Sequence[Comparison],
+    encoding: RecordEncoding,
+    raw_similarity: bool,
+) -> pl.DataFrame:
+    rows_l = pairs.get_column(schema.ROW_L).to_numpy()
+    rows_r = pairs.get_column(schema.ROW_R).to_numpy()
     columns: dict[str, np.ndarray] = {}
     for comparison in comparisons:
         columns.update(

@@ -147,7 +147,8 @@ class FellegiSunter:
             given.
         candidate_vectors
             The candidate pairs' comparison vectors, when already computed:
-            EM sessions and λ then reuse them instead of comparing again.
+            λ by EM then reuses them instead of comparing again (EM
+            sessions compare their own capped samples).
         labels
             True matching pairs (``_row_l``, ``_row_r``). When given, m is
             counted from them instead of estimated by EM (and λ, unless
@@ -176,9 +177,7 @@ class FellegiSunter:
             self.probability_two_random_records_match_ = float(lam)
             return self
         self.probability_two_random_records_match_ = self._initial_lambda(records)
-        self.m_ = self._m_by_em(
-            records, comparisons, names, encoding, candidate_vectors
-        )
+        self.m_ = self._m_by_em(records, comparisons, names, encoding)
         if self.lambda_method_ == "pending":
             lam = self._lambda_from_sessions(records, comparisons)
             if lam is not None:
@@ -313,7 +312,6 @@ class FellegiSunter:
         comparisons: list[Comparison],
         names: list[str],
         encoding: RecordEncoding,
-        candidate_vectors: pl.DataFrame | None,
     ) -> dict[str, np.ndarray]:
         m_init = [_default_m(c.n_levels) for c in comparisons]
         u = [self.u_[n] for n in names]
@@ -322,8 +320,11 @@ class FellegiSunter:
             pairs = self._session_pairs(records, rule)
             blocked_columns = set(rule.columns)
             fixed = [c.column in blocked_columns for c in comparisons]
-            vectors = _vectors_for(
-                records, pairs, comparisons, encoding, candidate_vectors
+            # Compared afresh: a session holds a capped sample of pairs, and
+            # comparing them costs less time and memory than finding them
+            # among all the candidates' vectors.
+            vectors = compare_pairs(
+                records, pairs, comparisons, encoding=encoding, raw_similarity=False
             )
             patterns = Patterns.from_vectors(vectors, names)
             # A comparison on the blocked columns agrees on every pair of the
@@ -638,32 +639,6 @@ class FellegiSunter:
     def load(cls, path: str | os.PathLike[str]) -> FellegiSunter:
         """Read a model written by :meth:`save`."""
         return cls.from_dict(json.loads(Path(path).read_text()))
-
-
-def _vectors_for(
-    records: pl.DataFrame,
-    pairs: pl.DataFrame,
-    comparisons: list[Comparison],
-    encoding: RecordEncoding,
-    known: pl.DataFrame | None,
-) -> pl.DataFrame:
-    """Return gamma vectors of ``pairs``, reusing those already in ``known``."""
-    keys = [schema.ROW_L, schema.ROW_R]
-    gammas = [schema.gamma(c.name) for c in comparisons]
-    pairs = pairs.select(keys)
-    if known is None or not set(gammas) <= set(known.columns):
-        return compare_pairs(
-            records, pairs, comparisons, encoding=encoding, raw_similarity=False
-        )
-    known = known.select(*keys, *gammas)
-    found = pairs.join(known, on=keys, how="inner")
-    if found.height == pairs.height:
-        return found
-    missing = pairs.join(known.select(keys), on=keys, how="anti")
-    fresh = compare_pairs(
-        records, missing, comparisons, encoding=encoding, raw_similarity=False
-    )
-    return pl.concat([found, fresh.select(*keys, *gammas)])
 
 
 def _default_m(n_levels: int) -> np.ndarray:
