@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m benchmarks.scale --n 10000000 --max-block-size 500 --chunk-size 20000000
+    python -m benchmarks.scale --n 10000000 --max-block-size 200 --chunk-size 10000000 \
+        --results-md benchmarks/RESULTS.md
 
 The records are the side-by-side benchmark's prepared synthetic customers
 (:mod:`benchmarks.compare_prepare`; preparation is not timed). Blocking purges
@@ -10,21 +11,27 @@ blocks over ``--max-block-size`` records, EM sessions train on capped record
 samples, λ comes from the sessions, and prediction compares and scores the
 candidate pairs in chunks, keeping pairs at or above ``--min-probability``, so
 memory holds one chunk of comparison vectors. Writes
-``<out>/scale_n<N>.json`` and prints a markdown row.
+``<out>/scale_n<N>.json``, prints a markdown row and, with ``--results-md``,
+writes the table of every size measured so far into that file's
+"er_toolkit alone at scale" section.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from benchmarks.compare_prepare import prepare
+from benchmarks.markdown import replace_section
 from er_toolkit.config import LinkageConfig
 from er_toolkit.io import Source
 from er_toolkit.pipeline import Linker
@@ -113,6 +120,54 @@ def run(
     return result
 
 
+HEADING = "## er_toolkit alone at scale"
+COLUMNS = (
+    "| records | candidate pairs | kept pairs (p ≥ min) | load s | block s | train s "
+    "| predict s | cluster s | total s | peak RSS GiB | pairs/s (predict) | λ "
+    "| pairwise P | pairwise R | pairwise F1 | cluster F1 | B³ F1 "
+    "| largest cluster |"
+)
+
+
+def table_row(r: dict[str, Any]) -> str:
+    """Return one size's markdown row."""
+    m, s = r["metrics"], r["seconds"]
+    return (
+        f"| {r['records']:,} | {r['candidate_pairs']:,} | {r['kept_pairs']:,} "
+        + "".join(f"| {s[k]:.0f} " for k in ("load", "block", "train", "predict"))
+        + f"| {s['cluster']:.0f} | {r['total_seconds']:.0f} "
+        f"| {r['peak_rss_gib']:.1f} | {r['pairs_per_second']:,.0f} "
+        f"| {r['lambda']:.3g} | {m['pairwise_precision']:.4f} "
+        f"| {m['pairwise_recall']:.4f} | {m['pairwise_f1']:.4f} "
+        f"| {m['cluster_f1']:.4f} | {m['bcubed_f1']:.4f} "
+        f"| {int(m['largest_cluster'])} |"
+    )
+
+
+def write_results(out: Path, results_md: Path, command: str) -> None:
+    """Write every ``scale_n*.json`` under ``out`` as one section of ``results_md``."""
+    runs = sorted(
+        (json.loads(p.read_text()) for p in out.glob("scale_n*.json")),
+        key=lambda r: r["records"],
+    )
+    lines = [
+        HEADING,
+        "",
+        f"Produced by `{command}` ({time.strftime('%Y-%m-%d')}) on "
+        f"{os.cpu_count()} cores. The side-by-side runner's prepared customers; "
+        "blocks over `--max-block-size` records purged; prediction compares and "
+        "scores `--chunk-size` pairs at a time and keeps pairs at or above "
+        "`--min-probability`; stage times are wall seconds, peak RSS is the "
+        "whole process (evaluation included).",
+        "",
+        COLUMNS,
+        "|" + "---|" * (COLUMNS.count("|") - 1),
+        *[table_row(r) for r in runs],
+        "",
+    ]
+    replace_section(results_md, HEADING, "\n".join(lines), title="Benchmark results")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, required=True)
@@ -121,6 +176,7 @@ def main() -> None:
     parser.add_argument("--max-block-size", type=int, default=500)
     parser.add_argument("--chunk-size", type=int, default=20_000_000)
     parser.add_argument("--min-probability", type=float, default=0.01)
+    parser.add_argument("--results-md", type=Path, default=None)
     args = parser.parse_args()
     r = run(
         args.n,
@@ -143,6 +199,12 @@ def main() -> None:
         f"| {m['pairwise_f1']:.4f} | {m['cluster_f1']:.4f} | {m['bcubed_f1']:.4f} "
         f"| {int(m['largest_cluster'])} |"
     )
+    if args.results_md is not None:
+        write_results(
+            args.out,
+            args.results_md,
+            "python -m benchmarks.scale " + " ".join(sys.argv[1:]),
+        )
 
 
 if __name__ == "__main__":

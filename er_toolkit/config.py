@@ -160,7 +160,7 @@ class ModelConfig:
     probability_two_random_records_match: float | None = None
     u_sample_size: int = 1_000_000
     max_iter: int = 100
-    max_pairs_per_session: int = 5_000_000
+    max_pairs_per_session: int = 2_000_000
     seed: int = 0
     estimator: str = "gradient_boosting"
     stack: bool = True

@@ -28,8 +28,13 @@ from er_toolkit.compare import (
 )
 from er_toolkit.compare.comparators import similarity
 from er_toolkit.compare.comparison import term_frequencies
+from er_toolkit.compare.pair_values import ColumnEncoding
 from er_toolkit.exceptions import ConfigError, SchemaError
 
+SCALAR_DISTANCE = {
+    "levenshtein": rf.Levenshtein.distance,
+    "damerau_levenshtein": rf.DamerauLevenshtein.distance,
+}
 SCALAR_SIMILARITY = {
     "jaro_winkler": rf.JaroWinkler.normalized_similarity,
     "jaro": rf.Jaro.normalized_similarity,
@@ -613,3 +618,56 @@ def test_compare_rejects_a_non_positive_chunk_size() -> None:
         compare_pairs(
             records, pairs, [Comparison("v", "v", (ExactLevel(),))], chunk_size=0
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(
+        st.text(alphabet="abé1", min_size=1, max_size=9), min_size=2, max_size=12
+    ),
+    data=st.data(),
+)
+def test_one_edit_filter_never_drops_a_pair_within_one_edit(
+    words: list[str], data: st.DataObject
+) -> None:
+    encoding = ColumnEncoding(pl.Series(words))
+    n = encoding.n_uniques
+    index = st.integers(0, n - 1)
+    pairs = data.draw(st.lists(st.tuples(index, index), min_size=1, max_size=30))
+    pairs = [(a, b) for a, b in pairs if a != b]
+    if not pairs:
+        return
+    left = np.array([a for a, _ in pairs])
+    right = np.array([b for _, b in pairs])
+    maybe = encoding.may_be_one_edit_apart(left, right)
+    for (a, b), kept in zip(pairs, maybe.tolist(), strict=True):
+        x, y = encoding.uniques[a], encoding.uniques[b]
+        if rf.DamerauLevenshtein.distance(x, y) <= 1:
+            assert kept, (x, y)
+
+
+@pytest.mark.parametrize("comparator", ["levenshtein", "damerau_levenshtein"])
+def test_distance_level_of_one_agrees_with_rapidfuzz(comparator: str) -> None:
+    rng = np.random.default_rng(3)
+    left: list[str] = []
+    right: list[str] = []
+    for _ in range(40):
+        w = "".join(rng.choice(list("0123456789"), int(rng.integers(3, 12))))
+        i = int(rng.integers(0, len(w) - 1))
+        family = [
+            w,
+            w[:i] + w[i + 1 :],  # deletion
+            w[:i] + "x" + w[i:],  # insertion
+            w[:i] + "y" + w[i + 1 :],  # substitution
+            w[:i] + w[i + 1] + w[i] + w[i + 2 :],  # neighbours swapped
+            w[::-1],
+        ]
+        for a in family:
+            for b in family:
+                left.append(a)
+                right.append(b)
+    got = _gammas(left, right, DistanceLevel(comparator, 1))
+    scorer = SCALAR_DISTANCE[comparator]
+    expected = [1 if scorer(a, b) <= 1 else 0 for a, b in zip(left, right, strict=True)]
+    assert got == expected
+    assert 0 < sum(got) < len(got)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,7 +217,8 @@ def compare_pairs(
     *,
     encoding: RecordEncoding | None = None,
     raw_similarity: bool = True,
-    chunk_size: int = 4_000_000,
+    chunk_size: int = 2_000_000,
+    workers: int | None = None,
 ) -> pl.DataFrame:
     """Return the comparison vectors of ``pairs``.
 
@@ -235,6 +238,10 @@ def compare_pairs(
         Pairs compared at a time: the working arrays (value codes, masks,
         distinct value pairs) are those of one chunk, so memory beyond the
         result stays bounded however many pairs there are.
+    workers
+        Chunks compared at once, in threads (numpy, polars and rapidfuzz
+        release the GIL); ``None`` uses every core. Each thread holds one
+        chunk's working arrays.
 
     Returns
     -------
@@ -249,20 +256,28 @@ def compare_pairs(
         raise ConfigError(f"chunk_size must be a positive int; got {chunk_size!r}.")
     if encoding is None:
         encoding = RecordEncoding(records)
-    if pairs.height <= chunk_size:
-        return _compare_chunk(records, pairs, comparisons, encoding, raw_similarity)
-    return pl.concat(
-        [
-            _compare_chunk(
-                records,
-                pairs.slice(start, chunk_size),
-                comparisons,
-                encoding,
-                raw_similarity,
-            )
-            for start in range(0, pairs.height, chunk_size)
-        ]
-    )
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be a positive int or None; got {workers!r}.")
+
+    def chunk(start: int) -> pl.DataFrame:
+        return _compare_chunk(
+            records,
+            pairs.slice(start, chunk_size),
+            comparisons,
+            encoding,
+            raw_similarity,
+        )
+
+    starts = range(0, pairs.height, chunk_size)
+    if len(starts) <= 1:
+        return chunk(0)
+    # The first chunk runs alone: it fills the encoding's caches (codes,
+    # distinct values, frequencies) that the threads then only read.
+    parts = [chunk(0)]
+    threads = min(workers or os.cpu_count() or 1, len(starts) - 1)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        parts.extend(pool.map(chunk, starts[1:]))
+    return pl.concat(parts)
 
 
 def _compare_chunk(

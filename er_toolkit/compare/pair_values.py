@@ -69,6 +69,51 @@ class ColumnEncoding:
         return len(self._sorted_uniques)
 
     @cached_property
+    def _lengths(self) -> np.ndarray:
+        return self._sorted_uniques.str.len_chars().to_numpy().astype(np.int64)
+
+    def _halves(self, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Hashes of each distinct value's first and last ``width`` characters."""
+        cache: dict[int, tuple[np.ndarray, np.ndarray]] = self.__dict__.setdefault(
+            "_halves_cache", {}
+        )
+        if width not in cache:
+            u = self._sorted_uniques
+            cache[width] = (
+                u.str.slice(0, width).hash().to_numpy(),
+                u.str.slice(-width).hash().to_numpy(),
+            )
+        return cache[width]
+
+    def may_be_one_edit_apart(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Whether two different values (by code) can be one edit apart.
+
+        A necessary condition, not the distance: one insertion, deletion,
+        substitution or swap of neighbours leaves the lengths within one,
+        and leaves intact either the first or the last ``(m - 1) // 2``
+        characters (``m`` the shorter length). Pairs failing it are more
+        than one edit apart without computing anything; hash collisions only
+        let extra pairs through to the real comparator.
+
+        Examples
+        --------
+        >>> enc = ColumnEncoding(pl.Series(["0701234567", "0701234576", "0799999999"]))
+        >>> enc.may_be_one_edit_apart(np.array([0, 0]), np.array([1, 2])).tolist()
+        [True, False]
+        """
+        la, lb = self._lengths[left], self._lengths[right]
+        maybe = np.abs(la - lb) <= 1
+        width = (np.minimum(la, lb) - 1) // 2
+        for w in np.unique(width[maybe]):
+            if w <= 0:
+                continue
+            at = np.flatnonzero(maybe & (width == w))
+            first, last = self._halves(int(w))
+            a, b = left[at], right[at]
+            maybe[at] = (first[a] == first[b]) | (last[a] == last[b])
+        return maybe
+
+    @cached_property
     def uniques(self) -> np.ndarray:
         """The distinct strings, indexed by code."""
         return np.asarray(self._sorted_uniques.to_list(), dtype=object)
@@ -198,8 +243,8 @@ class PairValues:
         return ~self.null & (self.codes_l != self.codes_r)
 
     @cached_property
-    def _distinct_differing(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Distinct differing (left, right) strings, and the map back to pairs."""
+    def _distinct_codes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct differing (left, right) value codes, and the map back to pairs."""
         differ = self._differ
         n = max(self.encoding.n_uniques, 1)
         key = pl.Series(
@@ -208,8 +253,14 @@ class PairValues:
         # polars' parallel dense rank is np.unique's inverse, several times faster
         inverse = key.rank("dense").to_numpy().astype(np.int64) - 1
         uniq = key.unique().sort().to_numpy()
+        return uniq // n, uniq % n, inverse
+
+    @cached_property
+    def _distinct_differing(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct differing (left, right) strings, and the map back to pairs."""
+        left, right, inverse = self._distinct_codes
         uniques = self.encoding.uniques
-        return uniques[uniq // n], uniques[uniq % n], inverse
+        return uniques[left], uniques[right], inverse
 
     def _fill(self, differing: np.ndarray, *, same: float, null: float) -> np.ndarray:
         out = np.full(len(self.codes_l), null, dtype=differing.dtype)
@@ -239,17 +290,29 @@ class PairValues:
     def distance(self, comparator: str) -> np.ndarray:
         """Edit distance per pair (a large number where either side is null)."""
         if comparator not in self._dist_cache:
-            left, right, inverse = self._distinct_differing
-            dists = comparators.edit_distance(
-                comparator,
-                left,
-                right,
-                score_cutoff=self.max_distance.get(comparator),
-            )[inverse]
+            cutoff = self.max_distance.get(comparator)
+            if cutoff == 1:
+                dists = self._within_one_edit(comparator)
+            else:
+                left, right, inverse = self._distinct_differing
+                dists = comparators.edit_distance(
+                    comparator, left, right, score_cutoff=cutoff
+                )[inverse]
             self._dist_cache[comparator] = self._fill(
                 dists.astype(np.int32), same=0, null=_NULL_DISTANCE
             )
         return self._dist_cache[comparator]
+
+    def _within_one_edit(self, comparator: str) -> np.ndarray:
+        """Distances cut off at 1 (2 meaning more), computed only where they can be 1."""
+        left, right, inverse = self._distinct_codes
+        maybe = self.encoding.may_be_one_edit_apart(left, right)
+        dists = np.full(len(left), 2, dtype=np.int32)
+        uniques = self.encoding.uniques
+        dists[maybe] = comparators.edit_distance(
+            comparator, uniques[left[maybe]], uniques[right[maybe]], score_cutoff=1
+        )
+        return dists[inverse]
 
     def numeric_difference(self, *, relative: bool) -> np.ndarray:
         """Absolute (or relative to the larger magnitude) difference per pair."""

@@ -89,7 +89,7 @@ class FellegiSunter:
         u_sample_size: int = 1_000_000,
         max_iter: int = 100,
         tol: float = 1e-5,
-        max_pairs_per_session: int | None = 5_000_000,
+        max_pairs_per_session: int | None = 2_000_000,
         seed: int = 0,
     ) -> None:
         self.comparisons = comparisons
@@ -615,7 +615,7 @@ class FellegiSunter:
             u_sample_size=params["u_sample_size"],
             max_iter=params["max_iter"],
             tol=params["tol"],
-            max_pairs_per_session=params.get("max_pairs_per_session", 5_000_000),
+            max_pairs_per_session=params.get("max_pairs_per_session", 2_000_000),
             seed=params["seed"],
         )
         fitted = data["fitted"]
