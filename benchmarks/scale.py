@@ -106,6 +106,12 @@ def run(
         "peak_rss_gib": _rss_gib(),
         "rss_after_stage_gib": rss,
         "lambda": linker.scorer_.probability_two_random_records_match_,
+        "lambda_estimates": list(getattr(linker.scorer_, "lambda_estimates_", [])),
+        "lambda_true": truth.height / max(linker.scorer_.total_pairs_, 1),
+        "em_sessions": [
+            {k: v for k, v in session.items() if k != "trained"}
+            for session in linker.scorer_.sessions_
+        ],
         "pairs_per_second": pairs.height / max(seconds["predict"], 1e-9),
         "metrics": metrics,
         "settings": {
@@ -123,7 +129,7 @@ def run(
 HEADING = "## er_toolkit alone at scale"
 COLUMNS = (
     "| records | candidate pairs | kept pairs (p ≥ min) | load s | block s | train s "
-    "| predict s | cluster s | total s | peak RSS GiB | pairs/s (predict) | λ "
+    "| predict s | cluster s | total s | peak RSS GiB | pairs/s (predict) | λ (true) "
     "| pairwise P | pairwise R | pairwise F1 | cluster F1 | B³ F1 "
     "| largest cluster |"
 )
@@ -137,7 +143,8 @@ def table_row(r: dict[str, Any]) -> str:
         + "".join(f"| {s[k]:.0f} " for k in ("load", "block", "train", "predict"))
         + f"| {s['cluster']:.0f} | {r['total_seconds']:.0f} "
         f"| {r['peak_rss_gib']:.1f} | {r['pairs_per_second']:,.0f} "
-        f"| {r['lambda']:.3g} | {m['pairwise_precision']:.4f} "
+        f"| {r['lambda']:.3g} ({r.get('lambda_true', float('nan')):.3g}) "
+        f"| {m['pairwise_precision']:.4f} "
         f"| {m['pairwise_recall']:.4f} | {m['pairwise_f1']:.4f} "
         f"| {m['cluster_f1']:.4f} | {m['bcubed_f1']:.4f} "
         f"| {int(m['largest_cluster'])} |"

@@ -130,6 +130,7 @@ class Linker:
             link_type=self.config.link_type,
             max_pairs_per_rule=self.config.blocking.max_pairs_per_rule,
             on_explode=self.config.blocking.on_explode,  # type: ignore[arg-type]
+            counts=self.blocking_report_,
         )
         self.timings_["block"] = time.perf_counter() - start
         return pairs

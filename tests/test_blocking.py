@@ -589,3 +589,21 @@ def test_block_pair_positions_chunks_match_brute_force(
     ]
     assert sorted(got) == expected
     assert len(got) == len(set(got))
+
+
+def test_block_pairs_reuses_given_counts_and_checks_them(records: pl.DataFrame) -> None:
+    rules = [ExactRule(("a",)), ExactRule(("b",))]
+    counts = count_rule_pairs(records, rules, link_type="dedupe")
+    given = block_pairs(records, rules, link_type="dedupe", counts=counts)
+    assert given.equals(block_pairs(records, rules, link_type="dedupe"))
+    # a refused rule is refused on the given counts
+    with pytest.raises(BlockingError, match="'a'"):
+        block_pairs(
+            records,
+            rules,
+            link_type="dedupe",
+            counts=counts.with_columns(pl.lit(10**9).alias("pairs")),
+            max_pairs_per_rule=10**6,
+        )
+    with pytest.raises(ConfigError, match="counts must list the blockers"):
+        block_pairs(records, rules, link_type="dedupe", counts=counts.reverse())

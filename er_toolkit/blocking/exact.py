@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from er_toolkit import schema
@@ -116,26 +117,37 @@ class ExactRule:
     def block(self, records: pl.DataFrame, *, link_type: LinkType) -> pl.DataFrame:
         """Return pairs agreeing on every key, ``_row_l`` < ``_row_r``.
 
-        The keys are first replaced by one integer block number and the
-        records sorted by it; the pairs of each block are then written
-        straight from the block boundaries with numpy, a bounded number of
-        pairs at a time, so no self-join ever holds the c² rows of a block.
+        Records are grouped by their keys (a hash group-by, no sort of the
+        key strings) into blocks of sorted row numbers; each block's pairs
+        are then written straight from the block boundaries with numpy, a
+        bounded number of pairs at a time, so no self-join ever holds the c²
+        rows of a block.
         """
+        keys = list(self.keys)
         cross = link_type == "link" and schema.SOURCE in records.columns
         carried = [pl.col(schema.ROW).cast(pl.UInt32)]
         if cross:
             carried.append(pl.col(schema.SOURCE).rank("dense").alias("_src"))
+        size = pl.col(schema.ROW).list.len()
+        largest = self.max_block_size or np.iinfo(np.int64).max
         blocks = (
-            self._keyed(records)
-            .select(*carried, pl.struct(list(self.keys)).rank("dense").alias("_b"))
-            .filter(pl.len().over("_b") > 1)
-            .sort("_b", schema.ROW)
+            records.lazy()
+            .select(*carried, *[key_expr(k) for k in self.keys])
+            .drop_nulls(keys)
+            .group_by(keys)
+            .agg(
+                pl.col(schema.ROW).sort(),
+                *([pl.col("_src").sort_by(schema.ROW)] if cross else []),
+            )
+            .filter(size.is_between(2, largest))
+            .select(pl.exclude(keys))
             .collect()
         )
-        rows = blocks.get_column(schema.ROW).to_numpy()
-        sources = blocks.get_column("_src").to_numpy() if cross else None
-        block = blocks.get_column("_b").to_numpy()
+        sizes = blocks.get_column(schema.ROW).list.len().to_numpy()
+        rows = blocks.get_column(schema.ROW).explode().to_numpy()
+        sources = blocks.get_column("_src").explode().to_numpy() if cross else None
         del blocks
+        block = np.repeat(np.arange(len(sizes)), sizes)
         parts = [
             pl.DataFrame({schema.ROW_L: rows[i], schema.ROW_R: rows[j]})
             for i, j in block_pair_positions(block, sources)
