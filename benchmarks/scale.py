@@ -98,6 +98,7 @@ def run(
         records, candidate_pairs=pairs, scored=scored, clusters=clusters, truth=truth
     )
     result = {
+        "command": "python -m benchmarks.scale " + " ".join(sys.argv[1:]),
         "records": records.height,
         "candidate_pairs": pairs.height,
         "kept_pairs": scored.height,
@@ -157,10 +158,11 @@ def write_results(out: Path, results_md: Path, command: str) -> None:
         (json.loads(p.read_text()) for p in out.glob("scale_n*.json")),
         key=lambda r: r["records"],
     )
+    commands = "; ".join(f"`{r.get('command', command)}`" for r in runs)
     lines = [
         HEADING,
         "",
-        f"Produced by `{command}` ({time.strftime('%Y-%m-%d')}) on "
+        f"Produced by {commands} ({time.strftime('%Y-%m-%d')}) on "
         f"{os.cpu_count()} cores. The side-by-side runner's prepared customers; "
         "blocks over `--max-block-size` records purged; prediction compares and "
         "scores `--chunk-size` pairs at a time and keeps pairs at or above "

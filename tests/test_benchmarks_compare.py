@@ -168,3 +168,55 @@ def test_ratio_table_bounds_a_timeout() -> None:
     finished["wall_s"] = 100.0
     table = compare.ratio_table([ours, finished])
     assert "| 10 | ok | 50.0 / 100.0 | 0.50 | 1.00 |" in table
+
+
+def test_scale_results_section_lists_every_size_and_keeps_other_sections(tmp_path):
+    from benchmarks import scale
+
+    def run(n: int, f1: float) -> dict:
+        return {
+            "command": f"python -m benchmarks.scale --n {n}",
+            "records": n,
+            "candidate_pairs": 10 * n,
+            "kept_pairs": n,
+            "seconds": dict.fromkeys(
+                ("load", "block", "train", "predict", "cluster"), 1.0
+            ),
+            "total_seconds": 5.0,
+            "peak_rss_gib": 1.5,
+            "pairs_per_second": 2e6,
+            "lambda": 2e-6,
+            "lambda_true": 1e-6,
+            "metrics": {
+                "pairwise_precision": 0.9,
+                "pairwise_recall": 0.8,
+                "pairwise_f1": f1,
+                "cluster_f1": 0.7,
+                "bcubed_f1": 0.6,
+                "largest_cluster": 42.0,
+            },
+        }
+
+    out = tmp_path / "out"
+    out.mkdir()
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Side-by-side\n\nkept\n")
+    (out / "scale_n3000.json").write_text(json.dumps(run(3000, 0.85)))
+    scale.write_results(out, results, "unused")
+    (out / "scale_n1000.json").write_text(json.dumps(run(1000, 0.95)))
+    scale.write_results(out, results, "unused")
+    text = results.read_text()
+    assert "## Side-by-side\n\nkept\n" in text
+    assert text.count(scale.HEADING) == 1
+    rows = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| 1,000 ") or line.startswith("| 3,000 ")
+    ]
+    assert [r.split("|")[1].strip() for r in rows] == ["1,000", "3,000"]
+    assert "| 0.9500 |" in rows[0] and "| 0.8500 |" in rows[1]
+    assert "2e-06 (1e-06)" in rows[0]
+    assert (
+        "`python -m benchmarks.scale --n 1000`; `python -m benchmarks.scale --n 3000`"
+        in text
+    )
