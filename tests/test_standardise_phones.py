@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from er_toolkit.exceptions import ConfigError
-from er_toolkit.standardise import PhoneStandardiser
+from er_toolkit.standardise import PhoneStandardiser, apply_standardisers
 
 
 def run(standardiser, values):
@@ -147,3 +147,19 @@ def test_regions_without_a_simple_plan_use_phonenumbers_only():
     assert _fast_plan("GG") is None
     out = run(PhoneStandardiser(default_region="GG"), ["01481 256789"])
     assert out.rows() == [("+441481256789", None)]
+
+
+@pytest.mark.parametrize("value", [")", "()", "-", "(.)"])
+def test_punctuation_only_phone_is_unparseable_not_silently_null(value):
+    # its key (punctuation dropped) is empty, but the value is not blank
+    out, issues = apply_standardisers(
+        pl.DataFrame({"phone": [value, ""]}),
+        {"phone": PhoneStandardiser(default_region="GB")},
+        reasons=True,
+    )
+    assert out.get_column("phone").to_list() == [None, None]
+    assert out.get_column("phone_reason").to_list() == ["unparseable_phone", "blank"]
+    assert sorted(issues.select("reason", "count").rows()) == [
+        ("blank", 1),
+        ("unparseable_phone", 1),
+    ]

@@ -297,10 +297,16 @@ def per_distinct(
             as_text(pl.col("raw")).alias("blank_check"),
             key_of(pl.col("raw")).alias("key"),
         )
+        # Keys of blank values are never parsed (they get reason "blank"); a
+        # non-blank value whose key is empty (a phone of only brackets) is
+        # parsed like any other, so it gets the function's reason.
         distinct = (
-            keys.get_column("key").drop_nulls().unique(maintain_order=True).to_frame()
+            keys.filter(pl.col("blank_check") != "")
+            .get_column("key")
+            .drop_nulls()
+            .unique(maintain_order=True)
+            .to_frame()
         )
-        distinct = distinct.filter(pl.col("key") != "")
         settled = None
         if settle is not None:
             settled = settle(distinct).select(
