@@ -32,6 +32,7 @@ class ColumnEncoding:
     def __init__(self, values: pl.Series, *, date_format: str | None = None) -> None:
         self.values = values
         self.date_format = date_format
+        self._halves_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @cached_property
     def strings(self) -> pl.Series:
@@ -74,9 +75,7 @@ class ColumnEncoding:
 
     def _halves(self, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Hashes of each distinct value's first and last ``width`` characters."""
-        cache: dict[int, tuple[np.ndarray, np.ndarray]] = self.__dict__.setdefault(
-            "_halves_cache", {}
-        )
+        cache = self._halves_cache
         if width not in cache:
             u = self._sorted_uniques
             cache[width] = (
