@@ -16,12 +16,13 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.compare import compare_pairs
 from er_toolkit.config import LinkageConfig
-from er_toolkit.evaluate import pair_key, true_pairs_from_list
+from er_toolkit.evaluate import true_pairs_from_list
 from er_toolkit.exceptions import ConfigError, LabelError, NotFittedError
 from er_toolkit.io import read_frame
 from er_toolkit.pipeline import Linker, with_record_ids
+from er_toolkit.pairs import pack_pair_keys, pair_key, unpack_pair_keys
 from er_toolkit.score import ClassifierScorer, FellegiSunter
-from er_toolkit.training import labelled_pairs_from_list
+from er_toolkit.score.labels import labelled_pairs_from_list
 
 __all__ = [
     "LABEL_COLUMNS",
@@ -42,7 +43,7 @@ LABEL_COLUMNS: Final = (
 """Columns of a labels file: ids and sources of both records, and the answer."""
 
 _ANSWER_TEXT: Final = {True: "y", False: "n", None: "unsure"}
-_KEY: Final = "__pair_key"
+_KEY: Final = schema.PAIR_KEY
 REASON: Final = "reason"
 """Column of :meth:`ActiveLearner.propose` saying why a pair was picked."""
 
@@ -226,13 +227,14 @@ class ActiveLearner:
         ).with_columns(pair_key())
         self._keys = self._pairs.get_column(_KEY).to_numpy()
         self._index = {int(k): i for i, k in enumerate(self._keys)}
-        scorer = getattr(linker, "scorer_", None)
-        if isinstance(scorer, FellegiSunter):
-            self.fellegi_sunter_ = scorer
-        else:
-            self.fellegi_sunter_ = linker._fellegi_sunter().fit(
-                records, candidate_pairs=candidate_pairs
-            )
+        config = linker.config
+        self.fellegi_sunter_ = config.model.fellegi_sunter(
+            config.comparisons,
+            link_type=config.link_type,
+            threshold=config.threshold,
+            default_training_rules=config.blocking.rules,
+            n_jobs=linker.n_jobs,
+        ).fit(records, candidate_pairs=candidate_pairs)
         fs = self.fellegi_sunter_.predict(vectors)
         self._fs_weight = fs.get_column(schema.MATCH_WEIGHT).to_numpy()
         self._fs_probability = fs.get_column(schema.MATCH_PROBABILITY).to_numpy()
@@ -353,8 +355,8 @@ class ActiveLearner:
         keys = np.fromiter(self._labels, dtype=np.uint64, count=len(self._labels))
         return pl.DataFrame(
             {
-                schema.ROW_L: (keys >> np.uint64(32)).astype(np.uint32),
-                schema.ROW_R: (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+                schema.ROW_L: unpack_pair_keys(keys)[0],
+                schema.ROW_R: unpack_pair_keys(keys)[1],
                 schema.IS_MATCH: pl.Series(
                     list(self._labels.values()), dtype=pl.Boolean
                 ),
@@ -449,8 +451,8 @@ class ActiveLearner:
             outside = keys[~inside]
             pairs = pl.DataFrame(
                 {
-                    schema.ROW_L: (outside >> np.uint64(32)).astype(np.uint32),
-                    schema.ROW_R: (outside & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+                    schema.ROW_L: unpack_pair_keys(outside)[0],
+                    schema.ROW_R: unpack_pair_keys(outside)[1],
                 }
             )
             extra = compare_pairs(self.records, pairs, self.linker.config.comparisons)
@@ -721,7 +723,7 @@ def _ask_until_valid(
 # --------------------------------------------------------------------------- #
 def _key(row_l: int, row_r: int) -> int:
     lo, hi = min(row_l, row_r), max(row_l, row_r)
-    return int(lo) * (1 << 32) + int(hi)
+    return int(pack_pair_keys(np.array([lo]), np.array([hi]))[0])
 
 
 def _check_int(value: object, name: str, *, minimum: int) -> None:

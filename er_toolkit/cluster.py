@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -12,11 +14,17 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from er_toolkit import schema
+from er_toolkit.config_values import check_keys, flag, limit, number, whole
 from er_toolkit.exceptions import ConfigError, SchemaError
 
-__all__ = ["CLUSTER_SCHEMA", "cluster_id_expr", "connected_components"]
+__all__ = [
+    "CLUSTER_SCHEMA",
+    "ClusteringConfig",
+    "cluster_id_expr",
+    "connected_components",
+]
 
-CLUSTER_SIZE = "cluster_size"
+CLUSTER_SIZE = schema.CLUSTER_SIZE
 
 CLUSTER_SCHEMA = pl.Schema(
     {
@@ -27,7 +35,60 @@ CLUSTER_SCHEMA = pl.Schema(
         CLUSTER_SIZE: pl.UInt32,
     }
 )
-"""Columns and types of the frame :func:`connected_components` returns."""
+"""Columns and types of the frame :func:`connected_components` returns.
+
+``record_id`` keeps the records' own type (an integer id stays an integer);
+the String here is what string ids give.
+"""
+
+
+@dataclass(frozen=True)
+class ClusteringConfig:
+    """How scored pairs become clusters (the ``[clustering]`` table).
+
+    See :func:`connected_components`: with ``prune_weak_links`` a low link
+    that no common neighbour supports is cut in components of more than
+    ``min_prune_size`` records, so false links do not chain clusters
+    together; ``max_cluster_size`` (None: no limit) re-cuts larger
+    components at stricter thresholds.
+    """
+
+    prune_weak_links: bool = False
+    keep_above: float = 0.999
+    min_prune_size: int = 3
+    max_cluster_size: int | None = None
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> ClusteringConfig:
+        """Build from the ``[clustering]`` table."""
+        check_keys(
+            spec,
+            {"prune_weak_links", "keep_above", "min_prune_size", "max_cluster_size"},
+            "[clustering]",
+        )
+        return cls(
+            prune_weak_links=flag(
+                spec.get("prune_weak_links", False), "[clustering] prune_weak_links"
+            ),
+            keep_above=number(
+                spec.get("keep_above", 0.999), "[clustering] keep_above", low=0, high=1
+            ),
+            min_prune_size=whole(
+                spec.get("min_prune_size", 3), "[clustering] min_prune_size", minimum=2
+            ),
+            max_cluster_size=limit(
+                spec.get("max_cluster_size"), "[clustering] max_cluster_size"
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``[clustering]`` table (JSON: ``None`` for no limit)."""
+        return {
+            "prune_weak_links": self.prune_weak_links,
+            "keep_above": self.keep_above,
+            "min_prune_size": self.min_prune_size,
+            "max_cluster_size": self.max_cluster_size,
+        }
 
 _LABEL = "__component"
 
@@ -100,7 +161,7 @@ def _sorted_records(records: pl.DataFrame) -> pl.DataFrame:
     )
     out = records.select(
         pl.col(schema.ROW),
-        pl.col(schema.RECORD_ID).cast(pl.String),
+        pl.col(schema.RECORD_ID),
         pl.col(schema.SOURCE).cast(pl.String),
     ).sort(schema.ROW)
     rows = out.get_column(schema.ROW)
@@ -358,5 +419,5 @@ def connected_components(
         .select(list(CLUSTER_SCHEMA))
         .sort(schema.ROW)
         .collect()
-        .cast(CLUSTER_SCHEMA)
+        .cast({c: t for c, t in CLUSTER_SCHEMA.items() if c != schema.RECORD_ID})
     )

@@ -6,25 +6,45 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 from er_toolkit import schema
 from er_toolkit.blocking import Blocker, ExactRule, SortedNeighbourhood
+from er_toolkit.cluster import ClusteringConfig
 from er_toolkit.compare import Comparison
+from er_toolkit.config_values import check_keys, choice, limit, number, whole
+from er_toolkit.evaluate import EvaluationConfig
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.schema import LinkType
+from er_toolkit.score.config import MODEL_KINDS, ModelConfig, TrainingConfig
 from er_toolkit.standardise import Standardiser, steps_from_dict, steps_to_dict
 
-FORMAT_VERSION = 1
-MODEL_KINDS = ("fellegi_sunter", "classifier")
+__all__ = [
+    "FORMAT_VERSION",
+    "MODEL_KINDS",
+    "BlockingConfig",
+    "ClusteringConfig",
+    "EvaluationConfig",
+    "LinkageConfig",
+    "ModelConfig",
+    "SourceConfig",
+    "TrainingConfig",
+    "flatten",
+]
 
+FORMAT_VERSION = 2
+"""The config and model-file declarations this release writes.
 
-def _check_keys(table: Mapping[str, Any], valid: set[str], where: str) -> None:
-    unknown = sorted(set(table) - valid)
-    if unknown:
-        raise ConfigError(
-            f"Unknown key(s) {unknown} in {where}; valid keys are {sorted(valid)}."
-        )
+Version 1 wrote 0 for "no limit" in ``max_block_size``, ``max_cluster_size``
+and ``max_pairs_per_session``; it is read, with those zeros taken as no limit.
+"""
+_LIMITS_WRITTEN_AS_ZERO: Final = (
+    ("blocking", "max_block_size"),
+    ("clustering", "max_cluster_size"),
+    ("model", "max_pairs_per_session"),
+)
+
+_check_keys = check_keys
 
 
 @dataclass(frozen=True)
@@ -63,15 +83,15 @@ class SourceConfig:
 class BlockingConfig:
     """Blocking rules: exact rules and sorted-neighbourhood windows.
 
-    ``max_block_size`` (0: none) purges, in every exact rule, blocks of more
+    ``max_block_size`` (None: no limit) purges, in every exact rule, blocks of more
     records than that (see :class:`~er_toolkit.blocking.ExactRule`).
     """
 
     rules: tuple[tuple[str, ...], ...] = ()
     sorted_neighbourhood: tuple[tuple[tuple[str, ...], int], ...] = ()
     max_pairs_per_rule: int | None = 50_000_000
-    on_explode: str = "raise"
-    max_block_size: int = 0
+    on_explode: Literal["raise", "warn"] = "raise"
+    max_block_size: int | None = None
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> BlockingConfig:
@@ -99,9 +119,16 @@ class BlockingConfig:
         return cls(
             rules=tuple(tuple(r) for r in spec.get("rules", ())),
             sorted_neighbourhood=tuple(sn),
-            max_pairs_per_rule=spec.get("max_pairs_per_rule", 50_000_000),
-            on_explode=spec.get("on_explode", "raise"),
-            max_block_size=spec.get("max_block_size", 0),
+            max_pairs_per_rule=limit(
+                spec.get("max_pairs_per_rule", 50_000_000),
+                "[blocking] max_pairs_per_rule",
+            ),
+            on_explode=choice(
+                spec.get("on_explode", "raise"), "[blocking] on_explode", ("raise", "warn")
+            ),
+            max_block_size=limit(
+                spec.get("max_block_size"), "[blocking] max_block_size", minimum=2
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,7 +148,7 @@ class BlockingConfig:
 
     def blockers(self) -> list[Blocker]:
         """Compile the declarations into blockers, exact rules first."""
-        purge = self.max_block_size or None
+        purge = self.max_block_size
         out: list[Blocker] = [
             ExactRule(tuple(r), max_block_size=purge) for r in self.rules
         ]
@@ -137,247 +164,6 @@ class BlockingConfig:
         for b in self.blockers():
             cols.extend(getattr(b, "columns", ()))
         return tuple(dict.fromkeys(cols))
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Scorer settings (the ``[model]`` table).
-
-    ``max_pairs_per_session`` caps the pairs of each EM training session
-    (0: no cap). ``kind = "fellegi_sunter"`` (the default) or
-    ``"classifier"``. The
-    classifier keys (``estimator``, ``stack``, ``calibration``,
-    ``threshold_strategy``, ``target_precision``, ``cv``) are those of
-    :class:`~er_toolkit.score.ClassifierScorer`; with ``stack = true`` a
-    Fellegi-Sunter model is fitted first (with the other keys) and its
-    weights become features.
-    """
-
-    kind: str = "fellegi_sunter"
-    training_rules: tuple[tuple[str, ...], ...] = ()
-    deterministic_rules: tuple[tuple[str, ...], ...] = ()
-    deterministic_recall: float = 0.9
-    probability_two_random_records_match: float | None = None
-    u_sample_size: int = 1_000_000
-    max_iter: int = 100
-    max_pairs_per_session: int = 2_000_000
-    seed: int = 0
-    estimator: str = "gradient_boosting"
-    stack: bool = True
-    calibration: str = "isotonic"
-    threshold_strategy: str = "max_f1"
-    target_precision: float | None = None
-    cv: int = 5
-
-    @classmethod
-    def from_dict(cls, spec: Mapping[str, Any]) -> ModelConfig:
-        """Build from the ``[model]`` table."""
-        valid = {
-            "kind",
-            "training_rules",
-            "deterministic_rules",
-            "deterministic_recall",
-            "probability_two_random_records_match",
-            "u_sample_size",
-            "max_iter",
-            "max_pairs_per_session",
-            "seed",
-        }
-        classifier_keys = {
-            "estimator",
-            "stack",
-            "calibration",
-            "threshold_strategy",
-            "target_precision",
-            "cv",
-        }
-        kind = spec.get("kind", "fellegi_sunter")
-        if kind not in MODEL_KINDS:
-            raise ConfigError(
-                f"[model] kind must be one of {list(MODEL_KINDS)}; got {kind!r}."
-            )
-        if kind == "classifier":
-            _check_classifier(spec)
-            valid |= classifier_keys
-        elif set(spec) & classifier_keys:
-            raise ConfigError(
-                f"[model] key(s) {sorted(set(spec) & classifier_keys)} apply only to "
-                "kind = 'classifier'; add kind = 'classifier' or remove them."
-            )
-        _check_keys(spec, valid, "[model]")
-        out = dict(spec)
-        for key in ("training_rules", "deterministic_rules"):
-            out[key] = tuple(tuple(r) for r in spec.get(key, ()))
-        return cls(**out)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the ``[model]`` table."""
-        out: dict[str, Any] = {
-            "kind": self.kind,
-            "training_rules": [list(r) for r in self.training_rules],
-            "deterministic_rules": [list(r) for r in self.deterministic_rules],
-            "deterministic_recall": self.deterministic_recall,
-            "u_sample_size": self.u_sample_size,
-            "max_iter": self.max_iter,
-            "max_pairs_per_session": self.max_pairs_per_session,
-            "seed": self.seed,
-        }
-        if self.probability_two_random_records_match is not None:
-            out["probability_two_random_records_match"] = (
-                self.probability_two_random_records_match
-            )
-        if self.kind == "classifier":
-            out.update(
-                estimator=self.estimator,
-                stack=self.stack,
-                calibration=self.calibration,
-                threshold_strategy=self.threshold_strategy,
-                cv=self.cv,
-            )
-            if self.target_precision is not None:
-                out["target_precision"] = self.target_precision
-        return out
-
-
-def _check_classifier(spec: Mapping[str, Any]) -> None:
-    """Check the classifier keys of a ``[model]`` table, naming the valid choices."""
-    from er_toolkit.score.classifier import (
-        CALIBRATIONS,
-        ESTIMATORS,
-        THRESHOLD_STRATEGIES,
-    )
-
-    for key, choices in (
-        ("estimator", ESTIMATORS),
-        ("calibration", CALIBRATIONS),
-        ("threshold_strategy", THRESHOLD_STRATEGIES),
-    ):
-        if key in spec and spec[key] not in choices:
-            raise ConfigError(
-                f"[model] {key} must be one of {list(choices)}; got {spec[key]!r}."
-            )
-    if "stack" in spec and not isinstance(spec["stack"], bool):
-        raise ConfigError(
-            f"[model] stack must be true or false; got {spec['stack']!r}."
-        )
-    cv = spec.get("cv", 5)
-    if isinstance(cv, bool) or not isinstance(cv, int) or cv < 2:
-        raise ConfigError(f"[model] cv must be an integer >= 2; got {cv!r}.")
-    target = spec.get("target_precision")
-    if spec.get("threshold_strategy") == "target_precision" and (
-        isinstance(target, bool)
-        or not isinstance(target, (int, float))
-        or not 0 < target <= 1
-    ):
-        raise ConfigError(
-            "[model] threshold_strategy = 'target_precision' needs target_precision "
-            f"in (0, 1]; got {target!r}."
-        )
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Labels for a supervised scorer (the ``[training]`` table).
-
-    Without this table a classifier trains on the ``[evaluation]`` labels
-    (complete truth: every blocked pair is labelled).
-
-    Parameters
-    ----------
-    labels_path
-        A reviewed pair list (``record_id_l``, ``record_id_r``, ``is_match``;
-        optionally ``source_l`` / ``source_r``), relative to the config file,
-        as ``python -m er_toolkit.label`` writes it. Only its pairs train the
-        classifier (partial labels); they override ``[evaluation]`` labels
-        where both label a pair.
-    validation_fraction
-        Share of the labelled pairs held out (stratified, seeded) to choose
-        the threshold on; 0 (the default) chooses it on out-of-fold
-        predictions of all of them.
-    """
-
-    labels_path: str | None = None
-    validation_fraction: float = 0.0
-
-    @classmethod
-    def from_dict(cls, spec: Mapping[str, Any]) -> TrainingConfig:
-        """Build from the ``[training]`` table."""
-        _check_keys(spec, {"labels_path", "validation_fraction"}, "[training]")
-        fraction = _number(spec.get("validation_fraction", 0.0), "validation_fraction")
-        if not 0.0 <= fraction < 1.0:
-            raise ConfigError(
-                f"[training] validation_fraction must be in [0, 1); got {fraction!r}."
-            )
-        return cls(labels_path=spec.get("labels_path"), validation_fraction=fraction)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the ``[training]`` table (empty when all defaults)."""
-        out: dict[str, Any] = {}
-        if self.labels_path is not None:
-            out["labels_path"] = self.labels_path
-        if self.validation_fraction:
-            out["validation_fraction"] = self.validation_fraction
-        return out
-
-
-@dataclass(frozen=True)
-class ClusteringConfig:
-    """How scored pairs become clusters (the ``[clustering]`` table).
-
-    See :func:`er_toolkit.cluster.connected_components`: with
-    ``prune_weak_links`` a low link that no common neighbour supports is cut
-    in components of more than ``min_prune_size`` records, so false links
-    do not chain clusters together; ``max_cluster_size`` (0: none) re-cuts
-    larger components at stricter thresholds.
-    """
-
-    prune_weak_links: bool = False
-    keep_above: float = 0.999
-    min_prune_size: int = 3
-    max_cluster_size: int = 0
-
-    @classmethod
-    def from_dict(cls, spec: Mapping[str, Any]) -> ClusteringConfig:
-        """Build from the ``[clustering]`` table."""
-        _check_keys(
-            spec,
-            {"prune_weak_links", "keep_above", "min_prune_size", "max_cluster_size"},
-            "[clustering]",
-        )
-        out = cls(**spec)
-        if not isinstance(out.prune_weak_links, bool):
-            raise ConfigError(
-                f"[clustering] prune_weak_links must be true or false; got "
-                f"{out.prune_weak_links!r}."
-            )
-        if not 0.0 <= _number(out.keep_above, "keep_above") <= 1.0:
-            raise ConfigError(
-                f"[clustering] keep_above must be in [0, 1]; got {out.keep_above!r}."
-            )
-        if (
-            isinstance(out.min_prune_size, bool)
-            or not isinstance(out.min_prune_size, int)
-            or out.min_prune_size < 2
-        ):
-            raise ConfigError(
-                f"[clustering] min_prune_size must be an int >= 2; got "
-                f"{out.min_prune_size!r}."
-            )
-        return out
-
-
-@dataclass(frozen=True)
-class EvaluationConfig:
-    """Where the labels are: an entity-id column, or a file of true pairs."""
-
-    entity_column: str | None = None
-    pairs_path: str | None = None
-
-    @classmethod
-    def from_dict(cls, spec: Mapping[str, Any]) -> EvaluationConfig:
-        """Build from the ``[evaluation]`` table."""
-        _check_keys(spec, {"entity_column", "pairs_path"}, "[evaluation]")
-        return cls(**spec)
 
 
 @dataclass(frozen=True)
@@ -399,10 +185,12 @@ class LinkageConfig:
     model
         Scorer settings.
     threshold
-        Match probability at or above which a pair links records. With a
-        classifier (``[model] kind = "classifier"``) fitting replaces it by
-        the classifier's chosen threshold, unless ``[model]
-        threshold_strategy = "fixed"``, which keeps this value.
+        Match probability at or above which a pair links records, as
+        declared. A Fellegi-Sunter model keeps it as its ``threshold_``; a
+        classifier (``[model] kind = "classifier"``) chooses its own
+        ``threshold_`` unless ``[model] threshold_strategy = "fixed"``. The
+        fitted scorer's ``threshold_`` is what clusters and evaluation use;
+        this declaration is never rewritten.
     evaluation
         Where the labels are, for evaluation (and, without ``[training]``
         labels, for training a classifier).
@@ -410,6 +198,10 @@ class LinkageConfig:
         Labels for a classifier: a reviewed pair list, and a validation share.
     experiment
         The MLflow experiment name.
+    n_jobs
+        Threads for comparing, scoring and scikit-learn (``None``: every
+        core of this machine). The command line's ``--n-jobs`` and
+        ``Linker(config, n_jobs=...)`` override it.
     base_dir
         The folder relative paths are read from.
     """
@@ -426,6 +218,7 @@ class LinkageConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
+    n_jobs: int | None = None
     base_dir: Path = Path(".")
 
     def __post_init__(self) -> None:
@@ -434,8 +227,9 @@ class LinkageConfig:
                 f"'link_type' must be one of {list(schema.LINK_TYPES)}; got "
                 f"{self.link_type!r}."
             )
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigError(f"'threshold' must be in [0, 1]; got {self.threshold!r}.")
+        number(self.threshold, "threshold", low=0, high=1)
+        if self.n_jobs is not None:
+            whole(self.n_jobs, "n_jobs", minimum=1)
         if not self.comparisons:
             raise ConfigError("A config needs at least one [[comparisons]] table.")
         if self.link_type == "link" and 0 < len(self.sources) < 2:
@@ -458,7 +252,8 @@ class LinkageConfig:
         """Every input column the model reads (standardisers' outputs excluded)."""
         cols = [c.column for c in self.comparisons] + list(self.blocking.columns)
         for rule in (*self.model.training_rules, *self.model.deterministic_rules):
-            cols.extend(ExactRule(tuple(rule)).columns)
+            if not isinstance(rule, Mapping):
+                cols.extend(ExactRule(tuple(rule)).columns)
         derived = set(self.derived_columns)
         cols = [c for c in cols if c not in derived] + list(self.standardise)
         return tuple(dict.fromkeys(cols))
@@ -482,11 +277,14 @@ class LinkageConfig:
             "training",
             "experiment",
             "standardise",
+            "n_jobs",
         }
         _check_keys(spec, valid, "the config")
+        spec = _upgrade(spec)
         for key in ("name", "link_type", "blocking", "comparisons"):
             if key not in spec:
                 raise ConfigError(f"The config needs {key!r}; it has {sorted(spec)}.")
+        n_jobs = spec.get("n_jobs")
         return cls(
             name=str(spec["name"]),
             link_type=spec["link_type"],
@@ -494,12 +292,13 @@ class LinkageConfig:
             blocking=BlockingConfig.from_dict(spec["blocking"]),
             comparisons=tuple(Comparison.from_dict(c) for c in spec["comparisons"]),
             model=ModelConfig.from_dict(spec.get("model", {})),
-            threshold=_number(spec.get("threshold", 0.5), "threshold"),
+            threshold=number(spec.get("threshold", 0.5), "threshold", low=0, high=1),
             evaluation=EvaluationConfig.from_dict(spec.get("evaluation", {})),
             clustering=ClusteringConfig.from_dict(spec.get("clustering", {})),
             training=TrainingConfig.from_dict(spec.get("training", {})),
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
+            n_jobs=None if n_jobs is None else whole(n_jobs, "n_jobs", minimum=1),
             base_dir=base_dir,
         )
 
@@ -529,7 +328,9 @@ class LinkageConfig:
             "comparisons": [c.to_dict() for c in self.comparisons],
             "model": self.model.to_dict(),
         }
-        out["clustering"] = dict(vars(self.clustering))
+        out["clustering"] = self.clustering.to_dict()
+        if self.n_jobs is not None:
+            out["n_jobs"] = self.n_jobs
         if self.standardise:
             out["standardise"] = steps_to_dict(self.standardise)
         if with_sources:
@@ -545,10 +346,36 @@ class LinkageConfig:
         return out
 
 
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name!r} must be a number; got {value!r}.")
-    return float(value)
+def _upgrade(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Check ``format_version``; read version 1's zeros as "no limit".
+
+    Raises
+    ------
+    ConfigError
+        If the declarations come from a newer er_toolkit than this one.
+    """
+    version = spec.get("format_version", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ConfigError(
+            f"'format_version' must be a positive integer; got {version!r}."
+        )
+    if version > FORMAT_VERSION:
+        from er_toolkit import __version__
+
+        raise ConfigError(
+            f"These declarations are format_version {version}, written by a newer "
+            f"er_toolkit; er_toolkit {__version__} reads format_version 1 to "
+            f"{FORMAT_VERSION}. Upgrade er_toolkit to read them."
+        )
+    if version == FORMAT_VERSION:
+        return spec
+    upgraded = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in spec.items()}
+    for table, key in _LIMITS_WRITTEN_AS_ZERO:
+        section = upgraded.get(table)
+        if isinstance(section, dict) and section.get(key) == 0:
+            section[key] = None
+    upgraded["format_version"] = FORMAT_VERSION
+    return upgraded
 
 
 def flatten(spec: Mapping[str, Any], *, prefix: str = "") -> dict[str, str]:

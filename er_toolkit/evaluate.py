@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from er_toolkit import schema
+from er_toolkit.config_values import check_keys
 from er_toolkit.exceptions import ConfigError, EmptyInputError, SchemaError
+from er_toolkit.pairs import is_match_expr, pair_count_expr, pair_key
 from er_toolkit.schema import LinkType
 
 __all__ = [
+    "EvaluationConfig",
     "best_threshold",
     "blocking_recall",
     "cluster_metrics",
@@ -33,9 +38,34 @@ CURVE_SCHEMA = pl.Schema(
 )
 """Columns and types of the frame :func:`precision_recall_curve` returns."""
 
-_KEY = "__pair_key"
+_KEY = schema.PAIR_KEY
 _SLICE = 10_000_000  # candidate pairs keyed at a time
-_TRUTHY = ("1", "true", "t", "yes", "y")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Where the labels are (the ``[evaluation]`` table).
+
+    ``entity_column``: a column holding each record's true entity id;
+    ``pairs_path``: a file of true pairs (``record_id_l``, ``record_id_r``,
+    optionally ``source_l``/``source_r`` and ``is_match``), relative to the
+    config file.
+    """
+
+    entity_column: str | None = None
+    pairs_path: str | None = None
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> EvaluationConfig:
+        """Build from the ``[evaluation]`` table."""
+        check_keys(spec, {"entity_column", "pairs_path"}, "[evaluation]")
+        for key in ("entity_column", "pairs_path"):
+            value = spec.get(key)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(
+                    f"[evaluation] {key} must be text; got {type(value).__name__}."
+                )
+        return cls(**spec)
 
 
 # --------------------------------------------------------------------------- #
@@ -54,37 +84,6 @@ def _check_link_type(link_type: str) -> None:
         raise ConfigError(
             f"link_type must be one of {list(schema.LINK_TYPES)}; got {link_type!r}."
         )
-
-
-def pair_key(
-    left: str | pl.Expr = schema.ROW_L, right: str | pl.Expr = schema.ROW_R
-) -> pl.Expr:
-    """Return one UInt64 per pair: ``min(l, r) * 2**32 + max(l, r)``.
-
-    The key is the same for (a, b) and (b, a), so it joins and de-duplicates
-    pairs whatever their orientation.
-
-    Parameters
-    ----------
-    left, right
-        Columns or expressions holding the two row numbers (< 2**32).
-
-    Returns
-    -------
-    polars.Expr
-        A UInt64 expression named ``__pair_key``.
-
-    Examples
-    --------
-    >>> df = pl.DataFrame({"_row_l": [1, 2], "_row_r": [2, 1]})
-    >>> df.select(pair_key()).to_series().to_list()
-    [4294967298, 4294967298]
-    """
-    lhs = (pl.col(left) if isinstance(left, str) else left).cast(pl.UInt64)
-    rhs = (pl.col(right) if isinstance(right, str) else right).cast(pl.UInt64)
-    lo = pl.min_horizontal(lhs, rhs)
-    hi = pl.max_horizontal(lhs, rhs)
-    return (lo * (1 << 32) + hi).alias(_KEY)
 
 
 def _keys(pairs: pl.DataFrame, *, name: str) -> pl.DataFrame:
@@ -203,23 +202,6 @@ def true_pairs_from_entities(
     )
 
 
-def _is_match_expr(pairs: pl.DataFrame) -> pl.Expr:
-    dtype = pairs.schema[schema.IS_MATCH]
-    col = pl.col(schema.IS_MATCH)
-    if dtype == pl.Boolean:
-        expr = col
-    elif dtype.is_numeric():
-        expr = col.cast(pl.Float64) != 0
-    elif dtype == pl.String:
-        expr = col.str.strip_chars().str.to_lowercase().is_in(_TRUTHY)
-    else:
-        raise SchemaError(
-            f"pairs column {schema.IS_MATCH!r} must be boolean, 0/1 or "
-            f"'true'/'false'; got dtype {dtype}."
-        )
-    return expr.fill_null(False)
-
-
 def true_pairs_from_list(
     records: pl.DataFrame, pairs: pl.DataFrame, *, link_type: LinkType
 ) -> pl.DataFrame:
@@ -315,7 +297,7 @@ def true_pairs_from_list(
         if extra:
             side_cols[side].append(extra[0].alias(f"__src_{side}"))
     is_match = (
-        [_is_match_expr(pairs).alias("__pos")]
+        [is_match_expr(pairs).fill_null(False).alias("__pos")]
         if schema.IS_MATCH in pairs.columns
         else []
     )
@@ -537,7 +519,10 @@ def precision_recall_curve(
 def best_threshold(curve: pl.DataFrame) -> float:
     """Return the threshold of highest F1 on a precision-recall curve.
 
-    Ties go to the highest threshold (the fewest predicted matches).
+    The rule of :func:`er_toolkit.thresholds.pick_threshold` with
+    ``strategy="max_f1"``: ties go to the highest threshold (the fewest
+    predicted matches), and the value returned lies midway between that
+    score and the next lower one, so it selects the same pairs.
 
     Parameters
     ----------
@@ -558,30 +543,22 @@ def best_threshold(curve: pl.DataFrame) -> float:
     --------
     >>> curve = pl.DataFrame({"threshold": [0.9, 0.6, 0.2], "f1": [0.5, 0.8, 0.8]})
     >>> best_threshold(curve)
-    0.6
+    0.4
     """
-    _require_columns(curve, ("threshold", "f1"), name="curve")
-    if curve.height == 0:
-        raise EmptyInputError(
-            "The curve has no rows (no scored pairs); expected at least one."
-        )
-    best = curve.sort(["f1", "threshold"], descending=[True, True], nulls_last=True)
-    return float(best.get_column("threshold")[0])
+    from er_toolkit.thresholds import pick_threshold
+
+    return pick_threshold(curve, strategy="max_f1", where="the curve")[0]
 
 
 # --------------------------------------------------------------------------- #
 # clusters
 # --------------------------------------------------------------------------- #
 def _pairs_within(frame: pl.LazyFrame, group: Sequence[str], sub: str | None) -> int:
-    """Count the pairs inside each group, across ``sub`` values when given.
-
-    A group of n records holds n(n-1)/2 pairs; counting only pairs whose
-    ``sub`` values differ, it holds (n^2 - sum_s n_s^2) / 2.
-    """
+    """Count the pairs inside each group, across ``sub`` values when given."""
     n = pl.col("__n")
     if sub is None:
         per_group = frame.group_by(group).agg(pl.len().cast(pl.Int64).alias("__n"))
-        pairs = n * (n - 1) // 2
+        pairs = pair_count_expr(n)
     else:
         per_group = (
             frame.group_by([*group, sub])
@@ -589,7 +566,7 @@ def _pairs_within(frame: pl.LazyFrame, group: Sequence[str], sub: str | None) ->
             .group_by(group)
             .agg(n.sum().alias("__n"), (n * n).sum().alias("__sq"))
         )
-        pairs = (n * n - pl.col("__sq")) // 2
+        pairs = pair_count_expr(n, pl.col("__sq"))
     total = per_group.select(pairs.sum()).collect().item()
     return int(total or 0)
 

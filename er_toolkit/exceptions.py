@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class ErToolkitError(Exception):
     """Base class of every error er_toolkit raises on purpose."""
@@ -27,8 +29,13 @@ class BlockingError(ErToolkitError, ValueError):
     """A blocking rule would produce more candidate pairs than allowed."""
 
 
-class NotFittedError(ErToolkitError, AttributeError):
-    """A model was used before ``fit`` was called."""
+class NotFittedError(ErToolkitError, _SklearnNotFittedError):
+    """A model was used before ``fit`` was called.
+
+    Also scikit-learn's ``NotFittedError`` (a ``ValueError`` and an
+    ``AttributeError``), so ``sklearn.utils.validation.check_is_fitted``
+    callers catch it.
+    """
 
 
 class ModelFormatError(ErToolkitError, ValueError):

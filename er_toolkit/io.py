@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Sequence
@@ -15,7 +16,9 @@ from er_toolkit import schema
 from er_toolkit.exceptions import (
     DuplicateIdError,
     EmptyInputError,
+    ErToolkitError,
     InputFormatError,
+    ModelFormatError,
     SchemaError,
 )
 
@@ -78,6 +81,24 @@ def _read_path(path: Path, *, name: str) -> pl.DataFrame:
     )
 
 
+def load_source(source: Any, *, base_dir: Path) -> Source:
+    """Turn a ``[[sources]]`` declaration (:class:`~er_toolkit.config.SourceConfig`) into a :class:`Source`.
+
+    A ``dataset`` source reads a shipped benchmark set
+    (:func:`er_toolkit.datasets.load_febrl`); a ``path`` is read relative to
+    ``base_dir`` (the config file's folder).
+    """
+    if source.dataset is not None:
+        from er_toolkit.datasets import load_febrl
+
+        frames = load_febrl(source.dataset)
+        return Source(source.name, frames[source.part], id_column=source.id_column)
+    path = Path(str(source.path))
+    if not path.is_absolute():
+        path = base_dir / path
+    return Source(source.name, path, id_column=source.id_column)
+
+
 @dataclass(frozen=True)
 class Source:
     """One source system's records.
@@ -107,7 +128,9 @@ def prepare_records(
 
     Every source must hold its id column and every column in ``columns``;
     ids must be non-null and unique within their source. The result has
-    ``_row`` (dense UInt32, in source order), ``record_id`` (string),
+    ``_row`` (dense UInt32, in source order), ``record_id`` (the ids in
+    their own type: integers stay integers, so results join back to the
+    caller's frames; sources whose id types differ are read as text),
     ``source``, then ``columns`` and ``keep`` (kept when present).
 
     Parameters
@@ -133,6 +156,11 @@ def prepare_records(
     for source in sources:
         frame = read_frame(source.data, name=f"source {source.name!r}")
         frames.append(_validate_source(frame, source, columns=columns, keep=keep))
+    id_types = {f.schema[schema.RECORD_ID] for f in frames}
+    if len(id_types) > 1:
+        frames = [
+            f.with_columns(pl.col(schema.RECORD_ID).cast(pl.String)) for f in frames
+        ]
     records = pl.concat(frames, how="diagonal_relaxed")
     return records.with_row_index(schema.ROW).with_columns(
         pl.col(schema.ROW).cast(pl.UInt32)
@@ -167,7 +195,9 @@ def _validate_source(
             f"{label} lacks column(s) {missing}; its columns are {frame.columns}. "
             "Name the id column with id_column= and check the comparison columns."
         )
-    ids = frame.get_column(source.id_column).cast(pl.String)
+    ids = frame.get_column(source.id_column)
+    if not (ids.dtype.is_integer() or ids.dtype == pl.String):
+        ids = ids.cast(pl.String)
     n_null = ids.null_count()
     if n_null:
         raise SchemaError(
@@ -220,3 +250,72 @@ def write_parquet_atomic(frame: pl.DataFrame, path: str | os.PathLike[str]) -> P
         if os.path.exists(tmp):
             os.remove(tmp)
     return target
+
+
+def write_json_atomic(data: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``data`` as indented JSON through a temporary file, fsync and rename.
+
+    A reader sees the old file or the new one, never half of one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> read_json(write_json_atomic({"a": 1}, Path(folder) / "m.json"))
+    {'a': 1}
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _apply_umask(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target
+
+
+def read_json(
+    path: str | os.PathLike[str],
+    *,
+    name: str = "model file",
+    error: type[ErToolkitError] = ModelFormatError,
+) -> Any:
+    """Read a JSON file, with one-line errors for a missing, binary or invalid file.
+
+    Raises
+    ------
+    ModelFormatError
+        (or ``error``) If the file does not exist, is not text, or is not JSON.
+    """
+    file = Path(path)
+    if not file.is_file():
+        what = "is a folder" if file.is_dir() else "does not exist"
+        raise error(f"{name} {str(file)!r} {what}; expected a JSON file.")
+    raw = file.read_bytes()
+    if b"\x00" in raw[:8192]:
+        raise error(f"{name} {str(file)!r} is a binary file; expected JSON text.")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{name} {str(file)!r} is not UTF-8 text (bad byte at offset {exc.start}); "
+            "expected JSON."
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{name} {str(file)!r} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno}."
+        ) from exc
+
+
+def _apply_umask(path: str) -> None:
+    """Give a file made by mkstemp (mode 0600) the mode the user's umask allows."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from er_toolkit import __version__, schema
 from er_toolkit.blocking import block_pairs, count_rule_pairs
 from er_toolkit.cluster import connected_components
 from er_toolkit.compare import RecordEncoding, compare_pairs
-from er_toolkit.config import LinkageConfig, SourceConfig
-from er_toolkit.datasets import ENTITY_COLUMN, load_febrl
+from er_toolkit.config import LinkageConfig
+from er_toolkit.datasets import ENTITY_COLUMN
 from er_toolkit.evaluate import (
     blocking_recall,
     cluster_metrics,
@@ -29,62 +27,104 @@ from er_toolkit.evaluate import (
     true_pairs_from_list,
 )
 from er_toolkit.exceptions import ModelFormatError, NotFittedError
-from er_toolkit.io import Source, prepare_records, read_frame
-from er_toolkit.score import ClassifierScorer, FellegiSunter, scorer_from_dict
+from er_toolkit.io import (
+    Source,
+    load_source,
+    prepare_records,
+    read_frame,
+    read_json,
+    write_json_atomic,
+)
+from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
+from er_toolkit.score.labels import labelled_pairs_from_list
 from er_toolkit.standardise import profile_frame, profile_standardisation
-from er_toolkit.training import labelled_pairs_from_list, training_pairs
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2
+READABLE_MODEL_VERSIONS = (1, 2)
+
+__all__ = ["Linker", "PreparedRecords", "load_source", "with_record_ids"]
 
 
-def load_source(source: SourceConfig, *, base_dir: Path) -> Source:
-    """Turn a ``[[sources]]`` declaration into a :class:`~er_toolkit.io.Source`."""
-    if source.dataset is not None:
-        frames = load_febrl(source.dataset)
-        return Source(source.name, frames[source.part], id_column=source.id_column)
-    path = Path(str(source.path))
-    if not path.is_absolute():
-        path = base_dir / path
-    return Source(source.name, path, id_column=source.id_column)
+@dataclass(frozen=True)
+class PreparedRecords:
+    """The records of a run and their data-quality profile.
+
+    Attributes
+    ----------
+    records
+        The records frame (``_row``, ``record_id``, ``source``, features),
+        standardised when the config says so.
+    profile
+        The data-quality profile: before and after standardisation when the
+        config standardises, else of the records as they are.
+    """
+
+    records: pl.DataFrame
+    profile: pl.DataFrame
 
 
 class Linker:
     """Block, compare, score, cluster and evaluate under one config.
 
+    The Linker orchestrates: each method calls one stage and returns what it
+    returns. What a stage learns lives on the fitted scorer (``scorer_``),
+    including the decision threshold (``threshold_``); the config stays as
+    it was declared.
+
     Parameters
     ----------
     config
         The declarations: blocking, comparisons, model settings, threshold.
+    n_jobs
+        Threads for comparing, scoring and scikit-learn; ``None`` takes the
+        config's ``n_jobs`` (and when that is unset, every core).
 
     Attributes
     ----------
-    scorer_ : FellegiSunter or ClassifierScorer
+    scorer_ : Scorer
         The fitted scorer (``[model] kind``).
-    training_report_ : dict[str, float]
-        For a classifier: training pairs, matches among them, and labelled
-        matches blocking missed.
     timings_ : dict[str, float]
         Seconds spent in each stage of the last call of each stage.
-    blocking_report_ : polars.DataFrame
-        Pairs each blocking rule produces, from the last :meth:`block`.
-    profile_ : polars.DataFrame
-        With standardisation, the before-and-after data-quality profile of
-        the last :meth:`records` call (see :meth:`profile`).
     """
 
-    scorer_: FellegiSunter | ClassifierScorer
+    scorer_: Scorer
 
-    def __init__(self, config: LinkageConfig) -> None:
+    def __init__(self, config: LinkageConfig, *, n_jobs: int | None = None) -> None:
         self.config = config
+        self.n_jobs = config.n_jobs if n_jobs is None else n_jobs
         self.timings_: dict[str, float] = {}
 
+    def __repr__(self) -> str:
+        state = (
+            f"fitted {type(self.scorer_).__name__}, threshold {self.threshold_:.4g}"
+            if hasattr(self, "scorer_")
+            else "not fitted"
+        )
+        return (
+            f"Linker({self.config.name!r}, {self.config.link_type}, "
+            f"{len(self.config.comparisons)} comparisons, {state})"
+        )
+
     # ------------------------------------------------------------- records
-    def records(
+    def prepare(
         self, sources: Sequence[Source] | None = None, *, keep: Sequence[str] = ()
-    ) -> pl.DataFrame:
-        """Validate and stack the sources (the config's when none are given)."""
+    ) -> PreparedRecords:
+        """Validate, stack and standardise the sources; profile their quality.
+
+        Parameters
+        ----------
+        sources
+            The sources; the config's ``[[sources]]`` when not given.
+        keep
+            Columns to carry along where present (beside the label column).
+
+        Returns
+        -------
+        PreparedRecords
+            The records and their data-quality profile.
+        """
         start = time.perf_counter()
         if sources is None:
             sources = [
@@ -96,22 +136,21 @@ class Linker:
             sources, columns=self.config.columns, keep=[*keep, *labels]
         )
         self.timings_["load"] = time.perf_counter() - start
-        if self.config.standardise:
-            start = time.perf_counter()
-            records, self.profile_ = profile_standardisation(
-                records, self.config.standardise
-            )
-            self.timings_["standardise"] = time.perf_counter() - start
-        return records
+        if not self.config.standardise:
+            return PreparedRecords(records, self.profile(records))
+        start = time.perf_counter()
+        records, profile = profile_standardisation(records, self.config.standardise)
+        self.timings_["standardise"] = time.perf_counter() - start
+        return PreparedRecords(records, profile)
+
+    def records(
+        self, sources: Sequence[Source] | None = None, *, keep: Sequence[str] = ()
+    ) -> pl.DataFrame:
+        """Return the validated, stacked and standardised records (see :meth:`prepare`)."""
+        return self.prepare(sources, keep=keep).records
 
     def profile(self, records: pl.DataFrame) -> pl.DataFrame:
-        """Return the data-quality profile of ``records``.
-
-        After standardisation this is the before-and-after profile
-        :meth:`records` made on the way; otherwise it is made now.
-        """
-        if self.config.standardise and hasattr(self, "profile_"):
-            return self.profile_
+        """Return the data-quality profile of ``records`` as they are."""
         return profile_frame(
             records, columns=[c for c in self.config.columns if c in records.columns]
         )
@@ -121,19 +160,34 @@ class Linker:
         """Return the candidate pairs (``_row_l``, ``_row_r``, ``blocked_by``)."""
         start = time.perf_counter()
         blockers = self.config.blocking.blockers()
-        self.blocking_report_ = count_rule_pairs(
-            records, blockers, link_type=self.config.link_type
-        )
+        counts = count_rule_pairs(records, blockers, link_type=self.config.link_type)
         pairs = block_pairs(
             records,
             blockers,
             link_type=self.config.link_type,
             max_pairs_per_rule=self.config.blocking.max_pairs_per_rule,
-            on_explode=self.config.blocking.on_explode,  # type: ignore[arg-type]
-            counts=self.blocking_report_,
+            on_explode=self.config.blocking.on_explode,
+            counts=counts,
         )
         self.timings_["block"] = time.perf_counter() - start
         return pairs
+
+    def blocking_report(self, records: pl.DataFrame) -> pl.DataFrame:
+        """Return how many pairs each blocking rule produces (``blocked_by``, ``pairs``)."""
+        return count_rule_pairs(
+            records, self.config.blocking.blockers(), link_type=self.config.link_type
+        )
+
+    def _unfitted_scorer(self) -> Scorer:
+        config = self.config
+        return config.model.scorer(
+            config.comparisons,
+            link_type=config.link_type,
+            threshold=config.threshold,
+            default_training_rules=config.blocking.rules,
+            validation_fraction=config.training.validation_fraction,
+            n_jobs=self.n_jobs,
+        )
 
     def compare(
         self,
@@ -149,10 +203,15 @@ class Linker:
         levels, which comparators find faster when they may stop early.
         """
         if raw_similarity is None:
-            raw_similarity = self.config.model.kind == "classifier"
+            scorer = self.scorer_ if hasattr(self, "scorer_") else self._unfitted_scorer()
+            raw_similarity = scorer.needs_similarities
         start = time.perf_counter()
         vectors = compare_pairs(
-            records, pairs, self.config.comparisons, raw_similarity=raw_similarity
+            records,
+            pairs,
+            self.config.comparisons,
+            raw_similarity=raw_similarity,
+            workers=self.n_jobs,
         )
         self.timings_["compare"] = time.perf_counter() - start
         return vectors
@@ -165,7 +224,7 @@ class Linker:
         candidate_vectors: pl.DataFrame | None = None,
         labels: pl.DataFrame | None = None,
     ) -> Linker:
-        """Fit the scorer on ``records``.
+        """Fit the scorer the config declares on ``records``.
 
         Parameters
         ----------
@@ -175,52 +234,49 @@ class Linker:
             The blocked pairs (blocked here when not given).
         candidate_vectors
             Their comparison vectors (:meth:`compare`), when already made:
-            Fellegi-Sunter training then reuses them.
+            training then reuses them.
         labels
-            Fellegi-Sunter: true pairs (``_row_l``, ``_row_r``) to count m
-            from; without them it is unsupervised. Classifier: true pairs
-            (complete truth: every other candidate pair is a non-match), or
-            reviewed pairs with an ``is_match`` column (only they train);
-            without them the config's ``[training] labels_path``, else its
-            ``[evaluation]`` labels.
+            True pairs (``_row_l``, ``_row_r``), or reviewed pairs with an
+            ``is_match`` column. Without them the config's ``[training]
+            labels_path``; a supervised scorer with neither trains on the
+            ``[evaluation]`` labels (complete truth). Fellegi-Sunter without
+            labels is unsupervised: it never reads the evaluation labels.
 
         Returns
         -------
         Linker
-            self, fitted. For a classifier, ``config.threshold`` becomes its
-            chosen threshold (unless ``threshold_strategy = "fixed"``).
+            self, fitted; ``scorer_.threshold_`` is the decision threshold.
         """
-        if candidate_vectors is not None:
-            candidate_pairs = candidate_vectors
+        if candidate_vectors is not None and candidate_pairs is None:
+            candidate_pairs = candidate_vectors.select(
+                c
+                for c in (schema.ROW_L, schema.ROW_R, schema.BLOCKED_BY)
+                if c in candidate_vectors.columns
+            )
         if candidate_pairs is None:
             candidate_pairs = self.block(records)
         start = time.perf_counter()
-        if self.config.model.kind == "classifier":
-            self._fit_classifier(records, candidate_pairs, labels)
-        else:
-            self.scorer_ = self._fellegi_sunter().fit(
-                records,
+        scorer = self._unfitted_scorer()
+        if labels is None:
+            labels = self.labelled_pairs(records)
+        truth = (
+            self.true_pairs(records)
+            if labels is None and scorer.supervised
+            else None
+        )
+        self.scorer_ = scorer.fit_linkage(
+            LinkageData(
+                records=records,
                 candidate_pairs=candidate_pairs,
+                link_type=self.config.link_type,
                 candidate_vectors=candidate_vectors,
                 labels=labels,
+                truth=truth,
+                n_jobs=self.n_jobs,
             )
+        )
         self.timings_["fit"] = time.perf_counter() - start
         return self
-
-    def _fellegi_sunter(self) -> FellegiSunter:
-        m = self.config.model
-        return FellegiSunter(
-            self.config.comparisons,
-            link_type=self.config.link_type,
-            training_rules=m.training_rules or self.config.blocking.rules,
-            deterministic_rules=m.deterministic_rules,
-            deterministic_recall=m.deterministic_recall,
-            probability_two_random_records_match=m.probability_two_random_records_match,
-            u_sample_size=m.u_sample_size,
-            max_iter=m.max_iter,
-            max_pairs_per_session=m.max_pairs_per_session or None,
-            seed=m.seed,
-        )
 
     def labelled_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
         """Return the ``[training] labels_path`` pairs, or None when not configured.
@@ -241,70 +297,17 @@ class Linker:
             records, read_frame(path, name="labels"), link_type=self.config.link_type
         )
 
-    def _fit_classifier(
-        self,
-        records: pl.DataFrame,
-        candidate_pairs: pl.DataFrame,
-        labels: pl.DataFrame | None,
-    ) -> None:
-        m = self.config.model
-        truth: pl.DataFrame | None = None
-        reviewed: pl.DataFrame | None = None
-        if labels is not None and schema.IS_MATCH in labels.columns:
-            reviewed = labels
-        elif labels is not None:
-            truth = labels
-        else:
-            reviewed = self.labelled_pairs(records)
-            if reviewed is None:
-                truth = self.true_pairs(records)
-        train = training_pairs(
-            candidate_pairs, true_pairs=truth, labelled_pairs=reviewed
-        )
-        self.training_report_ = train.report
-        if train.labelled_matches_missed_by_blocking:
-            log.warning(
-                "%d labelled match(es) are not among the candidate pairs: blocking "
-                "missed them, so no threshold can link them",
-                train.labelled_matches_missed_by_blocking,
-            )
-        stacked = (
-            self._fellegi_sunter().fit(records, candidate_pairs=candidate_pairs)
-            if m.stack
-            else None
-        )
-        vectors = compare_pairs(records, train.pairs, self.config.comparisons)
-        y = train.y
-        validation = None
-        fraction = self.config.training.validation_fraction
-        if fraction:
-            from sklearn.model_selection import train_test_split
-
-            fit_rows, valid_rows = train_test_split(
-                np.arange(y.size), test_size=fraction, stratify=y, random_state=m.seed
-            )
-            validation = (vectors[np.sort(valid_rows)], y[np.sort(valid_rows)])
-            vectors, y = vectors[np.sort(fit_rows)], y[np.sort(fit_rows)]
-        scorer = ClassifierScorer(
-            self.config.comparisons,
-            estimator=m.estimator,
-            fellegi_sunter=stacked,
-            calibration=m.calibration,  # type: ignore[arg-type]
-            threshold_strategy=m.threshold_strategy,  # type: ignore[arg-type]
-            target_precision=m.target_precision,
-            threshold=self.config.threshold,
-            cv=m.cv,
-            seed=m.seed,
-        ).fit(vectors, y, validation=validation)
-        self.scorer_ = scorer
-        if m.threshold_strategy != "fixed":
-            self.config = replace(self.config, threshold=scorer.threshold_)
-
     def _check_fitted(self) -> None:
         if not hasattr(self, "scorer_"):
             raise NotFittedError(
                 "This Linker is not fitted yet; call fit(records) or Linker.load(path)."
             )
+
+    @property
+    def threshold_(self) -> float:
+        """The fitted scorer's decision threshold (match probability)."""
+        self._check_fitted()
+        return float(self.scorer_.threshold_)
 
     def predict(
         self,
@@ -346,7 +349,7 @@ class Linker:
             ``_row_l``, ``_row_r``, ``record_id_l``, ``record_id_r``,
             ``source_l``, ``source_r``, ``blocked_by``, ``match_weight``,
             ``match_probability`` (and per-comparison contributions with
-            ``explain=True``).
+            ``explain=True``). Record ids keep their input type.
         """
         self._check_fitted()
         keep = pl.col(schema.MATCH_PROBABILITY) >= min_probability
@@ -370,7 +373,8 @@ class Linker:
                 chunk,
                 self.config.comparisons,
                 encoding=encoding,
-                raw_similarity=explain or self.config.model.kind == "classifier",
+                raw_similarity=explain or self.scorer_.needs_similarities,
+                workers=self.n_jobs,
             )
             middle = time.perf_counter()
             parts.append(self.scorer_.predict(vectors, explain=explain).filter(keep))
@@ -380,18 +384,24 @@ class Linker:
         scored = pl.concat(parts)
         return with_record_ids(scored, records) if record_ids else scored
 
-    def cluster(self, records: pl.DataFrame, scored: pl.DataFrame) -> pl.DataFrame:
-        """Group records into entities at the config's threshold."""
+    def cluster(
+        self,
+        records: pl.DataFrame,
+        scored: pl.DataFrame,
+        *,
+        threshold: float | None = None,
+    ) -> pl.DataFrame:
+        """Group records into entities at ``threshold`` (the scorer's ``threshold_``)."""
         start = time.perf_counter()
         clustering = self.config.clustering
         clusters = connected_components(
             records,
             scored,
-            threshold=self.config.threshold,
+            threshold=self.threshold_ if threshold is None else threshold,
             prune_weak_links=clustering.prune_weak_links,
             keep_above=clustering.keep_above,
             min_prune_size=clustering.min_prune_size,
-            max_cluster_size=clustering.max_cluster_size or None,
+            max_cluster_size=clustering.max_cluster_size,
         )
         self.timings_["cluster"] = time.perf_counter() - start
         return clusters
@@ -423,6 +433,7 @@ class Linker:
         scored: pl.DataFrame,
         clusters: pl.DataFrame,
         truth: pl.DataFrame,
+        threshold: float | None = None,
     ) -> tuple[dict[str, float], pl.DataFrame]:
         """Measure pairs, clusters and blocking against the labels.
 
@@ -431,9 +442,8 @@ class Linker:
         tuple
             The metrics, and the precision-recall curve.
         """
-        predicted = scored.filter(
-            pl.col(schema.MATCH_PROBABILITY) >= self.config.threshold
-        )
+        cut = self.threshold_ if threshold is None else threshold
+        predicted = scored.filter(pl.col(schema.MATCH_PROBABILITY) >= cut)
         metrics: dict[str, float] = {}
         pairwise = pairwise_metrics(predicted, truth)
         metrics.update({f"pairwise_{k}": float(v) for k, v in pairwise.items()})
@@ -470,35 +480,28 @@ class Linker:
                 "Expected an er_toolkit model file (kind 'er_toolkit.Linker'); got "
                 f"kind={data.get('kind') if isinstance(data, dict) else type(data)!r}."
             )
-        if version != MODEL_FORMAT_VERSION:
+        if version not in READABLE_MODEL_VERSIONS:
             raise ModelFormatError(
                 f"Model file format_version {version!r} cannot be read by er_toolkit "
-                f"{__version__}, which reads format_version {MODEL_FORMAT_VERSION}."
+                f"{__version__}, which reads format_version "
+                f"{list(READABLE_MODEL_VERSIONS)}."
             )
         linker = cls(LinkageConfig.from_dict(data["config"]))
-        linker.scorer_ = scorer_from_dict(data["scorer"])
+        scorer_data = data["scorer"]
+        linker.scorer_ = scorer_from_dict(scorer_data)
+        if "threshold" not in scorer_data.get("params", {}):
+            # format 1 kept a Fellegi-Sunter threshold in the config only
+            linker.scorer_.threshold_ = linker.config.threshold
         return linker
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted linker to ``path`` as JSON."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(self.to_dict(), indent=2))
-        return target
+        """Write the fitted linker to ``path`` as JSON (atomically)."""
+        return write_json_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Linker:
         """Read a linker written by :meth:`save`."""
-        file = Path(path)
-        if not file.is_file():
-            raise ModelFormatError(f"Model file {str(file)!r} does not exist.")
-        try:
-            data = json.loads(file.read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelFormatError(
-                f"Model file {str(file)!r} is not JSON: {exc}"
-            ) from exc
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, name="model file"))
 
 
 def with_record_ids(pairs: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:

@@ -19,14 +19,22 @@ ROW_L: Final = ROW + LEFT
 ROW_R: Final = ROW + RIGHT
 BLOCKED_BY: Final = "blocked_by"
 
+PAIR_KEY: Final = "__pair_key"
+"""One UInt64 per pair, ``min(l, r) * 2**32 + max(l, r)`` (see :mod:`er_toolkit.pairs`)."""
+
 GAMMA_PREFIX: Final = "gamma_"
 SIM_PREFIX: Final = "sim_"
+TF_PREFIX: Final = "tf_"
+"""Term frequency of the left value, for term-frequency adjusted exact levels."""
 BF_PREFIX: Final = "bf_"
 """Per-comparison log2 Bayes factor (its contribution to the match weight)."""
+FS_MATCH_WEIGHT: Final = "fs_match_weight"
+"""The Fellegi-Sunter match weight as a feature of a stacked classifier."""
 
 MATCH_WEIGHT: Final = "match_weight"
 MATCH_PROBABILITY: Final = "match_probability"
 CLUSTER_ID: Final = "cluster_id"
+CLUSTER_SIZE: Final = "cluster_size"
 IS_MATCH: Final = "is_match"
 
 NULL_LEVEL: Final = -1
@@ -44,6 +52,11 @@ def gamma(name: str) -> str:
 def sim(name: str) -> str:
     """Return the raw-similarity column name of comparison ``name``."""
     return SIM_PREFIX + name
+
+
+def tf(name: str) -> str:
+    """Return the term-frequency column name of comparison ``name``."""
+    return TF_PREFIX + name
 
 
 def bf(name: str) -> str:

@@ -63,8 +63,12 @@ def score_files(
     output: str | Path,
     source_names: Sequence[str] | None = None,
     id_column: str | None = None,
+    threshold: float | None = None,
 ) -> dict[str, int | float]:
     """Score ``inputs`` with ``linker``; write pairs and clusters to ``output``.
+
+    ``threshold`` overrides the model's decision threshold for this run
+    (the model itself is not changed).
 
     Returns
     -------
@@ -99,15 +103,15 @@ def score_files(
     records = linker.records(sources)
     pairs = linker.block(records)
     scored = linker.predict(records, candidate_pairs=pairs)
-    clusters = linker.cluster(records, scored)
+    cut = linker.threshold_ if threshold is None else threshold
+    clusters = linker.cluster(records, scored, threshold=cut)
     out = Path(output)
     write_parquet_atomic(scored.drop(schema.ROW_L, schema.ROW_R), out / SCORED_FILE)
     write_parquet_atomic(clusters.drop(schema.ROW), out / CLUSTERS_FILE)
-    threshold = linker.config.threshold
     return {
         "records": records.height,
         "pairs": scored.height,
-        "matches": scored.filter(pl.col(schema.MATCH_PROBABILITY) >= threshold).height,
+        "matches": scored.filter(pl.col(schema.MATCH_PROBABILITY) >= cut).height,
         "clusters": clusters.get_column(schema.CLUSTER_ID).n_unique(),
         "seconds": time.perf_counter() - start,
     }
@@ -120,16 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     def job() -> int:
         set_tracking_uri(args.tracking_uri)
         linker = load_linker(args.model)
-        if args.threshold is not None:
-            from dataclasses import replace
-
-            linker.config = replace(linker.config, threshold=args.threshold)
         summary = score_files(
             linker,
             args.input,
             output=args.output,
             source_names=args.source_name,
             id_column=args.id_column,
+            threshold=args.threshold,
         )
         print(
             "scored {records:,} records: {pairs:,} candidate pairs, {matches:,} matches, "

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
-
-import polars as pl
+from typing import Any
 
 from er_toolkit.charts import (
     feature_importance_chart,
     match_weights_chart,
     precision_recall_chart,
 )
+from er_toolkit import schema
 from er_toolkit.cli import run_cli, set_tracking_uri
 from er_toolkit.config import LinkageConfig
 from er_toolkit.pipeline import Linker
-from er_toolkit.score import ClassifierScorer, FellegiSunter
 from er_toolkit.track import log_training_run
 
 
@@ -49,6 +49,7 @@ def train(
     log_mlflow: bool = True,
     register: bool = True,
     save: str | None = None,
+    n_jobs: int | None = None,
 ) -> dict[str, object]:
     """Run a whole training job and return its summary.
 
@@ -62,6 +63,8 @@ def train(
         Register the model version under ``config.name``.
     save
         Where to also write the model JSON.
+    n_jobs
+        Threads (overrides the config's ``n_jobs``).
 
     Returns
     -------
@@ -69,8 +72,9 @@ def train(
         Metrics, timings and, when logged, the run id and model version.
     """
     start = time.perf_counter()
-    linker = Linker(config)
-    records = linker.records()
+    linker = Linker(config, n_jobs=n_jobs)
+    prepared = linker.prepare()
+    records = prepared.records
     pairs = linker.block(records)
     vectors = linker.compare(records, pairs)
     linker.fit(records, candidate_pairs=pairs, candidate_vectors=vectors)
@@ -78,32 +82,27 @@ def train(
     del vectors
     clusters = linker.cluster(records, scored)
     truth = linker.true_pairs(records)
+    sizes = clusters.get_column(schema.CLUSTER_SIZE)
     metrics: dict[str, float] = {
         "candidate_pairs": float(pairs.height),
-        "n_clusters": float(clusters.get_column("cluster_id").n_unique()),
+        "n_clusters": float(clusters.get_column(schema.CLUSTER_ID).n_unique()),
+        "largest_cluster": float(sizes.max() or 0),
     }
-    scorer = linker.scorer_
-    fs = scorer if isinstance(scorer, FellegiSunter) else scorer.fellegi_sunter
+    report = linker.scorer_.report()
+    metrics.update(report.metrics)
     figures = {}
-    if fs is not None:
+    if "match_weights" in report.tables:
+        fs = report.tables["match_weights"]
         figures["match_weights"] = match_weights_chart(
-            fs.bayes_factor_table(), prior_weight=fs.prior_weight_
+            fs, prior_weight=_prior_weight(report.metrics)
         )
-    params: dict[str, str] = {}
-    tags: dict[str, str] = {}
-    if isinstance(scorer, ClassifierScorer):
-        metrics.update({f"cv_{k}": v for k, v in scorer.cv_metrics_.items()})
-        metrics.update(linker.training_report_)
-        metrics["threshold"] = scorer.threshold_
-        params = {f"estimator.{k}": v for k, v in scorer.estimator_params().items()}
-        params["classifier.threshold_reason"] = scorer.threshold_reason_
-        tags = {"threshold": f"{scorer.threshold_:.6g}"}
-        tags["threshold_reason"] = scorer.threshold_reason_
+    if "feature_importance" in report.tables:
         figures["feature_importance"] = feature_importance_chart(
-            scorer.feature_importance_table()
+            report.tables["feature_importance"]
         )
+    if "threshold_curve" in report.tables:
         figures["precision_recall_threshold_choice"] = precision_recall_chart(
-            scorer.validation_curve_, threshold=scorer.threshold_
+            report.tables["threshold_curve"], threshold=linker.threshold_
         )
     if truth is not None:
         measured, curve = linker.evaluate(
@@ -115,7 +114,7 @@ def train(
         )
         metrics.update(measured)
         figures["precision_recall"] = precision_recall_chart(
-            curve, threshold=linker.config.threshold
+            curve, threshold=linker.threshold_
         )
     linker.timings_["total"] = time.perf_counter() - start
     summary: dict[str, object] = {
@@ -123,27 +122,14 @@ def train(
         "records": records.height,
         "metrics": metrics,
         "timings": dict(linker.timings_),
-        "scorer": type(scorer).__name__,
-        "threshold": linker.config.threshold,
+        "scorer": type(linker.scorer_).__name__,
+        "threshold": linker.threshold_,
+        "tags": dict(report.tags),
     }
-    if isinstance(scorer, FellegiSunter):
-        summary["lambda"] = scorer.probability_two_random_records_match_
-    else:
-        summary["threshold_reason"] = scorer.threshold_reason_
     if save:
         linker.save(save)
     if log_mlflow:
-        tables = {"blocking_report": linker.blocking_report_}
-        if fs is not None:
-            tables["match_weights"] = fs.bayes_factor_table()
-            tables["em_sessions"] = pl.DataFrame(
-                [
-                    {k: (str(v) if isinstance(v, list) else v) for k, v in s.items()}
-                    for s in fs.sessions_
-                ]
-            )
-        if isinstance(scorer, ClassifierScorer):
-            tables["feature_importance"] = scorer.feature_importance_table()
+        tables = {"blocking_report": linker.blocking_report(records), **report.tables}
         summary.update(
             log_training_run(
                 linker,
@@ -151,13 +137,18 @@ def train(
                 metrics=metrics,
                 figures=figures,
                 tables=tables,
-                profile=linker.profile(records),
+                profile=prepared.profile,
                 register=register,
-                params=params,
-                tags=tags,
+                params=dict(report.params),
+                tags=dict(report.tags),
             )
         )
     return summary
+
+
+def _prior_weight(metrics: dict[str, float] | Any) -> float:
+    lam = float(metrics.get("probability_two_random_records_match", 0.5))
+    return float(math.log2(lam) - math.log2(1.0 - lam))
 
 
 def _print_summary(summary: dict[str, object]) -> None:
@@ -165,17 +156,21 @@ def _print_summary(summary: dict[str, object]) -> None:
     assert isinstance(metrics, dict)
     timings = summary["timings"]
     assert isinstance(timings, dict)
+    tags = summary.get("tags", {})
+    assert isinstance(tags, dict)
     print(f"model: {summary['name']}  records: {summary['records']:,}")
-    if "lambda" in summary:
-        print(
-            f"candidate pairs: {int(metrics['candidate_pairs']):,}  "
-            f"lambda: {summary['lambda']:.3g}"
-        )
-    else:
-        print(
-            f"candidate pairs: {int(metrics['candidate_pairs']):,}  "
-            f"threshold: {summary['threshold']:.4g} ({summary['threshold_reason']})"
-        )
+    line = f"candidate pairs: {int(metrics['candidate_pairs']):,}"
+    if "probability_two_random_records_match" in metrics:
+        line += f"  lambda: {metrics['probability_two_random_records_match']:.3g}"
+    line += f"  threshold: {summary['threshold']:.4g}"
+    if "threshold_reason" in tags:
+        line += f" ({tags['threshold_reason']})"
+    print(line)
+    print(
+        f"clusters: {int(metrics['n_clusters']):,}  "
+        f"largest cluster: {int(metrics['largest_cluster']):,}"
+    )
+    if "cv_f1" in metrics:
         print(
             "cross-validated  precision {cv_precision:.4f}  recall {cv_recall:.4f}  "
             "F1 {cv_f1:.4f}  average precision {cv_average_precision:.4f}  "

@@ -58,7 +58,7 @@ from er_toolkit.io import Source
 from er_toolkit.pipeline import Linker
 from er_toolkit.score import ClassifierScorer, FellegiSunter
 from er_toolkit.score.classifier import choose_threshold
-from er_toolkit.training import labelled_pairs_from_list, training_pairs
+from er_toolkit.score.labels import labelled_pairs_from_list, training_pairs
 
 HERE = Path(__file__).resolve().parent
 DATASETS = Path(

@@ -32,7 +32,7 @@ from er_toolkit.exceptions import (
 from er_toolkit.pipeline import Linker
 from er_toolkit.score import ClassifierScorer, scorer_from_dict
 from er_toolkit.score.classifier import ESTIMATORS, choose_threshold
-from er_toolkit.training import labelled_pairs_from_list, training_pairs
+from er_toolkit.score.labels import labelled_pairs_from_list, training_pairs
 
 DATA = Path(__file__).parent / "data"
 DEDUPE_CONFIG = DATA / "people_dedupe.toml"

@@ -13,6 +13,7 @@ import pytest
 from er_toolkit.blocking import ExactRule, SortedNeighbourhood
 from er_toolkit.compare import DateSwapLevel, ExactLevel, SimilarityLevel
 from er_toolkit.config import (
+    FORMAT_VERSION,
     BlockingConfig,
     EvaluationConfig,
     LinkageConfig,
@@ -115,7 +116,7 @@ def test_to_dict_from_dict_round_trip(path: Path) -> None:
     again = LinkageConfig.from_dict(spec, base_dir=config.base_dir)
     assert again == config
     assert again.to_dict() == spec
-    assert spec["format_version"] == 1
+    assert spec["format_version"] == FORMAT_VERSION == 2
 
 
 def test_round_trip_without_sources_drops_sources_and_labels() -> None:
@@ -135,7 +136,7 @@ def test_round_trip_without_sources_drops_sources_and_labels() -> None:
     [
         BlockingConfig(rules=(("a",),), max_pairs_per_rule=None),
         BlockingConfig(rules=(("a", "b[:2]"),), max_pairs_per_rule=7),
-        BlockingConfig(sorted_neighbourhood=((("a", "b"), 3),), on_explode="skip"),
+        BlockingConfig(sorted_neighbourhood=((("a", "b"), 3),), on_explode="warn"),
     ],
 )
 def test_blocking_round_trip(blocking: BlockingConfig) -> None:
@@ -189,7 +190,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
             (),
             "the config",
             "['blocking', 'clustering', 'comparisons', 'evaluation', 'experiment', "
-            "'format_version', 'link_type', 'model', 'name', 'sources', 'standardise', "
+            "'format_version', 'link_type', 'model', 'n_jobs', 'name', 'sources', 'standardise', "
             "'threshold', 'training']",
         ),
         (
@@ -311,7 +312,7 @@ def test_missing_required_top_level_key(key: str) -> None:
         ),
         (
             lambda s: s["model"].update(kind="random_forest"),
-            r"\[model\] kind must be one of \['fellegi_sunter', 'classifier'\]; "
+            r"'\[model\] kind' must be one of \['fellegi_sunter', 'classifier'\]; "
             r"got 'random_forest'",
         ),
     ],
@@ -326,7 +327,7 @@ def test_missing_or_bad_values(mutate: Any, match: str) -> None:
 @pytest.mark.parametrize("threshold", [-0.01, 1.01, 5])
 def test_threshold_out_of_range(threshold: float) -> None:
     spec = _minimal() | {"threshold": threshold}
-    with pytest.raises(ConfigError, match=r"'threshold' must be in \[0, 1\]; got"):
+    with pytest.raises(ConfigError, match=r"'threshold' must be a number in \[0, 1\]; got"):
         LinkageConfig.from_dict(spec)
 
 
@@ -456,9 +457,9 @@ def test_flatten_config() -> None:
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({"prune_weak_links": "yes"}, "prune_weak_links must be true or false"),
-        ({"keep_above": 1.5}, r"keep_above must be in \[0, 1\]"),
-        ({"min_prune_size": 1}, "min_prune_size must be an int >= 2"),
+        ({"prune_weak_links": "yes"}, "prune_weak_links' must be true or false"),
+        ({"keep_above": 1.5}, r"keep_above' must be a number in \[0, 1\]"),
+        ({"min_prune_size": 1}, "min_prune_size' must be an integer >= 2"),
     ],
 )
 def test_bad_clustering_values_are_named(table: dict[str, Any], message: str) -> None:

@@ -95,15 +95,14 @@ def test_evaluate_catches_a_bad_threshold(fitted, config):
     from dataclasses import replace
 
     linker, records, pairs, scored, _ = fitted
-    strict = Linker(replace(config, threshold=1.0))
-    strict.scorer_ = linker.scorer_
-    clusters = strict.cluster(records, scored)
-    metrics, _ = strict.evaluate(
+    clusters = linker.cluster(records, scored, threshold=1.0)
+    metrics, _ = linker.evaluate(
         records,
         candidate_pairs=pairs,
         scored=scored,
         clusters=clusters,
         truth=linker.true_pairs(records),
+        threshold=1.0,
     )
     assert metrics["pairwise_recall"] < 0.5
     assert metrics["cluster_f1"] < 0.5
@@ -180,7 +179,7 @@ def test_explain_contributions_add_up_to_match_weight(fitted):
 def test_load_non_json_file(tmp_path):
     path = tmp_path / "model.json"
     path.write_text("this is not json {")
-    with pytest.raises(ModelFormatError, match="not JSON"):
+    with pytest.raises(ModelFormatError, match="is not valid JSON"):
         Linker.load(path)
 
 

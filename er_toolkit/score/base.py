@@ -1,24 +1,118 @@
-"""The interface every scorer offers, and loading either scorer from its dict."""
+"""The Scorer protocol the pipeline calls, what scorers learn from, and their registry."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
 from er_toolkit.exceptions import ModelFormatError
+from er_toolkit.schema import LinkType
 
-if TYPE_CHECKING:
-    from er_toolkit.score.classifier import ClassifierScorer
-    from er_toolkit.score.fellegi_sunter import FellegiSunter
+__all__ = [
+    "SCORER_KINDS",
+    "LinkageData",
+    "Scorer",
+    "ScorerReport",
+    "learned_attributes",
+    "register_scorer",
+    "reset_learned",
+    "scorer_from_dict",
+]
+
+
+@dataclass(frozen=True)
+class LinkageData:
+    """Everything a scorer may learn from, as the pipeline hands it over.
+
+    Attributes
+    ----------
+    records
+        The records frame (``_row``, ``record_id``, ``source``, features).
+    candidate_pairs
+        The blocked pairs (``_row_l``, ``_row_r``, ``blocked_by``).
+    link_type
+        ``"dedupe"``, ``"link"`` or ``"link_and_dedupe"``.
+    candidate_vectors
+        The candidate pairs' comparison vectors, when already made.
+    labels
+        Training labels the user gave: true pairs (``_row_l``, ``_row_r``),
+        or reviewed pairs with an ``is_match`` column. An unsupervised
+        scorer may use them (Fellegi-Sunter counts m from them); a
+        supervised one trains on them.
+    truth
+        Complete truth from the evaluation labels (every true pair). Only a
+        supervised scorer without ``labels`` falls back on it; it never
+        reaches an unsupervised one.
+    n_jobs
+        Threads the scorer may use.
+    """
+
+    records: pl.DataFrame
+    candidate_pairs: pl.DataFrame
+    link_type: LinkType
+    candidate_vectors: pl.DataFrame | None = None
+    labels: pl.DataFrame | None = None
+    truth: pl.DataFrame | None = None
+    n_jobs: int | None = None
+
+
+@dataclass(frozen=True)
+class ScorerReport:
+    """What a fitted scorer tells a training run: numbers, words and tables.
+
+    Attributes
+    ----------
+    metrics
+        Numbers to print and log (``lambda``, cross-validated F1, ...).
+    params
+        Words to log as run parameters (the estimator's settings).
+    tags
+        Short strings to tag the run with (how the threshold was chosen).
+    tables
+        Aggregate tables (m and u per level, EM sessions, importances);
+        never record values.
+    """
+
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    tables: Mapping[str, pl.DataFrame] = field(default_factory=dict)
 
 
 @runtime_checkable
 class Scorer(Protocol):
-    """Turns comparison vectors into ``match_weight`` and ``match_probability``."""
+    """Turns comparison vectors into ``match_weight`` and ``match_probability``.
+
+    The pipeline calls only these: it never asks which kind of scorer it
+    holds.
+    """
+
+    threshold_: float
+    """Match probability at or above which a pair links two records."""
+
+    @property
+    def needs_similarities(self) -> bool:
+        """Whether :meth:`predict` reads the raw ``sim_`` columns."""
+        ...
+
+    @property
+    def supervised(self) -> bool:
+        """Whether fitting needs labels (then evaluation truth may stand in)."""
+        ...
+
+    def fit_linkage(self, data: LinkageData) -> Scorer:
+        """Learn from records, candidate pairs and labels; return self."""
+        ...
 
     def predict(self, vectors: pl.DataFrame, *, explain: bool = False) -> pl.DataFrame:
         """Score comparison vectors (pair columns, weight, probability)."""
+        ...
+
+    def report(self) -> ScorerReport:
+        """Return what the fit found, for summaries and tracking."""
         ...
 
     def to_dict(self) -> dict[str, Any]:
@@ -26,23 +120,62 @@ class Scorer(Protocol):
         ...
 
 
-def scorer_from_dict(data: dict[str, Any]) -> FellegiSunter | ClassifierScorer:
-    """Rebuild a fitted scorer of any kind from its ``to_dict`` output.
+SCORER_KINDS: dict[str, Callable[[dict[str, Any]], Any]] = {}
+"""Model-file ``kind`` -> the function rebuilding a fitted scorer from its dict."""
+
+
+def register_scorer(kind: str, from_dict: Callable[[dict[str, Any]], Any]) -> None:
+    """Register how to rebuild scorers whose model dict says ``kind``."""
+    SCORER_KINDS[kind] = from_dict
+
+
+def _register_builtin() -> None:
+    if SCORER_KINDS:
+        return
+    from er_toolkit.score.classifier import ClassifierScorer
+    from er_toolkit.score.fellegi_sunter import FellegiSunter
+
+    register_scorer("FellegiSunter", FellegiSunter.from_dict)
+    register_scorer("ClassifierScorer", ClassifierScorer.from_dict)
+
+
+def scorer_from_dict(data: dict[str, Any]) -> Any:
+    """Rebuild a fitted scorer of any registered kind from its ``to_dict`` output.
 
     Raises
     ------
     ModelFormatError
         If the dict names no kind er_toolkit knows.
     """
-    from er_toolkit.score.classifier import ClassifierScorer
-    from er_toolkit.score.fellegi_sunter import FellegiSunter
-
+    _register_builtin()
     kind = data.get("kind") if isinstance(data, dict) else None
-    if kind == "FellegiSunter":
-        return FellegiSunter.from_dict(data)
-    if kind == "ClassifierScorer":
-        return ClassifierScorer.from_dict(data)
-    raise ModelFormatError(
-        f"Unknown scorer kind {kind!r}; expected one of "
-        "['ClassifierScorer', 'FellegiSunter']."
+    if kind not in SCORER_KINDS:
+        raise ModelFormatError(
+            f"Unknown scorer kind {kind!r}; expected one of {sorted(SCORER_KINDS)}."
+        )
+    return SCORER_KINDS[str(kind)](data)
+
+
+def learned_attributes(estimator: object) -> list[str]:
+    """Return the names of an estimator's learned attributes (ending in ``_``).
+
+    Examples
+    --------
+    >>> class Est:
+    ...     def __init__(self):
+    ...         self.alpha = 1
+    ...         self.coef_ = 2
+    ...         self._cache = 3
+    >>> learned_attributes(Est())
+    ['coef_']
+    """
+    return sorted(
+        k for k in vars(estimator) if k.endswith("_") and not k.startswith("_")
     )
+
+
+def reset_learned(estimator: object) -> None:
+    """Forget everything a previous ``fit`` learned (and private caches)."""
+    for name in list(vars(estimator)):
+        if (name.endswith("_") and not name.startswith("__")) or name.startswith("_"):
+            delattr(estimator, name)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import os
-import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import numpy as np
 import polars as pl
+from sklearn.base import BaseEstimator, clone
 
 from er_toolkit import __version__, schema
-from er_toolkit.compare import Comparison
+from er_toolkit.compare import Comparison, compare_pairs
 from er_toolkit.exceptions import (
     ConfigError,
     LabelError,
@@ -23,11 +23,24 @@ from er_toolkit.exceptions import (
     NotFittedError,
     SchemaError,
 )
+from er_toolkit.score.base import (
+    LinkageData,
+    ScorerReport,
+    learned_attributes,
+    reset_learned,
+)
 from er_toolkit.score.fellegi_sunter import FellegiSunter
+from er_toolkit.score.labels import split_validation, training_pairs
+from er_toolkit.thresholds import (
+    THRESHOLD_STRATEGIES,
+    ThresholdStrategy,
+    choose_threshold,
+)
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 EstimatorName = Literal["gradient_boosting", "logistic_regression", "random_forest"]
 ESTIMATORS: Final[tuple[EstimatorName, ...]] = (
     "gradient_boosting",
@@ -36,13 +49,7 @@ ESTIMATORS: Final[tuple[EstimatorName, ...]] = (
 )
 Calibration = Literal["isotonic", "sigmoid"]
 CALIBRATIONS: Final[tuple[Calibration, ...]] = ("isotonic", "sigmoid")
-ThresholdStrategy = Literal["max_f1", "target_precision", "fixed"]
-THRESHOLD_STRATEGIES: Final[tuple[ThresholdStrategy, ...]] = (
-    "max_f1",
-    "target_precision",
-    "fixed",
-)
-FS_WEIGHT: Final = "fs_match_weight"
+FS_WEIGHT: Final = schema.FS_MATCH_WEIGHT
 """Feature name of the Fellegi-Sunter match weight when stacking."""
 
 TRUSTED_MODULES: Final = ("sklearn.", "numpy.")
@@ -51,16 +58,43 @@ TRUSTED_MODULES: Final = ("sklearn.", "numpy.")
 _P_CLIP = 1e-12
 _IMPORTANCE_ROWS = 5_000
 
+__all__ = [
+    "CALIBRATIONS",
+    "ESTIMATORS",
+    "THRESHOLD_STRATEGIES",
+    "ClassifierScorer",
+    "choose_threshold",
+    "load_estimator",
+]
 
-class ClassifierScorer:
+
+@contextmanager
+def thread_limits(n_jobs: int | None) -> Iterator[None]:
+    """Run scikit-learn work with OpenMP at ``n_jobs`` threads and BLAS at one.
+
+    OpenMP (gradient boosting) and OpenBLAS (linear models) each start a
+    thread per core by default; together, and beside polars' and rapidfuzz's
+    pools, they oversubscribe a small machine badly.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threads = n_jobs or os.cpu_count() or 1
+    with (
+        threadpool_limits(limits=threads, user_api="openmp"),
+        threadpool_limits(limits=1, user_api="blas"),
+    ):
+        yield
+
+
+class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
     """Supervised scoring: a scikit-learn classifier on comparison vectors.
 
     Features are each comparison's gamma level, its raw similarity where the
-    comparison has one (NaN where a value is null) and, when a fitted
-    :class:`FellegiSunter` is given (stacking), its per-comparison log2 Bayes
-    factors ``bf_<name>`` and match weight ``fs_match_weight``. Probabilities
-    are calibrated with :class:`sklearn.calibration.CalibratedClassifierCV`;
-    the match threshold is chosen on validation data when given, else on
+    comparison has one (NaN where a value is null) and, when stacked on a
+    :class:`FellegiSunter` model, its per-comparison log2 Bayes factors
+    ``bf_<name>`` and match weight ``fs_match_weight``. Probabilities are
+    calibrated with :class:`sklearn.calibration.CalibratedClassifierCV`; the
+    match threshold is chosen on validation data when given, else on
     out-of-fold predictions (:func:`sklearn.model_selection.cross_val_predict`).
 
     Parameters
@@ -72,17 +106,20 @@ class ClassifierScorer:
         ``"gradient_boosting"`` (histogram gradient-boosted trees, which take
         NaN as is), ``"logistic_regression"`` (one-hot gamma levels, imputed
         and scaled similarities with missing-value indicators) or
-        ``"random_forest"``; or any unfitted scikit-learn classifier with
+        ``"random_forest"``; or any unfitted scikit-learn classifier or
+        :class:`~sklearn.pipeline.Pipeline` ending in one, with
         ``predict_proba`` (it must cope with NaN in the similarities).
     fellegi_sunter
-        A fitted Fellegi-Sunter model to stack on: its weights become
-        features.
+        A Fellegi-Sunter model to stack on: its weights become features. An
+        unfitted one is fitted (a clone of it) by :meth:`fit_linkage`; a
+        fitted one is used as it is.
     calibration
         ``"isotonic"`` or ``"sigmoid"`` (Platt) calibration.
     threshold_strategy
         ``"max_f1"``: the threshold of highest F1; ``"target_precision"``:
         the lowest threshold (most recall) whose precision reaches
-        ``target_precision``; ``"fixed"``: ``threshold`` as given.
+        ``target_precision``; ``"fixed"``: ``threshold`` as given (see
+        :func:`er_toolkit.thresholds.pick_threshold`).
     target_precision
         The precision to reach, with ``threshold_strategy="target_precision"``.
     threshold
@@ -90,6 +127,13 @@ class ClassifierScorer:
     cv
         Folds for calibration and for the out-of-fold predictions (fewer
         when a class has too few labelled pairs).
+    validation_fraction
+        In :meth:`fit_linkage`, the share of labelled pairs held out
+        (stratified, seeded) to choose the threshold on; 0 chooses it on
+        out-of-fold predictions of all of them.
+    n_jobs
+        Threads for the estimator (OpenMP, random forest trees); ``None``
+        uses every core. BLAS runs on one thread during fitting.
     seed
         Seed of the folds, the estimator and permutation importance.
 
@@ -97,6 +141,8 @@ class ClassifierScorer:
     ----------
     model_ : sklearn.calibration.CalibratedClassifierCV
         The fitted, calibrated classifier.
+    fellegi_sunter_ : FellegiSunter or None
+        The fitted Fellegi-Sunter model the features stack on.
     feature_names_ : list[str]
         The feature columns, in the model's order.
     threshold_ : float
@@ -106,12 +152,15 @@ class ClassifierScorer:
     cv_metrics_ : dict[str, float]
         Out-of-fold precision, recall and F1 at ``threshold_``, average
         precision, Brier score and ROC AUC, and the training counts.
+    training_report_ : dict[str, float]
+        From :meth:`fit_linkage`: training pairs, matches among them, and
+        labelled matches blocking missed (empty after :meth:`fit`).
     feature_importances_, feature_importances_std_ : numpy.ndarray
         Permutation importance (drop in average precision) of each feature,
         on the validation pairs when given, else on the training pairs.
     validation_curve_ : polars.DataFrame
         ``threshold``, ``precision``, ``recall``, ``f1`` over the pairs the
-        threshold was chosen on (not saved with the model).
+        threshold was chosen on.
 
     Examples
     --------
@@ -146,6 +195,8 @@ class ClassifierScorer:
         target_precision: float | None = None,
         threshold: float = 0.5,
         cv: int = 5,
+        validation_fraction: float = 0.0,
+        n_jobs: int | None = None,
         seed: int = 0,
     ) -> None:
         self.comparisons = comparisons
@@ -156,9 +207,31 @@ class ClassifierScorer:
         self.target_precision = target_precision
         self.threshold = threshold
         self.cv = cv
+        self.validation_fraction = validation_fraction
+        self.n_jobs = n_jobs
         self.seed = seed
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether :meth:`fit` has run (scikit-learn's ``check_is_fitted``)."""
+        return hasattr(self, "model_")
+
+    @property
+    def needs_similarities(self) -> bool:
+        """The classifier reads raw similarities as features."""
+        return True
+
+    @property
+    def supervised(self) -> bool:
+        """A classifier needs labelled pairs."""
+        return True
+
     # ------------------------------------------------------------- features
+    def _stack(self) -> FellegiSunter | None:
+        """The Fellegi-Sunter model whose weights are features, if any."""
+        if hasattr(self, "fellegi_sunter_"):
+            return self.fellegi_sunter_  # type: ignore[no-any-return]
+        return self.fellegi_sunter
+
     @property
     def feature_names(self) -> list[str]:
         """The feature columns these settings build, in order."""
@@ -167,8 +240,9 @@ class ClassifierScorer:
         names += [
             schema.sim(c.name) for c in comps if c.similarity_comparator is not None
         ]
-        if self.fellegi_sunter is not None:
-            names += [schema.bf(c.name) for c in self.fellegi_sunter.comparisons]
+        stack = self._stack()
+        if stack is not None:
+            names += [schema.bf(c.name) for c in stack.comparisons]
             names.append(FS_WEIGHT)
         return names
 
@@ -186,7 +260,11 @@ class ClassifierScorer:
         polars.DataFrame
             One column per name in :attr:`feature_names`.
         """
-        base = [n for n in self.feature_names if n.startswith(("gamma_", "sim_"))]
+        base = [
+            n
+            for n in self.feature_names
+            if n.startswith((schema.GAMMA_PREFIX, schema.SIM_PREFIX))
+        ]
         missing = [n for n in base if n not in vectors.columns]
         if missing:
             raise SchemaError(
@@ -197,8 +275,9 @@ class ClassifierScorer:
         frame = vectors.select(
             *[pl.col(n).cast(pl.Float64).fill_null(np.nan) for n in base]
         )
-        if self.fellegi_sunter is not None:
-            explained = self.fellegi_sunter.predict(vectors, explain=True)
+        stack = self._stack()
+        if stack is not None:
+            explained = stack.predict(vectors, explain=True)
             bf_cols = [n for n in self.feature_names if n.startswith(schema.BF_PREFIX)]
             frame = frame.with_columns(
                 *[explained.get_column(n).cast(pl.Float64) for n in bf_cols],
@@ -215,15 +294,15 @@ class ClassifierScorer:
         return frame.to_numpy().astype(np.float64, copy=False)
 
     def _base_estimator(self) -> Any:
-        from sklearn.base import clone, is_classifier
+        from sklearn.base import is_classifier
 
         est = self.estimator
         if not isinstance(est, str):
             if not is_classifier(est) or not hasattr(est, "predict_proba"):
                 raise ConfigError(
                     "The 'estimator' parameter of ClassifierScorer must be one of "
-                    f"{list(ESTIMATORS)} or a scikit-learn classifier with "
-                    f"predict_proba; got {est!r}."
+                    f"{list(ESTIMATORS)} or a scikit-learn classifier (or Pipeline "
+                    f"ending in one) with predict_proba; got {type(est).__name__}."
                 )
             return clone(est)
         if est == "gradient_boosting":
@@ -234,7 +313,10 @@ class ClassifierScorer:
             from sklearn.ensemble import RandomForestClassifier
 
             return RandomForestClassifier(
-                n_estimators=100, min_samples_leaf=3, n_jobs=-1, random_state=self.seed
+                n_estimators=100,
+                min_samples_leaf=3,
+                n_jobs=self.n_jobs,
+                random_state=self.seed,
             )
         if est == "logistic_regression":
             from sklearn.compose import ColumnTransformer
@@ -301,12 +383,75 @@ class ClassifierScorer:
                 f"The 'cv' parameter of ClassifierScorer must be an int >= 2; got "
                 f"{self.cv!r}."
             )
-        if self.fellegi_sunter is not None and not hasattr(self.fellegi_sunter, "m_"):
-            raise NotFittedError(
-                "The 'fellegi_sunter' model to stack on is not fitted; fit it first."
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(
+                "The 'validation_fraction' parameter of ClassifierScorer must be in "
+                f"[0, 1); got {self.validation_fraction!r}."
             )
 
     # ------------------------------------------------------------------ fit
+    def fit_linkage(self, data: LinkageData) -> ClassifierScorer:
+        """Build the labelled training pairs, fit the stack, then the classifier.
+
+        The labels are ``data.labels`` (true pairs, or reviewed pairs with
+        ``is_match``: only they train), else ``data.truth`` (complete truth:
+        every candidate pair is labelled). Labelled matches blocking missed
+        are added to the training pairs and counted in
+        ``training_report_``. An unfitted ``fellegi_sunter`` is cloned and
+        fitted on the records, unsupervised.
+
+        Returns
+        -------
+        ClassifierScorer
+            self, fitted.
+        """
+        self._validate()
+        truth: pl.DataFrame | None = None
+        reviewed: pl.DataFrame | None = None
+        if data.labels is not None and schema.IS_MATCH in data.labels.columns:
+            reviewed = data.labels
+        elif data.labels is not None:
+            truth = data.labels
+        else:
+            truth = data.truth
+        train = training_pairs(
+            data.candidate_pairs, true_pairs=truth, labelled_pairs=reviewed
+        )
+        if train.labelled_matches_missed_by_blocking:
+            log.warning(
+                "%d labelled match(es) are not among the candidate pairs: blocking "
+                "missed them, so no threshold can link them",
+                train.labelled_matches_missed_by_blocking,
+            )
+        stack = self.fellegi_sunter
+        if stack is not None and not stack.__sklearn_is_fitted__():
+            stack = clone(stack).fit_linkage(
+                LinkageData(
+                    records=data.records,
+                    candidate_pairs=data.candidate_pairs,
+                    link_type=data.link_type,
+                    candidate_vectors=data.candidate_vectors,
+                    n_jobs=self.n_jobs or data.n_jobs,
+                )
+            )
+        vectors = compare_pairs(
+            data.records,
+            train.pairs,
+            self.comparisons,
+            workers=self.n_jobs or data.n_jobs,
+        )
+        y = train.y
+        validation = None
+        if self.validation_fraction:
+            fit_rows, valid_rows = split_validation(
+                y.size, y, fraction=self.validation_fraction, seed=self.seed
+            )
+            validation = (vectors[valid_rows], y[valid_rows])
+            vectors, y = vectors[fit_rows], y[fit_rows]
+        self._fit(vectors, y, validation=validation, stack=stack)
+        self.training_report_ = train.report
+        return self
+
     def fit(
         self,
         vectors: pl.DataFrame,
@@ -315,7 +460,7 @@ class ClassifierScorer:
         validation: tuple[pl.DataFrame, Sequence[bool] | np.ndarray | pl.Series]
         | None = None,
     ) -> ClassifierScorer:
-        """Train, calibrate and choose the threshold.
+        """Train, calibrate and choose the threshold on labelled comparison vectors.
 
         Parameters
         ----------
@@ -335,16 +480,38 @@ class ClassifierScorer:
 
         Raises
         ------
+        NotFittedError
+            If ``fellegi_sunter`` is given but not fitted (use
+            :meth:`fit_linkage`, which fits it).
         LabelError
             If the labels are not one per pair, or a class has fewer than 4
             pairs.
         """
-        from sklearn.base import clone
+        self._validate()
+        stack = self.fellegi_sunter
+        if stack is not None and not stack.__sklearn_is_fitted__():
+            raise NotFittedError(
+                "The 'fellegi_sunter' model to stack on is not fitted; fit it first, "
+                "or train with fit_linkage, which fits it."
+            )
+        return self._fit(vectors, y, validation=validation, stack=stack)
+
+    def _fit(
+        self,
+        vectors: pl.DataFrame,
+        y: Sequence[bool] | np.ndarray | pl.Series,
+        *,
+        validation: tuple[pl.DataFrame, Sequence[bool] | np.ndarray | pl.Series]
+        | None,
+        stack: FellegiSunter | None,
+    ) -> ClassifierScorer:
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.inspection import permutation_importance
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-        self._validate()
+        reset_learned(self)
+        self.fellegi_sunter_ = stack
+        self.training_report_: dict[str, float] = {}
         target = _labels(y, n=vectors.height, name="y")
         X = self._matrix(vectors)
         n_pos = int(target.sum())
@@ -353,7 +520,7 @@ class ClassifierScorer:
             raise LabelError(
                 "ClassifierScorer needs at least 4 labelled matches and 4 labelled "
                 f"non-matches; got {n_pos} match(es) and {n_neg} non-match(es). "
-                "Label more pairs (python -m er_toolkit.label) or check the labels."
+                "Label more pairs (python -m er_toolkit label) or check the labels."
             )
         folds = min(self.cv, max(2, min(n_pos, n_neg) // 2))
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.seed)
@@ -365,10 +532,11 @@ class ClassifierScorer:
             cv=splitter,
             ensemble=False,
         )
-        oof = cross_val_predict(
-            clone(calibrated), X, target, cv=splitter, method="predict_proba"
-        )[:, 1]
-        self.model_ = calibrated.fit(X, target)
+        with thread_limits(self.n_jobs):
+            oof = cross_val_predict(
+                clone(calibrated), X, target, cv=splitter, method="predict_proba"
+            )[:, 1]
+            self.model_ = calibrated.fit(X, target)
         self.feature_names_ = list(self.feature_names)
         self.n_train_ = int(target.size)
         self.n_train_matches_ = n_pos
@@ -382,7 +550,8 @@ class ClassifierScorer:
                     f"{int(v_target.sum())} match(es) of {v_target.size}."
                 )
             v_X = self._matrix(v_vectors)
-            v_p = self.model_.predict_proba(v_X)[:, 1]
+            with thread_limits(self.n_jobs):
+                v_p = self.model_.predict_proba(v_X)[:, 1]
             where = f"{v_target.size:,} validation pairs"
             eval_X, eval_y, eval_p = v_X, v_target, v_p
         else:
@@ -403,15 +572,16 @@ class ClassifierScorer:
             {"n_train": float(target.size), "n_train_matches": float(n_pos)}
         )
         rows = eval_y.size
-        importance = permutation_importance(
-            self.model_,
-            eval_X,
-            eval_y,
-            scoring="average_precision",
-            n_repeats=3,
-            random_state=self.seed,
-            max_samples=min(rows, _IMPORTANCE_ROWS),
-        )
+        with thread_limits(self.n_jobs):
+            importance = permutation_importance(
+                self.model_,
+                eval_X,
+                eval_y,
+                scoring="average_precision",
+                n_repeats=3,
+                random_state=self.seed,
+                max_samples=min(rows, _IMPORTANCE_ROWS),
+            )
         self.feature_importances_ = np.asarray(importance.importances_mean)
         self.feature_importances_std_ = np.asarray(importance.importances_std)
         log.info(
@@ -437,7 +607,8 @@ class ClassifierScorer:
         X = self._matrix(vectors)
         if X.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
-        return np.asarray(self.model_.predict_proba(X)[:, 1], dtype=np.float64)
+        with thread_limits(self.n_jobs):
+            return np.asarray(self.model_.predict_proba(X)[:, 1], dtype=np.float64)
 
     def predict(self, vectors: pl.DataFrame, *, explain: bool = False) -> pl.DataFrame:
         """Score comparison vectors.
@@ -496,17 +667,59 @@ class ClassifierScorer:
             if v is None or isinstance(v, (bool, int, float, str))
         }
 
+    def report(self) -> ScorerReport:
+        """Return the cross-validated metrics, threshold, importances and stack."""
+        self._check_fitted()
+        metrics = {f"cv_{k}": v for k, v in self.cv_metrics_.items()}
+        metrics.update(self.training_report_)
+        metrics["threshold"] = self.threshold_
+        tables: dict[str, pl.DataFrame] = {
+            "feature_importance": self.feature_importance_table(),
+            "threshold_curve": self.validation_curve_,
+        }
+        stack = self.fellegi_sunter_
+        if stack is not None:
+            inner = stack.report()
+            tables.update(inner.tables)
+            metrics["probability_two_random_records_match"] = (
+                stack.probability_two_random_records_match_
+            )
+        params = {f"estimator.{k}": v for k, v in self.estimator_params().items()}
+        params["classifier.threshold_reason"] = self.threshold_reason_
+        return ScorerReport(
+            metrics=metrics,
+            params=params,
+            tags={
+                "threshold": f"{self.threshold_:.6g}",
+                "threshold_reason": self.threshold_reason_,
+            },
+            tables=tables,
+        )
+
     # ---------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
         """Return the fitted model as a JSON-ready dict.
 
         The calibrated estimator is serialised with :func:`skops.io.dumps`
-        (never pickle) and embedded base64-encoded.
+        (never pickle) and embedded base64-encoded; every other learned
+        attribute is stored as plain JSON.
         """
         import skops.io as sio
 
         self._check_fitted()
         name = self.estimator if isinstance(self.estimator, str) else "custom"
+        fitted: dict[str, Any] = {}
+        for attr in learned_attributes(self):
+            value = getattr(self, attr)
+            if attr == "model_":
+                value = base64.b64encode(sio.dumps(value)).decode("ascii")
+            elif attr == "fellegi_sunter_":
+                value = None if value is None else value.to_dict()
+            elif attr == "validation_curve_":
+                value = value.to_dict(as_series=False)
+            elif isinstance(value, np.ndarray):
+                value = value.tolist()
+            fitted[attr] = value
         return {
             "format_version": FORMAT_VERSION,
             "kind": "ClassifierScorer",
@@ -519,24 +732,10 @@ class ClassifierScorer:
                 "target_precision": self.target_precision,
                 "threshold": self.threshold,
                 "cv": self.cv,
+                "validation_fraction": self.validation_fraction,
                 "seed": self.seed,
             },
-            "fellegi_sunter": (
-                None if self.fellegi_sunter is None else self.fellegi_sunter.to_dict()
-            ),
-            "fitted": {
-                "threshold": self.threshold_,
-                "threshold_reason": self.threshold_reason_,
-                "cv_metrics": self.cv_metrics_,
-                "feature_names": self.feature_names_,
-                "feature_importances": self.feature_importances_.tolist(),
-                "feature_importances_std": self.feature_importances_std_.tolist(),
-                "n_train": self.n_train_,
-                "n_train_matches": self.n_train_matches_,
-                "estimator_skops": base64.b64encode(sio.dumps(self.model_)).decode(
-                    "ascii"
-                ),
-            },
+            "fitted": fitted,
         }
 
     @classmethod
@@ -546,44 +745,60 @@ class ClassifierScorer:
         Raises
         ------
         ModelFormatError
-            If the dict is not a ClassifierScorer of this format version, or
-            the embedded estimator holds a type outside scikit-learn and numpy.
+            If the dict is not a ClassifierScorer of a readable format
+            version, or the embedded estimator holds an untrusted type.
         """
         version = data.get("format_version") if isinstance(data, dict) else None
         kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
-        if kind != "ClassifierScorer" or version != FORMAT_VERSION:
+        if kind != "ClassifierScorer" or version not in READABLE_VERSIONS:
             raise ModelFormatError(
                 f"Expected a ClassifierScorer model of format_version "
-                f"{FORMAT_VERSION}; got kind={kind!r}, format_version={version!r}."
+                f"{list(READABLE_VERSIONS)}; got kind={kind!r}, "
+                f"format_version={version!r}."
             )
-        params, fitted = data["params"], data["fitted"]
-        fs = data.get("fellegi_sunter")
-        model_ = load_estimator(fitted["estimator_skops"])
+        params = data["params"]
+        fitted = dict(data["fitted"])
+        if version == 1:
+            fitted = {
+                "model_": fitted["estimator_skops"],
+                "fellegi_sunter_": data.get("fellegi_sunter"),
+                "threshold_": fitted["threshold"],
+                "threshold_reason_": fitted["threshold_reason"],
+                "cv_metrics_": fitted["cv_metrics"],
+                "feature_names_": fitted["feature_names"],
+                "feature_importances_": fitted["feature_importances"],
+                "feature_importances_std_": fitted["feature_importances_std"],
+                "n_train_": fitted["n_train"],
+                "n_train_matches_": fitted["n_train_matches"],
+                "training_report_": {},
+            }
+        model_ = load_estimator(fitted.pop("model_"))
+        fs_data = fitted.pop("fellegi_sunter_", None)
+        stack = None if fs_data is None else FellegiSunter.from_dict(fs_data)
         estimator = params["estimator"]
         scorer = cls(
-            [Comparison.from_dict(c) for c in data["comparisons"]],
+            tuple(Comparison.from_dict(c) for c in data["comparisons"]),
             estimator=estimator if estimator in ESTIMATORS else model_.estimator,
-            fellegi_sunter=None if fs is None else FellegiSunter.from_dict(fs),
+            fellegi_sunter=stack,
             calibration=params["calibration"],
             threshold_strategy=params["threshold_strategy"],
             target_precision=params["target_precision"],
             threshold=params["threshold"],
             cv=params["cv"],
+            validation_fraction=params.get("validation_fraction", 0.0),
             seed=params["seed"],
         )
         scorer.model_ = model_
-        scorer.threshold_ = float(fitted["threshold"])
-        scorer.threshold_reason_ = str(fitted["threshold_reason"])
-        scorer.cv_metrics_ = {k: float(v) for k, v in fitted["cv_metrics"].items()}
-        scorer.feature_names_ = list(fitted["feature_names"])
-        scorer.feature_importances_ = np.asarray(
-            fitted["feature_importances"], dtype=np.float64
-        )
-        scorer.feature_importances_std_ = np.asarray(
-            fitted["feature_importances_std"], dtype=np.float64
-        )
-        scorer.n_train_ = int(fitted["n_train"])
-        scorer.n_train_matches_ = int(fitted["n_train_matches"])
+        scorer.fellegi_sunter_ = stack
+        for attr, value in fitted.items():
+            if attr in ("feature_importances_", "feature_importances_std_"):
+                value = np.asarray(value, dtype=np.float64)
+            elif attr == "validation_curve_":
+                value = pl.DataFrame(value, schema={c: pl.Float64 for c in value})
+            elif attr == "cv_metrics_":
+                value = {k: float(v) for k, v in value.items()}
+            setattr(scorer, attr, value)
+        scorer.threshold_ = float(scorer.threshold_)
         if scorer.feature_names_ != scorer.feature_names:
             raise ModelFormatError(
                 f"The saved feature names {scorer.feature_names_} do not match the "
@@ -593,14 +808,16 @@ class ClassifierScorer:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model as JSON to ``path``."""
-        target = Path(path)
-        target.write_text(json.dumps(self.to_dict(), indent=2))
-        return target
+        from er_toolkit.io import write_json_atomic
+
+        return write_json_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ClassifierScorer:
         """Read a model written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        from er_toolkit.io import read_json
+
+        return cls.from_dict(read_json(path, name="model file"))
 
 
 # --------------------------------------------------------------------------- #
@@ -678,104 +895,3 @@ def _metrics(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]
         "brier": float(brier_score_loss(y, p)),
         "roc_auc": float(roc_auc_score(y, p)),
     }
-
-
-def choose_threshold(
-    y: np.ndarray,
-    p: np.ndarray,
-    *,
-    strategy: ThresholdStrategy,
-    target_precision: float | None = None,
-    threshold: float = 0.5,
-    where: str = "validation",
-) -> tuple[float, str, pl.DataFrame]:
-    """Choose a match-probability threshold on labelled, scored pairs.
-
-    Parameters
-    ----------
-    y
-        True labels (0/1).
-    p
-        Match probabilities.
-    strategy
-        ``"max_f1"``, ``"target_precision"`` or ``"fixed"``.
-    target_precision
-        The precision to reach, for ``"target_precision"``: the lowest
-        threshold reaching it is chosen (the most recall). When no threshold
-        reaches it, the one of highest precision is chosen and a warning
-        says so.
-
-        Any threshold between the chosen score and the next lower score
-        selects the same pairs; the midpoint is returned, so that scores
-        that move a little on new pairs (isotonic calibration gives plateaus
-        at 0 and 1) do not fall on the wrong side of it.
-    threshold
-        The threshold for ``"fixed"``.
-    where
-        Names the pairs in the reason.
-
-    Returns
-    -------
-    tuple
-        The threshold, the reason in words, and the curve (``threshold``,
-        ``precision``, ``recall``, ``f1``, highest threshold first).
-
-    Examples
-    --------
-    >>> y = np.array([1, 1, 0, 1, 0, 0])
-    >>> p = np.array([0.9, 0.8, 0.7, 0.6, 0.2, 0.1])
-    >>> t, why, _ = choose_threshold(y, p, strategy="max_f1")
-    >>> round(t, 6), why
-    (0.4, 'max F1 0.8571 (precision 0.7500, recall 1.0000) on validation')
-    >>> choose_threshold(y, p, strategy="target_precision", target_precision=1.0)[0]
-    0.75
-    """
-    from sklearn.metrics import precision_recall_curve
-
-    precision, recall, thresholds = precision_recall_curve(y, p)
-    P, R = precision[:-1], recall[:-1]
-    denominator = P + R
-    F = np.divide(2 * P * R, denominator, out=np.zeros_like(P), where=denominator > 0)
-    curve = pl.DataFrame(
-        {
-            "threshold": thresholds.astype(np.float64),
-            "precision": P,
-            "recall": R,
-            "f1": F,
-        }
-    ).reverse()
-
-    def at(i: int) -> str:
-        return f"(precision {P[i]:.4f}, recall {R[i]:.4f}) on {where}"
-
-    def midway(i: int) -> float:
-        lower = float(thresholds[i - 1]) if i > 0 else 0.0
-        return (lower + float(thresholds[i])) / 2.0
-
-    if strategy == "fixed":
-        i = int(np.searchsorted(thresholds, threshold, side="left"))
-        if i < thresholds.size:
-            return float(threshold), f"fixed at {threshold:g} {at(i)}", curve
-        return float(threshold), f"fixed at {threshold:g}", curve
-    if strategy == "max_f1":
-        # ties go to the highest threshold (fewest predicted matches)
-        i = int(F.size - 1 - np.argmax(F[::-1]))
-        return midway(i), f"max F1 {F[i]:.4f} {at(i)}", curve
-    if strategy == "target_precision":
-        assert target_precision is not None
-        reached = np.flatnonzero(target_precision <= P)
-        if reached.size:
-            i = int(reached[0])
-            reason = f"lowest threshold reaching precision {target_precision:g} {at(i)}"
-            return midway(i), reason, curve
-        i = int(P.size - 1 - np.argmax(P[::-1]))
-        reason = (
-            f"target precision {target_precision:g} not reached; highest precision "
-            f"{at(i)}"
-        )
-        warnings.warn(reason, UserWarning, stacklevel=3)
-        return midway(i), reason, curve
-    raise ConfigError(
-        f"threshold strategy must be one of {list(THRESHOLD_STRATEGIES)}; got "
-        f"{strategy!r}."
-    )

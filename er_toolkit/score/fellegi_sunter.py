@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+from sklearn.base import BaseEstimator
 
 from er_toolkit import __version__, schema
 from er_toolkit.blocking import ExactRule, block_pairs
@@ -18,17 +19,24 @@ from er_toolkit.compare import Comparison, ExactLevel, RecordEncoding, compare_p
 from er_toolkit.compare.comparison import tf
 from er_toolkit.exceptions import ConfigError, ModelFormatError, NotFittedError
 from er_toolkit.schema import LinkType
+from er_toolkit.score.base import (
+    LinkageData,
+    ScorerReport,
+    learned_attributes,
+    reset_learned,
+)
 from er_toolkit.score.em import PROBABILITY_FLOOR, Patterns, run_em
 from er_toolkit.score.sampling import sample_pairs, total_pairs
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _PROB_FLOOR = 1e-9
 LambdaMethod = Literal["auto", "given", "deterministic", "em"]
 
 
-class FellegiSunter:
+class FellegiSunter(BaseEstimator):  # type: ignore[misc]
     """Unsupervised probabilistic record linkage (Fellegi and Sunter, 1969).
 
     ``u`` (how often non-matching pairs reach each level) is estimated from
@@ -62,11 +70,22 @@ class FellegiSunter:
         An EM session whose rule yields more pairs than this trains on a
         seeded random subset of the records, sized so that about this many
         pairs remain (a uniform sample of the pairs); ``None`` uses them all.
+    threshold
+        Match probability at or above which a pair links two records
+        (``threshold_`` once fitted).
+    n_jobs
+        Threads for comparing the training pairs (``None``: every core).
     seed
         Seed of the random pair sample.
 
     Attributes
     ----------
+    threshold_ : float
+        The decision threshold (``threshold``).
+    n_records_, total_pairs_ : int
+        Records trained on and the pairs among them.
+    u_sample_pairs_ : int
+        Random pairs drawn for u.
     m_, u_ : dict[str, numpy.ndarray]
         Per comparison, probabilities indexed by gamma level.
     probability_two_random_records_match_ : float
@@ -90,6 +109,8 @@ class FellegiSunter:
         max_iter: int = 100,
         tol: float = 1e-5,
         max_pairs_per_session: int | None = 2_000_000,
+        threshold: float = 0.5,
+        n_jobs: int | None = None,
         seed: int = 0,
     ) -> None:
         self.comparisons = comparisons
@@ -102,7 +123,23 @@ class FellegiSunter:
         self.max_iter = max_iter
         self.max_pairs_per_session = max_pairs_per_session
         self.tol = tol
+        self.threshold = threshold
+        self.n_jobs = n_jobs
         self.seed = seed
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether :meth:`fit` has run (scikit-learn's ``check_is_fitted``)."""
+        return hasattr(self, "m_")
+
+    @property
+    def needs_similarities(self) -> bool:
+        """Fellegi-Sunter reads gamma levels only, never raw similarities."""
+        return False
+
+    @property
+    def supervised(self) -> bool:
+        """Fellegi-Sunter learns without labels (it uses them when given)."""
+        return False
 
     # ------------------------------------------------------------------ fit
     def _validate(self) -> list[Comparison]:
@@ -124,6 +161,10 @@ class FellegiSunter:
             raise ConfigError(
                 "The 'deterministic_recall' parameter must be in (0, 1]; got "
                 f"{self.deterministic_recall!r}."
+            )
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(
+                f"The 'threshold' parameter must be in [0, 1]; got {self.threshold!r}."
             )
         return comparisons
 
@@ -160,7 +201,9 @@ class FellegiSunter:
             self, fitted.
         """
         comparisons = self._validate()
+        reset_learned(self)
         names = [c.name for c in comparisons]
+        self.threshold_ = float(self.threshold)
         self.n_records_ = records.height
         self.total_pairs_ = total_pairs(records, link_type=self.link_type)
         encoding = RecordEncoding(records)
@@ -189,6 +232,47 @@ class FellegiSunter:
                 )
                 self.lambda_method_ = "em"
         return self
+
+    def fit_linkage(self, data: LinkageData) -> FellegiSunter:
+        """Fit from what the pipeline hands over (the :class:`~er_toolkit.score.Scorer` call).
+
+        Unsupervised unless ``data.labels`` are given: evaluation truth
+        (``data.truth``) is never read. Reviewed labels (with ``is_match``)
+        count m from their matches.
+        """
+        labels = data.labels
+        if labels is not None and schema.IS_MATCH in labels.columns:
+            labels = labels.filter(pl.col(schema.IS_MATCH).cast(pl.Boolean)).select(
+                schema.ROW_L, schema.ROW_R
+            )
+        if self.n_jobs is None and data.n_jobs is not None:
+            self.n_jobs = data.n_jobs
+        return self.fit(
+            data.records,
+            candidate_pairs=data.candidate_pairs,
+            candidate_vectors=data.candidate_vectors,
+            labels=labels,
+        )
+
+    def report(self) -> ScorerReport:
+        """Return λ, the m/u table and the EM sessions of the fit."""
+        self._check_fitted()
+        sessions = pl.DataFrame(
+            [
+                {k: (str(v) if isinstance(v, list) else v) for k, v in s.items()}
+                for s in self.sessions_
+            ]
+        )
+        return ScorerReport(
+            metrics={
+                "probability_two_random_records_match": (
+                    self.probability_two_random_records_match_
+                ),
+                "threshold": self.threshold_,
+            },
+            tags={"lambda_method": self.lambda_method_},
+            tables={"match_weights": self.bayes_factor_table(), "em_sessions": sessions},
+        )
 
     def _session_pairs(self, records: pl.DataFrame, rule: ExactRule) -> pl.DataFrame:
         """Return a session's pairs, from a record sample when there are too many.
@@ -560,8 +644,22 @@ class FellegiSunter:
 
     # ---------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
-        """Return the fitted model as a JSON-ready dict (no record values)."""
+        """Return the fitted model as a JSON-ready dict (no record values).
+
+        ``fitted`` holds every learned attribute (name ending in ``_``), so
+        :meth:`from_dict` gives back an equal model.
+        """
         self._check_fitted()
+        fitted: dict[str, Any] = {}
+        for name in learned_attributes(self):
+            value = getattr(self, name)
+            if isinstance(value, dict) and all(
+                isinstance(v, np.ndarray) for v in value.values()
+            ):
+                value = {k: v.tolist() for k, v in value.items()}
+            elif isinstance(value, np.ndarray):
+                value = value.tolist()
+            fitted[name] = value
         return {
             "format_version": FORMAT_VERSION,
             "kind": "FellegiSunter",
@@ -579,35 +677,34 @@ class FellegiSunter:
                 "max_iter": self.max_iter,
                 "tol": self.tol,
                 "max_pairs_per_session": self.max_pairs_per_session,
+                "threshold": self.threshold,
                 "seed": self.seed,
             },
-            "fitted": {
-                "probability_two_random_records_match": (
-                    self.probability_two_random_records_match_
-                ),
-                "lambda_method": self.lambda_method_,
-                "n_records": self.n_records_,
-                "m": {k: v.tolist() for k, v in self.m_.items()},
-                "u": {k: v.tolist() for k, v in self.u_.items()},
-                "sessions": self.sessions_,
-            },
+            "fitted": fitted,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FellegiSunter:
-        """Rebuild a fitted model from :meth:`to_dict`'s output."""
-        version = data.get("format_version")
-        if data.get("kind") != "FellegiSunter" or version != FORMAT_VERSION:
+        """Rebuild a fitted model from :meth:`to_dict`'s output.
+
+        Files of format version 1 (before the threshold and the full set of
+        learned attributes were stored) are read too; their threshold is
+        0.5 unless the linker's config says otherwise.
+        """
+        version = data.get("format_version") if isinstance(data, dict) else None
+        kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
+        if kind != "FellegiSunter" or version not in READABLE_VERSIONS:
             raise ModelFormatError(
-                f"Expected a FellegiSunter model of format_version {FORMAT_VERSION}; "
-                f"got kind={data.get('kind')!r}, format_version={version!r}."
+                f"Expected a FellegiSunter model of format_version "
+                f"{list(READABLE_VERSIONS)}; got kind={kind!r}, "
+                f"format_version={version!r}."
             )
         params = data["params"]
         model = cls(
-            [Comparison.from_dict(c) for c in data["comparisons"]],
+            tuple(Comparison.from_dict(c) for c in data["comparisons"]),
             link_type=data["link_type"],
-            training_rules=[tuple(r) for r in params["training_rules"]],
-            deterministic_rules=[tuple(r) for r in params["deterministic_rules"]],
+            training_rules=tuple(tuple(r) for r in params["training_rules"]),
+            deterministic_rules=tuple(tuple(r) for r in params["deterministic_rules"]),
             deterministic_recall=params["deterministic_recall"],
             probability_two_random_records_match=params[
                 "probability_two_random_records_match"
@@ -616,29 +713,40 @@ class FellegiSunter:
             max_iter=params["max_iter"],
             tol=params["tol"],
             max_pairs_per_session=params.get("max_pairs_per_session", 2_000_000),
+            threshold=params.get("threshold", 0.5),
             seed=params["seed"],
         )
-        fitted = data["fitted"]
-        model.probability_two_random_records_match_ = fitted[
-            "probability_two_random_records_match"
-        ]
-        model.lambda_method_ = fitted["lambda_method"]
-        model.n_records_ = fitted["n_records"]
-        model.m_ = {k: np.asarray(v, dtype=np.float64) for k, v in fitted["m"].items()}
-        model.u_ = {k: np.asarray(v, dtype=np.float64) for k, v in fitted["u"].items()}
-        model.sessions_ = fitted.get("sessions", [])
+        fitted = dict(data["fitted"])
+        if version == 1:
+            fitted = {
+                "probability_two_random_records_match_": fitted[
+                    "probability_two_random_records_match"
+                ],
+                "lambda_method_": fitted["lambda_method"],
+                "n_records_": fitted["n_records"],
+                "m_": fitted["m"],
+                "u_": fitted["u"],
+                "sessions_": fitted.get("sessions", []),
+                "threshold_": model.threshold,
+            }
+        for name, value in fitted.items():
+            if name in ("m_", "u_"):
+                value = {k: np.asarray(v, dtype=np.float64) for k, v in value.items()}
+            setattr(model, name, value)
         return model
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model as JSON to ``path``."""
-        target = Path(path)
-        target.write_text(json.dumps(self.to_dict(), indent=2))
-        return target
+        """Write the model as JSON to ``path`` (atomically)."""
+        from er_toolkit.io import write_json_atomic
+
+        return write_json_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FellegiSunter:
         """Read a model written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        from er_toolkit.io import read_json
+
+        return cls.from_dict(read_json(path, name="model file"))
 
 
 def _default_m(n_levels: int) -> np.ndarray:

@@ -8,15 +8,19 @@ import numpy as np
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.evaluate import pair_key, true_pairs_from_list
+from er_toolkit.evaluate import true_pairs_from_list
 from er_toolkit.exceptions import LabelError, SchemaError
+from er_toolkit.pairs import is_match_expr, pair_key, rows_from_key
 from er_toolkit.schema import LinkType
 
-__all__ = ["TrainingPairs", "labelled_pairs_from_list", "training_pairs"]
+__all__ = [
+    "TrainingPairs",
+    "labelled_pairs_from_list",
+    "split_validation",
+    "training_pairs",
+]
 
-_TRUE = ("1", "true", "t", "yes", "y", "match")
-_FALSE = ("0", "false", "f", "no", "n", "non-match", "nonmatch")
-_KEY = "__pair_key"
+_KEY = schema.PAIR_KEY
 
 
 def labelled_pairs_from_list(
@@ -30,9 +34,11 @@ def labelled_pairs_from_list(
         The records frame (``_row``, ``record_id``, ``source``).
     labels
         ``record_id_l``, ``record_id_r``, ``is_match`` and optionally
-        ``source_l`` / ``source_r``. ``is_match`` is boolean, 0/1 or text:
-        ``1/true/yes/y/match`` and ``0/false/no/n/non-match``; anything else
-        (``unsure``, empty) leaves the pair unlabelled, and it is dropped.
+        ``source_l`` / ``source_r``. ``is_match`` is read by
+        :func:`er_toolkit.pairs.is_match_expr` (boolean, 0/1, or text such
+        as ``y``/``n``, ``true``/``false``, ``match``/``non-match``);
+        anything else (``unsure``, empty) leaves the pair unlabelled, and it
+        is dropped.
         When a pair is listed more than once the last label wins.
 
     Returns
@@ -55,22 +61,9 @@ def labelled_pairs_from_list(
     >>> labelled_pairs_from_list(records, labels, link_type="dedupe").rows()
     [(0, 1, False)]
     """
-    if schema.IS_MATCH not in labels.columns:
-        raise SchemaError(
-            f"The labels need an {schema.IS_MATCH!r} column (1/0, true/false, y/n); "
-            f"their columns are {labels.columns}."
-        )
-    text = pl.col(schema.IS_MATCH).cast(pl.String).str.strip_chars().str.to_lowercase()
     parsed = (
         labels.with_row_index("__order")
-        .with_columns(
-            pl.when(text.is_in(_TRUE))
-            .then(True)
-            .when(text.is_in(_FALSE))
-            .then(False)
-            .otherwise(None)
-            .alias("__label")
-        )
+        .with_columns(is_match_expr(labels).alias("__label"))
         .filter(pl.col("__label").is_not_null())
     )
     # A pair listed more than once: its last label wins.
@@ -217,7 +210,7 @@ def training_pairs(
         ).unique(_KEY, keep="last")
         listed = given.join(
             cand.drop(schema.ROW_L, schema.ROW_R), on=_KEY, how="left"
-        ).with_columns(_rows_from_key())
+        ).with_columns(rows_from_key())
         if labels:  # the reviewed labels override the truth
             labels = [f.join(given, on=_KEY, how="anti") for f in labels]
         labels.append(listed)
@@ -237,19 +230,30 @@ def training_pairs(
     )
 
 
-def _rows_from_key() -> list[pl.Expr]:
-    key = pl.col(_KEY)
-    return [
-        (key // (1 << 32)).cast(pl.UInt32).alias(schema.ROW_L),
-        (key % (1 << 32)).cast(pl.UInt32).alias(schema.ROW_R),
-    ]
-
-
 def _from_keys(
     keys: pl.DataFrame, *, is_match: bool, dtype: pl.DataType
 ) -> pl.DataFrame:
     return keys.with_columns(
-        *_rows_from_key(),
+        *rows_from_key(),
         pl.lit(None, dtype).alias(schema.BLOCKED_BY),
         pl.lit(is_match).alias(schema.IS_MATCH),
     )
+
+
+def split_validation(
+    n: int, y: np.ndarray, *, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return sorted (fit, validation) positions: a stratified, seeded hold-out.
+
+    Examples
+    --------
+    >>> fit, valid = split_validation(8, np.array([1, 0] * 4), fraction=0.25, seed=0)
+    >>> len(fit), len(valid)
+    (6, 2)
+    """
+    from sklearn.model_selection import train_test_split
+
+    fit_rows, valid_rows = train_test_split(
+        np.arange(n), test_size=fraction, stratify=y, random_state=seed
+    )
+    return np.sort(fit_rows), np.sort(valid_rows)
