@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from er_toolkit import schema
-from er_toolkit.blocking import Blocker, ExactRule, SortedNeighbourhood
+from er_toolkit.blocking import Blocker, KeyBlocker, as_blocker, blocker_from_dict
 from er_toolkit.compare import Comparison
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.schema import LinkType
@@ -61,24 +62,80 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class BlockingConfig:
-    """Blocking rules: exact rules and sorted-neighbourhood windows.
+    """Blockers, in priority order, and the limits on their pairs (``[blocking]``).
 
-    ``max_block_size`` (0: none) purges, in every exact rule, blocks of more
-    records than that (see :class:`~er_toolkit.blocking.ExactRule`).
+    Each ``[[blocking.blockers]]`` table declares one blocker by its
+    ``kind`` (see :data:`~er_toolkit.blocking.BLOCKER_KINDS`) and that
+    kind's options::
+
+        [[blocking.blockers]]
+        kind = "exact"
+        keys = ["surname", "dob[:4]"]
+
+        [[blocking.blockers]]
+        kind = "sorted_neighbourhood"
+        keys = ["soc_sec_id"]
+        window = 5
+
+    The older keys ``rules = [["surname", "dob[:4]"], ...]`` (exact rules)
+    and ``sorted_neighbourhood = [{keys = [...], window = 5}]`` are still
+    read, as those same declarations (exact rules first); :meth:`to_dict`
+    writes the new form.
+
+    ``max_block_size`` (None: no limit) is the default ``max_block_size``
+    of every key blocker (an exact rule) that does not set its own: blocks
+    of more records are purged (see :class:`~er_toolkit.blocking.ExactRule`).
+    ``max_pairs_per_rule`` refuses (``on_explode = "raise"``) or skips with a
+    warning (``"warn"``) a blocker that would make more pairs; None: no limit.
     """
 
-    rules: tuple[tuple[str, ...], ...] = ()
-    sorted_neighbourhood: tuple[tuple[tuple[str, ...], int], ...] = ()
+    blockers: tuple[Blocker, ...] = ()
     max_pairs_per_rule: int | None = 50_000_000
     on_explode: str = "raise"
-    max_block_size: int = 0
+    max_block_size: int | None = None
+
+    def __post_init__(self) -> None:
+        blockers = tuple(
+            as_blocker(b, where=f"[[blocking.blockers]] number {i + 1}")
+            for i, b in enumerate(self.blockers)
+        )
+        object.__setattr__(self, "blockers", blockers)
+        names = [b.name for b in blockers]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ConfigError(
+                f"Blocker names must be unique; {doubled} name more than one "
+                "blocker (give one a 'name')."
+            )
+        size = self.max_block_size
+        if size is not None and (
+            isinstance(size, bool) or not isinstance(size, int) or size < 2
+        ):
+            raise ConfigError(
+                f"[blocking] max_block_size must be an int >= 2, or left out for no "
+                f"limit; got {size!r}."
+            )
+        limit = self.max_pairs_per_rule
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ConfigError(
+                f"[blocking] max_pairs_per_rule must be an int >= 1, or None for no "
+                f"limit; got {limit!r}."
+            )
+        if self.on_explode not in ("raise", "warn"):
+            raise ConfigError(
+                f"[blocking] on_explode must be 'raise' or 'warn'; got "
+                f"{self.on_explode!r}."
+            )
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> BlockingConfig:
-        """Build from the ``[blocking]`` table."""
+        """Build from the ``[blocking]`` table (the new form or the older one)."""
         _check_keys(
             spec,
             {
+                "blockers",
                 "rules",
                 "sorted_neighbourhood",
                 "max_pairs_per_rule",
@@ -87,62 +144,93 @@ class BlockingConfig:
             },
             "[blocking]",
         )
-        sn = []
-        for item in spec.get("sorted_neighbourhood", ()):
+        older = [k for k in ("rules", "sorted_neighbourhood") if k in spec]
+        if older and "blockers" in spec:
+            raise ConfigError(
+                f"[blocking] declares blockers both in [[blocking.blockers]] and in "
+                f"the older {older}; move them all to [[blocking.blockers]] (whose "
+                "order is their priority)."
+            )
+        declared: list[Blocker] = [
+            as_blocker(b, where=f"[[blocking.blockers]] number {i + 1}")
+            for i, b in enumerate(spec.get("blockers", ()))
+        ]
+        for i, rule in enumerate(spec.get("rules", ())):
+            if isinstance(rule, Mapping):
+                raise ConfigError(
+                    f"[blocking] rules must be lists of column names; rule number "
+                    f"{i + 1} is a table (declare it in [[blocking.blockers]])."
+                )
+            declared.append(as_blocker(rule, where=f"[blocking] rule number {i + 1}"))
+        for i, item in enumerate(spec.get("sorted_neighbourhood", ())):
             _check_keys(item, {"keys", "window"}, "[[blocking.sorted_neighbourhood]]")
             if "keys" not in item:
                 raise ConfigError(
                     "Each [[blocking.sorted_neighbourhood]] table needs 'keys'; got "
                     f"{dict(item)}."
                 )
-            sn.append((tuple(item["keys"]), int(item.get("window", 5))))
+            declared.append(
+                blocker_from_dict(
+                    {"kind": "sorted_neighbourhood", **item},
+                    where=f"[[blocking.sorted_neighbourhood]] number {i + 1}",
+                )
+            )
+        size = spec.get("max_block_size")
         return cls(
-            rules=tuple(tuple(r) for r in spec.get("rules", ())),
-            sorted_neighbourhood=tuple(sn),
+            blockers=tuple(declared),
             max_pairs_per_rule=spec.get("max_pairs_per_rule", 50_000_000),
             on_explode=spec.get("on_explode", "raise"),
-            max_block_size=spec.get("max_block_size", 0),
+            # 0 is how files written before None meant "no limit"
+            max_block_size=None if size == 0 and not isinstance(size, bool) else size,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the ``[blocking]`` table."""
+        """Return the ``[blocking]`` table, blockers as ``[[blocking.blockers]]``."""
         out: dict[str, Any] = {
-            "rules": [list(r) for r in self.rules],
-            "sorted_neighbourhood": [
-                {"keys": list(k), "window": w} for k, w in self.sorted_neighbourhood
-            ],
+            "blockers": [b.to_dict() for b in self.blockers],
             "on_explode": self.on_explode,
             # None (no limit) is written too: left out, from_dict would read
             # back the default limit.
             "max_pairs_per_rule": self.max_pairs_per_rule,
-            "max_block_size": self.max_block_size,
         }
+        if self.max_block_size is not None:
+            out["max_block_size"] = self.max_block_size
         return out
 
-    def blockers(self) -> list[Blocker]:
-        """Compile the declarations into blockers, exact rules first."""
-        purge = self.max_block_size or None
-        out: list[Blocker] = [
-            ExactRule(tuple(r), max_block_size=purge) for r in self.rules
+    def compile(self) -> list[Blocker]:
+        """Return the blockers to run, ``max_block_size`` given to key blockers without one."""
+        if not self.blockers:
+            raise ConfigError(
+                "[blocking] needs at least one blocker ([[blocking.blockers]]); got "
+                "none."
+            )
+        purge = self.max_block_size
+        return [
+            dataclasses.replace(b, max_block_size=purge)  # type: ignore[type-var]
+            if purge is not None
+            and isinstance(b, KeyBlocker)
+            and b.max_block_size is None
+            and dataclasses.is_dataclass(b)
+            else b
+            for b in self.blockers
         ]
-        out += [SortedNeighbourhood(k, window=w) for k, w in self.sorted_neighbourhood]
-        if not out:
-            raise ConfigError("[blocking] needs at least one rule; got none.")
-        return out
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every column a blocking rule reads."""
-        cols: list[str] = []
-        for b in self.blockers():
-            cols.extend(getattr(b, "columns", ()))
-        return tuple(dict.fromkeys(cols))
+        """Every column a blocker reads."""
+        return tuple(dict.fromkeys(c for b in self.blockers for c in b.columns))
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Scorer settings (the ``[model]`` table).
 
+    ``training_rules`` (the blockers of the EM training sessions) and
+    ``deterministic_rules`` (whose pairs are taken as matches to estimate
+    λ) are each a list of blockers: a list of column names is an exact rule
+    on them (``[["surname", "dob"], ["email"]]``), and a table is any
+    blocker's declaration (``[{kind = "sorted_neighbourhood", keys =
+    ["dob"], window = 4}]``, or ``[[model.training_rules]]`` tables).
     ``max_pairs_per_session`` caps the pairs of each EM training session
     (0: no cap). ``kind = "fellegi_sunter"`` (the default) or
     ``"classifier"``. The
@@ -154,8 +242,8 @@ class ModelConfig:
     """
 
     kind: str = "fellegi_sunter"
-    training_rules: tuple[tuple[str, ...], ...] = ()
-    deterministic_rules: tuple[tuple[str, ...], ...] = ()
+    training_rules: tuple[Blocker, ...] = ()
+    deterministic_rules: tuple[Blocker, ...] = ()
     deterministic_recall: float = 0.9
     probability_two_random_records_match: float | None = None
     u_sample_size: int = 1_000_000
@@ -168,6 +256,20 @@ class ModelConfig:
     threshold_strategy: str = "max_f1"
     target_precision: float | None = None
     cv: int = 5
+
+    def __post_init__(self) -> None:
+        for key in ("training_rules", "deterministic_rules"):
+            rules = getattr(self, key)
+            if isinstance(rules, (str, Mapping)) or not isinstance(rules, Sequence):
+                raise ConfigError(
+                    f"[model] {key} must be a list of blockers (column lists or "
+                    f"blocker tables); got {type(rules).__name__}."
+                )
+            blockers = tuple(
+                as_blocker(r, where=f"[model] {key} number {i + 1}")
+                for i, r in enumerate(rules)
+            )
+            object.__setattr__(self, key, blockers)
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> ModelConfig:
@@ -205,17 +307,14 @@ class ModelConfig:
                 "kind = 'classifier'; add kind = 'classifier' or remove them."
             )
         _check_keys(spec, valid, "[model]")
-        out = dict(spec)
-        for key in ("training_rules", "deterministic_rules"):
-            out[key] = tuple(tuple(r) for r in spec.get(key, ()))
-        return cls(**out)
+        return cls(**spec)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``[model]`` table."""
         out: dict[str, Any] = {
             "kind": self.kind,
-            "training_rules": [list(r) for r in self.training_rules],
-            "deterministic_rules": [list(r) for r in self.deterministic_rules],
+            "training_rules": [b.to_dict() for b in self.training_rules],
+            "deterministic_rules": [b.to_dict() for b in self.deterministic_rules],
             "deterministic_recall": self.deterministic_recall,
             "u_sample_size": self.u_sample_size,
             "max_iter": self.max_iter,
@@ -458,7 +557,7 @@ class LinkageConfig:
         """Every input column the model reads (standardisers' outputs excluded)."""
         cols = [c.column for c in self.comparisons] + list(self.blocking.columns)
         for rule in (*self.model.training_rules, *self.model.deterministic_rules):
-            cols.extend(ExactRule(tuple(rule)).columns)
+            cols.extend(rule.columns)
         derived = set(self.derived_columns)
         cols = [c for c in cols if c not in derived] + list(self.standardise)
         return tuple(dict.fromkeys(cols))

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from er_toolkit import __version__, schema
-from er_toolkit.blocking import block_pairs, count_rule_pairs
+from er_toolkit.blocking import ExactRule, block_pairs, count_rule_pairs
 from er_toolkit.cluster import connected_components
 from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.config import LinkageConfig, SourceConfig
@@ -120,7 +120,7 @@ class Linker:
     def block(self, records: pl.DataFrame) -> pl.DataFrame:
         """Return the candidate pairs (``_row_l``, ``_row_r``, ``blocked_by``)."""
         start = time.perf_counter()
-        blockers = self.config.blocking.blockers()
+        blockers = self.config.blocking.compile()
         self.blocking_report_ = count_rule_pairs(
             records, blockers, link_type=self.config.link_type
         )
@@ -212,7 +212,9 @@ class Linker:
         return FellegiSunter(
             self.config.comparisons,
             link_type=self.config.link_type,
-            training_rules=m.training_rules or self.config.blocking.rules,
+            # without training rules, a session per exact blocking rule
+            training_rules=m.training_rules
+            or [b for b in self.config.blocking.blockers if isinstance(b, ExactRule)],
             deterministic_rules=m.deterministic_rules,
             deterministic_recall=m.deterministic_recall,
             probability_two_random_records_match=m.probability_two_random_records_match,

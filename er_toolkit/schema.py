@@ -18,6 +18,8 @@ SOURCE_R: Final = SOURCE + RIGHT
 ROW_L: Final = ROW + LEFT
 ROW_R: Final = ROW + RIGHT
 BLOCKED_BY: Final = "blocked_by"
+BLOCK_KEY: Final = "_block_key"
+"""A key blocker's key (String): records sharing a key are paired."""
 
 GAMMA_PREFIX: Final = "gamma_"
 SIM_PREFIX: Final = "sim_"

@@ -64,10 +64,12 @@ def test_febrl3_parses() -> None:
         SimilarityLevel("jaro_winkler", 0.92),
     )
     assert config.blocking.max_pairs_per_rule == 5_000_000
-    assert config.blocking.sorted_neighbourhood == ((("soc_sec_id",), 5),)
-    assert ("suburb", "address_1[:3]") in config.blocking.rules
+    assert config.blocking.blockers[-1] == SortedNeighbourhood(
+        ("soc_sec_id",), window=5
+    )
+    assert ExactRule(("suburb", "address_1[:3]")) in config.blocking.blockers
     assert config.model.seed == 42
-    assert config.model.training_rules[0] == ("given_name", "surname")
+    assert config.model.training_rules[0] == ExactRule(("given_name", "surname"))
     assert config.model.probability_two_random_records_match is None
 
 
@@ -81,7 +83,7 @@ def test_febrl4_parses_as_a_two_source_link_job() -> None:
 
 
 def test_blockers_compile_exact_rules_first() -> None:
-    blockers = LinkageConfig.from_toml(FEBRL3).blocking.blockers()
+    blockers = LinkageConfig.from_toml(FEBRL3).blocking.compile()
     assert [type(b) for b in blockers] == [ExactRule] * 6 + [SortedNeighbourhood]
     assert blockers[5].keys == ("suburb", "address_1[:3]")
 
@@ -133,9 +135,19 @@ def test_round_trip_without_sources_drops_sources_and_labels() -> None:
 @pytest.mark.parametrize(
     "blocking",
     [
-        BlockingConfig(rules=(("a",),), max_pairs_per_rule=None),
-        BlockingConfig(rules=(("a", "b[:2]"),), max_pairs_per_rule=7),
-        BlockingConfig(sorted_neighbourhood=((("a", "b"), 3),), on_explode="skip"),
+        BlockingConfig(blockers=(ExactRule(("a",)),), max_pairs_per_rule=None),
+        BlockingConfig(blockers=(ExactRule(("a", "b[:2]")),), max_pairs_per_rule=7),
+        BlockingConfig(
+            blockers=(SortedNeighbourhood(("a", "b"), window=3),), on_explode="warn"
+        ),
+        BlockingConfig(
+            blockers=(
+                ExactRule(("a",), name="by_a", max_block_size=9),
+                SortedNeighbourhood(("b",), window=2, name="sn_b"),
+                ExactRule(("b", "a[:1]")),
+            ),
+            max_block_size=50,
+        ),
     ],
 )
 def test_blocking_round_trip(blocking: BlockingConfig) -> None:
@@ -149,6 +161,18 @@ def test_blocking_round_trip(blocking: BlockingConfig) -> None:
         ModelConfig(
             training_rules=(("a",), ("b", "c")),
             deterministic_rules=(("d",),),
+            deterministic_recall=0.8,
+            probability_two_random_records_match=0.001,
+            u_sample_size=10,
+            max_iter=3,
+            seed=9,
+        ),
+        ModelConfig(
+            training_rules=(
+                SortedNeighbourhood(("a",), window=3),
+                ExactRule(("b[:2]",), max_block_size=10),
+            ),
+            deterministic_rules=(ExactRule(("d", "e")),),
             deterministic_recall=0.8,
             probability_two_random_records_match=0.001,
             u_sample_size=10,
@@ -200,8 +224,8 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("blocking",),
             "[blocking]",
-            "['max_block_size', 'max_pairs_per_rule', 'on_explode', 'rules', "
-            "'sorted_neighbourhood']",
+            "['blockers', 'max_block_size', 'max_pairs_per_rule', 'on_explode', "
+            "'rules', 'sorted_neighbourhood']",
         ),
         (
             ("blocking", "sorted_neighbourhood", 0),
@@ -379,8 +403,8 @@ def test_sources_need_exactly_one_of_path_and_dataset(
 
 
 def test_blockers_need_a_rule() -> None:
-    with pytest.raises(ConfigError, match=r"\[blocking\] needs at least one rule"):
-        BlockingConfig().blockers()
+    with pytest.raises(ConfigError, match=r"\[blocking\] needs at least one blocker"):
+        BlockingConfig().compile()
 
 
 def test_from_toml_missing_file(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from er_toolkit import __version__, schema
-from er_toolkit.blocking import ExactRule, block_pairs
+from er_toolkit.blocking import Blocker, ExactRule, as_blocker, block_pairs
 from er_toolkit.compare import Comparison, ExactLevel, RecordEncoding, compare_pairs
 from er_toolkit.compare.comparison import tf
 from er_toolkit.exceptions import ConfigError, ModelFormatError, NotFittedError
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 _PROB_FLOOR = 1e-9
 LambdaMethod = Literal["auto", "given", "deterministic", "em"]
+RuleSpec = Blocker | Mapping[str, Any] | Sequence[str]
+"""A blocker, its declaration, or a list of columns (an exact rule on them)."""
 
 
 class FellegiSunter:
@@ -46,9 +48,12 @@ class FellegiSunter:
     link_type
         ``"dedupe"``, ``"link"`` or ``"link_and_dedupe"``.
     training_rules
-        Blocking rules for the EM sessions (column names per rule).
+        The blockers of the EM sessions, one session each: blockers, their
+        declarations (``{"kind": "sorted_neighbourhood", ...}``), or lists
+        of column names (exact rules on them).
     deterministic_rules
-        Rules whose pairs are taken as matches to estimate λ.
+        Blockers (as ``training_rules``) whose pairs are taken as matches to
+        estimate λ.
     deterministic_recall
         The share of all true matches the deterministic rules are assumed to
         find.
@@ -82,8 +87,8 @@ class FellegiSunter:
         comparisons: Sequence[Comparison] = (),
         *,
         link_type: LinkType = "dedupe",
-        training_rules: Sequence[Sequence[str]] = (),
-        deterministic_rules: Sequence[Sequence[str]] = (),
+        training_rules: Sequence[RuleSpec] = (),
+        deterministic_rules: Sequence[RuleSpec] = (),
         deterministic_recall: float = 0.9,
         probability_two_random_records_match: float | None = None,
         u_sample_size: int = 1_000_000,
@@ -190,12 +195,14 @@ class FellegiSunter:
                 self.lambda_method_ = "em"
         return self
 
-    def _session_pairs(self, records: pl.DataFrame, rule: ExactRule) -> pl.DataFrame:
+    def _session_pairs(self, records: pl.DataFrame, rule: Blocker) -> pl.DataFrame:
         """Return a session's pairs, from a record sample when there are too many.
 
         Keeping each record with probability f keeps each pair with
         probability f², so the pairs are a uniform sample; the session's pair
-        count and match share are scaled back to the whole rule.
+        count and match share are scaled back to the whole rule. A blocker
+        whose ``count_pairs`` is an upper bound (sorted neighbourhood) is
+        sampled on that bound.
         """
         cap = self.max_pairs_per_session
         total = rule.count_pairs(records, link_type=self.link_type)
@@ -224,17 +231,25 @@ class FellegiSunter:
         a mixture fit over all candidates, this does not drift towards
         "every candidate matches" when the comparisons are correlated.
 
-        Returns None when no session is on plain columns with an exact
-        comparison level.
+        Only sessions of exact rules on plain columns (no prefixes, no block
+        purging) that each have a comparison with an exact level say what
+        their recall is; sessions of other blockers are skipped. Returns
+        None when no session qualifies.
         """
         exact = {
             c.column: c for c in comparisons if isinstance(c.levels[0], ExactLevel)
         }
         estimates = []
-        for session in self.sessions_:
-            keys = session.get("keys", [])
-            if not keys or any(k not in exact for k in keys):
-                continue  # prefixes, or columns without an exact level
+        for rule, session in zip(self._session_rules(), self.sessions_, strict=True):
+            if not (
+                isinstance(rule, ExactRule)
+                and rule.on_plain_columns
+                and rule.max_block_size is None
+            ):
+                continue  # another kind of blocker, prefixes, or purged blocks
+            keys = list(rule.columns)
+            if any(k not in exact for k in keys):
+                continue  # columns without an exact level
             recall = 1.0
             for key in keys:
                 comp = exact[key]
@@ -257,7 +272,10 @@ class FellegiSunter:
             self.lambda_method_ = "given"
             return float(lam)
         if self.deterministic_rules:
-            rules = [ExactRule(tuple(r)) for r in self.deterministic_rules]
+            rules = [
+                as_blocker(r, where="a deterministic rule")
+                for r in self.deterministic_rules
+            ]
             pairs = block_pairs(records, rules, link_type=self.link_type)
             found = pairs.height / self.deterministic_recall
             self.lambda_method_ = "deterministic"
@@ -297,8 +315,8 @@ class FellegiSunter:
             u[comp.name] = np.maximum(probs, _PROB_FLOOR)
         return u
 
-    def _session_rules(self) -> list[ExactRule]:
-        rules = [ExactRule(tuple(r)) for r in self.training_rules]
+    def _session_rules(self) -> list[Blocker]:
+        rules = [as_blocker(r, where="a training rule") for r in self.training_rules]
         if not rules:
             raise ConfigError(
                 "FellegiSunter needs 'training_rules' (blocking rules for the EM "
@@ -350,7 +368,8 @@ class FellegiSunter:
             self.sessions_.append(
                 {
                     "rule": rule.name,
-                    "keys": list(rule.keys),
+                    "kind": rule.kind,
+                    "columns": list(rule.columns),
                     "pairs": round(pairs.height * self._session_scale),
                     "pairs_trained": pairs.height,
                     "patterns": len(patterns.counts),
@@ -569,8 +588,12 @@ class FellegiSunter:
             "link_type": self.link_type,
             "comparisons": [c.to_dict() for c in self.comparisons],
             "params": {
-                "training_rules": [list(r) for r in self.training_rules],
-                "deterministic_rules": [list(r) for r in self.deterministic_rules],
+                "training_rules": [
+                    as_blocker(r).to_dict() for r in self.training_rules
+                ],
+                "deterministic_rules": [
+                    as_blocker(r).to_dict() for r in self.deterministic_rules
+                ],
                 "deterministic_recall": self.deterministic_recall,
                 "probability_two_random_records_match": (
                     self.probability_two_random_records_match
@@ -606,8 +629,10 @@ class FellegiSunter:
         model = cls(
             [Comparison.from_dict(c) for c in data["comparisons"]],
             link_type=data["link_type"],
-            training_rules=[tuple(r) for r in params["training_rules"]],
-            deterministic_rules=[tuple(r) for r in params["deterministic_rules"]],
+            # declarations, or (files written before blockers were plug-ins)
+            # column lists
+            training_rules=[as_blocker(r) for r in params["training_rules"]],
+            deterministic_rules=[as_blocker(r) for r in params["deterministic_rules"]],
             deterministic_recall=params["deterministic_recall"],
             probability_two_random_records_match=params[
                 "probability_two_random_records_match"
