@@ -573,8 +573,20 @@ def test_blocking_max_block_size_is_the_exact_rules_default() -> None:
     ]
 
 
-def test_max_block_size_zero_in_older_files_means_no_limit() -> None:
-    blocking = BlockingConfig.from_dict({"rules": [["a"]], "max_block_size": 0})
+def test_blocking_tables_of_older_model_files_still_read() -> None:
+    # what BlockingConfig.to_dict wrote before blockers were declarations
+    older = {
+        "rules": [["a"], ["b", "c[:2]"]],
+        "sorted_neighbourhood": [],
+        "on_explode": "raise",
+        "max_pairs_per_rule": None,
+        "max_block_size": 0,  # 0 meant no limit
+    }
+    blocking = BlockingConfig.from_dict(older)
+    assert blocking == BlockingConfig(
+        blockers=(ExactRule(("a",)), ExactRule(("b", "c[:2]"))),
+        max_pairs_per_rule=None,
+    )
     assert blocking.max_block_size is None
     assert "max_block_size" not in blocking.to_dict()
 

@@ -200,9 +200,11 @@ class FellegiSunter:
 
         Keeping each record with probability f keeps each pair with
         probability f², so the pairs are a uniform sample; the session's pair
-        count and match share are scaled back to the whole rule. A blocker
-        whose ``count_pairs`` is an upper bound (sorted neighbourhood) is
-        sampled on that bound.
+        count and match share are scaled back to the whole rule. That holds
+        for blockers that pair records by their own values (exact rules,
+        other key blockers); a sorted neighbourhood's window slides over the
+        sample, so its sample only approximates its pairs, and its
+        ``count_pairs`` is an upper bound.
         """
         cap = self.max_pairs_per_session
         total = rule.count_pairs(records, link_type=self.link_type)
