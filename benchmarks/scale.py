@@ -57,7 +57,7 @@ def run(
     config = LinkageConfig.from_toml(CONFIG)
     config = replace(
         config,
-        blocking=replace(config.blocking, max_block_size=max_block_size),
+        blocking=replace(config.blocking, max_block_size=max_block_size or None),
         evaluation=replace(config.evaluation, entity_column="entity_id"),
     )
     linker = Linker(config)

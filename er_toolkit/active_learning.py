@@ -19,9 +19,9 @@ from er_toolkit.config import LinkageConfig
 from er_toolkit.evaluate import true_pairs_from_list
 from er_toolkit.exceptions import ConfigError, LabelError, NotFittedError
 from er_toolkit.io import read_frame
-from er_toolkit.pipeline import Linker, with_record_ids
 from er_toolkit.pairs import pack_pair_keys, pair_key, unpack_pair_keys
-from er_toolkit.score import ClassifierScorer, FellegiSunter
+from er_toolkit.pipeline import Linker, with_record_ids
+from er_toolkit.score import ClassifierScorer
 from er_toolkit.score.labels import labelled_pairs_from_list
 
 __all__ = [
@@ -232,7 +232,7 @@ class ActiveLearner:
             config.comparisons,
             link_type=config.link_type,
             threshold=config.threshold,
-            default_training_rules=config.blocking.rules,
+            default_training_rules=config.blocking.exact_rules,
             n_jobs=linker.n_jobs,
         ).fit(records, candidate_pairs=candidate_pairs)
         fs = self.fellegi_sunter_.predict(vectors)

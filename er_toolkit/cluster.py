@@ -90,6 +90,7 @@ class ClusteringConfig:
             "max_cluster_size": self.max_cluster_size,
         }
 
+
 _LABEL = "__component"
 
 

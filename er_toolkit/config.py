@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -9,7 +10,12 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from er_toolkit import schema
-from er_toolkit.blocking import Blocker, ExactRule, SortedNeighbourhood
+from er_toolkit.blocking import (
+    Blocker,
+    KeyBlocker,
+    as_blocker,
+    blocker_from_dict,
+)
 from er_toolkit.cluster import ClusteringConfig
 from er_toolkit.compare import Comparison
 from er_toolkit.config_values import check_keys, choice, limit, number, whole
@@ -81,24 +87,62 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class BlockingConfig:
-    """Blocking rules: exact rules and sorted-neighbourhood windows.
+    """Blockers, in priority order, and the limits on their pairs (``[blocking]``).
 
-    ``max_block_size`` (None: no limit) purges, in every exact rule, blocks of more
-    records than that (see :class:`~er_toolkit.blocking.ExactRule`).
+    Each ``[[blocking.blockers]]`` table declares one blocker by its
+    ``kind`` (see :data:`~er_toolkit.blocking.BLOCKER_KINDS`) and that
+    kind's options::
+
+        [[blocking.blockers]]
+        kind = "exact"
+        keys = ["surname", "dob[:4]"]
+
+        [[blocking.blockers]]
+        kind = "sorted_neighbourhood"
+        keys = ["soc_sec_id"]
+        window = 5
+
+    The older keys ``rules = [["surname", "dob[:4]"], ...]`` (exact rules)
+    and ``sorted_neighbourhood = [{keys = [...], window = 5}]`` are still
+    read, as those same declarations (exact rules first); :meth:`to_dict`
+    writes the new form.
+
+    ``max_block_size`` (None: no limit) is the default ``max_block_size``
+    of every key blocker (an exact rule) that does not set its own: blocks
+    of more records are purged (see :class:`~er_toolkit.blocking.ExactRule`).
+    ``max_pairs_per_rule`` refuses (``on_explode = "raise"``) or skips with a
+    warning (``"warn"``) a blocker that would make more pairs; None: no limit.
     """
 
-    rules: tuple[tuple[str, ...], ...] = ()
-    sorted_neighbourhood: tuple[tuple[tuple[str, ...], int], ...] = ()
+    blockers: tuple[Blocker, ...] = ()
     max_pairs_per_rule: int | None = 50_000_000
     on_explode: Literal["raise", "warn"] = "raise"
     max_block_size: int | None = None
 
+    def __post_init__(self) -> None:
+        blockers = tuple(
+            as_blocker(b, where=f"[[blocking.blockers]] number {i + 1}")
+            for i, b in enumerate(self.blockers)
+        )
+        object.__setattr__(self, "blockers", blockers)
+        names = [b.name for b in blockers]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ConfigError(
+                f"Blocker names must be unique; {doubled} name more than one "
+                "blocker (give one a 'name')."
+            )
+        limit(self.max_block_size, "[blocking] max_block_size", minimum=2)
+        limit(self.max_pairs_per_rule, "[blocking] max_pairs_per_rule")
+        choice(self.on_explode, "[blocking] on_explode", ("raise", "warn"))
+
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> BlockingConfig:
-        """Build from the ``[blocking]`` table."""
+        """Build from the ``[blocking]`` table (the new form or the older one)."""
         _check_keys(
             spec,
             {
+                "blockers",
                 "rules",
                 "sorted_neighbourhood",
                 "max_pairs_per_rule",
@@ -107,63 +151,97 @@ class BlockingConfig:
             },
             "[blocking]",
         )
-        sn = []
-        for item in spec.get("sorted_neighbourhood", ()):
+        older = [k for k in ("rules", "sorted_neighbourhood") if k in spec]
+        if older and "blockers" in spec:
+            raise ConfigError(
+                f"[blocking] declares blockers both in [[blocking.blockers]] and in "
+                f"the older {older}; move them all to [[blocking.blockers]] (whose "
+                "order is their priority)."
+            )
+        declared: list[Blocker] = [
+            as_blocker(b, where=f"[[blocking.blockers]] number {i + 1}")
+            for i, b in enumerate(spec.get("blockers", ()))
+        ]
+        for i, rule in enumerate(spec.get("rules", ())):
+            if isinstance(rule, Mapping):
+                raise ConfigError(
+                    f"[blocking] rules must be lists of column names; rule number "
+                    f"{i + 1} is a table (declare it in [[blocking.blockers]])."
+                )
+            declared.append(as_blocker(rule, where=f"[blocking] rule number {i + 1}"))
+        for i, item in enumerate(spec.get("sorted_neighbourhood", ())):
             _check_keys(item, {"keys", "window"}, "[[blocking.sorted_neighbourhood]]")
             if "keys" not in item:
                 raise ConfigError(
                     "Each [[blocking.sorted_neighbourhood]] table needs 'keys'; got "
                     f"{dict(item)}."
                 )
-            sn.append((tuple(item["keys"]), int(item.get("window", 5))))
+            declared.append(
+                blocker_from_dict(
+                    {"kind": "sorted_neighbourhood", **item},
+                    where=f"[[blocking.sorted_neighbourhood]] number {i + 1}",
+                )
+            )
+        size = spec.get("max_block_size")
         return cls(
-            rules=tuple(tuple(r) for r in spec.get("rules", ())),
-            sorted_neighbourhood=tuple(sn),
+            blockers=tuple(declared),
             max_pairs_per_rule=limit(
                 spec.get("max_pairs_per_rule", 50_000_000),
                 "[blocking] max_pairs_per_rule",
             ),
             on_explode=choice(
-                spec.get("on_explode", "raise"), "[blocking] on_explode", ("raise", "warn")
+                spec.get("on_explode", "raise"),
+                "[blocking] on_explode",
+                ("raise", "warn"),
             ),
+            # 0 is how files written before None meant "no limit"
             max_block_size=limit(
-                spec.get("max_block_size"), "[blocking] max_block_size", minimum=2
+                None if size == 0 and not isinstance(size, bool) else size,
+                "[blocking] max_block_size",
+                minimum=2,
             ),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the ``[blocking]`` table."""
+        """Return the ``[blocking]`` table, blockers as ``[[blocking.blockers]]``."""
         out: dict[str, Any] = {
-            "rules": [list(r) for r in self.rules],
-            "sorted_neighbourhood": [
-                {"keys": list(k), "window": w} for k, w in self.sorted_neighbourhood
-            ],
+            "blockers": [b.to_dict() for b in self.blockers],
             "on_explode": self.on_explode,
             # None (no limit) is written too: left out, from_dict would read
             # back the default limit.
             "max_pairs_per_rule": self.max_pairs_per_rule,
-            "max_block_size": self.max_block_size,
         }
+        if self.max_block_size is not None:
+            out["max_block_size"] = self.max_block_size
         return out
 
-    def blockers(self) -> list[Blocker]:
-        """Compile the declarations into blockers, exact rules first."""
+    def compile(self) -> list[Blocker]:
+        """Return the blockers to run, ``max_block_size`` given to key blockers without one."""
+        if not self.blockers:
+            raise ConfigError(
+                "[blocking] needs at least one blocker ([[blocking.blockers]]); got "
+                "none."
+            )
         purge = self.max_block_size
-        out: list[Blocker] = [
-            ExactRule(tuple(r), max_block_size=purge) for r in self.rules
+        return [
+            dataclasses.replace(b, max_block_size=purge)  # type: ignore[type-var]
+            if purge is not None
+            and isinstance(b, KeyBlocker)
+            and b.max_block_size is None
+            and dataclasses.is_dataclass(b)
+            else b
+            for b in self.blockers
         ]
-        out += [SortedNeighbourhood(k, window=w) for k, w in self.sorted_neighbourhood]
-        if not out:
-            raise ConfigError("[blocking] needs at least one rule; got none.")
-        return out
+
+    @property
+    def exact_rules(self) -> tuple[Blocker, ...]:
+        """The exact rules among the blockers: EM's sessions when none are declared."""
+        return tuple(b for b in self.blockers if b.kind == "exact")
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every column a blocking rule reads."""
-        cols: list[str] = []
-        for b in self.blockers():
-            cols.extend(getattr(b, "columns", ()))
-        return tuple(dict.fromkeys(cols))
+        """Every column a blocker reads."""
+        return tuple(dict.fromkeys(c for b in self.blockers for c in b.columns))
 
 
 @dataclass(frozen=True)
@@ -252,8 +330,7 @@ class LinkageConfig:
         """Every input column the model reads (standardisers' outputs excluded)."""
         cols = [c.column for c in self.comparisons] + list(self.blocking.columns)
         for rule in (*self.model.training_rules, *self.model.deterministic_rules):
-            if not isinstance(rule, Mapping):
-                cols.extend(ExactRule(tuple(rule)).columns)
+            cols.extend(rule.columns)
         derived = set(self.derived_columns)
         cols = [c for c in cols if c not in derived] + list(self.standardise)
         return tuple(dict.fromkeys(cols))

@@ -115,7 +115,7 @@ def limit(value: Any, name: str, *, minimum: int = 1) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(
-            f"{name!r} must be an integer >= {minimum}, or \"none\" for no limit; "
+            f'{name!r} must be an integer >= {minimum}, or "none" for no limit; '
             f"got {value!r}."
         )
     return value

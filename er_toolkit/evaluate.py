@@ -11,7 +11,7 @@ import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.config_values import check_keys
-from er_toolkit.exceptions import ConfigError, EmptyInputError, SchemaError
+from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.pairs import is_match_expr, pair_count_expr, pair_key
 from er_toolkit.schema import LinkType
 

@@ -159,7 +159,7 @@ class Linker:
     def block(self, records: pl.DataFrame) -> pl.DataFrame:
         """Return the candidate pairs (``_row_l``, ``_row_r``, ``blocked_by``)."""
         start = time.perf_counter()
-        blockers = self.config.blocking.blockers()
+        blockers = self.config.blocking.compile()
         counts = count_rule_pairs(records, blockers, link_type=self.config.link_type)
         pairs = block_pairs(
             records,
@@ -175,7 +175,7 @@ class Linker:
     def blocking_report(self, records: pl.DataFrame) -> pl.DataFrame:
         """Return how many pairs each blocking rule produces (``blocked_by``, ``pairs``)."""
         return count_rule_pairs(
-            records, self.config.blocking.blockers(), link_type=self.config.link_type
+            records, self.config.blocking.compile(), link_type=self.config.link_type
         )
 
     def _unfitted_scorer(self) -> Scorer:
@@ -184,7 +184,7 @@ class Linker:
             config.comparisons,
             link_type=config.link_type,
             threshold=config.threshold,
-            default_training_rules=config.blocking.rules,
+            default_training_rules=config.blocking.exact_rules,
             validation_fraction=config.training.validation_fraction,
             n_jobs=self.n_jobs,
         )
@@ -203,7 +203,9 @@ class Linker:
         levels, which comparators find faster when they may stop early.
         """
         if raw_similarity is None:
-            scorer = self.scorer_ if hasattr(self, "scorer_") else self._unfitted_scorer()
+            scorer = (
+                self.scorer_ if hasattr(self, "scorer_") else self._unfitted_scorer()
+            )
             raw_similarity = scorer.needs_similarities
         start = time.perf_counter()
         vectors = compare_pairs(
@@ -260,9 +262,7 @@ class Linker:
         if labels is None:
             labels = self.labelled_pairs(records)
         truth = (
-            self.true_pairs(records)
-            if labels is None and scorer.supervised
-            else None
+            self.true_pairs(records) if labels is None and scorer.supervised else None
         )
         self.scorer_ = scorer.fit_linkage(
             LinkageData(

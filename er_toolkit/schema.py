@@ -18,6 +18,8 @@ SOURCE_R: Final = SOURCE + RIGHT
 ROW_L: Final = ROW + LEFT
 ROW_R: Final = ROW + RIGHT
 BLOCKED_BY: Final = "blocked_by"
+BLOCK_KEY: Final = "_block_key"
+"""A key blocker's key (String): records sharing a key are paired."""
 
 PAIR_KEY: Final = "__pair_key"
 """One UInt64 per pair, ``min(l, r) * 2**32 + max(l, r)`` (see :mod:`er_toolkit.pairs`)."""

@@ -159,7 +159,7 @@ def pick_threshold(
             "threshold strategy 'target_precision' needs target_precision in (0, 1]; "
             f"got {target_precision!r}."
         )
-    reached = np.flatnonzero(P >= target_precision)
+    reached = np.flatnonzero(target_precision <= P)
     if reached.size:
         i = int(reached[-1])
         reason = f"lowest threshold reaching precision {target_precision:g} {at(i)}"

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from er_toolkit import schema
 from er_toolkit.charts import (
     feature_importance_chart,
     match_weights_chart,
     precision_recall_chart,
 )
-from er_toolkit import schema
 from er_toolkit.cli import run_cli, set_tracking_uri
 from er_toolkit.config import LinkageConfig
 from er_toolkit.pipeline import Linker
@@ -86,7 +86,7 @@ def train(
     metrics: dict[str, float] = {
         "candidate_pairs": float(pairs.height),
         "n_clusters": float(clusters.get_column(schema.CLUSTER_ID).n_unique()),
-        "largest_cluster": float(sizes.max() or 0),
+        "largest_cluster": float(sizes.max() or 0),  # type: ignore[arg-type]
     }
     report = linker.scorer_.report()
     metrics.update(report.metrics)

@@ -112,11 +112,16 @@ def test_timeout_is_recorded_not_skipped(finished) -> None:
 
 def test_tool_setups_share_the_er_toolkit_config() -> None:
     from benchmarks import compare_tools
+    from er_toolkit.blocking import ExactRule
     from er_toolkit.config import LinkageConfig
 
     config = LinkageConfig.from_toml(compare_tools.ER_TOOLKIT_CONFIG)
-    assert config.blocking.rules == compare_tools.BLOCKING_RULES
-    assert config.model.training_rules == compare_tools.TRAINING_RULES
+    assert config.blocking.blockers == tuple(
+        ExactRule(r) for r in compare_tools.BLOCKING_RULES
+    )
+    assert config.model.training_rules == tuple(
+        ExactRule(r) for r in compare_tools.TRAINING_RULES
+    )
     # er_toolkit's λ: its default estimate from the EM sessions.
     assert config.model.deterministic_rules == ()
     assert config.model.probability_two_random_records_match is None

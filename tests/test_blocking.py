@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
 import warnings
+from typing import Any
 
 import hypothesis.strategies as st
 import numpy as np
@@ -13,15 +15,24 @@ from hypothesis import given, settings
 
 from er_toolkit import schema
 from er_toolkit.blocking import (
+    BLOCKER_KINDS,
     Blocker,
     ExactRule,
+    KeyBlocker,
     SortedNeighbourhood,
+    as_blocker,
+    block_against,
+    block_by_keys,
     block_pair_positions,
     block_pairs,
+    blocker_from_dict,
+    count_key_pairs,
     count_rule_pairs,
     key_expr,
+    pairs_between,
+    register_blocker,
 )
-from er_toolkit.exceptions import BlockingError, ConfigError
+from er_toolkit.exceptions import BlockingError, ConfigError, SchemaError
 from er_toolkit.io import Source, prepare_records
 
 LINK_TYPES = ("dedupe", "link", "link_and_dedupe")
@@ -472,12 +483,12 @@ def test_key_expr_bad_spec(spec: str) -> None:
         key_expr(spec)
 
 
-def test_exact_rule_with_bad_key_raises_config_error(records: pl.DataFrame) -> None:
-    rule = ExactRule(("a[:x]",))
-    with pytest.raises(ConfigError):
-        rule.block(records, link_type="dedupe")
-    with pytest.raises(ConfigError):
-        _ = rule.columns
+def test_exact_rule_with_bad_key_raises_config_error() -> None:
+    # refused when declared, not first when blocking
+    with pytest.raises(
+        ConfigError, match=r"column name or 'column\[:n\]'; got 'a\[:x\]'"
+    ):
+        ExactRule(("a[:x]",))
 
 
 def test_key_expr_strips_prefixes_and_nulls_empty() -> None:
@@ -607,3 +618,408 @@ def test_block_pairs_reuses_given_counts_and_checks_them(records: pl.DataFrame) 
         )
     with pytest.raises(ConfigError, match="counts must list the blockers"):
         block_pairs(records, rules, link_type="dedupe", counts=counts.reverse())
+
+
+# --------------------------------------------------------------------------- #
+# Blocking keys: block_keys, block_by_keys, pairs_between, block_against
+# --------------------------------------------------------------------------- #
+
+# Values with ":" and digits, where a careless join of key parts would collide
+# ("1:" + "a" against "1" + ":a").
+KEY_VALUES = [None, "", " ", "a", "1", ":", "1:", ":a", "1:a", "a1", "11", "2:a1"]
+KEY_SPECS = [("a",), ("a", "b"), ("a[:1]", "b"), ("b[:2]", "a[:1]"), ("b", "a")]
+
+
+@st.composite
+def key_records(draw: st.DrawFn, max_size: int = 30) -> pl.DataFrame:
+    n_sources = draw(st.integers(1, 3))
+    row = st.tuples(
+        st.sampled_from([f"s{i}" for i in range(n_sources)]),
+        st.sampled_from(KEY_VALUES),
+        st.sampled_from(KEY_VALUES),
+    )
+    return make_records(draw(st.lists(row, max_size=max_size)))
+
+
+def brute_keys(records: pl.DataFrame, keys: tuple[str, ...]) -> dict[int, tuple]:
+    """Each record's key tuple, for records with no null part."""
+    out = {}
+    for row in records.iter_rows(named=True):
+        parts = tuple(key_of(row, k) for k in keys)
+        if None not in parts:
+            out[row[schema.ROW]] = parts
+    return out
+
+
+def renumber(records: pl.DataFrame) -> pl.DataFrame:
+    return records.with_columns(
+        pl.Series(schema.ROW, range(records.height), dtype=pl.UInt32)
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(records=key_records(), keys=st.sampled_from(KEY_SPECS))
+def test_exact_rule_block_keys_match_brute_force(
+    records: pl.DataFrame, keys: tuple[str, ...]
+) -> None:
+    frame = ExactRule(keys).block_keys(records)
+    assert frame.schema == {schema.ROW: pl.UInt32, schema.BLOCK_KEY: pl.String}
+    got = dict(frame.iter_rows())
+    assert len(got) == frame.height  # one key per record
+    expected = brute_keys(records, keys)
+    assert set(got) == set(expected)
+    # equal keys exactly when the key tuples are equal
+    for x, y in itertools.combinations(expected, 2):
+        assert (got[x] == got[y]) == (expected[x] == expected[y])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    records=key_records(),
+    keys=st.sampled_from(KEY_SPECS),
+    link_type=st.sampled_from(LINK_TYPES),
+    max_block_size=st.sampled_from([None, 2, 3, 5]),
+)
+def test_block_by_keys_is_what_exact_rule_blocks(
+    records: pl.DataFrame,
+    keys: tuple[str, ...],
+    link_type: str,
+    max_block_size: int | None,
+) -> None:
+    rule = ExactRule(keys, max_block_size=max_block_size)
+    by_keys = block_by_keys(
+        rule.block_keys(records),
+        records,
+        link_type=link_type,
+        max_block_size=max_block_size,
+    )
+    got = check_pair_frame(records, by_keys, link_type)
+    assert got == check_pair_frame(
+        records, rule.block(records, link_type=link_type), link_type
+    )
+    counted = count_key_pairs(
+        rule.block_keys(records),
+        records,
+        link_type=link_type,
+        max_block_size=max_block_size,
+    )
+    assert counted == rule.count_pairs(records, link_type=link_type) == len(got)
+    if max_block_size is None:
+        assert got == brute_exact(records, keys, link_type)
+
+
+def brute_between(
+    new: pl.DataFrame,
+    old: pl.DataFrame,
+    keys: tuple[str, ...],
+    link_type: str,
+    max_block_size: int | None,
+) -> set:
+    new_keys, old_keys = brute_keys(new, keys), brute_keys(old, keys)
+    sizes: dict[tuple, int] = {}
+    for k in [*new_keys.values(), *old_keys.values()]:
+        sizes[k] = sizes.get(k, 0) + 1
+    new_rows, old_rows = (
+        list(new.iter_rows(named=True)),
+        list(old.iter_rows(named=True)),
+    )
+    return {
+        (i, j)
+        for i, ki in new_keys.items()
+        for j, kj in old_keys.items()
+        if ki == kj
+        and (max_block_size is None or sizes[ki] <= max_block_size)
+        and allowed(new_rows[i], old_rows[j], link_type)
+    }
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    records=key_records(max_size=36),
+    keys=st.sampled_from(KEY_SPECS),
+    link_type=st.sampled_from(LINK_TYPES),
+    max_block_size=st.sampled_from([None, 2, 4]),
+    data=st.data(),
+)
+def test_block_against_matches_brute_force_and_the_union(
+    records: pl.DataFrame,
+    keys: tuple[str, ...],
+    link_type: str,
+    max_block_size: int | None,
+    data: st.DataObject,
+) -> None:
+    split = data.draw(st.integers(0, records.height))
+    old, new = renumber(records[:split]), renumber(records[split:])
+    rule = ExactRule(keys, max_block_size=max_block_size)
+    pairs = block_against(rule, new, old, link_type=link_type)
+    assert pairs.schema == {schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32}
+    got = list(pairs.iter_rows())
+    assert len(got) == len(set(got)), "duplicate pair"
+    assert set(got) == brute_between(new, old, keys, link_type, max_block_size)
+    # the pairs across the split that blocking the union would make
+    union = {
+        (hi - split, lo)
+        for lo, hi in rule.block(records, link_type=link_type).iter_rows()
+        if lo < split <= hi
+    }
+    assert set(got) == union
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    left=st.lists(st.tuples(st.integers(0, 5), st.sampled_from("xyz")), max_size=12),
+    right=st.lists(st.tuples(st.integers(0, 5), st.sampled_from("xyz")), max_size=12),
+    max_block_size=st.sampled_from([None, 2, 3]),
+)
+def test_pairs_between_is_a_join_on_the_key(
+    left: list[tuple[int, str]],
+    right: list[tuple[int, str]],
+    max_block_size: int | None,
+) -> None:
+    # several keys per record, and repeated (record, key) rows
+    def frame(rows: list[tuple[int, str]]) -> pl.DataFrame:
+        return pl.DataFrame(
+            rows,
+            schema={schema.ROW: pl.UInt32, schema.BLOCK_KEY: pl.String},
+            orient="row",
+        )
+
+    got = pairs_between(frame(left), frame(right), max_block_size=max_block_size)
+    holders = {k: {r for r, kk in left if kk == k} for _, k in left + right}
+    holders_r = {k: {r for r, kk in right if kk == k} for _, k in left + right}
+    expected = {
+        (i, j)
+        for i, k in left
+        for j, kk in right
+        if k == kk
+        and (
+            max_block_size is None
+            or len(holders[k]) + len(holders_r[k]) <= max_block_size
+        )
+    }
+    rows = list(got.iter_rows())
+    assert len(rows) == len(set(rows)) and set(rows) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    records=records_frames(),
+    link_type=st.sampled_from(LINK_TYPES),
+    max_block_size=st.sampled_from([None, 2, 3]),
+)
+def test_block_by_keys_with_several_keys_per_record(
+    records: pl.DataFrame, link_type: str, max_block_size: int | None
+) -> None:
+    # a record's keys: its values of a and of b (a token-style blocker)
+    keys = pl.concat(
+        [
+            records.select(
+                schema.ROW, key_expr(column).alias(schema.BLOCK_KEY)
+            ).drop_nulls()
+            for column in ("a", "b")
+        ]
+    )
+    pairs = block_by_keys(
+        keys, records, link_type=link_type, max_block_size=max_block_size
+    )
+    got = check_pair_frame(records, pairs, link_type)
+    rows = list(records.iter_rows(named=True))
+    held: dict[int, set[str]] = {r[schema.ROW]: set() for r in rows}
+    for row, key in keys.iter_rows():
+        held[row].add(key)
+    size = {
+        k: sum(k in ks for ks in held.values()) for k in set(keys[schema.BLOCK_KEY])
+    }
+    expected = {
+        (x[schema.ROW], y[schema.ROW])
+        for x, y in itertools.combinations(rows, 2)
+        if allowed(x, y, link_type)
+        and any(
+            max_block_size is None or size[k] <= max_block_size
+            for k in held[x[schema.ROW]] & held[y[schema.ROW]]
+        )
+    }
+    assert got == expected
+    counted = count_key_pairs(
+        keys, records, link_type=link_type, max_block_size=max_block_size
+    )
+    assert counted >= len(got)  # an upper bound: a pair may share two keys
+
+
+def test_key_frames_must_have_the_key_columns() -> None:
+    with pytest.raises(
+        SchemaError,
+        match=r"left_keys must have columns \['_row', '_block_key'\]; it lacks \['_block_key'\]",
+    ):
+        pairs_between(
+            pl.DataFrame({schema.ROW: [0]}),
+            pl.DataFrame({schema.ROW: [0], schema.BLOCK_KEY: ["x"]}),
+        )
+
+
+def test_exact_rule_is_a_key_blocker_and_sorted_neighbourhood_is_not() -> None:
+    assert isinstance(ExactRule(("a",)), KeyBlocker)
+    assert isinstance(ExactRule(("a",)), Blocker)
+    sn = SortedNeighbourhood(("a",))
+    assert isinstance(sn, Blocker) and not isinstance(sn, KeyBlocker)
+
+
+# --------------------------------------------------------------------------- #
+# The registry and declarations
+# --------------------------------------------------------------------------- #
+
+
+def test_the_builtin_kinds_are_registered() -> None:
+    assert BLOCKER_KINDS["exact"] is ExactRule
+    assert BLOCKER_KINDS["sorted_neighbourhood"] is SortedNeighbourhood
+
+
+key_specs = st.lists(
+    st.sampled_from(["a", "b", "c", "a[:1]", "b[:3]", "c[:12]"]),
+    min_size=1,
+    max_size=3,
+    unique=True,
+)
+names = st.sampled_from(["", "by_a", "rule 1"])
+declared_blockers = st.one_of(
+    st.builds(
+        ExactRule,
+        keys=key_specs,
+        name=names,
+        max_block_size=st.one_of(st.none(), st.integers(2, 10_000)),
+    ),
+    st.builds(
+        SortedNeighbourhood, keys=key_specs, window=st.integers(2, 50), name=names
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(blocker=declared_blockers)
+def test_declarations_round_trip(blocker: Blocker) -> None:
+    spec = blocker.to_dict()
+    assert spec["kind"] == blocker.kind
+    assert blocker_from_dict(spec) == blocker
+    assert blocker_from_dict(json.loads(json.dumps(spec))) == blocker
+    assert as_blocker(spec) == blocker and as_blocker(blocker) is blocker
+
+
+def test_a_column_list_is_an_exact_rule() -> None:
+    assert as_blocker(["a", "b[:2]"]) == ExactRule(("a", "b[:2]"))
+    with pytest.raises(
+        ConfigError,
+        match=r"a blocker table \(with 'kind'\) or a list of column names; got str",
+    ):
+        as_blocker("a")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        (
+            {"keys": ["a"]},
+            r"The 'kind' of a blocker must be one of \['exact', "
+            r"'sorted_neighbourhood'.*\]; got None",
+        ),
+        (
+            {"kind": "minhash", "keys": ["a"]},
+            r"must be one of \['exact', .*'sorted_neighbourhood'.*\]; got 'minhash'",
+        ),
+        (
+            {"kind": "exact", "keys": ["a"], "windw": 3},
+            r"Unknown option\(s\) \['windw'\] for a blocker of kind 'exact'; valid "
+            r"options are \['keys', 'max_block_size', 'name'\]",
+        ),
+        (
+            {"kind": "sorted_neighbourhood", "window": 3},
+            r"A blocker of kind 'sorted_neighbourhood' needs \['keys'\]; got "
+            r"\['window'\]",
+        ),
+        (["a"], r"Expected a blocker to be a table with a 'kind'; got list"),
+    ],
+)
+def test_bad_declarations_name_the_valid_choices(spec: Any, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        blocker_from_dict(spec)
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (
+            lambda: ExactRule(()),
+            r"The 'keys' of ExactRule must be a non-empty list of column names or "
+            r"'column\[:n\]' prefixes; got \(\) \(no keys would pair every record "
+            r"with every other\)",
+        ),
+        (
+            lambda: SortedNeighbourhood([]),
+            r"The 'keys' of SortedNeighbourhood must be a non-empty list .*; got \[\]",
+        ),
+        (
+            lambda: ExactRule("surname"),
+            r"The 'keys' of ExactRule must be a list of column names; got the string "
+            r"'surname' \(write \['surname'\]\)",
+        ),
+        (
+            lambda: ExactRule(("a[:0]",)),
+            r"A blocking key's prefix 'column\[:n\]' needs n >= 1; got 'a\[:0\]'",
+        ),
+        (
+            lambda: ExactRule(("a", "a")),
+            r"The 'keys' of ExactRule must differ; got \['a', 'a'\]",
+        ),
+        (
+            lambda: ExactRule((3,)),
+            r"A blocking key must be a column name or 'column\[:n\]'; got 3",
+        ),
+        (
+            lambda: ExactRule(("a",), max_block_size=1),
+            r"The 'max_block_size' of ExactRule must be an int >= 2 or None; got 1",
+        ),
+        (
+            lambda: SortedNeighbourhood(("a",), window=1),
+            r"The 'window' of SortedNeighbourhood must be an int >= 2; got 1",
+        ),
+        (
+            lambda: ExactRule(("a",), name=None),
+            r"The 'name' of ExactRule must be a string; got None",
+        ),
+    ],
+)
+def test_bad_blocker_options_say_what_was_expected(build: Any, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        build()
+
+
+def test_option_errors_say_where_the_declaration_is() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"In \[\[blocking.blockers\]\] number 2: The 'window' of "
+        r"SortedNeighbourhood must be an int >= 2; got 1",
+    ):
+        blocker_from_dict(
+            {"kind": "sorted_neighbourhood", "keys": ["a"], "window": 1},
+            where="[[blocking.blockers]] number 2",
+        )
+
+
+def test_register_blocker_refuses_a_taken_kind_or_no_kind() -> None:
+    class Impostor:
+        kind = "exact"
+
+    class Nameless:
+        pass
+
+    with pytest.raises(
+        ConfigError,
+        match=r"Blocker kind 'exact' is already registered to ExactRule; choose "
+        r"another kind for Impostor",
+    ):
+        register_blocker(Impostor)
+    with pytest.raises(
+        ConfigError, match=r"needs a non-empty string 'kind'.*Nameless has None"
+    ):
+        register_blocker(Nameless)
+    assert register_blocker(ExactRule) is ExactRule  # registering again is a no-op
+    assert BLOCKER_KINDS["exact"] is ExactRule

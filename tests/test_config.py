@@ -65,10 +65,12 @@ def test_febrl3_parses() -> None:
         SimilarityLevel("jaro_winkler", 0.92),
     )
     assert config.blocking.max_pairs_per_rule == 5_000_000
-    assert config.blocking.sorted_neighbourhood == ((("soc_sec_id",), 5),)
-    assert ("suburb", "address_1[:3]") in config.blocking.rules
+    assert config.blocking.blockers[-1] == SortedNeighbourhood(
+        ("soc_sec_id",), window=5
+    )
+    assert ExactRule(("suburb", "address_1[:3]")) in config.blocking.blockers
     assert config.model.seed == 42
-    assert config.model.training_rules[0] == ("given_name", "surname")
+    assert config.model.training_rules[0] == ExactRule(("given_name", "surname"))
     assert config.model.probability_two_random_records_match is None
 
 
@@ -82,7 +84,7 @@ def test_febrl4_parses_as_a_two_source_link_job() -> None:
 
 
 def test_blockers_compile_exact_rules_first() -> None:
-    blockers = LinkageConfig.from_toml(FEBRL3).blocking.blockers()
+    blockers = LinkageConfig.from_toml(FEBRL3).blocking.compile()
     assert [type(b) for b in blockers] == [ExactRule] * 6 + [SortedNeighbourhood]
     assert blockers[5].keys == ("suburb", "address_1[:3]")
 
@@ -134,9 +136,19 @@ def test_round_trip_without_sources_drops_sources_and_labels() -> None:
 @pytest.mark.parametrize(
     "blocking",
     [
-        BlockingConfig(rules=(("a",),), max_pairs_per_rule=None),
-        BlockingConfig(rules=(("a", "b[:2]"),), max_pairs_per_rule=7),
-        BlockingConfig(sorted_neighbourhood=((("a", "b"), 3),), on_explode="warn"),
+        BlockingConfig(blockers=(ExactRule(("a",)),), max_pairs_per_rule=None),
+        BlockingConfig(blockers=(ExactRule(("a", "b[:2]")),), max_pairs_per_rule=7),
+        BlockingConfig(
+            blockers=(SortedNeighbourhood(("a", "b"), window=3),), on_explode="warn"
+        ),
+        BlockingConfig(
+            blockers=(
+                ExactRule(("a",), name="by_a", max_block_size=9),
+                SortedNeighbourhood(("b",), window=2, name="sn_b"),
+                ExactRule(("b", "a[:1]")),
+            ),
+            max_block_size=50,
+        ),
     ],
 )
 def test_blocking_round_trip(blocking: BlockingConfig) -> None:
@@ -150,6 +162,18 @@ def test_blocking_round_trip(blocking: BlockingConfig) -> None:
         ModelConfig(
             training_rules=(("a",), ("b", "c")),
             deterministic_rules=(("d",),),
+            deterministic_recall=0.8,
+            probability_two_random_records_match=0.001,
+            u_sample_size=10,
+            max_iter=3,
+            seed=9,
+        ),
+        ModelConfig(
+            training_rules=(
+                SortedNeighbourhood(("a",), window=3),
+                ExactRule(("b[:2]",), max_block_size=10),
+            ),
+            deterministic_rules=(ExactRule(("d", "e")),),
             deterministic_recall=0.8,
             probability_two_random_records_match=0.001,
             u_sample_size=10,
@@ -201,8 +225,8 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("blocking",),
             "[blocking]",
-            "['max_block_size', 'max_pairs_per_rule', 'on_explode', 'rules', "
-            "'sorted_neighbourhood']",
+            "['blockers', 'max_block_size', 'max_pairs_per_rule', 'on_explode', "
+            "'rules', 'sorted_neighbourhood']",
         ),
         (
             ("blocking", "sorted_neighbourhood", 0),
@@ -327,7 +351,9 @@ def test_missing_or_bad_values(mutate: Any, match: str) -> None:
 @pytest.mark.parametrize("threshold", [-0.01, 1.01, 5])
 def test_threshold_out_of_range(threshold: float) -> None:
     spec = _minimal() | {"threshold": threshold}
-    with pytest.raises(ConfigError, match=r"'threshold' must be a number in \[0, 1\]; got"):
+    with pytest.raises(
+        ConfigError, match=r"'threshold' must be a number in \[0, 1\]; got"
+    ):
         LinkageConfig.from_dict(spec)
 
 
@@ -380,8 +406,8 @@ def test_sources_need_exactly_one_of_path_and_dataset(
 
 
 def test_blockers_need_a_rule() -> None:
-    with pytest.raises(ConfigError, match=r"\[blocking\] needs at least one rule"):
-        BlockingConfig().blockers()
+    with pytest.raises(ConfigError, match=r"\[blocking\] needs at least one blocker"):
+        BlockingConfig().compile()
 
 
 def test_from_toml_missing_file(tmp_path: Path) -> None:
@@ -476,3 +502,236 @@ def test_clustering_round_trips() -> None:
     again = LinkageConfig.from_dict(config.to_dict())
     assert again.clustering == config.clustering
     assert again.clustering.prune_weak_links is True
+
+
+# --------------------------------------------------------------------------- #
+# blockers: [[blocking.blockers]] and the older rules / sorted_neighbourhood
+# --------------------------------------------------------------------------- #
+OLD_BLOCKING = """
+[blocking]
+rules = [["given_name"], ["suburb", "address_1[:3]"]]
+sorted_neighbourhood = [{ keys = ["soc_sec_id"], window = 4 }]
+max_block_size = 300
+"""
+NEW_BLOCKING = """
+[blocking]
+max_block_size = 300
+
+[[blocking.blockers]]
+kind = "exact"
+keys = ["given_name"]
+
+[[blocking.blockers]]
+kind = "exact"
+keys = ["suburb", "address_1[:3]"]
+
+[[blocking.blockers]]
+kind = "sorted_neighbourhood"
+keys = ["soc_sec_id"]
+window = 4
+"""
+
+
+def test_old_and_new_blocking_forms_are_the_same_declarations() -> None:
+    old = BlockingConfig.from_dict(tomllib.loads(OLD_BLOCKING)["blocking"])
+    new = BlockingConfig.from_dict(tomllib.loads(NEW_BLOCKING)["blocking"])
+    assert old == new
+    assert new.blockers == (
+        ExactRule(("given_name",)),
+        ExactRule(("suburb", "address_1[:3]")),
+        SortedNeighbourhood(("soc_sec_id",), window=4),
+    )
+    written = old.to_dict()
+    assert "rules" not in written and "sorted_neighbourhood" not in written
+    assert written["blockers"][1] == {
+        "kind": "exact",
+        "keys": ["suburb", "address_1[:3]"],
+    }
+    assert BlockingConfig.from_dict(written) == old
+
+
+def test_febrl3_reads_the_same_in_the_new_form() -> None:
+    spec = _spec()
+    config = LinkageConfig.from_dict(spec)
+    spec["blocking"] = config.blocking.to_dict()
+    assert LinkageConfig.from_dict(spec) == config
+
+
+def test_blocking_max_block_size_is_the_exact_rules_default() -> None:
+    blocking = BlockingConfig(
+        blockers=(
+            ExactRule(("a",)),
+            ExactRule(("b",), max_block_size=7),
+            SortedNeighbourhood(("c",)),
+        ),
+        max_block_size=100,
+    )
+    assert blocking.compile() == [
+        ExactRule(("a",), max_block_size=100),
+        ExactRule(("b",), max_block_size=7),
+        SortedNeighbourhood(("c",)),
+    ]
+    assert BlockingConfig(blockers=(ExactRule(("a",)),)).compile() == [
+        ExactRule(("a",))
+    ]
+
+
+def test_blocking_tables_of_older_model_files_still_read() -> None:
+    # what BlockingConfig.to_dict wrote before blockers were declarations
+    older = {
+        "rules": [["a"], ["b", "c[:2]"]],
+        "sorted_neighbourhood": [],
+        "on_explode": "raise",
+        "max_pairs_per_rule": None,
+        "max_block_size": 0,  # 0 meant no limit
+    }
+    blocking = BlockingConfig.from_dict(older)
+    assert blocking == BlockingConfig(
+        blockers=(ExactRule(("a",)), ExactRule(("b", "c[:2]"))),
+        max_pairs_per_rule=None,
+    )
+    assert blocking.max_block_size is None
+    assert "max_block_size" not in blocking.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("blocking", "match"),
+    [
+        (
+            {"rules": [[]]},
+            r"In \[blocking\] rule number 1: The 'keys' of ExactRule must be a "
+            r"non-empty list of column names or 'column\[:n\]' prefixes; got \(\) "
+            r"\(no keys would pair every record with every other\)",
+        ),
+        (
+            {"blockers": [{"kind": "exact", "keys": []}]},
+            r"In \[\[blocking.blockers\]\] number 1: The 'keys' of ExactRule must be "
+            r"a non-empty list .*; got \[\]",
+        ),
+        (
+            {"rules": [["a[:0]"]]},
+            r"prefix 'column\[:n\]' needs n >= 1; got 'a\[:0\]'",
+        ),
+        (
+            {"rules": ["surname"]},
+            r"\[blocking\] rule number 1 to be a blocker table \(with 'kind'\) or a "
+            r"list of column names; got str",
+        ),
+        (
+            {"sorted_neighbourhood": [{"keys": ["a"], "window": 1}]},
+            r"In \[\[blocking.sorted_neighbourhood\]\] number 1: The 'window' of "
+            r"SortedNeighbourhood must be an int >= 2; got 1",
+        ),
+        (
+            {"rules": [["a"]], "max_block_size": 1},
+            r"\[blocking\] max_block_size must be an int >= 2, or left out for no "
+            r"limit; got 1",
+        ),
+        (
+            {"blockers": [{"kind": "exact", "keys": ["a"], "max_block_size": 1}]},
+            r"The 'max_block_size' of ExactRule must be an int >= 2 or None; got 1",
+        ),
+        (
+            {"blockers": [{"kind": "lsh", "keys": ["a"]}]},
+            r"The 'kind' of \[\[blocking.blockers\]\] number 1 must be one of "
+            r"\['exact', 'sorted_neighbourhood'\]; got 'lsh'",
+        ),
+        (
+            {"blockers": [{"kind": "exact", "key": ["a"]}]},
+            r"Unknown option\(s\) \['key'\] for \[\[blocking.blockers\]\] number 1 of "
+            r"kind 'exact'; valid options are \['keys', 'max_block_size', 'name'\]",
+        ),
+        (
+            {"rules": [["a"]], "blockers": [{"kind": "exact", "keys": ["b"]}]},
+            r"declares blockers both in \[\[blocking.blockers\]\] and in the older "
+            r"\['rules'\]",
+        ),
+        (
+            {"rules": [["a"], ["b"]], "blockers": []},
+            r"both in \[\[blocking.blockers\]\]",
+        ),
+        (
+            {
+                "rules": [["a"]],
+                "sorted_neighbourhood": [{"keys": ["a"]}],
+                "on_explode": "skip",
+            },
+            r"\[blocking\] on_explode must be 'raise' or 'warn'; got 'skip'",
+        ),
+        (
+            {
+                "blockers": [
+                    {"kind": "exact", "keys": ["a"]},
+                    {"kind": "exact", "keys": ["b"], "name": "a"},
+                ]
+            },
+            r"Blocker names must be unique; \['a'\] name more than one blocker",
+        ),
+    ],
+)
+def test_bad_blocking_says_what_was_expected(
+    blocking: dict[str, Any], match: str
+) -> None:
+    spec = _minimal()
+    spec["blocking"] = blocking
+    with pytest.raises(ConfigError, match=match):
+        LinkageConfig.from_dict(spec)
+
+
+def test_training_rules_take_column_lists_or_blocker_tables() -> None:
+    spec = _minimal()
+    spec["model"] = tomllib.loads(
+        """
+        training_rules = [
+          ["surname", "dob"],
+          { kind = "sorted_neighbourhood", keys = ["email"], window = 3 },
+        ]
+        [[deterministic_rules]]
+        kind = "exact"
+        keys = ["ssn"]
+        name = "same_ssn"
+        """
+    )
+    config = LinkageConfig.from_dict(spec)
+    assert config.model.training_rules == (
+        ExactRule(("surname", "dob")),
+        SortedNeighbourhood(("email",), window=3),
+    )
+    assert config.model.deterministic_rules == (ExactRule(("ssn",), name="same_ssn"),)
+    assert config.columns == ("surname", "dob", "email", "ssn")
+    assert LinkageConfig.from_dict(config.to_dict()) == config
+    # the older form is the same exact rule
+    spec["model"] = {"training_rules": [["surname", "dob"]]}
+    older = LinkageConfig.from_dict(spec).model.training_rules
+    assert older == config.model.training_rules[:1]
+
+
+@pytest.mark.parametrize(
+    ("model", "match"),
+    [
+        (
+            {"training_rules": [[]]},
+            r"In \[model\] training_rules number 1: The 'keys' of ExactRule must be a "
+            r"non-empty list",
+        ),
+        (
+            {
+                "deterministic_rules": [
+                    {"kind": "sorted_neighbourhood", "keys": ["a"], "window": 0}
+                ]
+            },
+            r"In \[model\] deterministic_rules number 1: The 'window' of "
+            r"SortedNeighbourhood must be an int >= 2; got 0",
+        ),
+        (
+            {"training_rules": "surname"},
+            r"\[model\] training_rules must be a list of blockers \(column lists or "
+            r"blocker tables\); got str",
+        ),
+    ],
+)
+def test_bad_training_rules_say_what_was_expected(
+    model: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        ModelConfig.from_dict(model)

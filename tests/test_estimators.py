@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 import sklearn.exceptions
 from sklearn.base import BaseEstimator, clone
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.impute import SimpleImputer
 from sklearn.utils.validation import check_is_fitted
 
 from er_toolkit.config import LinkageConfig
@@ -77,7 +77,7 @@ def test_not_fitted_is_also_scikit_learns(people):
 
 
 def test_fit_linkage_is_the_one_call_and_resets_state(people):
-    config, linker, records, pairs = people
+    config, _linker, records, pairs = people
     fs = _fs(config)
     assert isinstance(fs, Scorer)
     data = LinkageData(records=records, candidate_pairs=pairs, link_type="dedupe")
@@ -129,8 +129,10 @@ def test_every_learned_attribute_survives_save_and_load(people, tmp_path):
                 assert a == b, name
         vectors = linker.compare(records, pairs, raw_similarity=True)
         assert est.predict(vectors).equals(loaded.predict(vectors))
-        assert scorer_from_dict(est.to_dict()).predict(vectors).equals(
-            est.predict(vectors)
+        assert (
+            scorer_from_dict(est.to_dict())
+            .predict(vectors)
+            .equals(est.predict(vectors))
         )
 
 
@@ -171,7 +173,7 @@ def test_classifier_refuses_a_regressor(people):
 
 
 def test_linker_keeps_the_declared_threshold(people):
-    config, linker, records, pairs = people
+    config, _linker, records, pairs = people
     spec = config.to_dict()
     spec["model"] = {
         **spec["model"],

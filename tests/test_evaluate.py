@@ -234,9 +234,7 @@ def test_list_is_match_wrong_type():
     labels = pl.DataFrame(
         {"record_id_l": ["a"], "record_id_r": ["b"], "is_match": [[1]]}
     )
-    with pytest.raises(
-        SchemaError, match=r"'is_match' must be boolean, 0/1 or text"
-    ):
+    with pytest.raises(SchemaError, match=r"'is_match' must be boolean, 0/1 or text"):
         true_pairs_from_list(records, labels, link_type="dedupe")
 
 
@@ -663,7 +661,10 @@ def test_curve_matches_pairwise_metrics_at_each_threshold(scored_rows, truth):
     if curve.height:
         t = best_threshold(curve)
         chosen = curve.filter(pl.col("threshold") >= t)["threshold"].min()
-        assert curve.filter(pl.col("threshold") == chosen)["f1"].item() == curve["f1"].max()
+        assert (
+            curve.filter(pl.col("threshold") == chosen)["f1"].item()
+            == curve["f1"].max()
+        )
 
 
 def test_all_is_exported():

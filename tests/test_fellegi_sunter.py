@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from er_toolkit import schema
-from er_toolkit.blocking import ExactRule, block_pairs
+from er_toolkit.blocking import ExactRule, SortedNeighbourhood, block_pairs
 from er_toolkit.compare import (
     Comparison,
     DateDifferenceLevel,
@@ -556,4 +556,70 @@ def test_sessions_over_the_cap_train_on_a_record_sample(records: pl.DataFrame) -
     true_lambda = full.probability_two_random_records_match_
     assert capped.probability_two_random_records_match_ == pytest.approx(
         true_lambda, rel=0.5
+    )
+
+
+# --------------------------------------------------------------------------- #
+# training sessions on any blocker
+# --------------------------------------------------------------------------- #
+def test_sessions_run_on_any_blocker_declaration(records: pl.DataFrame) -> None:
+    sn = SortedNeighbourhood(("surname", "first_name"), window=4)
+    model = _model(
+        training_rules=[sn.to_dict(), ExactRule(("dob",)), ("surname",)]
+    ).fit(records)
+    assert [(s["rule"], s["kind"]) for s in model.sessions_] == [
+        (sn.name, "sorted_neighbourhood"),
+        ("dob", "exact"),
+        ("surname", "exact"),
+    ]
+    assert set(model.sessions_[0]["trained"]) == {"dob", "city"}
+    assert model.sessions_[0]["pairs"] == sn.block(records, link_type="dedupe").height
+    # λ from the two exact sessions on plain columns; the window says nothing
+    assert model.lambda_method_ == "sessions"
+    assert len(model.lambda_estimates_) == 2
+
+
+def test_lambda_skips_sessions_of_other_blockers(records: pl.DataFrame) -> None:
+    model = _model(
+        training_rules=[
+            SortedNeighbourhood(("surname",), window=3),
+            SortedNeighbourhood(("dob",), window=3),
+        ]
+    ).fit(records)
+    assert model.lambda_method_ == "em"
+
+
+def test_purged_exact_sessions_say_nothing_about_lambda(records: pl.DataFrame) -> None:
+    purged = [ExactRule((c,), max_block_size=5) for c in ("dob", "surname")]
+    model = _model(training_rules=[*purged, ("first_name[:2]", "city")]).fit(records)
+    assert model.lambda_method_ == "em"
+
+
+def test_deterministic_rules_take_declarations(records: pl.DataFrame) -> None:
+    lists = _model(deterministic_rules=[("dob", "surname")]).fit(records)
+    tables = _model(
+        deterministic_rules=[{"kind": "exact", "keys": ["dob", "surname"]}]
+    ).fit(records)
+    assert lists.lambda_method_ == tables.lambda_method_ == "deterministic"
+    assert (
+        lists.probability_two_random_records_match_
+        == tables.probability_two_random_records_match_
+    )
+
+
+def test_model_files_with_column_list_rules_still_load(
+    fitted: FellegiSunter, vectors: pl.DataFrame
+) -> None:
+    data = fitted.to_dict()
+    assert data["params"]["training_rules"][0] == {"kind": "exact", "keys": ["dob"]}
+    # as files written before blockers were declarations hold them
+    data["params"]["training_rules"] = [list(r) for r in TRAINING_RULES]
+    data["params"]["deterministic_rules"] = [["dob", "surname"]]
+    loaded = FellegiSunter.from_dict(json.loads(json.dumps(data)))
+    assert list(loaded.training_rules) == [ExactRule(r) for r in TRAINING_RULES]
+    assert list(loaded.deterministic_rules) == [ExactRule(("dob", "surname"))]
+    assert loaded.predict(vectors).equals(fitted.predict(vectors))
+    assert (
+        loaded.to_dict()["params"]["training_rules"]
+        == (fitted.to_dict()["params"]["training_rules"])
     )

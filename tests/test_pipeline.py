@@ -92,7 +92,6 @@ def test_evaluate_returns_metrics(fitted):
 
 def test_evaluate_catches_a_bad_threshold(fitted, config):
     """The metrics move when the clusters are wrong: they are not constants."""
-    from dataclasses import replace
 
     linker, records, pairs, scored, _ = fitted
     clusters = linker.cluster(records, scored, threshold=1.0)

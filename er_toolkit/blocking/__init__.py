@@ -1,16 +1,44 @@
-"""Candidate-pair generation: exact rules, sorted neighbourhood, and their union."""
+"""Candidate-pair generation: the Blocker protocol, its registered kinds, and their union.
 
-from er_toolkit.blocking.base import Blocker, block_pair_positions, key_expr
+A blocker kind is a module here with one ``@register_blocker`` class, and
+one import line below (which loads it, so configs can name its ``kind``).
+"""
+
+from er_toolkit.blocking.base import (
+    BLOCKER_KINDS,
+    Blocker,
+    KeyBlocker,
+    as_blocker,
+    block_pair_positions,
+    blocker_from_dict,
+    key_expr,
+    register_blocker,
+)
 from er_toolkit.blocking.exact import ExactRule
+from er_toolkit.blocking.keys import (
+    block_against,
+    block_by_keys,
+    count_key_pairs,
+    pairs_between,
+)
 from er_toolkit.blocking.sorted_neighbourhood import SortedNeighbourhood
 from er_toolkit.blocking.union import block_pairs, count_rule_pairs
 
 __all__ = [
+    "BLOCKER_KINDS",
     "Blocker",
     "ExactRule",
+    "KeyBlocker",
     "SortedNeighbourhood",
+    "as_blocker",
+    "block_against",
+    "block_by_keys",
     "block_pair_positions",
     "block_pairs",
+    "blocker_from_dict",
+    "count_key_pairs",
     "count_rule_pairs",
     "key_expr",
+    "pairs_between",
+    "register_blocker",
 ]

@@ -1,10 +1,11 @@
-"""The Blocker protocol and helpers shared by blockers."""
+"""The Blocker protocol, the registry of blocker kinds, and shared helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import polars as pl
@@ -14,6 +15,7 @@ from er_toolkit.exceptions import ConfigError
 from er_toolkit.schema import LinkType
 
 PAIR_SCHEMA = {schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32}
+KEY_SCHEMA = {schema.ROW: pl.UInt32, schema.BLOCK_KEY: pl.String}
 
 _KEY = re.compile(r"^(?P<col>[^\[\]]+?)(?:\[:(?P<n>\d+)\])?$")
 
@@ -22,19 +24,257 @@ _KEY = re.compile(r"^(?P<col>[^\[\]]+?)(?:\[:(?P<n>\d+)\])?$")
 class Blocker(Protocol):
     """Anything that turns a records frame into candidate pairs.
 
-    A blocker returns a frame of ``_row_l`` < ``_row_r`` (UInt32 row numbers of
-    the records frame), each pair once, no self-pairs; in a ``link`` job only
-    pairs across sources.
+    A blocker is a small frozen dataclass: its fields are its declaration
+    (what :meth:`to_dict` writes and :func:`blocker_from_dict` reads back),
+    and its class is registered under :attr:`kind` with
+    :func:`register_blocker`.
+
+    Attributes
+    ----------
+    kind
+        The name configs use for this kind of blocker
+        (``[[blocking.blockers]] kind = "..."``).
     """
+
+    kind: ClassVar[str]
 
     @property
     def name(self) -> str:
         """The blocker's name, written to ``blocked_by``."""
         ...
 
-    def block(self, records: pl.DataFrame, *, link_type: LinkType) -> pl.DataFrame:
-        """Return the candidate pairs of ``records``."""
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The record columns the blocker reads."""
         ...
+
+    def block(self, records: pl.DataFrame, *, link_type: LinkType) -> pl.DataFrame:
+        """Return the candidate pairs of ``records``.
+
+        A frame of ``_row_l`` < ``_row_r`` (UInt32 row numbers of the records
+        frame), each pair once, no self-pairs; in a ``link`` job only pairs
+        across sources.
+        """
+        ...
+
+    def count_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:
+        """Return how many pairs :meth:`block` makes: exact, or a documented upper bound."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the declaration: ``kind`` and the options that differ from the defaults."""
+        ...
+
+
+@runtime_checkable
+class KeyBlocker(Blocker, Protocol):
+    """A blocker that pairs the records sharing a key.
+
+    Its pairs are those of :func:`~er_toolkit.blocking.block_by_keys` over
+    :meth:`block_keys`, so they can also be made by a join of stored keys:
+    :func:`~er_toolkit.blocking.block_against` pairs a new batch of records
+    with records seen before, and an engine such as Spark can equi-join the
+    keys itself.
+    """
+
+    @property
+    def max_block_size(self) -> int | None:
+        """Keys held by more records than this pair none of them; None: no limit."""
+        ...
+
+    def block_keys(self, records: pl.DataFrame) -> pl.DataFrame:
+        """Return ``_row`` (UInt32) and ``_block_key`` (String), one row per (record, key).
+
+        A record may have several keys, or none (a null key value); two
+        records are paired when they share at least one key.
+        """
+        ...
+
+
+BLOCKER_KINDS: dict[str, type[Any]] = {}
+"""Every blocker kind a config can name, by its ``kind``."""
+
+_B = TypeVar("_B", bound=type[Any])
+
+
+def register_blocker(cls: _B) -> _B:
+    """Register a blocker class under its ``kind`` (usable as a decorator).
+
+    Parameters
+    ----------
+    cls
+        A class following :class:`Blocker`, normally a frozen dataclass
+        whose fields are its options.
+
+    Returns
+    -------
+    type
+        ``cls``, unchanged.
+
+    Raises
+    ------
+    ConfigError
+        When ``cls`` has no string ``kind``, or another class holds the kind.
+    """
+    kind = getattr(cls, "kind", None)
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError(
+            f"A blocker class needs a non-empty string 'kind' to be registered; "
+            f"{cls.__name__} has {kind!r}."
+        )
+    held = BLOCKER_KINDS.get(kind)
+    if held is not None and held is not cls:
+        raise ConfigError(
+            f"Blocker kind {kind!r} is already registered to {held.__name__}; "
+            f"choose another kind for {cls.__name__}."
+        )
+    BLOCKER_KINDS[kind] = cls
+    return cls
+
+
+def _options(cls: type[Any]) -> tuple[set[str], set[str]]:
+    """Return a blocker class's valid and required options."""
+    if not dataclasses.is_dataclass(cls):
+        return set(), set()
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    required = {
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    return {f.name for f in fields}, required
+
+
+def blocker_from_dict(spec: Mapping[str, Any], *, where: str = "a blocker") -> Blocker:
+    """Build a blocker from its declaration (the inverse of its ``to_dict``).
+
+    Parameters
+    ----------
+    spec
+        ``kind`` and that kind's options, e.g. a ``[[blocking.blockers]]``
+        table.
+    where
+        Where the declaration sits, for error messages.
+
+    Raises
+    ------
+    ConfigError
+        An unknown kind (the valid ones are listed), an unknown option or a
+        missing required one (the valid ones are listed), or a bad value.
+
+    Examples
+    --------
+    >>> blocker_from_dict({"kind": "exact", "keys": ["surname", "dob[:4]"]})
+    ExactRule(keys=('surname', 'dob[:4]'), name='surname&dob[:4]', max_block_size=None)
+    >>> blocker_from_dict({"kind": "sorted_neighbourhood", "keys": ["dob"], "window": 3})
+    SortedNeighbourhood(keys=('dob',), window=3, name='sn(dob,w=3)')
+    """
+    if not isinstance(spec, Mapping):
+        raise ConfigError(
+            f"Expected {where} to be a table with a 'kind'; got {type(spec).__name__}."
+        )
+    options = dict(spec)
+    kind = options.pop("kind", None)
+    if kind not in BLOCKER_KINDS:
+        raise ConfigError(
+            f"The 'kind' of {where} must be one of {sorted(BLOCKER_KINDS)}; "
+            f"got {kind!r}."
+        )
+    cls = BLOCKER_KINDS[kind]
+    valid, required = _options(cls)
+    if valid:
+        unknown = sorted(set(options) - valid)
+        if unknown:
+            raise ConfigError(
+                f"Unknown option(s) {unknown} for {where} of kind {kind!r}; valid "
+                f"options are {sorted(valid)}."
+            )
+        missing = sorted(required - set(options))
+        if missing:
+            raise ConfigError(
+                f"{where[0].upper()}{where[1:]} of kind {kind!r} needs {missing}; "
+                f"got {sorted(options)}."
+            )
+    try:
+        blocker: Blocker = cls(**options)
+    except ConfigError as exc:
+        if where == "a blocker":
+            raise
+        raise ConfigError(f"In {where}: {exc}") from exc
+    return blocker
+
+
+def as_blocker(
+    spec: Blocker | Mapping[str, Any] | Sequence[str], *, where: str = "a blocker"
+) -> Blocker:
+    """Return ``spec`` as a blocker.
+
+    Parameters
+    ----------
+    spec
+        A blocker; its declaration (a mapping with ``kind``); or a list of
+        keys, read as an exact rule on them (the older form of training and
+        deterministic rules).
+    where
+        Where the declaration sits, for error messages.
+
+    Examples
+    --------
+    >>> as_blocker(["surname", "dob"]).name
+    'surname&dob'
+    """
+    if isinstance(spec, Blocker):
+        return spec
+    if isinstance(spec, Mapping):
+        return blocker_from_dict(spec, where=where)
+    if isinstance(spec, Sequence) and not isinstance(spec, str):
+        return blocker_from_dict({"kind": "exact", "keys": tuple(spec)}, where=where)
+    raise ConfigError(
+        f"Expected {where} to be a blocker table (with 'kind') or a list of "
+        f"column names; got {type(spec).__name__}."
+    )
+
+
+def parse_key(spec: str) -> tuple[str, int | None]:
+    """Split a blocking key ``"column"`` or ``"column[:n]"`` into column and n.
+
+    Examples
+    --------
+    >>> parse_key("surname[:3]")
+    ('surname', 3)
+    """
+    match = _KEY.match(spec.strip()) if isinstance(spec, str) else None
+    if match is None:
+        raise ConfigError(
+            f"A blocking key must be a column name or 'column[:n]'; got {spec!r}."
+        )
+    n = None if match["n"] is None else int(match["n"])
+    if n == 0:
+        raise ConfigError(
+            f"A blocking key's prefix 'column[:n]' needs n >= 1; got {spec!r}."
+        )
+    return match["col"], n
+
+
+def check_keys(keys: object, owner: str) -> tuple[str, ...]:
+    """Return ``keys`` as a tuple after checking each one, naming ``owner`` on error."""
+    if isinstance(keys, str):
+        raise ConfigError(
+            f"The 'keys' of {owner} must be a list of column names; got the "
+            f"string {keys!r} (write [{keys!r}])."
+        )
+    if not isinstance(keys, Sequence) or not keys:
+        raise ConfigError(
+            f"The 'keys' of {owner} must be a non-empty list of column names or "
+            f"'column[:n]' prefixes; got {keys!r} (no keys would pair every "
+            "record with every other)."
+        )
+    out = tuple(keys)
+    for key in out:
+        parse_key(key)
+    if len(set(out)) != len(out):
+        raise ConfigError(f"The 'keys' of {owner} must differ; got {list(out)}.")
+    return out
 
 
 def key_expr(spec: str) -> pl.Expr:
@@ -57,25 +297,16 @@ def key_expr(spec: str) -> pl.Expr:
     >>> df.select(key_expr("s[:3]")).to_series().to_list()
     ['smi', None]
     """
-    match = _KEY.match(spec.strip())
-    if match is None:
-        raise ConfigError(
-            f"A blocking key must be a column name or 'column[:n]'; got {spec!r}."
-        )
-    expr = pl.col(match["col"]).cast(pl.String).str.strip_chars()
-    if match["n"] is not None:
-        expr = expr.str.slice(0, int(match["n"]))
+    column, n = parse_key(spec)
+    expr = pl.col(column).cast(pl.String).str.strip_chars()
+    if n is not None:
+        expr = expr.str.slice(0, n)
     return pl.when(expr.str.len_chars() > 0).then(expr).alias(spec)
 
 
 def key_column(spec: str) -> str:
     """Return the column a blocking key reads."""
-    match = _KEY.match(spec.strip())
-    if match is None:
-        raise ConfigError(
-            f"A blocking key must be a column name or 'column[:n]'; got {spec!r}."
-        )
-    return match["col"]
+    return parse_key(spec)[0]
 
 
 def orient_pairs(
@@ -106,6 +337,45 @@ def source_codes(records: pl.DataFrame) -> np.ndarray:
         return np.zeros(records.height, dtype=np.int32)
     codes = records.get_column(schema.SOURCE).cast(pl.Categorical).to_physical()
     return codes.to_numpy().astype(np.int32)
+
+
+def pairs_of_blocks(blocks: pl.DataFrame) -> pl.DataFrame:
+    """Return every pair within each block of a frame of blocks.
+
+    Parameters
+    ----------
+    blocks
+        One row per block: ``_row``, a list of the block's sorted row
+        numbers (UInt32), and, when pairs within one source are to be left
+        out, ``_src``: each of those rows' source code, in the same order.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``_row_l`` < ``_row_r``, written from the block boundaries with numpy
+        a bounded number of pairs at a time (see :func:`block_pair_positions`).
+
+    Examples
+    --------
+    >>> blocks = pl.DataFrame({"_row": [[0, 3, 4], [1, 2]]}, schema={"_row": pl.List(pl.UInt32)})
+    >>> pairs_of_blocks(blocks).rows()
+    [(0, 3), (0, 4), (3, 4), (1, 2)]
+    """
+    sizes = blocks.get_column(schema.ROW).list.len().to_numpy()
+    rows = blocks.get_column(schema.ROW).explode().to_numpy()
+    sources = (
+        blocks.get_column("_src").explode().to_numpy()
+        if "_src" in blocks.columns
+        else None
+    )
+    block = np.repeat(np.arange(len(sizes)), sizes)
+    parts = [
+        pl.DataFrame({schema.ROW_L: rows[i], schema.ROW_R: rows[j]})
+        for i, j in block_pair_positions(block, sources)
+    ]
+    if not parts:
+        return pl.DataFrame(schema=PAIR_SCHEMA)
+    return pl.concat(parts, rechunk=False)
 
 
 def block_pair_positions(

@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.blocking.base import (
-    PAIR_SCHEMA,
-    block_pair_positions,
+    check_keys,
     key_column,
     key_expr,
+    pairs_of_blocks,
+    register_blocker,
 )
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.schema import LinkType
 
 
+@register_blocker
 @dataclass(frozen=True)
 class ExactRule:
     """Pair records that agree exactly on every key; nulls never match.
+
+    Declared in a config as ``[[blocking.blockers]] kind = "exact"`` with
+    ``keys`` (and optionally ``name``, ``max_block_size``). A key blocker
+    (:class:`~er_toolkit.blocking.KeyBlocker`): :meth:`block_keys` gives each
+    record's key, so stored records can be paired by a join.
 
     Parameters
     ----------
@@ -44,12 +52,17 @@ class ExactRule:
     [(0, 1)]
     """
 
+    kind: ClassVar[str] = "exact"
     keys: tuple[str, ...]
     name: str = ""
     max_block_size: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "keys", tuple(self.keys))
+        object.__setattr__(self, "keys", check_keys(self.keys, "ExactRule"))
+        if not isinstance(self.name, str):
+            raise ConfigError(
+                f"The 'name' of ExactRule must be a string; got {self.name!r}."
+            )
         size = self.max_block_size
         if size is not None and (
             isinstance(size, bool) or not isinstance(size, int) or size < 2
@@ -66,6 +79,62 @@ class ExactRule:
         """Columns the rule reads."""
         return tuple(dict.fromkeys(key_column(k) for k in self.keys))
 
+    @property
+    def on_plain_columns(self) -> bool:
+        """Whether every key is a whole column (no ``[:n]`` prefix)."""
+        return all(key_column(k) == k.strip() for k in self.keys)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the declaration (options left at their defaults are left out).
+
+        Examples
+        --------
+        >>> ExactRule(("surname", "dob[:4]")).to_dict()
+        {'kind': 'exact', 'keys': ['surname', 'dob[:4]']}
+        """
+        out: dict[str, Any] = {"kind": self.kind, "keys": list(self.keys)}
+        if self.name != "&".join(self.keys):
+            out["name"] = self.name
+        if self.max_block_size is not None:
+            out["max_block_size"] = self.max_block_size
+        return out
+
+    def block_keys(self, records: pl.DataFrame) -> pl.DataFrame:
+        """Return each record's key: ``_row`` and ``_block_key``, records with a null key left out.
+
+        With several keys the parts are written length-prefixed
+        (``"5:smith3:joh"``), so two different tuples never give the same
+        key.
+
+        Examples
+        --------
+        >>> recs = pl.DataFrame({"_row": [0, 1], "s": ["li", None], "d": ["1990", "1991"]})
+        >>> ExactRule(("s", "d[:3]")).block_keys(recs).rows()
+        [(0, '2:li3:199')]
+        """
+        parts = [key_expr(k) for k in self.keys]
+        key = (
+            parts[0]
+            if len(parts) == 1
+            else pl.concat_str(
+                [
+                    piece
+                    for part in parts
+                    for piece in (
+                        part.str.len_chars().cast(pl.String),
+                        pl.lit(":"),
+                        part,
+                    )
+                ]
+            )
+        )
+        return (
+            records.lazy()
+            .select(pl.col(schema.ROW).cast(pl.UInt32), key.alias(schema.BLOCK_KEY))
+            .drop_nulls(schema.BLOCK_KEY)
+            .collect()
+        )
+
     def _keyed(self, records: pl.DataFrame) -> pl.LazyFrame:
         cols = [schema.ROW]
         if schema.SOURCE in records.columns:
@@ -80,7 +149,7 @@ class ExactRule:
         return keyed
 
     def count_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:
-        """Return how many pairs :meth:`block` would produce, without making them."""
+        """Return how many pairs :meth:`block` would produce (exactly), without making them."""
         keyed = self._keyed(records)
         keys = list(self.keys)
         if link_type == "link" and schema.SOURCE in records.columns:
@@ -143,15 +212,4 @@ class ExactRule:
             .select(pl.exclude(keys))
             .collect()
         )
-        sizes = blocks.get_column(schema.ROW).list.len().to_numpy()
-        rows = blocks.get_column(schema.ROW).explode().to_numpy()
-        sources = blocks.get_column("_src").explode().to_numpy() if cross else None
-        del blocks
-        block = np.repeat(np.arange(len(sizes)), sizes)
-        parts = [
-            pl.DataFrame({schema.ROW_L: rows[i], schema.ROW_R: rows[j]})
-            for i, j in block_pair_positions(block, sources)
-        ]
-        if not parts:
-            return pl.DataFrame(schema=PAIR_SCHEMA)
-        return pl.concat(parts, rechunk=False)
+        return pairs_of_blocks(blocks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
@@ -10,21 +11,26 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.blocking.base import (
     PAIR_SCHEMA,
+    check_keys,
     key_column,
     key_expr,
     orient_pairs,
+    register_blocker,
     source_codes,
 )
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.schema import LinkType
 
 
+@register_blocker
 @dataclass(frozen=True)
 class SortedNeighbourhood:
     """Pair each record with the next ``window - 1`` records in key order.
 
     Records are sorted by the key (then by row number, so the order is
-    deterministic); records with a null key take no part.
+    deterministic); records with a null key take no part. Declared in a
+    config as ``[[blocking.blockers]] kind = "sorted_neighbourhood"`` with
+    ``keys`` and ``window`` (and optionally ``name``).
 
     Parameters
     ----------
@@ -36,13 +42,23 @@ class SortedNeighbourhood:
         The rule's name in ``blocked_by``.
     """
 
+    kind: ClassVar[str] = "sorted_neighbourhood"
     keys: tuple[str, ...]
     window: int = 5
     name: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "keys", tuple(self.keys))
-        if not isinstance(self.window, int) or self.window < 2:
+        object.__setattr__(self, "keys", check_keys(self.keys, "SortedNeighbourhood"))
+        if not isinstance(self.name, str):
+            raise ConfigError(
+                "The 'name' of SortedNeighbourhood must be a string; got "
+                f"{self.name!r}."
+            )
+        if (
+            isinstance(self.window, bool)
+            or not isinstance(self.window, int)
+            or self.window < 2
+        ):
             raise ConfigError(
                 f"The 'window' of SortedNeighbourhood must be an int >= 2; got "
                 f"{self.window!r}."
@@ -57,6 +73,23 @@ class SortedNeighbourhood:
         """Columns the rule reads."""
         return tuple(dict.fromkeys(key_column(k) for k in self.keys))
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the declaration (a default name is left out).
+
+        Examples
+        --------
+        >>> SortedNeighbourhood(("dob",), window=3).to_dict()
+        {'kind': 'sorted_neighbourhood', 'keys': ['dob'], 'window': 3}
+        """
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "keys": list(self.keys),
+            "window": self.window,
+        }
+        if self.name != f"sn({'&'.join(self.keys)},w={self.window})":
+            out["name"] = self.name
+        return out
+
     def _sorted_rows(self, records: pl.DataFrame) -> np.ndarray:
         key = pl.concat_str([key_expr(k) for k in self.keys], separator="\x1f")
         ordered = (
@@ -69,7 +102,11 @@ class SortedNeighbourhood:
         return ordered.get_column(schema.ROW).to_numpy()
 
     def count_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:
-        """Return an upper bound on the pairs :meth:`block` produces."""
+        """Return an upper bound on the pairs :meth:`block` produces.
+
+        Every window position's pairs, before the pairs within one source
+        of a ``link`` job are dropped.
+        """
         n = len(self._sorted_rows(records))
         return sum(max(n - k, 0) for k in range(1, self.window))
 

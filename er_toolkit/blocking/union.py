@@ -28,13 +28,11 @@ def count_rule_pairs(
     Returns
     -------
     polars.DataFrame
-        ``blocked_by`` and ``pairs`` (the blocker's own count, overlaps with
-        other blockers included; -1 where a blocker cannot count in advance).
+        ``blocked_by`` and ``pairs``: each blocker's ``count_pairs`` (its own
+        count, overlaps with other blockers included; an upper bound for
+        blockers that document one).
     """
-    counts = []
-    for blocker in blockers:
-        counter = getattr(blocker, "count_pairs", None)
-        counts.append(int(counter(records, link_type=link_type)) if counter else -1)
+    counts = [int(b.count_pairs(records, link_type=link_type)) for b in blockers]
     return pl.DataFrame(
         {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
         schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},

@@ -227,7 +227,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
 
     # ------------------------------------------------------------- features
     def _stack(self) -> FellegiSunter | None:
-        """The Fellegi-Sunter model whose weights are features, if any."""
+        """Return the Fellegi-Sunter model whose weights are features, if any."""
         if hasattr(self, "fellegi_sunter_"):
             return self.fellegi_sunter_  # type: ignore[no-any-return]
         return self.fellegi_sunter
@@ -501,8 +501,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         vectors: pl.DataFrame,
         y: Sequence[bool] | np.ndarray | pl.Series,
         *,
-        validation: tuple[pl.DataFrame, Sequence[bool] | np.ndarray | pl.Series]
-        | None,
+        validation: tuple[pl.DataFrame, Sequence[bool] | np.ndarray | pl.Series] | None,
         stack: FellegiSunter | None,
     ) -> ClassifierScorer:
         from sklearn.calibration import CalibratedClassifierCV
@@ -511,7 +510,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
 
         reset_learned(self)
         self.fellegi_sunter_ = stack
-        self.training_report_: dict[str, float] = {}
+        self.training_report_ = {}
         target = _labels(y, n=vectors.height, name="y")
         X = self._matrix(vectors)
         n_pos = int(target.sum())

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
+from er_toolkit.blocking import Blocker, as_blocker
 from er_toolkit.compare import Comparison
 from er_toolkit.config_values import (
     check_keys,
@@ -62,8 +63,8 @@ class ModelConfig:
     """
 
     kind: ModelKind = "fellegi_sunter"
-    training_rules: tuple[Any, ...] = ()
-    deterministic_rules: tuple[Any, ...] = ()
+    training_rules: tuple[Blocker, ...] = ()
+    deterministic_rules: tuple[Blocker, ...] = ()
     deterministic_recall: float = 0.9
     probability_two_random_records_match: float | None = None
     u_sample_size: int = 1_000_000
@@ -78,6 +79,20 @@ class ModelConfig:
     threshold_strategy: ThresholdStrategy = "max_f1"
     target_precision: float | None = None
     cv: int = 5
+
+    def __post_init__(self) -> None:
+        for key in ("training_rules", "deterministic_rules"):
+            rules = getattr(self, key)
+            if isinstance(rules, (str, Mapping)) or not isinstance(rules, Sequence):
+                raise ConfigError(
+                    f"[model] {key} must be a list of blockers (column lists or "
+                    f"blocker tables); got {type(rules).__name__}."
+                )
+            blockers = tuple(
+                as_blocker(r, where=f"[model] {key} number {i + 1}")
+                for i, r in enumerate(rules)
+            )
+            object.__setattr__(self, key, blockers)
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> ModelConfig:
@@ -142,7 +157,9 @@ class ModelConfig:
             ),
             stack=flag(spec.get("stack", True), "[model] stack"),
             calibration=choice(
-                spec.get("calibration", "isotonic"), "[model] calibration", _CALIBRATIONS
+                spec.get("calibration", "isotonic"),
+                "[model] calibration",
+                _CALIBRATIONS,
             ),
             threshold_strategy=strategy,
             target_precision=None if target is None else float(target),
@@ -153,8 +170,8 @@ class ModelConfig:
         """Return the ``[model]`` table (JSON: ``None`` for no limit)."""
         out: dict[str, Any] = {
             "kind": self.kind,
-            "training_rules": [_rule_to_json(r) for r in self.training_rules],
-            "deterministic_rules": [_rule_to_json(r) for r in self.deterministic_rules],
+            "training_rules": [b.to_dict() for b in self.training_rules],
+            "deterministic_rules": [b.to_dict() for b in self.deterministic_rules],
             "deterministic_recall": self.deterministic_recall,
             "u_sample_size": self.u_sample_size,
             "max_iter": self.max_iter,
@@ -243,28 +260,13 @@ class ModelConfig:
 
 
 def _rules(value: Any, name: str) -> tuple[Any, ...]:
-    """Read a list of rules: column lists (or blocker declarations)."""
+    """Read a list of rules: column lists or blocker declaration tables."""
     if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
         raise ConfigError(
-            f"[model] {name} must be a list of rules (each a list of columns); got "
-            f"{value!r}."
+            f"[model] {name} must be a list of blockers (column lists or blocker "
+            f"tables); got {type(value).__name__}."
         )
-    out = []
-    for rule in value:
-        if isinstance(rule, Mapping):
-            out.append(dict(rule))
-            continue
-        if isinstance(rule, str) or not isinstance(rule, Sequence) or not rule:
-            raise ConfigError(
-                f"Each rule in [model] {name} must be a non-empty list of columns; got "
-                f"{rule!r}."
-            )
-        out.append(tuple(str(c) for c in rule))
-    return tuple(out)
-
-
-def _rule_to_json(rule: Any) -> Any:
-    return dict(rule) if isinstance(rule, Mapping) else list(rule)
+    return tuple(value)
 
 
 @dataclass(frozen=True)

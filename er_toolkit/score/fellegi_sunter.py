@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,7 +13,7 @@ import polars as pl
 from sklearn.base import BaseEstimator
 
 from er_toolkit import __version__, schema
-from er_toolkit.blocking import ExactRule, block_pairs
+from er_toolkit.blocking import Blocker, ExactRule, as_blocker, block_pairs
 from er_toolkit.compare import Comparison, ExactLevel, RecordEncoding, compare_pairs
 from er_toolkit.compare.comparison import tf
 from er_toolkit.exceptions import ConfigError, ModelFormatError, NotFittedError
@@ -34,6 +33,8 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 _PROB_FLOOR = 1e-9
 LambdaMethod = Literal["auto", "given", "deterministic", "em"]
+RuleSpec = Blocker | Mapping[str, Any] | Sequence[str]
+"""A blocker, its declaration, or a list of columns (an exact rule on them)."""
 
 
 class FellegiSunter(BaseEstimator):  # type: ignore[misc]
@@ -54,9 +55,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
     link_type
         ``"dedupe"``, ``"link"`` or ``"link_and_dedupe"``.
     training_rules
-        Blocking rules for the EM sessions (column names per rule).
+        The blockers of the EM sessions, one session each: blockers, their
+        declarations (``{"kind": "sorted_neighbourhood", ...}``), or lists
+        of column names (exact rules on them).
     deterministic_rules
-        Rules whose pairs are taken as matches to estimate λ.
+        Blockers (as ``training_rules``) whose pairs are taken as matches to
+        estimate λ.
     deterministic_recall
         The share of all true matches the deterministic rules are assumed to
         find.
@@ -101,8 +105,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         comparisons: Sequence[Comparison] = (),
         *,
         link_type: LinkType = "dedupe",
-        training_rules: Sequence[Sequence[str]] = (),
-        deterministic_rules: Sequence[Sequence[str]] = (),
+        training_rules: Sequence[RuleSpec] = (),
+        deterministic_rules: Sequence[RuleSpec] = (),
         deterministic_recall: float = 0.9,
         probability_two_random_records_match: float | None = None,
         u_sample_size: int = 1_000_000,
@@ -245,8 +249,6 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             labels = labels.filter(pl.col(schema.IS_MATCH).cast(pl.Boolean)).select(
                 schema.ROW_L, schema.ROW_R
             )
-        if self.n_jobs is None and data.n_jobs is not None:
-            self.n_jobs = data.n_jobs
         return self.fit(
             data.records,
             candidate_pairs=data.candidate_pairs,
@@ -271,15 +273,22 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 "threshold": self.threshold_,
             },
             tags={"lambda_method": self.lambda_method_},
-            tables={"match_weights": self.bayes_factor_table(), "em_sessions": sessions},
+            tables={
+                "match_weights": self.bayes_factor_table(),
+                "em_sessions": sessions,
+            },
         )
 
-    def _session_pairs(self, records: pl.DataFrame, rule: ExactRule) -> pl.DataFrame:
+    def _session_pairs(self, records: pl.DataFrame, rule: Blocker) -> pl.DataFrame:
         """Return a session's pairs, from a record sample when there are too many.
 
         Keeping each record with probability f keeps each pair with
         probability f², so the pairs are a uniform sample; the session's pair
-        count and match share are scaled back to the whole rule.
+        count and match share are scaled back to the whole rule. That holds
+        for blockers that pair records by their own values (exact rules,
+        other key blockers); a sorted neighbourhood's window slides over the
+        sample, so its sample only approximates its pairs, and its
+        ``count_pairs`` is an upper bound.
         """
         cap = self.max_pairs_per_session
         total = rule.count_pairs(records, link_type=self.link_type)
@@ -308,17 +317,25 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         a mixture fit over all candidates, this does not drift towards
         "every candidate matches" when the comparisons are correlated.
 
-        Returns None when no session is on plain columns with an exact
-        comparison level.
+        Only sessions of exact rules on plain columns (no prefixes, no block
+        purging) that each have a comparison with an exact level say what
+        their recall is; sessions of other blockers are skipped. Returns
+        None when no session qualifies.
         """
         exact = {
             c.column: c for c in comparisons if isinstance(c.levels[0], ExactLevel)
         }
         estimates = []
-        for session in self.sessions_:
-            keys = session.get("keys", [])
-            if not keys or any(k not in exact for k in keys):
-                continue  # prefixes, or columns without an exact level
+        for rule, session in zip(self._session_rules(), self.sessions_, strict=True):
+            if not (
+                isinstance(rule, ExactRule)
+                and rule.on_plain_columns
+                and rule.max_block_size is None
+            ):
+                continue  # another kind of blocker, prefixes, or purged blocks
+            keys = list(rule.columns)
+            if any(k not in exact for k in keys):
+                continue  # columns without an exact level
             recall = 1.0
             for key in keys:
                 comp = exact[key]
@@ -341,7 +358,10 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             self.lambda_method_ = "given"
             return float(lam)
         if self.deterministic_rules:
-            rules = [ExactRule(tuple(r)) for r in self.deterministic_rules]
+            rules = [
+                as_blocker(r, where="a deterministic rule")
+                for r in self.deterministic_rules
+            ]
             pairs = block_pairs(records, rules, link_type=self.link_type)
             found = pairs.height / self.deterministic_recall
             self.lambda_method_ = "deterministic"
@@ -381,8 +401,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             u[comp.name] = np.maximum(probs, _PROB_FLOOR)
         return u
 
-    def _session_rules(self) -> list[ExactRule]:
-        rules = [ExactRule(tuple(r)) for r in self.training_rules]
+    def _session_rules(self) -> list[Blocker]:
+        rules = [as_blocker(r, where="a training rule") for r in self.training_rules]
         if not rules:
             raise ConfigError(
                 "FellegiSunter needs 'training_rules' (blocking rules for the EM "
@@ -434,7 +454,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             self.sessions_.append(
                 {
                     "rule": rule.name,
-                    "keys": list(rule.keys),
+                    "kind": rule.kind,
+                    "columns": list(rule.columns),
                     "pairs": round(pairs.height * self._session_scale),
                     "pairs_trained": pairs.height,
                     "patterns": len(patterns.counts),
@@ -487,6 +508,7 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 comparisons,
                 encoding=encoding,
                 raw_similarity=False,
+                workers=self.n_jobs,
             )
         # The match share among candidates, with term frequencies counted:
         # a fixed point of λ_c = mean posterior, over each pair's own weight
@@ -519,6 +541,7 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             comparisons,
             encoding=encoding,
             raw_similarity=False,
+            workers=self.n_jobs,
         )
         m: dict[str, np.ndarray] = {}
         for comp in comparisons:
@@ -667,8 +690,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             "link_type": self.link_type,
             "comparisons": [c.to_dict() for c in self.comparisons],
             "params": {
-                "training_rules": [list(r) for r in self.training_rules],
-                "deterministic_rules": [list(r) for r in self.deterministic_rules],
+                "training_rules": [
+                    as_blocker(r).to_dict() for r in self.training_rules
+                ],
+                "deterministic_rules": [
+                    as_blocker(r).to_dict() for r in self.deterministic_rules
+                ],
                 "deterministic_recall": self.deterministic_recall,
                 "probability_two_random_records_match": (
                     self.probability_two_random_records_match
@@ -703,8 +730,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         model = cls(
             tuple(Comparison.from_dict(c) for c in data["comparisons"]),
             link_type=data["link_type"],
-            training_rules=tuple(tuple(r) for r in params["training_rules"]),
-            deterministic_rules=tuple(tuple(r) for r in params["deterministic_rules"]),
+            # declarations, or (files written before blockers were plug-ins)
+            # column lists
+            training_rules=tuple(as_blocker(r) for r in params["training_rules"]),
+            deterministic_rules=tuple(
+                as_blocker(r) for r in params["deterministic_rules"]
+            ),
             deterministic_recall=params["deterministic_recall"],
             probability_two_random_records_match=params[
                 "probability_two_random_records_match"
