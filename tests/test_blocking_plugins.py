@@ -167,7 +167,7 @@ def test_a_registered_kind_runs_end_to_end_from_a_config(token_kind: None) -> No
     assert set(expected.values()) == {"token(name)", "city"}
     assert len(got) == pairs.height
     assert got == expected
-    report = dict(linker.blocking_report_.iter_rows())
+    report = dict(linker.blocking_report(records).iter_rows())
     assert report["token(name)"] >= sum(v == "token(name)" for v in expected.values())
 
 

@@ -624,8 +624,8 @@ def test_blocking_tables_of_older_model_files_still_read() -> None:
         ),
         (
             {"rules": [["a"]], "max_block_size": 1},
-            r"\[blocking\] max_block_size must be an int >= 2, or left out for no "
-            r"limit; got 1",
+            r"'\[blocking\] max_block_size' must be an integer >= 2, or \"none\" for "
+            r"no limit; got 1",
         ),
         (
             {"blockers": [{"kind": "exact", "keys": ["a"], "max_block_size": 1}]},
@@ -656,7 +656,7 @@ def test_blocking_tables_of_older_model_files_still_read() -> None:
                 "sorted_neighbourhood": [{"keys": ["a"]}],
                 "on_explode": "skip",
             },
-            r"\[blocking\] on_explode must be 'raise' or 'warn'; got 'skip'",
+            r"'\[blocking\] on_explode' must be one of \['raise', 'warn'\]; got 'skip'",
         ),
         (
             {

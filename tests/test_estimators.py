@@ -44,7 +44,7 @@ def _fs(config: LinkageConfig) -> FellegiSunter:
         config.comparisons,
         link_type=config.link_type,
         threshold=config.threshold,
-        default_training_rules=config.blocking.rules,
+        default_training_rules=config.blocking.exact_rules,
     )
 
 
@@ -79,10 +79,10 @@ def test_not_fitted_is_also_scikit_learns(people):
 def test_fit_linkage_is_the_one_call_and_resets_state(people):
     config, _linker, records, pairs = people
     fs = _fs(config)
-    assert isinstance(fs, Scorer)
     data = LinkageData(records=records, candidate_pairs=pairs, link_type="dedupe")
     fs.fit_linkage(data)
     check_is_fitted(fs)
+    assert isinstance(fs, Scorer)  # a fitted scorer offers all the protocol
     assert fs.threshold_ == config.threshold
     first = set(learned_attributes(fs))
     # a stale attribute from an earlier fit never survives a new fit

@@ -13,6 +13,7 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.blocking.base import PAIR_SCHEMA, Blocker
 from er_toolkit.exceptions import BlockingError, ConfigError
+from er_toolkit.pairs import pair_key, unpack_pair_keys
 from er_toolkit.schema import LinkType
 
 log = logging.getLogger(__name__)
@@ -108,13 +109,11 @@ def block_pairs(
             continue
         keys = _new_pair_keys(blocker.block(records, link_type=link_type), seen)
         seen.append(keys)
+        left, right = unpack_pair_keys(keys)
         parts.append(
-            pl.DataFrame(
-                {
-                    schema.ROW_L: (keys >> np.uint64(32)).astype(np.uint32),
-                    schema.ROW_R: (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32),
-                }
-            ).with_columns(pl.lit(blocker.name, dtype=enum).alias(schema.BLOCKED_BY))
+            pl.DataFrame({schema.ROW_L: left, schema.ROW_R: right}).with_columns(
+                pl.lit(blocker.name, dtype=enum).alias(schema.BLOCKED_BY)
+            )
         )
     if not parts:
         return pl.DataFrame(schema={**PAIR_SCHEMA, schema.BLOCKED_BY: enum})
@@ -128,11 +127,8 @@ def _new_pair_keys(pairs: pl.DataFrame, seen: Sequence[np.ndarray]) -> np.ndarra
     found by binary search: the union streams rule by rule and never stacks
     every rule's pairs to de-duplicate them at once.
     """
-    key = pl.col(schema.ROW_L).cast(pl.UInt64) * (1 << 32) + pl.col(schema.ROW_R).cast(
-        pl.UInt64
-    )
     # polars sorts in parallel, several times faster than numpy
-    keys = pairs.select(key.sort()).to_series().to_numpy()
+    keys = pairs.select(pair_key().sort()).to_series().to_numpy()
     del pairs
     if keys.size > 1:
         keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
