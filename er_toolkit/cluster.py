@@ -160,10 +160,11 @@ def _sorted_records(records: pl.DataFrame) -> pl.DataFrame:
     _require_columns(
         records, (schema.ROW, schema.RECORD_ID, schema.SOURCE), name="records"
     )
+    rid = pl.col(schema.RECORD_ID)
+    if records.schema[schema.RECORD_ID] == pl.Null:
+        rid = rid.cast(pl.String)  # no records: an empty id column has no type
     out = records.select(
-        pl.col(schema.ROW),
-        pl.col(schema.RECORD_ID),
-        pl.col(schema.SOURCE).cast(pl.String),
+        pl.col(schema.ROW), rid, pl.col(schema.SOURCE).cast(pl.String)
     ).sort(schema.ROW)
     rows = out.get_column(schema.ROW)
     if not rows.dtype.is_integer() or not np.array_equal(

@@ -129,7 +129,7 @@ def febrl3_halves():
         "fs": fs.predict(test_records, candidate_pairs=test_pairs),
         "fs_threshold": base.threshold,
         "classifier": trainer.predict(test_records, candidate_pairs=test_pairs),
-        "classifier_threshold": trainer.config.threshold,
+        "classifier_threshold": trainer.threshold_,
         "trainer": trainer,
     }
 
@@ -153,7 +153,7 @@ def test_febrl3_classifier_on_unseen_people_matches_fs(febrl3_halves):
     scorer = h["trainer"].scorer_
     assert isinstance(scorer, ClassifierScorer)
     assert h["classifier_threshold"] == scorer.threshold_
-    assert h["trainer"].training_report_["training_matches"] > 1000
+    assert h["trainer"].scorer_.training_report_["training_matches"] > 1000
 
 
 @pytest.mark.slow
@@ -350,8 +350,8 @@ def test_save_load_gives_identical_scores(people, estimator, tmp_path):
     assert loaded.feature_names_ == scorer.feature_names_
     # the same JSON apart from the skops bytes (a zip with its own timestamps)
     a, b = loaded.to_dict(), scorer.to_dict()
-    a["fitted"].pop("estimator_skops")
-    b["fitted"].pop("estimator_skops")
+    a["fitted"].pop("model_")
+    b["fitted"].pop("model_")
     assert json.loads(json.dumps(a)) == json.loads(json.dumps(b))
     assert isinstance(scorer_from_dict(scorer.to_dict()), ClassifierScorer)
 
@@ -377,7 +377,7 @@ def test_untrusted_types_refused(logistic):
 
     data = logistic.to_dict()
     evil = sio.dumps(FunctionTransformer(func=os.system))
-    data["fitted"]["estimator_skops"] = base64.b64encode(evil).decode()
+    data["fitted"]["model_"] = base64.b64encode(evil).decode()
     with pytest.raises(ModelFormatError, match=r"system.*refusing"):
         ClassifierScorer.from_dict(data)
 
@@ -385,10 +385,11 @@ def test_untrusted_types_refused(logistic):
 @pytest.mark.parametrize(
     ("change", "match"),
     [
-        (lambda d: d["fitted"].update(estimator_skops="not base64!"), "skops"),
+        (lambda d: d["fitted"].update(model_="not base64!"), "skops"),
         (lambda d: d.update(kind="FellegiSunter"), "ClassifierScorer"),
-        (lambda d: d.update(format_version=2), "format_version"),
-        (lambda d: d["fitted"].update(feature_names=["x"]), "feature names"),
+        (lambda d: d.update(format_version=99), "format_version"),
+        (lambda d: d["fitted"].update(feature_names_=["x"]), "feature names"),
+        (lambda d: d["fitted"].update(bogus_=1), "bogus_"),
     ],
 )
 def test_corrupt_model_files(logistic, change, match):
@@ -404,7 +405,7 @@ def test_unknown_estimator_lists_the_choices(people):
         ClassifierScorer(people["config"].comparisons, estimator="xgboost").fit(
             people["vectors"], people["y"]
         )
-    with pytest.raises(ConfigError, match=r"estimator must be one of .*'xgboost'"):
+    with pytest.raises(ConfigError, match=r"estimator' must be one of .*'xgboost'"):
         ModelConfig.from_dict({"kind": "classifier", "estimator": "xgboost"})
 
 
@@ -437,11 +438,14 @@ def test_bad_labels(people, y, match):
 @pytest.mark.parametrize(
     ("model", "match"),
     [
-        ({"kind": "random_forest"}, r"kind must be one of \['fellegi_sunter'"),
+        ({"kind": "random_forest"}, r"kind' must be one of \['fellegi_sunter'"),
         ({"kind": "classifier", "calibraton": "sigmoid"}, "calibraton"),
         ({"estimator": "random_forest"}, "only to kind = 'classifier'"),
-        ({"kind": "classifier", "cv": 1}, "cv must be"),
-        ({"kind": "classifier", "threshold_strategy": "target_precision"}, "needs"),
+        ({"kind": "classifier", "cv": 1}, "cv' must be an integer >= 2"),
+        (
+            {"kind": "classifier", "threshold_strategy": "target_precision"},
+            r"target_precision' must be a number in \(0, 1\]; got None",
+        ),
     ],
 )
 def test_model_config_errors(model, match):
@@ -567,12 +571,13 @@ def test_linker_trains_on_a_reviewed_label_file(people, tmp_path):
     spec["sources"][0]["path"] = str(PEOPLE)
     linker = Linker(LinkageConfig.from_dict(spec))
     linker.fit(records, candidate_pairs=people["pairs"])
-    assert linker.training_report_["training_pairs"] == 70
-    assert linker.training_report_["training_matches"] == 30
+    report = linker.scorer_.training_report_
+    assert report["training_pairs"] == 70
+    assert report["training_matches"] == 30
     scored = linker.predict(records, candidate_pairs=people["pairs"])
-    assert _f1(scored, truth, linker.config.threshold) > 0.9
+    assert _f1(scored, truth, linker.threshold_) > 0.9
     loaded = Linker.load(linker.save(tmp_path / "linker.json"))
-    assert loaded.config.threshold == linker.config.threshold
+    assert loaded.threshold_ == linker.threshold_
     assert_frame_equal(loaded.predict(records, candidate_pairs=people["pairs"]), scored)
 
 
@@ -639,9 +644,10 @@ def test_cli_trains_logs_and_scores_a_classifier(tmp_path):
 
     data = json.loads(saved.read_text())
     assert data["scorer"]["kind"] == "ClassifierScorer"
-    assert data["config"]["threshold"] == pytest.approx(
-        data["scorer"]["fitted"]["threshold"]
+    assert data["scorer"]["fitted"]["threshold_"] == pytest.approx(
+        float(threshold.group(1)), rel=1e-3
     )
+    assert data["config"]["threshold"] == 0.5  # the declaration is kept as written
 
     outputs = {}
     for name, model in (("registry", "models:/people_classifier/1"), ("json", saved)):

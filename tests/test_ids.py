@@ -42,7 +42,9 @@ def test_mixed_id_types_across_sources_become_text(int_people):
         columns=["surname"],
     )
     assert records.schema[schema.RECORD_ID] == pl.String
-    assert records.get_column(schema.RECORD_ID).to_list() == ["1000", "1001", "1002"] * 2
+    assert (
+        records.get_column(schema.RECORD_ID).to_list() == ["1000", "1001", "1002"] * 2
+    )
 
 
 def test_linker_outputs_join_back_to_the_callers_frame(int_people):

@@ -189,16 +189,16 @@ def test_prepare_records_reads_files(tmp_path: Path) -> None:
 def test_id_column_also_used_as_feature_is_kept() -> None:
     frame = pl.DataFrame({"id": [1, 2], "x": ["a", "b"]})
     out = prepare_records([Source("s", frame, id_column="id")], columns=["id", "x"])
-    assert out.get_column(schema.RECORD_ID).to_list() == ["1", "2"]
+    assert out.get_column(schema.RECORD_ID).to_list() == [1, 2]  # ids keep their type
     assert out.get_column("id").to_list() == [1, 2]
     assert out.get_column("x").to_list() == ["a", "b"]
 
 
-def test_record_id_listed_in_columns_stays_string() -> None:
+def test_record_id_listed_in_columns_keeps_its_type() -> None:
     frame = pl.DataFrame({"record_id": [1, 2], "x": ["a", "b"]})
     out = prepare_records([Source("s", frame)], columns=["record_id", "x"])
-    assert out.schema[schema.RECORD_ID] == pl.String
-    assert out.get_column(schema.RECORD_ID).to_list() == ["1", "2"]
+    assert out.schema[schema.RECORD_ID] == pl.Int64
+    assert out.get_column(schema.RECORD_ID).to_list() == [1, 2]
 
 
 @pytest.mark.parametrize(
@@ -243,9 +243,9 @@ def test_duplicate_ids_within_a_source_are_named() -> None:
         prepare_records([Source("s", frame)])
 
 
-def test_duplicate_integer_ids_are_named_as_strings() -> None:
+def test_duplicate_integer_ids_are_named() -> None:
     frame = pl.DataFrame({"k": [5, 5, 6]})
-    with pytest.raises(DuplicateIdError, match=r"source 's'.*'k'.*\['5'\]"):
+    with pytest.raises(DuplicateIdError, match=r"source 's'.*'k'.*\[5\]"):
         prepare_records([Source("s", frame, id_column="k")])
 
 

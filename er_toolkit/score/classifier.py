@@ -57,6 +57,23 @@ TRUSTED_MODULES: Final = ("sklearn.", "numpy.")
 
 _P_CLIP = 1e-12
 _IMPORTANCE_ROWS = 5_000
+LEARNED: Final = frozenset(
+    {
+        "model_",
+        "fellegi_sunter_",
+        "feature_names_",
+        "n_train_",
+        "n_train_matches_",
+        "threshold_",
+        "threshold_reason_",
+        "validation_curve_",
+        "cv_metrics_",
+        "training_report_",
+        "feature_importances_",
+        "feature_importances_std_",
+    }
+)
+"""Every attribute fitting learns; a model file's ``fitted`` holds exactly these."""
 
 __all__ = [
     "CALIBRATIONS",
@@ -771,6 +788,16 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
                 "n_train_matches_": fitted["n_train_matches"],
                 "training_report_": {},
             }
+        unknown = sorted(set(fitted) - LEARNED)
+        if unknown:
+            raise ModelFormatError(
+                f"The model file's 'fitted' holds unknown field(s) {unknown}; expected "
+                f"only {sorted(LEARNED)}."
+            )
+        if "model_" not in fitted:
+            raise ModelFormatError(
+                "The model file's 'fitted' lacks the field 'model_' (the estimator)."
+            )
         model_ = load_estimator(fitted.pop("model_"))
         fs_data = fitted.pop("fellegi_sunter_", None)
         stack = None if fs_data is None else FellegiSunter.from_dict(fs_data)

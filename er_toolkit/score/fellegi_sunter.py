@@ -31,6 +31,22 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+LEARNED = frozenset(
+    {
+        "threshold_",
+        "n_records_",
+        "total_pairs_",
+        "u_sample_pairs_",
+        "u_",
+        "m_",
+        "sessions_",
+        "lambda_method_",
+        "probability_two_random_records_match_",
+        "lambda_estimates_",
+        "candidate_match_share_",
+    }
+)
+"""Every attribute fitting may learn; a model file's ``fitted`` holds only these."""
 _PROB_FLOOR = 1e-9
 LambdaMethod = Literal["auto", "given", "deterministic", "em"]
 RuleSpec = Blocker | Mapping[str, Any] | Sequence[str]
@@ -760,6 +776,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 "sessions_": fitted.get("sessions", []),
                 "threshold_": model.threshold,
             }
+        unknown = sorted(set(fitted) - LEARNED)
+        if unknown:
+            raise ModelFormatError(
+                f"The model file's 'fitted' holds unknown field(s) {unknown}; expected "
+                f"only {sorted(LEARNED)}."
+            )
         for name, value in fitted.items():
             if name in ("m_", "u_"):
                 value = {k: np.asarray(v, dtype=np.float64) for k, v in value.items()}
