@@ -70,8 +70,10 @@ class ColumnEncoding:
 
     @cached_property
     def strings(self) -> pl.Series:
-        """The values as trimmed strings, blanks as null."""
+        """The values as trimmed strings; blanks and NaN as null."""
         s = self.values
+        if s.dtype.is_float():
+            s = s.fill_nan(None)
         if s.dtype != pl.String:
             s = s.cast(pl.String)
         s = s.str.strip_chars()
