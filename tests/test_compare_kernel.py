@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
 import numpy as np
@@ -158,7 +159,7 @@ def test_kernel_on_batches_equals_compare_pairs(
         if c.tf_gamma is not None
     }
     batches = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         left_rows, right_rows = rows_l[lo:hi], rows_r[lo:hi]
         columns = {c.column for c in comps}
         left = {
@@ -213,7 +214,9 @@ def test_batch_output_types_and_null_tf() -> None:
 
 
 def test_batch_of_no_pairs() -> None:
-    out = compare_batch([NAME], {"name": []}, {"name": []}, term_frequencies={"name": []})
+    out = compare_batch(
+        [NAME], {"name": []}, {"name": []}, term_frequencies={"name": []}
+    )
     assert {k: len(v) for k, v in out.items()} == {
         "gamma_name": 0,
         "sim_name": 0,
@@ -300,7 +303,9 @@ def test_columns_of_unequal_length_raise() -> None:
     a = Comparison("a", "a", (ExactLevel(),))
     b = Comparison("b", "b", (ExactLevel(),))
     with pytest.raises(SchemaError, match=r"column 'b' holds 1, another 2"):
-        compare_batch([a, b], {"a": ["x", "y"], "b": ["x"]}, {"a": ["x", "y"], "b": ["x"]})
+        compare_batch(
+            [a, b], {"a": ["x", "y"], "b": ["x"]}, {"a": ["x", "y"], "b": ["x"]}
+        )
 
 
 def test_duplicate_names_raise() -> None:
