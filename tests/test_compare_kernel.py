@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -311,3 +312,37 @@ def test_columns_of_unequal_length_raise() -> None:
 def test_duplicate_names_raise() -> None:
     with pytest.raises(ConfigError, match="names must be unique"):
         compare_batch([NAME, NAME], {"name": []}, {"name": []})
+
+
+def test_kernel_imports_no_engine_state() -> None:
+    import ast
+
+    import er_toolkit.compare.kernel as kernel
+
+    tree = ast.parse(Path(kernel.__file__).read_text())
+    imported = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    } | {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert "er_toolkit.compare.engine" not in imported
+    names = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert "RecordEncoding" not in names
+
+
+def test_compare_exports() -> None:
+    import er_toolkit.compare as compare
+
+    assert {"compare_batch", "compare_pairs", "RecordEncoding"} <= set(compare.__all__)
+    for name in compare.__all__:
+        assert getattr(compare, name) is not None

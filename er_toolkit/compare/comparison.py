@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from er_toolkit.compare.engine import RecordEncoding
 from er_toolkit.compare.kernel import TF_PREFIX, compare_encoded, tf
 from er_toolkit.compare.levels import (
     DistanceLevel,
@@ -17,7 +18,7 @@ from er_toolkit.compare.levels import (
     level_from_dict,
     level_to_dict,
 )
-from er_toolkit.compare.pair_values import ColumnEncoding, RecordEncoding, ValueKind
+from er_toolkit.compare.pair_values import ColumnEncoding, ValueKind
 from er_toolkit.exceptions import ConfigError, SchemaError
 
 __all__ = ["TF_PREFIX", "Comparison", "term_frequencies", "tf"]

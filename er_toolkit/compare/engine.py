@@ -5,14 +5,39 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.compare.comparison import Comparison
-from er_toolkit.compare.pair_values import RecordEncoding
+from er_toolkit.compare.pair_values import ColumnEncoding
 from er_toolkit.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from er_toolkit.compare.comparison import Comparison
+
+
+class RecordEncoding:
+    """Column encodings of one whole records frame, made on first use and kept.
+
+    The polars engine's cache: each column's distinct values, codes and term
+    frequencies are made once, for every chunk and call that compares pairs
+    of these records.
+    """
+
+    def __init__(self, records: pl.DataFrame) -> None:
+        self.records = records
+        self._columns: dict[tuple[str, str | None], ColumnEncoding] = {}
+
+    def column(self, name: str, *, date_format: str | None = None) -> ColumnEncoding:
+        """Return the encoding of column ``name``."""
+        key = (name, date_format)
+        if key not in self._columns:
+            self._columns[key] = ColumnEncoding(
+                self.records.get_column(name), date_format=date_format
+            )
+        return self._columns[key]
 
 
 def compare_pairs(

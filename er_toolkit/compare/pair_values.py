@@ -198,23 +198,6 @@ class ColumnEncoding:
         return {c: parts.get_column(c).to_numpy() for c in parts.columns}
 
 
-class RecordEncoding:
-    """Column encodings of one records frame, made on first use and kept."""
-
-    def __init__(self, records: pl.DataFrame) -> None:
-        self.records = records
-        self._columns: dict[tuple[str, str | None], ColumnEncoding] = {}
-
-    def column(self, name: str, *, date_format: str | None = None) -> ColumnEncoding:
-        """Return the encoding of column ``name``."""
-        key = (name, date_format)
-        if key not in self._columns:
-            self._columns[key] = ColumnEncoding(
-                self.records.get_column(name), date_format=date_format
-            )
-        return self._columns[key]
-
-
 class PairValues:
     """The left and right values of one column over a set of pairs.
 
