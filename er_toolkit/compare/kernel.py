@@ -123,7 +123,10 @@ def compare_batch(
         The comparisons to compute.
     left, right
         Per records column the comparisons read, the pairs' left and right
-        values: numpy, Arrow or polars arrays (or lists) of one length.
+        values: numpy, Arrow or polars arrays (or lists) of one length, of
+        the column's type. numpy holds nulls only as None (object arrays),
+        NaN (floats, read as null) or NaT; pass nullable integers as Arrow
+        or polars.
     term_frequencies
         Per comparison name with a term-frequency adjusted exact level, the
         left value's frequency over the whole column
