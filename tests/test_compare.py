@@ -172,16 +172,17 @@ def test_numeric_difference_relative_to_the_larger() -> None:
 def test_numeric_difference_reads_numeric_strings() -> None:
     left = [" 10", "10", "abc"]
     right = ["11 ", "20", "10"]
-    assert _gammas(left, right, NumericDifferenceLevel(max_difference=1)) == [1, 0, 0]
+    # not a number is null, not a disagreement
+    assert _gammas(left, right, NumericDifferenceLevel(max_difference=1)) == [1, 0, -1]
 
 
 def test_date_difference_with_format() -> None:
     left = ["19900101", "19900101", "19900101", "19901340", None]
     right = ["19900110", "19900111", "19891231", "19900101", "19900101"]
     level = DateDifferenceLevel(max_days=9)
-    # 9 days, 10 days, 1 day (across a year), unparsable -> else, null
+    # 9 days, 10 days, 1 day (across a year), unparsable -> null, null
     got = _gammas(left, right, level, date_format="%Y%m%d")
-    assert got == [1, 0, 1, 0, -1]
+    assert got == [1, 0, 1, -1, -1]
 
 
 def test_date_difference_iso_strings_and_date_dtype_agree() -> None:

@@ -170,7 +170,7 @@ def test_explain_contributions_add_up_to_match_weight(fitted):
         atol=1e-9,
     )
     # explanation changes nothing about the scores
-    assert_frame_equal(explained.select(scored.columns), scored)
+    assert_frame_equal(explained.select(scored.columns), scored, check_exact=True)
     # and the contributions are not all zero
     assert np.abs(explained.select(bf_columns).to_numpy()).max() > 1.0
 

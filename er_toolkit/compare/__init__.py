@@ -1,6 +1,8 @@
 """Pair comparison: levels, comparisons and vectorised comparators."""
 
-from er_toolkit.compare.comparison import Comparison, compare_pairs, term_frequencies
+from er_toolkit.compare.comparison import Comparison, term_frequencies
+from er_toolkit.compare.engine import RecordEncoding, compare_pairs
+from er_toolkit.compare.kernel import compare_batch
 from er_toolkit.compare.levels import (
     DateDifferenceLevel,
     DateSwapLevel,
@@ -12,7 +14,6 @@ from er_toolkit.compare.levels import (
     level_from_dict,
     level_to_dict,
 )
-from er_toolkit.compare.pair_values import RecordEncoding
 
 __all__ = [
     "Comparison",
@@ -24,6 +25,7 @@ __all__ = [
     "NumericDifferenceLevel",
     "RecordEncoding",
     "SimilarityLevel",
+    "compare_batch",
     "compare_pairs",
     "level_from_dict",
     "level_to_dict",

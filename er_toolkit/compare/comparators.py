@@ -34,6 +34,7 @@ def similarity(
     right: Sequence[str] | np.ndarray,
     *,
     score_cutoff: float | None = None,
+    workers: int = -1,
 ) -> np.ndarray:
     """Return the element-wise similarity in [0, 1] of two aligned string lists.
 
@@ -44,7 +45,12 @@ def similarity(
     left, right
         Strings of equal length, no nulls.
     score_cutoff
-        Similarities below it may be returned as 0, which is faster.
+        Similarities below it may be returned as 0, which is faster. rapidfuzz
+        tests it on the normalised distance, so a similarity equal to it can
+        come back as 0 too (``1 - 0.8`` is not ``0.2`` in floating point):
+        pass a cutoff strictly below the lowest similarity of interest.
+    workers
+        Threads rapidfuzz uses; -1 uses every core.
 
     Returns
     -------
@@ -68,7 +74,7 @@ def similarity(
         right,
         scorer=scorer,
         score_cutoff=score_cutoff,
-        workers=-1,
+        workers=workers,
         dtype=np.float32,
     )
 
@@ -79,11 +85,13 @@ def edit_distance(
     right: Sequence[str] | np.ndarray,
     *,
     score_cutoff: int | None = None,
+    workers: int = -1,
 ) -> np.ndarray:
     """Return the element-wise edit distance of two aligned string lists.
 
     Distances above ``score_cutoff`` (when given) come back as
-    ``score_cutoff + 1``, which is faster.
+    ``score_cutoff + 1``, which is faster. ``workers`` is the number of
+    threads rapidfuzz uses (-1: every core).
 
     Examples
     --------
@@ -100,7 +108,7 @@ def edit_distance(
         right,
         scorer=scorer,
         score_cutoff=score_cutoff,
-        workers=-1,
+        workers=workers,
         dtype=np.int32,
     )
 

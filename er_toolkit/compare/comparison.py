@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from er_toolkit import schema
+from er_toolkit.compare.engine import RecordEncoding
+from er_toolkit.compare.kernel import TF_PREFIX, compare_encoded, tf
 from er_toolkit.compare.levels import (
     DistanceLevel,
     ExactLevel,
@@ -20,15 +18,10 @@ from er_toolkit.compare.levels import (
     level_from_dict,
     level_to_dict,
 )
-from er_toolkit.compare.pair_values import ColumnEncoding, PairValues, RecordEncoding
+from er_toolkit.compare.pair_values import ColumnEncoding, ValueKind
 from er_toolkit.exceptions import ConfigError, SchemaError
 
-TF_PREFIX = "tf_"
-
-
-def tf(name: str) -> str:
-    """Return the term-frequency column name of comparison ``name``."""
-    return TF_PREFIX + name
+__all__ = ["TF_PREFIX", "Comparison", "term_frequencies", "tf"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +30,11 @@ class Comparison:
 
     A pair gets gamma ``len(levels)`` at the first level, counting down to 1
     at the last; 0 when no level applies ("else"); -1 when either value is
-    null.
+    null or blank. A comparison with a level that reads numbers or dates
+    (``numeric_difference``, ``date_difference``, ``date_swap``) reads the
+    column as numbers or dates for all its levels: a value that does not
+    parse is null too, so ("2001-01-02", "not a date") is -1 even at an
+    exact or edit-distance level of the same comparison.
 
     Parameters
     ----------
@@ -48,7 +45,8 @@ class Comparison:
     levels
         The levels, most similar first.
     date_format
-        ``strptime`` format of string dates, for date levels.
+        ``strptime`` format of string dates, for date levels; ``None`` reads
+        ISO ``YYYY-MM-DD``.
     """
 
     name: str
@@ -92,8 +90,14 @@ class Comparison:
                 return lvl.comparator
         return None
 
-    def _cutoffs(self) -> tuple[dict[str, float], dict[str, int]]:
-        """Return the loosest similarity and distance any level asks about."""
+    @property
+    def reads(self) -> frozenset[ValueKind]:
+        """How the levels read the values (``"text"``, ``"number"``, ``"date"``)."""
+        return frozenset(lvl.reads for lvl in self.levels)
+
+    @property
+    def cutoffs(self) -> tuple[dict[str, float], dict[str, int]]:
+        """The loosest similarity and distance any level asks about, per comparator."""
         sims: dict[str, float] = {}
         dists: dict[str, int] = {}
         for lvl in self.levels:
@@ -115,8 +119,13 @@ class Comparison:
         *,
         encoding: RecordEncoding | None = None,
         raw_similarity: bool = True,
+        workers: int = -1,
     ) -> dict[str, np.ndarray]:
         """Return gamma (and sim, tf where they apply) arrays for the pairs.
+
+        The polars engine's entry to :func:`~er_toolkit.compare.kernel.compare_encoded`:
+        values come from the encoding of the whole records column, so each
+        distinct value is encoded once for any number of pair sets.
 
         Parameters
         ----------
@@ -128,14 +137,17 @@ class Comparison:
             Column encodings of ``records`` to reuse across calls.
         raw_similarity
             Return ``sim_<name>``; without it, comparators may stop early
-            below the loosest threshold, which is faster.
+            below the loosest threshold, which is faster (the gamma levels
+            are the same).
+        workers
+            Threads each rapidfuzz call uses; -1 uses every core.
 
         Returns
         -------
         dict
             ``gamma_<name>`` (int8), and ``sim_<name>`` (float32) where the
             comparison has a string comparator and ``raw_similarity`` is set,
-            ``tf_<name>`` (float64) where it has a term-frequency adjusted
+            ``tf_<name>`` (float32) where it has a term-frequency adjusted
             exact level.
         """
         if self.column not in records.columns:
@@ -146,26 +158,17 @@ class Comparison:
         if encoding is None:
             encoding = RecordEncoding(records)
         column = encoding.column(self.column, date_format=self.date_format)
-        comparator = self.similarity_comparator
-        sims, dists = ({}, {}) if raw_similarity else self._cutoffs()
-        values = PairValues(
-            column, rows_l, rows_r, min_similarity=sims, max_distance=dists
+        return compare_encoded(
+            self,
+            column,
+            rows_l,
+            rows_r,
+            term_frequency=(
+                None if self.tf_gamma is None else column.term_frequency[rows_l]
+            ),
+            raw_similarity=raw_similarity,
+            workers=workers,
         )
-        gamma = np.zeros(len(rows_l), dtype=np.int8)
-        undecided = np.ones(len(rows_l), dtype=bool)
-        for i, level in enumerate(self.levels):
-            hit = undecided & level.matches(values)
-            gamma[hit] = len(self.levels) - i
-            undecided &= ~hit
-        gamma[values.null] = schema.NULL_LEVEL
-        out = {schema.gamma(self.name): gamma}
-        if comparator is not None and raw_similarity:
-            out[schema.sim(self.name)] = values.similarity(comparator).astype(
-                np.float32
-            )
-        if self.tf_gamma is not None:
-            out[tf(self.name)] = column.term_frequency[rows_l].astype(np.float32)
-        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Return the declaration as a plain dict (JSON and TOML friendly)."""
@@ -208,103 +211,3 @@ def term_frequencies(values: pl.Series) -> np.ndarray:
     [0.667, 0.667, 0.333, nan]
     """
     return ColumnEncoding(values).term_frequency
-
-
-def compare_pairs(
-    records: pl.DataFrame,
-    pairs: pl.DataFrame,
-    comparisons: Sequence[Comparison],
-    *,
-    encoding: RecordEncoding | None = None,
-    raw_similarity: bool = True,
-    chunk_size: int = 2_000_000,
-    workers: int | None = None,
-) -> pl.DataFrame:
-    """Return the comparison vectors of ``pairs``.
-
-    Parameters
-    ----------
-    records
-        The records frame (``_row`` dense from 0).
-    pairs
-        Candidate pairs with ``_row_l`` and ``_row_r``; other columns are kept.
-    comparisons
-        The comparisons to compute.
-    encoding
-        Column encodings of ``records``, to reuse across calls.
-    raw_similarity
-        Return the ``sim_`` columns (slower: no early stop below thresholds).
-    chunk_size
-        Pairs compared at a time: the working arrays (value codes, masks,
-        distinct value pairs) are those of one chunk, so memory beyond the
-        result stays bounded however many pairs there are.
-    workers
-        Chunks compared at once, in threads (numpy, polars and rapidfuzz
-        release the GIL); ``None`` uses every core. Each thread holds one
-        chunk's working arrays.
-
-    Returns
-    -------
-    polars.DataFrame
-        ``pairs`` plus a ``gamma_`` column per comparison, and ``sim_`` and
-        ``tf_`` columns where they apply.
-    """
-    names = [c.name for c in comparisons]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"Comparison names must be unique; got {names}.")
-    if chunk_size < 1:
-        raise ConfigError(f"chunk_size must be a positive int; got {chunk_size!r}.")
-    if encoding is None:
-        encoding = RecordEncoding(records)
-    if workers is not None and workers < 1:
-        raise ConfigError(f"workers must be a positive int or None; got {workers!r}.")
-
-    def chunk(start: int) -> pl.DataFrame:
-        return _compare_chunk(
-            records,
-            pairs.slice(start, chunk_size),
-            comparisons,
-            encoding,
-            raw_similarity,
-        )
-
-    starts = range(0, pairs.height, chunk_size)
-    if len(starts) <= 1:
-        return chunk(0)
-    # The first chunk runs alone: it fills the encoding's caches (codes,
-    # distinct values, frequencies) that the threads then only read.
-    parts = [chunk(0)]
-    threads = min(workers or os.cpu_count() or 1, len(starts) - 1)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        parts.extend(pool.map(chunk, starts[1:]))
-    return pl.concat(parts)
-
-
-def _compare_chunk(
-    records: pl.DataFrame,
-    pairs: pl.DataFrame,
-    comparisons: Sequence[Comparison],
-    encoding: RecordEncoding,
-    raw_similarity: bool,
-) -> pl.DataFrame:
-    rows_l = pairs.get_column(schema.ROW_L).to_numpy()
-    rows_r = pairs.get_column(schema.ROW_R).to_numpy()
-    columns: dict[str, np.ndarray] = {}
-    for comparison in comparisons:
-        columns.update(
-            comparison.compare(
-                records,
-                rows_l,
-                rows_r,
-                encoding=encoding,
-                raw_similarity=raw_similarity,
-            )
-        )
-    return pairs.with_columns(
-        [
-            pl.Series(name, array).fill_nan(None)
-            if name.startswith(schema.SIM_PREFIX)
-            else pl.Series(name, array)
-            for name, array in columns.items()
-        ]
-    )

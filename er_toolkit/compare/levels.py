@@ -9,15 +9,23 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from er_toolkit.compare.comparators import DISTANCE_COMPARATORS, STRING_COMPARATORS
-from er_toolkit.compare.pair_values import PairValues
+from er_toolkit.compare.pair_values import PairValues, ValueKind
 from er_toolkit.exceptions import ConfigError
 
 
 @runtime_checkable
 class Level(Protocol):
-    """A comparison level: decides, for every pair, whether it is at this level."""
+    """A comparison level: decides, for every pair, whether it is at this level.
+
+    ``reads`` says how the level reads the values: ``"text"``, ``"number"``
+    or ``"date"``. A comparison with a level reading numbers or dates gives
+    a pair the null level when either value is not one, whatever its other
+    levels (nulls are nulls: an unreadable value is unknown, not a
+    disagreement).
+    """
 
     kind: ClassVar[str]
+    reads: ClassVar[ValueKind]
 
     def matches(self, values: PairValues) -> np.ndarray:
         """Return a boolean array: is each pair at this level."""
@@ -55,6 +63,7 @@ class ExactLevel:
     """
 
     kind: ClassVar[str] = "exact"
+    reads: ClassVar[ValueKind] = "text"
     term_frequency: bool = False
 
     def matches(self, values: PairValues) -> np.ndarray:
@@ -69,9 +78,15 @@ class ExactLevel:
 
 @dataclass(frozen=True)
 class SimilarityLevel:
-    """String similarity at or above ``min_similarity``."""
+    """String similarity at or above ``min_similarity``.
+
+    Compared in float32, the precision of the ``sim_`` columns: a pair is at
+    the level exactly when its reported similarity reaches the threshold
+    (also float32), with or without raw similarities requested.
+    """
 
     kind: ClassVar[str] = "similarity"
+    reads: ClassVar[ValueKind] = "text"
     comparator: str = "jaro_winkler"
     min_similarity: float = 0.9
 
@@ -82,7 +97,7 @@ class SimilarityLevel:
     def matches(self, values: PairValues) -> np.ndarray:
         """Return whether each pair's similarity reaches the threshold."""
         sim = values.similarity(self.comparator)
-        return np.nan_to_num(sim, nan=-1.0) >= self.min_similarity
+        return np.nan_to_num(sim, nan=-1.0) >= np.float32(self.min_similarity)
 
     @property
     def label(self) -> str:
@@ -95,6 +110,7 @@ class DistanceLevel:
     """Edit distance at most ``max_distance``."""
 
     kind: ClassVar[str] = "distance"
+    reads: ClassVar[ValueKind] = "text"
     comparator: str = "levenshtein"
     max_distance: int = 1
 
@@ -121,6 +137,7 @@ class NumericDifferenceLevel:
     """Numbers within ``max_difference`` (absolute, or relative to the larger)."""
 
     kind: ClassVar[str] = "numeric_difference"
+    reads: ClassVar[ValueKind] = "number"
     max_difference: float = 0.0
     relative: bool = False
 
@@ -147,6 +164,7 @@ class DateDifferenceLevel:
     """Dates within ``max_days`` of each other."""
 
     kind: ClassVar[str] = "date_difference"
+    reads: ClassVar[ValueKind] = "date"
     max_days: int = 0
 
     def __post_init__(self) -> None:
@@ -171,6 +189,7 @@ class DateSwapLevel:
     """Same year with day and month swapped (03/04 against 04/03)."""
 
     kind: ClassVar[str] = "date_swap"
+    reads: ClassVar[ValueKind] = "date"
 
     def matches(self, values: PairValues) -> np.ndarray:
         """Return whether each pair's dates have day and month swapped."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import cached_property
+from typing import Final, Literal
 
 import numpy as np
 import polars as pl
@@ -12,6 +13,32 @@ from er_toolkit.compare import comparators
 from er_toolkit.exceptions import SchemaError
 
 _NULL_DISTANCE = np.iinfo(np.int32).max
+ISO_DATE: Final = "%Y-%m-%d"
+"""The date format read when a comparison names none."""
+
+ValueKind = Literal["text", "number", "date"]
+"""How a level reads a column's values: as text, numbers or dates."""
+
+
+def score_cutoff(min_similarity: float) -> float:
+    """Return a rapidfuzz cutoff that keeps every similarity a level can accept.
+
+    Levels compare float32 similarities with the float32 threshold, whether
+    the raw similarities are wanted or not. A double a hair below the
+    threshold can round up to it in float32, and rapidfuzz tests its cutoff
+    on the normalised distance, so it may drop a similarity exactly at the
+    cutoff (``1 - 0.8`` is ``0.19999999999999996``, below a distance of
+    ``0.2``). Cutting one float32 step below the threshold keeps both.
+
+    Examples
+    --------
+    >>> score_cutoff(0.8) < 0.8 <= float(np.float32(0.8))
+    True
+    >>> score_cutoff(0.0)
+    0.0
+    """
+    below = np.nextafter(np.float32(min_similarity), np.float32(-np.inf))
+    return max(float(below), 0.0)
 
 
 class ColumnEncoding:
@@ -26,7 +53,14 @@ class ColumnEncoding:
     values
         The column over all records, indexed by ``_row``.
     date_format
-        ``strptime`` format for string dates; ``None`` for ISO or Date values.
+        ``strptime`` format of string dates; ``None`` reads ISO
+        ``YYYY-MM-DD``. Date and Datetime values need none.
+
+    Notes
+    -----
+    Everything here is a function of each value alone (term frequencies
+    aside), so an encoding of any subset of the values (one batch of pairs)
+    gives each value the same text, number and date as the whole column.
     """
 
     def __init__(self, values: pl.Series, *, date_format: str | None = None) -> None:
@@ -36,8 +70,10 @@ class ColumnEncoding:
 
     @cached_property
     def strings(self) -> pl.Series:
-        """The values as trimmed strings, blanks as null."""
+        """The values as trimmed strings; blanks and NaN as null."""
         s = self.values
+        if s.dtype.is_float():
+            s = s.fill_nan(None)
         if s.dtype != pl.String:
             s = s.cast(pl.String)
         s = s.str.strip_chars()
@@ -149,7 +185,9 @@ class ColumnEncoding:
         if s.dtype == pl.Datetime:
             s = s.dt.date()
         elif s.dtype != pl.Date:
-            s = self.strings.str.to_date(self.date_format, strict=False)
+            # An explicit format: inferring one from the first value would make
+            # a value's date depend on which values share its batch.
+            s = self.strings.str.to_date(self.date_format or ISO_DATE, strict=False)
         parts = pl.DataFrame({"d": s}).select(
             null=pl.col("d").is_null(),
             days=pl.col("d").cast(pl.Int64).fill_null(0),
@@ -158,23 +196,6 @@ class ColumnEncoding:
             dd=pl.col("d").dt.day().fill_null(0),
         )
         return {c: parts.get_column(c).to_numpy() for c in parts.columns}
-
-
-class RecordEncoding:
-    """Column encodings of one records frame, made on first use and kept."""
-
-    def __init__(self, records: pl.DataFrame) -> None:
-        self.records = records
-        self._columns: dict[tuple[str, str | None], ColumnEncoding] = {}
-
-    def column(self, name: str, *, date_format: str | None = None) -> ColumnEncoding:
-        """Return the encoding of column ``name``."""
-        key = (name, date_format)
-        if key not in self._columns:
-            self._columns[key] = ColumnEncoding(
-                self.records.get_column(name), date_format=date_format
-            )
-        return self._columns[key]
 
 
 class PairValues:
@@ -192,11 +213,14 @@ class PairValues:
         Row numbers of each pair's two records.
     min_similarity
         Per comparator, the lowest similarity any level asks about; when
-        given, similarities below it may come back as 0 (faster), so only
-        pass it when raw similarities are not wanted.
+        given, similarities whose float32 is below it may come back as 0
+        (faster), so only pass it when raw similarities are not wanted. Those
+        at or above it are the same either way (:func:`score_cutoff`).
     max_distance
         Per comparator, the largest distance any level asks about; larger
         distances may come back as that limit plus one.
+    workers
+        Threads each rapidfuzz call uses; -1 uses every core.
     """
 
     def __init__(
@@ -207,8 +231,10 @@ class PairValues:
         *,
         min_similarity: Mapping[str, float] | None = None,
         max_distance: Mapping[str, int] | None = None,
+        workers: int = -1,
     ) -> None:
         self.encoding = encoding
+        self.workers = workers
         self.rows_l = rows_l
         self.rows_r = rows_r
         self.min_similarity = dict(min_similarity or {})
@@ -230,6 +256,19 @@ class PairValues:
     def null(self) -> np.ndarray:
         """Whether either side of each pair is null."""
         return (self.codes_l < 0) | (self.codes_r < 0)
+
+    def null_as(self, kinds: Collection[ValueKind]) -> np.ndarray:
+        """Whether either side is null, or does not read as one of ``kinds``.
+
+        A value that is not a number (for ``"number"``) or not a date (for
+        ``"date"``) is as unknown as a missing one.
+        """
+        null = self.null
+        if "number" in kinds:
+            null = null | self.numeric_null
+        if "date" in kinds:
+            null = null | self.date_null
+        return null
 
     @cached_property
     def exact(self) -> np.ndarray:
@@ -271,15 +310,18 @@ class PairValues:
         """Similarity in [0, 1] per pair (NaN where either side is null).
 
         Equal values score 1 without computing; the comparator runs once per
-        distinct pair of differing values.
+        distinct pair of differing values. With a ``min_similarity`` for the
+        comparator, similarities whose float32 is below it may be 0.
         """
         if comparator not in self._sim_cache:
             left, right, inverse = self._distinct_differing
+            cutoff = self.min_similarity.get(comparator)
             sims = comparators.similarity(
                 comparator,
                 left,
                 right,
-                score_cutoff=self.min_similarity.get(comparator),
+                score_cutoff=None if cutoff is None else score_cutoff(cutoff),
+                workers=self.workers,
             )[inverse]
             self._sim_cache[comparator] = self._fill(
                 sims.astype(np.float32), same=1.0, null=np.nan
@@ -295,7 +337,11 @@ class PairValues:
             else:
                 left, right, inverse = self._distinct_differing
                 dists = comparators.edit_distance(
-                    comparator, left, right, score_cutoff=cutoff
+                    comparator,
+                    left,
+                    right,
+                    score_cutoff=cutoff,
+                    workers=self.workers,
                 )[inverse]
             self._dist_cache[comparator] = self._fill(
                 dists.astype(np.int32), same=0, null=_NULL_DISTANCE
@@ -309,7 +355,11 @@ class PairValues:
         dists = np.full(len(left), 2, dtype=np.int32)
         uniques = self.encoding.uniques
         dists[maybe] = comparators.edit_distance(
-            comparator, uniques[left[maybe]], uniques[right[maybe]], score_cutoff=1
+            comparator,
+            uniques[left[maybe]],
+            uniques[right[maybe]],
+            score_cutoff=1,
+            workers=self.workers,
         )
         return dists[inverse]
 
@@ -331,7 +381,8 @@ class PairValues:
         return np.isnan(numbers[self.rows_l]) | np.isnan(numbers[self.rows_r])
 
     @cached_property
-    def _date_null(self) -> np.ndarray:
+    def date_null(self) -> np.ndarray:
+        """Whether either side of each pair is not a date."""
         null = self.encoding.dates["null"]
         return null[self.rows_l] | null[self.rows_r]
 
@@ -339,7 +390,7 @@ class PairValues:
         """Absolute difference in days per pair (large where null)."""
         days = self.encoding.dates["days"]
         diff = np.abs(days[self.rows_l] - days[self.rows_r])
-        return np.where(self._date_null, _NULL_DISTANCE, diff)
+        return np.where(self.date_null, _NULL_DISTANCE, diff)
 
     def date_swapped(self) -> np.ndarray:
         """Whether day and month are swapped (same year, day != month)."""
@@ -347,7 +398,7 @@ class PairValues:
         y, m, dd = d["y"], d["m"], d["dd"]
         rl, rr = self.rows_l, self.rows_r
         return (
-            ~self._date_null
+            ~self.date_null
             & (y[rl] == y[rr])
             & (m[rl] == dd[rr])
             & (dd[rl] == m[rr])

@@ -15,7 +15,6 @@ from sklearn.base import BaseEstimator
 from er_toolkit import __version__, schema
 from er_toolkit.blocking import Blocker, ExactRule, as_blocker, block_pairs
 from er_toolkit.compare import Comparison, ExactLevel, RecordEncoding, compare_pairs
-from er_toolkit.compare.comparison import tf
 from er_toolkit.exceptions import ConfigError, ModelFormatError, NotFittedError
 from er_toolkit.schema import LinkType
 from er_toolkit.score.base import (
@@ -511,7 +510,7 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 records, self._session_rules(), link_type=self.link_type
             )
         needed = [schema.gamma(c.name) for c in comparisons] + [
-            tf(c.name) for c in comparisons if c.tf_gamma is not None
+            schema.tf(c.name) for c in comparisons if c.tf_gamma is not None
         ]
         if candidate_vectors is not None and set(needed) <= set(
             candidate_vectors.columns
@@ -610,8 +609,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         # gamma -1 (null) reads the appended 0.0 at index -1
         bf = np.append(table, 0.0)[gamma.astype(np.int64)]
         top = comp.tf_gamma
-        if top is not None and tf(comp.name) in vectors.columns:
-            freq = vectors.get_column(tf(comp.name)).to_numpy()
+        if top is not None and schema.tf(comp.name) in vectors.columns:
+            freq = vectors.get_column(schema.tf(comp.name)).to_numpy()
             at_top = (gamma == top) & ~np.isnan(freq)
             floor = 1.0 / max(self.n_records_, 1)
             bf[at_top] = np.log2(m[top]) - np.log2(np.maximum(freq[at_top], floor))

@@ -1,0 +1,258 @@
+"""The compare kernel: one batch of aligned left/right values to gamma levels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from er_toolkit import schema
+from er_toolkit.compare.pair_values import ColumnEncoding, PairValues
+from er_toolkit.exceptions import ConfigError, SchemaError
+
+if TYPE_CHECKING:
+    from er_toolkit.compare.comparison import Comparison
+
+TF_PREFIX = schema.TF_PREFIX
+tf = schema.tf
+
+
+def compare_encoded(
+    comparison: Comparison,
+    encoding: ColumnEncoding,
+    rows_l: np.ndarray,
+    rows_r: np.ndarray,
+    *,
+    term_frequency: np.ndarray | None = None,
+    raw_similarity: bool = True,
+    workers: int = -1,
+) -> dict[str, np.ndarray]:
+    """Return one comparison's gamma (and sim, tf) arrays over encoded values.
+
+    The one implementation of levels and nulls that every engine runs: the
+    polars engine passes the encoding of the whole records column,
+    :func:`compare_batch` that of one batch.
+
+    Parameters
+    ----------
+    comparison
+        The comparison.
+    encoding
+        The compared column's values, encoded.
+    rows_l, rows_r
+        Positions in ``encoding`` of each pair's left and right value.
+    term_frequency
+        The left value's frequency per pair, for a comparison with a
+        term-frequency adjusted exact level.
+    raw_similarity
+        Return ``sim_<name>``; without it comparators may stop early below
+        the loosest threshold (the gamma levels are the same either way).
+    workers
+        Threads each rapidfuzz call uses; -1 uses every core.
+
+    Returns
+    -------
+    dict
+        ``gamma_<name>`` (int8, -1 where either value is null or, for a
+        comparison with number or date levels, not a number or date);
+        ``sim_<name>`` (float32, NaN where gamma is -1) where the comparison
+        has a string comparator and ``raw_similarity`` is set; ``tf_<name>``
+        (float32) where it has a term-frequency adjusted exact level.
+    """
+    sims, dists = ({}, {}) if raw_similarity else comparison.cutoffs
+    values = PairValues(
+        encoding,
+        rows_l,
+        rows_r,
+        min_similarity=sims,
+        max_distance=dists,
+        workers=workers,
+    )
+    n_levels = len(comparison.levels)
+    gamma = np.zeros(len(rows_l), dtype=np.int8)
+    undecided = np.ones(len(rows_l), dtype=bool)
+    for i, level in enumerate(comparison.levels):
+        hit = undecided & level.matches(values)
+        gamma[hit] = n_levels - i
+        undecided &= ~hit
+    null = values.null_as(comparison.reads)
+    gamma[null] = schema.NULL_LEVEL
+    out: dict[str, np.ndarray] = {schema.gamma(comparison.name): gamma}
+    comparator = comparison.similarity_comparator
+    if comparator is not None and raw_similarity:
+        sim = values.similarity(comparator).astype(np.float32)
+        if comparison.reads - {"text"}:
+            sim = np.where(null, np.float32(np.nan), sim)
+        out[schema.sim(comparison.name)] = sim
+    if comparison.tf_gamma is not None:
+        if term_frequency is None:
+            raise SchemaError(
+                f"Comparison {comparison.name!r} has a term-frequency level, so it "
+                "needs the left values' term frequencies; got none."
+            )
+        out[tf(comparison.name)] = np.asarray(term_frequency, dtype=np.float32)
+    return out
+
+
+def compare_batch(
+    comparisons: Sequence[Comparison],
+    left: Mapping[str, Any],
+    right: Mapping[str, Any],
+    *,
+    term_frequencies: Mapping[str, Any] | None = None,
+    raw_similarity: bool = True,
+    workers: int = -1,
+) -> dict[str, np.ndarray]:
+    """Compare one batch of aligned left/right values.
+
+    The engine-neutral contract: pair ``i`` is ``left[c][i]`` against
+    ``right[c][i]`` for every column ``c``. Nothing outside the batch is
+    read, so any engine can call it on any split of the pairs (Spark from
+    ``mapInArrow``, one Arrow record batch at a time) and get what
+    :func:`er_toolkit.compare.compare_pairs` gives for the same pairs.
+
+    Parameters
+    ----------
+    comparisons
+        The comparisons to compute.
+    left, right
+        Per records column the comparisons read, the pairs' left and right
+        values: numpy, Arrow or polars arrays (or lists) of one length, of
+        the column's type. numpy holds nulls only as None (object arrays),
+        NaN (floats, read as null) or NaT; pass nullable integers as Arrow
+        or polars.
+    term_frequencies
+        Per comparison name with a term-frequency adjusted exact level, the
+        left value's frequency over the whole column
+        (:func:`er_toolkit.compare.term_frequencies`, looked up per pair);
+        frequencies within a batch would be wrong. NaN where the left value
+        is null.
+    raw_similarity
+        Return the ``sim_`` arrays (slower: no early stop below thresholds).
+    workers
+        Threads each rapidfuzz call uses; -1 uses every core.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Per comparison ``gamma_<name>`` (int8), and ``sim_<name>`` (float32,
+        NaN for null) and ``tf_<name>`` (float32) where they apply.
+
+    Raises
+    ------
+    SchemaError
+        A column or term frequency is missing, or the arrays differ in length.
+
+    Examples
+    --------
+    >>> from er_toolkit.compare import Comparison, DateDifferenceLevel, ExactLevel
+    >>> dob = Comparison("dob", "dob", (ExactLevel(), DateDifferenceLevel(max_days=31)))
+    >>> out = compare_batch(
+    ...     [dob],
+    ...     {"dob": ["2001-01-02", "2001-01-02", "2001-01-02", None]},
+    ...     {"dob": ["2001-01-02", "2001-01-30", "not a date", "2001-01-02"]},
+    ... )
+    >>> out["gamma_dob"].tolist()
+    [2, 1, -1, -1]
+    """
+    names = [c.name for c in comparisons]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Comparison names must be unique; got {names}.")
+    frequencies = dict(term_frequencies or {})
+    encodings: dict[tuple[str, str | None], ColumnEncoding] = {}
+    n: int | None = None
+    out: dict[str, np.ndarray] = {}
+    for comparison in comparisons:
+        key = (comparison.column, comparison.date_format)
+        if key not in encodings:
+            values, size = _stacked(comparison, left, right)
+            if n is not None and size != n:
+                raise SchemaError(
+                    f"Every compare_batch column must hold one value per pair; "
+                    f"column {comparison.column!r} holds {size}, another {n}."
+                )
+            n = size
+            encodings[key] = ColumnEncoding(values, date_format=comparison.date_format)
+        encoding = encodings[key]
+        rows = np.arange(n or 0, dtype=np.int64)
+        freq = None
+        if comparison.tf_gamma is not None:
+            freq = _left_frequencies(comparison, frequencies, encoding, len(rows))
+        out.update(
+            compare_encoded(
+                comparison,
+                encoding,
+                rows,
+                rows + len(rows),
+                term_frequency=freq,
+                raw_similarity=raw_similarity,
+                workers=workers,
+            )
+        )
+    return out
+
+
+def _series(name: str, values: Any) -> pl.Series:
+    """Return ``values`` (numpy, Arrow, polars, list) as a polars Series."""
+    if isinstance(values, pl.Series):
+        return values.alias(name)
+    series = pl.Series(name, values)
+    if series.dtype == pl.Object:  # a numpy object array, e.g. all None
+        series = pl.Series(name, series.to_list())
+    return series
+
+
+def _stacked(
+    comparison: Comparison, left: Mapping[str, Any], right: Mapping[str, Any]
+) -> tuple[pl.Series, int]:
+    """Return the left values followed by the right ones, and the pair count."""
+    column = comparison.column
+    for side, values in (("left", left), ("right", right)):
+        if column not in values:
+            raise SchemaError(
+                f"Comparison {comparison.name!r} needs column {column!r} on the "
+                f"{side}; the batch has {sorted(values)}."
+            )
+    lhs, rhs = _series(column, left[column]), _series(column, right[column])
+    if len(lhs) != len(rhs):
+        raise SchemaError(
+            f"Column {column!r} must hold one left and one right value per pair; "
+            f"got {len(lhs)} left and {len(rhs)} right values."
+        )
+    try:
+        stacked = pl.concat(
+            [lhs.to_frame(), rhs.to_frame()], how="vertical_relaxed"
+        ).to_series()
+    except pl.exceptions.PolarsError as exc:
+        raise SchemaError(
+            f"The left and right values of column {column!r} must share a type; "
+            f"got {lhs.dtype} and {rhs.dtype}."
+        ) from exc
+    return stacked, len(lhs)
+
+
+def _left_frequencies(
+    comparison: Comparison,
+    frequencies: Mapping[str, Any],
+    encoding: ColumnEncoding,
+    n: int,
+) -> np.ndarray:
+    """Return the given term frequencies of the left values, NaN where null."""
+    if comparison.name not in frequencies:
+        raise SchemaError(
+            f"Comparison {comparison.name!r} has a term-frequency level; "
+            f"compare_batch needs term_frequencies[{comparison.name!r}], the left "
+            f"values' frequencies over the whole column; got keys "
+            f"{sorted(frequencies)}."
+        )
+    freq = _series(comparison.name, frequencies[comparison.name])
+    if len(freq) != n:
+        raise SchemaError(
+            f"term_frequencies[{comparison.name!r}] must hold one value per pair "
+            f"({n}); got {len(freq)}."
+        )
+    out = freq.cast(pl.Float64).fill_null(np.nan).to_numpy().copy()
+    out[encoding.codes[:n] < 0] = np.nan
+    return out
