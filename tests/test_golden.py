@@ -36,6 +36,7 @@ from er_toolkit.golden import (
     golden_lineage,
     rule_from_dict,
 )
+from er_toolkit.io import write_parquet_atomic
 
 
 def one_cluster(
@@ -384,6 +385,13 @@ def test_golden_lineage_long_frame() -> None:
     assert golden_lineage(out, attributes=[]).height == 0
 
 
+def test_golden_frame_round_trips_through_parquet(tmp_path: Any) -> None:
+    records, clusters = records_and_clusters()
+    out = build_golden(records, clusters, {"email": MostRecent(timestamp="updated")})
+    path = write_parquet_atomic(out, tmp_path / "golden.parquet")
+    assert_frame_equal(pl.read_parquet(path), out)
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -512,7 +520,7 @@ def test_build_errors() -> None:
 
 
 def test_messages_hold_no_values() -> None:
-    records, clusters = records_and_clusters()
+    records, _ = records_and_clusters()
     message = build_error(records=records.filter(pl.col("record_id") != "b2"))
     for value in ("ann lee", "a@x.org", "b2"):
         assert value not in message

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 import polars as pl
 
@@ -295,13 +295,17 @@ def _rank_shared(
     )
     # What separates each candidate from its cluster's winner: the first rule
     # whose keys differ, else the tie-break.
-    label: Any = pl
-    for kind, names in owners:
-        differs = pl.any_horizontal(
-            ~pl.col(n).eq_missing(pl.col(n).gather(start)) for n in names
-        )
-        label = label.when(differs).then(pl.lit(kind))
-    label = label.otherwise(pl.lit(TIE_BREAK)) if owners else pl.lit(TIE_BREAK)
+    label = pl.coalesce(
+        *(
+            pl.when(
+                pl.any_horizontal(
+                    ~pl.col(n).eq_missing(pl.col(n).gather(start)) for n in names
+                )
+            ).then(pl.lit(kind))
+            for kind, names in owners
+        ),
+        pl.lit(TIE_BREAK),
+    )
     other = value.is_not_null() & value.ne_missing(value.gather(start))
     marked = ordered.with_columns(other.alias(_OTHER), label.alias(_LABEL))
     winner = marked.filter(pl.col(_CODE).is_first_distinct()).select(
@@ -324,8 +328,22 @@ def _rank_shared(
     )
 
 
+def _split(base: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split candidates into clusters of one record and the rest.
+
+    The rest get ``_START``: the position of their cluster's first row.
+    """
+    single = base.filter(pl.col(_SIZE) == 1)
+    shared = base.filter(pl.col(_SIZE) > 1).with_columns(
+        pl.when(pl.col(_CODE).is_first_distinct())
+        .then(pl.int_range(pl.len(), dtype=pl.UInt32))
+        .forward_fill()
+        .alias(_START)
+    )
+    return single, shared
+
+
 def _choose(
-    base: pl.DataFrame,
     single: pl.DataFrame,
     shared: pl.DataFrame,
     attribute: str,
@@ -475,24 +493,18 @@ def build_golden(
     ids = base.lazy().filter(pl.col(_CODE).is_first_distinct()).sort(_CODE)
     if not attributes:
         return ids.select(schema.CLUSTER_ID).collect()
-    single = base.filter(pl.col(_SIZE) == 1)
-    shared = base.filter(pl.col(_SIZE) > 1).with_columns(
-        pl.when(pl.col(_CODE).is_first_distinct())
-        .then(pl.int_range(pl.len(), dtype=pl.UInt32))
-        .forward_fill()
-        .alias(_START)
-    )
+    single, shared = _split(base)
     plans = [ids.select(schema.CLUSTER_ID)] + [
-        _choose(base, single, shared, attribute, chain)
+        _choose(single, shared, attribute, chain)
         for attribute, chain in attributes.items()
     ]
     golden, *chosen = pl.collect_all(plans)
-    columns = [
+    gathered = [
         series
         for attribute, frame in zip(attributes, chosen, strict=True)
         for series in _golden_columns(base, frame, attribute)
     ]
-    return golden.with_columns(columns)
+    return golden.with_columns(gathered)
 
 
 def golden_lineage(
