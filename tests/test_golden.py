@@ -321,6 +321,10 @@ def test_join_on_row_and_on_ids_agree() -> None:
     by_row = build_golden(records, clusters, rules)
     by_ids = build_golden(records.drop("_row"), clusters, rules)
     assert_frame_equal(by_row, by_ids)
+    int64 = build_golden(
+        records.with_columns(pl.col("_row").cast(pl.Int64)), clusters, rules
+    )
+    assert_frame_equal(by_row, int64)
 
 
 def test_lazy_inputs() -> None:
@@ -517,6 +521,17 @@ def test_build_errors() -> None:
     )
     clash = records.rename({"name": "email__rule"})
     assert "would hold column(s) ['email__rule'] twice" in build_error(records=clash)
+
+
+def test_sql_rule_that_cannot_run() -> None:
+    assert "cannot rank these records: arithmetic on dtypes str" in build_error(
+        rules={"name": SqlRule(expression="name + 1")}, columns=["name"]
+    )
+    failed = build_error(
+        rules={"name": SqlRule(expression="CAST(name AS INT)")}, columns=["name"]
+    )
+    assert "['sql'] of attribute 'name' failed on these records" in failed
+    assert "ann" not in failed and "bob" not in failed
 
 
 def test_messages_hold_no_values() -> None:

@@ -120,6 +120,11 @@ def _missing_as_null(name: str, dtype: pl.DataType) -> pl.Expr:
     return column
 
 
+def _row_number() -> pl.Expr:
+    """Row numbers as one integer type, whatever type each frame gave them."""
+    return pl.col(schema.ROW).cast(pl.Int64)
+
+
 def _members(clusters: Frame, cluster_ids: Iterable[str] | None) -> pl.LazyFrame:
     """Return cluster membership in golden order: cluster, source, record id."""
     clusters_schema = clusters.lazy().collect_schema()
@@ -127,7 +132,7 @@ def _members(clusters: Frame, cluster_ids: Iterable[str] | None) -> pl.LazyFrame
     members = clusters.lazy().select(
         pl.col(schema.CLUSTER_ID).cast(pl.String),
         *(pl.col(c).cast(pl.String) for c in _IDS),
-        *([schema.ROW] if schema.ROW in clusters_schema else []),
+        *([_row_number()] if schema.ROW in clusters_schema else []),
     )
     if cluster_ids is not None:
         if isinstance(cluster_ids, str):
@@ -217,7 +222,7 @@ def _candidates(
     _require(records_schema, read, name="records")
     rows = records.lazy().select(
         *(pl.col(c).cast(pl.String) for c in _IDS),
-        *([schema.ROW] if schema.ROW in records_schema else []),
+        *([_row_number()] if schema.ROW in records_schema else []),
         *(_missing_as_null(c, records_schema[c]) for c in read if c != schema.ROW),
     )
     base = _join_checked(_members(clusters, cluster_ids), rows, name="records")
@@ -226,7 +231,7 @@ def _candidates(
         _require(raw_schema, _IDS, name="raw")
         raw_rows = raw.lazy().select(
             *(pl.col(c).cast(pl.String) for c in _IDS),
-            *([schema.ROW] if schema.ROW in raw_schema else []),
+            *([_row_number()] if schema.ROW in raw_schema else []),
             *(
                 pl.col(a).alias(_RAW + a)
                 for a in attributes
@@ -292,10 +297,16 @@ def _rank_shared(
         [_INDEX, _CODE, _START, schema.CLUSTER_ID, *_IDS, attribute, *columns]
     )
     ranked = shared.lazy().select(*carried).with_columns(keys).with_columns(flags)
-    _check_keys(
-        ranked.collect_schema(),
-        [(name, kind) for kind, names in owners for name in names],
-    )
+    kinds = [rule.kind for rule in chain]
+    try:
+        key_schema = ranked.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        reason = str(exc).splitlines()[0]
+        raise ConfigError(
+            f"The survivorship rule(s) {kinds} of attribute {attribute!r} cannot "
+            f"rank these records: {reason}"
+        ) from exc
+    _check_keys(key_schema, [(name, kind) for kind, names in owners for name in names])
     start = pl.col(_START)
     # What separates each candidate from its cluster's first: the first rule
     # whose keys differ, else nothing (the tie-break decides).
@@ -313,12 +324,20 @@ def _rank_shared(
     other = value.is_not_null() & value.ne_missing(value.gather(start))
     # Sorting moves rows only within their cluster, so each cluster's first
     # row stays at the position _START holds.
-    marked = (
-        ranked.select(attribute, _START, *order)
-        .sort(order, descending=descending)
-        .with_columns(other.alias(_OTHER), label.alias(_LABEL))
-        .collect(engine=_ENGINE)
-    )
+    try:
+        marked = (
+            ranked.select(attribute, _START, *order)
+            .sort(order, descending=descending)
+            .with_columns(other.alias(_OTHER), label.alias(_LABEL))
+            .collect(engine=_ENGINE)
+        )
+    except pl.exceptions.PolarsError as exc:
+        # polars' message may quote record values; name only the error's kind
+        raise ConfigError(
+            f"The survivorship rule(s) {kinds} of attribute {attribute!r} failed "
+            f"on these records ({type(exc).__name__}); check the rule's "
+            "expression against the column types."
+        ) from None
     first = pl.col(_CODE).is_first_distinct()
     runner_up = marked.filter(_OTHER).filter(first).select(_CODE, _LABEL)
     chosen = (
