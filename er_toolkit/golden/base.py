@@ -51,15 +51,16 @@ class SurvivorshipRule(Protocol):
     preferences candidates are sorted by, best first.
 
     The expressions are evaluated on a frame that holds one row per record
-    of the clusters being mastered: ``cluster_id``, ``record_id``,
-    ``source``, the attribute and the rule's :attr:`columns`, and the
-    cluster's integer code :data:`CLUSTER_CODE`. A window
-    ``.over(CLUSTER_CODE)`` (or ``.over(schema.CLUSTER_ID)``) sees one
-    cluster. Missing values (null,
-    NaN, or a string that is empty or only whitespace) arrive as null.
+    of the clusters of two or more records (a record alone in its cluster
+    needs no ranking): ``cluster_id``, ``record_id``, ``source``, the
+    attribute, the rule's :attr:`columns`, and the cluster's integer code
+    :data:`CLUSTER_CODE`. A window ``.over(CLUSTER_CODE)`` (or
+    ``.over("cluster_id")``) sees one cluster. Missing values (null, NaN, or
+    text that is empty or only whitespace) arrive as null.
 
     Missing values of the attribute never win over a present one, whatever
-    the rule says; ties the rules leave go to the tie-break (see :data:`TIE_BREAK`).
+    the rule says; ties the rules leave go to the tie-break (see
+    :data:`TIE_BREAK`).
     """
 
     kind: ClassVar[str]

@@ -8,6 +8,7 @@ from typing import Final
 import polars as pl
 
 from er_toolkit import schema
+from er_toolkit.cluster import CLUSTER_SIZE
 from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.golden.base import (
     CLUSTER_CODE,
@@ -25,7 +26,7 @@ DEFAULT_RULE: Final = MostFrequent()
 """The rule of every attribute without one of its own."""
 
 RESERVED: Final = frozenset(
-    {schema.ROW, schema.RECORD_ID, schema.SOURCE, schema.CLUSTER_ID, "cluster_size"}
+    {schema.ROW, schema.RECORD_ID, schema.SOURCE, schema.CLUSTER_ID, CLUSTER_SIZE}
 )
 """Record columns that are never mastered unless asked for by name."""
 
