@@ -74,3 +74,25 @@ def left(column: str) -> str:
 def right(column: str) -> str:
     """Return the right-hand name of ``column`` in a pair frame."""
     return column + RIGHT
+
+
+LINEAGE_SEPARATOR: Final = "__"
+"""Joins a golden attribute to its lineage fields: ``email__record_id``."""
+ATTRIBUTE: Final = "attribute"
+RULE: Final = "rule"
+VALUE: Final = "value"
+LineageField = Literal["record_id", "source", "rule"]
+LINEAGE_FIELDS: Final[tuple[LineageField, ...]] = (RECORD_ID, SOURCE, RULE)
+"""What the lineage of each golden value holds: the record that supplied it
+(``record_id``, ``source``) and the ``rule`` that chose it."""
+
+
+def lineage(attribute: str, field: LineageField) -> str:
+    """Return the golden-records column of one lineage field of ``attribute``.
+
+    Examples
+    --------
+    >>> lineage("email", "record_id")
+    'email__record_id'
+    """
+    return attribute + LINEAGE_SEPARATOR + field
