@@ -21,6 +21,7 @@ from er_toolkit.compare import Comparison
 from er_toolkit.config_values import check_keys, choice, limit, number, whole
 from er_toolkit.evaluate import EvaluationConfig
 from er_toolkit.exceptions import ConfigError
+from er_toolkit.golden import GoldenConfig
 from er_toolkit.schema import LinkType
 from er_toolkit.score.config import MODEL_KINDS, ModelConfig, TrainingConfig
 from er_toolkit.standardise import Standardiser, steps_from_dict, steps_to_dict
@@ -31,6 +32,7 @@ __all__ = [
     "BlockingConfig",
     "ClusteringConfig",
     "EvaluationConfig",
+    "GoldenConfig",
     "LinkageConfig",
     "ModelConfig",
     "SourceConfig",
@@ -274,6 +276,8 @@ class LinkageConfig:
         labels, for training a classifier).
     training
         Labels for a classifier: a reviewed pair list, and a validation share.
+    golden
+        Survivorship rules for golden records (``[golden]``).
     experiment
         The MLflow experiment name.
     n_jobs
@@ -294,6 +298,7 @@ class LinkageConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    golden: GoldenConfig = field(default_factory=GoldenConfig)
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     n_jobs: int | None = None
@@ -352,6 +357,7 @@ class LinkageConfig:
             "evaluation",
             "clustering",
             "training",
+            "golden",
             "experiment",
             "standardise",
             "n_jobs",
@@ -373,6 +379,7 @@ class LinkageConfig:
             evaluation=EvaluationConfig.from_dict(spec.get("evaluation", {})),
             clustering=ClusteringConfig.from_dict(spec.get("clustering", {})),
             training=TrainingConfig.from_dict(spec.get("training", {})),
+            golden=GoldenConfig.from_dict(spec.get("golden", {})),
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
             n_jobs=None if n_jobs is None else whole(n_jobs, "n_jobs", minimum=1),
@@ -406,6 +413,7 @@ class LinkageConfig:
             "model": self.model.to_dict(),
         }
         out["clustering"] = self.clustering.to_dict()
+        out["golden"] = self.golden.to_dict()
         if self.n_jobs is not None:
             out["n_jobs"] = self.n_jobs
         if self.standardise:

@@ -59,10 +59,14 @@ class PreparedRecords:
     profile
         The data-quality profile: before and after standardisation when the
         config standardises, else of the records as they are.
+    raw
+        With ``keep_raw=True``, the records as their sources wrote them
+        (before standardisation), for golden records of raw values.
     """
 
     records: pl.DataFrame
     profile: pl.DataFrame
+    raw: pl.DataFrame | None = None
 
 
 class Linker:
@@ -109,7 +113,11 @@ class Linker:
 
     # ------------------------------------------------------------- records
     def prepare(
-        self, sources: Sequence[Source] | None = None, *, keep: Sequence[str] = ()
+        self,
+        sources: Sequence[Source] | None = None,
+        *,
+        keep: Sequence[str] = (),
+        keep_raw: bool = False,
     ) -> PreparedRecords:
         """Validate, stack and standardise the sources; profile their quality.
 
@@ -119,6 +127,8 @@ class Linker:
             The sources; the config's ``[[sources]]`` when not given.
         keep
             Columns to carry along where present (beside the label column).
+        keep_raw
+            Also return the records before standardisation.
 
         Returns
         -------
@@ -137,11 +147,14 @@ class Linker:
         )
         self.timings_["load"] = time.perf_counter() - start
         if not self.config.standardise:
-            return PreparedRecords(records, self.profile(records))
+            return PreparedRecords(
+                records, self.profile(records), records if keep_raw else None
+            )
         start = time.perf_counter()
+        raw = records
         records, profile = profile_standardisation(records, self.config.standardise)
         self.timings_["standardise"] = time.perf_counter() - start
-        return PreparedRecords(records, profile)
+        return PreparedRecords(records, profile, raw if keep_raw else None)
 
     def records(
         self, sources: Sequence[Source] | None = None, *, keep: Sequence[str] = ()
@@ -405,6 +418,39 @@ class Linker:
         )
         self.timings_["cluster"] = time.perf_counter() - start
         return clusters
+
+    def golden(
+        self,
+        records: pl.DataFrame,
+        clusters: pl.DataFrame,
+        *,
+        raw: pl.DataFrame | None = None,
+        cluster_ids: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Return one golden record per cluster, by the config's ``[golden]`` rules.
+
+        Parameters
+        ----------
+        records, clusters
+            The records and their clusters (:meth:`cluster`).
+        raw
+            The records before standardisation (``prepare(keep_raw=True)``);
+            needed when ``[golden] values = "raw"``.
+        cluster_ids
+            Rebuild only these clusters.
+
+        Returns
+        -------
+        polars.DataFrame
+            ``cluster_id``, each mastered attribute and its lineage
+            (``<attribute>__record_id``, ``__source``, ``__rule``).
+        """
+        start = time.perf_counter()
+        golden = self.config.golden.build(
+            records, clusters, raw=raw, cluster_ids=cluster_ids
+        )
+        self.timings_["golden"] = time.perf_counter() - start
+        return golden
 
     # ---------------------------------------------------------- evaluation
     def true_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
