@@ -1595,7 +1595,7 @@ def _draw_first(
 
 
 def _gendered(vocab: _Vocab, surname: np.ndarray, female: np.ndarray) -> np.ndarray:
-    """A surname in the form for the sex (Kowalski -> Kowalska)."""
+    """Return each surname in the form for the sex (Kowalski -> Kowalska)."""
     return np.where(
         female, vocab.to_female[vocab.to_male[surname]], vocab.to_male[surname]
     ).astype(np.int32)
@@ -1817,7 +1817,7 @@ def _populate(
 
 
 def _alt_phones(ent: pl.DataFrame, rng: np.random.Generator) -> pl.Series:
-    """A second phone number per entity (after a move), from its country."""
+    """Draw a second phone number per entity (after a move), from its country."""
     locale = ent["locale"].to_numpy().astype(np.int64)
     out = pl.Series([None] * ent.height, dtype=pl.String)
     for li, country in enumerate(_COUNTRIES):
@@ -1961,40 +1961,6 @@ def _case_variant(values: pl.Series, style: np.ndarray, rows: np.ndarray) -> pl.
 # --------------------------------------------------------------------------
 
 
-@overload
-def generate_customers(
-    n_records: int,
-    *,
-    seed: int = ...,
-    n_sources: int = ...,
-    difficulty: Difficulty = ...,
-    corruptions: Corruptions | None = ...,
-    population: Population | None = ...,
-    singleton_rate: float = ...,
-    duplicate_zipf_a: float = ...,
-    max_cluster_size: int = ...,
-    locale_weights: Mapping[str, float] | None = ...,
-    return_truth: Literal[False] = ...,
-) -> pl.DataFrame: ...
-
-
-@overload
-def generate_customers(
-    n_records: int,
-    *,
-    seed: int = ...,
-    n_sources: int = ...,
-    difficulty: Difficulty = ...,
-    corruptions: Corruptions | None = ...,
-    population: Population | None = ...,
-    singleton_rate: float = ...,
-    duplicate_zipf_a: float = ...,
-    max_cluster_size: int = ...,
-    locale_weights: Mapping[str, float] | None = ...,
-    return_truth: Literal[True],
-) -> tuple[pl.DataFrame, pl.DataFrame]: ...
-
-
 #: Seeds the second random stream, of everything ``"standard"`` does not do,
 #: so that the standard stream (and output) stays as it was.
 _HARD_STREAM = 0x4A2D_5EED
@@ -2061,6 +2027,40 @@ def _pack_names(
         .otherwise(pl.concat_str([last, pl.lit(", "), f]))
     )
     return frame.select(packed.alias("full_name")).to_series()
+
+
+@overload
+def generate_customers(
+    n_records: int,
+    *,
+    seed: int = ...,
+    n_sources: int = ...,
+    difficulty: Difficulty = ...,
+    corruptions: Corruptions | None = ...,
+    population: Population | None = ...,
+    singleton_rate: float = ...,
+    duplicate_zipf_a: float = ...,
+    max_cluster_size: int = ...,
+    locale_weights: Mapping[str, float] | None = ...,
+    return_truth: Literal[False] = ...,
+) -> pl.DataFrame: ...
+
+
+@overload
+def generate_customers(
+    n_records: int,
+    *,
+    seed: int = ...,
+    n_sources: int = ...,
+    difficulty: Difficulty = ...,
+    corruptions: Corruptions | None = ...,
+    population: Population | None = ...,
+    singleton_rate: float = ...,
+    duplicate_zipf_a: float = ...,
+    max_cluster_size: int = ...,
+    locale_weights: Mapping[str, float] | None = ...,
+    return_truth: Literal[True],
+) -> tuple[pl.DataFrame, pl.DataFrame]: ...
 
 
 def generate_customers(

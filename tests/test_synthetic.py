@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -37,7 +38,7 @@ def default_pair() -> tuple[pl.DataFrame, pl.DataFrame]:
     return generate_customers(N, seed=7, return_truth=True)
 
 
-def only(**rates: float) -> Corruptions:
+def only(**rates: Any) -> Corruptions:
     """A configuration with every corruption off except ``rates``."""
     return dataclasses.replace(Corruptions.none(), **rates)
 
@@ -530,7 +531,7 @@ def test_twins(clean_population):
 
 
 def test_junior_and_senior(clean_population):
-    df, truth = clean_population
+    _, truth = clean_population
     pairs = with_head(entities(truth)).filter(
         pl.col("relation").is_in(["junior", "senior"])
     )
