@@ -554,6 +554,9 @@ class Corruptions:
         Write names and address the way an ASCII-only keyboard or system
         does: ä/ö/ü -> ae/oe/ue, ß -> ss, Dutch ij -> y (Müller -> Mueller,
         Dijkstra -> Dykstra), other diacritics dropped (Łukasz -> Lukasz) [all].
+    local_move : float
+        Share of entities whose other address (``move``) is in the same city:
+        a new street and postcode, the city unchanged [all entities].
     move_phone : float
         A moved record (``move``) also has the entity's new phone number:
         the landline goes with the old address [moved records].
@@ -572,7 +575,7 @@ class Corruptions:
 
     Notes
     -----
-    The defaults are the ``"standard"`` profile: the last five rates are off.
+    The defaults are the ``"standard"`` profile: the last six rates are off.
     :meth:`Corruptions.hard` gives the rates of ``difficulty="hard"``.
     """
 
@@ -594,6 +597,7 @@ class Corruptions:
     missing: Mapping[str, float] = field(default_factory=_default_missing)
     typo_fields: tuple[str, ...] = TYPO_FIELDS
     transliterate: float = 0.0
+    local_move: float = 0.0
     move_phone: float = 0.0
     marriage_move: float = 0.0
     placeholder: Mapping[str, float] = field(default_factory=dict)
@@ -628,9 +632,11 @@ class Corruptions:
 
         - ``move`` 0.2: 8-11 % of US residents move each year (Census CPS
           2015-2023), fewer in most of Europe; a master built over several
-          years holds an old address in one record of five. Of moved
-          records, ``move_phone`` 0.6 have the new phone (a landline goes
-          with the address; a mobile does not).
+          years holds an old address in one record of five. About 60 % of
+          US movers stay in their county (CPS), so half the moves
+          (``local_move`` 0.5) keep the city. Of moved records,
+          ``move_phone`` 0.6 have the new phone (a landline goes with the
+          address; a mobile does not).
         - ``surname_change`` 0.15 of women's records: about 80 % of married
           women in the US use their husband's surname (Pew Research Center,
           2023),
@@ -655,6 +661,7 @@ class Corruptions:
             move=0.2,
             accent_strip=0.1,
             transliterate=0.1,
+            local_move=0.5,
             move_phone=0.6,
             marriage_move=0.5,
             dob_placeholder=0.008,
@@ -1609,21 +1616,26 @@ def _unique_emails(
     rng: np.random.Generator, email: pl.Series, new: np.ndarray
 ) -> pl.Series:
     """Give ``new`` addresses that another entity already has a number."""
-    index = np.arange(email.len())
-    for _ in range(6):
-        frame = pl.DataFrame({"e": email, "new": new, "i": index}).sort(["new", "i"])
-        taken = frame.select(
-            pl.col("i"),
-            ((pl.int_range(pl.len()).over("e") > 0) & pl.col("new")).alias("taken"),
-        )
-        rows = taken.filter(pl.col("taken"))["i"].to_numpy()
-        rows = rows[email.gather(rows).is_not_null().to_numpy()]
-        if rows.size == 0:
+    accepted = email.filter(pl.Series(~new)).drop_nulls()
+    pending = np.flatnonzero(new & email.is_not_null().to_numpy())
+    for _ in range(8):
+        if pending.size == 0:
             break
+        cand = email.gather(pl.Series(pending))
+        # Hash the smaller side: after the first round few addresses remain.
+        if cand.len() < accepted.len() // 4:
+            hit = accepted.filter(accepted.is_in(cand.implode()))
+            clash = cand.is_in(hit.implode())
+        else:
+            clash = cand.is_in(accepted.implode())
+        clash = clash | ~cand.is_first_distinct()
+        clash_np = clash.to_numpy()
+        accepted = pl.concat([accepted, cand.filter(~clash)])
+        pending = pending[clash_np]
         sub = pl.DataFrame(
             {
-                "e": email.gather(rows),
-                "k": pl.Series(rng.integers(2, 1000, rows.size)).cast(pl.String),
+                "e": cand.filter(clash),
+                "k": pl.Series(rng.integers(2, 1000, pending.size)).cast(pl.String),
             }
         )
         at = pl.col("e").str.find("@")
@@ -1632,7 +1644,7 @@ def _unique_emails(
                 [pl.col("e").str.slice(0, at), pl.col("k"), pl.col("e").str.slice(at)]
             )
         ).to_series()
-        email = _replace(email, rows, renamed)
+        email = _replace(email, pending, renamed)
     return email
 
 
@@ -1764,20 +1776,11 @@ def _populate(
             for c in ("alt_street", "alt_city", "alt_postcode")
         }
     )
-    city_now = cols["city"]
-    for li, (country, voc) in enumerate(zip(_COUNTRIES, vocab.locales, strict=True)):
-        rows = rows_ns[locale[rows_ns] == li]
-        if rows.size == 0:
-            continue
-        index = {c: i for i, c in enumerate(voc.cities.to_list())}
-        ci = (
-            city_now.gather(pl.Series(other[locale[rows_ns] == li]))
-            .replace_strict(index, return_dtype=pl.Int64)
-            .to_numpy()
-        )
-        city, postcode = _city_postcode(country, voc, rng, rows.size, ci=ci)
-        cols["city"] = _replace(cols["city"], rows, city)
-        cols["postcode"] = _replace(cols["postcode"], rows, postcode)
+    city = cols["city"].gather(pl.Series(other))
+    cols["postcode"] = _replace(
+        cols["postcode"], rows_ns, _postcodes_in(city, locale[rows_ns], rng)
+    )
+    cols["city"] = _replace(cols["city"], rows_ns, city)
 
     # Phones: the household's landline (the head's number) or one's own.
     shared_phone = member & (rng.random(n) < pop.shared_phone)
@@ -1813,6 +1816,40 @@ def _populate(
         relation=pl.Series(relation, dtype=pl.Int8),
         namesake_of=pl.Series(namesake_of, dtype=pl.Int64),
         **{k: v.rename(k) for k, v in cols.items()},
+    )
+
+
+def _postcodes_in(
+    cities: pl.Series, locale: np.ndarray, rng: np.random.Generator
+) -> pl.Series:
+    """Draw a postcode in each of ``cities`` (names of cities of ``locale``)."""
+    vocab = _vocab()
+    out = pl.Series([None] * cities.len(), dtype=pl.String)
+    for li, (country, voc) in enumerate(zip(_COUNTRIES, vocab.locales, strict=True)):
+        rows = np.flatnonzero(locale == li)
+        if rows.size == 0:
+            continue
+        index = {c: i for i, c in enumerate(voc.cities.to_list())}
+        ci = (
+            cities.gather(pl.Series(rows))
+            .replace_strict(index, return_dtype=pl.Int64)
+            .to_numpy()
+        )
+        _, postcode = _city_postcode(country, voc, rng, rows.size, ci=ci)
+        out = _replace(out, rows, postcode)
+    return out
+
+
+def _local_moves(
+    ent: pl.DataFrame, rate: float, rng: np.random.Generator
+) -> pl.DataFrame:
+    """Move a share ``rate`` of entities within their city: same city, new postcode."""
+    rows = np.flatnonzero(rng.random(ent.height) < rate)
+    city = ent["city"].gather(pl.Series(rows))
+    postcode = _postcodes_in(city, ent["locale"].to_numpy()[rows], rng)
+    return ent.with_columns(
+        alt_city=_replace(ent["alt_city"], rows, city),
+        alt_postcode=_replace(ent["alt_postcode"], rows, postcode),
     )
 
 
@@ -2207,6 +2244,8 @@ def generate_customers(
     )
     n_ent = sizes.size
     ent = _entities(rng, n_ent, lw)
+    if cfg.local_move > 0:
+        ent = _local_moves(ent, cfg.local_move, hrng)
     if pop.active:
         ent = _populate(ent, pop, hrng)
     if cfg.move_phone > 0:

@@ -607,6 +607,14 @@ def test_moved_records_have_a_new_phone():
     assert (phones > 1).sum() > 100
 
 
+def test_local_moves_keep_the_city():
+    df, truth = one_source(move=1.0, local_move=0.5)
+    same_city = (df["city"] == truth["city"]).mean()
+    assert 0.5 < same_city < 0.65  # half, plus moves to a city drawn again
+    assert (df["postcode"] != truth["postcode"]).mean() > 0.9
+    assert (df["street_address"] != truth["street_address"]).mean() > 0.95
+
+
 def test_transliteration():
     df, truth = one_source(
         transliterate=1.0, locale_weights={"de_DE": 1, "pl_PL": 1, "nl_NL": 1}
