@@ -1612,16 +1612,35 @@ def _days_to_year(days: np.ndarray) -> np.ndarray:
     return days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
 
 
+def _mailbox(email: pl.Series) -> pl.Series:
+    """Return the mailbox each address reaches: lower case, Gmail without dots."""
+    low = pl.col("e").str.to_lowercase()
+    at = low.str.find("@")
+    local, domain = low.str.slice(0, at), low.str.slice(at)
+    gmail = domain.is_in(["@gmail.com", "@googlemail.com"])
+    key = pl.when(gmail).then(
+        local.str.replace_all(".", "", literal=True) + pl.lit("@gmail.com")
+    )
+    return pl.DataFrame({"e": email}).select(key.otherwise(low)).to_series()
+
+
 def _unique_emails(
     rng: np.random.Generator, email: pl.Series, new: np.ndarray
 ) -> pl.Series:
-    """Give ``new`` addresses that another entity already has a number."""
-    accepted = email.filter(pl.Series(~new)).drop_nulls()
+    """Give addresses that reach another entity's mailbox a number.
+
+    ``new`` addresses yield to the others; among the others, the first of a
+    mailbox keeps it (the standard stream's addresses are unique per
+    country only, and Gmail ignores dots: john.smith@ is johnsmith@).
+    """
+    key = _mailbox(email)
+    new = new | ~key.is_first_distinct().to_numpy()
+    accepted = key.filter(pl.Series(~new)).drop_nulls()
     pending = np.flatnonzero(new & email.is_not_null().to_numpy())
     for _ in range(8):
         if pending.size == 0:
             break
-        cand = email.gather(pl.Series(pending))
+        cand = key.gather(pl.Series(pending))
         # Hash the smaller side: after the first round few addresses remain.
         if cand.len() < accepted.len() // 4:
             hit = accepted.filter(accepted.is_in(cand.implode()))
@@ -1634,7 +1653,7 @@ def _unique_emails(
         pending = pending[clash_np]
         sub = pl.DataFrame(
             {
-                "e": cand.filter(clash),
+                "e": email.gather(pl.Series(pending)),
                 "k": pl.Series(rng.integers(2, 1000, pending.size)).cast(pl.String),
             }
         )
@@ -1645,6 +1664,7 @@ def _unique_emails(
             )
         ).to_series()
         email = _replace(email, pending, renamed)
+        key = _replace(key, pending, _mailbox(renamed))
     return email
 
 
