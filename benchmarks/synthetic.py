@@ -8,13 +8,23 @@ measured exactly at any scale from ten thousand to ten million records.
 Everything is vectorised: entities are drawn per locale with numpy, strings are
 assembled with polars expressions, and each corruption picks its rows with a
 numpy mask and rewrites them as a group. No Python code runs once per record,
-so ten million rows take a few minutes on two cores.
+so ten million rows take a minute or two on two cores.
 
 Vocabularies (first names, surnames, cities) come from the per-locale data that
 ``faker`` ships; it is read once per process and never called per record. Major
 cities of the countries for which faker has no city list are kept in this
 module. Output is a pure function of the arguments and the installed faker
 version.
+
+``difficulty="hard"`` adds what makes real customer masters hard: other people
+who look alike (:class:`Population`: households sharing an address, surname,
+landline and sometimes an e-mail address; twins; junior/senior pairs; namesakes
+in one city), duplicates that differ (:meth:`Corruptions.hard`: married names
+with a move, moves with a new phone, swapped names, initials, transliterations,
+placeholders such as test@test.com shared by unrelated records) and source
+formats (:data:`HARD_SOURCES`: a packed "SURNAME, First" field, two-digit
+years, month names, numeric phone columns). It draws from a second random
+stream, so ``"standard"`` output is unchanged for a seed.
 
 Examples
 --------
@@ -814,7 +824,8 @@ class Population:
                 "household_rate + twin_rate + junior_senior_rate must be at most 1; "
                 f"got {total:g}"
             )
-        if len(self.household_sizes) == 0 or min(self.household_sizes) < 0:
+        sizes = self.household_sizes
+        if len(sizes) == 0 or min(sizes) < 0 or sum(sizes) <= 0:
             raise ValueError(
                 "household_sizes must be non-negative weights of sizes 2, 3, ...; "
                 f"got {self.household_sizes!r}"
@@ -1534,7 +1545,7 @@ _UNIT_SINGLE, _UNIT_FAMILY, _UNIT_TWINS, _UNIT_JRSR = range(4)
 def _units(
     rng: np.random.Generator, locale: np.ndarray, pop: Population
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group entities of one locale into units (singles, households, pairs).
+    """Group entities into units (singles, households, pairs) of one locale each.
 
     Returns
     -------

@@ -142,6 +142,27 @@ def test_hard_data_runs_get_their_own_section(finished) -> None:
     assert "## standard data" in (finished / "results.md").read_text()
 
 
+def test_hard_errors_tables(finished, capsys) -> None:
+    """Error analysis of the hard run above: every wrong pair in one kind."""
+    from benchmarks import hard_errors
+
+    assert hard_errors.main(["--n", str(N), "--out", str(finished)]) == 0
+    text = capsys.readouterr().out
+    for title in ("by kind", "Fields equal", "by cause"):
+        assert title in text
+    assert "household: " in text
+    run = json.loads((finished / "results.json").read_text())["runs"]
+    (hard,) = [r for r in run if r.get("data") == "hard"]
+    table = text.split("### False positives at the threshold, by kind")[1]
+    table = table.split("###")[0]
+    counts = [
+        int(line.split("|")[2].replace(",", ""))
+        for line in table.splitlines()
+        if line.startswith("| ") and not line.startswith("| kind")
+    ]
+    assert sum(counts) == hard["pairwise_fp"]
+
+
 def test_tool_setups_share_the_er_toolkit_config() -> None:
     from benchmarks import compare_tools
     from er_toolkit.config import LinkageConfig
