@@ -4,10 +4,12 @@ Usage::
 
     python -m benchmarks.compare --sizes 10000 100000 1000000 \
         --tools er_toolkit splink recordlinkage --time-limit 1800 --seed 0 \
-        --out benchmarks/out [--results-md benchmarks/RESULTS.md]
+        --out benchmarks/out [--results-md benchmarks/RESULTS.md] [--data hard]
 
 For each size, synthetic customers (:func:`benchmarks.synthetic.generate_customers`,
-four source systems, ground-truth ``entity_id``) are generated and standardised
+four source systems, ground-truth ``entity_id``; ``--data hard`` for its
+``difficulty="hard"``: households, twins, namesakes, hard duplicates and
+placeholders) are generated and standardised
 once by :mod:`benchmarks.compare_prepare` and written to Parquet; that is not
 timed. Every tool then deduplicates all records in its own subprocess
 (:mod:`benchmarks.compare_tools`) with the same blocking rules, comparison
@@ -24,10 +26,11 @@ candidate pairs, compared-and-scored pairs per second, pairwise precision /
 recall / F1 of the pairs at the threshold, and cluster precision / recall /
 F1, B-cubed and the largest cluster (:func:`er_toolkit.evaluate.cluster_metrics`).
 
-Writes ``results.json`` (all runs, merged with earlier ones by tool, size,
-seed and threshold), ``results.md`` (a table per size) and
+Writes ``results.json`` (all runs, merged with earlier ones by data, tool,
+size, seed and threshold), ``results.md`` (a table per data and size) and
 ``time_vs_records.png`` (log-log) under ``--out``; ``--results-md`` also
-writes the tables, the machine and the command into that markdown file.
+writes the tables, the machine and the command into that markdown file, in
+a section of their own for hard data.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ import psutil
 from benchmarks.compare_prepare import prepare
 from benchmarks.compare_tools import STAGE_ORDER, TOOLS
 from benchmarks.markdown import replace_section
+from benchmarks.synthetic import DIFFICULTIES
 from er_toolkit.evaluate import (
     cluster_metrics,
     pairwise_metrics,
@@ -67,6 +71,12 @@ POLL_S = 0.1
 TABLE_STAGES = ("load", "block", "compare", "train", "score", "predict", "cluster")
 TABLE_STAGE_TITLES = {"predict": "compare+score s"}
 SECTION = "## Side-by-side: er_toolkit, Splink, recordlinkage"
+SECTION_HARD = "## Side-by-side on hard data: er_toolkit, Splink, recordlinkage"
+
+
+def data_of(run: dict[str, Any]) -> str:
+    """Return the generator difficulty of a run (older runs: ``"standard"``)."""
+    return str(run.get("data", "standard"))
 
 
 # --------------------------------------------------------------------------- #
@@ -263,6 +273,7 @@ def finish_record(
     threshold: float,
     time_limit: float,
     command: str,
+    data: str = "standard",
 ) -> dict[str, Any]:
     """Add identity, derived figures and the table's stage view to a raw record."""
     stages = dict(raw.get("stages_s") or {})
@@ -286,6 +297,7 @@ def finish_record(
     }
     rec = {
         "tool": tool,
+        "data": data,
         "n_records": n,
         "seed": seed,
         "threshold": threshold,
@@ -311,7 +323,7 @@ def merge_runs(path: Path, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Merge ``runs`` into the runs already in ``path`` (same key: replaced)."""
 
     def key(r: dict[str, Any]) -> tuple:
-        return (r["tool"], r["n_records"], r["seed"], r["threshold"])
+        return (data_of(r), r["tool"], r["n_records"], r["seed"], r["threshold"])
 
     old: list[dict[str, Any]] = []
     if path.exists():
@@ -322,9 +334,15 @@ def merge_runs(path: Path, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     merged = {key(r): r for r in old}
     merged.update({key(r): r for r in runs})
     order = {t: i for i, t in enumerate(TOOLS)}
+    kinds = {d: i for i, d in enumerate(DIFFICULTIES)}
     return sorted(
         merged.values(),
-        key=lambda r: (r["n_records"], r["seed"], order.get(r["tool"], 99)),
+        key=lambda r: (
+            kinds.get(data_of(r), 99),
+            r["n_records"],
+            r["seed"],
+            order.get(r["tool"], 99),
+        ),
     )
 
 
@@ -442,7 +460,16 @@ def ratio_table(
 
 
 def markdown_tables(runs: Sequence[dict[str, Any]]) -> str:
-    """One markdown table per (size, seed): time per stage, memory, pairs, accuracy."""
+    """One markdown table per (data, size, seed): time per stage, memory, pairs, accuracy.
+
+    Runs on more than one kind of data get a ``## <data> data`` heading per kind.
+    """
+    kinds = [d for d in DIFFICULTIES if any(data_of(r) == d for r in runs)]
+    if len(kinds) > 1:
+        return "\n".join(
+            f"## {d} data\n\n" + markdown_tables([r for r in runs if data_of(r) == d])
+            for d in kinds
+        )
     titles = [TABLE_STAGE_TITLES.get(s, f"{s} s") for s in TABLE_STAGES]
     columns = [
         "tool",
@@ -504,7 +531,8 @@ def markdown_tables(runs: Sequence[dict[str, Any]]) -> str:
             ),
             None,
         )
-        title = f"### {n:,} records (seed {seed}, threshold {threshold:g})"
+        hard = " on hard data" if kinds and kinds[0] != "standard" else ""
+        title = f"### {n:,} records{hard} (seed {seed}, threshold {threshold:g})"
         if true_pairs:
             title += f"\n\n{true_pairs:,} true pairs."
         blocks.append(f"{title}\n\n{header}\n" + "\n".join(rows))
@@ -561,16 +589,41 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> Path | None:
 
 
 def write_results_md(
-    path: Path, runs: Sequence[dict[str, Any]], *, command: str, mach: dict[str, Any]
+    path: Path,
+    runs: Sequence[dict[str, Any]],
+    *,
+    command: str,
+    mach: dict[str, Any],
+    data: str = "standard",
 ) -> None:
-    """Write (or replace) the side-by-side section of a markdown results file."""
+    """Write (or replace) the side-by-side section of ``data`` in a results file.
+
+    Standard data has the section :data:`SECTION`, hard data
+    :data:`SECTION_HARD`; each holds only its own runs.
+    """
+    runs = [r for r in runs if data_of(r) == data]
+    heading = SECTION if data == "standard" else SECTION_HARD
+    about = (
+        ""
+        if data == "standard"
+        else 'The data is the generator\'s `difficulty="hard"`: a quarter of the '
+        "customers share an address with another (households with one surname, "
+        "a landline and sometimes an e-mail), twins, junior/senior pairs of one "
+        "name, namesakes in one city; duplicates with married names and moves, "
+        "new phones, swapped names, initials, transliterations; placeholders "
+        "(test@test.com, 0000000000, 1900-01-01) shared by unrelated records; "
+        "more date and phone formats; and a support desk with one packed name "
+        'field (`full_name`, "SMITH, John"), whose `first_name` and `surname` '
+        "are null (no tool here splits it). "
+    )
     dates = sorted({r["date"][:10] for r in runs})
     commands = list(dict.fromkeys([*(r["command"] for r in runs), command]))
     made_by = "; ".join(f"`{c}`" for c in commands)
     section = (
-        f"{SECTION}\n\n"
+        f"{heading}\n\n"
         f"Produced by {made_by} ({', '.join(dates)}) on {machine_line(mach)}.\n\n"
-        "Synthetic customers from four source systems (`benchmarks/synthetic.py`), "
+        + about
+        + "Synthetic customers from four source systems (`benchmarks/synthetic.py`), "
         "standardised once outside every tool's clock, deduplicated by each tool in "
         "its own process with the same six blocking rules, the same comparison levels, "
         "the same EM training rules and a match-probability threshold of "
@@ -585,7 +638,7 @@ def write_results_md(
         "`benchmarks/README_compare.md` for the set-ups and what they do not make equal.\n\n"
         + markdown_tables(runs)
     )
-    replace_section(path, SECTION, section, title="Benchmark results")
+    replace_section(path, heading, section, title="Benchmark results")
 
 
 # --------------------------------------------------------------------------- #
@@ -621,6 +674,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="override --time-limit for one tool (repeatable)",
     )
     parser.add_argument("--seed", type=int, default=0, help="data generator seed")
+    parser.add_argument(
+        "--data",
+        choices=DIFFICULTIES,
+        default="standard",
+        help="generator difficulty: standard, or hard (households, look-alikes, "
+        "hard duplicates, placeholders)",
+    )
     parser.add_argument("--threshold", type=float, default=0.9)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: OUT/data")
@@ -643,7 +703,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results_json = out / "results.json"
 
     for n in sorted(args.sizes):
-        data = prepare(n, args.seed, data_dir)
+        data = prepare(n, args.seed, data_dir, data=args.data)
         records, truth = load_truth(data)
         for tool in args.tools:
             limit = limits.get(tool, args.time_limit)
@@ -654,12 +714,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 threshold=args.threshold,
                 time_limit=limit,
                 command=command,
+                data=args.data,
             )
             if tool in failed and not args.no_skip:
                 raw: dict[str, Any] = {"status": f"skipped: {failed[tool]}"}
                 rec = finish_record(raw, **ident)
             else:
-                workdir = out / "runs" / f"{tool}_n{n}_seed{args.seed}"
+                tag = "" if args.data == "standard" else f"{args.data}_"
+                workdir = out / "runs" / f"{tool}_{tag}n{n}_seed{args.seed}"
                 print(f"[{n:,}] {tool}: running (limit {limit:g}s)", flush=True)
                 raw = run_tool(
                     tool, data, workdir, threshold=args.threshold, time_limit=limit
@@ -689,7 +751,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     png = plot(all_runs, out / "time_vs_records.png")
     if args.results_md is not None:
-        write_results_md(args.results_md, all_runs, command=command, mach=mach)
+        write_results_md(
+            args.results_md, all_runs, command=command, mach=mach, data=args.data
+        )
     print(markdown_tables(runs))
     print(f"wrote {results_json}, {out / 'results.md'}" + (f", {png}" if png else ""))
     return 0

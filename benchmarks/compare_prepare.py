@@ -23,6 +23,11 @@ per synthetic record (:func:`benchmarks.synthetic.generate_customers`):
     Lower-cased email (provider rules applied), E.164 phone (default region
     GB), upper-cased postcode with spaces collapsed, lower-cased
     accent-folded city.
+``full_name``
+    Hard data only (``data="hard"``): the support desk's single name field
+    ("SMITH, John") as the source wrote it, null elsewhere; that source's
+    ``first_name`` and ``surname`` are null, so a tool finds its names only
+    by splitting this field.
 
 Preparation runs once per (size, seed), outside every tool's clock, and is
 cached: a file is reused while its sidecar ``.source.json`` records the same
@@ -40,7 +45,7 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarks.synthetic import generate_customers
+from benchmarks.synthetic import Difficulty, generate_customers
 from er_toolkit.standardise import apply_standardisers, steps_from_dict
 
 __all__ = ["COLUMNS", "STANDARDISE", "prepare", "prepared_path", "source_fingerprint"]
@@ -74,9 +79,12 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-def prepared_path(folder: Path, n: int, seed: int) -> Path:
-    """Return where the prepared file of ``n`` records and ``seed`` lives."""
-    return Path(folder) / f"customers_n{n}_seed{seed}.parquet"
+def prepared_path(
+    folder: Path, n: int, seed: int, *, data: Difficulty = "standard"
+) -> Path:
+    """Return where the prepared file of ``n`` records, ``seed`` and ``data`` lives."""
+    tag = "" if data == "standard" else f"{data}_"
+    return Path(folder) / f"customers_{tag}n{n}_seed{seed}.parquet"
 
 
 def source_fingerprint() -> str:
@@ -101,7 +109,14 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".source.json")
 
 
-def prepare(n: int, seed: int, folder: Path, *, force: bool = False) -> Path:
+def prepare(
+    n: int,
+    seed: int,
+    folder: Path,
+    *,
+    force: bool = False,
+    data: Difficulty = "standard",
+) -> Path:
     """Generate, standardise and write ``n`` synthetic customers; return the path.
 
     Parameters
@@ -114,13 +129,16 @@ def prepare(n: int, seed: int, folder: Path, *, force: bool = False) -> Path:
         Where to write the Parquet file.
     force
         Rewrite the file even when it exists and is current.
+    data
+        The generator's ``difficulty``: ``"standard"`` or ``"hard"``
+        (households, look-alikes, hard duplicates, placeholders).
 
     Returns
     -------
     pathlib.Path
         The prepared Parquet file.
     """
-    path = prepared_path(folder, n, seed)
+    path = prepared_path(folder, n, seed, data=data)
     fingerprint = source_fingerprint()
     sidecar = _sidecar(path)
     if path.exists() and sidecar.exists() and not force:
@@ -132,9 +150,10 @@ def prepare(n: int, seed: int, folder: Path, *, force: bool = False) -> Path:
             return path
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    raw = generate_customers(n, seed=seed, n_sources=4)
+    raw = generate_customers(n, seed=seed, n_sources=4, difficulty=data)
     assert isinstance(raw, pl.DataFrame)
     clean, _ = apply_standardisers(raw, steps_from_dict(STANDARDISE))
+    extra = ["full_name"] if "full_name" in clean.columns else []
     out = clean.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("unique_id"),
         pl.format("{}:{}", "source", "record_id").alias("record_id"),
@@ -147,12 +166,13 @@ def prepare(n: int, seed: int, folder: Path, *, force: bool = False) -> Path:
         "phone",
         "postcode",
         "city",
+        *extra,
     )
     # Empty strings are missing values for every tool.
     out = out.with_columns(
         [
             pl.when(pl.col(c).str.len_chars() > 0).then(pl.col(c)).alias(c)
-            for c in COLUMNS[4:]
+            for c in (*COLUMNS[4:], *extra)
         ]
     )
     if out.get_column("record_id").is_duplicated().any():
@@ -161,10 +181,11 @@ def prepare(n: int, seed: int, folder: Path, *, force: bool = False) -> Path:
     out.write_parquet(tmp)
     tmp.replace(path)
     sidecar.write_text(
-        json.dumps({"n": n, "seed": seed, "fingerprint": fingerprint}) + "\n"
+        json.dumps({"n": n, "seed": seed, "data": data, "fingerprint": fingerprint})
+        + "\n"
     )
     print(
-        f"prepared {n:,} records (seed {seed}) in "
+        f"prepared {n:,} {data} records (seed {seed}) in "
         f"{time.perf_counter() - start:.1f}s -> {path}",
         flush=True,
     )

@@ -3,7 +3,7 @@
 Usage::
 
     python -m benchmarks.scale --n 10000000 --max-block-size 200 --chunk-size 10000000 \
-        --results-md benchmarks/RESULTS.md
+        --results-md benchmarks/RESULTS.md [--data hard]
 
 The records are the side-by-side benchmark's prepared synthetic customers
 (:mod:`benchmarks.compare_prepare`; preparation is not timed). Blocking purges
@@ -13,7 +13,9 @@ candidate pairs in chunks, keeping pairs at or above ``--min-probability``, so
 memory holds one chunk of comparison vectors. Writes
 ``<out>/scale_n<N>.json``, prints a markdown row and, with ``--results-md``,
 writes the table of every size measured so far into that file's
-"er_toolkit alone at scale" section.
+"er_toolkit alone at scale" section. ``--data hard`` runs on the generator's
+``difficulty="hard"`` data instead, into ``<out>/scale_hard_n<N>.json`` and
+a section of its own.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import polars as pl
 
 from benchmarks.compare_prepare import prepare
 from benchmarks.markdown import replace_section
+from benchmarks.synthetic import DIFFICULTIES, Difficulty
 from er_toolkit.config import LinkageConfig
 from er_toolkit.io import Source
 from er_toolkit.pipeline import Linker
@@ -51,9 +54,10 @@ def run(
     max_block_size: int,
     chunk_size: int,
     min_probability: float,
+    data: Difficulty = "standard",
 ) -> dict[str, object]:
     """Run one size and return its measurements."""
-    path = prepare(n, seed, out)
+    path = prepare(n, seed, out, data=data)
     config = LinkageConfig.from_toml(CONFIG)
     config = replace(
         config,
@@ -120,14 +124,23 @@ def run(
             "chunk_size": chunk_size,
             "min_probability": min_probability,
             "seed": seed,
+            "data": data,
         },
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"scale_n{n}.json").write_text(json.dumps(result, indent=2))
+    (out / f"{_stem(data)}{n}.json").write_text(json.dumps(result, indent=2))
     return result
 
 
 HEADING = "## er_toolkit alone at scale"
+HEADING_HARD = "## er_toolkit alone at scale: hard data"
+
+
+def _stem(data: str) -> str:
+    """File-name stem of a size's JSON: ``scale_n`` or ``scale_hard_n``."""
+    return "scale_n" if data == "standard" else f"scale_{data}_n"
+
+
 COLUMNS = (
     "| records | candidate pairs | kept pairs (p ≥ min) | load s | block s | train s "
     "| predict s | cluster s | total s | peak RSS GiB | pairs/s (predict) | λ (true) "
@@ -152,15 +165,20 @@ def table_row(r: dict[str, Any]) -> str:
     )
 
 
-def write_results(out: Path, results_md: Path, command: str) -> None:
-    """Write every ``scale_n*.json`` under ``out`` as one section of ``results_md``."""
+def write_results(
+    out: Path, results_md: Path, command: str, data: str = "standard"
+) -> None:
+    """Write the sizes measured under ``out`` as one section of ``results_md``.
+
+    Standard data is every ``scale_n*.json``, hard data ``scale_hard_n*.json``.
+    """
     runs = sorted(
-        (json.loads(p.read_text()) for p in out.glob("scale_n*.json")),
+        (json.loads(p.read_text()) for p in out.glob(f"{_stem(data)}*.json")),
         key=lambda r: r["records"],
     )
     commands = "; ".join(f"`{r.get('command', command)}`" for r in runs)
     lines = [
-        HEADING,
+        HEADING if data == "standard" else HEADING_HARD,
         "",
         f"Produced by {commands} ({time.strftime('%Y-%m-%d')}) on "
         f"{os.cpu_count()} cores. The side-by-side runner's prepared customers; "
@@ -174,7 +192,7 @@ def write_results(out: Path, results_md: Path, command: str) -> None:
         *[table_row(r) for r in runs],
         "",
     ]
-    replace_section(results_md, HEADING, "\n".join(lines), title="Benchmark results")
+    replace_section(results_md, lines[0], "\n".join(lines), title="Benchmark results")
 
 
 def main() -> None:
@@ -186,6 +204,12 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=20_000_000)
     parser.add_argument("--min-probability", type=float, default=0.01)
     parser.add_argument("--results-md", type=Path, default=None)
+    parser.add_argument(
+        "--data",
+        choices=DIFFICULTIES,
+        default="standard",
+        help="generator difficulty (hard: households, look-alikes, placeholders)",
+    )
     args = parser.parse_args()
     r = run(
         args.n,
@@ -194,6 +218,7 @@ def main() -> None:
         max_block_size=args.max_block_size,
         chunk_size=args.chunk_size,
         min_probability=args.min_probability,
+        data=args.data,
     )
     m = r["metrics"]
     assert isinstance(m, dict)
@@ -213,6 +238,7 @@ def main() -> None:
             args.out,
             args.results_md,
             "python -m benchmarks.scale " + " ".join(sys.argv[1:]),
+            data=args.data,
         )
 
 

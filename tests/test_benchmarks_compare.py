@@ -110,6 +110,59 @@ def test_timeout_is_recorded_not_skipped(finished) -> None:
     assert "timeout > 0.01s" in table and "skipped" in table
 
 
+def test_hard_data_runs_get_their_own_section(finished) -> None:
+    code = compare.main(
+        [
+            "--sizes",
+            str(N),
+            "--tools",
+            "er_toolkit",
+            "--data",
+            "hard",
+            "--out",
+            str(finished),
+            "--results-md",
+            str(finished / "RESULTS.md"),
+        ]
+    )
+    assert code == 0
+    runs = json.loads((finished / "results.json").read_text())["runs"]
+    hard = [r for r in runs if r.get("data") == "hard"]
+    assert [(r["tool"], r["n_records"], r["status"]) for r in hard] == [
+        ("er_toolkit", N, "ok")
+    ]
+    assert any(compare.data_of(r) == "standard" for r in runs)  # kept, not replaced
+    assert (finished / "data" / f"customers_hard_n{N}_seed0.parquet").exists()
+    text = (finished / "RESULTS.md").read_text()
+    assert text.count(compare.SECTION + "\n") == 1
+    assert text.count(compare.SECTION_HARD) == 1
+    hard_part = text.split(compare.SECTION_HARD)[1]
+    assert f"{N:,} records on hard data" in hard_part
+    assert "--data hard" in hard_part
+    assert "## standard data" in (finished / "results.md").read_text()
+
+
+def test_hard_errors_tables(finished, capsys) -> None:
+    """Error analysis of the hard run above: every wrong pair in one kind."""
+    from benchmarks import hard_errors
+
+    assert hard_errors.main(["--n", str(N), "--out", str(finished)]) == 0
+    text = capsys.readouterr().out
+    for title in ("by kind", "Fields equal", "by cause"):
+        assert title in text
+    assert "household: " in text
+    run = json.loads((finished / "results.json").read_text())["runs"]
+    (hard,) = [r for r in run if r.get("data") == "hard"]
+    table = text.split("### False positives at the threshold, by kind")[1]
+    table = table.split("###")[0]
+    counts = [
+        int(line.split("|")[2].replace(",", ""))
+        for line in table.splitlines()
+        if line.startswith("| ") and not line.startswith("| kind")
+    ]
+    assert sum(counts) == hard["pairwise_fp"]
+
+
 def test_tool_setups_share_the_er_toolkit_config() -> None:
     from benchmarks import compare_tools
     from er_toolkit.blocking import ExactRule
@@ -225,3 +278,11 @@ def test_scale_results_section_lists_every_size_and_keeps_other_sections(tmp_pat
         "`python -m benchmarks.scale --n 1000`; `python -m benchmarks.scale --n 3000`"
         in text
     )
+    # Hard data: its own files and section; the standard section stays.
+    (out / "scale_hard_n2000.json").write_text(json.dumps(run(2000, 0.5)))
+    scale.write_results(out, results, "unused", data="hard")
+    text = results.read_text()
+    assert text.count(scale.HEADING_HARD) == 1
+    standard, hard = text.split(scale.HEADING_HARD)
+    assert "| 1,000 " in standard and "| 2,000 " not in standard
+    assert "| 2,000 " in hard and "| 1,000 " not in hard
