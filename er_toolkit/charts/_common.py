@@ -38,8 +38,11 @@ A float64 probability rounds to 1 from about 53 bits up."""
 def new_figure(width: float, height: float) -> Figure:
     """Return a constrained-layout figure not attached to pyplot's global state."""
     from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
 
-    return Figure(figsize=(width, height), layout="constrained")
+    # room between panels, so tick labels at their edges do not meet
+    layout = ConstrainedLayoutEngine(w_pad=0.08, wspace=0.03)
+    return Figure(figsize=(width, height), layout=layout)
 
 
 def note(ax: Axes, text: str) -> None:

@@ -135,7 +135,7 @@ def blocking_chart(table: pl.DataFrame) -> Figure:
         for yi, v in zip(y, cumulative, strict=True):
             cum_ax.text(v, yi, " " + format_count(v), va="center", fontsize=7)
         cum_ax.set_xlim(0, max(float(cumulative.max()), 1.0) * 1.35)
-        cum_ax.xaxis.set_major_locator(MaxNLocator(4))
+        cum_ax.xaxis.set_major_locator(MaxNLocator(4, prune="upper"))
         cum_ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
         cum_ax.set_xlabel("candidate pairs, cumulative")
         cum_ax.grid(axis="x", alpha=0.3)

@@ -409,11 +409,13 @@ def self_match_scores(
     pairs = rows.select(
         pl.col(schema.ROW).alias(schema.ROW_L), pl.col(schema.ROW).alias(schema.ROW_R)
     )
+    from er_toolkit.score import ClassifierScorer
+
     vectors = compare_pairs(
         records,
         pairs,
         linker.config.comparisons,
-        raw_similarity=linker.config.model.kind == "classifier",
+        raw_similarity=isinstance(linker.scorer_, ClassifierScorer),
     )
     scored = linker.scorer_.predict(vectors)
     return rows.with_columns(
