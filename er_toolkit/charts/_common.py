@@ -103,6 +103,20 @@ def weight_to_probability(w: Sequence[float] | np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp2(-np.asarray(w, dtype=np.float64)))
 
 
+def format_probability(weight: float) -> str:
+    """Write the match probability of a weight, near 1 as ``1 - 1.4e-14``.
+
+    Examples
+    --------
+    >>> [format_probability(w) for w in (-30.0, 0.0, 3.0, 46.2)]
+    ['9.3e-10', '0.5', '0.8889', '1 - 1.2e-14']
+    """
+    if weight > 13:  # p > 0.9999: say how far from 1, computed without cancelling
+        return f"1 - {1.0 / (1.0 + 2.0**weight):.2g}"
+    p = float(weight_to_probability([weight])[0])
+    return f"{p:.2g}" if weight < -13 else f"{p:.4g}"
+
+
 def format_count(n: float) -> str:
     """Return ``n`` with thousands separators, or in k / M when large.
 

@@ -17,10 +17,10 @@ from er_toolkit.charts._common import (
     THRESHOLD,
     WEIGHT_LABEL,
     empty_figure,
+    format_probability,
     new_figure,
     probability_to_weight,
     require_columns,
-    weight_to_probability,
 )
 
 if TYPE_CHECKING:
@@ -179,9 +179,9 @@ def waterfall_chart(
         [float(row[schema.bf(n)] or 0.0) for n in names], dtype=np.float64
     )
     total = prior_weight + float(contributions.sum())
-    probability = float(weight_to_probability([total])[0])
     heading = title or (
-        f"Why this pair scores {total:+.2f} bits (match probability {probability:.4g})"
+        f"Why this pair scores {total:+.2f} bits "
+        f"(match probability {format_probability(total)})"
     )
     if not names:
         return empty_figure(
