@@ -596,3 +596,9 @@ def test_the_overlap_check_finds_overlapping_text():
     ax.text(0.5, 0.5, "one label")
     ax.text(0.52, 0.5, "another label")
     assert _overlapping_texts(fig) == [("one label", "another label")]
+
+
+def test_a_chart_shows_itself_as_png_in_jupyter_without_pyplot():
+    formatters = pytest.importorskip("IPython.core.formatters")
+    data, _ = formatters.DisplayFormatter().format(CASES["cluster_sizes"]())
+    assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 import polars as pl
+from matplotlib.figure import Figure
 
 from er_toolkit.exceptions import SchemaError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.axis import Axis
-    from matplotlib.figure import Figure
 
 POSITIVE: Final = "#2a7ab0"
 """Evidence for a match, a match, the measure shown."""
@@ -35,14 +36,27 @@ MAX_WEIGHT: Final = 60.0
 A float64 probability rounds to 1 from about 53 bits up."""
 
 
-def new_figure(width: float, height: float) -> Figure:
+class ChartFigure(Figure):
+    """A matplotlib Figure that shows itself as a PNG in Jupyter.
+
+    Figures made without pyplot are not displayed by the inline backend
+    unless pyplot was imported; ``_repr_png_`` lets IPython show one that
+    is the value of a cell either way.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
+def new_figure(width: float, height: float) -> ChartFigure:
     """Return a constrained-layout figure not attached to pyplot's global state."""
-    from matplotlib.figure import Figure
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     # room between panels, so tick labels at their edges do not meet
     layout = ConstrainedLayoutEngine(w_pad=0.08, wspace=0.03)
-    return Figure(figsize=(width, height), layout=layout)
+    return ChartFigure(figsize=(width, height), layout=layout)
 
 
 def note(ax: Axes, text: str) -> None:
