@@ -45,7 +45,7 @@ def blocking_chart(table: pl.DataFrame) -> Figure:
         ``new_pairs`` (the pairs no earlier rule produced),
         ``cumulative_pairs`` and ``cumulative_recall`` (share of true pairs
         found by this rule and the earlier ones), as made by
-        :func:`er_toolkit.report.blocking_summary`; ``Linker.blocking_report_``
+        :func:`er_toolkit.report.blocking_summary`; ``Linker.blocking_report(records)``
         alone gives the first panel.
 
     Returns

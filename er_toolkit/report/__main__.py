@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from er_toolkit.cli import run_cli, set_tracking_uri
@@ -63,9 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"--config declares comparisons {given}, but the model was trained "
                     f"with {saved}; give the config the model was trained from."
                 )
-            # the model's threshold is the one it was trained (or tuned) to
+            # the model's scorer, with its fitted threshold, scores these records
             scorer = linker.scorer_
-            linker = Linker(replace(config, threshold=linker.config.threshold))
+            linker = Linker(config)
             linker.scorer_ = scorer
         records = linker.records()
         pairs = linker.block(records)

@@ -101,7 +101,7 @@ def blocking_summary(
     Parameters
     ----------
     blocking_report
-        ``Linker.blocking_report_`` (``blocked_by``, ``pairs``), blockers in
+        ``Linker.blocking_report(records)`` (``blocked_by``, ``pairs``), blockers in
         priority order.
     candidate_pairs
         The blocked pairs, ``blocked_by`` naming each pair's first producer.
@@ -545,7 +545,7 @@ def explain_sample(
     list of ExplainedPair
         Values are raw: the report masks them unless asked not to.
     """
-    threshold = linker.config.threshold
+    threshold = linker.threshold_
     frame = scored.select(schema.ROW_L, schema.ROW_R, schema.MATCH_PROBABILITY)
     if truth is not None:
         frame = label_pairs(frame, truth)

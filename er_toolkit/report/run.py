@@ -70,14 +70,15 @@ def _facts(
         "sources": ", ".join(sorted(set(records.get_column(schema.SOURCE).to_list()))),
         "candidate pairs": pairs.height,
         "scorer": type(scorer).__name__,
-        "threshold (match probability)": linker.config.threshold,
+        "threshold (match probability)": linker.threshold_,
     }
     if isinstance(scorer, FellegiSunter):
         facts["λ (probability two random records match)"] = (
             scorer.probability_two_random_records_match_
         )
-    else:
-        facts["threshold reason"] = scorer.threshold_reason_
+    reason = scorer.report().tags.get("threshold_reason")
+    if reason:
+        facts["threshold reason"] = reason
     return facts
 
 
@@ -104,7 +105,7 @@ def training_report(
     ----------
     linker
         The fitted linker (after :meth:`~er_toolkit.pipeline.Linker.block`,
-        so that ``blocking_report_`` is set).
+        fitted).
     records
         Its records.
     candidate_pairs
@@ -144,8 +145,12 @@ def training_report(
         The page and its charts and tables.
     """
     scorer = linker.scorer_
-    fs = scorer if isinstance(scorer, FellegiSunter) else scorer.fellegi_sunter
-    threshold = linker.config.threshold
+    fs = (
+        scorer
+        if isinstance(scorer, FellegiSunter)
+        else getattr(scorer, "fellegi_sunter_", None)
+    )
+    threshold = linker.threshold_
     summary = summary or {}
     metrics = dict(summary.get("metrics") or {})
     if truth is not None and not metrics:
@@ -169,15 +174,7 @@ def training_report(
     figures["profile"] = plot_profile(profile)
     tables["profile"] = profile
 
-    report = getattr(linker, "blocking_report_", None)
-    if report is None:
-        from er_toolkit.blocking import count_rule_pairs
-
-        report = count_rule_pairs(
-            records,
-            linker.config.blocking.blockers(),
-            link_type=linker.config.link_type,
-        )
+    report = linker.blocking_report(records)
     blocking = blocking_summary(report, candidate_pairs, truth=truth)
     figures["blocking"] = charts.blocking_chart(blocking)
     tables["blocking"] = blocking
