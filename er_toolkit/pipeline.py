@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from er_toolkit import __version__, schema
+from er_toolkit import __version__, diagnostics, schema
 from er_toolkit.blocking import block_pairs, count_rule_pairs
 from er_toolkit.cluster import connected_components
 from er_toolkit.compare import RecordEncoding, compare_pairs
@@ -29,8 +28,9 @@ from er_toolkit.evaluate import (
     true_pairs_from_list,
 )
 from er_toolkit.exceptions import ModelFormatError, NotFittedError
-from er_toolkit.io import Source, prepare_records, read_frame
+from er_toolkit.io import Source, prepare_records, read_frame, write_json_atomic
 from er_toolkit.score import ClassifierScorer, FellegiSunter, scorer_from_dict
+from er_toolkit.score.validation import load_model_json, validate_linker_dict
 from er_toolkit.standardise import profile_frame, profile_standardisation
 from er_toolkit.training import labelled_pairs_from_list, training_pairs
 
@@ -47,7 +47,12 @@ def load_source(source: SourceConfig, *, base_dir: Path) -> Source:
     path = Path(str(source.path))
     if not path.is_absolute():
         path = base_dir / path
-    return Source(source.name, path, id_column=source.id_column)
+    return Source(
+        source.name,
+        path,
+        id_column=source.id_column,
+        encoding=source.encoding or "utf8",
+    )
 
 
 class Linker:
@@ -98,10 +103,15 @@ class Linker:
         self.timings_["load"] = time.perf_counter() - start
         if self.config.standardise:
             start = time.perf_counter()
+            raw = records
             records, self.profile_ = profile_standardisation(
                 records, self.config.standardise
             )
+            diagnostics.check_standardised(raw, records, self.config.standardise)
             self.timings_["standardise"] = time.perf_counter() - start
+        diagnostics.check_compared_columns(
+            records, self.config.comparisons, link_type=self.config.link_type
+        )
         return records
 
     def profile(self, records: pl.DataFrame) -> pl.DataFrame:
@@ -205,6 +215,7 @@ class Linker:
                 labels=labels,
             )
         self.timings_["fit"] = time.perf_counter() - start
+        diagnostics.check_fitted(self.scorer_)
         return self
 
     def _fellegi_sunter(self) -> FellegiSunter:
@@ -464,6 +475,7 @@ class Linker:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Linker:
         """Rebuild a fitted linker from :meth:`to_dict`'s output."""
+        validate_linker_dict(data)
         version = data.get("format_version") if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("kind") != "er_toolkit.Linker":
             raise ModelFormatError(
@@ -481,24 +493,12 @@ class Linker:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted linker to ``path`` as JSON."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(self.to_dict(), indent=2))
-        return target
+        return write_json_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Linker:
-        """Read a linker written by :meth:`save`."""
-        file = Path(path)
-        if not file.is_file():
-            raise ModelFormatError(f"Model file {str(file)!r} does not exist.")
-        try:
-            data = json.loads(file.read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelFormatError(
-                f"Model file {str(file)!r} is not JSON: {exc}"
-            ) from exc
-        return cls.from_dict(data)
+        """Read a linker written by :meth:`save` (every field checked first)."""
+        return cls.from_dict(load_model_json(path))
 
 
 def with_record_ids(pairs: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.cli import run_cli, set_tracking_uri
+from er_toolkit.cli import ArgumentParser, run_cli, set_tracking_uri
 from er_toolkit.exceptions import ConfigError
-from er_toolkit.io import Source, read_frame, write_parquet_atomic
+from er_toolkit.io import Source, publish_output_set, read_frame
 from er_toolkit.pipeline import Linker
 from er_toolkit.track import load_linker
 
@@ -20,9 +20,9 @@ SCORED_FILE = "scored_pairs.parquet"
 CLUSTERS_FILE = "clusters.parquet"
 
 
-def parser() -> argparse.ArgumentParser:
+def parser() -> ArgumentParser:
     """Return the argument parser of ``python -m er_toolkit.score``."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m er_toolkit.score",
         description="Score new records with a saved model (JSON path) or a registered "
         "one (models:/<name>/<version>); write scored pairs and clusters as Parquet.",
@@ -48,7 +48,18 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="column holding record ids (default: the one the model was trained with)",
     )
-    p.add_argument("--output", required=True, help="folder for the Parquet outputs")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="folder for the Parquet outputs: new, empty, or an earlier output (it "
+        "is replaced as a whole, with a manifest.json)",
+    )
+    p.add_argument(
+        "--encoding",
+        default="utf8",
+        help="text encoding of CSV inputs (default utf8; e.g. windows-1252, "
+        "utf8-lossy)",
+    )
     p.add_argument(
         "--threshold", type=float, default=None, help="match probability for clusters"
     )
@@ -63,8 +74,12 @@ def score_files(
     output: str | Path,
     source_names: Sequence[str] | None = None,
     id_column: str | None = None,
+    encoding: str = "utf8",
 ) -> dict[str, int | float]:
     """Score ``inputs`` with ``linker``; write pairs and clusters to ``output``.
+
+    The two files are published together (:func:`er_toolkit.io.publish_output_set`):
+    a reader sees both from this run, or both from the last, never a mix.
 
     Returns
     -------
@@ -93,24 +108,29 @@ def score_files(
         column = id_column
         if column is None:
             column = trained[i].id_column if i < len(trained) else schema.RECORD_ID
-        sources.append(
-            Source(name, read_frame(path, name=f"input {path!r}"), id_column=column)
-        )
+        frame = read_frame(path, name=f"input {path!r}", encoding=encoding)
+        sources.append(Source(name, frame, id_column=column))
     records = linker.records(sources)
     pairs = linker.block(records)
     scored = linker.predict(records, candidate_pairs=pairs)
     clusters = linker.cluster(records, scored)
-    out = Path(output)
-    write_parquet_atomic(scored.drop(schema.ROW_L, schema.ROW_R), out / SCORED_FILE)
-    write_parquet_atomic(clusters.drop(schema.ROW), out / CLUSTERS_FILE)
     threshold = linker.config.threshold
-    return {
+    summary: dict[str, int | float] = {
         "records": records.height,
         "pairs": scored.height,
         "matches": scored.filter(pl.col(schema.MATCH_PROBABILITY) >= threshold).height,
         "clusters": clusters.get_column(schema.CLUSTER_ID).n_unique(),
-        "seconds": time.perf_counter() - start,
     }
+    publish_output_set(
+        output,
+        {
+            SCORED_FILE: scored.drop(schema.ROW_L, schema.ROW_R),
+            CLUSTERS_FILE: clusters.drop(schema.ROW),
+        },
+        metadata={"model": linker.config.name, "threshold": threshold, **summary},
+    )
+    summary["seconds"] = time.perf_counter() - start
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
         set_tracking_uri(args.tracking_uri)
         linker = load_linker(args.model)
         if args.threshold is not None:
-            from dataclasses import replace
-
             linker.config = replace(linker.config, threshold=args.threshold)
         summary = score_files(
             linker,
@@ -130,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             output=args.output,
             source_names=args.source_name,
             id_column=args.id_column,
+            encoding=args.encoding,
         )
         print(
             "scored {records:,} records: {pairs:,} candidate pairs, {matches:,} matches, "

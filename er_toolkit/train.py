@@ -14,15 +14,20 @@ from er_toolkit.charts import (
     match_weights_chart,
     precision_recall_chart,
 )
-from er_toolkit.cli import run_cli, set_tracking_uri
-from er_toolkit.config import LinkageConfig
+from er_toolkit.cli import ArgumentParser, one_line, run_cli, set_tracking_uri
+from er_toolkit.config import (
+    LinkageConfig,
+    validate_experiment_name,
+    validate_model_name,
+)
+from er_toolkit.exceptions import ErToolkitError, TrackingError
 from er_toolkit.pipeline import Linker
 from er_toolkit.score import ClassifierScorer, FellegiSunter
 from er_toolkit.track import log_training_run
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m er_toolkit.train",
         description="Train a linkage model from a TOML config, evaluate it against "
         "the config's labels, log the run to MLflow and register the model.",
@@ -68,6 +73,9 @@ def train(
     dict
         Metrics, timings and, when logged, the run id and model version.
     """
+    if log_mlflow:  # what MLflow would refuse after training, refused before it
+        validate_model_name(config.name)
+        validate_experiment_name(config.experiment)
     start = time.perf_counter()
     linker = Linker(config)
     records = linker.records()
@@ -144,8 +152,8 @@ def train(
             )
         if isinstance(scorer, ClassifierScorer):
             tables["feature_importance"] = scorer.feature_importance_table()
-        summary.update(
-            log_training_run(
+        try:
+            logged = log_training_run(
                 linker,
                 records=records,
                 metrics=metrics,
@@ -156,7 +164,17 @@ def train(
                 params=params,
                 tags=tags,
             )
-        )
+        except ErToolkitError:
+            raise
+        except Exception as exc:
+            if not type(exc).__module__.startswith(
+                ("mlflow", "sqlalchemy", "requests")
+            ):
+                raise
+            raise TrackingError(
+                f"MLflow could not log the run: {one_line(str(exc))[:300]}"
+            ) from None
+        summary.update(logged)
     return summary
 
 

@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 import polars as pl
 
-from er_toolkit.compare import comparators
+from er_toolkit.compare import comparators, limits
 from er_toolkit.exceptions import SchemaError
 
 _NULL_DISTANCE = np.iinfo(np.int32).max
@@ -27,11 +27,21 @@ class ColumnEncoding:
         The column over all records, indexed by ``_row``.
     date_format
         ``strptime`` format for string dates; ``None`` for ISO or Date values.
+    max_compared_length
+        Characters of a value the string comparators read (see
+        :data:`~er_toolkit.compare.limits.DEFAULT_MAX_COMPARED_LENGTH`).
     """
 
-    def __init__(self, values: pl.Series, *, date_format: str | None = None) -> None:
+    def __init__(
+        self,
+        values: pl.Series,
+        *,
+        date_format: str | None = None,
+        max_compared_length: int | None = None,
+    ) -> None:
         self.values = values
         self.date_format = date_format
+        self.max_compared_length = limits.max_compared_length(max_compared_length)
         self._halves_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @cached_property
@@ -114,8 +124,11 @@ class ColumnEncoding:
 
     @cached_property
     def uniques(self) -> np.ndarray:
-        """The distinct strings, indexed by code."""
-        return np.asarray(self._sorted_uniques.to_list(), dtype=object)
+        """The distinct strings, indexed by code, cut at ``max_compared_length``."""
+        capped, cut = limits.cap_lengths(self._sorted_uniques, self.max_compared_length)
+        if cut.size:
+            limits.warn_cut(self.values.name, cut, self.codes, self.max_compared_length)
+        return np.asarray(capped.to_list(), dtype=object)
 
     @cached_property
     def term_frequency(self) -> np.ndarray:
@@ -163,8 +176,11 @@ class ColumnEncoding:
 class RecordEncoding:
     """Column encodings of one records frame, made on first use and kept."""
 
-    def __init__(self, records: pl.DataFrame) -> None:
+    def __init__(
+        self, records: pl.DataFrame, *, max_compared_length: int | None = None
+    ) -> None:
         self.records = records
+        self.max_compared_length = limits.max_compared_length(max_compared_length)
         self._columns: dict[tuple[str, str | None], ColumnEncoding] = {}
 
     def column(self, name: str, *, date_format: str | None = None) -> ColumnEncoding:
@@ -172,7 +188,9 @@ class RecordEncoding:
         key = (name, date_format)
         if key not in self._columns:
             self._columns[key] = ColumnEncoding(
-                self.records.get_column(name), date_format=date_format
+                self.records.get_column(name),
+                date_format=date_format,
+                max_compared_length=self.max_compared_length,
             )
         return self._columns[key]
 

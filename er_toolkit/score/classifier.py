@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import os
 import warnings
@@ -23,7 +21,9 @@ from er_toolkit.exceptions import (
     NotFittedError,
     SchemaError,
 )
+from er_toolkit.score import safe_skops
 from er_toolkit.score.fellegi_sunter import FellegiSunter
+from er_toolkit.score.validation import load_model_json, validate_classifier_dict
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,6 @@ THRESHOLD_STRATEGIES: Final[tuple[ThresholdStrategy, ...]] = (
 )
 FS_WEIGHT: Final = "fs_match_weight"
 """Feature name of the Fellegi-Sunter match weight when stacking."""
-
-TRUSTED_MODULES: Final = ("sklearn.", "numpy.")
-"""Type prefixes a saved estimator may hold; anything else is refused on load."""
 
 _P_CLIP = 1e-12
 _IMPORTANCE_ROWS = 5_000
@@ -503,8 +500,6 @@ class ClassifierScorer:
         The calibrated estimator is serialised with :func:`skops.io.dumps`
         (never pickle) and embedded base64-encoded.
         """
-        import skops.io as sio
-
         self._check_fitted()
         name = self.estimator if isinstance(self.estimator, str) else "custom"
         return {
@@ -533,22 +528,32 @@ class ClassifierScorer:
                 "feature_importances_std": self.feature_importances_std_.tolist(),
                 "n_train": self.n_train_,
                 "n_train_matches": self.n_train_matches_,
-                "estimator_skops": base64.b64encode(sio.dumps(self.model_)).decode(
-                    "ascii"
-                ),
+                "estimator_skops": safe_skops.dump_estimator(self.model_),
             },
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClassifierScorer:
+    def from_dict(
+        cls, data: dict[str, Any], *, trusted: Sequence[str] = ()
+    ) -> ClassifierScorer:
         """Rebuild a fitted scorer from :meth:`to_dict`'s output.
+
+        Parameters
+        ----------
+        data
+            The dict.
+        trusted
+            Full type names to trust beyond
+            :data:`~er_toolkit.score.safe_skops.TRUSTED_TYPES`, for a model
+            with a custom estimator (see ``SECURITY.md``).
 
         Raises
         ------
         ModelFormatError
-            If the dict is not a ClassifierScorer of this format version, or
-            the embedded estimator holds a type outside scikit-learn and numpy.
+            If a field is missing, of the wrong type or out of range, or the
+            embedded estimator holds a type a classifier model does not need.
         """
+        validate_classifier_dict(data)
         version = data.get("format_version") if isinstance(data, dict) else None
         kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
         if kind != "ClassifierScorer" or version != FORMAT_VERSION:
@@ -558,7 +563,7 @@ class ClassifierScorer:
             )
         params, fitted = data["params"], data["fitted"]
         fs = data.get("fellegi_sunter")
-        model_ = load_estimator(fitted["estimator_skops"])
+        model_ = load_estimator(fitted["estimator_skops"], trusted=trusted)
         estimator = params["estimator"]
         scorer = cls(
             [Comparison.from_dict(c) for c in data["comparisons"]],
@@ -592,46 +597,25 @@ class ClassifierScorer:
         return scorer
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model as JSON to ``path``."""
-        target = Path(path)
-        target.write_text(json.dumps(self.to_dict(), indent=2))
-        return target
+        """Write the model as JSON to ``path`` (atomically)."""
+        from er_toolkit.io import write_json_atomic
+
+        return write_json_atomic(self.to_dict(), path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ClassifierScorer:
-        """Read a model written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+    def load(
+        cls, path: str | os.PathLike[str], *, trusted: Sequence[str] = ()
+    ) -> ClassifierScorer:
+        """Read a model written by :meth:`save` (``trusted`` as in :meth:`from_dict`)."""
+        return cls.from_dict(load_model_json(path), trusted=trusted)
 
 
 # --------------------------------------------------------------------------- #
 # helpers
 # --------------------------------------------------------------------------- #
-def load_estimator(encoded: str) -> Any:
-    """Load a base64 skops payload, trusting only scikit-learn and numpy types.
-
-    Raises
-    ------
-    ModelFormatError
-        If the payload is not valid, or names a type outside
-        :data:`TRUSTED_MODULES`.
-    """
-    import skops.io as sio
-
-    try:
-        payload = base64.b64decode(encoded.encode("ascii"), validate=True)
-        untrusted = sio.get_untrusted_types(data=payload)
-    except Exception as exc:  # binascii, zipfile and JSON errors alike
-        raise ModelFormatError(
-            f"The saved estimator is not a valid skops payload: {exc}"
-        ) from exc
-    refused = sorted(t for t in untrusted if not t.startswith(TRUSTED_MODULES))
-    if refused:
-        raise ModelFormatError(
-            f"The saved estimator holds type(s) {refused} outside scikit-learn and "
-            "numpy; refusing to load it. Only models er_toolkit trained itself can be "
-            "loaded."
-        )
-    return sio.loads(payload, trusted=list(untrusted))
+def load_estimator(encoded: str, *, trusted: Sequence[str] = ()) -> Any:
+    """Load a base64 skops payload; see :func:`er_toolkit.score.safe_skops.load_estimator`."""
+    return safe_skops.load_estimator(encoded, trusted=trusted)
 
 
 def _labels(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from er_toolkit.exceptions import ConfigError, ModelFormatError, NotFittedError
 from er_toolkit.schema import LinkType
 from er_toolkit.score.em import PROBABILITY_FLOOR, Patterns, run_em
 from er_toolkit.score.sampling import sample_pairs, total_pairs
+from er_toolkit.score.validation import load_model_json, validate_fellegi_sunter_dict
 
 log = logging.getLogger(__name__)
 
@@ -595,7 +595,15 @@ class FellegiSunter:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FellegiSunter:
-        """Rebuild a fitted model from :meth:`to_dict`'s output."""
+        """Rebuild a fitted model from :meth:`to_dict`'s output.
+
+        Raises
+        ------
+        ModelFormatError
+            Naming the first field that is missing, of the wrong type or out
+            of range (see :func:`~er_toolkit.score.validation.validate_fellegi_sunter_dict`).
+        """
+        validate_fellegi_sunter_dict(data)
         version = data.get("format_version")
         if data.get("kind") != "FellegiSunter" or version != FORMAT_VERSION:
             raise ModelFormatError(
@@ -630,15 +638,15 @@ class FellegiSunter:
         return model
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model as JSON to ``path``."""
-        target = Path(path)
-        target.write_text(json.dumps(self.to_dict(), indent=2))
-        return target
+        """Write the model as JSON to ``path`` (atomically)."""
+        from er_toolkit.io import write_json_atomic
+
+        return write_json_atomic(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FellegiSunter:
-        """Read a model written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a model written by :meth:`save`, with the checks of :meth:`from_dict`."""
+        return cls.from_dict(load_model_json(path))
 
 
 def _default_m(n_levels: int) -> np.ndarray:
