@@ -300,8 +300,13 @@ def validate_classifier_dict(data: Any, *, field: str = "") -> None:
         raise _fail(where + ".feature_names", "a list of strings", features)
     for key in ("feature_importances", "feature_importances_std"):
         values = _key(fitted, key, where)
-        if not isinstance(values, list) or len(values) != len(features):
-            raise _fail(f"{where}.{key}", f"a list of {len(features)} numbers", values)
+        if not isinstance(values, list):
+            raise _fail(f"{where}.{key}", "a list of numbers", values)
+        if len(values) != len(features):
+            raise ModelFormatError(
+                f"Model fields '{where}.feature_names' and '{where}.{key}' differ in "
+                f"length ({len(features)} feature names, {len(values)} values)."
+            )
         for i, value in enumerate(values):
             if not _is_number(value) or not math.isfinite(value):
                 raise _fail(f"{where}.{key}[{i}]", "a finite number", value)
