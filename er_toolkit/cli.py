@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from er_toolkit.exceptions import DataQualityWarning, ErToolkitError
@@ -41,8 +42,9 @@ def run_cli(main: Callable[[], int]) -> int:
     other exception is a bug and exits 1 with one line that names its type
     but not its message (library messages can quote record values); set
     ``ER_TOOLKIT_DEBUG=1`` for the traceback. Warnings that the output may be
-    poor (:class:`~er_toolkit.exceptions.DataQualityWarning` and other
-    ``UserWarning``) are printed after a successful run as ``warning:`` lines.
+    poor (:class:`~er_toolkit.exceptions.DataQualityWarning`, and other
+    ``UserWarning`` raised by er_toolkit itself) are printed after a
+    successful run as ``warning:`` lines.
     """
     logging.basicConfig(
         level=os.environ.get("ER_TOOLKIT_LOG_LEVEL", "WARNING"),
@@ -74,8 +76,15 @@ def run_cli(main: Callable[[], int]) -> int:
                 file=sys.stderr,
             )
             return EXIT_INTERNAL_ERROR
+    package = str(Path(__file__).resolve().parent)
     for message in dict.fromkeys(
-        one_line(str(w.message)) for w in caught if issubclass(w.category, UserWarning)
+        one_line(str(w.message))
+        for w in caught
+        if issubclass(w.category, DataQualityWarning)
+        or (
+            issubclass(w.category, UserWarning)
+            and str(Path(w.filename).resolve()).startswith(package)
+        )
     ):
         print(f"warning: {message}", file=sys.stderr)
     return code

@@ -813,69 +813,72 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def publish_output_set(
-    folder: str | os.PathLike[str],
-    frames: Mapping[str, pl.DataFrame],
-    *,
-    metadata: Mapping[str, Any] | None = None,
-) -> Path:
-    """Write ``frames`` as one output set: all files published together, or none.
+class OutputSet:
+    """An output folder held for one run: checked and locked on entry, published once.
 
-    The files are written into a fresh hidden folder beside ``folder``,
-    fsynced, described in ``manifest.json`` (written last: names, row
-    counts, sizes, SHA-256), and the folder is then renamed into place
-    (an earlier set is moved aside first and removed after). A second run
-    writing to the same folder at the same time is refused, and what a
-    killed run left behind is removed by the next one. Folders and files
-    get the user's umask.
+    Entering checks the folder (new, empty, or an earlier output set; never
+    the working folder), takes an exclusive lock beside it, so a second run
+    writing to the same place fails at once with a clear error, and removes
+    what a killed earlier run left behind. :meth:`publish` writes every file
+    into a fresh hidden folder beside it, fsyncs them, writes
+    ``manifest.json`` last (names, row counts, sizes, SHA-256), fsyncs the
+    folder and renames it into place; an earlier set is moved aside first
+    and removed after. Folders and files get the user's umask.
 
     Parameters
     ----------
     folder
-        The output folder. It must be new, empty, or an earlier output set:
-        the whole folder is replaced.
-    frames
-        File name (``.parquet`` or ``.csv``) to frame.
-    metadata
-        Extra JSON-ready facts for the manifest (the run's summary).
-
-    Returns
-    -------
-    pathlib.Path
-        The published folder.
-
-    Raises
-    ------
-    OutputError
-        If the folder is locked by another run, is not an output set, or a
-        file name is not a plain ``.parquet``/``.csv`` name.
+        The output folder; the whole folder is replaced.
 
     Examples
     --------
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp()) / "out"
-    >>> _ = publish_output_set(out, {"pairs.parquet": pl.DataFrame({"a": [1, 2]})})
+    >>> with OutputSet(out) as output:
+    ...     _ = output.publish({"pairs.parquet": pl.DataFrame({"a": [1, 2]})})
     >>> sorted(p.name for p in out.iterdir())
     ['manifest.json', 'pairs.parquet']
     >>> read_output_set(out)["pairs.parquet"].height
     2
     """
-    target = Path(folder).resolve()
-    for name in frames:
-        if (
-            Path(name).name != name
-            or name.startswith(".")
-            or name == MANIFEST_FILE
-            or Path(name).suffix not in (".parquet", ".csv")
-        ):
-            raise OutputError(
-                f"Output file names must be plain .parquet or .csv names; got {name!r}."
-            )
-    _check_output_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _OutputLock(target):
-        _check_output_target(target)
-        _remove_stale(target)
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.target = Path(folder).resolve()
+        self._lock = _OutputLock(self.target)
+
+    def __enter__(self) -> OutputSet:
+        _check_output_target(self.target)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self._lock.__enter__()
+        try:
+            _check_output_target(self.target)
+            _remove_stale(self.target)
+        except BaseException:
+            self._lock.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.__exit__()
+
+    def publish(
+        self,
+        frames: Mapping[str, pl.DataFrame],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Path:
+        """Write ``frames`` (file name to frame) and publish them together.
+
+        Raises
+        ------
+        OutputError
+            If a name is not a plain ``.parquet`` or ``.csv`` file name, or
+            the set was not entered (``with OutputSet(...)``).
+        """
+        if self._lock._fd is None:
+            raise OutputError("OutputSet.publish needs the set entered first (with).")
+        _check_file_names(frames)
+        target = self.target
         tmp = _temporary_name(target, "tmp")
         os.mkdir(tmp, 0o777)
         try:
@@ -909,7 +912,57 @@ def publish_output_set(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    return target
+        return target
+
+
+def _check_file_names(frames: Mapping[str, pl.DataFrame]) -> None:
+    for name in frames:
+        if (
+            Path(name).name != name
+            or name.startswith(".")
+            or name == MANIFEST_FILE
+            or Path(name).suffix not in (".parquet", ".csv")
+        ):
+            raise OutputError(
+                f"Output file names must be plain .parquet or .csv names; got {name!r}."
+            )
+
+
+def publish_output_set(
+    folder: str | os.PathLike[str],
+    frames: Mapping[str, pl.DataFrame],
+    *,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``frames`` as one output set: all files published together, or none.
+
+    A shorthand for ``with OutputSet(folder) as s: s.publish(frames)``; see
+    :class:`OutputSet`.
+
+    Parameters
+    ----------
+    folder
+        The output folder. It must be new, empty, or an earlier output set:
+        the whole folder is replaced.
+    frames
+        File name (``.parquet`` or ``.csv``) to frame.
+    metadata
+        Extra JSON-ready facts for the manifest (the run's summary).
+
+    Returns
+    -------
+    pathlib.Path
+        The published folder.
+
+    Raises
+    ------
+    OutputError
+        If the folder is locked by another run, is not an output set, or a
+        file name is not a plain ``.parquet``/``.csv`` name.
+    """
+    _check_file_names(frames)
+    with OutputSet(folder) as output:
+        return output.publish(frames, metadata=metadata)
 
 
 def _swap_in(tmp: Path, target: Path) -> None:

@@ -12,7 +12,7 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.cli import ArgumentParser, run_cli, set_tracking_uri
 from er_toolkit.exceptions import ConfigError
-from er_toolkit.io import Source, publish_output_set, read_frame
+from er_toolkit.io import OutputSet, Source, read_frame
 from er_toolkit.pipeline import Linker
 from er_toolkit.track import load_linker
 
@@ -78,8 +78,9 @@ def score_files(
 ) -> dict[str, int | float]:
     """Score ``inputs`` with ``linker``; write pairs and clusters to ``output``.
 
-    The two files are published together (:func:`er_toolkit.io.publish_output_set`):
-    a reader sees both from this run, or both from the last, never a mix.
+    The output folder is checked and locked before any work, and the two
+    files are published together (:class:`er_toolkit.io.OutputSet`): a
+    reader sees both from this run, or both from the last, never a mix.
 
     Returns
     -------
@@ -87,6 +88,20 @@ def score_files(
         Counts for the one-line summary.
     """
     start = time.perf_counter()
+    with OutputSet(output) as out:
+        summary = _score(linker, inputs, source_names, id_column, encoding, out)
+    summary["seconds"] = time.perf_counter() - start
+    return summary
+
+
+def _score(
+    linker: Linker,
+    inputs: Sequence[str],
+    source_names: Sequence[str] | None,
+    id_column: str | None,
+    encoding: str,
+    out: OutputSet,
+) -> dict[str, int | float]:
     trained = linker.config.sources
     if source_names is None:
         if len(trained) == len(inputs):
@@ -121,15 +136,13 @@ def score_files(
         "matches": scored.filter(pl.col(schema.MATCH_PROBABILITY) >= threshold).height,
         "clusters": clusters.get_column(schema.CLUSTER_ID).n_unique(),
     }
-    publish_output_set(
-        output,
+    out.publish(
         {
             SCORED_FILE: scored.drop(schema.ROW_L, schema.ROW_R),
             CLUSTERS_FILE: clusters.drop(schema.ROW),
         },
         metadata={"model": linker.config.name, "threshold": threshold, **summary},
     )
-    summary["seconds"] = time.perf_counter() - start
     return summary
 
 
