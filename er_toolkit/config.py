@@ -529,11 +529,12 @@ class LinkageConfig:
     @classmethod
     def from_toml(cls, path: str | Path) -> LinkageConfig:
         """Read a TOML config file."""
+        from er_toolkit.io import read_text_file
+
         file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"Config file {str(file)!r} does not exist.")
+        text = read_text_file(file, what="Config file", error=ConfigError)
         try:
-            spec = tomllib.loads(file.read_text())
+            spec = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(
                 f"Config file {str(file)!r} is not valid TOML: {exc}"

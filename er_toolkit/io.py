@@ -375,6 +375,13 @@ def _check_csv_shape(
                     "line) or 'utf8-lossy'."
                 ) from None
         b = np.frombuffer(chunk, dtype=np.uint8)
+        nul = int(np.argmax(b == 0)) if b.size else 0
+        if b.size and b[nul] == 0:
+            nul_line = lines_seen + chunk.count(b"\n", 0, nul) + 1
+            raise InputFormatError(
+                f"{label} holds a NUL byte at offset {offset + nul} (line "
+                f"{nul_line}): binary data, not CSV text."
+            )
         quotes = np.flatnonzero(b == _QUOTE)
         newlines = np.flatnonzero(b == _NEWLINE)
         ends, seps = newlines, np.flatnonzero(b == separator)

@@ -123,7 +123,7 @@ def _score(
         column = id_column
         if column is None:
             column = trained[i].id_column if i < len(trained) else schema.RECORD_ID
-        frame = read_frame(path, name=f"input {path!r}", encoding=encoding)
+        frame = read_frame(path, name="--input", encoding=encoding)
         sources.append(Source(name, frame, id_column=column))
     records = linker.records(sources)
     pairs = linker.block(records)
