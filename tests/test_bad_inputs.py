@@ -833,7 +833,7 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], type, str]] = [
         "score",
         score_model(lambda e: e.write("m.json", "[]")),
         ModelFormatError,
-        r"'the model' must be a JSON object",
+        r"a JSON object of kind 'er_toolkit.Linker'\); got a JSON list",
     ),
     (
         "model_newer",

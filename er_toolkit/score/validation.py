@@ -341,7 +341,11 @@ def validate_linker_dict(data: Any) -> None:
     from er_toolkit.config import LinkageConfig
     from er_toolkit.pipeline import MODEL_FORMAT_VERSION
 
-    data = _table(data, "the model")
+    if not isinstance(data, Mapping):
+        raise ModelFormatError(
+            "Expected an er_toolkit model file (a JSON object of kind "
+            f"'er_toolkit.Linker'); got a JSON {type(data).__name__}."
+        )
     _format_version(data, "", MODEL_FORMAT_VERSION)
     _kind(data, "", "er_toolkit.Linker")
     spec = _table(_key(data, "config", ""), "config")
