@@ -774,8 +774,8 @@ def validate_comparison_table(spec: Mapping[str, Any], *, index: int = 0) -> Non
             raise ConfigError(f"{where}: {key} must be a string; got {spec[key]!r}.")
     if "date_format" in spec:
         validate_date_format(spec["date_format"], where=where)
-    levels = spec.get("levels")
-    if levels is not None and (
+    levels = spec.get("levels", ())
+    if "levels" in spec and (
         not isinstance(levels, (list, tuple))
         or not levels
         or not all(isinstance(level, Mapping) for level in levels)
@@ -786,8 +786,14 @@ def validate_comparison_table(spec: Mapping[str, Any], *, index: int = 0) -> Non
         )
     from er_toolkit.compare.levels import LEVEL_KINDS
 
-    for level in levels or ():
-        cls = LEVEL_KINDS.get(level.get("kind"))
+    for level in levels:
+        kind = level.get("kind")
+        if not isinstance(kind, str):
+            raise ConfigError(
+                f"{where}: each level needs a 'kind' string, one of "
+                f"{sorted(LEVEL_KINDS)}; got {kind!r}."
+            )
+        cls = LEVEL_KINDS.get(kind)
         if cls is None:
             continue  # level_from_dict names the valid kinds
         for f in dataclasses.fields(cls):

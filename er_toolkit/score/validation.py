@@ -359,7 +359,7 @@ def validate_linker_dict(data: Any) -> None:
         ) from None
     scorer = _table(_key(data, "scorer", ""), "scorer")
     kind = scorer.get("kind")
-    if kind not in _SCORERS:
+    if not isinstance(kind, str) or kind not in _SCORERS:
         raise _fail("scorer.kind", f"one of {sorted(_SCORERS)}", kind)
     model_kind, validate = _SCORERS[kind]
     validate(scorer, field="scorer")
