@@ -550,6 +550,18 @@ def _validate_source(
             + hint
         )
     check_ids(frame.get_column(source.id_column), label=label)
+    odd = {
+        c: frame.schema[c]
+        for c in dict.fromkeys(columns)
+        if c != source.id_column
+        and (frame.schema[c].is_nested() or frame.schema[c] in (pl.Object, pl.Binary))
+    }
+    if odd:
+        shown = ", ".join(f"{c!r} ({dtype})" for c, dtype in odd.items())
+        raise SchemaError(
+            f"{label}: column(s) {shown} hold nested, binary or object values; "
+            "comparisons and blocking need one text, number or date per record."
+        )
     ids = frame.get_column(source.id_column).cast(pl.String)
     dup = ids.filter(ids.is_duplicated()).unique(maintain_order=True)
     if dup.len():
@@ -752,7 +764,15 @@ class _OutputLock:
         import fcntl
 
         for _ in range(5):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            # O_NOFOLLOW: a planted symlink must not make us truncate its target
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            try:
+                fd = os.open(self.path, flags, 0o666)
+            except OSError as exc:
+                raise OutputError(
+                    f"Cannot create the lock {str(self.path)!r} for output folder "
+                    f"{str(self.target)!r}: {exc.strerror or exc}."
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -791,15 +811,22 @@ def _check_output_target(target: Path) -> None:
         )
     if target.exists() and not target.is_dir():
         raise OutputError(f"Output folder {str(target)!r} exists and is not a folder.")
-    if (
-        target.is_dir()
-        and any(target.iterdir())
-        and not (target / MANIFEST_FILE).is_file()
-    ):
+    if not target.is_dir():
+        return
+    present = {p.name for p in target.iterdir()}
+    listed: set[str] = set()
+    if MANIFEST_FILE in present:
+        try:
+            manifest = json.loads((target / MANIFEST_FILE).read_text())
+            listed = {MANIFEST_FILE, *manifest.get("files", {})}
+        except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+            listed = set()
+    extra = present - listed
+    if extra:
         raise OutputError(
-            f"Output folder {str(target)!r} holds files that are not an "
-            "er_toolkit output set; give a new or empty folder (the whole "
-            "folder is replaced on each run)."
+            f"Output folder {str(target)!r} holds {len(extra)} file(s) that are not "
+            "part of an er_toolkit output set; give a new or empty folder (the "
+            "whole folder is replaced on each run)."
         )
 
 

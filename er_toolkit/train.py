@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from er_toolkit.config import (
     validate_experiment_name,
     validate_model_name,
 )
-from er_toolkit.exceptions import ErToolkitError, TrackingError
+from er_toolkit.exceptions import ConfigError, ErToolkitError, TrackingError
 from er_toolkit.pipeline import Linker
 from er_toolkit.score import ClassifierScorer, FellegiSunter
 from er_toolkit.track import log_training_run
@@ -73,6 +74,8 @@ def train(
     dict
         Metrics, timings and, when logged, the run id and model version.
     """
+    if save:
+        _check_save_target(Path(save))
     if log_mlflow:  # what MLflow would refuse after training, refused before it
         validate_model_name(config.name)
         validate_experiment_name(config.experiment)
@@ -176,6 +179,23 @@ def train(
             ) from None
         summary.update(logged)
     return summary
+
+
+def _check_save_target(path: Path) -> None:
+    """Refuse a --save path that cannot be written, before training, not after."""
+    if path.is_dir():
+        raise ConfigError(f"--save {str(path)!r} is a folder; give a file name.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"--save {str(path)!r}: {str(parent)!r} is a file, not a folder."
+                )
+            if not os.access(parent, os.W_OK):
+                raise ConfigError(
+                    f"--save {str(path)!r}: folder {str(parent)!r} is not writable."
+                )
+            break
 
 
 def _print_summary(summary: dict[str, object]) -> None:

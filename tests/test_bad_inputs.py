@@ -764,6 +764,45 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], type, str]] = [
         EmptyInputError,
         r"holds no records",
     ),
+    (
+        "parquet_list_column",
+        "score",
+        score(
+            _pq(
+                read_frame(PEOPLE)
+                .head(50)
+                .with_columns(pl.col("given_name").str.split(" "))
+            )
+        ),
+        SchemaError,
+        r"column\(s\) 'given_name' \(List\(String\)\) hold nested, binary or object values",
+    ),
+    (
+        "parquet_struct_column",
+        "score",
+        score(
+            _pq(
+                read_frame(PEOPLE)
+                .head(50)
+                .with_columns(pl.struct("surname", "state").alias("surname"))
+            )
+        ),
+        SchemaError,
+        r"'surname' \(Struct",
+    ),
+    (
+        "parquet_binary_column",
+        "score",
+        score(
+            _pq(
+                read_frame(PEOPLE)
+                .head(50)
+                .with_columns(pl.col("suburb").cast(pl.Binary))
+            )
+        ),
+        SchemaError,
+        r"'suburb' \(Binary\)",
+    ),
     # ---- model files, through score --model ---------------------------------
     (
         "model_missing",
@@ -1038,6 +1077,20 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], type, str]] = [
     ),
     # ---- score options --------------------------------------------------------
     (
+        "model_url",
+        "score",
+        score_model(lambda e: "http://169.254.169.254/latest/meta-data"),
+        ModelFormatError,
+        r"other URLs are not fetched",
+    ),
+    (
+        "model_file_url",
+        "score",
+        score_model(lambda e: "file:///etc/passwd"),
+        ModelFormatError,
+        r"other URLs are not fetched",
+    ),
+    (
         "score_threshold_nan",
         "score",
         score(lambda e: e.people(), "--threshold", "nan"),
@@ -1109,7 +1162,7 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], type, str]] = [
             score(lambda e2: e2.people())(e),
         )[-1],
         OutputError,
-        r"holds files that are not an er_toolkit output set",
+        r"holds 1 file\(s\) that are not part of an er_toolkit output set",
     ),
     (
         "score_output_file",
@@ -1607,6 +1660,22 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], type, str]] = [
         ConfigError,
         r"scheme 'gopher'",
     ),
+    (
+        "train_save_folder",
+        "train",
+        lambda e: train(None, "--no-mlflow", "--save", str(e.tmp))(e),
+        ConfigError,
+        r"--save .* is a folder; give a file name",
+    ),
+    (
+        "train_save_under_file",
+        "train",
+        lambda e: train(
+            None, "--no-mlflow", "--save", str(e.write("f.txt", "x") / "m.json")
+        )(e),
+        ConfigError,
+        r"is a file, not a folder",
+    ),
     ("train_no_config", "train", lambda e: [], ARGPARSE, r"required: --config"),
     # ---- profile ----------------------------------------------------------------
     (
@@ -1941,7 +2010,7 @@ API_CASES: list[tuple[str, Callable[[Env], Any], type, str]] = [
             publish_output_set(e.tmp / "o", {"a.parquet": pl.DataFrame({"a": [1]})}),
         )[-1],
         OutputError,
-        r"not an er_toolkit output set",
+        r"not part of an er_toolkit output set",
     ),
 ]
 

@@ -149,7 +149,11 @@ _WRITER = textwrap.dedent(
     def slow(self, file, *args, **kwargs):
         real(self, file, *args, **kwargs)
         Path(str(out) + f".started-{run}").touch()
-        time.sleep(pause)
+        release = Path(str(out) + f".release-{run}")
+        for _ in range(int(pause * 20)):  # until released, at most `pause` s
+            if release.exists():
+                break
+            time.sleep(0.05)
 
     pl.DataFrame.write_parquet = slow
     frames = {
@@ -206,12 +210,13 @@ def test_a_killed_run_leaves_the_old_set_and_the_next_run_cleans_up(tmp_path):
 
 def test_two_runs_at_once_one_publishes_the_other_is_refused(tmp_path):
     out = tmp_path / "out"
-    first = _writer(out, run=1, pause=1.0)
-    _wait_for(Path(str(out) + ".started-1"), first)
+    first = _writer(out, run=1, pause=120)
+    _wait_for(Path(str(out) + ".started-1"), first)  # holding the lock
     second = _writer(out, run=2, pause=0.0)
     err, _ = second.communicate(timeout=120)
     assert second.returncode == 2
     assert "OutputError" in err and "being written by another run" in err
+    Path(str(out) + ".release-1").touch()
     first.communicate(timeout=120)
     assert first.returncode == 0
     frames = read_output_set(out)
@@ -223,7 +228,7 @@ def test_two_runs_at_once_one_publishes_the_other_is_refused(tmp_path):
     [
         (
             lambda t: (t / "out").mkdir() or (t / "out" / "notes.txt").write_text("x"),
-            "not an er_toolkit output set",
+            "not part of an er_toolkit output set",
         ),
         (lambda t: (t / "out").write_text("a file"), "exists and is not a folder"),
     ],
@@ -234,6 +239,14 @@ def test_targets_that_are_not_output_sets_are_refused(tmp_path, setup, match):
     with pytest.raises(OutputError, match=match):
         publish_output_set(tmp_path / "out", _frames(1))
     assert (tmp_path / "out").exists()  # untouched
+
+
+def test_files_added_to_an_output_set_are_never_deleted(tmp_path):
+    out = publish_output_set(tmp_path / "out", _frames(1))
+    (out / "my_notes.txt").write_text("keep me")
+    with pytest.raises(OutputError, match=r"holds 1 file\(s\) that are not part"):
+        publish_output_set(out, _frames(2))
+    assert (out / "my_notes.txt").read_text() == "keep me"
 
 
 def test_the_working_folder_is_never_replaced(tmp_path, monkeypatch):
