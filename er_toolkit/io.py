@@ -557,9 +557,9 @@ def _validate_source(
         and (frame.schema[c].is_nested() or frame.schema[c] in (pl.Object, pl.Binary))
     }
     if odd:
-        shown = ", ".join(f"{c!r} ({dtype})" for c, dtype in odd.items())
+        named = ", ".join(f"{c!r} ({dtype})" for c, dtype in odd.items())
         raise SchemaError(
-            f"{label}: column(s) {shown} hold nested, binary or object values; "
+            f"{label}: column(s) {named} hold nested, binary or object values; "
             "comparisons and blocking need one text, number or date per record."
         )
     ids = frame.get_column(source.id_column).cast(pl.String)
