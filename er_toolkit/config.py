@@ -788,6 +788,8 @@ def validate_comparison_table(spec: Mapping[str, Any], *, index: int = 0) -> Non
 
     for level in levels:
         kind = level.get("kind")
+        if kind is None:
+            continue  # level_from_dict names the valid kinds
         if not isinstance(kind, str):
             raise ConfigError(
                 f"{where}: each level needs a 'kind' string, one of "
