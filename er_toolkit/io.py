@@ -266,10 +266,7 @@ def _read_csv(path: Path, *, label: str, separator: str, encoding: str) -> pl.Da
                 "with the right suffix."
             )
     n_data, blank = _check_csv_shape(
-        source,
-        label=label,
-        separator=ord(separator),
-        check_utf8=normal == "utf8",
+        source, label=label, separator=ord(separator), check_utf8=normal == "utf8"
     )
     try:
         frame = pl.read_csv(
@@ -327,16 +324,17 @@ def _chunks(source: Path | bytes) -> Iterator[bytes]:
 
 
 def _check_csv_shape(
-    source: Path | bytes, *, label: str, separator: int, check_utf8: bool
+    source: Path | bytes, *, label: str, separator: int, check_utf8: bool = True
 ) -> tuple[int, np.ndarray]:
     """Check that every record has the header's field count; find blank lines.
 
     A vectorised pass over the bytes, a chunk at a time: a quote toggles
     "inside a quoted field"; separators and line ends outside quotes count.
     Raises naming the first record (by its line number) with too few or too
-    many fields, an unclosed quote, or the offset of the first byte that is
-    not UTF-8 (with ``check_utf8``). Blank lines before the header are
-    skipped, as polars skips them; later ones are not records.
+    many fields, an unclosed quote, a NUL byte, or (with ``check_utf8``) the
+    offset of the first byte that is not UTF-8 (polars lets some through, in
+    the header for one). Blank lines before the header are skipped, as
+    polars skips them; later ones are not records.
 
     Returns
     -------
@@ -344,7 +342,6 @@ def _check_csv_shape(
         The number of data records (blank lines included, as polars reads
         them), and the 0-based indices of the blank ones among them.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")() if check_utf8 else None
     offset = 0
     parity = 0  # inside a quoted field at the end of the last chunk
     open_seps = 0  # separators in the record still open at the chunk's end
@@ -362,30 +359,35 @@ def _check_csv_shape(
             f"{expected}; check the separator and quotes on that line."
         )
 
+    tail = b""  # the start of a character cut by the chunk's end
     for chunk in _chunks(source):
-        if decoder is not None:
+        if check_utf8:
+            data = tail + chunk if tail else chunk
             try:
-                decoder.decode(chunk)
+                _, used = codecs.utf_8_decode(data, "strict", False)
             except UnicodeDecodeError as exc:
-                bad_line = lines_seen + chunk.count(b"\n", 0, exc.start) + 1
+                at = exc.start - len(tail)  # in this chunk (negative: in the tail)
+                bad_line = lines_seen + chunk.count(b"\n", 0, max(at, 0)) + 1
                 raise InputFormatError(
                     f"{label} is not valid UTF-8: the first bad byte is at offset "
-                    f"{offset + exc.start} (line {bad_line}). Give its encoding "
-                    "(encoding='windows-1252' in Python, --encoding on the command "
-                    "line) or 'utf8-lossy'."
+                    f"{offset + at} (line {bad_line}). Give its encoding (encoding="
+                    "'windows-1252' in Python, --encoding on the command line) or "
+                    "'utf8-lossy'."
                 ) from None
-        b = np.frombuffer(chunk, dtype=np.uint8)
-        nul = int(np.argmax(b == 0)) if b.size else 0
-        if b.size and b[nul] == 0:
+            tail = data[used:]
+        nul = chunk.find(b"\x00")
+        if nul >= 0:
             nul_line = lines_seen + chunk.count(b"\n", 0, nul) + 1
             raise InputFormatError(
                 f"{label} holds a NUL byte at offset {offset + nul} (line "
                 f"{nul_line}): binary data, not CSV text."
             )
-        quotes = np.flatnonzero(b == _QUOTE)
+        b = np.frombuffer(chunk, dtype=np.uint8)
+        quoted = bool(parity) or chunk.find(b'"') >= 0
+        quotes = np.flatnonzero(b == _QUOTE) if quoted else np.empty(0, np.int64)
         newlines = np.flatnonzero(b == _NEWLINE)
         ends, seps = newlines, np.flatnonzero(b == separator)
-        if quotes.size or parity:
+        if quoted:
             # outside quotes: an even number of quotes before (with the carry)
             ends = ends[((np.searchsorted(quotes, ends) + parity) & 1) == 0]
             seps = seps[((np.searchsorted(quotes, seps) + parity) & 1) == 0]
@@ -430,14 +432,11 @@ def _check_csv_shape(
         parity = (parity + quotes.size) & 1
         lines_seen += newlines.size
         offset += len(b)
-    if decoder is not None:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise InputFormatError(
-                f"{label} is not valid UTF-8: it ends inside a character (offset "
-                f"{offset}). Give its encoding or 'utf8-lossy'."
-            ) from None
+    if tail:
+        raise InputFormatError(
+            f"{label} is not valid UTF-8: it ends inside a character (offset "
+            f"{offset - len(tail)})."
+        )
     if parity:
         raise InputFormatError(
             f"{label}: a quoted field opened on line {line} is never closed; check "
