@@ -414,12 +414,12 @@ def _check_csv_shape(
                     expected = int(fields[first - 1])
                 else:
                     first = ends.size
-            data = slice(first, None)
-            bad = np.flatnonzero((fields[data] != expected) & ~blank[data])
+            rest = slice(first, None)
+            bad = np.flatnonzero((fields[rest] != expected) & ~blank[rest])
             if bad.size:
                 at = first + int(bad[0])
                 raise fail(int(start_lines[at]), int(fields[at]))
-            blanks.append(n_data + np.flatnonzero(blank[data]))
+            blanks.append(n_data + np.flatnonzero(blank[rest]))
             n_data += ends.size - first
             line = int(end_lines[-1]) + 1
             open_seps = int(seps.size - before[-1])
