@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from er_toolkit.active_learning import ActiveLearner, label_interactively
-from er_toolkit.cli import run_cli
+from er_toolkit.cli import ArgumentParser, run_cli
 from er_toolkit.config import LinkageConfig
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.score.classifier import ESTIMATORS
@@ -15,8 +14,8 @@ from er_toolkit.score.classifier import ESTIMATORS
 EXIT_INTERRUPTED = 130
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="python -m er_toolkit.label",
         description="Label the candidate pairs a classifier is least sure of (and a "
         "few random ones), retraining after each batch, until you quit (q, or end "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -11,8 +10,9 @@ from pathlib import Path
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.exceptions import ConfigError, ErToolkitError, InputFormatError
-from er_toolkit.io import read_frame
+from er_toolkit.cli import ArgumentParser, run_cli
+from er_toolkit.exceptions import ConfigError, InputFormatError
+from er_toolkit.io import read_frame, write_csv_atomic, write_parquet_atomic
 from er_toolkit.standardise import (
     STANDARDISERS,
     profile_frame,
@@ -53,8 +53,8 @@ def parse_standardise(specs: Sequence[str]) -> dict[str, list[object]]:
     return out
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="python -m er_toolkit.profile",
         description=(
             "Print the data-quality profile (completeness, validity, distinct "
@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--input", required=True, help="CSV, TSV or Parquet file")
+    parser.add_argument(
+        "--encoding", default="utf8", help="text encoding of a CSV input (default utf8)"
+    )
     parser.add_argument(
         "--source-column",
         default=schema.SOURCE,
@@ -91,9 +94,9 @@ def _write(profile: pl.DataFrame, output: str) -> None:
     path = Path(output)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        profile.write_csv(path)
+        write_csv_atomic(profile, path)
     elif suffix in (".parquet", ".pq"):
-        profile.write_parquet(path)
+        write_parquet_atomic(profile, path)
     else:
         raise InputFormatError(
             f"--output must end in .csv, .parquet or .pq; got {path.name!r}."
@@ -105,7 +108,7 @@ def run(argv: Sequence[str] | None = None) -> pl.DataFrame:
     args = _parser().parse_args(argv)
     if args.top_n < 1:
         raise ConfigError(f"--top-n must be at least 1; got {args.top_n}.")
-    frame = read_frame(args.input, name="--input")
+    frame = read_frame(args.input, name="--input", encoding=args.encoding)
     if args.source_column != schema.SOURCE and args.source_column not in frame.columns:
         raise ConfigError(
             f"--source-column {args.source_column!r} is not a column of the input; "
@@ -133,13 +136,13 @@ def run(argv: Sequence[str] | None = None) -> pl.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: return 0 on success, 1 with a one-line error on bad input."""
-    try:
+    """Entry point: return 0 on success, 2 with a one-line error on bad input."""
+
+    def job() -> int:
         run(argv)
-    except ErToolkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return 0
+
+    return run_cli(job)
 
 
 if __name__ == "__main__":

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from er_toolkit import schema
-from er_toolkit.cli import run_cli, set_tracking_uri
-from er_toolkit.config import LinkageConfig
+from er_toolkit.cli import ArgumentParser, one_line, run_cli, set_tracking_uri
+from er_toolkit.config import (
+    LinkageConfig,
+    validate_experiment_name,
+    validate_model_name,
+)
+from er_toolkit.exceptions import ConfigError, ErToolkitError, TrackingError
 from er_toolkit.pipeline import Linker
 from er_toolkit.track import log_training_run
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m er_toolkit.train",
         description="Train a linkage model from a TOML config, evaluate it against "
         "the config's labels, log the run to MLflow and register the model.",
@@ -87,6 +93,11 @@ def train(
     dict
         Metrics, timings and, when logged, the run id and model version.
     """
+    if save:
+        _check_save_target(Path(save))
+    if log_mlflow:  # what MLflow would refuse after training, refused before it
+        validate_model_name(config.name)
+        validate_experiment_name(config.experiment)
     start = time.perf_counter()
     linker = Linker(config, n_jobs=n_jobs)
     prepared = linker.prepare()
@@ -154,8 +165,8 @@ def train(
             "blocking_report": linker.blocking_report(records),
             **scorer_report.tables,
         }
-        summary.update(
-            log_training_run(
+        try:
+            logged = log_training_run(
                 linker,
                 records=records,
                 metrics=metrics,
@@ -167,8 +178,35 @@ def train(
                 tags=dict(scorer_report.tags),
                 report=html,
             )
-        )
+        except ErToolkitError:
+            raise
+        except Exception as exc:
+            if not type(exc).__module__.startswith(
+                ("mlflow", "sqlalchemy", "requests")
+            ):
+                raise
+            raise TrackingError(
+                f"MLflow could not log the run: {one_line(str(exc))[:300]}"
+            ) from None
+        summary.update(logged)
     return summary
+
+
+def _check_save_target(path: Path) -> None:
+    """Refuse a --save path that cannot be written, before training, not after."""
+    if path.is_dir():
+        raise ConfigError(f"--save {str(path)!r} is a folder; give a file name.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"--save {str(path)!r}: {str(parent)!r} is a file, not a folder."
+                )
+            if not os.access(parent, os.W_OK):
+                raise ConfigError(
+                    f"--save {str(path)!r}: folder {str(parent)!r} is not writable."
+                )
+            break
 
 
 def _print_summary(summary: dict[str, object]) -> None:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from er_toolkit.pipeline import Linker
 
 LINKER_ARTIFACT = "linker"
+MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
+"""Model URIs fetched from MLflow; any other URL is refused, never fetched."""
 _MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 
 
@@ -165,11 +167,13 @@ def load_linker(uri: str) -> Linker:
     """
     from er_toolkit.pipeline import Linker
 
-    if (
-        "://" not in uri
-        and not uri.startswith("models:/")
-        and not uri.startswith("runs:/")
-    ):
+    if not uri.startswith(MODEL_URI_SCHEMES):
+        if "://" in uri:
+            raise ModelFormatError(
+                f"Model {uri!r}: expected a model JSON path or an MLflow URI "
+                f"starting {' or '.join(MODEL_URI_SCHEMES)}; other URLs are not "
+                "fetched."
+            )
         return Linker.load(uri)
     import mlflow
 
