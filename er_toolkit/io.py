@@ -215,7 +215,7 @@ def load_source(source: Any, *, base_dir: Path) -> Source:
         source.name,
         path,
         id_column=source.id_column,
-        encoding=getattr(source, "encoding", "utf8"),
+        encoding=getattr(source, "encoding", None) or "utf8",
     )
 
 

@@ -29,10 +29,10 @@ import pyarrow as pa
 import pytest
 
 from er_toolkit import cli as er_cli
-from er_toolkit import label as label_cli
-from er_toolkit import profile as profile_cli
-from er_toolkit import score_cli
-from er_toolkit import train as train_cli
+from er_toolkit.cli import label as label_cli
+from er_toolkit.cli import profile as profile_cli
+from er_toolkit.cli import score as score_cli
+from er_toolkit.cli import train as train_cli
 from er_toolkit.config import LinkageConfig
 from er_toolkit.exceptions import (
     ConfigError,

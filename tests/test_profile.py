@@ -4,7 +4,7 @@ import sys
 import polars as pl
 import pytest
 
-from er_toolkit.profile import main, parse_standardise
+from er_toolkit.cli.profile import main, parse_standardise
 
 CSV = """source,name,phone,dob
 crm,Dr. Bill Smith,020 7946 0958,03/04/1980

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -134,7 +136,12 @@ def log_training_run(
                 mlflow.log_artifact(str(folder / f"{name}.csv"), artifact_path="tables")
             model_file = linker.save(folder / "linker.json")
             mlflow.log_artifact(str(model_file), artifact_path="model_json")
-            with warnings.catch_warnings():
+            # MLflow prints its registry notices straight to stderr; the run's
+            # summary says what was registered
+            with (
+                warnings.catch_warnings(),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
                 warnings.simplefilter("ignore")
                 info = mlflow.pyfunc.log_model(
                     name="model",

@@ -15,6 +15,8 @@ from er_toolkit.io import OutputSet, Source, read_frame
 from er_toolkit.pipeline import Linker
 from er_toolkit.track import load_linker
 
+__all__ = ["main", "parser", "score_files"]
+
 SCORED_FILE = "scored_pairs.parquet"
 CLUSTERS_FILE = "clusters.parquet"
 
@@ -22,7 +24,7 @@ CLUSTERS_FILE = "clusters.parquet"
 def parser() -> ArgumentParser:
     """Return the argument parser of ``python -m er_toolkit.score``."""
     p = ArgumentParser(
-        prog="python -m er_toolkit.score",
+        prog="er-toolkit score",
         description="Score new records with a saved model (JSON path) or a registered "
         "one (models:/<name>/<version>); write scored pairs and clusters as Parquet.",
     )

@@ -1,4 +1,10 @@
-"""Shared command-line plumbing: logging, one-line errors, warnings, exit codes."""
+"""The command lines (``er-toolkit <verb>``) and their shared plumbing.
+
+One module per verb (:mod:`er_toolkit.cli.train`, ``score``, ``label``,
+``profile``, ``report``, ...), dispatched by :mod:`er_toolkit.cli.main`; this
+package holds what they share: one-line errors, exit codes, warnings, and
+keeping MLflow's own chatter out of a normal run's output.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +56,7 @@ def run_cli(main: Callable[[], int]) -> int:
         level=os.environ.get("ER_TOOLKIT_LOG_LEVEL", "WARNING"),
         format="%(levelname)s %(name)s: %(message)s",
     )
+    quiet_mlflow()
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataQualityWarning)
@@ -76,7 +83,7 @@ def run_cli(main: Callable[[], int]) -> int:
                 file=sys.stderr,
             )
             return EXIT_INTERNAL_ERROR
-    package = str(Path(__file__).resolve().parent)
+    package = str(Path(__file__).resolve().parents[1])
     for message in dict.fromkeys(
         one_line(str(w.message))
         for w in caught
@@ -88,6 +95,18 @@ def run_cli(main: Callable[[], int]) -> int:
     ):
         print(f"warning: {message}", file=sys.stderr)
     return code
+
+
+def quiet_mlflow() -> None:
+    """Keep MLflow's INFO lines, progress bars and notices out of a CLI run's output.
+
+    Set before MLflow is imported (it reads them then); a user's own
+    ``MLFLOW_LOGGING_LEVEL`` or progress-bar setting wins.
+    """
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def set_tracking_uri(uri: str | None) -> None:

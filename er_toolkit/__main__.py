@@ -1,0 +1,7 @@
+"""``python -m er_toolkit <verb>``: every command line of er_toolkit."""
+
+import sys
+
+from er_toolkit.cli.main import main
+
+sys.exit(main())
