@@ -17,8 +17,10 @@ from er_toolkit.standardise.base import (
     as_text,
     check_choice,
     columnwise,
+    columnwise_frame,
     options_dict,
     per_distinct,
+    per_distinct_frame,
 )
 from er_toolkit.standardise.text import (
     APOSTROPHES,
@@ -75,6 +77,8 @@ _US_LABELS: Final = {
     "state": ("StateName",),
     "postcode": ("ZipCode",),
 }  # fmt: skip
+_RULES_SCHEMA: Final = {VALUE: pl.String, REASON: pl.String, "house_number": pl.String}
+_US_SCHEMA: Final = {VALUE: pl.String, REASON: pl.String, **dict.fromkeys(US_PARTS, pl.String)}
 
 
 def address_rules(values: pl.Expr) -> pl.Expr:
@@ -163,14 +167,13 @@ class AddressStandardiser:
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``, parts) of ``values``."""
         if self.parser == "rules":
-            schema = {VALUE: pl.String, REASON: pl.String, "house_number": pl.String}
-            return columnwise(values, _build_rules, schema=schema)
-        schema = {
-            VALUE: pl.String,
-            REASON: pl.String,
-            **dict.fromkeys(US_PARTS, pl.String),
-        }
-        return per_distinct(values, _parse_us, schema=schema)
+            return columnwise(values, _build_rules, schema=_RULES_SCHEMA)
+        return per_distinct(values, _parse_us, schema=_US_SCHEMA)
+
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        if self.parser == "rules":
+            return columnwise_frame(values, _build_rules, schema=_RULES_SCHEMA)
+        return per_distinct_frame(values, _parse_us, schema=_US_SCHEMA)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the declaration of this standardiser."""

@@ -15,6 +15,7 @@ from er_toolkit.standardise.base import (
     as_text,
     options_dict,
     per_distinct,
+    per_distinct_frame,
 )
 
 _SCHEMA: Final = {VALUE: pl.String, REASON: pl.String}
@@ -63,6 +64,10 @@ PLUS_TAG_DOMAINS: Final = frozenset(
     }
 )
 """Domains that deliver ``user+tag@domain`` to ``user@domain``."""
+
+
+def _email_key(values: pl.Expr) -> pl.Expr:
+    return as_text(values).str.to_lowercase()
 
 
 def strip_provider_aliases(address: str) -> str:
@@ -217,8 +222,13 @@ class EmailStandardiser:
             values,
             self._check_all,
             schema=_SCHEMA,
-            key=lambda v: as_text(v).str.to_lowercase(),
+            key=_email_key,
             settle=self._settle,
+        )
+
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        return per_distinct_frame(
+            values, self._check_all, schema=_SCHEMA, key=_email_key, settle=self._settle
         )
 
     def _settle(self, keys: pl.DataFrame) -> pl.DataFrame:

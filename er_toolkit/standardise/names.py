@@ -19,6 +19,7 @@ from er_toolkit.standardise.base import (
     add_reason,
     as_text,
     columnwise,
+    columnwise_frame,
     options_dict,
 )
 from er_toolkit.standardise.text import (
@@ -132,12 +133,13 @@ class NameStandardiser:
 
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``, parts) of ``values``."""
-        schema = {
-            VALUE: pl.String,
-            REASON: pl.String,
-            **dict.fromkeys(self.parts, pl.String),
-        }
-        return columnwise(values, self._build, schema=schema)
+        return columnwise(values, self._build, schema=self._schema())
+
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        return columnwise_frame(values, self._build, schema=self._schema())
+
+    def _schema(self) -> dict[str, type[pl.DataType]]:
+        return {VALUE: pl.String, REASON: pl.String, **dict.fromkeys(self.parts, pl.String)}
 
     def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         text = as_text(pl.col(RAW)).str.normalize("NFKC")

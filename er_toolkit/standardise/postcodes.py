@@ -15,6 +15,7 @@ from er_toolkit.standardise.base import (
     as_text,
     check_choice,
     columnwise,
+    columnwise_frame,
     options_dict,
 )
 from er_toolkit.standardise.text import collapse_spaces, null_if_empty
@@ -97,6 +98,9 @@ class PostcodeStandardiser:
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``) of ``values``."""
         return columnwise(values, self._build, schema=_SCHEMA)
+
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        return columnwise_frame(values, self._build, schema=_SCHEMA)
 
     def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         text = as_text(pl.col(RAW)).str.normalize("NFKC").str.to_uppercase()

@@ -15,6 +15,7 @@ from er_toolkit.standardise.base import (
     as_text,
     check_choice,
     columnwise,
+    columnwise_frame,
     options_dict,
 )
 
@@ -115,6 +116,9 @@ class TextStandardiser:
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``) of ``values``."""
         return columnwise(values, self._build, schema=_SCHEMA)
+
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        return columnwise_frame(values, self._build, schema=_SCHEMA)
 
     def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         text = as_text(pl.col(RAW)).str.normalize("NFKC")
