@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from er_toolkit import schema
 from er_toolkit.exceptions import SchemaError
-from er_toolkit.standardise.base import BLANK, Steps, apply_standardisers
+from er_toolkit.standardise.base import (
+    BLANK,
+    VALUE,
+    Standardised,
+    Steps,
+    check_steps,
+    distinct_codes,
+    standardise_columns,
+    standardised_frame,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,12 +51,13 @@ PROFILE_SCHEMA: Final = {
 }
 """Columns of a profile; :func:`profile_standardisation` adds ``stage`` first."""
 
-_SRC: Final = "__profile_source"
 _NESTED: Final = (pl.List, pl.Array, pl.Struct, pl.Object)
-
-
-def _reason(column: str) -> str:
-    return f"__profile_reason_{column}"
+_INJECTIVE_TEXT: Final = (pl.String, pl.Boolean, pl.Date)
+"""Types whose distinct values stay distinct as text."""
+_PATTERN_TABLE: Final = np.arange(256, dtype=np.uint8)
+_PATTERN_TABLE[ord("a") : ord("z") + 1] = ord("a")
+_PATTERN_TABLE[ord("A") : ord("Z") + 1] = ord("A")
+_PATTERN_TABLE[ord("0") : ord("9") + 1] = ord("9")
 
 
 def value_pattern(values: pl.Expr) -> pl.Expr:
@@ -62,81 +75,244 @@ def value_pattern(values: pl.Expr) -> pl.Expr:
     )
 
 
-def _top(frame: pl.LazyFrame, key: pl.Expr, top_n: int, name: str) -> pl.LazyFrame:
-    counted = (
-        frame.select(_SRC, key.alias("key"))
-        .drop_nulls("key")
-        .group_by(_SRC, "key")
-        .agg(pl.len().alias("n"))
-        .sort([_SRC, "n", "key"], descending=[False, True, False])
+def value_patterns(values: pl.Series) -> pl.Series:
+    """:func:`value_pattern` of a string series, by a byte table where it is ASCII.
+
+    In ASCII the letter and digit classes of :func:`value_pattern` are
+    ``a-z``, ``A-Z`` and ``0-9``, so an ASCII value maps byte by byte; the
+    other values go through the regexes.
+
+    Examples
+    --------
+    >>> value_patterns(pl.Series(["Flat 3b", "Zoë 7", None])).to_list()
+    ['Aaaa 9a', 'Aaa 9', None]
+    """
+    if values.len() == 0:
+        return values
+    array = values.to_arrow()
+    if isinstance(array, pa.ChunkedArray):  # pragma: no cover - one chunk
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    validity, offsets, data = array.buffers()
+    if data is None:  # pragma: no cover - every value null or empty
+        return values
+    mapped = _PATTERN_TABLE[np.frombuffer(data, dtype=np.uint8)]
+    out = pl.Series(
+        values.name,
+        pa.LargeStringArray.from_buffers(
+            len(array), offsets, pa.py_buffer(mapped), validity, array.null_count,
+            array.offset,
+        ),
     )
+    other = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)
+    if other.any():
+        rows = other.arg_true()
+        slow = values.gather(rows).to_frame("v").select(value_pattern(pl.col("v")))
+        out = out.scatter(rows, slow.to_series())
+    return out
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """A column as its distinct values in text and each row's code among them.
+
+    ``reasons`` (when the column has standardisers) holds the reason of each
+    distinct *input* value, ``reason_codes`` each row's code into it.
+    """
+
+    text: pl.Series
+    codes: np.ndarray
+    reasons: pl.Series | None = None
+    reason_codes: np.ndarray | None = None
+
+
+def _as_text(distinct: pl.Series, codes: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    text = distinct.cast(pl.String)
+    if distinct.dtype.is_integer() or isinstance(distinct.dtype, _INJECTIVE_TEXT):
+        return text, codes.to_numpy()
+    unique, again = distinct_codes(text)
+    return unique, again.gather(codes).to_numpy()
+
+
+def _code(values: pl.Series) -> _Coded:
+    distinct, codes = distinct_codes(values)
+    text, text_codes = _as_text(distinct, codes)
+    return _Coded(text, text_codes)
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Each row's source, as codes into ``names``."""
+
+    names: pl.Series
+    codes: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame, source_column: str | None) -> _Sources:
+        if source_column is not None and source_column in frame.columns:
+            distinct, codes = distinct_codes(
+                frame.get_column(source_column).cast(pl.String)
+            )
+            return cls(distinct, codes.to_numpy())
+        names = pl.Series([ALL_SOURCES] if frame.height else [], dtype=pl.String)
+        return cls(names, np.zeros(frame.height, dtype=np.uint32))
+
+
+def _pair_counts(
+    sources: _Sources, codes: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows per (source, code) present: source codes, codes, counts."""
+    n_sources = max(sources.names.len(), 1)
+    pair = sources.codes.astype(np.int64) * size + codes
+    if n_sources * size <= max(8 * codes.size, 1 << 20):
+        counts = np.bincount(pair, minlength=n_sources * size)
+        (where,) = np.nonzero(counts)
+        return where // size, where % size, counts[where]
+    where, counts = np.unique(pair, return_counts=True)
+    return where // size, where % size, counts
+
+
+def _top(counted: pl.DataFrame, top_n: int, name: str) -> pl.DataFrame:
+    """The ``top_n`` keys of each source by count (ties by key), as one string.
+
+    ``counted`` holds ``src``, ``key`` and ``n``, one row per source and key.
+    """
+    if counted.height > 64 * max(top_n, 1):
+        # Keep the rows that can be in a top list: counts above each
+        # source's top_n-th count, and the smallest keys at that count.
+        kth = counted.group_by("src").agg(pl.col("n").top_k(top_n).min().alias("kth"))
+        counted = counted.join(kth, on="src")
+        ties = (
+            counted.filter(pl.col("n") == pl.col("kth"))
+            .group_by("src")
+            .agg(pl.col("key").bottom_k(top_n), pl.col("n").first())
+            .explode("key")
+        )
+        counted = pl.concat(
+            [counted.filter(pl.col("n") > pl.col("kth")).drop("kth"), ties],
+            how="vertical_relaxed",
+        )
     label = pl.format("{} ({})", pl.col("key"), pl.col("n"))
     return (
-        counted.group_by(_SRC, maintain_order=True)
+        counted.sort(["src", "n", "key"], descending=[False, True, False])
+        .group_by("src", maintain_order=True)
         .head(top_n)
-        .group_by(_SRC, maintain_order=True)
+        .group_by("src", maintain_order=True)
         .agg(label.str.join("; ").alias(name))
     )
 
 
-def _profile_column(frame: pl.LazyFrame, column: str, top_n: int) -> pl.LazyFrame:
-    text = pl.col(column).cast(pl.String)
-    present = text.is_not_null() & (text.str.strip_chars() != "")
-    kept = text.filter(present)
-    stats = frame.group_by(_SRC).agg(
-        pl.len().cast(pl.UInt32).alias("rows"),
-        (~present).sum().cast(pl.UInt32).alias("missing"),
-        kept.n_unique().cast(pl.UInt32).alias("distinct"),
-        kept.str.len_chars().min().cast(pl.UInt32).alias("length_min"),
-        kept.str.len_chars().mean().alias("length_mean"),
-        kept.str.len_chars().max().cast(pl.UInt32).alias("length_max"),
+def _profile_column(
+    sources: _Sources, coded: _Coded, column: str, top_n: int
+) -> pl.DataFrame:
+    """The profile rows of one column, one per source (``src`` is its code)."""
+    text = coded.text
+    present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
+    length = text.str.len_chars()
+    src, code, n = _pair_counts(sources, coded.codes, text.len())
+    pairs = pl.DataFrame(
+        {
+            "src": pl.Series(src, dtype=pl.UInt32),
+            "code": pl.Series(code, dtype=pl.UInt32),
+            "n": pl.Series(n, dtype=pl.UInt32),
+            "present": present.gather(code),
+            "length": length.gather(code).cast(pl.UInt64),
+        }
     )
-    present_text = pl.when(present).then(text)
+    kept = pairs.filter("present")
+    stats = pairs.group_by("src").agg(
+        pl.col("n").sum().cast(pl.UInt32).alias("rows"),
+        pl.col("n").filter(~pl.col("present")).sum().cast(pl.UInt32).alias("missing"),
+    )
+    lengths = kept.group_by("src").agg(
+        pl.len().cast(pl.UInt32).alias("distinct"),
+        pl.col("length").min().cast(pl.UInt32).alias("length_min"),
+        ((pl.col("length") * pl.col("n")).sum() / pl.col("n").sum()).alias(
+            "length_mean"
+        ),
+        pl.col("length").max().cast(pl.UInt32).alias("length_max"),
+    )
+    kept_text = text.gather(kept.get_column("code"))
+    values = kept.select("src", kept_text.alias("key"), "n")
+    patterns = (
+        kept.select("src", value_patterns(kept_text).alias("key"), "n")
+        .group_by("src", "key")
+        .agg(pl.col("n").sum().cast(pl.UInt32))
+    )
     frames = [
-        _top(frame, present_text, top_n, "top_values"),
-        _top(frame, value_pattern(present_text), top_n, "top_patterns"),
+        lengths,
+        _top(values, top_n, "top_values"),
+        _top(patterns, top_n, "top_patterns"),
     ]
-    reason = _reason(column)
-    if reason in frame.collect_schema().names():
-        is_invalid = pl.col(reason).is_not_null() & (pl.col(reason) != BLANK)
-        invalid = frame.group_by(_SRC).agg(
-            is_invalid.sum().cast(pl.UInt32).alias("invalid")
-        )
-        invalid_reason = pl.when(is_invalid).then(pl.col(reason))
-        frames += [invalid, _top(frame, invalid_reason, 1_000, "invalid_reasons")]
+    if coded.reasons is not None and coded.reason_codes is not None:
+        reasons = coded.reasons
+        invalid = (reasons.is_not_null() & (reasons != BLANK)).fill_null(False)
+        r_src, r_code, r_n = _pair_counts(sources, coded.reason_codes, reasons.len())
+        bad = pl.DataFrame(
+            {
+                "src": pl.Series(r_src, dtype=pl.UInt32),
+                "key": reasons.gather(r_code),
+                "n": pl.Series(r_n, dtype=pl.UInt32),
+                "invalid": invalid.gather(r_code),
+            }
+        ).filter("invalid")
+        by_reason = bad.group_by("src", "key").agg(pl.col("n").sum().cast(pl.UInt32))
+        frames += [
+            bad.group_by("src").agg(pl.col("n").sum().cast(pl.UInt32).alias("invalid")),
+            _top(by_reason, 1_000, "invalid_reasons"),
+        ]
     for extra in frames:
-        stats = stats.join(extra, on=_SRC, how="left", maintain_order="left")
+        stats = stats.join(extra, on="src", how="left")
     present_n = pl.col("rows") - pl.col("missing")
     out = stats.with_columns(
         pl.lit(column).alias("column"),
+        pl.col("distinct").fill_null(0),
         (present_n / pl.col("rows")).alias("completeness"),
+    ).with_columns(
         pl.when(present_n > 0).then(pl.col("distinct") / present_n).alias("uniqueness"),
     )
-    if "invalid" in out.collect_schema().names():
+    if coded.reasons is not None:
         out = out.with_columns(
             pl.col("invalid").fill_null(0),
             pl.when(present_n > 0)
             .then(1 - pl.col("invalid").fill_null(0) / present_n)
             .alias("validity"),
         )
-    columns = [
-        pl.col(_SRC).alias("source"),
+    names = out.collect_schema().names()
+    return out.select(
+        pl.col("src"),
         *(
             pl.col(name).cast(dtype)
-            if name in out.collect_schema().names()
+            if name in names
             else pl.lit(None, dtype=dtype).alias(name)
             for name, dtype in PROFILE_SCHEMA.items()
             if name != "source"
         ),
+    )
+
+
+def _profile(
+    sources: _Sources, coded: Mapping[str, _Coded | pl.DataFrame], top_n: int
+) -> pl.DataFrame:
+    """The profile of the columns of ``coded`` (in order), sorted by source.
+
+    A value that is already a frame is that column's profile (reused).
+    """
+    if not coded:
+        return pl.DataFrame(schema=PROFILE_SCHEMA)
+    parts = [
+        done if isinstance(done, pl.DataFrame) else _profile_column(sources, done, column, top_n)
+        for column, done in coded.items()
     ]
-    return out.select(columns)
-
-
-def _with_source(frame: pl.DataFrame, source_column: str | None) -> pl.LazyFrame:
-    lazy = frame.lazy()
-    if source_column is not None and source_column in frame.columns:
-        return lazy.with_columns(pl.col(source_column).cast(pl.String).alias(_SRC))
-    return lazy.with_columns(pl.lit(ALL_SOURCES).alias(_SRC))
+    order = pl.DataFrame({"column": list(coded)}).with_row_index("__order")
+    names = sources.names.to_frame("source").with_row_index("src")
+    return (
+        pl.concat(parts)
+        .join(names.with_columns(pl.col("src").cast(pl.UInt32)), on="src")
+        .join(order, on="column")
+        .sort("source", "__order")
+        .select(*PROFILE_SCHEMA)
+    )
 
 
 def _columns(
@@ -163,13 +339,27 @@ def _columns(
     return list(columns)
 
 
-def _profile(lazy: pl.LazyFrame, columns: Sequence[str], top_n: int) -> pl.DataFrame:
-    if not columns:
-        return pl.DataFrame(schema=PROFILE_SCHEMA)
-    parts = [_profile_column(lazy, column, top_n) for column in columns]
-    profile = pl.concat(pl.collect_all(parts))
-    order = pl.DataFrame({"column": list(columns)}).with_row_index("__order")
-    return profile.join(order, on="column").sort("source", "__order").drop("__order")
+def _coded_input(frame: pl.DataFrame, name: str, done: Standardised | None) -> _Coded:
+    """A column to profile before standardisation, with its reasons if it has any."""
+    if done is None:
+        return _code(frame.get_column(name))
+    text, codes = _as_text(done.distinct, done.codes)
+    return _Coded(text, codes, done.reasons(), done.codes.to_numpy())
+
+
+def _coded_outputs(columns: Mapping[str, Standardised]) -> dict[str, _Coded]:
+    """Every output column of standardisation (values and parts), coded."""
+    out: dict[str, _Coded] = {}
+    for column, done in columns.items():
+        rows = done.codes.to_numpy()
+        fields = {column: done.tables[-1].get_column(VALUE)}
+        for step, table in zip(done.steps, done.tables, strict=True):
+            fields.update({f"{column}_{part}": table.get_column(part) for part in step.parts})
+        for name, values in fields.items():
+            distinct, codes = distinct_codes(values)
+            text, text_codes = _as_text(distinct, codes)
+            out[name] = _Coded(text, text_codes[rows])
+    return out
 
 
 def profile_frame(
@@ -181,6 +371,9 @@ def profile_frame(
     top_n: int = 5,
 ) -> pl.DataFrame:
     """Profile the data quality of each column, per source.
+
+    Every figure is computed from the counts of each distinct value per
+    source, so each distinct value is measured (and its pattern found) once.
 
     Parameters
     ----------
@@ -227,7 +420,7 @@ def profile_frame(
     ('all', 0.75, 2, 0.667, '999 9999 9999 (2)')
     """
     names = _columns(frame, columns, source_column)
-    lazy = _with_source(frame, source_column)
+    checked: dict[str, Standardised] = {}
     if validity:
         unknown = [column for column in validity if column not in frame.columns]
         if unknown:
@@ -236,17 +429,11 @@ def profile_frame(
                 f"columns: {frame.columns}."
             )
         steps = {column: validity[column] for column in validity if column in names}
-        checked, _ = apply_standardisers(frame.select(list(steps)), steps, reasons=True)
-        lazy = pl.concat(
-            [
-                lazy,
-                checked.lazy().select(
-                    pl.col(f"{c}_reason").alias(_reason(c)) for c in steps
-                ),
-            ],
-            how="horizontal",
-        )
-    return _profile(lazy, names, top_n)
+        subset = frame.select(list(steps))
+        checked = standardise_columns(subset, check_steps(subset, steps, reasons=True))
+    sources = _Sources.of(frame, source_column)
+    coded = {name: _coded_input(frame, name, checked.get(name)) for name in names}
+    return _profile(sources, coded, top_n)
 
 
 def profile_standardisation(
@@ -257,6 +444,9 @@ def profile_standardisation(
     top_n: int = 5,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Standardise ``frame`` and profile its columns before and after.
+
+    Standardisation and both profiles share one pass over each column's
+    distinct values; a column no standardiser changes is profiled once.
 
     Parameters
     ----------
@@ -286,26 +476,33 @@ def profile_standardisation(
     >>> p.select(columns).with_columns(pl.selectors.float().round(3)).rows()
     [('before', 1.0, 3, 0.667), ('after', 0.667, 1, None)]
     """
-    standardised, _ = apply_standardisers(frame, steps, reasons=True)
-    reason_columns = [f"{column}_reason" for column in steps]
+    columns = standardise_columns(frame, check_steps(frame, steps, reasons=True))
+    standardised = standardised_frame(frame, columns, reasons=False)
+    sources = _Sources.of(frame, source_column)
     names = _columns(frame, None, source_column)
-    before_lazy = pl.concat(
-        [
-            _with_source(frame, source_column),
-            standardised.lazy().select(
-                pl.col(f"{c}_reason").alias(_reason(c)) for c in steps
-            ),
-        ],
-        how="horizontal",
-    )
-    standardised = standardised.drop(reason_columns)
-    after_names = _columns(standardised, None, source_column)
-    before = _profile(before_lazy, names, top_n)
-    after = _profile(_with_source(standardised, source_column), after_names, top_n)
+    before = {
+        name: _profile_column(
+            sources, _coded_input(frame, name, columns.get(name)), name, top_n
+        )
+        for name in names
+    }
+    outputs = _coded_outputs(columns)
+    same_sources = source_column is None or source_column not in columns
+    after_sources = sources if same_sources else _Sources.of(standardised, source_column)
+    after: dict[str, _Coded | pl.DataFrame] = {}
+    for name in _columns(standardised, None, source_column):
+        if name in outputs:
+            after[name] = outputs[name]
+        elif same_sources and name in before:
+            after[name] = before[name]  # unchanged column, same sources
+        else:  # pragma: no cover - only when the source column is standardised
+            after[name] = _code(standardised.get_column(name))
     profile = pl.concat(
         [
-            before.select(pl.lit("before").alias("stage"), pl.all()),
-            after.select(pl.lit("after").alias("stage"), pl.all()),
+            _profile(sources, before, top_n).select(pl.lit("before").alias("stage"), pl.all()),
+            _profile(after_sources, after, top_n).select(
+                pl.lit("after").alias("stage"), pl.all()
+            ),
         ]
     )
     return standardised, profile
