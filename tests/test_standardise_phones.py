@@ -195,7 +195,9 @@ def _phone_keys(draw):
 @given(
     region=st.sampled_from(REGIONS),
     check=st.sampled_from(["valid", "possible"]),
-    keys=st.lists(st.one_of(_phone_keys(), _digits, _digits.map("+".__add__)), max_size=30),
+    keys=st.lists(
+        st.one_of(_phone_keys(), _digits, _digits.map("+".__add__)), max_size=30
+    ),
 )
 def test_fast_path_equals_phonenumbers_on_generated_keys(region, check, keys):
     _assert_settled_as_phonenumbers(region, check, list(dict.fromkeys(keys)))

@@ -78,7 +78,11 @@ _US_LABELS: Final = {
     "postcode": ("ZipCode",),
 }  # fmt: skip
 _RULES_SCHEMA: Final = {VALUE: pl.String, REASON: pl.String, "house_number": pl.String}
-_US_SCHEMA: Final = {VALUE: pl.String, REASON: pl.String, **dict.fromkeys(US_PARTS, pl.String)}
+_US_SCHEMA: Final = {
+    VALUE: pl.String,
+    REASON: pl.String,
+    **dict.fromkeys(US_PARTS, pl.String),
+}
 
 
 def address_rules(values: pl.Expr) -> pl.Expr:

@@ -527,7 +527,9 @@ def standardise_columns(
     return out
 
 
-def check_steps(frame: pl.DataFrame, steps: Steps, *, reasons: bool) -> dict[str, tuple[Standardiser, ...]]:
+def check_steps(
+    frame: pl.DataFrame, steps: Steps, *, reasons: bool
+) -> dict[str, tuple[Standardiser, ...]]:
     """Return each column's chain, checking columns exist and outputs do not clash."""
     chains = {column: _chain(column, spec) for column, spec in steps.items()}
     missing = [column for column in chains if column not in frame.columns]
@@ -565,11 +567,16 @@ def standardised_frame(
     for column, done in columns.items():
         fields: dict[str, pl.Series] = {}
         for step, table in zip(done.steps, done.tables, strict=True):
-            fields.update({f"{column}_{part}": table.get_column(part) for part in step.parts})
+            fields.update(
+                {f"{column}_{part}": table.get_column(part) for part in step.parts}
+            )
         if reasons:
             fields[f"{column}_reason"] = done.reasons()
         small = pl.DataFrame(
-            [done.tables[-1].get_column(VALUE).alias(column), *(s.alias(n) for n, s in fields.items())]
+            [
+                done.tables[-1].get_column(VALUE).alias(column),
+                *(s.alias(n) for n, s in fields.items()),
+            ]
         )
         rows = small.select(pl.all().gather(done.codes))
         finals[column] = rows.get_column(column)

@@ -139,7 +139,11 @@ class NameStandardiser:
         return columnwise_frame(values, self._build, schema=self._schema())
 
     def _schema(self) -> dict[str, type[pl.DataType]]:
-        return {VALUE: pl.String, REASON: pl.String, **dict.fromkeys(self.parts, pl.String)}
+        return {
+            VALUE: pl.String,
+            REASON: pl.String,
+            **dict.fromkeys(self.parts, pl.String),
+        }
 
     def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         text = as_text(pl.col(RAW)).str.normalize("NFKC")

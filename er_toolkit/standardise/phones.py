@@ -279,7 +279,9 @@ def _check(nsn: pl.Series, code: int, check: PhoneCheck) -> pl.Series:
         return _valid(nsn, code)
     rules = _rules(code, _main_region(code))
     result = _length_result(pl.col("nsn").str.len_bytes(), rules)
-    return nsn.to_frame("nsn").select(result.is_in([_POSSIBLE, _LOCAL_ONLY])).to_series()
+    return (
+        nsn.to_frame("nsn").select(result.is_in([_POSSIBLE, _LOCAL_ONLY])).to_series()
+    )
 
 
 def _rejected(keys: pl.DataFrame, reason: str) -> pl.DataFrame:
@@ -332,7 +334,11 @@ def settle_phones(
     home_text = str(home_code)
     try:
         home_rules = _rules(home_code, default_region)
-        idd = _rx(f"^(?:{home.international_prefix})") if home.international_prefix else None
+        idd = (
+            _rx(f"^(?:{home.international_prefix})")
+            if home.international_prefix
+            else None
+        )
     except _NoFastPath:
         return empty
     key = pl.col("key")
@@ -389,7 +395,9 @@ def settle_phones(
         (home_code, default_region, national.with_columns(nsn0=key)),
         (home_code, _main_region(home_code), prefixed.select("key", "nsn0")),
     ]
-    coded = pl.concat([plus.select("key", "code", "nsn0"), via_idd.select("key", "code", "nsn0")])
+    coded = pl.concat(
+        [plus.select("key", "code", "nsn0"), via_idd.select("key", "code", "nsn0")]
+    )
     for (text,), group in coded.partition_by("code", as_dict=True).items():
         code = int(str(text))
         groups.append((code, _main_region(code), group.select("key", "nsn0")))
@@ -416,7 +424,8 @@ def _settle_group(
         [_POSSIBLE, _TOO_LONG]
     )
     group = group.with_columns(stripped=stripped).select(
-        "key", pl.when(keep).then(pl.col("stripped")).otherwise(pl.col("nsn0")).alias("nsn")
+        "key",
+        pl.when(keep).then(pl.col("stripped")).otherwise(pl.col("nsn0")).alias("nsn"),
     )
     length = pl.col("nsn").str.len_bytes()
     out.append(_rejected(group.filter(length > _MAX_NSN), _UNPARSEABLE))

@@ -100,7 +100,11 @@ def value_patterns(values: pl.Series) -> pl.Series:
     out = pl.Series(
         values.name,
         pa.LargeStringArray.from_buffers(
-            len(array), offsets, pa.py_buffer(mapped), validity, array.null_count,
+            len(array),
+            offsets,
+            pa.py_buffer(mapped),
+            validity,
+            array.null_count,
             array.offset,
         ),
     )
@@ -263,6 +267,16 @@ def _profile_column(
         ]
     for extra in frames:
         stats = stats.join(extra, on="src", how="left")
+    missing_source = sources.names.is_null().arg_true()
+    if missing_source.len():
+        # Profiles have always left these empty for rows without a source
+        # (a join that does not match null keys): kept so figures stay the same.
+        unmatched = pl.col("src") == missing_source[0]
+        stats = stats.with_columns(
+            pl.when(~unmatched).then(pl.col(name)).alias(name)
+            for name in ("top_values", "top_patterns", "invalid", "invalid_reasons")
+            if name in stats.columns
+        )
     present_n = pl.col("rows") - pl.col("missing")
     out = stats.with_columns(
         pl.lit(column).alias("column"),
@@ -301,7 +315,9 @@ def _profile(
     if not coded:
         return pl.DataFrame(schema=PROFILE_SCHEMA)
     parts = [
-        done if isinstance(done, pl.DataFrame) else _profile_column(sources, done, column, top_n)
+        done
+        if isinstance(done, pl.DataFrame)
+        else _profile_column(sources, done, column, top_n)
         for column, done in coded.items()
     ]
     order = pl.DataFrame({"column": list(coded)}).with_row_index("__order")
@@ -354,7 +370,9 @@ def _coded_outputs(columns: Mapping[str, Standardised]) -> dict[str, _Coded]:
         rows = done.codes.to_numpy()
         fields = {column: done.tables[-1].get_column(VALUE)}
         for step, table in zip(done.steps, done.tables, strict=True):
-            fields.update({f"{column}_{part}": table.get_column(part) for part in step.parts})
+            fields.update(
+                {f"{column}_{part}": table.get_column(part) for part in step.parts}
+            )
         for name, values in fields.items():
             distinct, codes = distinct_codes(values)
             text, text_codes = _as_text(distinct, codes)
@@ -488,7 +506,9 @@ def profile_standardisation(
     }
     outputs = _coded_outputs(columns)
     same_sources = source_column is None or source_column not in columns
-    after_sources = sources if same_sources else _Sources.of(standardised, source_column)
+    after_sources = (
+        sources if same_sources else _Sources.of(standardised, source_column)
+    )
     after: dict[str, _Coded | pl.DataFrame] = {}
     for name in _columns(standardised, None, source_column):
         if name in outputs:
@@ -499,7 +519,9 @@ def profile_standardisation(
             after[name] = _code(standardised.get_column(name))
     profile = pl.concat(
         [
-            _profile(sources, before, top_n).select(pl.lit("before").alias("stage"), pl.all()),
+            _profile(sources, before, top_n).select(
+                pl.lit("before").alias("stage"), pl.all()
+            ),
             _profile(after_sources, after, top_n).select(
                 pl.lit("after").alias("stage"), pl.all()
             ),
