@@ -47,7 +47,7 @@ from hypothesis import strategies as st  # noqa: E402
 from er_toolkit.standardise.emails import (  # noqa: E402
     _ATEXT,
     _LATIN_LOWER,
-    _strip_provider_aliases_expr,
+    _without_aliases,
     settle_plain,
     strip_provider_aliases,
 )
@@ -168,5 +168,45 @@ def test_plain_and_other_addresses_mix_in_one_column():
 )
 def test_vectorised_alias_stripping_matches_python(local, domain):
     address = f"{local}@{domain}"
-    got = pl.select(_strip_provider_aliases_expr(pl.lit(address))).item()
-    assert got == strip_provider_aliases(address)
+    got = _without_aliases(pl.DataFrame({"local": [local], "domain": [domain]}))
+    assert "@".join(got.row(0)) == strip_provider_aliases(address)
+
+
+from er_toolkit.standardise.emails import _check_domain, _plain_domain  # noqa: E402
+
+PLAIN_DOMAIN_CHARS = "abxz09-.n"
+SUFFIXES = ["", ".com", ".local", ".test", ".arpa", ".onion", ".invalid", ".1",
+            ".xn--p1ai", ".example", "." + "a" * 63, "." + "a" * 64]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(PLAIN_DOMAIN_CHARS, max_size=12),
+    st.sampled_from(SUFFIXES),
+    st.integers(0, 250),
+)
+def test_plain_domains_are_the_ones_email_validator_returns_unchanged(text, suffix, pad):
+    domains = [text + suffix, "a" * pad + suffix, f"{text}.{'b' * (pad // 4)}.de"]
+    frame = pl.DataFrame({"domain": domains})
+    plain = frame.select(_plain_domain(pl.col("domain"))).to_series().to_list()
+    for domain, is_plain in zip(domains, plain, strict=True):
+        if is_plain:
+            assert _check_domain(domain) == (domain, len(domain)), domain
+
+
+def test_common_domains_are_plain_and_odd_ones_are_not():
+    domains = ["gmail.com", "hotmail.co.uk", "t-online.de", "a.b-c.d", "hotmali.com",
+               "localhost", "a.local", "x.test", "-a.com", "a-.com", "a..com", "a.1",
+               "xn--bcher-kva.de", "ab--c.com", "bücher.de", "a." + "b" * 64]  # fmt: skip
+    frame = pl.DataFrame({"domain": domains})
+    plain = frame.select(_plain_domain(pl.col("domain"))).to_series().to_list()
+    assert plain == [True] * 5 + [False] * 11
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(LOCAL_CHARS.replace("@", ""), max_size=30))
+def test_a_key_without_an_at_sign_is_invalid(text):
+    key = text.strip().lower()
+    if key:
+        _assert_fast_path_agrees([key])
+        assert _slow([key], False)[key] == (None, "invalid_email")

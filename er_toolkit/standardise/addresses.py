@@ -25,7 +25,7 @@ from er_toolkit.standardise.base import (
 from er_toolkit.standardise.text import (
     APOSTROPHES,
     collapse_spaces,
-    fold_accents,
+    nfkc,
     null_if_empty,
 )
 
@@ -97,7 +97,7 @@ def address_rules(values: pl.Expr) -> pl.Expr:
     >>> pl.select(address_rules(pl.lit("Flat 3, 12-14 North Road, St. Albans"))).item()
     'flat 3 12-14 n rd st albans'
     """
-    text = fold_accents(as_text(values).str.normalize("NFKC")).str.to_lowercase()
+    text = nfkc(as_text(values), fold=True).str.to_lowercase()
     text = text.str.replace_all(APOSTROPHES, "")
     text = text.str.replace_all(r"(\d)\s*[-\u2010-\u2015]\s*(\d)", "${1}\x00${2}")
     text = text.str.replace_all(r"[^\p{L}\p{N}/\x00]+", " ").str.replace_all(

@@ -331,28 +331,39 @@ def per_distinct_frame(
         as_text(pl.col("raw")).alias("blank_check"),
         key_of(pl.col("raw")).alias("key"),
     )
+    unique, codes = distinct_codes(keys.get_column("key"))
     # Keys of blank values are never parsed (they get reason "blank"); a
     # non-blank value whose key is empty (a phone of only brackets) is
     # parsed like any other, so it gets the function's reason.
-    distinct = (
-        keys.filter(pl.col("blank_check") != "")
-        .get_column("key")
-        .drop_nulls()
-        .unique(maintain_order=True)
-        .to_frame()
+    wanted = keys.select(
+        (pl.col("blank_check") != "") & pl.col("key").is_not_null()
+    ).to_series()
+    needed = np.zeros(unique.len(), dtype=bool)
+    needed[codes.filter(wanted.fill_null(False)).to_numpy()] = True
+    todo = (
+        unique.to_frame("key")
+        .with_row_index("__position")
+        .filter(pl.Series(needed))
     )
-    settled = None
-    if settle is not None:
-        settled = settle(distinct).select(
+    found = []
+    if settle is not None and todo.height:
+        settled = settle(todo.select("key")).select(
             "key", *(pl.col(name).cast(schema[name]) for name in names)
         )
-        distinct = distinct.join(settled.select("key"), on="key", how="anti")
-    rows = _map_distinct(function, distinct.get_column("key").to_list())
+        hits = todo.join(settled, on="key", how="inner")
+        found.append(hits.select("__position", *names))
+        todo = todo.join(settled.select("key"), on="key", how="anti")
+    rows = _map_distinct(function, todo.get_column("key").to_list())
     table = pl.DataFrame(rows, schema=dict(schema), orient="row")
-    table = pl.concat([distinct, table], how="horizontal")
-    if settled is not None:
-        table = pl.concat([settled, table], how="vertical")
-    joined = keys.join(table, on="key", how="left", maintain_order="left")
+    found.append(pl.concat([todo.select("__position"), table], how="horizontal"))
+    results = pl.concat(found, how="vertical")
+    every = pl.DataFrame(
+        {"__position": pl.Series(np.arange(unique.len()), dtype=pl.get_index_type())}
+    ).join(results, on="__position", how="left", maintain_order="left")
+    joined = pl.concat(
+        [keys, every.drop("__position").select(pl.all().gather(codes))],
+        how="horizontal",
+    )
     blank = pl.col("blank_check") == ""
     joined = joined.with_columns(
         pl.when(~blank).then(pl.col(name)).alias(name)

@@ -18,7 +18,7 @@ from er_toolkit.standardise.base import (
     columnwise_frame,
     options_dict,
 )
-from er_toolkit.standardise.text import collapse_spaces
+from er_toolkit.standardise.text import collapse_spaces, nfkc
 
 DATE_FORMATS: Final[tuple[str, ...]] = (
     "%d %B %Y",
@@ -131,7 +131,7 @@ class DateStandardiser:
         return columnwise_frame(values, self._build, schema=_SCHEMA)
 
     def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        text = as_text(pl.col(RAW)).str.normalize("NFKC").str.to_lowercase()
+        text = nfkc(as_text(pl.col(RAW))).str.to_lowercase()
         frame = frame.with_columns(
             collapse_spaces(text.str.replace(_TIME, "")).alias("text")
         )

@@ -25,7 +25,7 @@ from er_toolkit.standardise.base import (
 from er_toolkit.standardise.text import (
     APOSTROPHES,
     collapse_spaces,
-    fold_accents,
+    nfkc,
     null_if_empty,
 )
 
@@ -146,8 +146,8 @@ class NameStandardiser:
         }
 
     def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        text = as_text(pl.col(RAW)).str.normalize("NFKC")
-        text = fold_accents(text).str.to_lowercase().str.replace_all(APOSTROPHES, "")
+        text = nfkc(as_text(pl.col(RAW)), fold=True)
+        text = text.str.to_lowercase().str.replace_all(APOSTROPHES, "")
         text = collapse_spaces(text.str.replace_all(r"[^\p{L}\s]+", " "))
         frame = frame.with_columns(text.alias(VALUE))
         value = pl.col(VALUE)
