@@ -76,7 +76,9 @@ def _assert_fast_path_agrees(keys):
         fast = settle_plain(frame, normalise_provider=normalise_provider)
         assert fast.get_column("key").is_unique().all()
         expected = _slow(fast.get_column("key").to_list(), normalise_provider)
-        got = {key: (value, reason) for key, value, reason in fast.iter_rows()}
+        assert [keys[i] for i in fast["__row"]] == fast["key"].to_list()
+        rows = fast.select("key", "value", "reason").iter_rows()
+        got = {key: (value, reason) for key, value, reason in rows}
         assert got == expected
 
 

@@ -138,7 +138,9 @@ def _assert_settled_as_phonenumbers(region, check, keys):
     assert settled.get_column("key").is_unique().all()
     assert set(settled.get_column("key")) <= set(keys)
     standardiser = PhoneStandardiser(default_region=region, check=check)
-    for key, value, reason in settled.iter_rows():
+    # each row says where its key is in the frame it was given
+    assert [keys[i] for i in settled.get_column("__row")] == settled["key"].to_list()
+    for key, value, reason in settled.select("key", "value", "reason").iter_rows():
         assert (value, reason) == standardiser._parse(key), (region, check, key)
     return settled
 
@@ -215,7 +217,7 @@ def test_fast_path_covers_the_common_formats():
     assert run(PhoneStandardiser(), ["07911 123456"]).row(0) == ("+447911123456", None)
     assert settle_phones(
         pl.DataFrame({"key": ["4155552671"]}), default_region="US", check="valid"
-    ).rows() == [("4155552671", "+14155552671", None)]
+    ).rows() == [(0, "4155552671", "+14155552671", None)]
 
 
 def test_keys_outside_the_fast_path_go_to_phonenumbers():

@@ -94,6 +94,9 @@ def as_text(values: pl.Expr) -> pl.Expr:
 
 RAW: Final = "raw"
 """Name of the input column inside :func:`columnwise` steps."""
+ROW: Final = "__row"
+"""Optional column of a ``settle`` result: the row of each key in the frame
+``settle`` was given (it saves looking the keys up again)."""
 
 
 def add_reason(frame: pl.LazyFrame, reason: str | pl.Expr) -> pl.LazyFrame:
@@ -347,23 +350,37 @@ def per_distinct_frame(
     )
     found = []
     if settle is not None and todo.height:
-        settled = settle(todo.select("key")).select(
-            "key", *(pl.col(name).cast(schema[name]) for name in names)
-        )
-        hits = todo.join(settled, on="key", how="inner")
-        found.append(hits.select("__position", *names))
-        todo = todo.join(settled.select("key"), on="key", how="anti")
+        settled = settle(todo.select("key"))
+        fields = [pl.col(name).cast(schema[name]) for name in names]
+        if ROW in settled.columns:
+            rows_settled = settled.get_column(ROW)
+            hits = settled.select(
+                todo.get_column("__position").gather(rows_settled), *fields
+            )
+        else:
+            hits = todo.with_row_index(ROW).join(
+                settled.select("key", *fields), on="key", how="inner"
+            )
+            rows_settled = hits.get_column(ROW)
+            hits = hits.select("__position", *names)
+        found.append(hits)
+        left = np.ones(todo.height, dtype=bool)
+        left[rows_settled.to_numpy()] = False
+        todo = todo.filter(pl.Series(left))
     rows = _map_distinct(function, todo.get_column("key").to_list())
     table = pl.DataFrame(rows, schema=dict(schema), orient="row")
     found.append(pl.concat([todo.select("__position"), table], how="horizontal"))
     results = pl.concat(found, how="vertical")
+    positions = results.get_column("__position")
     every = pl.DataFrame(
-        {"__position": pl.Series(np.arange(unique.len()), dtype=pl.get_index_type())}
-    ).join(results, on="__position", how="left", maintain_order="left")
-    joined = pl.concat(
-        [keys, every.drop("__position").select(pl.all().gather(codes))],
-        how="horizontal",
+        [
+            pl.Series(name, [None] * unique.len(), dtype=results.schema[name]).scatter(
+                positions, results.get_column(name)
+            )
+            for name in names
+        ]
     )
+    joined = pl.concat([keys, every.select(pl.all().gather(codes))], how="horizontal")
     blank = pl.col("blank_check") == ""
     joined = joined.with_columns(
         pl.when(~blank).then(pl.col(name)).alias(name)

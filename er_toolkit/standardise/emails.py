@@ -11,6 +11,7 @@ import polars as pl
 
 from er_toolkit.standardise.base import (
     REASON,
+    ROW,
     VALUE,
     as_text,
     options_dict,
@@ -184,6 +185,7 @@ def settle_plain(keys: pl.DataFrame, *, normalise_provider: bool) -> pl.DataFram
     key = pl.col("key")
     split = key.str.splitn("@", 2)
     parts = keys.select(
+        pl.int_range(pl.len(), dtype=pl.get_index_type()).alias(ROW),
         "key",
         split.struct.field("field_0").alias("local"),
         split.struct.field("field_1").alias("domain"),
@@ -216,14 +218,23 @@ def settle_plain(keys: pl.DataFrame, *, normalise_provider: bool) -> pl.DataFram
         <= _MAX_LENGTH
     )
     joined = joined.select(
-        "key", "local", pl.col("normalised").alias("domain"), ok.alias("ok")
+        ROW, "key", "local", pl.col("normalised").alias("domain"), ok.alias("ok")
     )
     if normalise_provider:
         joined = _without_aliases(joined)
-    no_at = keys.filter(~key.str.contains("@", literal=True)).select(
-        "key", pl.lit(None, dtype=pl.String).alias(VALUE), pl.lit(_INVALID).alias(REASON)
+    no_at = (
+        keys.select("key")
+        .with_row_index(ROW)
+        .filter(~key.str.contains("@", literal=True))
+        .select(
+            ROW,
+            "key",
+            pl.lit(None, dtype=pl.String).alias(VALUE),
+            pl.lit(_INVALID).alias(REASON),
+        )
     )
     settled = joined.select(
+        ROW,
         "key",
         pl.when("ok").then(pl.col("local") + "@" + pl.col("domain")).alias(VALUE),
         pl.when("ok").then(None).otherwise(pl.lit(_INVALID)).alias(REASON),

@@ -15,6 +15,7 @@ from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.standardise.base import (
     REASON,
+    ROW,
     VALUE,
     as_text,
     check_choice,
@@ -286,7 +287,10 @@ def _check(nsn: pl.Series, code: int, check: PhoneCheck) -> pl.Series:
 
 def _rejected(keys: pl.DataFrame, reason: str) -> pl.DataFrame:
     return keys.select(
-        "key", pl.lit(None, dtype=pl.String).alias(VALUE), pl.lit(reason).alias(REASON)
+        ROW,
+        "key",
+        pl.lit(None, dtype=pl.String).alias(VALUE),
+        pl.lit(reason).alias(REASON),
     )
 
 
@@ -326,7 +330,7 @@ def settle_phones(
     polars.DataFrame
         ``key``, ``value``, ``reason`` for the keys it settles.
     """
-    empty = _rejected(keys.head(0), _INVALID)
+    empty = _rejected(keys.head(0).select("key").with_row_index(ROW), _INVALID)
     home = PhoneMetadata.metadata_for_region(default_region)
     if home is None or home.country_code is None:  # pragma: no cover
         return empty
@@ -342,7 +346,7 @@ def settle_phones(
     except _NoFastPath:
         return empty
     key = pl.col("key")
-    shaped = keys.select("key").filter(
+    shaped = keys.select("key").with_row_index(ROW).filter(
         key.str.contains(_DIGIT_KEY) & (key.str.len_bytes() <= _MAX_INPUT)
     )
     plus = shaped.filter(key.str.starts_with("+"))
@@ -366,7 +370,7 @@ def settle_phones(
             prefix = key.str.extract(captured, 1).str.len_bytes()
             dialled = dialled.with_columns(after=key.str.slice(prefix))
             via_idd = dialled.filter(~pl.col("after").str.starts_with("0"))
-            national = national.join(via_idd.select("key"), on="key", how="anti")
+            national = national.join(via_idd.select(ROW), on=ROW, how="anti")
     short = pl.col("after").str.len_bytes() <= 2
     done.append(_rejected(via_idd.filter(short), _UNPARSEABLE))
     via_idd = _with_code(via_idd.filter(~short), pl.col("after"))
@@ -387,20 +391,23 @@ def settle_phones(
             )
             | (_length_result(key.str.len_bytes(), home_rules) == _TOO_LONG)
         )
-        national = national.join(prefixed.select("key"), on="key", how="anti")
+        national = national.join(prefixed.select(ROW), on=ROW, how="anti")
 
     # Every key left has a calling code; each code parses with the metadata
     # of its main region, national numbers with the default region's.
     groups: list[tuple[int, str, pl.DataFrame]] = [
         (home_code, default_region, national.with_columns(nsn0=key)),
-        (home_code, _main_region(home_code), prefixed.select("key", "nsn0")),
+        (home_code, _main_region(home_code), prefixed.select(ROW, "key", "nsn0")),
     ]
     coded = pl.concat(
-        [plus.select("key", "code", "nsn0"), via_idd.select("key", "code", "nsn0")]
+        [
+            plus.select(ROW, "key", "code", "nsn0"),
+            via_idd.select(ROW, "key", "code", "nsn0"),
+        ]
     )
     for (text,), group in coded.partition_by("code", as_dict=True).items():
         code = int(str(text))
-        groups.append((code, _main_region(code), group.select("key", "nsn0")))
+        groups.append((code, _main_region(code), group.select(ROW, "key", "nsn0")))
     for code, region, group in groups:
         if group.height == 0:
             continue
@@ -424,6 +431,7 @@ def _settle_group(
         [_POSSIBLE, _TOO_LONG]
     )
     group = group.with_columns(stripped=stripped).select(
+        ROW,
         "key",
         pl.when(keep).then(pl.col("stripped")).otherwise(pl.col("nsn0")).alias("nsn"),
     )
@@ -433,6 +441,7 @@ def _settle_group(
     ok = _check(group.get_column("nsn"), code, check)
     out.append(
         group.with_columns(ok=ok).select(
+            ROW,
             "key",
             pl.when(pl.col("ok")).then(pl.lit(f"+{code}") + pl.col("nsn")).alias(VALUE),
             pl.when(pl.col("ok")).then(None).otherwise(pl.lit(_INVALID)).alias(REASON),
