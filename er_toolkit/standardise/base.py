@@ -181,12 +181,16 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     dtype = values.dtype
     if n == 0 or not (dtype.is_integer() or isinstance(dtype, _SAFE_TYPES)):
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
-    codes = (values.hash(_HASH_SEED).rank("dense") - 1).cast(pl.UInt32)
-    first = np.empty(int(codes.max() or 0) + 1, dtype=np.int64)  # type: ignore[arg-type]
-    first[codes.to_numpy()] = np.arange(n, dtype=np.int64)
+    codes = values.hash(_HASH_SEED).rank("dense").to_numpy() - np.uint32(1)
+    size = int(codes.max()) + 1
+    if size == n:  # distinct hashes: distinct values, nothing merged
+        return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
+    first = np.empty(size, dtype=np.int64)
+    first[codes] = np.arange(n, dtype=np.int64)
     distinct = values.gather(first)
-    if distinct.gather(codes).eq_missing(values).all():
-        return distinct, codes.alias(values.name)
+    coded = pl.Series(values.name, codes, dtype=pl.UInt32)
+    if distinct.gather(coded).eq_missing(values).all():
+        return distinct, coded
     frame = values.to_frame("v")  # pragma: no cover - needs a 64-bit collision
     table = frame.unique(maintain_order=True).with_row_index("code")
     joined = frame.join(

@@ -236,12 +236,21 @@ def _profile_column(
         ),
         pl.col("length").max().cast(pl.UInt32).alias("length_max"),
     )
-    kept_text = text.gather(kept.get_column("code"))
-    values = kept.select("src", kept_text.alias("key"), "n")
-    patterns = (
-        kept.select("src", value_patterns(kept_text).alias("key"), "n")
-        .group_by("src", "key")
-        .agg(pl.col("n").sum().cast(pl.UInt32))
+    kept_codes = kept.get_column("code").to_numpy()
+    values = kept.select("src", text.gather(kept_codes).alias("key"), "n")
+    # Each distinct value's pattern once; rows per source and pattern.
+    shapes, shape_codes = distinct_codes(value_patterns(text))
+    size = max(shapes.len(), 1)
+    pair = kept.get_column("src").to_numpy().astype(np.int64) * size
+    pair += shape_codes.to_numpy()[kept_codes]
+    weights = np.bincount(pair, weights=kept.get_column("n").to_numpy(), minlength=1)
+    (where,) = np.nonzero(weights)
+    patterns = pl.DataFrame(
+        {
+            "src": pl.Series(where // size, dtype=pl.UInt32),
+            "key": shapes.gather(where % size),
+            "n": pl.Series(weights[where], dtype=pl.UInt32),
+        }
     )
     frames = [
         lengths,
