@@ -6,8 +6,8 @@ import dataclasses
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, ClassVar, Final, Protocol, TypeAlias, runtime_checkable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, ClassVar, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 import polars as pl
@@ -166,7 +166,8 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     Returns
     -------
     distinct : polars.Series
-        Each distinct value once (null too, if present), in no set order.
+        Each distinct value once (null too, if present), in the order of
+        some row holding it.
     codes : polars.Series
         UInt32, one per row: ``distinct.gather(codes)`` equals ``values``.
 
@@ -187,8 +188,13 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
     first = np.empty(size, dtype=np.int64)
     first[codes] = np.arange(n, dtype=np.int64)
-    distinct = values.gather(first)
-    coded = pl.Series(values.name, codes, dtype=pl.UInt32)
+    # One row per value, taken in row order (a filter reads the column in
+    # order; a gather would jump about it), and the codes renumbered to match.
+    keep = np.zeros(n, dtype=bool)
+    keep[first] = True
+    distinct = values.filter(pl.Series(keep))
+    renumber = (np.cumsum(keep, dtype=np.int64) - 1)[first].astype(np.uint32)
+    coded = pl.Series(values.name, renumber[codes], dtype=pl.UInt32)
     if distinct.gather(coded).eq_missing(values).all():
         return distinct, coded
     frame = values.to_frame("v")  # pragma: no cover - needs a 64-bit collision
@@ -543,20 +549,49 @@ class Standardised:
         return np.bincount(self.codes.to_numpy(), minlength=self.distinct.len())
 
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+PARALLEL_MIN_ROWS: Final = 50_000
+"""Fewest rows worth standardising or profiling columns side by side."""
+
+
+def map_columns(
+    function: Callable[[_T], _R], items: Sequence[_T], *, rows: int
+) -> list[_R]:
+    """Apply ``function`` to each item, several at once for big frames.
+
+    Columns of ``rows`` rows are worked on in as many threads as polars has
+    (polars releases the GIL while it works), in order of the items.
+    """
+    workers = min(len(items), pl.thread_pool_size())
+    if workers <= 1 or rows < PARALLEL_MIN_ROWS:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, items))
+
+
+def _standardise_column(
+    frame: pl.DataFrame, column: str, chain: tuple[Standardiser, ...]
+) -> Standardised:
+    distinct, codes = distinct_codes(frame.get_column(column))
+    tables: list[pl.DataFrame] = []
+    current = distinct
+    for index, step in enumerate(chain):
+        tables.append(standardise_values(step, current, distinct=index == 0))
+        current = tables[-1].get_column(VALUE)
+    return Standardised(distinct, codes, chain, tuple(tables))
+
+
 def standardise_columns(
     frame: pl.DataFrame, chains: Mapping[str, tuple[Standardiser, ...]]
 ) -> dict[str, Standardised]:
     """Run each column's chain of standardisers once per distinct value."""
-    out: dict[str, Standardised] = {}
-    for column, chain in chains.items():
-        distinct, codes = distinct_codes(frame.get_column(column))
-        tables: list[pl.DataFrame] = []
-        current = distinct
-        for index, step in enumerate(chain):
-            tables.append(standardise_values(step, current, distinct=index == 0))
-            current = tables[-1].get_column(VALUE)
-        out[column] = Standardised(distinct, codes, chain, tuple(tables))
-    return out
+    done = map_columns(
+        lambda item: _standardise_column(frame, *item),
+        list(chains.items()),
+        rows=frame.height,
+    )
+    return dict(zip(chains, done, strict=True))
 
 
 def check_steps(

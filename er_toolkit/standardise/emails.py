@@ -33,6 +33,7 @@ _LATIN_LOWER: Final = "".join(
 normalisation and lower-casing leave alone."""
 _ATEXT: Final = rf"[a-zA-Z0-9_!#$%&'*+\-/=?^`{{|}}~{_LATIN_LOWER}]"
 _LOCAL: Final = rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$"
+_DOTTED: Final = rf"^(?:{_ATEXT}|\.)+$"
 """A plain dot-atom local part: email-validator's ``DOT_ATOM_TEXT`` with the letters of
 :data:`_LATIN_LOWER` added (valid in its internationalised form, safe, and
 already normalised), so it is valid and comes back unchanged: only the
@@ -174,7 +175,9 @@ def settle_plain(keys: pl.DataFrame, *, normalise_provider: bool) -> pl.DataFram
     least two labels, a top-level label ending in a letter, no ``??--``
     label such as Punycode, at most 252 characters, not a special-use name)
     is one email-validator accepts unchanged on its own, so it is not even
-    checked once; a key without an ``@`` is never valid.
+    checked once; a key without an ``@``, or whose local part has the
+    characters of a plain one but dots at its ends or side by side, is never
+    valid.
 
     Returns
     -------
@@ -191,9 +194,15 @@ def settle_plain(keys: pl.DataFrame, *, normalise_provider: bool) -> pl.DataFram
         split.struct.field("field_1").alias("domain"),
     )
     # A plain local part holds no "@", so it is the text before the first.
-    parts = parts.filter(
-        pl.col("domain").is_not_null() & pl.col("local").str.contains(_LOCAL)
-    )
+    has_at = pl.col("domain").is_not_null()
+    # Dots in the wrong places ("a..b", ".a", "a.") among plain characters:
+    # never a valid local part, whatever the domain.
+    misdotted = parts.filter(
+        has_at
+        & pl.col("local").str.contains(_DOTTED)
+        & ~pl.col("local").str.contains(_LOCAL)
+    ).select(ROW, "key")
+    parts = parts.filter(has_at & pl.col("local").str.contains(_LOCAL))
     domains = parts.get_column("domain").unique().to_frame()
     plain = _plain_domain(pl.col("domain"))
     easy = domains.filter(plain).select(
@@ -222,16 +231,14 @@ def settle_plain(keys: pl.DataFrame, *, normalise_provider: bool) -> pl.DataFram
     )
     if normalise_provider:
         joined = _without_aliases(joined)
-    no_at = (
-        keys.select("key")
-        .with_row_index(ROW)
-        .filter(~key.str.contains("@", literal=True))
-        .select(
-            ROW,
-            "key",
-            pl.lit(None, dtype=pl.String).alias(VALUE),
-            pl.lit(_INVALID).alias(REASON),
-        )
+    no_at = keys.select("key").with_row_index(ROW).filter(
+        ~key.str.contains("@", literal=True)
+    )
+    invalid = pl.concat([no_at, misdotted]).select(
+        ROW,
+        "key",
+        pl.lit(None, dtype=pl.String).alias(VALUE),
+        pl.lit(_INVALID).alias(REASON),
     )
     settled = joined.select(
         ROW,
@@ -239,7 +246,7 @@ def settle_plain(keys: pl.DataFrame, *, normalise_provider: bool) -> pl.DataFram
         pl.when("ok").then(pl.col("local") + "@" + pl.col("domain")).alias(VALUE),
         pl.when("ok").then(None).otherwise(pl.lit(_INVALID)).alias(REASON),
     )
-    return pl.concat([settled, no_at])
+    return pl.concat([settled, invalid])
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,6 +22,7 @@ from er_toolkit.standardise.base import (
     Steps,
     check_steps,
     distinct_codes,
+    map_columns,
     standardise_columns,
     standardised_frame,
 )
@@ -117,34 +118,6 @@ def value_patterns(values: pl.Series) -> pl.Series:
 
 
 @dataclass(frozen=True)
-class _Coded:
-    """A column as its distinct values in text and each row's code among them.
-
-    ``reasons`` (when the column has standardisers) holds the reason of each
-    distinct *input* value, ``reason_codes`` each row's code into it.
-    """
-
-    text: pl.Series
-    codes: np.ndarray
-    reasons: pl.Series | None = None
-    reason_codes: np.ndarray | None = None
-
-
-def _as_text(distinct: pl.Series, codes: pl.Series) -> tuple[pl.Series, np.ndarray]:
-    text = distinct.cast(pl.String)
-    if distinct.dtype.is_integer() or isinstance(distinct.dtype, _INJECTIVE_TEXT):
-        return text, codes.to_numpy()
-    unique, again = distinct_codes(text)
-    return unique, again.gather(codes).to_numpy()
-
-
-def _code(values: pl.Series) -> _Coded:
-    distinct, codes = distinct_codes(values)
-    text, text_codes = _as_text(distinct, codes)
-    return _Coded(text, text_codes)
-
-
-@dataclass(frozen=True)
 class _Sources:
     """Each row's source, as codes into ``names``."""
 
@@ -162,18 +135,101 @@ class _Sources:
         return cls(names, np.zeros(frame.height, dtype=np.uint32))
 
 
-def _pair_counts(
-    sources: _Sources, codes: np.ndarray, size: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows per (source, code) present: source codes, codes, counts."""
-    n_sources = max(sources.names.len(), 1)
-    pair = sources.codes.astype(np.int64) * size + codes
-    if n_sources * size <= max(8 * codes.size, 1 << 20):
-        counts = np.bincount(pair, minlength=n_sources * size)
-        (where,) = np.nonzero(counts)
-        return where // size, where % size, counts[where]
-    where, counts = np.unique(pair, return_counts=True)
-    return where // size, where % size, counts
+@dataclass(frozen=True)
+class _Pairs:
+    """How many rows hold each code in each source: three aligned arrays."""
+
+    src: np.ndarray
+    code: np.ndarray
+    n: np.ndarray
+    n_sources: int
+
+    @classmethod
+    def count(
+        cls,
+        src: np.ndarray,
+        codes: np.ndarray,
+        size: int,
+        n_sources: int,
+        weights: np.ndarray | None = None,
+    ) -> _Pairs:
+        """Count each (source, code) of ``size`` codes, weighted by ``weights``."""
+        size = max(size, 1)
+        n_sources = max(n_sources, 1)
+        pair = src.astype(np.int64) * size + codes
+        if n_sources * size <= max(8 * pair.size, 1 << 20):
+            counts = np.bincount(pair, weights=weights, minlength=n_sources * size)
+            (where,) = np.nonzero(counts)
+            counts = counts[where]
+        else:
+            where, inverse = np.unique(pair, return_inverse=True)
+            counts = np.bincount(inverse, weights=weights)
+        n = np.rint(counts).astype(np.int64) if weights is not None else counts
+        return cls(where // size, where % size, n, n_sources)
+
+    @classmethod
+    def of_rows(cls, sources: _Sources, codes: np.ndarray, size: int) -> _Pairs:
+        return cls.count(sources.codes, codes, size, sources.names.len())
+
+    def regroup(self, mapping: np.ndarray, size: int) -> _Pairs:
+        """The counts per (source, ``mapping[code]``)."""
+        return _Pairs.count(self.src, mapping[self.code], size, self.n_sources, self.n)
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """A column as its distinct values in text and their rows per source.
+
+    ``reasons`` (when the column has standardisers) holds the reason of each
+    distinct *input* value, ``reason_pairs`` their rows per source.
+    """
+
+    text: pl.Series
+    pairs: _Pairs
+    reasons: pl.Series | None = None
+    reason_pairs: _Pairs | None = None
+    integers: bool = False
+    """``text`` holds integers written out: a sign and digits."""
+
+
+def _as_text(distinct: pl.Series) -> tuple[pl.Series, np.ndarray | None]:
+    """Distinct values as distinct text, and each value's text code (None: same)."""
+    text = distinct.cast(pl.String)
+    if distinct.dtype.is_integer() or isinstance(distinct.dtype, _INJECTIVE_TEXT):
+        return text, None
+    unique, again = distinct_codes(text)
+    return unique, again.to_numpy()
+
+
+def _text_pairs(distinct: pl.Series, pairs: _Pairs) -> tuple[pl.Series, _Pairs]:
+    text, mapping = _as_text(distinct)
+    if mapping is None:
+        return text, pairs
+    return text, pairs.regroup(mapping, text.len())
+
+
+def _code(values: pl.Series, sources: _Sources) -> _Coded:
+    distinct, codes = distinct_codes(values)
+    pairs = _Pairs.of_rows(sources, codes.to_numpy(), distinct.len())
+    text, text_pairs = _text_pairs(distinct, pairs)
+    return _Coded(text, text_pairs, integers=values.dtype.is_integer())
+
+
+def _shapes(text: pl.Series, *, integers: bool) -> tuple[pl.Series, np.ndarray]:
+    """The distinct patterns of ``text`` and each value's index among them."""
+    if not integers:
+        shapes, codes = distinct_codes(value_patterns(text))
+        return shapes, codes.to_numpy()
+    # The pattern of an integer is its sign and one 9 per digit: one value
+    # per length and sign stands for all.
+    key = (text.str.len_bytes() * 2 + text.str.starts_with("-")).fill_null(0)
+    key_np = key.cast(pl.Int64).to_numpy()
+    first = np.full(int(key_np.max(initial=0)) + 1, -1, dtype=np.int64)
+    first[key_np[::-1]] = np.arange(key_np.size - 1, -1, -1)
+    (used,) = np.nonzero(first >= 0)
+    index = np.zeros(first.size, dtype=np.int64)
+    index[used] = np.arange(used.size)
+    return value_patterns(text.gather(first[used])), index[key_np]
 
 
 def _top(counted: pl.DataFrame, top_n: int, name: str) -> pl.DataFrame:
@@ -213,7 +269,7 @@ def _profile_column(
     text = coded.text
     present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
     length = text.str.len_chars()
-    src, code, n = _pair_counts(sources, coded.codes, text.len())
+    src, code, n = coded.pairs.src, coded.pairs.code, coded.pairs.n
     pairs = pl.DataFrame(
         {
             "src": pl.Series(src, dtype=pl.UInt32),
@@ -239,10 +295,10 @@ def _profile_column(
     kept_codes = kept.get_column("code").to_numpy()
     values = kept.select("src", text.gather(kept_codes).alias("key"), "n")
     # Each distinct value's pattern once; rows per source and pattern.
-    shapes, shape_codes = distinct_codes(value_patterns(text))
+    shapes, shape_codes = _shapes(text, integers=coded.integers)
     size = max(shapes.len(), 1)
     pair = kept.get_column("src").to_numpy().astype(np.int64) * size
-    pair += shape_codes.to_numpy()[kept_codes]
+    pair += shape_codes[kept_codes]
     weights = np.bincount(pair, weights=kept.get_column("n").to_numpy(), minlength=1)
     (where,) = np.nonzero(weights)
     patterns = pl.DataFrame(
@@ -257,10 +313,14 @@ def _profile_column(
         _top(values, top_n, "top_values"),
         _top(patterns, top_n, "top_patterns"),
     ]
-    if coded.reasons is not None and coded.reason_codes is not None:
+    if coded.reasons is not None and coded.reason_pairs is not None:
         reasons = coded.reasons
         invalid = (reasons.is_not_null() & (reasons != BLANK)).fill_null(False)
-        r_src, r_code, r_n = _pair_counts(sources, coded.reason_codes, reasons.len())
+        r_src, r_code, r_n = (
+            coded.reason_pairs.src,
+            coded.reason_pairs.code,
+            coded.reason_pairs.n,
+        )
         bad = pl.DataFrame(
             {
                 "src": pl.Series(r_src, dtype=pl.UInt32),
@@ -323,12 +383,15 @@ def _profile(
     """
     if not coded:
         return pl.DataFrame(schema=PROFILE_SCHEMA)
-    parts = [
-        done
-        if isinstance(done, pl.DataFrame)
-        else _profile_column(sources, done, column, top_n)
-        for column, done in coded.items()
-    ]
+    parts = map_columns(
+        lambda item: (
+            item[1]
+            if isinstance(item[1], pl.DataFrame)
+            else _profile_column(sources, item[1], item[0], top_n)
+        ),
+        list(coded.items()),
+        rows=sources.codes.size,
+    )
     order = pl.DataFrame({"column": list(coded)}).with_row_index("__order")
     names = sources.names.to_frame("source").with_row_index("src")
     return (
@@ -364,29 +427,44 @@ def _columns(
     return list(columns)
 
 
-def _coded_input(frame: pl.DataFrame, name: str, done: Standardised | None) -> _Coded:
+def _raw_pairs(sources: _Sources, done: Standardised) -> _Pairs:
+    """Rows per source and distinct input value of a standardised column."""
+    return _Pairs.of_rows(sources, done.codes.to_numpy(), done.distinct.len())
+
+
+def _coded_input(
+    frame: pl.DataFrame, name: str, sources: _Sources, done: Standardised | None
+) -> _Coded:
     """A column to profile before standardisation, with its reasons if it has any."""
     if done is None:
-        return _code(frame.get_column(name))
-    text, codes = _as_text(done.distinct, done.codes)
-    return _Coded(text, codes, done.reasons(), done.codes.to_numpy())
+        return _code(frame.get_column(name), sources)
+    pairs = _raw_pairs(sources, done)
+    return _Coded(*_text_pairs(done.distinct, pairs), done.reasons(), pairs)
 
 
-def _coded_outputs(columns: Mapping[str, Standardised]) -> dict[str, _Coded]:
+def _coded_outputs(
+    columns: Mapping[str, Standardised], raw: Mapping[str, _Pairs], *, rows: int
+) -> dict[str, _Coded]:
     """Every output column of standardisation (values and parts), coded."""
-    out: dict[str, _Coded] = {}
-    for column, done in columns.items():
-        rows = done.codes.to_numpy()
+
+    def code(column: str) -> dict[str, _Coded]:
+        done = columns[column]
         fields = {column: done.tables[-1].get_column(VALUE)}
         for step, table in zip(done.steps, done.tables, strict=True):
             fields.update(
                 {f"{column}_{part}": table.get_column(part) for part in step.parts}
             )
+        out = {}
         for name, values in fields.items():
             distinct, codes = distinct_codes(values)
-            text, text_codes = _as_text(distinct, codes)
-            out[name] = _Coded(text, text_codes[rows])
-    return out
+            pairs = raw[column].regroup(codes.to_numpy(), distinct.len())
+            out[name] = _Coded(*_text_pairs(distinct, pairs))
+        return out
+
+    coded: dict[str, _Coded] = {}
+    for part in map_columns(code, list(columns), rows=rows):
+        coded.update(part)
+    return coded
 
 
 def profile_frame(
@@ -459,7 +537,9 @@ def profile_frame(
         subset = frame.select(list(steps))
         checked = standardise_columns(subset, check_steps(subset, steps, reasons=True))
     sources = _Sources.of(frame, source_column)
-    coded = {name: _coded_input(frame, name, checked.get(name)) for name in names}
+    coded = {
+        name: _coded_input(frame, name, sources, checked.get(name)) for name in names
+    }
     return _profile(sources, coded, top_n)
 
 
@@ -507,17 +587,29 @@ def profile_standardisation(
     standardised = standardised_frame(frame, columns, reasons=False)
     sources = _Sources.of(frame, source_column)
     names = _columns(frame, None, source_column)
-    before = {
-        name: _profile_column(
-            sources, _coded_input(frame, name, columns.get(name)), name, top_n
-        )
-        for name in names
-    }
-    outputs = _coded_outputs(columns)
+
+    def code_and_profile(name: str) -> tuple[_Coded, pl.DataFrame]:
+        coded = _coded_input(frame, name, sources, columns.get(name))
+        return coded, _profile_column(sources, coded, name, top_n)
+
+    done = dict(zip(names, map_columns(code_and_profile, names, rows=frame.height)))
+    inputs = {name: coded for name, (coded, _) in done.items()}
+    before = {name: profile for name, (_, profile) in done.items()}
     same_sources = source_column is None or source_column not in columns
     after_sources = (
         sources if same_sources else _Sources.of(standardised, source_column)
     )
+    # Rows per source and distinct input value, shared by both profiles.
+    raw = {
+        column: (
+            inputs[column].reason_pairs
+            if same_sources and column in inputs
+            else None
+        )
+        or _raw_pairs(after_sources, done)
+        for column, done in columns.items()
+    }
+    outputs = _coded_outputs(columns, raw, rows=frame.height)
     after: dict[str, _Coded | pl.DataFrame] = {}
     for name in _columns(standardised, None, source_column):
         if name in outputs:
@@ -525,7 +617,7 @@ def profile_standardisation(
         elif same_sources and name in before:
             after[name] = before[name]  # unchanged column, same sources
         else:  # pragma: no cover - only when the source column is standardised
-            after[name] = _code(standardised.get_column(name))
+            after[name] = _code(standardised.get_column(name), after_sources)
     profile = pl.concat(
         [
             _profile(sources, before, top_n).select(
