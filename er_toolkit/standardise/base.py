@@ -182,10 +182,16 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     dtype = values.dtype
     if n == 0 or not (dtype.is_integer() or isinstance(dtype, _SAFE_TYPES)):
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
-    codes = values.hash(_HASH_SEED).rank("dense").to_numpy() - np.uint32(1)
-    size = int(codes.max()) + 1
+    hashes = values.hash(_HASH_SEED)
+    unique = hashes.unique()
+    size = unique.len()
     if size == n:  # distinct hashes: distinct values, nothing merged
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
+    if 4 * size <= n:  # few values: look each hash up
+        index = pl.Series(np.arange(size, dtype=np.uint32))
+        codes = hashes.replace_strict(unique, index).to_numpy()
+    else:  # many: sorting the hashes is quicker
+        codes = hashes.rank("dense").to_numpy() - np.uint32(1)
     first = np.empty(size, dtype=np.int64)
     first[codes] = np.arange(n, dtype=np.int64)
     # One row per value, taken in row order (a filter reads the column in

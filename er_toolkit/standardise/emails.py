@@ -95,12 +95,20 @@ def strip_provider_aliases(address: str) -> str:
 def _without_aliases(frame: pl.DataFrame) -> pl.DataFrame:
     """:func:`strip_provider_aliases` of the ``local`` and ``domain`` columns, vectorised.
 
-    Returns ``frame`` with both columns replaced; step by step, so that each
-    intermediate is computed once.
+    Returns ``frame`` with both columns replaced; only the rows at a
+    provider that aliases are worked on.
     """
     local, domain = pl.col("local"), pl.col("domain")
+    aliasing = (
+        frame.select(domain.is_in(PLUS_TAG_DOMAINS | GMAIL_DOMAINS).fill_null(False))
+        .to_series()
+        .arg_true()
+    )
+    if aliasing.len() == 0:
+        return frame
+    rows = frame.select("local", "domain").gather(aliasing)
     untagged = local.str.splitn("+", 2).struct.field("field_0")
-    frame = frame.with_columns(
+    rows = rows.with_columns(
         pl.when(domain.is_in(PLUS_TAG_DOMAINS) & (untagged != ""))
         .then(untagged)
         .otherwise(local)
@@ -109,10 +117,14 @@ def _without_aliases(frame: pl.DataFrame) -> pl.DataFrame:
     )
     undotted = local.str.replace_all(".", "", literal=True)
     gmail = pl.col("__gmail")
-    return frame.with_columns(
+    rows = rows.select(
         pl.when(gmail & (undotted != "")).then(undotted).otherwise(local).alias("local"),
         pl.when(gmail).then(pl.lit("gmail.com")).otherwise(domain).alias("domain"),
-    ).drop("__gmail")
+    )
+    return frame.with_columns(
+        frame.get_column("local").clone().scatter(aliasing, rows.get_column("local")),
+        frame.get_column("domain").clone().scatter(aliasing, rows.get_column("domain")),
+    )
 
 
 _LABEL: Final = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"

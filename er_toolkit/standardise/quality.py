@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -262,6 +263,47 @@ def _top(counted: pl.DataFrame, top_n: int, name: str) -> pl.DataFrame:
     )
 
 
+def _top_coded(
+    src: np.ndarray,
+    codes: np.ndarray,
+    n: np.ndarray,
+    text: pl.Series,
+    top_n: int,
+    name: str,
+) -> pl.DataFrame:
+    """:func:`_top` of the pairs ``(src, text[codes], n)``, sorted by source.
+
+    The candidates of each source are picked on the counts first; only the
+    values tied at the last place need their text compared.
+    """
+    picked: list[np.ndarray] = []
+    bounds = np.searchsorted(src, np.arange(int(src.max(initial=0)) + 2))
+    for start, stop in itertools.pairwise(bounds):
+        if stop - start <= top_n:
+            picked.append(np.arange(start, stop))
+            continue
+        if top_n <= 0:
+            continue
+        counts = n[start:stop]
+        kth = np.partition(counts, counts.size - top_n)[counts.size - top_n]
+        (above,) = np.nonzero(counts > kth)
+        (tied,) = np.nonzero(counts == kth)
+        need = top_n - above.size
+        if tied.size > need:
+            keys = pl.DataFrame({"i": tied, "key": text.gather(codes[start + tied])})
+            tied = keys.bottom_k(need, by="key").get_column("i").to_numpy()
+        picked += [start + above, start + tied]
+    rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+    counted = pl.DataFrame(
+        {
+            "src": pl.Series(src[rows], dtype=pl.UInt32),
+            "key": text.gather(codes[rows]),
+            "n": pl.Series(n[rows], dtype=pl.UInt32),
+        }
+    )
+    return _top(counted, top_n, name)
+
+
 def _profile_column(
     sources: _Sources, coded: _Coded, column: str, top_n: int
 ) -> pl.DataFrame:
@@ -293,11 +335,14 @@ def _profile_column(
         pl.col("length").max().cast(pl.UInt32).alias("length_max"),
     )
     kept_codes = kept.get_column("code").to_numpy()
-    values = kept.select("src", text.gather(kept_codes).alias("key"), "n")
+    kept_src = kept.get_column("src").to_numpy()
+    top_values = _top_coded(
+        kept_src, kept_codes, kept.get_column("n").to_numpy(), text, top_n, "top_values"
+    )
     # Each distinct value's pattern once; rows per source and pattern.
     shapes, shape_codes = _shapes(text, integers=coded.integers)
     size = max(shapes.len(), 1)
-    pair = kept.get_column("src").to_numpy().astype(np.int64) * size
+    pair = kept_src.astype(np.int64) * size
     pair += shape_codes[kept_codes]
     weights = np.bincount(pair, weights=kept.get_column("n").to_numpy(), minlength=1)
     (where,) = np.nonzero(weights)
@@ -310,7 +355,7 @@ def _profile_column(
     )
     frames = [
         lengths,
-        _top(values, top_n, "top_values"),
+        top_values,
         _top(patterns, top_n, "top_patterns"),
     ]
     if coded.reasons is not None and coded.reason_pairs is not None:
