@@ -104,7 +104,7 @@ def customer_records(n: int) -> pl.DataFrame:
 
 
 def inputs(folder: Path, n: int, *, write: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The customer records and the messy benchmark rows, written by ``write``.
+    """Return the customer records and the messy benchmark rows (written by ``write``).
 
     The check reads the inputs the reference run wrote: the generator's
     Italian city list comes from faker in set order, which changes from one

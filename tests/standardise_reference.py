@@ -279,3 +279,75 @@ def profile_standardisation(
         ]
     )
     return standardised, profile
+
+
+# --- the text helpers of 0.1, without the ASCII shortcuts -------------------
+
+_FOLDS = {
+    "ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o",
+    "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D",
+    "þ": "th", "Þ": "TH", "\u0131": "i",
+}  # fmt: skip
+
+
+def fold_accents(values: pl.Expr) -> pl.Expr:
+    decomposed = values.str.normalize("NFKD").str.replace_all(r"\p{M}+", "")
+    return decomposed.str.replace_many(_FOLDS).str.normalize("NFC")
+
+
+def nfkc(values: pl.Expr, *, fold: bool = False) -> pl.Expr:
+    text = values.str.normalize("NFKC")
+    return fold_accents(text) if fold else text
+
+
+def null_if_empty(values: pl.Expr) -> pl.Expr:
+    return pl.when(values.str.len_bytes() > 0).then(values)
+
+
+def collapse_spaces(values: pl.Expr) -> pl.Expr:
+    return values.str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def address_rules(values: pl.Expr) -> pl.Expr:
+    from er_toolkit.standardise.addresses import ABBREVIATIONS
+    from er_toolkit.standardise.base import as_text
+    from er_toolkit.standardise.text import APOSTROPHES
+
+    text = fold_accents(as_text(values).str.normalize("NFKC")).str.to_lowercase()
+    text = text.str.replace_all(APOSTROPHES, "")
+    text = text.str.replace_all(r"(\d)\s*[-\u2010-\u2015]\s*(\d)", "${1}\x00${2}")
+    text = text.str.replace_all(r"[^\p{L}\p{N}/\x00]+", " ").str.replace_all(
+        "\x00", "-"
+    )
+    text = collapse_spaces(text.str.replace_all(r"\s*/\s*", "/"))
+    words = text.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
+    return null_if_empty(words.list.join(" "))
+
+
+def standardise_with_old_helpers(standardiser, values: pl.Series) -> pl.DataFrame:
+    """The standardiser's results for ``values`` with 0.1's text helpers."""
+    import er_toolkit.standardise.addresses as addresses
+    import er_toolkit.standardise.dates as dates
+    import er_toolkit.standardise.names as names
+    import er_toolkit.standardise.postcodes as postcodes
+    import er_toolkit.standardise.text as text
+
+    patches = [
+        (module, name, replacement)
+        for module in (addresses, dates, names, postcodes, text)
+        for name, replacement in (
+            ("nfkc", nfkc),
+            ("null_if_empty", null_if_empty),
+            ("fold_accents", fold_accents),
+            ("address_rules", address_rules),
+        )
+        if hasattr(module, name)
+    ]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
+    try:
+        for module, name, replacement in patches:
+            setattr(module, name, replacement)
+        return standardiser._standardise_distinct(values)
+    finally:
+        for module, name, original in saved:
+            setattr(module, name, original)

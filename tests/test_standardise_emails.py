@@ -188,7 +188,9 @@ SUFFIXES = ["", ".com", ".local", ".test", ".arpa", ".onion", ".invalid", ".1",
     st.sampled_from(SUFFIXES),
     st.integers(0, 250),
 )
-def test_plain_domains_are_the_ones_email_validator_returns_unchanged(text, suffix, pad):
+def test_plain_domains_are_the_ones_email_validator_returns_unchanged(
+    text, suffix, pad
+):
     domains = [text + suffix, "a" * pad + suffix, f"{text}.{'b' * (pad // 4)}.de"]
     frame = pl.DataFrame({"domain": domains})
     plain = frame.select(_plain_domain(pl.col("domain"))).to_series().to_list()

@@ -24,7 +24,6 @@ from er_toolkit.standardise.base import (
 )
 from er_toolkit.standardise.text import (
     APOSTROPHES,
-    collapse_spaces,
     nfkc,
     null_if_empty,
 )
@@ -103,7 +102,10 @@ def address_rules(values: pl.Expr) -> pl.Expr:
     text = text.str.replace_all(r"[^\p{L}\p{N}/\x00]+", " ").str.replace_all(
         "\x00", "-"
     )
-    text = collapse_spaces(text.str.replace_all(r"\s*/\s*", "/"))
+    # Every run of whitespace is inside a run the line above made one space,
+    # so only the ends are left to trim (collapse_spaces would change nothing
+    # more).
+    text = text.str.replace_all(r"\s*/\s*", "/").str.strip_chars()
     words = text.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
     return null_if_empty(words.list.join(" "))
 

@@ -359,11 +359,7 @@ def per_distinct_frame(
     ).to_series()
     needed = np.zeros(unique.len(), dtype=bool)
     needed[codes.filter(wanted.fill_null(False)).to_numpy()] = True
-    todo = (
-        unique.to_frame("key")
-        .with_row_index("__position")
-        .filter(pl.Series(needed))
-    )
+    todo = unique.to_frame("key").with_row_index("__position").filter(pl.Series(needed))
     found = []
     if settle is not None and todo.height:
         settled = settle(todo.select("key"))
@@ -545,7 +541,7 @@ class Standardised:
     tables: tuple[pl.DataFrame, ...]
 
     def reasons(self) -> pl.Series:
-        """The first reason of the chain, for each distinct value."""
+        """Return the first reason of the chain for each distinct value."""
         return pl.select(
             pl.coalesce([table.get_column(REASON) for table in self.tables])
         ).to_series()

@@ -118,7 +118,10 @@ def _without_aliases(frame: pl.DataFrame) -> pl.DataFrame:
     undotted = local.str.replace_all(".", "", literal=True)
     gmail = pl.col("__gmail")
     rows = rows.select(
-        pl.when(gmail & (undotted != "")).then(undotted).otherwise(local).alias("local"),
+        pl.when(gmail & (undotted != ""))
+        .then(undotted)
+        .otherwise(local)
+        .alias("local"),
         pl.when(gmail).then(pl.lit("gmail.com")).otherwise(domain).alias("domain"),
     )
     return frame.with_columns(
@@ -243,8 +246,10 @@ def settle_plain(keys: pl.DataFrame, *, normalise_provider: bool) -> pl.DataFram
     )
     if normalise_provider:
         joined = _without_aliases(joined)
-    no_at = keys.select("key").with_row_index(ROW).filter(
-        ~key.str.contains("@", literal=True)
+    no_at = (
+        keys.select("key")
+        .with_row_index(ROW)
+        .filter(~key.str.contains("@", literal=True))
     )
     invalid = pl.concat([no_at, misdotted]).select(
         ROW,

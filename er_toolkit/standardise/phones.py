@@ -62,15 +62,15 @@ _UNPARSEABLE: Final = "unparseable_phone"
 _INVALID: Final = "invalid_phone"
 
 
-class _NoFastPath(Exception):
+class _NoFastPathError(Exception):
     """Metadata the fast path cannot read exactly (left to phonenumbers)."""
 
 
 @cache
 def _rx(pattern: str) -> str:
-    """``pattern`` for polars' regex engine, with ASCII classes where it compiles.
+    r"""Return ``pattern`` for polars' regex engine, ASCII-only where it compiles.
 
-    The fast path only matches ASCII digits, where ``\\d`` and the ASCII
+    The fast path only matches ASCII digits, where ``\d`` and the ASCII
     class ``[0-9]`` agree, and ASCII classes compile and run faster.
     """
     for candidate in ("(?-u)" + pattern, pattern):
@@ -79,7 +79,7 @@ def _rx(pattern: str) -> str:
         except Exception:  # any pattern polars cannot compile
             continue
         return candidate
-    raise _NoFastPath(pattern)
+    raise _NoFastPathError(pattern)
 
 
 @dataclass(frozen=True)
@@ -108,16 +108,16 @@ def _rules(code: int, region: str) -> _Rules:
     """Return the fast path's view of the metadata of ``region`` (or ``"001"``).
 
     The metadata is phonenumbers' ``metadata_for_region_or_calling_code``.
-    Raises :class:`_NoFastPath` where a pattern does not compile in polars'
+    Raises :class:`_NoFastPathError` where a pattern does not compile in polars'
     regex engine, a transform rule is more than digits and group
     references, or the metadata lacks possible lengths.
     """
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
     if metadata is None or metadata.general_desc is None:
-        raise _NoFastPath(region)
+        raise _NoFastPathError(region)
     general = metadata.general_desc
     if not general.possible_length:
-        raise _NoFastPath(region)
+        raise _NoFastPathError(region)
     names = list(_TYPES)
     if not metadata.same_mobile_and_fixed_line_pattern:
         names.append("mobile")
@@ -131,7 +131,7 @@ def _rules(code: int, region: str) -> _Rules:
     rule = metadata.national_prefix_transform_rule
     if national is not None and rule:
         if not re.fullmatch(r"(?:[0-9]|\\[1-9])*", rule):
-            raise _NoFastPath(region)
+            raise _NoFastPathError(region)
         transform = re.sub(r"\\([1-9])", r"${\1}", rule)
     pattern = general.national_number_pattern
     return _Rules(
@@ -162,12 +162,12 @@ def _main_region(code: int) -> str:
 
 
 def _matches(number: pl.Expr, full: str | None) -> pl.Expr:
-    """phonenumbers' ``_match_national_number`` without prefix matches."""
+    """Phonenumbers' ``_match_national_number`` without prefix matches."""
     return number.str.contains(full) if full is not None else pl.lit(False)
 
 
 def _length_result(length: pl.Expr, rules: _Rules) -> pl.Expr:
-    """phonenumbers' ``_test_number_length`` for the unknown type."""
+    """Phonenumbers' ``_test_number_length`` for the unknown type."""
     lengths = rules.lengths
     return (
         pl.when(length.is_in(list(rules.local_lengths)))
@@ -185,7 +185,7 @@ def _length_result(length: pl.Expr, rules: _Rules) -> pl.Expr:
 
 
 def _strip_national_prefix(numbers: pl.Series, rules: _Rules) -> pl.Series:
-    """phonenumbers' ``_maybe_strip_national_prefix_carrier_code``: the number.
+    """Phonenumbers' ``_maybe_strip_national_prefix_carrier_code``: the number.
 
     ``numbers`` are national numbers of ASCII digits.
     """
@@ -227,7 +227,7 @@ def _strip_national_prefix(numbers: pl.Series, rules: _Rules) -> pl.Series:
 
 
 def _type_known(nsn: pl.Expr, rules: _Rules) -> pl.Expr:
-    """phonenumbers' ``_number_type_helper(...) != UNKNOWN``."""
+    """Phonenumbers' ``_number_type_helper(...) != UNKNOWN``."""
     if rules.general is None or not rules.descs:
         return pl.lit(False)
     length = nsn.str.len_bytes()
@@ -242,7 +242,7 @@ def _type_known(nsn: pl.Expr, rules: _Rules) -> pl.Expr:
 
 
 def _valid(nsn: pl.Series, code: int) -> pl.Series:
-    """phonenumbers' ``is_valid_number`` of national significant numbers.
+    """Phonenumbers' ``is_valid_number`` of national significant numbers.
 
     The region is found as phonenumbers finds it: the only region of the
     calling code, else the first of its regions whose leading digits start
@@ -343,11 +343,13 @@ def settle_phones(
             if home.international_prefix
             else None
         )
-    except _NoFastPath:
+    except _NoFastPathError:
         return empty
     key = pl.col("key")
-    shaped = keys.select("key").with_row_index(ROW).filter(
-        key.str.contains(_DIGIT_KEY) & (key.str.len_bytes() <= _MAX_INPUT)
+    shaped = (
+        keys.select("key")
+        .with_row_index(ROW)
+        .filter(key.str.contains(_DIGIT_KEY) & (key.str.len_bytes() <= _MAX_INPUT))
     )
     plus = shaped.filter(key.str.starts_with("+"))
     national = shaped.filter(~key.str.starts_with("+"))
@@ -413,7 +415,7 @@ def settle_phones(
             continue
         try:
             done.append(_settle_group(group, code, region, check))
-        except _NoFastPath:
+        except _NoFastPathError:
             continue
     return pl.concat(done, how="vertical_relaxed")
 

@@ -173,7 +173,7 @@ class _Pairs:
         return cls.count(sources.codes, codes, size, sources.names.len())
 
     def regroup(self, mapping: np.ndarray, size: int) -> _Pairs:
-        """The counts per (source, ``mapping[code]``)."""
+        """Return the counts per (source, ``mapping[code]``)."""
         return _Pairs.count(self.src, mapping[self.code], size, self.n_sources, self.n)
 
 
@@ -217,7 +217,7 @@ def _code(values: pl.Series, sources: _Sources) -> _Coded:
 
 
 def _shapes(text: pl.Series, *, integers: bool) -> tuple[pl.Series, np.ndarray]:
-    """The distinct patterns of ``text`` and each value's index among them."""
+    """Return the distinct patterns of ``text`` and each value's index among them."""
     if not integers:
         shapes, codes = distinct_codes(value_patterns(text))
         return shapes, codes.to_numpy()
@@ -234,7 +234,7 @@ def _shapes(text: pl.Series, *, integers: bool) -> tuple[pl.Series, np.ndarray]:
 
 
 def _top(counted: pl.DataFrame, top_n: int, name: str) -> pl.DataFrame:
-    """The ``top_n`` keys of each source by count (ties by key), as one string.
+    """Return the ``top_n`` keys of each source by count (ties by key), as one string.
 
     ``counted`` holds ``src``, ``key`` and ``n``, one row per source and key.
     """
@@ -307,7 +307,7 @@ def _top_coded(
 def _profile_column(
     sources: _Sources, coded: _Coded, column: str, top_n: int
 ) -> pl.DataFrame:
-    """The profile rows of one column, one per source (``src`` is its code)."""
+    """Return the profile rows of one column, one per source (``src`` is its code)."""
     text = coded.text
     present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
     length = text.str.len_chars()
@@ -422,7 +422,7 @@ def _profile_column(
 def _profile(
     sources: _Sources, coded: Mapping[str, _Coded | pl.DataFrame], top_n: int
 ) -> pl.DataFrame:
-    """The profile of the columns of ``coded`` (in order), sorted by source.
+    """Return the profile of the columns of ``coded`` (in order), sorted by source.
 
     A value that is already a frame is that column's profile (reused).
     """
@@ -480,7 +480,7 @@ def _raw_pairs(sources: _Sources, done: Standardised) -> _Pairs:
 def _coded_input(
     frame: pl.DataFrame, name: str, sources: _Sources, done: Standardised | None
 ) -> _Coded:
-    """A column to profile before standardisation, with its reasons if it has any."""
+    """Code a column to profile before standardisation, with its reasons if any."""
     if done is None:
         return _code(frame.get_column(name), sources)
     pairs = _raw_pairs(sources, done)
@@ -637,7 +637,9 @@ def profile_standardisation(
         coded = _coded_input(frame, name, sources, columns.get(name))
         return coded, _profile_column(sources, coded, name, top_n)
 
-    done = dict(zip(names, map_columns(code_and_profile, names, rows=frame.height)))
+    done = dict(
+        zip(names, map_columns(code_and_profile, names, rows=frame.height), strict=True)
+    )
     inputs = {name: coded for name, (coded, _) in done.items()}
     before = {name: profile for name, (_, profile) in done.items()}
     same_sources = source_column is None or source_column not in columns
@@ -647,9 +649,7 @@ def profile_standardisation(
     # Rows per source and distinct input value, shared by both profiles.
     raw = {
         column: (
-            inputs[column].reason_pairs
-            if same_sources and column in inputs
-            else None
+            inputs[column].reason_pairs if same_sources and column in inputs else None
         )
         or _raw_pairs(after_sources, done)
         for column, done in columns.items()
