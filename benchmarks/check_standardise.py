@@ -33,9 +33,7 @@ from polars.testing import assert_frame_equal
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after PYTHONPATH, which picks the er_toolkit to run
 
-from benchmarks.bench_standardise import synthesise  # noqa: E402
-from benchmarks.synthetic import generate_customers  # noqa: E402
-from er_toolkit.io import Source, prepare_records  # noqa: E402
+from benchmarks.bench_standardise import customer_records, synthesise  # noqa: E402
 from er_toolkit.standardise import (  # noqa: E402
     apply_standardisers,
     profile_frame,
@@ -90,17 +88,6 @@ BENCH: dict[str, dict[str, object]] = {
     "bench_postcode": {"postcode": {"kind": "postcode", "country": "GB"}},
     "bench_date": {"date": "date"},
 }
-
-
-def customer_records(n: int) -> pl.DataFrame:
-    """``n`` synthetic customers, stacked per source as the Linker stacks them."""
-    frame = generate_customers(n, seed=1, n_sources=4)
-    assert isinstance(frame, pl.DataFrame)
-    sources = [
-        Source(name=str(name), data=part.drop("source"))
-        for (name,), part in frame.group_by("source", maintain_order=True)
-    ]
-    return prepare_records(sources, keep=[c for c in frame.columns if c != "source"])
 
 
 def inputs(folder: Path, n: int, *, write: bool) -> tuple[pl.DataFrame, pl.DataFrame]:

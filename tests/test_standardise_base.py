@@ -371,3 +371,25 @@ def test_apply_equals_the_per_row_reference(rows, first, second):
         want = reference.apply_standardisers(frame, steps, reasons=with_reasons)
         assert_frame_equal(got[0], want[0], check_exact=True)
         assert_frame_equal(got[1], want[1], check_exact=True)
+
+
+def test_a_settle_without_rows_is_placed_by_key():
+    from er_toolkit.standardise.base import per_distinct
+
+    def shout(keys):
+        return [(k.upper(), None) if k.isalpha() else (None, "bad") for k in keys]
+
+    def settle(keys):  # settles the keys starting with "a", without their rows
+        return keys.filter(pl.col("key").str.starts_with("a")).select(
+            "key", pl.col("key").alias("value"), pl.lit(None, pl.String).alias("reason")
+        )
+
+    schema = {"value": pl.String, "reason": pl.String}
+    frame = pl.DataFrame({"x": ["ab", "b1", "ab", "", None, "cd", "a1"]})
+    out = frame.select(
+        per_distinct(pl.col("x"), shout, schema=schema, settle=settle).alias("r")
+    ).unnest("r")
+    assert out.rows() == [
+        ("ab", None), (None, "bad"), ("ab", None), (None, "blank"), (None, None),
+        ("CD", None), ("a1", None),
+    ]  # fmt: skip

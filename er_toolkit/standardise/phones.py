@@ -457,10 +457,11 @@ class PhoneStandardiser:
     """Parse phone numbers and write them in E.164 (``"+442079460958"``).
 
     Numbers without a country code are read as numbers of ``default_region``.
-    Each distinct value is parsed once with the phonenumbers library, except
-    that plain digit strings (``"02079460958"``, ``"+442079460958"``) that are
-    valid numbers of ``default_region`` are recognised in one vectorised pass
-    over the column with the same metadata patterns phonenumbers uses.
+    Each distinct value is parsed once: values of digits, with or without a
+    ``+`` and punctuation (``"020 7946 0958"``, ``"+1 415 555 2671"``), of any
+    country, in vectorised passes that take phonenumbers' steps on its own
+    metadata (see :func:`settle_phones`); anything else with the
+    phonenumbers library itself.
 
     Parameters
     ----------
