@@ -386,9 +386,9 @@ def per_distinct_frame(
     positions = results.get_column("__position")
     every = pl.DataFrame(
         [
-            pl.Series(name, [None] * unique.len(), dtype=results.schema[name]).scatter(
-                positions, results.get_column(name)
-            )
+            pl.Series(name, dtype=results.schema[name])
+            .extend_constant(None, unique.len())
+            .scatter(positions, results.get_column(name))
             for name in names
         ]
     )
