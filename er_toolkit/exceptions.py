@@ -48,3 +48,11 @@ class InputFormatError(ErToolkitError, ValueError):
 
 class LabelError(ErToolkitError, ValueError):
     """Labels are missing, of one class only, or do not fit the pairs."""
+
+
+class ErToolkitWarning(UserWarning):
+    """Base class of every warning er_toolkit issues on purpose."""
+
+
+class SuspiciousParametersWarning(ErToolkitWarning):
+    """A fitted model holds parameters that look wrong (an m driven to its floor)."""

@@ -1,7 +1,9 @@
 """MLflow "model from code" entry: loads a Linker from its JSON artifact.
 
 MLflow runs this file to build the pyfunc model, so nothing is pickled: the
-fitted model travels as the JSON artifact named ``linker``.
+fitted model travels as the JSON artifact named ``linker``, and er_toolkit's
+own code as the model's code path. What ``predict`` does is
+:func:`er_toolkit.track.pyfunc.score_input`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from mlflow.pyfunc import PythonModel
 
 
 class LinkerModel(PythonModel):  # type: ignore[misc]
-    """A pyfunc wrapper that scores a records frame with a saved Linker."""
+    """A pyfunc model that scores a records frame with a saved Linker."""
 
     def load_context(self, context: Any) -> None:
         """Load the Linker JSON named ``linker`` in the model's artifacts."""
@@ -22,21 +24,20 @@ class LinkerModel(PythonModel):  # type: ignore[misc]
         self.linker = Linker.load(context.artifacts["linker"])
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        """Score the records in ``model_input`` (one source with ``record_id``).
+        """Score the records in ``model_input``; see :func:`~er_toolkit.track.pyfunc.score_input`.
 
         Left without type hints: MLflow turns hints into a schema it enforces.
         """
         import polars as pl
 
-        from er_toolkit.io import Source
+        from er_toolkit.track.pyfunc import score_input
 
         frame = (
             model_input
             if isinstance(model_input, pl.DataFrame)
             else pl.from_pandas(model_input)
         )
-        records = self.linker.records([Source("input", frame)])
-        return self.linker.predict(records).to_pandas()
+        return score_input(self.linker, frame, params).to_pandas()
 
 
 mlflow.models.set_model(LinkerModel())
