@@ -35,7 +35,7 @@ from er_toolkit.report import (
 )
 from er_toolkit.report.__main__ import main as report_main
 from er_toolkit.score import ClassifierScorer
-from er_toolkit.training import training_pairs
+from er_toolkit.score.labels import training_pairs
 
 DATA = Path(__file__).parent / "data"
 DEDUPE_CONFIG = DATA / "people_dedupe.toml"
@@ -148,7 +148,7 @@ def test_explained_pairs_include_missed_matches_and_both_sides_of_the_threshold(
     report, dedupe
 ):
     reasons = [p.summary["reason"] for p in report.explained]
-    threshold = dedupe["linker"].config.threshold
+    threshold = dedupe["linker"].threshold_
     above = [p.summary["match_probability"] >= threshold for p in report.explained]
     assert any(above) and not all(above)
     keys = {
@@ -274,7 +274,9 @@ def test_write_report_is_atomic_and_makes_the_folder(tmp_path):
 # --------------------------------------------------------------------------- #
 def test_blocking_summary_adds_up_to_the_candidates_and_blocking_recall(dedupe):
     table = blocking_summary(
-        dedupe["linker"].blocking_report_, dedupe["pairs"], truth=dedupe["truth"]
+        dedupe["linker"].blocking_report(dedupe["records"]),
+        dedupe["pairs"],
+        truth=dedupe["truth"],
     )
     assert table.get_column("cumulative_pairs")[-1] == dedupe["pairs"].height
     assert table.get_column("new_pairs").sum() == dedupe["pairs"].height
@@ -407,7 +409,6 @@ def test_report_of_a_stacked_classifier(dedupe, stacked):
         )
     )
     linker.scorer_ = scorer
-    linker.blocking_report_ = dedupe["linker"].blocking_report_
     scored = linker.predict(dedupe["records"], candidate_pairs=dedupe["pairs"])
     built = training_report(
         linker,

@@ -409,13 +409,12 @@ def self_match_scores(
     pairs = rows.select(
         pl.col(schema.ROW).alias(schema.ROW_L), pl.col(schema.ROW).alias(schema.ROW_R)
     )
-    from er_toolkit.score import ClassifierScorer
-
     vectors = compare_pairs(
         records,
         pairs,
         linker.config.comparisons,
-        raw_similarity=isinstance(linker.scorer_, ClassifierScorer),
+        raw_similarity=linker.scorer_.needs_similarities,
+        workers=linker.n_jobs,
     )
     scored = linker.scorer_.predict(vectors)
     return rows.with_columns(
@@ -562,7 +561,9 @@ def explain_sample(
         maintain_order="left",
     )
     comparisons: Sequence[Comparison] = linker.config.comparisons
-    vectors = compare_pairs(records, pairs, comparisons, raw_similarity=True)
+    vectors = compare_pairs(
+        records, pairs, comparisons, raw_similarity=True, workers=linker.n_jobs
+    )
     explained = linker.scorer_.predict(vectors, explain=True)
     ids = records.select(schema.ROW, schema.RECORD_ID, schema.SOURCE)
     out = []

@@ -196,7 +196,9 @@ def training_report(
             sample = candidate_pairs.sample(
                 min(importance_sample, candidate_pairs.height), seed=seed
             )
-            vectors = compare_pairs(records, sample, linker.config.comparisons)
+            vectors = compare_pairs(
+                records, sample, linker.config.comparisons, workers=linker.n_jobs
+            )
             labels = label_pairs(sample, truth).get_column(schema.IS_MATCH)
             by_comparison = comparison_importance(scorer, vectors, labels, seed=seed)
             tables["comparison_importance"] = by_comparison
