@@ -754,7 +754,7 @@ class EvaluationResult:
         return 2
 
     def __getitem__(self, key: str | int) -> Any:
-        """A metric by name; 0 and 1 give ``metrics`` and ``curve`` (as a tuple)."""
+        """Return a metric by name; 0 and 1 give ``metrics`` and ``curve`` (as a tuple)."""
         if isinstance(key, int):
             return (dict(self.metrics), self.curve)[key]
         return self.metrics[key]

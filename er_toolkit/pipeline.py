@@ -116,7 +116,7 @@ class Linker:
         self.timings_: dict[str, float] = {}
 
     def _progress(self) -> contextlib.AbstractContextManager[None]:
-        """The progress choice of this linker around a stage (none: the caller's)."""
+        """Return this linker's progress choice for a stage (none: the caller's)."""
         if self.progress is None:
             return contextlib.nullcontext()
         return progress_context(self.progress)

@@ -211,7 +211,7 @@ def progress_bar(
         "total": total,
         "desc": desc,
         "unit": unit,
-        "leave": False,
+        "leave": _in_jupyter(),  # a notebook keeps the finished bars as a record
         "dynamic_ncols": True,
     }
     if tqdm.__module__ == "tqdm.std":
