@@ -35,7 +35,24 @@ _EXPORTS: dict[str, str] = {
 }
 """Each exported name and the module it lives in."""
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "ActiveLearner",
+    "BlockingReport",
+    "ClassifierScorer",
+    "Comparison",
+    "ErToolkitError",
+    "EvaluationResult",
+    "ExactRule",
+    "FellegiSunter",
+    "LinkageConfig",
+    "Linker",
+    "PreparedRecords",
+    "SortedNeighbourhood",
+    "Source",
+    "__version__",
+    "load_linker",
+    "progress_context",
+]
 
 if TYPE_CHECKING:
     from er_toolkit.active_learning import ActiveLearner

@@ -9,6 +9,7 @@ import er_toolkit
 
 
 def test_every_exported_name_resolves_to_its_module():
+    assert sorted(er_toolkit.__all__) == sorted(["__version__", *er_toolkit._EXPORTS])
     for name in er_toolkit.__all__:
         value = getattr(er_toolkit, name)
         if name == "__version__":
