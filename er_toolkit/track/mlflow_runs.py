@@ -64,6 +64,14 @@ def log_training_run(
     No record values are written: the model JSON holds declarations and
     probabilities only, and tables passed in must be aggregates.
 
+    The model is logged with a signature (the trained id column and every
+    column the model reads, in the training records' types, an optional
+    ``source`` column, and the inference params), the input example, and
+    er_toolkit's code as its code path, so ``mlflow.pyfunc.load_model`` and
+    ``mlflow models serve`` work where er_toolkit is not installed; its
+    requirements are er_toolkit's dependencies, pinned to the versions
+    installed here.
+
     Parameters
     ----------
     linker
@@ -93,14 +101,6 @@ def log_training_run(
         The model's input example; by default two made-up records of the
         model's columns (:func:`~er_toolkit.track.pyfunc.example_input`),
         never training records.
-
-    The model is logged with a signature (the trained id column and every
-    column the model reads, in the training records' types, an optional
-    ``source`` column, and the inference params), the input example, and
-    er_toolkit's code as its code path, so ``mlflow.pyfunc.load_model`` and
-    ``mlflow models serve`` work where er_toolkit is not installed; its
-    requirements are er_toolkit's dependencies, pinned to the versions
-    installed here.
 
     Returns
     -------
