@@ -74,14 +74,11 @@ def test_floored_levels_are_flagged_warned_and_reported(run):
     assert flagged.height >= 1
     table = fs.bayes_factor_table()
     for row in flagged.iter_rows(named=True):
-        assert row["gamma"] > 0
-        assert (
-            row["m"] <= 1e-9
-            or row["else_log2_bayes_factor"] - row["log2_bayes_factor"] > 5
-        )
+        gap = row["else_log2_bayes_factor"] - row["log2_bayes_factor"]
+        assert row["m"] <= 1e-9 or (row["gamma"] > 0 and gap > 5)
     # every level that is floored is in the list
-    floored = table.filter((pl.col("gamma") > 0) & (pl.col("m") <= 1e-9))
-    assert set(floored["level"]) <= set(flagged["level"])
+    floored = table.filter(pl.col("m") <= 1e-9).select("comparison", "level")
+    assert set(floored.rows()) <= set(flagged.select("comparison", "level").rows())
     caught = [w for w in run["warnings"] if w.category is SuspiciousParametersWarning]
     assert len(caught) == 1
     message = str(caught[0].message)
@@ -115,6 +112,14 @@ def _one_comparison(m: list[float], u: list[float]) -> FellegiSunter:
     fs.m_ = {"name": np.array(m)}
     fs.u_ = {"name": np.array(u)}
     return fs
+
+
+def test_a_floored_else_is_flagged():
+    # no match ever disagreed on the field: a disagreement rules a pair out
+    fs = _one_comparison([1e-12, 0.2, 0.8], [0.9, 0.09, 0.01])
+    assert fs.suspicious_levels().select("level", "reason").rows() == [
+        ("else", "m floored")
+    ]
 
 
 def test_sensible_levels_are_not_flagged():

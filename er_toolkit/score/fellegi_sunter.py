@@ -654,12 +654,14 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
     def suspicious_levels(self) -> pl.DataFrame:
         """Return the levels whose fitted parameters look wrong.
 
-        A level (other than "else") is flagged when EM drove its m to the
-        floor (at most :data:`SUSPICIOUS_M`: no match in the training
-        sessions reached it, so a pair that does is all but ruled out), or
-        when it weighs more than :data:`SUSPICIOUS_GAP` bits below the
-        comparison's "else" level (a closer agreement counting as stronger
-        evidence against a match than no agreement at all).
+        A level is flagged when EM drove its m to the floor (at most
+        :data:`SUSPICIOUS_M`: no match in the training sessions reached it,
+        so a pair that does is all but ruled out; an "else" level with a
+        floored m says a disagreement on the field never happens between
+        matches), or when a level other than "else" weighs more than
+        :data:`SUSPICIOUS_GAP` bits below the comparison's "else" level (a
+        closer agreement counting as stronger evidence against a match than
+        no agreement at all).
 
         Returns
         -------
@@ -687,7 +689,7 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         below = pl.col("else_log2_bayes_factor") - weight > SUSPICIOUS_GAP
         return (
             table.join(at_else, on="comparison", how="left", maintain_order="left")
-            .filter((pl.col("gamma") > 0) & (floored | below))
+            .filter(floored | ((pl.col("gamma") > 0) & below))
             .with_columns(
                 pl.when(floored)
                 .then(pl.lit("m floored"))

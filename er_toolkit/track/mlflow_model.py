@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 
@@ -23,10 +24,16 @@ class LinkerModel(PythonModel):  # type: ignore[misc]
 
         self.linker = Linker.load(context.artifacts["linker"])
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(
+        self,
+        context: Any,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
         """Score the records in ``model_input``; see :func:`~er_toolkit.track.pyfunc.score_input`.
 
-        Left without type hints: MLflow turns hints into a schema it enforces.
+        The ``pd.DataFrame`` hint is one MLflow infers no schema from: the
+        logged signature is the one that holds.
         """
         import polars as pl
 
