@@ -55,3 +55,36 @@ def test_import_is_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["", "True"]
+
+
+def test_every_data_file_in_the_package_is_declared_package_data():
+    """An installed package (not only the checkout) holds the data notebooks read."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["tool"][
+        "setuptools"
+    ]["package-data"]
+    package = root / "er_toolkit"
+    data = [
+        p
+        for p in package.rglob("*")
+        if p.is_file()
+        and p.suffix not in (".py", ".pyc", ".typed")
+        and "__pycache__" not in p.parts
+    ]
+    assert any(p.name == "customers.csv" for p in data)
+    for path in data:
+        relative = path.relative_to(root)
+        owners = [
+            (name, globs)
+            for name, globs in declared.items()
+            if relative.parts[: len(name.split("."))] == tuple(name.split("."))
+        ]
+        assert any(
+            fnmatch.fnmatch(str(relative.relative_to(*name.split("."))), pattern)
+            for name, globs in owners
+            for pattern in globs
+        ), f"{relative} is not declared in [tool.setuptools.package-data]"
