@@ -4,6 +4,7 @@ A blocker kind is a module here with one ``@register_blocker`` class, and
 one import line below (which loads it, so configs can name its ``kind``).
 """
 
+from er_toolkit.blocking.analysis import BlockingReport
 from er_toolkit.blocking.base import (
     BLOCKER_KINDS,
     Blocker,
@@ -27,6 +28,7 @@ from er_toolkit.blocking.union import block_pairs, count_rule_pairs
 __all__ = [
     "BLOCKER_KINDS",
     "Blocker",
+    "BlockingReport",
     "ExactRule",
     "KeyBlocker",
     "SortedNeighbourhood",
