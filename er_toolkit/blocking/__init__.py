@@ -21,7 +21,10 @@ from er_toolkit.blocking.keys import (
     count_key_pairs,
     pairs_between,
 )
+from er_toolkit.blocking.minhash import MinHashLSH
+from er_toolkit.blocking.phonetic import PhoneticBlocker
 from er_toolkit.blocking.sorted_neighbourhood import SortedNeighbourhood
+from er_toolkit.blocking.token import TokenBlocker
 from er_toolkit.blocking.union import block_pairs, count_rule_pairs
 
 __all__ = [
@@ -29,7 +32,10 @@ __all__ = [
     "Blocker",
     "ExactRule",
     "KeyBlocker",
+    "MinHashLSH",
+    "PhoneticBlocker",
     "SortedNeighbourhood",
+    "TokenBlocker",
     "as_blocker",
     "block_against",
     "block_by_keys",
