@@ -89,7 +89,8 @@ def explode_tokens(
             .explode(TOKEN)
             .drop_nulls(TOKEN)
         )
-    starts = pl.int_ranges(0, (text.str.len_chars() - q + 1).clip(lower_bound=1))
+    length = text.str.len_chars().cast(pl.Int64)
+    starts = pl.int_ranges(0, (length - q + 1).clip(lower_bound=1))
     return (
         lazy.select(*others, text.alias(TOKEN), starts.alias("_start"))
         .drop_nulls(TOKEN)
