@@ -23,6 +23,7 @@ from er_toolkit.blocking.keys import (
 )
 from er_toolkit.blocking.minhash import MinHashLSH
 from er_toolkit.blocking.phonetic import PhoneticBlocker
+from er_toolkit.blocking.report import BlockingReport, analyse_blocking, largest_blocks
 from er_toolkit.blocking.sorted_neighbourhood import SortedNeighbourhood
 from er_toolkit.blocking.token import TokenBlocker
 from er_toolkit.blocking.union import block_pairs, count_rule_pairs
@@ -30,12 +31,14 @@ from er_toolkit.blocking.union import block_pairs, count_rule_pairs
 __all__ = [
     "BLOCKER_KINDS",
     "Blocker",
+    "BlockingReport",
     "ExactRule",
     "KeyBlocker",
     "MinHashLSH",
     "PhoneticBlocker",
     "SortedNeighbourhood",
     "TokenBlocker",
+    "analyse_blocking",
     "as_blocker",
     "block_against",
     "block_by_keys",
@@ -45,6 +48,7 @@ __all__ = [
     "count_key_pairs",
     "count_rule_pairs",
     "key_expr",
+    "largest_blocks",
     "pairs_between",
     "register_blocker",
 ]
