@@ -6,8 +6,11 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.charts import (
@@ -17,6 +20,8 @@ from er_toolkit.charts import (
 )
 from er_toolkit.cli import run_cli, set_tracking_uri
 from er_toolkit.config import LinkageConfig
+from er_toolkit.evaluate import pairwise_metrics
+from er_toolkit.io import Source
 from er_toolkit.pipeline import Linker
 from er_toolkit.track import log_training_run
 
@@ -50,6 +55,7 @@ def train(
     register: bool = True,
     save: str | None = None,
     n_jobs: int | None = None,
+    sources: Sequence[Source] | None = None,
 ) -> dict[str, object]:
     """Run a whole training job and return its summary.
 
@@ -65,6 +71,8 @@ def train(
         Where to also write the model JSON.
     n_jobs
         Threads (overrides the config's ``n_jobs``).
+    sources
+        The records, when not the config's ``[[sources]]``.
 
     Returns
     -------
@@ -73,7 +81,7 @@ def train(
     """
     start = time.perf_counter()
     linker = Linker(config, n_jobs=n_jobs)
-    prepared = linker.prepare()
+    prepared = linker.prepare(sources)
     records = prepared.records
     pairs = linker.block(records)
     vectors = linker.compare(records, pairs)
@@ -116,6 +124,17 @@ def train(
         figures["precision_recall"] = precision_recall_chart(
             curve, threshold=linker.threshold_
         )
+    test = linker.test_pairs(records)
+    if test is not None:
+        scored_test = linker.predict(
+            records, candidate_pairs=test.select(schema.ROW_L, schema.ROW_R)
+        )
+        predicted = scored_test.filter(
+            pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_
+        )
+        measured = pairwise_metrics(predicted, test.filter(pl.col(schema.IS_MATCH)))
+        metrics.update({f"test_{k}": float(v) for k, v in measured.items()})
+        metrics["test_pairs"] = float(test.height)
     linker.timings_["total"] = time.perf_counter() - start
     summary: dict[str, object] = {
         "name": config.name,
@@ -189,6 +208,11 @@ def _print_summary(summary: dict[str, object]) -> None:
                 "F1 {cluster_f1:.4f}  (B-cubed F1 {bcubed_f1:.4f})".format(**metrics)
             )
         print(f"blocking recall {metrics['blocking_recall']:.4f}")
+    if "test_f1" in metrics:
+        print(
+            "test pairs ({test_pairs:,.0f})  precision {test_precision:.4f}  recall "
+            "{test_recall:.4f}  F1 {test_f1:.4f}".format(**metrics)
+        )
     print("seconds: " + "  ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     if summary.get("run_id"):
         print(f"mlflow run: {summary['run_id']}  model: {summary.get('model_uri')}")
