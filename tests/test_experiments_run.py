@@ -25,6 +25,7 @@ def _one_thread():
         yield
 
 
+@pytest.mark.slow
 def test_scripted_labels_answer_from_the_truth(tmp_path: Path) -> None:
     config = LinkageConfig.from_toml(DATA / "people_dedupe.toml")
     path = tmp_path / "labels.csv"
@@ -46,6 +47,7 @@ def test_scripted_labels_answer_from_the_truth(tmp_path: Path) -> None:
     assert 0 < (labels[schema.IS_MATCH] == "y").sum() < 60  # both classes asked
 
 
+@pytest.mark.slow
 def test_active_learning_protocol_runs_end_to_end() -> None:
     config = LinkageConfig.from_toml(DATA / "people_dedupe.toml")
     row = run.run_al(config, None, budget=100)
@@ -83,7 +85,10 @@ def _magellan_split(tmp_path: Path) -> Path:
     spec["sources"][1].update(path="tableB.csv", id_column="id")
     spec["evaluation"] = {"test_pairs_path": "test.csv"}
     spec["training"] = {"labels_path": "train.csv", "validation_path": "valid.csv"}
-    spec["model"].update(kind="classifier", estimator="logistic_regression")
+    # no stacking: no Fellegi-Sunter fit, so the test stays quick
+    spec["model"].update(
+        kind="classifier", estimator="logistic_regression", stack=False
+    )
     return tmp_path, spec
 
 
