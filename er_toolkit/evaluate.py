@@ -12,7 +12,12 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.config_values import check_keys
 from er_toolkit.exceptions import ConfigError, SchemaError
-from er_toolkit.pairs import is_match_expr, pair_count_expr, pair_key
+from er_toolkit.pairs import (
+    is_match_expr,
+    pair_count_expr,
+    pair_key,
+    standard_pair_columns,
+)
 from er_toolkit.schema import LinkType
 
 __all__ = [
@@ -50,17 +55,22 @@ class EvaluationConfig:
     ``entity_column``: a column holding each record's true entity id;
     ``pairs_path``: a file of true pairs (``record_id_l``, ``record_id_r``,
     optionally ``source_l``/``source_r`` and ``is_match``), relative to the
-    config file.
+    config file. ``test_pairs_path``: a fixed test split of labelled pairs
+    (both classes; Magellan's ``ltable_id, rtable_id, label`` is read too):
+    training scores exactly these pairs and reports ``test_`` precision,
+    recall and F1 over them, as published results on such splits are.
     """
 
     entity_column: str | None = None
     pairs_path: str | None = None
+    test_pairs_path: str | None = None
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> EvaluationConfig:
         """Build from the ``[evaluation]`` table."""
-        check_keys(spec, {"entity_column", "pairs_path"}, "[evaluation]")
-        for key in ("entity_column", "pairs_path"):
+        keys = ("entity_column", "pairs_path", "test_pairs_path")
+        check_keys(spec, set(keys), "[evaluation]")
+        for key in keys:
             value = spec.get(key)
             if value is not None and not isinstance(value, str):
                 raise ConfigError(
@@ -247,6 +257,7 @@ def true_pairs_from_list(
     [(0, 2), (1, 2)]
     """
     _check_link_type(link_type)
+    pairs = standard_pair_columns(pairs)
     _require_columns(pairs, (schema.RECORD_ID_L, schema.RECORD_ID_R), name="pairs")
     _require_columns(records, (schema.ROW, schema.RECORD_ID), name="records")
     has_l, has_r = (c in pairs.columns for c in (schema.SOURCE_L, schema.SOURCE_R))

@@ -168,3 +168,35 @@ def is_match_expr(labels: pl.DataFrame | pl.Schema) -> pl.Expr:
         f"The labels column {schema.IS_MATCH!r} must be boolean, 0/1 or text "
         f"(y/n, true/false, match/non-match); got dtype {dtype}."
     )
+
+
+MAGELLAN_COLUMNS: Final = {
+    "ltable_id": schema.RECORD_ID_L,
+    "rtable_id": schema.RECORD_ID_R,
+    "label": schema.IS_MATCH,
+}
+"""Column names of Magellan/DeepMatcher pair splits, and the names they are read as."""
+
+
+def standard_pair_columns(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Rename a Magellan/DeepMatcher pair list (``ltable_id``, ``rtable_id``, ``label``).
+
+    Pair files use ``record_id_l``, ``record_id_r`` and ``is_match``; the
+    fixed train / valid / test splits of the Magellan benchmarks name them
+    ``ltable_id``, ``rtable_id`` and ``label``, and are read as they are.
+    Other frames are returned unchanged.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"ltable_id": [1], "rtable_id": [7], "label": [0]})
+    >>> standard_pair_columns(df).columns
+    ['record_id_l', 'record_id_r', 'is_match']
+    """
+    rename = {
+        old: new
+        for old, new in MAGELLAN_COLUMNS.items()
+        if old in pairs.columns and new not in pairs.columns
+    }
+    if schema.RECORD_ID_L in pairs.columns or set(rename) >= {"ltable_id", "rtable_id"}:
+        return pairs.rename(rename)
+    return pairs

@@ -427,11 +427,32 @@ class Linker:
                     labels=labels,
                     truth=truth,
                     n_jobs=self.n_jobs,
+                    validation=self.validation_pairs(records),
                 )
             )
         self.timings_["fit"] = time.perf_counter() - start
         diagnostics.check_fitted(self.scorer_)
         return self
+
+    def _pair_list(
+        self, path_name: str | None, records: pl.DataFrame
+    ) -> pl.DataFrame | None:
+        if path_name is None:
+            return None
+        path = Path(path_name)
+        if not path.is_absolute():
+            path = self.config.base_dir / path
+        return labelled_pairs_from_list(
+            records, read_frame(path, name="labels"), link_type=self.config.link_type
+        )
+
+    def validation_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
+        """Return the ``[training] validation_path`` pairs (``is_match``), or None."""
+        return self._pair_list(self.config.training.validation_path, records)
+
+    def test_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
+        """Return the ``[evaluation] test_pairs_path`` pairs (``is_match``), or None."""
+        return self._pair_list(self.config.evaluation.test_pairs_path, records)
 
     def labelled_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
         """Return the ``[training] labels_path`` pairs, or None when not configured.
@@ -442,15 +463,7 @@ class Linker:
             ``_row_l``, ``_row_r``, ``is_match`` (pairs labelled unsure are
             left out).
         """
-        path_name = self.config.training.labels_path
-        if path_name is None:
-            return None
-        path = Path(path_name)
-        if not path.is_absolute():
-            path = self.config.base_dir / path
-        return labelled_pairs_from_list(
-            records, read_frame(path, name="labels"), link_type=self.config.link_type
-        )
+        return self._pair_list(self.config.training.labels_path, records)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "scorer_"):

@@ -22,7 +22,11 @@ from er_toolkit.blocking.keys import (
     count_key_pairs,
     pairs_between,
 )
+from er_toolkit.blocking.minhash import MinHashLSH
+from er_toolkit.blocking.phonetic import PhoneticBlocker
+from er_toolkit.blocking.report import BlockingReport, analyse_blocking, largest_blocks
 from er_toolkit.blocking.sorted_neighbourhood import SortedNeighbourhood
+from er_toolkit.blocking.token import TokenBlocker
 from er_toolkit.blocking.union import block_pairs, count_rule_pairs
 
 __all__ = [
@@ -31,7 +35,11 @@ __all__ = [
     "BlockingReport",
     "ExactRule",
     "KeyBlocker",
+    "MinHashLSH",
+    "PhoneticBlocker",
     "SortedNeighbourhood",
+    "TokenBlocker",
+    "analyse_blocking",
     "as_blocker",
     "block_against",
     "block_by_keys",
@@ -41,6 +49,7 @@ __all__ = [
     "count_key_pairs",
     "count_rule_pairs",
     "key_expr",
+    "largest_blocks",
     "pairs_between",
     "register_blocker",
 ]

@@ -411,7 +411,8 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
 
         The labels are ``data.labels`` (true pairs, or reviewed pairs with
         ``is_match``: only they train), else ``data.truth`` (complete truth:
-        every candidate pair is labelled). Labelled matches blocking missed
+        every candidate pair is labelled). The threshold is chosen on
+        ``data.validation`` when given. Labelled matches blocking missed
         are added to the training pairs and counted in
         ``training_report_``. An unfitted ``fellegi_sunter`` is cloned and
         fitted on the records, unsupervised.
@@ -464,7 +465,18 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
             bar.update()
             y = train.y
             validation = None
-            if self.validation_fraction:
+            if data.validation is not None:
+                held = data.validation
+                validation = (
+                    compare_pairs(
+                        data.records,
+                        held.select(schema.ROW_L, schema.ROW_R),
+                        self.comparisons,
+                        workers=self.n_jobs or data.n_jobs,
+                    ),
+                    held.get_column(schema.IS_MATCH).to_numpy().astype(bool),
+                )
+            elif self.validation_fraction:
                 fit_rows, valid_rows = split_validation(
                     y.size, y, fraction=self.validation_fraction, seed=self.seed
                 )
@@ -696,6 +708,10 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         metrics = {f"cv_{k}": v for k, v in self.cv_metrics_.items()}
         metrics.update(self.training_report_)
         metrics["threshold"] = self.threshold_
+        curve = self.validation_curve_
+        if curve.height:
+            # the F1 the threshold was chosen by: on the validation pairs, or out of fold
+            metrics["validation_f1"] = float(curve.get_column("f1").max())  # type: ignore[arg-type]
         tables: dict[str, pl.DataFrame] = {
             "feature_importance": self.feature_importance_table(),
             "threshold_curve": self.validation_curve_,
