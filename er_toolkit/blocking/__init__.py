@@ -24,7 +24,7 @@ from er_toolkit.blocking.keys import (
 )
 from er_toolkit.blocking.minhash import MinHashLSH
 from er_toolkit.blocking.phonetic import PhoneticBlocker
-from er_toolkit.blocking.report import BlockingReport, analyse_blocking, largest_blocks
+from er_toolkit.blocking.report import analyse_blocking, largest_blocks
 from er_toolkit.blocking.sorted_neighbourhood import SortedNeighbourhood
 from er_toolkit.blocking.token import TokenBlocker
 from er_toolkit.blocking.union import block_pairs, count_rule_pairs

@@ -39,7 +39,14 @@ class BlockingReport:
     candidate_pairs
         Pairs the union of the blockers produced (None before blocking).
     recall
-        Share of the true pairs among the candidates (None without labels).
+        Share of the true pairs among the candidates: pair completeness
+        (None without labels).
+    largest_blocks
+        Per key blocker its largest blocks (``blocked_by``, ``_block_key``,
+        ``records``, ``pairs``, ``purged``), when
+        :func:`~er_toolkit.blocking.analyse_blocking` made the report.
+    true_pairs
+        Labelled true pairs (None without labels).
 
     Examples
     --------
@@ -58,6 +65,37 @@ class BlockingReport:
     possible_pairs: int
     candidate_pairs: int | None = None
     recall: float | None = None
+    largest_blocks: pl.DataFrame | None = None
+    true_pairs: int | None = None
+
+    @property
+    def rules(self) -> pl.DataFrame:
+        """The per-blocker table (the same as :attr:`table`)."""
+        return self.table
+
+    @property
+    def pair_completeness(self) -> float | None:
+        """Share of true pairs the union of blockers keeps (None without labels)."""
+        return self.recall
+
+    def to_markdown(self) -> str:
+        """Return the per-blocker table as markdown."""
+        head = "| " + " | ".join(self.table.columns) + " |"
+        rule = "|" + "---|" * len(self.table.columns)
+        rows = [
+            "| "
+            + " | ".join(
+                f"{v:.4f}"
+                if isinstance(v, float)
+                else f"{v:,}"
+                if isinstance(v, int)
+                else str(v)
+                for v in row
+            )
+            + " |"
+            for row in self.table.iter_rows()
+        ]
+        return "\n".join([head, rule, *rows])
 
     @property
     def reduction_ratio(self) -> float | None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from er_toolkit import schema
+from er_toolkit.blocking.analysis import BlockingReport
 from er_toolkit.blocking.base import Blocker, KeyBlocker
 from er_toolkit.blocking.union import block_pairs
 from er_toolkit.exceptions import SchemaError
@@ -16,7 +16,6 @@ from er_toolkit.pairs import pair_key
 from er_toolkit.schema import LinkType
 
 __all__ = [
-    "BlockingReport",
     "analyse_blocking",
     "largest_blocks",
     "possible_pairs",
@@ -93,68 +92,6 @@ def largest_blocks(
         )
         .collect()
     )
-
-
-@dataclass(frozen=True)
-class BlockingReport:
-    """What a set of blockers makes, rule by rule, and how much of the truth it keeps.
-
-    Attributes
-    ----------
-    rules
-        One row per blocker in priority order: ``blocked_by``, ``pairs``
-        (the blocker's own pairs), ``new_pairs`` (those no earlier blocker
-        made), ``cumulative_pairs``, ``reduction_ratio`` (1 - cumulative
-        pairs / possible pairs) and, with labels, ``matches`` (true pairs
-        the blocker makes), ``new_matches``, ``cumulative_matches`` and
-        ``pair_completeness`` (cumulative share of true pairs kept: blocking
-        recall).
-    largest_blocks
-        Per key blocker its largest blocks: ``blocked_by``, ``_block_key``,
-        ``records``, ``pairs``, ``purged``.
-    possible_pairs
-        Pairs the job could compare without blocking.
-    true_pairs
-        Labelled true pairs (None without labels).
-    """
-
-    rules: pl.DataFrame
-    largest_blocks: pl.DataFrame
-    possible_pairs: int
-    true_pairs: int | None
-
-    @property
-    def pair_completeness(self) -> float | None:
-        """Share of true pairs the union of blockers keeps (None without labels)."""
-        if "pair_completeness" not in self.rules.columns or self.rules.is_empty():
-            return None
-        return float(self.rules.get_column("pair_completeness")[-1])
-
-    @property
-    def reduction_ratio(self) -> float:
-        """1 - candidate pairs / possible pairs."""
-        if self.rules.is_empty():
-            return 1.0
-        return float(self.rules.get_column("reduction_ratio")[-1])
-
-    def to_markdown(self) -> str:
-        """Return the rules table as markdown."""
-        head = "| " + " | ".join(self.rules.columns) + " |"
-        rule = "|" + "---|" * len(self.rules.columns)
-        rows = [
-            "| "
-            + " | ".join(
-                f"{v:.4f}"
-                if isinstance(v, float)
-                else f"{v:,}"
-                if isinstance(v, int)
-                else str(v)
-                for v in row
-            )
-            + " |"
-            for row in self.rules.iter_rows()
-        ]
-        return "\n".join([head, rule, *rows])
 
 
 def analyse_blocking(
@@ -246,9 +183,19 @@ def analyse_blocking(
             }
         )
     )
+    table = pl.DataFrame(rows)
+    completeness = (
+        float(table.get_column("pair_completeness")[-1])
+        if "pair_completeness" in table.columns and table.height
+        else None
+    )
     return BlockingReport(
-        rules=pl.DataFrame(rows),
-        largest_blocks=blocks,
+        table,
+        n_records=records.height,
+        link_type=link_type,
         possible_pairs=possible,
+        candidate_pairs=pairs.height,
+        recall=completeness,
+        largest_blocks=blocks,
         true_pairs=None if true_keys is None else int(true_keys.size),
     )
