@@ -21,6 +21,10 @@ VERBS: Final[dict[str, tuple[str, str]]] = {
     "label": ("er_toolkit.cli.label", "label candidate pairs by active learning"),
     "profile": ("er_toolkit.cli.profile", "profile a file's data quality"),
     "report": ("er_toolkit.cli.report", "write the HTML run report of a model"),
+    "advise-blocking": (
+        "er_toolkit.cli.blocking",
+        "propose blocking rules reaching a target recall within a pair budget",
+    ),
 }
 """Verb -> (module with ``main(argv) -> int``, one-line description).
 
