@@ -19,6 +19,13 @@ from er_toolkit.blocking import (
 from er_toolkit.cluster import ClusteringConfig
 from er_toolkit.compare import Comparison
 from er_toolkit.config_values import check_keys, choice, limit, number, whole
+from er_toolkit.derive import (
+    Derivation,
+    as_derivations,
+    derivations_to_dict,
+    derived_inputs,
+    derived_outputs,
+)
 from er_toolkit.evaluate import EvaluationConfig
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.golden import GoldenConfig
@@ -278,6 +285,9 @@ class LinkageConfig:
         Labels for a classifier: a reviewed pair list, and a validation share.
     golden
         Survivorship rules for golden records (``[golden]``).
+    derive
+        Columns made from others before standardisation (``[[derive]]``
+        tables, applied in order; see :mod:`er_toolkit.derive`).
     experiment
         The MLflow experiment name.
     n_jobs
@@ -299,6 +309,7 @@ class LinkageConfig:
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     golden: GoldenConfig = field(default_factory=GoldenConfig)
+    derive: tuple[Derivation, ...] = ()
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     n_jobs: int | None = None
@@ -311,6 +322,7 @@ class LinkageConfig:
                 f"{self.link_type!r}."
             )
         number(self.threshold, "threshold", low=0, high=1)
+        object.__setattr__(self, "derive", as_derivations(self.derive))
         if self.n_jobs is not None:
             whole(self.n_jobs, "n_jobs", minimum=1)
         if not self.comparisons:
@@ -332,13 +344,31 @@ class LinkageConfig:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every input column the model reads (standardisers' outputs excluded)."""
-        cols = [c.column for c in self.comparisons] + list(self.blocking.columns)
+        """Every input column every source must hold.
+
+        The columns the comparisons, blockers, rules and standardisers read,
+        less those the standardisers add (``<column>_<part>``) and those a
+        ``[[derive]]`` table writes.
+        """
+        cols = [c for comp in self.comparisons for c in comp.columns]
+        cols += list(self.blocking.columns)
         for rule in (*self.model.training_rules, *self.model.deterministic_rules):
             cols.extend(rule.columns)
-        derived = set(self.derived_columns)
-        cols = [c for c in cols if c not in derived] + list(self.standardise)
+        derived = set(self.derived_columns) | set(derived_outputs(self.derive))
+        cols = [c for c in cols if c not in derived] + [
+            c for c in self.standardise if c not in derived
+        ]
         return tuple(dict.fromkeys(cols))
+
+    @property
+    def derive_inputs(self) -> tuple[str, ...]:
+        """Source columns only the ``[[derive]]`` tables read.
+
+        A source may lack them (its records get nulls there) as long as one
+        source holds each.
+        """
+        required = set(self.columns)
+        return tuple(c for c in derived_inputs(self.derive) if c not in required)
 
     @classmethod
     def from_dict(
@@ -358,6 +388,7 @@ class LinkageConfig:
             "clustering",
             "training",
             "golden",
+            "derive",
             "experiment",
             "standardise",
             "n_jobs",
@@ -380,6 +411,7 @@ class LinkageConfig:
             clustering=ClusteringConfig.from_dict(spec.get("clustering", {})),
             training=TrainingConfig.from_dict(spec.get("training", {})),
             golden=GoldenConfig.from_dict(spec.get("golden", {})),
+            derive=as_derivations(spec.get("derive", ())),
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
             n_jobs=None if n_jobs is None else whole(n_jobs, "n_jobs", minimum=1),
@@ -416,6 +448,8 @@ class LinkageConfig:
         out["golden"] = self.golden.to_dict()
         if self.n_jobs is not None:
             out["n_jobs"] = self.n_jobs
+        if self.derive:
+            out["derive"] = derivations_to_dict(self.derive)
         if self.standardise:
             out["standardise"] = steps_to_dict(self.standardise)
         if with_sources:

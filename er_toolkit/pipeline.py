@@ -18,6 +18,7 @@ from er_toolkit.cluster import connected_components
 from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
+from er_toolkit.derive import apply_derivations
 from er_toolkit.evaluate import (
     blocking_recall,
     cluster_metrics,
@@ -60,8 +61,9 @@ class PreparedRecords:
         The data-quality profile: before and after standardisation when the
         config standardises, else of the records as they are.
     raw
-        With ``keep_raw=True``, the records as their sources wrote them
-        (before standardisation), for golden records of raw values.
+        With ``keep_raw=True``, the records before standardisation (with
+        the config's ``[[derive]]`` columns), for golden records of raw
+        values.
     """
 
     records: pl.DataFrame
@@ -119,7 +121,10 @@ class Linker:
         keep: Sequence[str] = (),
         keep_raw: bool = False,
     ) -> PreparedRecords:
-        """Validate, stack and standardise the sources; profile their quality.
+        """Validate, stack, derive and standardise the sources; profile their quality.
+
+        The config's ``[[derive]]`` columns are made first (sources may lack
+        the columns only they read), then its ``[standardise]`` steps run.
 
         Parameters
         ----------
@@ -143,9 +148,15 @@ class Linker:
             ]
         labels = [self.config.evaluation.entity_column or ENTITY_COLUMN]
         records = prepare_records(
-            sources, columns=self.config.columns, keep=[*keep, *labels]
+            sources,
+            columns=self.config.columns,
+            keep=[*keep, *labels, *self.config.derive_inputs],
         )
         self.timings_["load"] = time.perf_counter() - start
+        if self.config.derive:
+            start = time.perf_counter()
+            records = apply_derivations(records, self.config.derive)
+            self.timings_["derive"] = time.perf_counter() - start
         if not self.config.standardise:
             return PreparedRecords(
                 records, self.profile(records), records if keep_raw else None

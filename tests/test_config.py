@@ -213,8 +213,8 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             (),
             "the config",
-            "['blocking', 'clustering', 'comparisons', 'evaluation', 'experiment', "
-            "'format_version', 'link_type', 'model', 'n_jobs', 'name', 'sources', 'standardise', "
+            "['blocking', 'clustering', 'comparisons', 'derive', 'evaluation', 'experiment', "
+            "'format_version', 'golden', 'link_type', 'model', 'n_jobs', 'name', 'sources', 'standardise', "
             "'threshold', 'training']",
         ),
         (
@@ -249,7 +249,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("comparisons", 3),
             "a comparison",
-            "['column', 'date_format', 'levels', 'name']",
+            "['column', 'columns', 'date_format', 'levels', 'name']",
         ),
     ],
 )

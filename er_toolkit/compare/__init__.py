@@ -4,25 +4,35 @@ from er_toolkit.compare.comparison import Comparison, term_frequencies
 from er_toolkit.compare.engine import RecordEncoding, compare_pairs
 from er_toolkit.compare.kernel import compare_batch
 from er_toolkit.compare.levels import (
+    AndLevel,
+    ColumnsReversedLevel,
+    ContainsLevel,
     DateDifferenceLevel,
     DateSwapLevel,
     DistanceLevel,
     ExactLevel,
     Level,
+    NotLevel,
     NumericDifferenceLevel,
+    OrLevel,
     SimilarityLevel,
     level_from_dict,
     level_to_dict,
 )
 
 __all__ = [
+    "AndLevel",
+    "ColumnsReversedLevel",
     "Comparison",
+    "ContainsLevel",
     "DateDifferenceLevel",
     "DateSwapLevel",
     "DistanceLevel",
     "ExactLevel",
     "Level",
+    "NotLevel",
     "NumericDifferenceLevel",
+    "OrLevel",
     "RecordEncoding",
     "SimilarityLevel",
     "compare_batch",
