@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from er_toolkit import schema
-from er_toolkit.charts import (
-    feature_importance_chart,
-    match_weights_chart,
-    precision_recall_chart,
-)
 from er_toolkit.cli import run_cli, set_tracking_uri
 from er_toolkit.config import LinkageConfig
 from er_toolkit.pipeline import Linker
@@ -40,6 +34,21 @@ def _parser() -> argparse.ArgumentParser:
         "--no-mlflow", action="store_true", help="do not log to MLflow at all"
     )
     parser.add_argument("--save", default=None, help="also write the model JSON here")
+    parser.add_argument(
+        "--report", default=None, help="also write the HTML run report here"
+    )
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="build no HTML run report (and log no charts)",
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="threads for comparing, scoring and scikit-learn (default: the "
+        "config's n_jobs, else every core)",
+    )
     return parser
 
 
@@ -50,6 +59,8 @@ def train(
     register: bool = True,
     save: str | None = None,
     n_jobs: int | None = None,
+    report: bool = True,
+    report_path: str | Path | None = None,
 ) -> dict[str, object]:
     """Run a whole training job and return its summary.
 
@@ -65,6 +76,11 @@ def train(
         Where to also write the model JSON.
     n_jobs
         Threads (overrides the config's ``n_jobs``).
+    report
+        Build the HTML run report (:mod:`er_toolkit.report`; its charts are
+        the run's charts) and log it with the run.
+    report_path
+        Also write the report here.
 
     Returns
     -------
@@ -88,22 +104,9 @@ def train(
         "n_clusters": float(clusters.get_column(schema.CLUSTER_ID).n_unique()),
         "largest_cluster": float(sizes.max() or 0),  # type: ignore[arg-type]
     }
-    report = linker.scorer_.report()
-    metrics.update(report.metrics)
-    figures = {}
-    if "match_weights" in report.tables:
-        fs = report.tables["match_weights"]
-        figures["match_weights"] = match_weights_chart(
-            fs, prior_weight=_prior_weight(report.metrics)
-        )
-    if "feature_importance" in report.tables:
-        figures["feature_importance"] = feature_importance_chart(
-            report.tables["feature_importance"]
-        )
-    if "threshold_curve" in report.tables:
-        figures["precision_recall_threshold_choice"] = precision_recall_chart(
-            report.tables["threshold_curve"], threshold=linker.threshold_
-        )
+    scorer_report = linker.scorer_.report()
+    metrics.update(scorer_report.metrics)
+    curve = None
     if truth is not None:
         measured, curve = linker.evaluate(
             records,
@@ -113,23 +116,44 @@ def train(
             truth=truth,
         )
         metrics.update(measured)
-        figures["precision_recall"] = precision_recall_chart(
-            curve, threshold=linker.threshold_
-        )
-    linker.timings_["total"] = time.perf_counter() - start
     summary: dict[str, object] = {
         "name": config.name,
         "records": records.height,
         "metrics": metrics,
-        "timings": dict(linker.timings_),
+        "timings": linker.timings_,
         "scorer": type(linker.scorer_).__name__,
         "threshold": linker.threshold_,
-        "tags": dict(report.tags),
+        "tags": dict(scorer_report.tags),
     }
+    figures: dict[str, Any] = {}
+    html: str | None = None
+    if report or report_path is not None:
+        from er_toolkit.report import training_report, write_report
+
+        began = time.perf_counter()
+        run_report = training_report(
+            linker,
+            records,
+            candidate_pairs=pairs,
+            scored=scored,
+            clusters=clusters,
+            truth=truth,
+            curve=curve,
+            summary=summary,
+        )
+        figures, html = dict(run_report.figures), run_report.html
+        if report_path is not None:
+            write_report(report_path, html)
+        linker.timings_["report"] = time.perf_counter() - began
+    linker.timings_["total"] = time.perf_counter() - start
+    summary["timings"] = dict(linker.timings_)
     if save:
         linker.save(save)
     if log_mlflow:
-        tables = {"blocking_report": linker.blocking_report(records), **report.tables}
+        tables = {
+            "blocking_report": linker.blocking_report(records),
+            **scorer_report.tables,
+        }
         summary.update(
             log_training_run(
                 linker,
@@ -139,16 +163,12 @@ def train(
                 tables=tables,
                 profile=prepared.profile,
                 register=register,
-                params=dict(report.params),
-                tags=dict(report.tags),
+                params=dict(scorer_report.params),
+                tags=dict(scorer_report.tags),
+                report=html,
             )
         )
     return summary
-
-
-def _prior_weight(metrics: dict[str, float] | Any) -> float:
-    lam = float(metrics.get("probability_two_random_records_match", 0.5))
-    return float(math.log2(lam) - math.log2(1.0 - lam))
 
 
 def _print_summary(summary: dict[str, object]) -> None:
@@ -208,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
             log_mlflow=not args.no_mlflow,
             register=not args.no_register,
             save=args.save,
+            n_jobs=args.n_jobs,
+            report=not args.no_report,
+            report_path=args.report,
         )
         _print_summary(summary)
         return 0

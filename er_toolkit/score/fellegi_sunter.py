@@ -403,7 +403,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         )
         self.u_sample_pairs_ = sample.height
         vectors = compare_pairs(
-            records, sample, comparisons, encoding=encoding, raw_similarity=False
+            records,
+            sample,
+            comparisons,
+            encoding=encoding,
+            raw_similarity=False,
+            workers=self.n_jobs,
         )
         u: dict[str, np.ndarray] = {}
         for comp in comparisons:
@@ -455,7 +460,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             # comparing them costs less time and memory than finding them
             # among all the candidates' vectors.
             vectors = compare_pairs(
-                records, pairs, comparisons, encoding=encoding, raw_similarity=False
+                records,
+                pairs,
+                comparisons,
+                encoding=encoding,
+                raw_similarity=False,
+                workers=self.n_jobs,
             )
             patterns = Patterns.from_vectors(vectors, names)
             # A comparison on the blocked columns agrees on every pair of the

@@ -55,6 +55,7 @@ def log_training_run(
     register: bool = True,
     params: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
+    report: str | None = None,
 ) -> dict[str, Any]:
     """Log config, fingerprint, metrics, timings, charts and the model; register it.
 
@@ -82,6 +83,10 @@ def log_training_run(
         Extra run parameters (a classifier's estimator parameters, prefixed).
     tags
         Extra run tags (a classifier's threshold reason).
+    report
+        The HTML run report (:mod:`er_toolkit.report`), logged as
+        ``report/report.html``; its record values are masked unless the
+        user asked for them.
 
     Returns
     -------
@@ -115,6 +120,8 @@ def log_training_run(
             from er_toolkit.standardise import log_profile
 
             log_profile(profile.drop("top_values", strict=False))
+        if report is not None:
+            mlflow.log_text(report, "report/report.html")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for name, fig in figures.items():
