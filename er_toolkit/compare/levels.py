@@ -10,7 +10,12 @@ from typing import Any, ClassVar, Final, Literal, Protocol, runtime_checkable
 import numpy as np
 import polars as pl
 
-from er_toolkit.compare.comparators import DISTANCE_COMPARATORS, STRING_COMPARATORS
+from er_toolkit.compare.comparators import (
+    DISTANCE_COMPARATORS,
+    STRING_COMPARATORS,
+    initial_codes,
+    transliteration_codes,
+)
 from er_toolkit.compare.pair_values import (
     ColumnPair,
     PairColumns,
@@ -240,6 +245,60 @@ class DateSwapLevel:
     def label(self) -> str:
         """Describe the level."""
         return _on(self.column, "day/month swapped")
+
+
+@dataclass(frozen=True)
+class InitialLevel:
+    """One value is the initial of the other ("J" or "J." against "John")."""
+
+    kind: ClassVar[str] = "initial"
+    reads: ClassVar[ValueKind] = "text"
+    column: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_column(self.column, "initial")
+
+    def matches(self, values: PairValues) -> np.ndarray:
+        """Return whether one side of each pair is an initial of the other."""
+        (init_l, first_l), (init_r, first_r) = (
+            side.T for side in values.per_value("initial", initial_codes)
+        )
+        agree = ((init_l >= 0) & (init_l == first_r)) | (
+            (init_r >= 0) & (init_r == first_l)
+        )
+        return agree & ~values.null
+
+    @property
+    def label(self) -> str:
+        """Describe the level."""
+        return _on(self.column, "initial")
+
+
+@dataclass(frozen=True)
+class TransliteratedLevel:
+    """The values agree once transliterated: Müller, Mueller and MULLER.
+
+    Compares :func:`~er_toolkit.compare.comparators.transliteration_key`
+    of both values: accents dropped and the ASCII digraphs for them
+    (``ue``, ``oe``, ``ae``, ``ss``, ``ij``) folded.
+    """
+
+    kind: ClassVar[str] = "transliterated"
+    reads: ClassVar[ValueKind] = "text"
+    column: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_column(self.column, "transliterated")
+
+    def matches(self, values: PairValues) -> np.ndarray:
+        """Return whether each pair's transliteration keys agree."""
+        left, right = values.per_value("transliteration", transliteration_codes)
+        return (left == right) & (left >= 0) & ~values.null
+
+    @property
+    def label(self) -> str:
+        """Describe the level."""
+        return _on(self.column, "transliterated")
 
 
 def _is_level(value: Any) -> bool:
@@ -548,6 +607,8 @@ LEVEL_KINDS: dict[str, type[Any]] = {
         NumericDifferenceLevel,
         DateDifferenceLevel,
         DateSwapLevel,
+        InitialLevel,
+        TransliteratedLevel,
         AndLevel,
         OrLevel,
         NotLevel,

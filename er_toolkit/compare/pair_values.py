@@ -67,6 +67,7 @@ class ColumnEncoding:
         self.values = values
         self.date_format = date_format
         self._halves_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._value_maps: dict[str, np.ndarray] = {}
 
     @cached_property
     def strings(self) -> pl.Series:
@@ -147,6 +148,19 @@ class ColumnEncoding:
             a, b = left[at], right[at]
             maybe[at] = (first[a] == first[b]) | (last[a] == last[b])
         return maybe
+
+    def value_map(
+        self, key: str, function: Callable[[pl.Series], np.ndarray]
+    ) -> np.ndarray:
+        """Return ``function`` of the distinct values (indexed by code), made once.
+
+        ``function`` takes the distinct strings as a polars Series and
+        returns one value each; ``key`` names it in the cache (one key, one
+        function).
+        """
+        if key not in self._value_maps:
+            self._value_maps[key] = np.asarray(function(self._sorted_uniques))
+        return self._value_maps[key]
 
     @cached_property
     def uniques(self) -> np.ndarray:
@@ -349,6 +363,23 @@ class PairValues:
             found = np.asarray(function(uniques[uniq // n], uniques[uniq % n]), bool)
             out[both] = found[inverse]
         return out
+
+    def per_value(
+        self, key: str, function: Callable[[pl.Series], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``function`` of each pair's left and right value, made per distinct value.
+
+        See :meth:`ColumnEncoding.value_map`; where a side is null its entry
+        is that of an arbitrary value: mask with :attr:`null`.
+        """
+        values = self.encoding.value_map(key, function)
+        if len(values) == 0:
+            empty = np.zeros(len(self.codes_l), dtype=np.int64)
+            return empty, empty
+        return (
+            values[np.maximum(self.codes_l, 0)],
+            values[np.maximum(self.codes_r, 0)],
+        )
 
     def distance(self, comparator: str) -> np.ndarray:
         """Edit distance per pair (a large number where either side is null)."""

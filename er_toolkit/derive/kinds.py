@@ -254,7 +254,7 @@ class NamePart:
         particles = "|".join(sorted(self.particles, key=len, reverse=True))
         lead = rf"(?:(?i:{particles}) )*" if particles else ""
         first_is_last = self.order == "last_first"
-        comma = r"^([^,]+?) ?, ?(.+)$"  # surname, first name
+        comma = r"^([^,]*?) ?, ?(.*)$"  # surname, first name
         if first_is_last:
             spaced = rf"^({lead}\S+) (.+)$"  # surname first name
             last_group, first_group = 1, 2

@@ -832,7 +832,7 @@ def _default_m(n_levels: int) -> np.ndarray:
     return m
 
 
-MAX_EXACT_RUN: Final = 6
+MAX_EXACT_RUN: Final = 10
 """Most leading exact levels of a comparison whose u is counted from values."""
 
 
