@@ -29,6 +29,7 @@ from er_toolkit.derive import (
 from er_toolkit.evaluate import EvaluationConfig
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.golden import GoldenConfig
+from er_toolkit.placeholders import PlaceholderConfig
 from er_toolkit.schema import LinkType
 from er_toolkit.score.config import MODEL_KINDS, ModelConfig, TrainingConfig
 from er_toolkit.standardise import Standardiser, steps_from_dict, steps_to_dict
@@ -288,6 +289,9 @@ class LinkageConfig:
     derive
         Columns made from others before standardisation (``[[derive]]``
         tables, applied in order; see :mod:`er_toolkit.derive`).
+    placeholders
+        Which standardised columns to search for placeholder values, which
+        then become null (``[placeholders]``; see :mod:`er_toolkit.placeholders`).
     experiment
         The MLflow experiment name.
     n_jobs
@@ -310,6 +314,7 @@ class LinkageConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     golden: GoldenConfig = field(default_factory=GoldenConfig)
     derive: tuple[Derivation, ...] = ()
+    placeholders: PlaceholderConfig = field(default_factory=PlaceholderConfig)
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     n_jobs: int | None = None
@@ -389,6 +394,7 @@ class LinkageConfig:
             "training",
             "golden",
             "derive",
+            "placeholders",
             "experiment",
             "standardise",
             "n_jobs",
@@ -412,6 +418,7 @@ class LinkageConfig:
             training=TrainingConfig.from_dict(spec.get("training", {})),
             golden=GoldenConfig.from_dict(spec.get("golden", {})),
             derive=as_derivations(spec.get("derive", ())),
+            placeholders=PlaceholderConfig.from_dict(spec.get("placeholders", {})),
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
             n_jobs=None if n_jobs is None else whole(n_jobs, "n_jobs", minimum=1),
@@ -450,6 +457,8 @@ class LinkageConfig:
             out["n_jobs"] = self.n_jobs
         if self.derive:
             out["derive"] = derivations_to_dict(self.derive)
+        if self.placeholders.to_dict():
+            out["placeholders"] = self.placeholders.to_dict()
         if self.standardise:
             out["standardise"] = steps_to_dict(self.standardise)
         if with_sources:

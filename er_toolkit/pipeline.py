@@ -19,6 +19,11 @@ from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
 from er_toolkit.derive import apply_derivations
+from er_toolkit.placeholders import (
+    find_placeholders,
+    null_placeholders,
+    placeholder_counts,
+)
 from er_toolkit.evaluate import (
     blocking_recall,
     cluster_metrics,
@@ -64,11 +69,16 @@ class PreparedRecords:
         With ``keep_raw=True``, the records before standardisation (with
         the config's ``[[derive]]`` columns), for golden records of raw
         values.
+    placeholders
+        The placeholder values found and set to null (``[placeholders]``;
+        :func:`~er_toolkit.placeholders.find_placeholders`), or None when
+        the config searches for none.
     """
 
     records: pl.DataFrame
     profile: pl.DataFrame
     raw: pl.DataFrame | None = None
+    placeholders: pl.DataFrame | None = None
 
 
 class Linker:
@@ -124,7 +134,9 @@ class Linker:
         """Validate, stack, derive and standardise the sources; profile their quality.
 
         The config's ``[[derive]]`` columns are made first (sources may lack
-        the columns only they read), then its ``[standardise]`` steps run.
+        the columns only they read), then its ``[standardise]`` steps run,
+        then its ``[placeholders]`` are found and set to null (counted in
+        the profile's ``placeholders`` column, on its "after" rows).
 
         Parameters
         ----------
@@ -157,15 +169,37 @@ class Linker:
             start = time.perf_counter()
             records = apply_derivations(records, self.config.derive)
             self.timings_["derive"] = time.perf_counter() - start
-        if not self.config.standardise:
-            return PreparedRecords(
-                records, self.profile(records), records if keep_raw else None
-            )
-        start = time.perf_counter()
         raw = records
-        records, profile = profile_standardisation(records, self.config.standardise)
-        self.timings_["standardise"] = time.perf_counter() - start
-        return PreparedRecords(records, profile, raw if keep_raw else None)
+        if self.config.standardise:
+            start = time.perf_counter()
+            records, profile = profile_standardisation(
+                records, self.config.standardise
+            )
+            self.timings_["standardise"] = time.perf_counter() - start
+        else:
+            profile = self.profile(records)
+        found = None
+        if self.config.placeholders.columns:
+            start = time.perf_counter()
+            records, profile, found = self._null_placeholders(records, profile)
+            self.timings_["placeholders"] = time.perf_counter() - start
+        return PreparedRecords(
+            records, profile, raw if keep_raw else None, placeholders=found
+        )
+
+    def _null_placeholders(
+        self, records: pl.DataFrame, profile: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Find the placeholders, null them, count them in the profile."""
+        config = self.config.placeholders
+        found = find_placeholders(records, config)
+        counts = placeholder_counts(records, found, config.columns)
+        profile = profile.join(counts, on=["source", "column"], how="left")
+        present = pl.col("placeholders").fill_null(0)
+        if "stage" in profile.columns:
+            present = pl.when(pl.col("stage") == "after").then(present)
+        profile = profile.with_columns(present.cast(pl.UInt32).alias("placeholders"))
+        return null_placeholders(records, found), profile, found
 
     def records(
         self, sources: Sequence[Source] | None = None, *, keep: Sequence[str] = ()

@@ -1,0 +1,191 @@
+"""Placeholder values: found by shape and frequency, set to null, counted in the profile."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+from er_toolkit.config import LinkageConfig
+from er_toolkit.exceptions import ConfigError, SchemaError
+from er_toolkit.io import Source
+from er_toolkit.pipeline import Linker
+from er_toolkit.placeholders import (
+    PLACEHOLDERS_SCHEMA,
+    PlaceholderConfig,
+    find_placeholders,
+    null_placeholders,
+    placeholder_counts,
+)
+
+
+def _found(values: list[Any], **options: Any) -> dict[str, str]:
+    frame = pl.DataFrame({"v": values})
+    found = find_placeholders(frame, PlaceholderConfig(columns=("v",), **options))
+    return dict(zip(found["value"], found["rule"], strict=True))
+
+
+@pytest.mark.parametrize(
+    ("value", "junk"),
+    [
+        ("test@test.com", True),
+        ("NoEmail@gmail.com", True),
+        ("someone@example.com", True),
+        ("x@x.com", True),
+        ("ann.test@gmail.com", False),
+        ("testa@gmail.com", False),
+        ("+44000000000", True),
+        ("0000000000", True),
+        ("+44 1234 567890", True),
+        ("(987) 654-3210", True),
+        ("+442079460958", False),
+        ("+33611111124", False),
+        ("Unknown", True),
+        (" n/a ", True),
+        ("-", True),
+        ("SW1A 1AA", False),
+        ("00000", False),  # five digits: a real postcode shape
+    ],
+)
+def test_shapes(value: str, junk: bool) -> None:
+    assert (_found([value, "other"]).get(value.strip()) == "shape") is junk
+
+
+def test_placeholder_dates_only_where_far_commoner_than_a_typical_date() -> None:
+    rng = np.random.default_rng(0)
+    days = rng.integers(0, 365 * 50, 5_000)
+    ordinary = pl.Series(days, dtype=pl.Int32).cast(pl.Date).dt.offset_by("20y")
+    ordinary = ordinary.cast(pl.String).to_list()
+    common = _found([*ordinary, *["1900-01-01"] * 40, "1970-01-01", "1970-01-01"])
+    assert common == {"1900-01-01": "date"}  # the epoch twice is a birthday
+    dates = pl.Series([*ordinary, *["1970-01-01"] * 40]).str.to_date()
+    assert _found(dates.to_list()) == {"1970-01-01": "date"}  # Date values too
+
+
+def _people(n_people: int, records_each: int) -> list[tuple[str, str]]:
+    return [
+        (f"p{i}@mail.com", f"surname{i}")
+        for i in range(n_people)
+        for _ in range(records_each)
+    ]
+
+
+def test_frequency_finds_values_shared_by_many_different_people() -> None:
+    rows = _people(500, 2) + [("help@acme.com", f"s{i}") for i in range(60)]
+    # one customer with many records: frequent, but one person
+    rows += [("busy@mail.com", "busy")] * 60
+    frame = pl.DataFrame(rows, schema=["email", "surname"], orient="row")
+    by_name = find_placeholders(
+        frame, PlaceholderConfig(columns=("email",), distinct_by="surname")
+    )
+    assert by_name.rows() == [("email", "help@acme.com", 60, "frequency")]
+    counts_only = find_placeholders(frame, PlaceholderConfig(columns=("email",)))
+    assert sorted(counts_only["value"]) == ["busy@mail.com", "help@acme.com"]
+    rare = find_placeholders(
+        frame, PlaceholderConfig(columns=("email",), min_count=61, distinct_by="surname")
+    )
+    assert rare.is_empty()
+
+
+def test_declared_values_and_builtin_off() -> None:
+    frame = pl.DataFrame({"e": ["Helpdesk@Acme.com", "test@test.com", "a@b.org"]})
+    config = PlaceholderConfig(
+        columns=("e",), builtin=False, values={"e": ("helpdesk@acme.com",)}
+    )
+    assert find_placeholders(frame, config).rows() == [
+        ("e", "Helpdesk@Acme.com", 1, "declared")
+    ]
+
+
+def test_null_keeps_types_and_other_values() -> None:
+    others = pl.date_range(
+        pl.date(1980, 1, 1), pl.date(1980, 1, 1) + pl.duration(days=99), eager=True
+    )
+    frame = pl.DataFrame(
+        {
+            "dob": pl.concat([pl.Series(["1900-01-01"] * 30).str.to_date(), others]),
+            "email": ["test@test.com"] * 31 + ["a@b.org"] * 99,
+            "name": ["a"] * 130,
+        }
+    )
+    config = PlaceholderConfig(columns=("dob", "email"))
+    found = find_placeholders(frame, config)
+    out = null_placeholders(frame, found)
+    assert out.schema == frame.schema
+    assert out["dob"].null_count() == 30 and out["dob"][30:].equals(others)
+    assert out["email"].null_count() == 31
+    assert out["name"].to_list() == frame["name"].to_list()
+    frame = frame.with_columns(source=pl.Series(["crm"] * 20 + ["erp"] * 110))
+    counts = placeholder_counts(frame, found, config.columns).sort("source", "column")
+    assert counts.rows() == [
+        ("crm", "dob", 20),
+        ("crm", "email", 20),
+        ("erp", "dob", 10),
+        ("erp", "email", 11),
+    ]
+
+
+def test_no_values_no_placeholders() -> None:
+    frame = pl.DataFrame({"v": [None, "  "]}, schema={"v": pl.String})
+    found = find_placeholders(frame, PlaceholderConfig(columns=("v",)))
+    assert found.is_empty() and found.schema == pl.Schema(PLACEHOLDERS_SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ({"columns": "email"}, r"columns must be a list of column names"),
+        ({"columns": ["e"], "min_count": 1}, r"min_count"),
+        ({"columns": ["e"], "factor": 0.5}, r"factor"),
+        ({"columns": ["e"], "builtin": "yes"}, r"builtin.* must be true or false"),
+        ({"columns": ["e"], "values": {"f": ["x"]}}, r"names column\(s\) \['f'\]"),
+        ({"columns": ["e"], "values": {"e": "x"}}, r"values.e must be a list"),
+        ({"columns": ["e"], "limit": 3}, r"Unknown key\(s\) \['limit'\] in \[placeholders\]"),
+    ],
+)
+def test_bad_config_says_what_was_expected(spec: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        PlaceholderConfig.from_dict(spec)
+
+
+def test_missing_column_is_named() -> None:
+    with pytest.raises(SchemaError, match=r"\[placeholders\] reads column\(s\) \['x'\]"):
+        find_placeholders(pl.DataFrame({"a": [1]}), PlaceholderConfig(columns=("x",)))
+
+
+_CONFIG = {
+    "name": "p",
+    "link_type": "dedupe",
+    "standardise": {"email": "email"},
+    "placeholders": {"columns": ["email"], "values": {"email": ["desk@acme.com"]}},
+    "blocking": {"rules": [["email"]]},
+    "model": {"training_rules": [["email"]]},
+    "comparisons": [{"name": "email", "levels": [{"kind": "exact"}]}],
+}
+
+
+def test_config_round_trip_and_linker_nulls_and_profiles() -> None:
+    config = LinkageConfig.from_dict(_CONFIG)
+    again = LinkageConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again.placeholders == config.placeholders
+    assert "placeholders" not in LinkageConfig.from_dict(
+        {k: v for k, v in _CONFIG.items() if k != "placeholders"}
+    ).to_dict()
+    records = pl.DataFrame(
+        {
+            "record_id": [1, 2, 3, 4],
+            "email": ["TEST@test.com", "ann@x.org", "desk@acme.com", None],
+        }
+    )
+    prepared = Linker(config).prepare([Source("crm", records)])
+    assert prepared.records["email"].to_list() == [None, "ann@x.org", None, None]
+    assert prepared.placeholders is not None
+    assert sorted(prepared.placeholders["rule"]) == ["declared", "shape"]
+    profile = prepared.profile.filter(pl.col("column") == "email")
+    assert dict(zip(profile["stage"], profile["placeholders"], strict=True)) == {
+        "before": None,
+        "after": 2,
+    }
