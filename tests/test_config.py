@@ -220,7 +220,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("sources", 0),
             "[[sources]]",
-            "['dataset', 'id_column', 'name', 'part', 'path']",
+            "['dataset', 'encoding', 'id_column', 'name', 'part', 'path']",
         ),
         (
             ("blocking",),

@@ -33,7 +33,7 @@ from er_toolkit.report import (
     training_report,
     write_report,
 )
-from er_toolkit.report.__main__ import main as report_main
+from er_toolkit.cli.report import main as report_main
 from er_toolkit.score import ClassifierScorer
 from er_toolkit.score.labels import training_pairs
 
