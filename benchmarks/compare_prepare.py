@@ -97,7 +97,8 @@ def _international_again(
     digits = raw.get_column("phone").str.replace_all(r"[\s().\-]", "")
     again = pl.select(
         pl.when(
-            clean.get_column("phone").is_null() & digits.str.contains(r"^[1-9]\d{7,14}$")
+            clean.get_column("phone").is_null()
+            & digits.str.contains(r"^[1-9]\d{7,14}$")
         ).then("+" + digits)
     ).to_series()
     out, _ = apply_standardisers(pl.DataFrame({"phone": again}), {"phone": phone})

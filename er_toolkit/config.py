@@ -367,14 +367,15 @@ class LinkageConfig:
     def columns(self) -> tuple[str, ...]:
         """Every input column every source must hold.
 
-        The columns the comparisons, blockers, rules and standardisers read,
-        less those the standardisers add (``<column>_<part>``) and those a
+        The columns the comparisons, blockers, rules, standardisers and the
+        ``[placeholders]`` search read, less those the standardisers add (``<column>_<part>``) and those a
         ``[[derive]]`` table writes.
         """
         cols = [c for comp in self.comparisons for c in comp.columns]
         cols += list(self.blocking.columns)
         for rule in (*self.model.training_rules, *self.model.deterministic_rules):
             cols.extend(rule.columns)
+        cols += list(self.placeholders.reads)
         derived = set(self.derived_columns) | set(derived_outputs(self.derive))
         cols = [c for c in cols if c not in derived] + [
             c for c in self.standardise if c not in derived
@@ -695,7 +696,8 @@ def validate_level_order(comparison: Comparison) -> None:
     meets. A similarity level after a looser one of the same comparator, a
     distance level after a wider one, an exact level after any string level
     (equal values are similar at any threshold), and a level repeated are
-    never reached.
+    never reached; levels on different columns (``column = ...``) never
+    cover each other.
 
     Examples
     --------
@@ -717,6 +719,8 @@ def validate_level_order(comparison: Comparison) -> None:
 
     def covers(first: Any, later: Any) -> bool:
         """Whether every pair at ``later`` is already at ``first``."""
+        if getattr(first, "column", None) != getattr(later, "column", None):
+            return False  # levels on other columns (or composites) never cover
         if isinstance(later, ExactLevel):
             return isinstance(first, (ExactLevel, SimilarityLevel, DistanceLevel))
         if type(first) is not type(later):

@@ -19,11 +19,6 @@ from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
 from er_toolkit.derive import apply_derivations
-from er_toolkit.placeholders import (
-    find_placeholders,
-    null_placeholders,
-    placeholder_counts,
-)
 from er_toolkit.evaluate import (
     blocking_recall,
     cluster_metrics,
@@ -39,6 +34,11 @@ from er_toolkit.io import (
     prepare_records,
     read_frame,
     write_json_atomic,
+)
+from er_toolkit.placeholders import (
+    find_placeholders,
+    null_placeholders,
+    placeholder_counts,
 )
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
 from er_toolkit.score.labels import labelled_pairs_from_list
@@ -172,9 +172,7 @@ class Linker:
         raw = records
         if self.config.standardise:
             start = time.perf_counter()
-            records, profile = profile_standardisation(
-                records, self.config.standardise
-            )
+            records, profile = profile_standardisation(records, self.config.standardise)
             diagnostics.check_standardised(raw, records, self.config.standardise)
             self.timings_["standardise"] = time.perf_counter() - start
         else:
@@ -203,6 +201,14 @@ class Linker:
         if "stage" in profile.columns:
             present = pl.when(pl.col("stage") == "after").then(present)
         profile = profile.with_columns(present.cast(pl.UInt32).alias("placeholders"))
+        for (column,), part in found.group_by("column", maintain_order=True):
+            # counts only: a frequent value may still be someone's real one
+            log.info(
+                "[placeholders] %s: %d value(s) in %d record(s) set to null",
+                column,
+                part.height,
+                int(part.get_column("records").sum()),
+            )
         return null_placeholders(records, found), profile, found
 
     def records(

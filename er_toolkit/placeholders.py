@@ -94,6 +94,9 @@ class PlaceholderConfig:
         The columns searched (after standardisation); none: the stage is off.
     builtin
         Use the built-in shape rules (see the module docstring).
+    frequency
+        Use the frequency rule: on by default (``min_count`` 20, ``factor``
+        10); off, only the shape rules and the declared ``values`` apply.
     min_count
         The frequency rule never flags a value held by fewer records.
     factor
@@ -120,6 +123,7 @@ class PlaceholderConfig:
 
     columns: tuple[str, ...] = ()
     builtin: bool = True
+    frequency: bool = True
     min_count: int = 20
     factor: float = 10.0
     distinct_by: str | None = None
@@ -139,7 +143,9 @@ class PlaceholderConfig:
         whole(self.min_count, "[placeholders] min_count", minimum=2)
         number(self.factor, "[placeholders] factor", low=1)
         number(self.date_factor, "[placeholders] date_factor", low=1)
-        number(self.min_distinct_share, "[placeholders] min_distinct_share", low=0, high=1)
+        number(
+            self.min_distinct_share, "[placeholders] min_distinct_share", low=0, high=1
+        )
         if self.distinct_by is not None and not isinstance(self.distinct_by, str):
             raise ConfigError(
                 "[placeholders] distinct_by must be a column name; got "
@@ -174,6 +180,7 @@ class PlaceholderConfig:
             {
                 "columns",
                 "builtin",
+                "frequency",
                 "min_count",
                 "factor",
                 "distinct_by",
@@ -184,8 +191,9 @@ class PlaceholderConfig:
             "[placeholders]",
         )
         options = dict(spec)
-        if "builtin" in options:
-            options["builtin"] = flag(options["builtin"], "[placeholders] builtin")
+        for key in ("builtin", "frequency"):
+            if key in options:
+                options[key] = flag(options[key], f"[placeholders] {key}")
         return cls(**options)
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,6 +203,7 @@ class PlaceholderConfig:
         out: dict[str, Any] = {
             "columns": list(self.columns),
             "builtin": self.builtin,
+            "frequency": self.frequency,
             "min_count": self.min_count,
             "factor": self.factor,
             "min_distinct_share": self.min_distinct_share,
@@ -237,9 +246,7 @@ def _shape(values: pl.Expr) -> pl.Expr:
     ).fill_null(False)
 
 
-def find_placeholders(
-    records: pl.DataFrame, config: PlaceholderConfig
-) -> pl.DataFrame:
+def find_placeholders(records: pl.DataFrame, config: PlaceholderConfig) -> pl.DataFrame:
     """Return the placeholder values of the configured columns.
 
     Parameters
@@ -299,8 +306,10 @@ def _column_placeholders(
     frequent = (n >= config.min_count) & (n >= config.factor * p99)
     if config.distinct_by is not None:
         frequent = frequent & (pl.col("__distinct") / n >= config.min_distinct_share)
-    declared = pl.col(_VALUE).str.to_lowercase().is_in(
-        [v.strip().lower() for v in config.values.get(column, ())]
+    declared = (
+        pl.col(_VALUE)
+        .str.to_lowercase()
+        .is_in([v.strip().lower() for v in config.values.get(column, ())])
     )
     rule = pl.when(declared).then(pl.lit("declared"))
     if config.builtin:
@@ -309,7 +318,8 @@ def _column_placeholders(
         )
         rule = rule.when(_shape(pl.col(_VALUE))).then(pl.lit("shape"))
         rule = rule.when(dates).then(pl.lit("date"))
-    rule = rule.when(frequent).then(pl.lit("frequency"))
+    if config.frequency:
+        rule = rule.when(frequent).then(pl.lit("frequency"))
     return (
         counts.select(
             pl.lit(column).alias("column"),

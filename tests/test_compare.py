@@ -486,7 +486,7 @@ def test_level_from_dict_applies_defaults() -> None:
         ),
         (
             lambda: level_from_dict({"kind": "phonetic"}),
-            r"level's 'kind' must be one of \['and', 'columns_reversed', 'contains', 'date_difference', 'date_swap', 'distance', 'exact', 'not', 'numeric_difference', 'or', 'similarity'\]; got 'phonetic'",
+            r"level's 'kind' must be one of \['and', 'columns_reversed', 'contains', 'date_difference', 'date_swap', 'distance', 'exact', 'initial', 'not', 'numeric_difference', 'or', 'similarity', 'transliterated'\]; got 'phonetic'",
         ),
         (lambda: level_from_dict({"comparator": "jaro"}), r"'kind' .* got None"),
         (
@@ -573,7 +573,9 @@ def test_missing_column_raises_schema_error() -> None:
     records = _records(["a", "b"])
     pairs = pl.DataFrame({schema.ROW_L: [0], schema.ROW_R: [1]})
     comp = Comparison("city", "city", (ExactLevel(),))
-    with pytest.raises(SchemaError, match=r"Comparison 'city' needs column\(s\) \['city'\]"):
+    with pytest.raises(
+        SchemaError, match=r"Comparison 'city' needs column\(s\) \['city'\]"
+    ):
         compare_pairs(records, pairs, [comp])
 
 

@@ -45,7 +45,9 @@ def _frame(**columns: list[Any]) -> pl.DataFrame:
     )
 
 
-def _gamma(records: pl.DataFrame, pairs: list[tuple[int, int]], comp: Comparison) -> list[int]:
+def _gamma(
+    records: pl.DataFrame, pairs: list[tuple[int, int]], comp: Comparison
+) -> list[int]:
     frame = pl.DataFrame(
         pairs, schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32}, orient="row"
     )
@@ -85,11 +87,15 @@ def test_multi_column_levels_equal_a_per_pair_reference(
     index = st.integers(0, len(rows) - 1)
     pairs = data.draw(st.lists(st.tuples(index, index), min_size=1, max_size=20))
     reversed_ = Comparison("r", "a", (ColumnsReversedLevel(columns=("a", "b")),))
-    contains = Comparison("c", "a", (ContainsLevel(other="b", mode=mode, min_length=min_length),))  # type: ignore[arg-type]
+    contains = Comparison(
+        "c", "a", (ContainsLevel(other="b", mode=mode, min_length=min_length),)
+    )  # type: ignore[arg-type]
     both = Comparison(
         "both", "a", (AndLevel((ExactLevel(), NotLevel(ExactLevel(column="b")))),)
     )
-    either = Comparison("either", "a", (OrLevel((ExactLevel(), ExactLevel(column="b"))),))
+    either = Comparison(
+        "either", "a", (OrLevel((ExactLevel(), ExactLevel(column="b"))),)
+    )
     on_b = Comparison("on_b", "a", (ExactLevel(column="b"),))
 
     def expect(check: Any) -> list[int]:
@@ -110,8 +116,9 @@ def test_multi_column_levels_equal_a_per_pair_reference(
         lambda al, bl, ar, br: eq(al, br) and eq(bl, ar)
     )
     assert _gamma(records, pairs, contains) == expect(
-        lambda al, bl, ar, br: _contained(al, br, mode, min_length)
-        or _contained(ar, bl, mode, min_length)
+        lambda al, bl, ar, br: (
+            _contained(al, br, mode, min_length) or _contained(ar, bl, mode, min_length)
+        )
     )
     assert _gamma(records, pairs, both) == expect(
         lambda al, bl, ar, br: eq(al, ar) and not eq(bl, br)
@@ -124,11 +131,28 @@ def test_multi_column_levels_equal_a_per_pair_reference(
 
 def _key(value: str) -> str:
     text = value.lower()
-    for a, b in {"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "ı": "i"}.items():
+    for a, b in {
+        "ß": "ss",
+        "æ": "ae",
+        "ø": "o",
+        "œ": "oe",
+        "ł": "l",
+        "đ": "d",
+        "ı": "i",
+    }.items():  # noqa: RUF001
         text = text.replace(a, b)
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    )
     text = "".join(c for c in text if c.isalpha())
-    for a, b in {"ae": "a", "oe": "o", "ue": "u", "ss": "s", "ij": "y", "ph": "f"}.items():
+    for a, b in {
+        "ae": "a",
+        "oe": "o",
+        "ue": "u",
+        "ss": "s",
+        "ij": "y",
+        "ph": "f",
+    }.items():
         text = text.replace(a, b)
     return text
 
@@ -253,7 +277,9 @@ def test_levels_name_the_column_pairs_they_read() -> None:
         ("a", "t"),
         ("t", "a"),
     )
-    assert exact_columns(AndLevel((ExactLevel(), ExactLevel(column="b"))), main="a") == (
+    assert exact_columns(
+        AndLevel((ExactLevel(), ExactLevel(column="b"))), main="a"
+    ) == (
         "a",
         "b",
     )
@@ -288,13 +314,25 @@ def test_new_levels_round_trip(level: Any) -> None:
     ("spec", "match"),
     [
         ({"kind": "and", "levels": []}, r"'and' level needs at least one level"),
-        ({"kind": "and", "levels": {"kind": "exact"}}, r"'levels' of an 'and' level must be a list"),
+        (
+            {"kind": "and", "levels": {"kind": "exact"}},
+            r"'levels' of an 'and' level must be a list",
+        ),
         ({"kind": "not"}, r"A 'not' level needs a 'level'"),
         ({"kind": "columns_reversed", "columns": ["a"]}, r"two different column names"),
-        ({"kind": "columns_reversed", "columns": ["a", "a"]}, r"two different column names"),
+        (
+            {"kind": "columns_reversed", "columns": ["a", "a"]},
+            r"two different column names",
+        ),
         ({"kind": "contains"}, r"'other' of a contains level must be the column"),
-        ({"kind": "contains", "other": "t", "mode": "fuzzy"}, r"'tokens' or 'substring'"),
-        ({"kind": "exact", "column": ""}, r"'column' of a exact level must be a column name"),
+        (
+            {"kind": "contains", "other": "t", "mode": "fuzzy"},
+            r"'tokens' or 'substring'",
+        ),
+        (
+            {"kind": "exact", "column": ""},
+            r"'column' of a exact level must be a column name",
+        ),
         ({"kind": "and", "levels": [{"kind": "nope"}]}, r"'kind' must be one of"),
     ],
 )
@@ -304,7 +342,9 @@ def test_bad_levels_say_what_was_expected(spec: dict[str, Any], match: str) -> N
 
 
 def test_bad_comparisons_say_what_was_expected() -> None:
-    with pytest.raises(ConfigError, match=r"'columns' must start with its own 'column'"):
+    with pytest.raises(
+        ConfigError, match=r"'columns' must start with its own 'column'"
+    ):
         Comparison("c", "a", (ExactLevel(),), columns=("b", "a"))
     with pytest.raises(ConfigError, match=r"term-frequency exact level must be on"):
         Comparison("c", "a", (ExactLevel(term_frequency=True, column="b"),))
@@ -327,3 +367,22 @@ def test_a_composite_on_one_column_also_reads_plain_pair_values() -> None:
     assert level.matches(values).tolist() == [True, False]
     with pytest.raises(SchemaError, match="reads other columns"):
         AndLevel((ExactLevel(column="b"),)).matches(values)
+
+
+def test_level_order_check_ignores_levels_on_other_columns() -> None:
+    from er_toolkit.config import validate_level_order
+
+    comp = Comparison(
+        "location",
+        "phone",
+        (
+            AndLevel((ExactLevel(), ExactLevel(column="postcode"))),
+            ExactLevel(),
+            ExactLevel(column="postcode"),
+        ),
+    )
+    validate_level_order(comp)  # the postcode level is reachable
+    with pytest.raises(ConfigError, match=r"level 2 .* can never be reached"):
+        validate_level_order(
+            Comparison("p", "phone", (ExactLevel(column="p"), ExactLevel(column="p")))
+        )

@@ -94,9 +94,11 @@ _DATE_LEVELS = st.one_of(
 # levels over several columns: on the other text column, across the two text
 # columns, and composites of them
 _ON_TEXT2 = _TEXT_LEVELS.map(
-    lambda lvl: dataclasses.replace(lvl, column="text2", term_frequency=False)
-    if isinstance(lvl, ExactLevel)
-    else dataclasses.replace(lvl, column="text2")
+    lambda lvl: (
+        dataclasses.replace(lvl, column="text2", term_frequency=False)
+        if isinstance(lvl, ExactLevel)
+        else dataclasses.replace(lvl, column="text2")
+    )
 )
 _CROSS = st.one_of(
     st.builds(

@@ -90,7 +90,9 @@ def _derive(derivation: Any, **columns: list[Any]) -> list[Any]:
             ["kdl-40,2011", None],
         ),
         (
-            Replace(name="o", column="a", pattern=r"^([1-9]\d{10,14})$", replacement="+$1"),
+            Replace(
+                name="o", column="a", pattern=r"^([1-9]\d{10,14})$", replacement="+$1"
+            ),
             {"a": ["442079460958", "02079460958"]},
             ["+442079460958", "02079460958"],
         ),
@@ -128,7 +130,9 @@ def _derive(derivation: Any, **columns: list[Any]) -> list[Any]:
         ),
     ],
 )
-def test_each_kind(derivation: Any, columns: dict[str, list[Any]], expected: list[Any]) -> None:
+def test_each_kind(
+    derivation: Any, columns: dict[str, list[Any]], expected: list[Any]
+) -> None:
     assert _derive(derivation, **columns) == expected
 
 
@@ -173,7 +177,10 @@ def test_a_missing_column_is_named() -> None:
 @pytest.mark.parametrize(
     ("spec", "match"),
     [
-        ({"name": "a", "kind": "nope"}, r"'kind' of \[\[derive\]\] .* must be one of \["),
+        (
+            {"name": "a", "kind": "nope"},
+            r"'kind' of \[\[derive\]\] .* must be one of \[",
+        ),
         (
             {"name": "a", "kind": "copy", "column": "b", "extra": 1},
             r"Unknown option\(s\) \['extra'\] .* valid options are \['column', 'name'\]",
@@ -185,8 +192,14 @@ def test_a_missing_column_is_named() -> None:
             r"can compile",
         ),
         (
-            {"name": "a", "kind": "extract", "column": "b", "pattern": "x", "all": True,
-             "group": 1},
+            {
+                "name": "a",
+                "kind": "extract",
+                "column": "b",
+                "pattern": "x",
+                "all": True,
+                "group": 1,
+            },
             r"all = true keeps whole matches; its 'group' must be 0",
         ),
         (
@@ -197,7 +210,10 @@ def test_a_missing_column_is_named() -> None:
             {"name": "a", "kind": "case", "column": "b", "case": "snake"},
             r"'case' of a case derivation must be one of",
         ),
-        ({"name": "a", "kind": "null_if", "column": "b"}, r"needs 'values', a 'pattern'"),
+        (
+            {"name": "a", "kind": "null_if", "column": "b"},
+            r"needs 'values', a 'pattern'",
+        ),
         ({"name": "a", "kind": "concat", "columns": "b"}, r"non-empty list of column"),
         (
             {"name": "a", "kind": "split", "column": "b", "separator": ""},
@@ -209,7 +225,9 @@ def test_a_missing_column_is_named() -> None:
         ),
     ],
 )
-def test_bad_declarations_say_what_was_expected(spec: dict[str, Any], match: str) -> None:
+def test_bad_declarations_say_what_was_expected(
+    spec: dict[str, Any], match: str
+) -> None:
     with pytest.raises(ConfigError, match=match):
         as_derivations([spec])
 

@@ -85,7 +85,8 @@ def test_frequency_finds_values_shared_by_many_different_people() -> None:
     counts_only = find_placeholders(frame, PlaceholderConfig(columns=("email",)))
     assert sorted(counts_only["value"]) == ["busy@mail.com", "help@acme.com"]
     rare = find_placeholders(
-        frame, PlaceholderConfig(columns=("email",), min_count=61, distinct_by="surname")
+        frame,
+        PlaceholderConfig(columns=("email",), min_count=61, distinct_by="surname"),
     )
     assert rare.is_empty()
 
@@ -143,7 +144,10 @@ def test_no_values_no_placeholders() -> None:
         ({"columns": ["e"], "builtin": "yes"}, r"builtin.* must be true or false"),
         ({"columns": ["e"], "values": {"f": ["x"]}}, r"names column\(s\) \['f'\]"),
         ({"columns": ["e"], "values": {"e": "x"}}, r"values.e must be a list"),
-        ({"columns": ["e"], "limit": 3}, r"Unknown key\(s\) \['limit'\] in \[placeholders\]"),
+        (
+            {"columns": ["e"], "limit": 3},
+            r"Unknown key\(s\) \['limit'\] in \[placeholders\]",
+        ),
     ],
 )
 def test_bad_config_says_what_was_expected(spec: dict[str, Any], match: str) -> None:
@@ -152,7 +156,9 @@ def test_bad_config_says_what_was_expected(spec: dict[str, Any], match: str) -> 
 
 
 def test_missing_column_is_named() -> None:
-    with pytest.raises(SchemaError, match=r"\[placeholders\] reads column\(s\) \['x'\]"):
+    with pytest.raises(
+        SchemaError, match=r"\[placeholders\] reads column\(s\) \['x'\]"
+    ):
         find_placeholders(pl.DataFrame({"a": [1]}), PlaceholderConfig(columns=("x",)))
 
 
@@ -171,9 +177,12 @@ def test_config_round_trip_and_linker_nulls_and_profiles() -> None:
     config = LinkageConfig.from_dict(_CONFIG)
     again = LinkageConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert again.placeholders == config.placeholders
-    assert "placeholders" not in LinkageConfig.from_dict(
-        {k: v for k, v in _CONFIG.items() if k != "placeholders"}
-    ).to_dict()
+    assert (
+        "placeholders"
+        not in LinkageConfig.from_dict(
+            {k: v for k, v in _CONFIG.items() if k != "placeholders"}
+        ).to_dict()
+    )
     records = pl.DataFrame(
         {
             "record_id": [1, 2, 3, 4],
@@ -189,3 +198,53 @@ def test_config_round_trip_and_linker_nulls_and_profiles() -> None:
         "before": None,
         "after": 2,
     }
+
+
+def test_frequency_rule_can_be_switched_off() -> None:
+    rows = _people(300, 2) + [("help@acme.com", f"s{i}") for i in range(60)]
+    frame = pl.DataFrame(rows, schema=["email", "surname"], orient="row")
+    on = PlaceholderConfig(columns=("email",))
+    off = PlaceholderConfig(columns=("email",), frequency=False)
+    assert find_placeholders(frame, on)["value"].to_list() == ["help@acme.com"]
+    assert find_placeholders(frame, off).is_empty()
+    assert PlaceholderConfig.from_dict(off.to_dict()) == off
+
+
+def test_placeholders_give_the_null_level_not_agreement() -> None:
+    # 40 strangers share test@test.com and 0000000000; two records of one
+    # person share a real address. After prepare, the strangers' pairs are
+    # null on both comparisons (gamma -1), the person's pair still agrees.
+    n = 40
+    records = pl.DataFrame(
+        {
+            "record_id": list(range(n + 2)),
+            "surname": [f"s{i}" for i in range(n)] + ["lee", "lee"],
+            "email": ["test@test.com"] * n + ["ann@x.org"] * 2,
+            "phone": ["0000000000"] * n + ["+442079460958"] * 2,
+        }
+    )
+    config = LinkageConfig.from_dict(
+        {
+            "name": "p",
+            "link_type": "dedupe",
+            "placeholders": {"columns": ["email", "phone"], "distinct_by": "surname"},
+            "blocking": {"rules": [["email"]]},
+            "model": {"training_rules": [["email"]]},
+            "comparisons": [
+                {"name": "email", "levels": [{"kind": "exact"}]},
+                {"name": "phone", "levels": [{"kind": "exact"}]},
+            ],
+        }
+    )
+    assert "surname" in config.columns  # distinct_by is read from the sources
+    linker = Linker(config)
+    prepared = linker.prepare([Source("crm", records)])
+    pairs = pl.DataFrame(
+        {"_row_l": [0, n], "_row_r": [1, n + 1]},
+        schema={"_row_l": pl.UInt32, "_row_r": pl.UInt32},
+    )
+    vectors = linker.compare(prepared.records, pairs)
+    assert vectors["gamma_email"].to_list() == [-1, 1]
+    assert vectors["gamma_phone"].to_list() == [-1, 1]
+    # and blocking on email no longer pairs the strangers
+    assert linker.block(prepared.records).height == 1

@@ -144,7 +144,7 @@ def token_jaccard(
 
 
 _TRANSLITERATIONS: Final = {
-    "ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "ı": "i",
+    "ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "ı": "i",  # noqa: RUF001
 }  # fmt: skip
 _DIGRAPHS: Final = {"ae": "a", "oe": "o", "ue": "u", "ss": "s", "ij": "y", "ph": "f"}
 

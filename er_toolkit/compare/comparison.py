@@ -105,13 +105,16 @@ class Comparison:
             )
         object.__setattr__(self, "columns", columns)
         for i, lvl in enumerate(self.levels):
-            if isinstance(lvl, ExactLevel) and lvl.term_frequency:
-                if (lvl.column or self.column) != self.column:
-                    raise ConfigError(
-                        f"Comparison {self.name!r}: a term-frequency exact level "
-                        f"must be on the comparison's own column {self.column!r}; "
-                        f"level number {i + 1} is on {lvl.column!r}."
-                    )
+            if (
+                isinstance(lvl, ExactLevel)
+                and lvl.term_frequency
+                and (lvl.column or self.column) != self.column
+            ):
+                raise ConfigError(
+                    f"Comparison {self.name!r}: a term-frequency exact level "
+                    f"must be on the comparison's own column {self.column!r}; "
+                    f"level number {i + 1} is on {lvl.column!r}."
+                )
 
     @property
     def column_pairs(self) -> tuple[ColumnPair, ...]:

@@ -57,9 +57,7 @@ class RecordEncoding:
         """
         key = (left, right, date_format)
         if key not in self._pairs:
-            frames = [
-                self.records.select(pl.col(c).alias("v")) for c in (left, right)
-            ]
+            frames = [self.records.select(pl.col(c).alias("v")) for c in (left, right)]
             try:
                 stacked = pl.concat(frames, how="vertical_relaxed").to_series()
             except pl.exceptions.PolarsError as exc:

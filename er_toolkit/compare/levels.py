@@ -521,11 +521,15 @@ def _contained(
         found = pl.col("h").str.contains(pl.col("n"), literal=True)
         long_enough = pl.col("n").str.len_chars() >= min_length
     else:
-        words_n = pl.col("n").str.split(" ").list.eval(
-            pl.element().filter(pl.element() != "")
+        words_n = (
+            pl.col("n")
+            .str.split(" ")
+            .list.eval(pl.element().filter(pl.element() != ""))
         )
-        words_h = pl.col("h").str.split(" ").list.eval(
-            pl.element().filter(pl.element() != "")
+        words_h = (
+            pl.col("h")
+            .str.split(" ")
+            .list.eval(pl.element().filter(pl.element() != ""))
         )
         found = (words_n.list.set_difference(words_h).list.len() == 0) & (
             words_n.list.len() > 0
@@ -642,7 +646,9 @@ def level_column_pairs(level: Level, *, main: str) -> tuple[ColumnPair, ...]:
     (('f', 's'), ('s', 'f'))
     """
     if isinstance(level, _COMPOSITES):
-        pairs = [p for sub in sub_levels(level) for p in level_column_pairs(sub, main=main)]
+        pairs = [
+            p for sub in sub_levels(level) for p in level_column_pairs(sub, main=main)
+        ]
         return tuple(dict.fromkeys(pairs))
     if isinstance(level, ColumnsReversedLevel):
         a, b = level.columns
@@ -660,7 +666,9 @@ def level_reads(level: Level, *, main: str) -> frozenset[ValueKind]:
     values read as numbers or dates) is about its own column.
     """
     if isinstance(level, _COMPOSITES):
-        return frozenset().union(*(level_reads(s, main=main) for s in sub_levels(level)))
+        return frozenset().union(
+            *(level_reads(s, main=main) for s in sub_levels(level))
+        )
     if isinstance(level, (ColumnsReversedLevel, ContainsLevel)):
         return frozenset()
     column = getattr(level, "column", None) or main

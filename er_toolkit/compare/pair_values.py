@@ -387,7 +387,7 @@ class PairValues:
         """
         values = self.encoding.value_map(key, function)
         if len(values) == 0:
-            empty = np.zeros(len(self.codes_l), dtype=np.int64)
+            empty = np.zeros((len(self.codes_l), *values.shape[1:]), dtype=np.int64)
             return empty, empty
         return (
             values[np.maximum(self.codes_l, 0)],

@@ -140,7 +140,7 @@ def as_derivations(
     specs: Sequence[Derivation | Mapping[str, Any]],
 ) -> tuple[Derivation, ...]:
     """Return ``specs`` (derivations or their declarations) as derivations."""
-    if isinstance(specs, Mapping) or isinstance(specs, str):
+    if isinstance(specs, (Mapping, str)):
         raise ConfigError(
             "[[derive]] must be an array of tables (one [[derive]] table per "
             f"column); got {type(specs).__name__}."

@@ -32,7 +32,7 @@ SURNAME_PARTICLES: Final[tuple[str, ...]] = (
 
 
 def _text(column: str) -> pl.Expr:
-    """The column as text, surrounding whitespace removed."""
+    """Return the column as text, surrounding whitespace removed."""
     return pl.col(column).cast(pl.String).str.strip_chars()
 
 
@@ -51,7 +51,11 @@ def _check_column(owner: str, name: str, value: Any) -> None:
 
 
 def _check_columns(owner: str, value: Any) -> None:
-    if isinstance(value, str) or not value or not all(isinstance(c, str) for c in value):
+    if (
+        isinstance(value, str)
+        or not value
+        or not all(isinstance(c, str) for c in value)
+    ):
         raise ConfigError(
             f"The 'columns' of a {owner} derivation must be a non-empty list of "
             f"column names; got {value!r}."
@@ -280,14 +284,14 @@ class NamePart:
 @register_derivation
 @dataclass(frozen=True, kw_only=True)
 class Extract:
-    """What a regular expression finds: one ``group`` of the first match, or every match.
+    r"""What a regular expression finds: one ``group`` of the first match, or every match.
 
     With ``all=True`` every (whole) match is kept, joined by ``separator``.
 
     Examples
     --------
     >>> df = pl.DataFrame({"t": ["sony kdl-40 tv 2011", "no digits"]})
-    >>> df.select(Extract(name="c", column="t", pattern=r"\\S*\\d\\S*", all=True).derive()).rows()
+    >>> df.select(Extract(name="c", column="t", pattern=r"\S*\d\S*", all=True).derive()).rows()
     [('kdl-40 2011',), (None,)]
     """
 
@@ -335,12 +339,12 @@ class Extract:
 @register_derivation
 @dataclass(frozen=True, kw_only=True)
 class Replace:
-    """Every match of ``pattern`` replaced by ``replacement`` (``$1`` names a group).
+    r"""Every match of ``pattern`` replaced by ``replacement`` (``$1`` names a group).
 
     Examples
     --------
     >>> df = pl.DataFrame({"p": ["442079460958", "020 7946 0958"]})
-    >>> rule = Replace(name="p", column="p", pattern=r"^([1-9]\\d{10,14})$", replacement="+$1")
+    >>> rule = Replace(name="p", column="p", pattern=r"^([1-9]\d{10,14})$", replacement="+$1")
     >>> df.select(rule.derive()).to_series().to_list()
     ['+442079460958', '020 7946 0958']
     """
@@ -533,7 +537,9 @@ class NullIf:
         """Return the values with the sentinels as null."""
         text = _text(self.column)
         key = text if self.case_sensitive else text.str.to_lowercase()
-        values = [v.strip() if self.case_sensitive else v.strip().lower() for v in self.values]
+        values = [
+            v.strip() if self.case_sensitive else v.strip().lower() for v in self.values
+        ]
         sentinel = key.is_in(values) if values else pl.lit(False)
         if self.pattern is not None:
             flags = "" if self.case_sensitive else "(?i)"

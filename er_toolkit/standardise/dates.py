@@ -182,7 +182,9 @@ class DateStandardiser:
         iso = pl.format("{}-{}-{}", pl.col("year"), pl.col("month"), pl.col("day"))
         numeric_date = iso.str.to_date("%Y-%m-%d", strict=False)
         if self.swap_impossible:
-            other = pl.format("{}-{}-{}", pl.col("year"), pl.col("day"), pl.col("month"))
+            other = pl.format(
+                "{}-{}-{}", pl.col("year"), pl.col("day"), pl.col("month")
+            )
             numeric_date = pl.coalesce(
                 numeric_date,
                 pl.when(~pl.col("ymd")).then(
