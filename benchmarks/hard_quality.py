@@ -11,7 +11,10 @@ Reads (or makes) the side-by-side runner's prepared hard data
 twins, namesakes, swapped and packed names, transliterations, placeholders)
 and runs each config on it as the runner runs er_toolkit (one dedupe source;
 block, compare once, fit unsupervised, score, cluster at the config's
-threshold). Labels are read only to evaluate: pairwise metrics of the pairs
+threshold). Each run's clusters and pairs at the threshold go to
+``OUT/runs/{config stem}_hard_n{n}_seed{seed}``, where
+``python -m benchmarks.hard_errors --tool {config stem}`` reads them. Labels
+are read only to evaluate: pairwise metrics of the pairs
 at the threshold and cluster precision / recall / F1 over all records
 (:func:`er_toolkit.evaluate.cluster_metrics`). Prints one markdown row per
 config.
@@ -44,8 +47,8 @@ HEADER = (
 )
 
 
-def run(config_path: Path, data: Path) -> str:
-    """Run one config on the prepared file; return its markdown row."""
+def run(config_path: Path, data: Path, workdir: Path) -> str:
+    """Run one config on the prepared file, write its run to ``workdir``; return its row."""
     start = time.perf_counter()
     config = LinkageConfig.from_toml(config_path)
     linker = Linker(config)
@@ -67,6 +70,16 @@ def run(config_path: Path, data: Path) -> str:
         .len()
         .select((pl.col("len") * (pl.col("len") - 1) // 2).sum())
         .item()
+    )
+    ids = records.select("_row", "unique_id")
+    workdir.mkdir(parents=True, exist_ok=True)
+    linked.join(
+        ids.rename({"_row": "_row_l", "unique_id": "unique_id_l"}), on="_row_l"
+    ).join(
+        ids.rename({"_row": "_row_r", "unique_id": "unique_id_r"}), on="_row_r"
+    ).select("unique_id_l", "unique_id_r").write_parquet(workdir / "pairs.parquet")
+    clusters.join(ids, on="_row").select("unique_id", "cluster_id").write_parquet(
+        workdir / "clusters.parquet"
     )
     tp = int((linked["e_l"] == linked["e_r"]).sum())
     precision = tp / linked.height if linked.height else 0.0
@@ -93,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = prepare(args.n, args.seed, args.out / "data", data="hard")
     print(f"hard data, {args.n:,} records, seed {args.seed}\n\n{HEADER}", flush=True)
     for path in args.configs:
-        print(run(path, data), flush=True)
+        workdir = args.out / "runs" / f"{path.stem}_hard_n{args.n}_seed{args.seed}"
+        print(run(path, data, workdir), flush=True)
 
 
 if __name__ == "__main__":

@@ -311,21 +311,22 @@ def _column_placeholders(
         .str.to_lowercase()
         .is_in([v.strip().lower() for v in config.values.get(column, ())])
     )
-    rule = pl.when(declared).then(pl.lit("declared"))
+    rules: list[tuple[pl.Expr, str]] = [(declared, "declared")]
     if config.builtin:
         dates = pl.col(_VALUE).str.slice(0, 10).is_in(list(PLACEHOLDER_DATES)) & (
             n >= max(config.date_factor * median, 3)
         )
-        rule = rule.when(_shape(pl.col(_VALUE))).then(pl.lit("shape"))
-        rule = rule.when(dates).then(pl.lit("date"))
+        rules += [(_shape(pl.col(_VALUE)), "shape"), (dates, "date")]
     if config.frequency:
-        rule = rule.when(frequent).then(pl.lit("frequency"))
+        rules.append((frequent, "frequency"))
+    # the first rule that holds names the value's rule
+    rule = pl.coalesce([pl.when(test).then(pl.lit(name)) for test, name in rules])
     return (
         counts.select(
             pl.lit(column).alias("column"),
             pl.col(_VALUE).alias("value"),
             "records",
-            rule.otherwise(None).alias("rule"),
+            rule.alias("rule"),
         )
         .drop_nulls("rule")
         .cast(PLACEHOLDERS_SCHEMA)  # type: ignore[arg-type]
