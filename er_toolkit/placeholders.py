@@ -233,16 +233,15 @@ def _shape(values: pl.Expr) -> pl.Expr:
     local = lower.str.extract(r"^([^@]+)@", 1)
     domain = lower.str.extract(r"@([^@]+)$", 1)
     digits = values.str.replace_all(r"[\s().\-/+]", "")
-    is_number = digits.str.contains(r"^[0-9]{6,}$")
-    repeated = pl.any_horizontal(
-        [digits.str.contains(str(d) * 7, literal=True) for d in range(10)]
-    )
-    run = digits.str.contains("123456789|987654321|0123456789")
+    # all digits, with a run of one digit seven times or 123456789: one regex
+    # (each use of ``digits`` would compute it again)
+    runs = "|".join([str(d) * 7 for d in range(10)] + ["123456789", "987654321"])
+    junk_number = digits.str.contains(rf"^[0-9]*(?:{runs})[0-9]*$")
     return (
         lower.is_in(list(JUNK_WORDS))
         | local.is_in(list(JUNK_EMAIL_LOCAL))
         | domain.is_in(list(JUNK_EMAIL_DOMAINS))
-        | (is_number & (repeated | run))
+        | junk_number
     ).fill_null(False)
 
 

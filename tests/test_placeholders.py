@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from er_toolkit.config import LinkageConfig
 from er_toolkit.exceptions import ConfigError, SchemaError
@@ -248,3 +250,35 @@ def test_placeholders_give_the_null_level_not_agreement() -> None:
     assert vectors["gamma_phone"].to_list() == [-1, 1]
     # and blocking on email no longer pairs the strangers
     assert linker.block(prepared.records).height == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    background=st.lists(st.integers(1, 3), min_size=100, max_size=300),
+    heavy=st.lists(st.integers(1, 200), max_size=6),
+    min_count=st.integers(2, 30),
+    factor=st.floats(1, 12),
+)
+def test_frequency_rule_equals_its_definition(
+    background: list[int], heavy: list[int], min_count: int, factor: float
+) -> None:
+    counts = background + heavy
+    # values v0, v1, ... held by counts[i] records; builtin rules off, so
+    # only the frequency rule speaks
+    values = [f"v{i}" for i, c in enumerate(counts) for _ in range(c)]
+    frame = pl.DataFrame({"v": values})
+    config = PlaceholderConfig(
+        columns=("v",), builtin=False, min_count=min_count, factor=factor
+    )
+    found = find_placeholders(frame, config)
+    p99 = float(np.quantile(np.array(counts, dtype=float), 0.99, method="nearest"))
+    expected = {
+        f"v{i}" for i, c in enumerate(counts) if c >= min_count and c >= factor * p99
+    }
+    assert set(found["value"]) == expected
+    assert set(found["rule"]) <= {"frequency"}
+    out = null_placeholders(frame, found)
+    assert out["v"].null_count() == sum(
+        c for i, c in enumerate(counts) if f"v{i}" in expected
+    )
+    assert out["v"].drop_nulls().is_in(list(expected)).sum() == 0
