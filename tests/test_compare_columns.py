@@ -138,8 +138,8 @@ def _key(value: str) -> str:
         "œ": "oe",
         "ł": "l",
         "đ": "d",
-        "ı": "i",
-    }.items():  # noqa: RUF001
+        "ı": "i",  # noqa: RUF001
+    }.items():
         text = text.replace(a, b)
     text = "".join(
         c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
