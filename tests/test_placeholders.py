@@ -282,3 +282,31 @@ def test_frequency_rule_equals_its_definition(
         c for i, c in enumerate(counts) if f"v{i}" in expected
     )
     assert out["v"].drop_nulls().is_in(list(expected)).sum() == 0
+
+
+def test_training_summary_counts_placeholders(tmp_path: Any) -> None:
+    from er_toolkit.cli.train import train
+
+    rng = np.random.default_rng(3)
+    n = 600
+    emails = [f"p{i}@mail.com" for i in rng.integers(0, 300, n)]
+    emails[:30] = ["test@test.com"] * 30
+    records = pl.DataFrame(
+        {
+            "record_id": list(range(n)),
+            "surname": [f"s{i}" for i in rng.integers(0, 200, n)],
+            "email": emails,
+        }
+    )
+    records.write_parquet(tmp_path / "crm.parquet")
+    spec = dict(_CONFIG, sources=[{"name": "crm", "path": "crm.parquet"}])
+    spec["model"] = {"training_rules": [["email"], ["surname"]]}
+    spec["comparisons"] = [
+        {"name": "email", "levels": [{"kind": "exact"}]},
+        {"name": "surname", "levels": [{"kind": "exact"}]},
+    ]
+    config = LinkageConfig.from_dict(spec, base_dir=tmp_path)
+    metrics = train(config, log_mlflow=False, report=False)["metrics"]
+    assert isinstance(metrics, dict)
+    assert metrics["placeholder_values"] == 1  # desk@acme.com is absent
+    assert metrics["placeholder_records"] == 30
