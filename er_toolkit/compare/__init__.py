@@ -4,6 +4,7 @@ from er_toolkit.compare.comparison import Comparison, term_frequencies
 from er_toolkit.compare.engine import RecordEncoding, compare_pairs
 from er_toolkit.compare.kernel import compare_batch
 from er_toolkit.compare.levels import (
+    LEVEL_KINDS,
     AndLevel,
     ColumnsReversedLevel,
     ContainsLevel,
@@ -20,9 +21,19 @@ from er_toolkit.compare.levels import (
     TransliteratedLevel,
     level_from_dict,
     level_to_dict,
+    register_level,
 )
+from er_toolkit.compare.text_levels import (
+    FirstNumberLevel,
+    GeoDistanceLevel,
+    NumberSetLevel,
+    SetOverlapLevel,
+    TfidfCosineLevel,
+)
+from er_toolkit.compare.text_values import DocumentFrequencies, document_frequencies
 
 __all__ = [
+    "LEVEL_KINDS",
     "AndLevel",
     "ColumnsReversedLevel",
     "Comparison",
@@ -30,18 +41,26 @@ __all__ = [
     "DateDifferenceLevel",
     "DateSwapLevel",
     "DistanceLevel",
+    "DocumentFrequencies",
     "ExactLevel",
+    "FirstNumberLevel",
+    "GeoDistanceLevel",
     "InitialLevel",
     "Level",
     "NotLevel",
+    "NumberSetLevel",
     "NumericDifferenceLevel",
     "OrLevel",
     "RecordEncoding",
+    "SetOverlapLevel",
     "SimilarityLevel",
+    "TfidfCosineLevel",
     "TransliteratedLevel",
     "compare_batch",
     "compare_pairs",
+    "document_frequencies",
     "level_from_dict",
     "level_to_dict",
+    "register_level",
     "term_frequencies",
 ]

@@ -15,6 +15,7 @@ from er_toolkit.compare.levels import (
     DistanceLevel,
     ExactLevel,
     Level,
+    ScoredLevel,
     SimilarityLevel,
     level_column_pairs,
     level_from_dict,
@@ -23,6 +24,7 @@ from er_toolkit.compare.levels import (
     sub_levels,
 )
 from er_toolkit.compare.pair_values import ColumnEncoding, ColumnPair, ValueKind
+from er_toolkit.compare.text_levels import TfidfCosineLevel
 from er_toolkit.exceptions import ConfigError, SchemaError
 
 __all__ = ["TF_PREFIX", "Comparison", "term_frequencies", "tf"]
@@ -116,6 +118,18 @@ class Comparison:
                     f"level number {i + 1} is on {lvl.column!r}."
                 )
 
+        tokenisers = {
+            (lvl.tokens, lvl.q)
+            for lvl in self.levels
+            if isinstance(lvl, TfidfCosineLevel)
+        }
+        if len(tokenisers) > 1:
+            raise ConfigError(
+                f"The tfidf_cosine levels of comparison {self.name!r} must share "
+                f"their tokens (one IDF per comparison); got {sorted(tokenisers)}. "
+                "Split them into two comparisons."
+            )
+
     @property
     def column_pairs(self) -> tuple[ColumnPair, ...]:
         """Every (left column, right column) pair the levels read."""
@@ -143,17 +157,34 @@ class Comparison:
         return None
 
     @property
-    def similarity_comparator(self) -> str | None:
-        """The string comparator whose raw similarity is reported, if any.
+    def similarity_level(self) -> ScoredLevel | None:
+        """The first level with a raw similarity on the comparison's own column.
 
-        That of the first similarity or distance level on the comparison's
-        own column.
+        The one ``sim_<name>`` reports.
         """
         for lvl in self.levels:
-            if isinstance(lvl, (SimilarityLevel, DistanceLevel)) and (
-                lvl.column in (None, self.column)
+            if isinstance(lvl, ScoredLevel) and (
+                getattr(lvl, "column", None) in (None, self.column)
             ):
-                return lvl.comparator
+                return lvl
+        return None
+
+    @property
+    def similarity_comparator(self) -> str | None:
+        """What the raw similarity is: the string comparator, or the level kind; None if none."""
+        lvl = self.similarity_level
+        if lvl is None:
+            return None
+        if isinstance(lvl, (SimilarityLevel, DistanceLevel)):
+            return lvl.comparator
+        return lvl.kind
+
+    @property
+    def tfidf_tokens(self) -> tuple[str, int] | None:
+        """The tokens (kind, q) of its TF-IDF levels, whose document frequencies it needs."""
+        for lvl in self.levels:
+            if isinstance(lvl, TfidfCosineLevel):
+                return (lvl.tokens, lvl.q)
         return None
 
     @property

@@ -11,6 +11,10 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.compare.levels import level_matches
 from er_toolkit.compare.pair_values import ColumnEncoding, PairColumns, PairValues
+from er_toolkit.compare.text_values import (
+    DocumentFrequencies,
+    check_document_frequencies,
+)
 from er_toolkit.exceptions import ConfigError, SchemaError
 
 if TYPE_CHECKING:
@@ -96,9 +100,9 @@ def compare_encoded(
     null = values.null_as(comparison.reads)
     gamma[null] = schema.NULL_LEVEL
     out: dict[str, np.ndarray] = {schema.gamma(comparison.name): gamma}
-    comparator = comparison.similarity_comparator
-    if comparator is not None and raw_similarity:
-        sim = values.similarity(comparator).astype(np.float32)
+    scored = comparison.similarity_level
+    if scored is not None and raw_similarity:
+        sim = scored.similarity(values).astype(np.float32)
         if comparison.reads - {"text"}:
             sim = np.where(null, np.float32(np.nan), sim)
         out[schema.sim(comparison.name)] = sim
@@ -118,6 +122,7 @@ def compare_batch(
     right: Mapping[str, Any],
     *,
     term_frequencies: Mapping[str, Any] | None = None,
+    document_frequencies: Mapping[str, DocumentFrequencies] | None = None,
     raw_similarity: bool = True,
     workers: int = -1,
 ) -> dict[str, np.ndarray]:
@@ -177,6 +182,7 @@ def compare_batch(
     if len(set(names)) != len(names):
         raise ConfigError(f"Comparison names must be unique; got {names}.")
     frequencies = dict(term_frequencies or {})
+    documents = dict(document_frequencies or {})
     encodings: dict[tuple[str, str, str | None], ColumnEncoding] = {}
     sizes: dict[str, int] = {}
     for comparison in comparisons:
@@ -204,6 +210,19 @@ def compare_batch(
                 encodings[key] = ColumnEncoding(values, date_format=date_format)
             return encodings[key], rows, rows + n
 
+        tokens = comparison.tfidf_tokens
+        if tokens is not None:
+            if comparison.name not in documents:
+                raise SchemaError(
+                    f"Comparison {comparison.name!r} has a tfidf_cosine level; "
+                    f"compare_batch needs document_frequencies[{comparison.name!r}], "
+                    "the token counts of the whole column; got keys "
+                    f"{sorted(documents)}."
+                )
+            own, _, _ = encoded(comparison.column, comparison.column)
+            own.document_frequencies[tokens] = check_document_frequencies(
+                documents[comparison.name], comparison.name, tokens
+            )
         freq = None
         if comparison.tf_gamma is not None:
             own, _, _ = encoded(comparison.column, comparison.column)
