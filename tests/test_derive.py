@@ -402,3 +402,38 @@ def test_linker_refuses_a_derive_input_no_source_has(tmp_path: Path) -> None:
     crm = pl.DataFrame({"record_id": [1], "first_name": ["Ann"], "surname": ["Li"]})
     with pytest.raises(SchemaError, match=r"reads column\(s\) \['full_name'\]"):
         Linker(config).prepare([Source("crm", crm)])
+
+
+def test_hard_benchmark_config_fills_packed_names_and_nulls_placeholders() -> None:
+    from pathlib import Path
+
+    from er_toolkit.config import LinkageConfig
+    from er_toolkit.io import Source
+    from er_toolkit.pipeline import Linker
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "configs"
+    config = LinkageConfig.from_toml(path / "compare_er_toolkit_hard.toml")
+    again = LinkageConfig.from_dict(config.to_dict())
+    assert again.derive == config.derive and again.placeholders == config.placeholders
+    records = pl.DataFrame(
+        {
+            "record_id": ["a", "b", "c"],
+            "entity_id": [1, 1, 2],
+            "first_name": ["william", None, "ann"],
+            "surname": ["smith", None, "lee"],
+            "full_name": [None, "SMITH, Bill", None],
+            "date_of_birth": ["1980-02-01", "1900-01-01", "1975-05-05"],
+            "email": ["w@x.org", "test@test.com", "ann@y.org"],
+            "phone": ["+442079460958", "+44000000000", "+442079460000"],
+            "postcode": ["SW1A 1AA", "SW1A 1AA", "EC1A 1BB"],
+            "city": ["london", "london", "london"],
+        }
+    )
+    prepared = Linker(config).prepare([Source("customers", records)]).records
+    assert prepared["surname"].to_list() == ["smith", "smith", "lee"]
+    # the packed nickname reaches the same canonical first name
+    assert prepared["first_name_canonical"].to_list() == ["william", "william", "ann"]
+    assert prepared["name_key"].to_list() == ["smith william", "bill smith", "ann lee"]
+    # shape rules: junk e-mail and phone are null; one 1900-01-01 is no placeholder
+    assert prepared["email"].to_list() == ["w@x.org", None, "ann@y.org"]
+    assert prepared["phone"][1] is None
