@@ -18,11 +18,14 @@ per synthetic record (:func:`benchmarks.synthetic.generate_customers`):
 ``surname``
     Lower case, accents folded.
 ``date_of_birth``
-    ISO ``YYYY-MM-DD``.
+    ISO ``YYYY-MM-DD``: day first, and month first where day first is no
+    date (``10/22/97``).
 ``email``, ``phone``, ``postcode``, ``city``
     Lower-cased email (provider rules applied), E.164 phone (default region
-    GB), upper-cased postcode with spaces collapsed, lower-cased
-    accent-folded city.
+    GB; a number of digits alone that is no number there is read again with
+    a "+" when it starts with a country code, as an ERP's numeric column
+    writes 442079460958), upper-cased postcode with spaces collapsed,
+    lower-cased accent-folded city.
 ``full_name``
     Hard data only (``data="hard"``): the support desk's single name field
     ("SMITH, John") as the source wrote it, null elsewhere; that source's
@@ -41,12 +44,13 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
 from benchmarks.synthetic import Difficulty, generate_customers
-from er_toolkit.standardise import apply_standardisers, steps_from_dict
+from er_toolkit.standardise import Standardiser, apply_standardisers, steps_from_dict
 
 __all__ = ["COLUMNS", "STANDARDISE", "prepare", "prepared_path", "source_fingerprint"]
 
@@ -54,7 +58,9 @@ __all__ = ["COLUMNS", "STANDARDISE", "prepare", "prepared_path", "source_fingerp
 STANDARDISE: dict[str, object] = {
     "first_name": "name",
     "surname": "name",
-    "date_of_birth": "date",
+    # Sources writing month first share the column: where day first gives no
+    # date, month first is read.
+    "date_of_birth": {"kind": "date", "swap_impossible": True},
     "email": {"kind": "email", "normalise_provider": True},
     "phone": {"kind": "phone", "default_region": "GB", "check": "possible"},
     "city": {"kind": "text", "fold_accents": True},
@@ -77,6 +83,26 @@ COLUMNS: tuple[str, ...] = (
     "postcode",
     "city",
 )
+
+
+def _international_again(
+    raw: pl.DataFrame, clean: pl.DataFrame, phone: Sequence[Standardiser]
+) -> pl.Series:
+    """Phones of digits alone that failed, read again as international numbers.
+
+    A numeric phone column drops the "+" (442079460958), so the number reads
+    as a national one of the default region and fails; read with a "+" it
+    is the number it was.
+    """
+    digits = raw.get_column("phone").str.replace_all(r"[\s().\-]", "")
+    again = pl.select(
+        pl.when(
+            clean.get_column("phone").is_null()
+            & digits.str.contains(r"^[1-9]\d{7,14}$")
+        ).then("+" + digits)
+    ).to_series()
+    out, _ = apply_standardisers(pl.DataFrame({"phone": again}), {"phone": phone})
+    return out.get_column("phone")
 
 
 def prepared_path(
@@ -152,7 +178,11 @@ def prepare(
     start = time.perf_counter()
     raw = generate_customers(n, seed=seed, n_sources=4, difficulty=data)
     assert isinstance(raw, pl.DataFrame)
-    clean, _ = apply_standardisers(raw, steps_from_dict(STANDARDISE))
+    steps = steps_from_dict(STANDARDISE)
+    clean, _ = apply_standardisers(raw, steps)
+    clean = clean.with_columns(
+        pl.coalesce("phone", _international_again(raw, clean, steps["phone"]))
+    )
     extra = ["full_name"] if "full_name" in clean.columns else []
     out = clean.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("unique_id"),

@@ -24,9 +24,17 @@ from er_toolkit.blocking import (
 from er_toolkit.cluster import ClusteringConfig
 from er_toolkit.compare import Comparison
 from er_toolkit.config_values import check_keys, choice, limit, number, whole
+from er_toolkit.derive import (
+    Derivation,
+    as_derivations,
+    derivations_to_dict,
+    derived_inputs,
+    derived_outputs,
+)
 from er_toolkit.evaluate import EvaluationConfig
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.golden import GoldenConfig
+from er_toolkit.placeholders import PlaceholderConfig
 from er_toolkit.schema import LinkType
 from er_toolkit.score.config import MODEL_KINDS, ModelConfig, TrainingConfig
 from er_toolkit.standardise import Standardiser, steps_from_dict, steps_to_dict
@@ -288,6 +296,12 @@ class LinkageConfig:
         Labels for a classifier: a reviewed pair list, and a validation share.
     golden
         Survivorship rules for golden records (``[golden]``).
+    derive
+        Columns made from others before standardisation (``[[derive]]``
+        tables, applied in order; see :mod:`er_toolkit.derive`).
+    placeholders
+        Which standardised columns to search for placeholder values, which
+        then become null (``[placeholders]``; see :mod:`er_toolkit.placeholders`).
     experiment
         The MLflow experiment name.
     n_jobs
@@ -309,6 +323,8 @@ class LinkageConfig:
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     golden: GoldenConfig = field(default_factory=GoldenConfig)
+    derive: tuple[Derivation, ...] = ()
+    placeholders: PlaceholderConfig = field(default_factory=PlaceholderConfig)
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     n_jobs: int | None = None
@@ -321,6 +337,7 @@ class LinkageConfig:
                 f"{self.link_type!r}."
             )
         number(self.threshold, "threshold", low=0, high=1)
+        object.__setattr__(self, "derive", as_derivations(self.derive))
         if self.n_jobs is not None:
             whole(self.n_jobs, "n_jobs", minimum=1)
         if not self.comparisons:
@@ -348,13 +365,32 @@ class LinkageConfig:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every input column the model reads (standardisers' outputs excluded)."""
-        cols = [c.column for c in self.comparisons] + list(self.blocking.columns)
+        """Every input column every source must hold.
+
+        The columns the comparisons, blockers, rules, standardisers and the
+        ``[placeholders]`` search read, less those the standardisers add (``<column>_<part>``) and those a
+        ``[[derive]]`` table writes.
+        """
+        cols = [c for comp in self.comparisons for c in comp.columns]
+        cols += list(self.blocking.columns)
         for rule in (*self.model.training_rules, *self.model.deterministic_rules):
             cols.extend(rule.columns)
-        derived = set(self.derived_columns)
-        cols = [c for c in cols if c not in derived] + list(self.standardise)
+        cols += list(self.placeholders.reads)
+        derived = set(self.derived_columns) | set(derived_outputs(self.derive))
+        cols = [c for c in cols if c not in derived] + [
+            c for c in self.standardise if c not in derived
+        ]
         return tuple(dict.fromkeys(cols))
+
+    @property
+    def derive_inputs(self) -> tuple[str, ...]:
+        """Source columns only the ``[[derive]]`` tables read.
+
+        A source may lack them (its records get nulls there) as long as one
+        source holds each.
+        """
+        required = set(self.columns)
+        return tuple(c for c in derived_inputs(self.derive) if c not in required)
 
     @classmethod
     def from_dict(
@@ -374,6 +410,8 @@ class LinkageConfig:
             "clustering",
             "training",
             "golden",
+            "derive",
+            "placeholders",
             "experiment",
             "standardise",
             "n_jobs",
@@ -397,6 +435,8 @@ class LinkageConfig:
             clustering=ClusteringConfig.from_dict(spec.get("clustering", {})),
             training=TrainingConfig.from_dict(spec.get("training", {})),
             golden=GoldenConfig.from_dict(spec.get("golden", {})),
+            derive=as_derivations(spec.get("derive", ())),
+            placeholders=PlaceholderConfig.from_dict(spec.get("placeholders", {})),
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
             n_jobs=None if n_jobs is None else whole(n_jobs, "n_jobs", minimum=1),
@@ -434,6 +474,10 @@ class LinkageConfig:
         out["golden"] = self.golden.to_dict()
         if self.n_jobs is not None:
             out["n_jobs"] = self.n_jobs
+        if self.derive:
+            out["derive"] = derivations_to_dict(self.derive)
+        if self.placeholders.to_dict():
+            out["placeholders"] = self.placeholders.to_dict()
         if self.standardise:
             out["standardise"] = steps_to_dict(self.standardise)
         if with_sources:
@@ -652,7 +696,8 @@ def validate_level_order(comparison: Comparison) -> None:
     meets. A similarity level after a looser one of the same comparator, a
     distance level after a wider one, an exact level after any string level
     (equal values are similar at any threshold), and a level repeated are
-    never reached.
+    never reached; levels on different columns (``column = ...``) never
+    cover each other.
 
     Examples
     --------
@@ -674,6 +719,8 @@ def validate_level_order(comparison: Comparison) -> None:
 
     def covers(first: Any, later: Any) -> bool:
         """Whether every pair at ``later`` is already at ``first``."""
+        if getattr(first, "column", None) != getattr(later, "column", None):
+            return False  # levels on other columns (or composites) never cover
         if isinstance(later, ExactLevel):
             return isinstance(first, (ExactLevel, SimilarityLevel, DistanceLevel))
         if type(first) is not type(later):

@@ -19,6 +19,7 @@ from er_toolkit.cluster import connected_components
 from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
+from er_toolkit.derive import apply_derivations
 from er_toolkit.evaluate import (
     EvaluationResult,
     blocking_recall,
@@ -35,6 +36,11 @@ from er_toolkit.io import (
     prepare_records,
     read_frame,
     write_json_atomic,
+)
+from er_toolkit.placeholders import (
+    find_placeholders,
+    null_placeholders,
+    placeholder_counts,
 )
 from er_toolkit.progress import progress_bar, progress_context
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
@@ -63,13 +69,19 @@ class PreparedRecords:
         The data-quality profile: before and after standardisation when the
         config standardises, else of the records as they are.
     raw
-        With ``keep_raw=True``, the records as their sources wrote them
-        (before standardisation), for golden records of raw values.
+        With ``keep_raw=True``, the records before standardisation (with
+        the config's ``[[derive]]`` columns), for golden records of raw
+        values.
+    placeholders
+        The placeholder values found and set to null (``[placeholders]``;
+        :func:`~er_toolkit.placeholders.find_placeholders`), or None when
+        the config searches for none.
     """
 
     records: pl.DataFrame
     profile: pl.DataFrame
     raw: pl.DataFrame | None = None
+    placeholders: pl.DataFrame | None = None
 
 
 class Linker:
@@ -197,7 +209,12 @@ class Linker:
         keep: Sequence[str] = (),
         keep_raw: bool = False,
     ) -> PreparedRecords:
-        """Validate, stack and standardise the sources; profile their quality.
+        """Validate, stack, derive and standardise the sources; profile their quality.
+
+        The config's ``[[derive]]`` columns are made first (sources may lack
+        the columns only they read), then its ``[standardise]`` steps run,
+        then its ``[placeholders]`` are found and set to null (counted in
+        the profile's ``placeholders`` column, on its "after" rows).
 
         Parameters
         ----------
@@ -213,7 +230,8 @@ class Linker:
         PreparedRecords
             The records and their data-quality profile.
         """
-        steps = 2 if self.config.standardise else 1
+        steps = 1 + bool(self.config.derive) + bool(self.config.standardise)
+        steps += bool(self.config.placeholders.columns)
         with self._progress(), progress_bar(total=steps, desc="prepare") as bar:
             bar.describe("load")
             start = time.perf_counter()
@@ -224,14 +242,22 @@ class Linker:
                 ]
             labels = [self.config.evaluation.entity_column or ENTITY_COLUMN]
             records = prepare_records(
-                sources, columns=self.config.columns, keep=[*keep, *labels]
+                sources,
+                columns=self.config.columns,
+                keep=[*keep, *labels, *self.config.derive_inputs],
             )
             self.timings_["load"] = time.perf_counter() - start
             bar.update()
+            if self.config.derive:
+                bar.describe("derive")
+                start = time.perf_counter()
+                records = apply_derivations(records, self.config.derive)
+                self.timings_["derive"] = time.perf_counter() - start
+                bar.update()
+            raw = records
             if self.config.standardise:
                 bar.describe("standardise")
                 start = time.perf_counter()
-                raw = records
                 records, profile = profile_standardisation(
                     records, self.config.standardise
                 )
@@ -239,11 +265,42 @@ class Linker:
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
             else:
-                raw, profile = records, self.profile(records)
+                profile = self.profile(records)
+            found = None
+            if self.config.placeholders.columns:
+                bar.describe("placeholders")
+                start = time.perf_counter()
+                records, profile, found = self._null_placeholders(records, profile)
+                self.timings_["placeholders"] = time.perf_counter() - start
+                bar.update()
         diagnostics.check_compared_columns(
             records, self.config.comparisons, link_type=self.config.link_type
         )
-        return PreparedRecords(records, profile, raw if keep_raw else None)
+        return PreparedRecords(
+            records, profile, raw if keep_raw else None, placeholders=found
+        )
+
+    def _null_placeholders(
+        self, records: pl.DataFrame, profile: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Find the placeholders, null them, count them in the profile."""
+        config = self.config.placeholders
+        found = find_placeholders(records, config)
+        counts = placeholder_counts(records, found, config.columns)
+        profile = profile.join(counts, on=["source", "column"], how="left")
+        present = pl.col("placeholders").fill_null(0)
+        if "stage" in profile.columns:
+            present = pl.when(pl.col("stage") == "after").then(present)
+        profile = profile.with_columns(present.cast(pl.UInt32).alias("placeholders"))
+        for (column,), part in found.group_by("column", maintain_order=True):
+            # counts only: a frequent value may still be someone's real one
+            log.info(
+                "[placeholders] %s: %d value(s) in %d record(s) set to null",
+                column,
+                part.height,
+                int(part.get_column("records").sum()),
+            )
+        return null_placeholders(records, found), profile, found
 
     def records(
         self, sources: Sequence[Source] | None = None, *, keep: Sequence[str] = ()

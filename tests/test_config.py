@@ -213,8 +213,8 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             (),
             "the config",
-            "['blocking', 'clustering', 'comparisons', 'evaluation', 'experiment', "
-            "'format_version', 'golden', 'link_type', 'model', 'n_jobs', 'name', 'sources', 'standardise', "
+            "['blocking', 'clustering', 'comparisons', 'derive', 'evaluation', 'experiment', "
+            "'format_version', 'golden', 'link_type', 'model', 'n_jobs', 'name', 'placeholders', 'sources', 'standardise', "
             "'threshold', 'training']",
         ),
         (
@@ -249,7 +249,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("comparisons", 3),
             "a comparison",
-            "['column', 'date_format', 'levels', 'name']",
+            "['column', 'columns', 'date_format', 'levels', 'name']",
         ),
     ],
 )
@@ -271,7 +271,7 @@ def test_unknown_level_option_is_named() -> None:
     spec["comparisons"][0]["levels"][1]["min_sim"] = 0.9
     with pytest.raises(
         ConfigError,
-        match=r"Unknown option\(s\) \['min_sim'\] for a 'similarity' level; valid options are \['comparator', 'min_similarity'\]",
+        match=r"Unknown option\(s\) \['min_sim'\] for a 'similarity' level; valid options are \['column', 'comparator', 'min_similarity'\]",
     ):
         LinkageConfig.from_dict(spec)
 

@@ -141,3 +141,66 @@ def token_jaccard(
     with np.errstate(invalid="ignore", divide="ignore"):
         sim = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
     return sim.astype(np.float32)
+
+
+_TRANSLITERATIONS: Final = {
+    "ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "ı": "i",  # noqa: RUF001
+}  # fmt: skip
+_DIGRAPHS: Final = {"ae": "a", "oe": "o", "ue": "u", "ss": "s", "ij": "y", "ph": "f"}
+
+
+def transliteration_key(values: pl.Expr) -> pl.Expr:
+    """Return a key under which a name and its ASCII transliterations agree.
+
+    Lower case, accents dropped, then the digraphs that stand for a letter
+    written without its diacritic (German ``ue`` for ``ü``, ``ss`` for
+    ``ß``, Dutch ``ij`` and ``y``) and ``ph``/``f`` folded; anything but
+    letters dropped. ``"Müller"``, ``"Mueller"`` and ``"MULLER"`` share
+    ``"muller"``. A key, not a spelling: only compare keys with each other.
+
+    Examples
+    --------
+    >>> names = pl.Series(["Müller", "MUELLER", "Dijkstra", "Dykstra", "Strauß"])
+    >>> pl.select(transliteration_key(pl.lit(names))).to_series().to_list()
+    ['muller', 'muller', 'dykstra', 'dykstra', 'straus']
+    """
+    text = values.str.to_lowercase().str.replace_many(_TRANSLITERATIONS)
+    text = text.str.normalize("NFKD").str.replace_all(r"\p{M}+", "")
+    text = text.str.replace_all(r"[^\p{L}]+", "")
+    return text.str.replace_many(_DIGRAPHS)
+
+
+def transliteration_codes(values: pl.Series) -> np.ndarray:
+    """Return a code per string: equal codes, equal :func:`transliteration_key`.
+
+    An empty key (no letters) gets -1, which agrees with nothing.
+
+    Examples
+    --------
+    >>> transliteration_codes(pl.Series(["Müller", "mueller", "Miller", "1"])).tolist()
+    [1, 1, 0, -1]
+    """
+    keys = pl.select(transliteration_key(pl.lit(values, dtype=pl.String))).to_series()
+    keys = pl.select(pl.when(keys.str.len_chars() > 0).then(keys)).to_series()
+    codes = keys.rank("dense").fill_null(0).cast(pl.Int64).to_numpy() - 1
+    return codes
+
+
+def initial_codes(values: pl.Series) -> np.ndarray:
+    """Return per string its initial and its first letter, as codes (-1 for none).
+
+    The initial is the letter of a string of one letter (perhaps with a dot),
+    the first letter that of any string, lower case; equal codes, equal
+    letters. One row per string: ``[initial, first letter]``.
+
+    Examples
+    --------
+    >>> initial_codes(pl.Series(["J.", "john", "", "k"])).tolist()
+    [[0, 0], [-1, 0], [-1, -1], [1, 1]]
+    """
+    text = pl.lit(values, dtype=pl.String).str.strip_chars().str.to_lowercase()
+    initial = text.str.extract(r"^(\p{L})\.?$", 1)
+    first = text.str.extract(r"^(\p{L})", 1)
+    letters = pl.select(pl.concat([initial, first])).to_series()
+    codes = letters.rank("dense").fill_null(0).cast(pl.Int64).to_numpy() - 1
+    return codes.reshape(2, len(values)).T.copy()

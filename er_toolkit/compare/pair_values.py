@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import cached_property
 from typing import Any, Final, Literal
 
@@ -86,6 +86,7 @@ class ColumnEncoding:
         self.derived: dict[Any, Any] = {}
         """Per-value statistics of levels, made on first use (token vectors, numbers)."""
         self._halves_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._value_maps: dict[str, np.ndarray] = {}
 
     @cached_property
     def strings(self) -> pl.Series:
@@ -171,6 +172,19 @@ class ColumnEncoding:
             a, b = left[at], right[at]
             maybe[at] = (first[a] == first[b]) | (last[a] == last[b])
         return maybe
+
+    def value_map(
+        self, key: str, function: Callable[[pl.Series], np.ndarray]
+    ) -> np.ndarray:
+        """Return ``function`` of the distinct values (indexed by code), made once.
+
+        ``function`` takes the distinct strings as a polars Series and
+        returns one value each; ``key`` names it in the cache (one key, one
+        function).
+        """
+        if key not in self._value_maps:
+            self._value_maps[key] = np.asarray(function(self._sorted_uniques))
+        return self._value_maps[key]
 
     @cached_property
     def uniques(self) -> np.ndarray:
@@ -376,6 +390,45 @@ class PairValues:
             )
         return self._sim_cache[comparator]
 
+    def compute(
+        self, function: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """Apply a vectorised test once per distinct (left, right) pair of values.
+
+        ``function`` takes the left and the right strings of the distinct
+        value pairs (object arrays, equal pairs included) and returns one
+        boolean each; pairs with a null get False. The levels reading one
+        column against another (``contains``) are built on it.
+        """
+        both = ~self.null
+        n = max(self.encoding.n_uniques, 1)
+        key = pl.Series(self.codes_l[both].astype(np.int64) * n + self.codes_r[both])
+        inverse = key.rank("dense").to_numpy().astype(np.int64) - 1
+        uniq = key.unique().sort().to_numpy()
+        uniques = self.encoding.uniques
+        out = np.zeros(len(self.codes_l), dtype=bool)
+        if len(uniq):
+            found = np.asarray(function(uniques[uniq // n], uniques[uniq % n]), bool)
+            out[both] = found[inverse]
+        return out
+
+    def per_value(
+        self, key: str, function: Callable[[pl.Series], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``function`` of each pair's left and right value, made per distinct value.
+
+        See :meth:`ColumnEncoding.value_map`; where a side is null its entry
+        is that of an arbitrary value: mask with :attr:`null`.
+        """
+        values = self.encoding.value_map(key, function)
+        if len(values) == 0:
+            empty = np.zeros((len(self.codes_l), *values.shape[1:]), dtype=np.int64)
+            return empty, empty
+        return (
+            values[np.maximum(self.codes_l, 0)],
+            values[np.maximum(self.codes_r, 0)],
+        )
+
     def distance(self, comparator: str) -> np.ndarray:
         """Edit distance per pair (a large number where either side is null)."""
         if comparator not in self._dist_cache:
@@ -452,3 +505,37 @@ class PairValues:
             & (dd[rl] == m[rr])
             & (m[rl] != dd[rl])
         )
+
+
+ColumnPair = tuple[str, str]
+"""A left column and a right column: ``("surname", "surname")`` compares a
+column with itself; ``("first_name", "surname")`` compares each pair's left
+first name with its right surname."""
+
+
+class PairColumns:
+    """The pairs' values of every column pair a comparison reads.
+
+    An engine makes one per comparison and set of pairs: ``make`` returns
+    the :class:`PairValues` of a left column against a right column (the
+    engine decides how the values are encoded), and each is made once.
+
+    Parameters
+    ----------
+    make
+        ``(left column, right column) -> PairValues``.
+    size
+        The number of pairs.
+    """
+
+    def __init__(self, make: Callable[[str, str], PairValues], size: int) -> None:
+        self._make = make
+        self.size = size
+        self._cache: dict[ColumnPair, PairValues] = {}
+
+    def get(self, left: str, right: str | None = None) -> PairValues:
+        """Return the values of ``left`` (on the left) against ``right`` (default: itself)."""
+        key = (left, left if right is None else right)
+        if key not in self._cache:
+            self._cache[key] = self._make(*key)
+        return self._cache[key]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import warnings
@@ -16,6 +17,7 @@ from sklearn.base import BaseEstimator
 from er_toolkit import __version__, schema
 from er_toolkit.blocking import Blocker, ExactRule, as_blocker, block_pairs
 from er_toolkit.compare import Comparison, ExactLevel, RecordEncoding, compare_pairs
+from er_toolkit.compare.levels import exact_columns
 from er_toolkit.exceptions import (
     ConfigError,
     ModelFormatError,
@@ -375,7 +377,10 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         None when no session qualifies.
         """
         exact = {
-            c.column: c for c in comparisons if isinstance(c.levels[0], ExactLevel)
+            c.column: c
+            for c in comparisons
+            if isinstance(c.levels[0], ExactLevel)
+            and c.levels[0].column in (None, c.column)
         }
         estimates = []
         for rule, session in zip(self._session_rules(), self.sessions_, strict=True):
@@ -448,11 +453,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             g = g[g >= 0].astype(np.int64)
             counts = np.bincount(g, minlength=comp.n_levels).astype(np.float64)
             top = comp.n_levels - 1
-            exact_top = isinstance(comp.levels[0], ExactLevel)
-            if exact_top:
-                u_top = _exact_agreement_share(records, comp.column, self.link_type)
-                rest = counts[:top] + 0.5
-                probs = np.append(rest / rest.sum() * (1.0 - u_top), u_top)
+            exact = exact_level_shares(records, comp, self.link_type)
+            if exact:
+                k = len(exact)
+                rest = counts[: top - k + 1] + 0.5
+                left = max(1.0 - sum(exact), _PROB_FLOOR)
+                probs = np.append(rest / rest.sum() * left, exact[::-1])
             else:
                 probs = (counts + 0.5) / (counts.sum() + 0.5 * comp.n_levels)
             u[comp.name] = np.maximum(probs, _PROB_FLOOR)
@@ -484,7 +490,13 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 bar.describe(f"EM session {rule.name}")
             pairs = self._session_pairs(records, rule)
             blocked_columns = set(rule.columns)
-            fixed = [c.column in blocked_columns for c in comparisons]
+            # A comparison reading a blocked column agrees there on every pair
+            # of the session (for a comparison of several columns, its levels
+            # on that column do), so EM would learn a biased m from it.
+            fixed = [
+                any(column in blocked_columns for column in c.columns)
+                for c in comparisons
+            ]
             # Compared afresh: a session holds a capped sample of pairs, and
             # comparing them costs less time and memory than finding them
             # among all the candidates' vectors.
@@ -994,30 +1006,103 @@ def _default_m(n_levels: int) -> np.ndarray:
     return m
 
 
+MAX_EXACT_RUN: Final = 10
+"""Most leading exact levels of a comparison whose u is counted from values."""
+
+
+def exact_level_shares(
+    records: pl.DataFrame, comparison: Comparison, link_type: LinkType
+) -> list[float]:
+    """Return u of a comparison's leading exact levels, from value counts.
+
+    The leading run of levels that only ask for equal values (an exact
+    level, or an ``and`` of exact levels over several columns) have u
+    computed exactly rather than sampled: the share of random pairs (both
+    with the comparison's own column) at each level, which for level ``j``
+    of column sets ``S_1 .. S_j`` is, by inclusion and exclusion over the
+    levels before it, ``sum over T of (-1)^|T| share(S_j and the S_t of T)``.
+    Joint counts see what sampling misses at scale: people of one household
+    share surname and postcode far more often than the product of the two
+    shares says.
+
+    Returns
+    -------
+    list of float
+        u of each leading exact level, top level first (empty when the top
+        level is not exact).
+    """
+    sets: list[frozenset[str]] = []
+    for level in comparison.levels[:MAX_EXACT_RUN]:
+        columns = exact_columns(level, main=comparison.column)
+        if columns is None:
+            break
+        sets.append(frozenset(columns))
+    if not sets:
+        return []
+    cache: dict[frozenset[str], float] = {}
+
+    def share(columns: frozenset[str]) -> float:
+        if columns not in cache:
+            cache[columns] = _exact_agreement_share(
+                records, sorted(columns), link_type, given=comparison.column
+            )
+        return cache[columns]
+
+    out = []
+    for j, own in enumerate(sets):
+        total = 0.0
+        earlier = sets[:j]
+        for size in range(len(earlier) + 1):
+            for chosen in itertools.combinations(earlier, size):
+                union = own.union(*chosen)
+                total += (-1) ** size * share(union)
+        out.append(float(np.clip(total, _PROB_FLOOR, 1 - _PROB_FLOOR)))
+    return out
+
+
+def _text_or_null(values: pl.Series) -> pl.Series:
+    text = values.cast(pl.String).str.strip_chars()
+    return pl.select(pl.when(text.str.len_chars() > 0).then(text)).to_series()
+
+
 def _exact_agreement_share(
-    records: pl.DataFrame, column: str, link_type: LinkType
+    records: pl.DataFrame,
+    columns: str | Sequence[str],
+    link_type: LinkType,
+    *,
+    given: str | None = None,
 ) -> float:
-    """Share of random non-null pairs whose values agree, from value counts."""
-    values = records.get_column(column).cast(pl.String).str.strip_chars()
+    """Share of random pairs whose values agree on every column, from value counts.
+
+    Among the pairs where both records hold column ``given`` (default: the
+    only column); a pair agrees when both hold every column and the values
+    are equal.
+    """
+    names = [columns] if isinstance(columns, str) else list(columns)
+    given = names[0] if given is None else given
+    keys = {f"v{i}": _text_or_null(records.get_column(c)) for i, c in enumerate(names)}
     frame = pl.DataFrame(
         {
-            "v": pl.select(
-                pl.when(values.str.len_chars() > 0).then(values)
-            ).to_series(),
+            **keys,
+            "g": _text_or_null(records.get_column(given)),
             "s": records.get_column(schema.SOURCE)
             if schema.SOURCE in records.columns
             else pl.Series(np.zeros(records.height, dtype=np.int32)),
         }
-    ).drop_nulls("v")
+    ).drop_nulls("g")
     n = frame.height
     if n < 2:
         return 0.5
-    per_value = frame.group_by("v").agg(pl.len().cast(pl.Float64).alias("c"))
+    present = frame.drop_nulls(list(keys))
+    key = list(keys)
+    per_value = present.group_by(key).agg(pl.len().cast(pl.Float64).alias("c"))
     if link_type != "link":
         agree = per_value.select((pl.col("c") * (pl.col("c") - 1)).sum()).item()
         share = agree / (n * (n - 1))
     else:
-        per_source = frame.group_by("v", "s").agg(pl.len().cast(pl.Float64).alias("c"))
+        per_source = present.group_by([*key, "s"]).agg(
+            pl.len().cast(pl.Float64).alias("c")
+        )
         same = per_source.select((pl.col("c") ** 2).sum()).item()
         sizes = frame.group_by("s").agg(pl.len().cast(pl.Float64).alias("c"))
         cross_total = n * n - sizes.select((pl.col("c") ** 2).sum()).item()
