@@ -240,7 +240,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
             "'max_pairs_per_session', 'probability_two_random_records_match', 'seed', "
             "'training_rules', 'u_sample_size']",
         ),
-        (("evaluation",), "[evaluation]", "['entity_column', 'pairs_path']"),
+        (("evaluation",), "[evaluation]", "['entity_column', 'pairs_path', 'test_pairs_path']"),
         (
             ("clustering",),
             "[clustering]",
@@ -634,7 +634,7 @@ def test_blocking_tables_of_older_model_files_still_read() -> None:
         (
             {"blockers": [{"kind": "lsh", "keys": ["a"]}]},
             r"The 'kind' of \[\[blocking.blockers\]\] number 1 must be one of "
-            r"\['exact', 'sorted_neighbourhood'\]; got 'lsh'",
+            r"\['exact', 'minhash', 'phonetic', 'sorted_neighbourhood', 'token'\]; got 'lsh'",
         ),
         (
             {"blockers": [{"kind": "exact", "key": ["a"]}]},
