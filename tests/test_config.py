@@ -240,7 +240,11 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
             "'max_pairs_per_session', 'probability_two_random_records_match', 'seed', "
             "'training_rules', 'u_sample_size']",
         ),
-        (("evaluation",), "[evaluation]", "['entity_column', 'pairs_path', 'test_pairs_path']"),
+        (
+            ("evaluation",),
+            "[evaluation]",
+            "['entity_column', 'pairs_path', 'test_pairs_path']",
+        ),
         (
             ("clustering",),
             "[clustering]",
