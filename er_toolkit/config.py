@@ -22,6 +22,7 @@ from er_toolkit.config_values import check_keys, choice, limit, number, whole
 from er_toolkit.evaluate import EvaluationConfig
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.golden import GoldenConfig
+from er_toolkit.master.monitoring import MonitoringConfig
 from er_toolkit.schema import LinkType
 from er_toolkit.score.config import MODEL_KINDS, ModelConfig, TrainingConfig
 from er_toolkit.standardise import Standardiser, steps_from_dict, steps_to_dict
@@ -278,6 +279,9 @@ class LinkageConfig:
         Labels for a classifier: a reviewed pair list, and a validation share.
     golden
         Survivorship rules for golden records (``[golden]``).
+    monitoring
+        When a master store flags a batch's data quality as drifted
+        (``[monitoring]``).
     experiment
         The MLflow experiment name.
     n_jobs
@@ -299,6 +303,7 @@ class LinkageConfig:
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     golden: GoldenConfig = field(default_factory=GoldenConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     n_jobs: int | None = None
@@ -358,6 +363,7 @@ class LinkageConfig:
             "clustering",
             "training",
             "golden",
+            "monitoring",
             "experiment",
             "standardise",
             "n_jobs",
@@ -380,6 +386,7 @@ class LinkageConfig:
             clustering=ClusteringConfig.from_dict(spec.get("clustering", {})),
             training=TrainingConfig.from_dict(spec.get("training", {})),
             golden=GoldenConfig.from_dict(spec.get("golden", {})),
+            monitoring=MonitoringConfig.from_dict(spec.get("monitoring", {})),
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
             n_jobs=None if n_jobs is None else whole(n_jobs, "n_jobs", minimum=1),
@@ -414,6 +421,8 @@ class LinkageConfig:
         }
         out["clustering"] = self.clustering.to_dict()
         out["golden"] = self.golden.to_dict()
+        if self.monitoring != MonitoringConfig():
+            out["monitoring"] = self.monitoring.to_dict()
         if self.n_jobs is not None:
             out["n_jobs"] = self.n_jobs
         if self.standardise:
