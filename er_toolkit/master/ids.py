@@ -40,14 +40,15 @@ def assign_ids(
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Give each new cluster an id, keeping old ids wherever the rules allow.
 
-    Each old cluster's heir is the new cluster that holds its oldest
-    surviving member (the smallest row: rows are numbered in order of
-    arrival). A new cluster that is the heir of several old ones keeps the
-    oldest id (the smallest ``seq``): a merge keeps the older id; the parts
-    of a split that hold none of the old cluster's oldest member get new
-    ids. A new cluster that is nobody's heir gets a new id, in order of
-    its smallest row. So a cluster whose members did not change keeps its
-    id, whatever happened around it.
+    Each old cluster's heir is the new cluster that holds most of its
+    surviving members, ties going to the part with its oldest member (the
+    smallest row: rows are numbered in order of arrival). A new cluster
+    that is the heir of several old ones keeps the oldest id (the smallest
+    ``seq``): a merge keeps the older id; a split keeps the id for its
+    largest part, and the other parts get new ids; a record that moves
+    leaves its old cluster's id behind. A new cluster that is nobody's heir
+    gets a new id, in order of its smallest row. So a cluster whose
+    members did not change keeps its id, whatever happened around it.
 
     Parameters
     ----------
@@ -82,7 +83,13 @@ def assign_ids(
         pl.col(SEQ).cast(pl.Int64),
     ).join(labels, on=schema.ROW, how="inner")
     heirs = (
-        old.sort(schema.ROW)
+        old.group_by(schema.CLUSTER_ID, _LABEL)
+        .agg(
+            pl.col(SEQ).first(),
+            pl.len().alias("__kept"),
+            pl.col(schema.ROW).min().alias("__oldest"),
+        )
+        .sort([schema.CLUSTER_ID, "__kept", "__oldest"], descending=[False, True, False])
         .group_by(schema.CLUSTER_ID, maintain_order=True)
         .agg(pl.col(SEQ).first(), pl.col(_LABEL).first())
     )
