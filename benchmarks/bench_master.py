@@ -63,7 +63,9 @@ def _paths(out: Path, n: int, batch: int, seed: int) -> dict[str, Path]:
     }
 
 
-def prepare_data(n: int, batch: int, lookups: int, train: int, seed: int, out: Path) -> None:
+def prepare_data(
+    n: int, batch: int, lookups: int, train: int, seed: int, out: Path
+) -> None:
     """Generate and split the customers and train the model, once per size and seed."""
     from benchmarks.synthetic import generate_customers
     from er_toolkit.config import LinkageConfig
@@ -81,7 +83,10 @@ def prepare_data(n: int, batch: int, lookups: int, train: int, seed: int, out: P
     stored.write_parquet(paths["stored"])
     frame.slice(n, batch).write_parquet(paths["batch"])
     probes = pl.concat(
-        [frame.slice(n + batch, new_probes), stored.sample(lookups - new_probes, seed=seed)]
+        [
+            frame.slice(n + batch, new_probes),
+            stored.sample(lookups - new_probes, seed=seed),
+        ]
     ).drop("record_id")
     probes.write_parquet(paths["probes"])
     spec = tomllib.loads((ROOT / "experiments" / "customers.toml").read_text())
@@ -160,12 +165,27 @@ def phase(name: str, paths: dict[str, Path]) -> dict[str, Any]:
 
 def _run_phase(name: str, args: argparse.Namespace) -> dict[str, Any]:
     command = [
-        sys.executable, "-m", "benchmarks.bench_master", "--phase", name,
-        "--n", str(args.n), "--batch", str(args.batch), "--lookups", str(args.lookups),
-        "--seed", str(args.seed), "--out", str(args.out),
+        sys.executable,
+        "-m",
+        "benchmarks.bench_master",
+        "--phase",
+        name,
+        "--n",
+        str(args.n),
+        "--batch",
+        str(args.batch),
+        "--lookups",
+        str(args.lookups),
+        "--seed",
+        str(args.seed),
+        "--out",
+        str(args.out),
     ]
     done = subprocess.run(
-        command, capture_output=True, text=True, check=False,
+        command,
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     if done.returncode != 0:
@@ -178,7 +198,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--lookups", type=int, default=1000)
-    parser.add_argument("--train", type=int, default=100_000, help="records the model trains on")
+    parser.add_argument(
+        "--train", type=int, default=100_000, help="records the model trains on"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--phases", nargs="+", default=["init", "apply", "lookup"])
@@ -190,7 +212,9 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(phase(args.phase, paths)))
         return
     start = time.perf_counter()
-    prepare_data(args.n, args.batch, args.lookups, min(args.train, args.n), args.seed, args.out)
+    prepare_data(
+        args.n, args.batch, args.lookups, min(args.train, args.n), args.seed, args.out
+    )
     print(f"data and model ready in {time.perf_counter() - start:.0f}s", flush=True)
     results = {}
     for name in args.phases:
@@ -203,7 +227,9 @@ def main(argv: list[str] | None = None) -> None:
         "seed": args.seed,
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}",
-        "store_mib": paths["store"].stat().st_size / 2**20 if paths["store"].exists() else None,
+        "store_mib": paths["store"].stat().st_size / 2**20
+        if paths["store"].exists()
+        else None,
         **results,
     }
     (args.out / f"master_n{args.n}.json").write_text(json.dumps(record, indent=2))

@@ -47,7 +47,9 @@ def customers() -> pl.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def model_path(customers: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model_path(
+    customers: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """A Fellegi-Sunter model of the customers, saved as JSON."""
     path = tmp_path_factory.mktemp("model") / "customers.json"
     train(customers, customers_config()).save(path)
@@ -70,6 +72,8 @@ def partition(clusters: pl.DataFrame) -> set[frozenset[tuple[str, str]]]:
 def members(clusters: pl.DataFrame) -> dict[str, frozenset[tuple[str, str]]]:
     """Cluster id -> its members."""
     return {
-        str(cid): frozenset(zip(g["source"], g["record_id"].cast(pl.String), strict=True))
+        str(cid): frozenset(
+            zip(g["source"], g["record_id"].cast(pl.String), strict=True)
+        )
         for (cid,), g in clusters.group_by("cluster_id")
     }

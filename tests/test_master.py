@@ -93,9 +93,9 @@ def test_ten_batches_end_with_the_clusters_of_one(
             store.apply(part)
             after = members(store.clusters())
             events = store.audit().filter(pl.col("batch_id") == i)
-            touched = set(events.get_column("clusters_before").explode().drop_nulls()) | set(
-                events.get_column("clusters_after").explode().drop_nulls()
-            )
+            touched = set(
+                events.get_column("clusters_before").explode().drop_nulls()
+            ) | set(events.get_column("clusters_after").explode().drop_nulls())
             # clusters the batch did not touch kept their ids and members
             untouched = set(before) - touched
             assert untouched or i == 1, "every cluster was touched: nothing checked"
@@ -142,13 +142,10 @@ def test_a_changed_record_is_re_resolved_and_may_move(
         clusters = store.clusters()
         sizes = clusters.filter(pl.col("cluster_size") >= 3)
         mover = sizes.row(0, named=True)
-        target = (
-            clusters.filter(
-                (pl.col("cluster_size") >= 3)
-                & (pl.col("cluster_id") != mover["cluster_id"])
-            )
-            .row(0, named=True)
-        )
+        target = clusters.filter(
+            (pl.col("cluster_size") >= 3)
+            & (pl.col("cluster_id") != mover["cluster_id"])
+        ).row(0, named=True)
         template = customers.filter(
             (pl.col("source") == target["source"])
             & (pl.col("record_id") == target["record_id"])
@@ -203,7 +200,9 @@ def test_a_process_killed_mid_apply_leaves_the_previous_state(
     batch = tmp_path / "batch.parquet"
     second.write_parquet(batch)
     flag = tmp_path / "inside"
-    script = CHILD.format(root=str(ROOT), flag=str(flag), path=str(path), batch=str(batch))
+    script = CHILD.format(
+        root=str(ROOT), flag=str(flag), path=str(path), batch=str(batch)
+    )
     child = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -211,7 +210,9 @@ def test_a_process_killed_mid_apply_leaves_the_previous_state(
     )
     deadline = time.monotonic() + 300
     while not flag.exists():
-        assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
+        assert child.poll() is None, (
+            child.stderr.read().decode() if child.stderr else ""
+        )
         assert time.monotonic() < deadline, "the child never reached the transaction"
         time.sleep(0.05)
     # every write of the batch is done, the transaction not committed
@@ -230,7 +231,9 @@ def test_a_process_killed_mid_apply_leaves_the_previous_state(
         assert partition(clean.clusters()) == crashed_then_applied
 
 
-def test_a_second_writer_gets_an_error_naming_the_lock(filled: Path, tmp_path: Path) -> None:
+def test_a_second_writer_gets_an_error_naming_the_lock(
+    filled: Path, tmp_path: Path
+) -> None:
     path = _copy(filled, tmp_path)
     with MasterStore.open(path):
         with pytest.raises(StoreLockedError, match=str(lock_path(path))):
@@ -253,9 +256,10 @@ def test_a_second_writer_gets_an_error_naming_the_lock(filled: Path, tmp_path: P
         )
         assert other.stdout.startswith("StoreLockedError")
         assert str(lock_path(path)) in other.stdout
-    with MasterStore.open(path, read_only=True) as a, MasterStore.open(
-        path, read_only=True
-    ) as b:  # readers share
+    with (
+        MasterStore.open(path, read_only=True) as a,
+        MasterStore.open(path, read_only=True) as b,
+    ):  # readers share
         assert a.counts() == b.counts()
         with pytest.raises(StoreError, match="read-only"):
             a.apply(pl.DataFrame({"record_id": ["x"], "source": ["crm"]}))
@@ -291,7 +295,9 @@ def test_a_store_refuses_blockers_it_cannot_keep_incrementally(
 
 
 # ---------------------------------------------------------------- lookups
-def test_lookup_finds_the_cluster_and_writes_nothing(filled: Path, tmp_path: Path) -> None:
+def test_lookup_finds_the_cluster_and_writes_nothing(
+    filled: Path, tmp_path: Path
+) -> None:
     path = _copy(filled, tmp_path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with MasterStore.open(path, read_only=True) as store:
@@ -301,20 +307,32 @@ def test_lookup_finds_the_cluster_and_writes_nothing(filled: Path, tmp_path: Pat
             pl.col("cluster_size") >= 3
         )
         probe = known.row(0, named=True)
-        query = {k: v for k, v in probe.items() if k not in ("record_id", "cluster_id", "cluster_size")}
+        query = {
+            k: v
+            for k, v in probe.items()
+            if k not in ("record_id", "cluster_id", "cluster_size")
+        }
         out = store.lookup(query)
         best = out.row(0, named=True)
         assert best["cluster_id"] == probe["cluster_id"]
         assert best["is_match"] and best["match_probability"] >= store.linker.threshold_
         assert out.get_column("match_probability").is_sorted(descending=True)
         names = [c.name for c in store.linker.config.comparisons]
-        assert all(f"bf_{n}" in out.columns and f"gamma_{n}" in out.columns for n in names)
-        weight = sum(best[f"bf_{n}"] for n in names) + store.linker.scorer_.prior_weight_
+        assert all(
+            f"bf_{n}" in out.columns and f"gamma_{n}" in out.columns for n in names
+        )
+        weight = (
+            sum(best[f"bf_{n}"] for n in names) + store.linker.scorer_.prior_weight_
+        )
         assert weight == pytest.approx(best["match_weight"])
         golden = store.golden([probe["cluster_id"]]).row(0, named=True)
         assert best["golden"] == golden
         # several records at once, and a stranger
-        stranger = {"first_name": "Zyxw", "surname": "Qqqqqq", "email": "nobody@nowhere.invalid"}
+        stranger = {
+            "first_name": "Zyxw",
+            "surname": "Qqqqqq",
+            "email": "nobody@nowhere.invalid",
+        }
         many = store.lookup([query, stranger], top=1)
         assert many.get_column("query").to_list() == [0]
         assert store.lookup(stranger).height == 0
@@ -332,23 +350,21 @@ def test_lookup_scores_as_apply_does(
     probe = customers.filter(
         pl.col("email").is_not_null() & pl.col("email").is_duplicated()
     ).tail(1)
-    rest = customers.join(probe.select("source", "record_id"), on=["source", "record_id"], how="anti")
+    rest = customers.join(
+        probe.select("source", "record_id"), on=["source", "record_id"], how="anti"
+    )
     path = tmp_path / "master.duckdb"
     with MasterStore.init(path, model_path, term_frequencies=customers) as store:
         store.apply(rest)
         out = store.lookup(probe.drop("record_id"), top=None)
-        before = store._db.frame("SELECT _row, cluster_id FROM membership")  # noqa: SLF001
+        before = store._db.frame("SELECT _row, cluster_id FROM membership")
         store.apply(probe)
-        links = store._db.frame(  # noqa: SLF001
+        links = store._db.frame(
             "SELECT p._row_l + p._row_r - ? AS _row, p.match_probability AS p "
             "FROM pairs p WHERE ? IN (p._row_l, p._row_r)",
             [rest.height, rest.height],
         )
-    links = (
-        links.join(before, on="_row")
-        .group_by("cluster_id")
-        .agg(pl.col("p").max())
-    )
+    links = links.join(before, on="_row").group_by("cluster_id").agg(pl.col("p").max())
     assert links.height > 0
     found = out.filter(pl.col("is_match")).select("cluster_id", "match_probability")
     assert dict(found.rows()) == pytest.approx(dict(links.rows()))
@@ -381,7 +397,8 @@ def test_erasure_removes_the_values_from_the_file(
         ).join(clusters.filter(pl.col("cluster_size") >= 3), on=["source", "record_id"])
         person = unique.row(0, named=True)
         standardised = std.filter(
-            (pl.col("source") == person["source"]) & (pl.col("record_id") == person["record_id"])
+            (pl.col("source") == person["source"])
+            & (pl.col("record_id") == person["record_id"])
         ).row(0, named=True)
         mine = (pl.col("source") == person["source"]) & (
             pl.col("record_id") == person["record_id"]
@@ -395,13 +412,17 @@ def test_erasure_removes_the_values_from_the_file(
         values = [
             v
             for v in (
-                person["email"], person["phone"], person["street_address"],
-                standardised["email"], standardised["phone"], standardised["street_address"],
+                person["email"],
+                person["phone"],
+                person["street_address"],
+                standardised["email"],
+                standardised["phone"],
+                standardised["street_address"],
             )
             if v and v not in others
         ]
         assert values
-        store._db.execute("CHECKPOINT")  # noqa: SLF001
+        store._db.execute("CHECKPOINT")
         assert all(v.encode() in _file_bytes(path) for v in values)
         stranger = clusters.filter(pl.col("cluster_id") != person["cluster_id"]).row(0)
         did = store.decide(
@@ -426,7 +447,9 @@ def test_erasure_removes_the_values_from_the_file(
         golden = store.golden([person["cluster_id"]])
         lineage = [c for c in golden.columns if c.endswith("__record_id")]
         assert person["record_id"] not in set(golden.select(lineage).row(0))
-        decision = store.decisions().filter(pl.col("decision_id") == did).row(0, named=True)
+        decision = (
+            store.decisions().filter(pl.col("decision_id") == did).row(0, named=True)
+        )
         assert not decision["active"] and decision["reason"] == "[erased]"
         assert person["record_id"] not in set(store.records().get_column("record_id"))
     data = _file_bytes(path)
@@ -440,7 +463,9 @@ def test_erasing_a_cluster_removes_every_member(filled: Path, tmp_path: Path) ->
         target = clusters.filter(pl.col("cluster_size") == 2).row(0, named=True)
         summary = store.erase(cluster_id=target["cluster_id"], actor="dpo", reason="r")
         assert summary.removed_records == 2
-        assert target["cluster_id"] not in set(store.clusters().get_column("cluster_id"))
+        assert target["cluster_id"] not in set(
+            store.clusters().get_column("cluster_id")
+        )
         assert store.golden([target["cluster_id"]]).height == 0
         kinds = store.history(target["cluster_id"]).get_column("kind").to_list()
         assert kinds[-2:] == ["erase", "remove"]
@@ -456,7 +481,10 @@ def test_drift_is_flagged_when_a_batch_degrades(
 ) -> None:
     first, second = customers.head(1000), customers.slice(1000)
     degraded = second.with_columns(
-        pl.when(pl.int_range(pl.len()) % 2 == 0).then(None).otherwise(pl.col("email")).alias("email"),
+        pl.when(pl.int_range(pl.len()) % 2 == 0)
+        .then(None)
+        .otherwise(pl.col("email"))
+        .alias("email"),
         pl.lit("not a phone").alias("phone"),
     )
     with MasterStore.init(store_path, model_path) as store:
@@ -467,9 +495,17 @@ def test_drift_is_flagged_when_a_batch_degrades(
         flagged = report.filter("drift")
         before = flagged.filter(pl.col("stage") == "before")
         assert {"email", "phone"} <= set(before.get_column("column"))
-        assert set(flagged.filter(pl.col("column") == "phone").get_column("metric")) >= {"validity"}
-        assert not flagged.filter(pl.col("column").is_in(["first_name", "surname"])).height
-        loose = store.drift(MonitoringConfig(max_completeness_drop=1, max_validity_drop=1, max_uniqueness_change=1))
+        assert set(
+            flagged.filter(pl.col("column") == "phone").get_column("metric")
+        ) >= {"validity"}
+        assert not flagged.filter(
+            pl.col("column").is_in(["first_name", "surname"])
+        ).height
+        loose = store.drift(
+            MonitoringConfig(
+                max_completeness_drop=1, max_validity_drop=1, max_uniqueness_change=1
+            )
+        )
         assert loose.filter("drift").height == 0
         profiles = store.profiles()
         assert set(profiles.get_column("batch_id")) == {1, 2}
@@ -486,5 +522,34 @@ def test_golden_history_and_export(filled: Path, tmp_path: Path) -> None:
         assert history.get_column("kind").to_list()[0] == "create"
         written = store.export(tmp_path / "out")
         assert pl.read_parquet(written["golden"]).height == golden.height
-        assert set(written) == {"clusters", "golden", "decisions", "audit", "batches", "profiles"}
+        assert set(written) == {
+            "clusters",
+            "golden",
+            "decisions",
+            "audit",
+            "batches",
+            "profiles",
+        }
     assert schema.CLUSTER_ID in golden.columns
+
+
+def test_an_interrupted_compaction_is_finished_at_the_next_open(
+    filled: Path, tmp_path: Path
+) -> None:
+    """Erasure commits, then rewrites the file; a writer that finds the rewrite undone does it."""
+    path = _copy(filled, tmp_path)
+    with MasterStore.open(path) as store:
+        store._db.execute("CREATE TABLE scratch (v VARCHAR)")
+        store._db.execute("INSERT INTO scratch VALUES ('SECRET-VALUE-42')")
+        store._db.execute("CHECKPOINT")
+        store._db.execute("DELETE FROM scratch")
+        store._db.execute("UPDATE meta SET value = '1' WHERE key = 'pending_compaction'")
+        store._db.execute("CHECKPOINT")
+    assert b"SECRET-VALUE-42" in _file_bytes(path)  # DuckDB keeps deleted bytes
+    with MasterStore.open(path, read_only=True):
+        pass  # a reader leaves the file alone
+    assert b"SECRET-VALUE-42" in _file_bytes(path)
+    with MasterStore.open(path) as store:
+        assert store._db.meta()["pending_compaction"] == "0"
+        assert store.counts()["records"] == 2000
+    assert b"SECRET-VALUE-42" not in _file_bytes(path)

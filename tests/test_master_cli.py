@@ -27,12 +27,27 @@ def test_the_verbs_end_to_end(
     customers.head(1200).write_parquet(first)
     customers.slice(1200).write_csv(second)
 
-    assert main(["init", "--store", store, "--model", str(model_path), "--input", str(first)]) == 0
+    assert (
+        main(
+            [
+                "init",
+                "--store",
+                store,
+                "--model",
+                str(model_path),
+                "--input",
+                str(first),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith(f"store {store} created")
     assert "1,200 records" in out[0]
 
-    assert main(["apply", "--store", store, "--input", str(second), "--actor", "etl"]) == 0
+    assert (
+        main(["apply", "--store", store, "--input", str(second), "--actor", "etl"]) == 0
+    )
     line = capsys.readouterr().out.strip()
     assert line.startswith("apply batch 2: 800 records (800 new")
 
@@ -42,12 +57,43 @@ def test_the_verbs_end_to_end(
     a = f"{pair['source'][0]}:{pair['record_id'][0]}"
     b = f"{pair['source'][1]}:{pair['record_id'][1]}"
     cluster = pair["cluster_id"][0]
-    assert main(
-        ["decide", "--store", store, "--kind", "cannot_link", "--record", a, "--record", b,
-         "--actor", "ann", "--reason", "different people"]
-    ) == 0
+    assert (
+        main(
+            [
+                "decide",
+                "--store",
+                store,
+                "--kind",
+                "cannot_link",
+                "--record",
+                a,
+                "--record",
+                b,
+                "--actor",
+                "ann",
+                "--reason",
+                "different people",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip() == f"decision 1: cannot_link of {a}, {b}"
-    assert main(["decide", "--store", store, "--undo", "1", "--actor", "ann", "--reason", "oops"]) == 0
+    assert (
+        main(
+            [
+                "decide",
+                "--store",
+                store,
+                "--undo",
+                "1",
+                "--actor",
+                "ann",
+                "--reason",
+                "oops",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith("undid decision 1: undo:")
 
     assert main(["history", "--store", store, "--cluster", cluster]) == 0
@@ -55,10 +101,18 @@ def test_the_verbs_end_to_end(
     assert lines[-1].endswith(f"event(s) name cluster {cluster}")
     assert any(" decide by ann: " in x for x in lines)
 
-    probe = customers.filter(
-        (pl.col("source") == pair["source"][0]) & (pl.col("record_id") == pair["record_id"][0])
-    ).drop("record_id").row(0, named=True)
-    assert main(["lookup", "--store", store, "--json", json.dumps(probe), "--top", "1"]) == 0
+    probe = (
+        customers.filter(
+            (pl.col("source") == pair["source"][0])
+            & (pl.col("record_id") == pair["record_id"][0])
+        )
+        .drop("record_id")
+        .row(0, named=True)
+    )
+    assert (
+        main(["lookup", "--store", store, "--json", json.dumps(probe), "--top", "1"])
+        == 0
+    )
     captured = capsys.readouterr()
     hit = json.loads(captured.out.strip().splitlines()[0])
     assert hit["cluster_id"] == cluster and hit["is_match"]
@@ -67,10 +121,27 @@ def test_the_verbs_end_to_end(
 
     golden = tmp_path / "golden.parquet"
     assert main(["golden", "--store", store, "--output", str(golden)]) == 0
-    assert pl.read_parquet(golden).height == clusters.get_column("cluster_id").n_unique()
+    assert (
+        pl.read_parquet(golden).height == clusters.get_column("cluster_id").n_unique()
+    )
     capsys.readouterr()
 
-    assert main(["erase", "--store", store, "--record", a, "--actor", "dpo", "--reason", "r"]) == 0
+    assert (
+        main(
+            [
+                "erase",
+                "--store",
+                store,
+                "--record",
+                a,
+                "--actor",
+                "dpo",
+                "--reason",
+                "r",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.startswith("erase: 1 records removed")
 
     assert main(["export", "--store", store, "--output", str(tmp_path / "out")]) == 0
@@ -96,6 +167,22 @@ def test_errors_are_one_line_with_exit_codes(
         assert main(["drift", "--store", store]) == EXIT_LOCKED
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "lock file" in err[0]
-    assert main(["decide", "--store", store, "--kind", "own_entity", "--record", "nocolon",
-                 "--actor", "a", "--reason", "r"]) == 2
+    assert (
+        main(
+            [
+                "decide",
+                "--store",
+                store,
+                "--kind",
+                "own_entity",
+                "--record",
+                "nocolon",
+                "--actor",
+                "a",
+                "--reason",
+                "r",
+            ]
+        )
+        == 2
+    )
     assert "SOURCE:RECORD_ID" in capsys.readouterr().err

@@ -48,7 +48,7 @@ def store(filled: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def _linked_pair(store: MasterStore) -> tuple[tuple[str, str], tuple[str, str], str]:
     """Two records the model links directly, in a cluster of three or more."""
-    pair = store._db.frame(  # noqa: SLF001
+    pair = store._db.frame(
         "SELECT a.source AS sa, a.record_id AS ia, b.source AS sb, b.record_id AS ib, "
         "m.cluster_id FROM pairs p JOIN records a ON a._row = p._row_l "
         "JOIN records b ON b._row = p._row_r JOIN membership m ON m._row = p._row_l "
@@ -62,8 +62,11 @@ def _cluster_of(store: MasterStore, ref: tuple[str, str]) -> str:
     clusters = store.clusters()
     return str(
         clusters.filter(
-            (pl.col("source") == ref[0]) & (pl.col("record_id").cast(pl.String) == ref[1])
-        ).get_column("cluster_id").item()
+            (pl.col("source") == ref[0])
+            & (pl.col("record_id").cast(pl.String) == ref[1])
+        )
+        .get_column("cluster_id")
+        .item()
     )
 
 
@@ -72,7 +75,9 @@ def test_cannot_link_splits_and_survives_retraining(
     customers: pl.DataFrame,  # noqa: F811
 ) -> None:
     a, b, cluster = _linked_pair(store)
-    did = store.decide("cannot_link", a, b, actor="ann", reason="twins, checked by phone")
+    did = store.decide(
+        "cannot_link", a, b, actor="ann", reason="twins, checked by phone"
+    )
     assert _cluster_of(store, a) != _cluster_of(store, b)
     history = store.history(cluster)
     kinds = history.get_column("kind").to_list()
@@ -84,14 +89,18 @@ def test_cannot_link_splits_and_survives_retraining(
         did,
     )
     assert event["clusters_before"] == [cluster]
-    assert sorted(event["clusters_after"]) == sorted({_cluster_of(store, a), _cluster_of(store, b)})
+    assert sorted(event["clusters_after"]) == sorted(
+        {_cluster_of(store, a), _cluster_of(store, b)}
+    )
     # a new model version: every record re-scored, the decision stays
     retrained = train(customers, customers_config(seed=7, u_sample_size=50_000))
     summary = store.set_model(retrained, actor="ml-team", reason="monthly retrain")
     assert store.model_version == 2
     assert summary.records == customers.height
     assert _cluster_of(store, a) != _cluster_of(store, b)
-    assert store.decisions(active_only=True).get_column("decision_id").to_list() == [did]
+    assert store.decisions(active_only=True).get_column("decision_id").to_list() == [
+        did
+    ]
     assert "model" in store.audit().get_column("kind").to_list()
     # and after reopening
     path = store.path
@@ -194,7 +203,11 @@ def _edges(raw: list[tuple[int, int, float]]) -> pl.DataFrame:
             "_row_r": [max(a, b) for a, b, _ in kept],
             "match_probability": [p for *_, p in kept],
         },
-        schema={"_row_l": pl.Int64, "_row_r": pl.Int64, "match_probability": pl.Float64},
+        schema={
+            "_row_l": pl.Int64,
+            "_row_r": pl.Int64,
+            "match_probability": pl.Float64,
+        },
     ).unique(["_row_l", "_row_r"], keep="first", maintain_order=True)
 
 
@@ -214,7 +227,11 @@ def test_resolve_without_decisions_is_the_batch_algorithm(
     config = ClusteringConfig(prune_weak_links=prune, max_cluster_size=5)
     out = resolve(np.arange(15), edges, threshold=0.5, clustering=config)
     records = pl.DataFrame(
-        {"_row": np.arange(15, dtype=np.uint32), "record_id": np.arange(15), "source": "s"}
+        {
+            "_row": np.arange(15, dtype=np.uint32),
+            "record_id": np.arange(15),
+            "source": "s",
+        }
     )
     batch = connected_components(
         records,
@@ -251,9 +268,7 @@ def test_decisions_override_the_model(
 ) -> None:
     apart = [(a, b) for a, b in apart if a != b]
     together = [
-        (a, b)
-        for a, b in together
-        if a != b and a not in alone and b not in alone
+        (a, b) for a, b in together if a != b and a not in alone and b not in alone
     ]
 
     def pairs(items: list[tuple[int, int]]) -> pl.DataFrame:
@@ -308,7 +323,9 @@ def test_ids_follow_the_rules(old: list[int], new: list[int]) -> None:
     )
     labels = pl.DataFrame({"_row": range(n), "__label": new})
     members, created, next_seq = assign_ids(labels, before, next_seq=100)
-    ids = dict(zip(members.get_column("_row"), members.get_column("cluster_id"), strict=True))
+    ids = dict(
+        zip(members.get_column("_row"), members.get_column("cluster_id"), strict=True)
+    )
     # one id per new cluster, ids never shared
     by_label: dict[int, set[str]] = {}
     for row, label in enumerate(new):
@@ -328,9 +345,7 @@ def test_ids_follow_the_rules(old: list[int], new: list[int]) -> None:
     # a new cluster holding all of several old clusters keeps the oldest id
     for rows in new_groups.values():
         whole = [c for c, g in old_groups.items() if g <= rows]
-        if len(whole) > 1 and all(
-            g <= rows for c, g in old_groups.items() if g & rows
-        ):
+        if len(whole) > 1 and all(g <= rows for c, g in old_groups.items() if g & rows):
             assert ids[next(iter(rows))] == format_cluster_id(min(whole) + 1)
     assert next_seq == 100 + created.height
     assert all(s >= 100 for s in created.get_column("seq"))
@@ -338,7 +353,10 @@ def test_ids_follow_the_rules(old: list[int], new: list[int]) -> None:
 
 def test_membership_events_name_each_kind() -> None:
     before = pl.DataFrame(
-        {"_row": [0, 1, 2, 3, 4, 5, 6], "cluster_id": ["a", "a", "b", "c", "c", "d", "e"]}
+        {
+            "_row": [0, 1, 2, 3, 4, 5, 6],
+            "cluster_id": ["a", "a", "b", "c", "c", "d", "e"],
+        }
     )
     after = pl.DataFrame(
         {

@@ -43,7 +43,9 @@ def parser() -> argparse.ArgumentParser:
         return sub
 
     def who(sub: argparse.ArgumentParser, *, required: bool) -> None:
-        sub.add_argument("--actor", required=required, default="system", help="who acts")
+        sub.add_argument(
+            "--actor", required=required, default="system", help="who acts"
+        )
         sub.add_argument("--reason", required=required, default=None, help="why")
 
     def inputs(sub: argparse.ArgumentParser, *, required: bool) -> None:
@@ -64,7 +66,9 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--id-column", default=None, help="column of record ids")
 
     init = verb("init", "create a store for a trained model")
-    init.add_argument("--model", required=True, help="model JSON path or models:/name/version")
+    init.add_argument(
+        "--model", required=True, help="model JSON path or models:/name/version"
+    )
     init.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
     init.add_argument(
         "--tf-reference",
@@ -72,7 +76,9 @@ def parser() -> argparse.ArgumentParser:
         help="records whose value frequencies the model's term-frequency levels use "
         "(default: the first batch)",
     )
-    init.add_argument("--keep", action="append", default=[], help="extra column to store")
+    init.add_argument(
+        "--keep", action="append", default=[], help="extra column to store"
+    )
     inputs(init, required=False)
     who(init, required=False)
 
@@ -81,9 +87,13 @@ def parser() -> argparse.ArgumentParser:
     who(apply, required=False)
 
     lookup = verb("lookup", "find the clusters records would join, without writing")
-    lookup.add_argument("--input", default=None, help="CSV or Parquet records to look up")
+    lookup.add_argument(
+        "--input", default=None, help="CSV or Parquet records to look up"
+    )
     lookup.add_argument("--json", default=None, help="one record as a JSON object")
-    lookup.add_argument("--output", default=None, help="Parquet file (default: JSON lines)")
+    lookup.add_argument(
+        "--output", default=None, help="Parquet file (default: JSON lines)"
+    )
     lookup.add_argument("--top", type=int, default=5, help="clusters per record")
     lookup.add_argument("--min-probability", type=float, default=0.0)
 
@@ -94,12 +104,16 @@ def parser() -> argparse.ArgumentParser:
     decide.add_argument(
         "--record", action="append", default=[], help="SOURCE:RECORD_ID (once or twice)"
     )
-    decide.add_argument("--undo", type=int, default=None, help="decision id to withdraw")
+    decide.add_argument(
+        "--undo", type=int, default=None, help="decision id to withdraw"
+    )
     who(decide, required=True)
 
     erase = verb("erase", "erase records for good (right to be forgotten)")
     erase.add_argument("--record", action="append", default=[], help="SOURCE:RECORD_ID")
-    erase.add_argument("--cluster", default=None, help="erase every member of a cluster")
+    erase.add_argument(
+        "--cluster", default=None, help="erase every member of a cluster"
+    )
     who(erase, required=True)
 
     history = verb("history", "a cluster's audit events")
@@ -160,7 +174,9 @@ def _apply_all(store: Any, args: argparse.Namespace) -> list[Any]:
     frames = [p for p in parts if isinstance(p, pl.DataFrame)]
     if sources:
         summaries.append(
-            store.apply(sources, id_column=args.id_column, actor=args.actor, reason=args.reason)
+            store.apply(
+                sources, id_column=args.id_column, actor=args.actor, reason=args.reason
+            )
         )
     if frames:
         summaries.append(
@@ -188,7 +204,11 @@ def _run(args: argparse.Namespace) -> int:
     verb = args.verb
     if verb == "init":
         set_tracking_uri(args.tracking_uri)
-        reference = read_frame(args.tf_reference, name="tf reference") if args.tf_reference else None
+        reference = (
+            read_frame(args.tf_reference, name="tf reference")
+            if args.tf_reference
+            else None
+        )
         with MasterStore.init(
             args.store,
             args.model,
@@ -219,7 +239,9 @@ def _run(args: argparse.Namespace) -> int:
                     raise ConfigError(f"--json is not valid JSON: {exc.msg}.") from exc
             else:
                 record = read_frame(args.input, name=f"input {args.input!r}")
-            out = store.lookup(record, top=args.top, min_probability=args.min_probability)
+            out = store.lookup(
+                record, top=args.top, min_probability=args.min_probability
+            )
             _write(out.with_columns(pl.col("golden").struct.json_encode()), args.output)
             matched = out.filter(pl.col("is_match")).get_column("query").n_unique()
             queries = len(record) if not isinstance(record, dict) else 1
@@ -279,7 +301,7 @@ def _run(args: argparse.Namespace) -> int:
                     f"{row['baseline']:.3f} -> {row['latest']:.3f}",
                     file=sys.stderr,
                 )
-            batch = report.get_column("batch_id").first() if report.height else None
+            batch = int(report.get_column("batch_id")[0]) if report.height else None
             print(
                 f"batch {batch}: {flagged.height} drifted measure(s) of {report.height}"
                 if batch is not None

@@ -47,7 +47,9 @@ class Database:
         self.con = con
         self.path = path
 
-    def frame(self, sql: str, params: Any = None, **frames: pl.DataFrame) -> pl.DataFrame:
+    def frame(
+        self, sql: str, params: Any = None, **frames: pl.DataFrame
+    ) -> pl.DataFrame:
         """Run a query and return its result as a polars frame.
 
         ``frames`` are visible to the query under their keyword names.

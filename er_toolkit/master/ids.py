@@ -30,9 +30,9 @@ def format_cluster_id(seq: int) -> str:
 
 def cluster_id(seq: pl.Expr) -> pl.Expr:
     """Build cluster ids from creation numbers (:func:`format_cluster_id` as an expression)."""
-    return pl.concat_str(
-        pl.lit(_PREFIX), seq.cast(pl.String).str.zfill(_WIDTH)
-    ).alias(schema.CLUSTER_ID)
+    return pl.concat_str(pl.lit(_PREFIX), seq.cast(pl.String).str.zfill(_WIDTH)).alias(
+        schema.CLUSTER_ID
+    )
 
 
 def assign_ids(
@@ -89,7 +89,9 @@ def assign_ids(
             pl.len().alias("__kept"),
             pl.col(schema.ROW).min().alias("__oldest"),
         )
-        .sort([schema.CLUSTER_ID, "__kept", "__oldest"], descending=[False, True, False])
+        .sort(
+            [schema.CLUSTER_ID, "__kept", "__oldest"], descending=[False, True, False]
+        )
         .group_by(schema.CLUSTER_ID, maintain_order=True)
         .agg(pl.col(SEQ).first(), pl.col(_LABEL).first())
     )

@@ -15,8 +15,12 @@ from er_toolkit.master.db import Database
 from er_toolkit.master.ids import SEQ, assign_ids
 from er_toolkit.master.resolve import COMPONENT, resolve
 from er_toolkit.master.scoring import TermFrequencies, score_pairs
-from er_toolkit.steward.audit import CLUSTERS_AFTER, CLUSTERS_BEFORE, EVENT_ROWS
-from er_toolkit.steward.audit import membership_events
+from er_toolkit.steward.audit import (
+    CLUSTERS_AFTER,
+    CLUSTERS_BEFORE,
+    EVENT_ROWS,
+    membership_events,
+)
 
 __all__ = ["BATCH_FIRST", "BATCH_LAST", "Change", "Plan", "plan_change", "write_plan"]
 
@@ -106,9 +110,7 @@ class Context:
     """Whether the store holds any record yet."""
 
 
-def block_keys(
-    blockers: Sequence[KeyBlocker], records: pl.DataFrame
-) -> pl.DataFrame:
+def block_keys(blockers: Sequence[KeyBlocker], records: pl.DataFrame) -> pl.DataFrame:
     """Return every key blocker's keys: ``blocker`` (its position), ``key``, ``_row``.
 
     ``records`` carries store rows in ``_row``; the blockers see them
@@ -191,7 +193,9 @@ def _new_edges(ctx: Context, change: Change, keys: pl.DataFrame) -> pl.DataFrame
                     across.join(
                         sources.rename({schema.ROW: "a", schema.SOURCE: "sa"}), on="a"
                     )
-                    .join(sources.rename({schema.ROW: "b", schema.SOURCE: "sb"}), on="b")
+                    .join(
+                        sources.rename({schema.ROW: "b", schema.SOURCE: "sb"}), on="b"
+                    )
                     .filter(pl.col("sa") != pl.col("sb"))
                     .select("a", "b")
                 )
@@ -212,15 +216,18 @@ def _new_edges(ctx: Context, change: Change, keys: pl.DataFrame) -> pl.DataFrame
         [f.cast({schema.ROW: pl.Int64}) for f in frames], how="vertical_relaxed"
     )
     positions = local.select(pl.col(schema.ROW), pl.int_range(pl.len()).alias(_LOCAL))
-    local = local.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias(schema.ROW))
-    numbered = (
-        pairs.join(positions.rename({schema.ROW: schema.ROW_L, _LOCAL: "l"}), on=schema.ROW_L)
-        .join(positions.rename({schema.ROW: schema.ROW_R, _LOCAL: "r"}), on=schema.ROW_R)
+    local = local.with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias(schema.ROW)
     )
+    numbered = pairs.join(
+        positions.rename({schema.ROW: schema.ROW_L, _LOCAL: "l"}), on=schema.ROW_L
+    ).join(positions.rename({schema.ROW: schema.ROW_R, _LOCAL: "r"}), on=schema.ROW_R)
     scored = score_pairs(
         linker,
         local,
-        numbered.select(pl.col("l").alias(schema.ROW_L), pl.col("r").alias(schema.ROW_R)),
+        numbered.select(
+            pl.col("l").alias(schema.ROW_L), pl.col("r").alias(schema.ROW_R)
+        ),
         ctx.frequencies,
         min_probability=linker.threshold_,
     )
@@ -447,9 +454,7 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         )
         .select(schema.ROW, schema.CLUSTER_ID, COMPONENT)
     )
-    touched = members.filter(
-        pl.col(schema.CLUSTER_ID).is_in(after_ids.implode())
-    )
+    touched = members.filter(pl.col(schema.CLUSTER_ID).is_in(after_ids.implode()))
     old_clusters = (
         ctx.db.frame(
             "SELECT cluster_id, seq, created_batch FROM clusters WHERE cluster_id IN "
@@ -458,7 +463,11 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         )
         if ctx.stored and after_ids.len()
         else pl.DataFrame(
-            schema={schema.CLUSTER_ID: pl.String, SEQ: pl.Int64, "created_batch": pl.Int32}
+            schema={
+                schema.CLUSTER_ID: pl.String,
+                SEQ: pl.Int64,
+                "created_batch": pl.Int32,
+            }
         )
     )
     batch = change.batch_id
@@ -480,7 +489,11 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         )
         .with_columns(pl.lit(batch, dtype=pl.Int32).alias("updated_batch"))
         .select(
-            schema.CLUSTER_ID, SEQ, schema.CLUSTER_SIZE, "created_batch", "updated_batch"
+            schema.CLUSTER_ID,
+            SEQ,
+            schema.CLUSTER_SIZE,
+            "created_batch",
+            "updated_batch",
         )
         .sort(SEQ)
     )
@@ -567,7 +580,9 @@ def _insert(db: Database, table: str, frame: pl.DataFrame) -> None:
     frame = _plain_types(frame)
     if db.has_table(table):
         if frame.height:
-            db.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {{frame}}", frame=frame)
+            db.execute(
+                f"INSERT INTO {table} BY NAME SELECT * FROM {{frame}}", frame=frame
+            )
     else:
         db.execute(f"CREATE TABLE {table} AS SELECT * FROM {{frame}}", frame=frame)
 

@@ -47,7 +47,9 @@ class StoreLock:
             fcntl.flock(fd, flag | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            holder = "another writer or open readers" if self.mode == "write" else "a writer"
+            holder = (
+                "another writer or open readers" if self.mode == "write" else "a writer"
+            )
             raise StoreLockedError(
                 f"The master store {str(self.path)[: -len('.lock')]!r} is locked by "
                 f"{holder} (lock file {str(self.path)!r}); a store has one writer "

@@ -31,9 +31,9 @@ def _key_hash(keys: pl.DataFrame) -> np.ndarray:
     """Hash each (blocker, key) in memory: polars' hash, never stored."""
     return (
         keys.select(
-            pl.concat_str(pl.col("blocker").cast(pl.String), pl.lit("\x1f"), "key").hash(
-                seed=0
-            )
+            pl.concat_str(
+                pl.col("blocker").cast(pl.String), pl.lit("\x1f"), "key"
+            ).hash(seed=0)
         )
         .to_series()
         .to_numpy()
@@ -59,7 +59,9 @@ class LookupIndex:
     golden_ids: pl.Series
 
     @classmethod
-    def load(cls, db: Database, linker: Any, blockers: Sequence[KeyBlocker]) -> LookupIndex:
+    def load(
+        cls, db: Database, linker: Any, blockers: Sequence[KeyBlocker]
+    ) -> LookupIndex:
         """Read the index from the store (reads only)."""
         columns = list(dict.fromkeys(c.column for c in linker.config.comparisons))
         if not db.has_table("records"):
@@ -146,7 +148,9 @@ def _query_frame(record: Any, columns: Sequence[str]) -> pl.DataFrame:
             f"got columns {frame.columns}."
         )
     return frame.with_columns(
-        pl.lit(None, dtype=pl.String).alias(c) for c in columns if c not in frame.columns
+        pl.lit(None, dtype=pl.String).alias(c)
+        for c in columns
+        if c not in frame.columns
     )
 
 
@@ -203,7 +207,9 @@ def lookup(
         pl.DataFrame(
             {
                 schema.ROW_L: pairs.get_column("q").cast(pl.UInt32),
-                schema.ROW_R: pl.int_range(n, n + pairs.height, dtype=pl.UInt32, eager=True),
+                schema.ROW_R: pl.int_range(
+                    n, n + pairs.height, dtype=pl.UInt32, eager=True
+                ),
             }
         ),
         frequencies,

@@ -129,8 +129,10 @@ def resolve(
         pl.lit(MUST_LINK_PROBABILITY, dtype=pl.Float64).alias(schema.MATCH_PROBABILITY)
     )
     links = pl.concat(
-        [must.with_columns(pl.lit(True).alias("__must")),
-         model.with_columns(pl.lit(False).alias("__must"))]
+        [
+            must.with_columns(pl.lit(True).alias("__must")),
+            model.with_columns(pl.lit(False).alias("__must")),
+        ]
     )
     left = local(links.get_column(schema.ROW_L).to_numpy())
     right = local(links.get_column(schema.ROW_R).to_numpy())
@@ -139,7 +141,10 @@ def resolve(
         alone = np.zeros(n, dtype=bool)
         pos = local(np.asarray(own_entity, dtype=np.int64))
         alone[pos[pos >= 0]] = True
-        keep &= ~alone[np.where(left >= 0, left, 0)] & ~alone[np.where(right >= 0, right, 0)]
+        keep &= (
+            ~alone[np.where(left >= 0, left, 0)]
+            & ~alone[np.where(right >= 0, right, 0)]
+        )
     lo = np.minimum(left, right)[keep]
     hi = np.maximum(left, right)[keep]
     prob = links.get_column(schema.MATCH_PROBABILITY).to_numpy()[keep]
@@ -159,9 +164,7 @@ def resolve(
     )
     lo = local_links.get_column(schema.ROW_L).to_numpy()
     hi = local_links.get_column(schema.ROW_R).to_numpy()
-    graph = sp.coo_array(
-        (np.ones(lo.size, dtype=bool), (lo, hi)), shape=(n, n)
-    ).tocsr()
+    graph = sp.coo_array((np.ones(lo.size, dtype=bool), (lo, hi)), shape=(n, n)).tocsr()
     components = csgraph.connected_components(graph, directed=False)[1]
     records = pl.DataFrame(
         {
@@ -232,30 +235,29 @@ def _keep_apart(
         inside = (labels[lo] == cluster) & (labels[hi] == cluster)
         # strongest first: must-links, then probability, ties by the rows
         idx = np.flatnonzero(inside)
-        ranking = np.lexsort(
-            (rows[hi[idx]], rows[lo[idx]], -prob[idx], ~is_must[idx])
-        )
+        ranking = np.lexsort((rows[hi[idx]], rows[lo[idx]], -prob[idx], ~is_must[idx]))
         parent = {int(m): int(m) for m in members}
         forbidden: dict[int, set[int]] = {int(m): set() for m in members}
         for a, b in zip(apart_l, apart_r, strict=True):
             if labels[a] == cluster and labels[b] == cluster:
                 forbidden[int(a)].add(int(b))
                 forbidden[int(b)].add(int(a))
-
-        def find(x: int) -> int:
-            while parent[x] != x:
-                parent[x] = parent[parent[x]]
-                x = parent[x]
-            return x
-
         for e in idx[ranking]:
-            ra, rb = find(int(lo[e])), find(int(hi[e]))
-            if ra == rb or any(find(f) == rb for f in forbidden[ra]):
+            ra, rb = _find(parent, int(lo[e])), _find(parent, int(hi[e]))
+            if ra == rb or any(_find(parent, f) == rb for f in forbidden[ra]):
                 continue
             parent[rb] = ra
             forbidden[ra] |= forbidden.pop(rb)
-        roots = np.array([find(int(m)) for m in members])
+        roots = np.array([_find(parent, int(m)) for m in members])
         _, part = np.unique(roots, return_inverse=True)
         labels[members] = np.where(part == 0, cluster, next_label + part - 1)
         next_label += int(part.max()) + 1
     return labels
+
+
+def _find(parent: dict[int, int], x: int) -> int:
+    """Return the root of ``x`` in a union-find forest, halving paths."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x

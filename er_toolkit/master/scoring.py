@@ -6,6 +6,7 @@ import hashlib
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final
 
 import duckdb
@@ -23,6 +24,8 @@ __all__ = ["TermFrequencies", "score_pairs", "value_hashes"]
 HASH: Final = "value_hash"
 COUNT: Final = "count"
 COMPARISON: Final = "comparison"
+_SMALL: Final = 64
+"""Up to this many values are hashed in Python, more in DuckDB."""
 _LOCK = threading.Lock()
 _HASHER: list[duckdb.DuckDBPyConnection] = []
 
@@ -38,21 +41,39 @@ def value_hashes(values: pl.Series) -> pl.Series:
     --------
     >>> value_hashes(pl.Series(["a", None])).to_list()
     [7000413967451013937, None]
-    >>> int.from_bytes(hashlib.md5(b"a").digest()[8:], "little")
-    7000413967451013937
+    >>> value_hashes(pl.Series(["a"] * 100)).unique().to_list()  # DuckDB's MD5
+    [7000413967451013937]
     """
-    frame = pl.DataFrame({"v": values.cast(pl.String)})
+    texts = values.cast(pl.String)
+    if len(texts) <= _SMALL:
+        # a few values (a lookup): hashlib gives the same numbers without a query
+        return pl.Series(
+            HASH,
+            [
+                None
+                if v is None
+                else int.from_bytes(hashlib.md5(v.encode()).digest()[8:], "little")
+                for v in texts.to_list()
+            ],
+            dtype=pl.UInt64,
+        )
+    arrow = pl.DataFrame({"v": texts}).to_arrow()
     with _LOCK:
         if not _HASHER:
             con = duckdb.connect(config={"threads": 1})
             con.execute("SET enable_progress_bar = false")
             _HASHER.append(con)
-        out = _HASHER[0].sql("SELECT md5_number_lower(v) AS h FROM frame").pl()
+        con = _HASHER[0]
+        con.register("__values", arrow)
+        try:
+            out = con.sql("SELECT md5_number_lower(v) AS h FROM __values").pl()
+        finally:
+            con.unregister("__values")
     return out.get_column("h").cast(pl.UInt64).alias(HASH)
 
 
 def _texts(values: pl.Series) -> pl.Series:
-    """The values as the compare kernel reads them for exact matches."""
+    """Return the values as the compare kernel reads them for exact matches."""
     return ColumnEncoding(values).strings
 
 
@@ -117,9 +138,9 @@ class TermFrequencies:
                     }
                 )
             )
-        counts = (
-            pl.concat(parts) if parts else cls().counts
-        ).cast({COMPARISON: pl.String, HASH: pl.UInt64, COUNT: pl.Int64})
+        counts = (pl.concat(parts) if parts else cls().counts).cast(
+            {COMPARISON: pl.String, HASH: pl.UInt64, COUNT: pl.Int64}
+        )
         return cls(columns=columns, counts=counts, totals=totals)
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,13 +148,27 @@ class TermFrequencies:
         return {"columns": dict(self.columns), "totals": dict(self.totals)}
 
     @classmethod
-    def from_parts(cls, spec: Mapping[str, Any], counts: pl.DataFrame) -> TermFrequencies:
+    def from_parts(
+        cls, spec: Mapping[str, Any], counts: pl.DataFrame
+    ) -> TermFrequencies:
         """Rebuild from :meth:`to_dict` and the stored counts."""
         return cls(
             columns=dict(spec["columns"]),
-            counts=counts.cast({COMPARISON: pl.String, HASH: pl.UInt64, COUNT: pl.Int64}),
+            counts=counts.cast(
+                {COMPARISON: pl.String, HASH: pl.UInt64, COUNT: pl.Int64}
+            ),
             totals={k: int(v) for k, v in spec["totals"].items()},
         )
+
+    @cached_property
+    def _tables(self) -> dict[str, dict[int, int]]:
+        """Per comparison, value hash -> count (made at the first small look-up)."""
+        return {
+            name: dict(
+                self.counts.filter(pl.col(COMPARISON) == name).select(HASH, COUNT).iter_rows()
+            )
+            for name in self.columns
+        }
 
     def per_record(self, records: pl.DataFrame) -> dict[str, np.ndarray]:
         """Return each record's frozen frequency per comparison (NaN where null)."""
@@ -141,6 +176,18 @@ class TermFrequencies:
         for name, column in self.columns.items():
             texts = _texts(records.get_column(column))
             n = max(int(self.totals.get(name, 0)), 1)
+            if len(texts) <= _SMALL:  # a lookup: dictionary look-ups, no joins
+                table = self._tables[name]
+                values = texts.to_list()
+                hashes = value_hashes(texts).to_list()
+                out[name] = np.array(
+                    [
+                        np.nan if v is None else table.get(h, 1) / n
+                        for v, h in zip(values, hashes, strict=True)
+                    ],
+                    dtype=np.float64,
+                )
+                continue
             mine = self.counts.filter(pl.col(COMPARISON) == name).select(HASH, COUNT)
             distinct = texts.drop_nulls().unique()
             known = (

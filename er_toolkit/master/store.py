@@ -22,7 +22,6 @@ from er_toolkit.datasets import ENTITY_COLUMN
 from er_toolkit.exceptions import ConfigError, SchemaError, StoreError
 from er_toolkit.io import Source, read_frame, write_parquet_atomic
 from er_toolkit.master.db import Database, connect
-from er_toolkit.master.ids import SEQ
 from er_toolkit.master.incremental import (
     BATCH_FIRST,
     BATCH_LAST,
@@ -143,7 +142,7 @@ def _as_linker(model: Any) -> tuple[Any, str | None]:
 
 
 def _key_blockers(linker: Any) -> list[KeyBlocker]:
-    """The model's blockers, which must all pair by keys, without block purging."""
+    """Return the model's blockers, refusing any that do not pair by keys or that purge blocks."""
     linker._check_fitted()
     blockers = linker.config.blocking.compile()
     wrong = [b.name for b in blockers if not isinstance(b, KeyBlocker)]
@@ -185,7 +184,12 @@ class MasterStore:
     """
 
     def __init__(
-        self, db: Database, lock: StoreLock, *, read_only: bool, memory_limit: str | None
+        self,
+        db: Database,
+        lock: StoreLock,
+        *,
+        read_only: bool,
+        memory_limit: str | None,
     ) -> None:
         self._db = db
         self._lock = lock
@@ -284,7 +288,9 @@ class MasterStore:
             con.close()
             os.replace(partial, path)
             _fsync_dir(path.parent)
-            db = Database(connect(path, read_only=False, memory_limit=memory_limit), path)
+            db = Database(
+                connect(path, read_only=False, memory_limit=memory_limit), path
+            )
         except BaseException:
             lock.release()
             raise
@@ -357,7 +363,11 @@ class MasterStore:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._db is None else ("read-only" if self.read_only else "open")
+        state = (
+            "closed"
+            if self._db is None
+            else ("read-only" if self.read_only else "open")
+        )
         return f"MasterStore({str(self.path)!r}, {state})"
 
     @property
@@ -463,34 +473,50 @@ class MasterStore:
         records, raw = self._stored_columns(prepared.records, prepared.raw)
         frequencies = self.frequencies
         if frequencies is None:
-            frequencies = TermFrequencies.from_records(records, self.linker.config.comparisons)
+            frequencies = TermFrequencies.from_records(
+                records, self.linker.config.comparisons
+            )
         existing = self._existing(records)
         unchanged = self._unchanged(existing, raw)
         known = existing.filter(~pl.col(schema.ROW).is_in(unchanged.implode()))
         next_row = int(self._meta["next_row"])
-        numbered = (
-            records.select(schema.SOURCE, schema.RECORD_ID)
-            .join(existing.select(schema.SOURCE, schema.RECORD_ID, schema.ROW, BATCH_FIRST),
-                  on=[schema.SOURCE, schema.RECORD_ID], how="left", maintain_order="left")
+        numbered = records.select(schema.SOURCE, schema.RECORD_ID).join(
+            existing.select(schema.SOURCE, schema.RECORD_ID, schema.ROW, BATCH_FIRST),
+            on=[schema.SOURCE, schema.RECORD_ID],
+            how="left",
+            maintain_order="left",
         )
         is_new = numbered.get_column(schema.ROW).is_null()
-        new_rows = (is_new.cast(pl.Int64).cum_sum() - 1 + next_row)
-        store_row = pl.when(is_new).then(new_rows).otherwise(numbered.get_column(schema.ROW))
+        new_rows = is_new.cast(pl.Int64).cum_sum() - 1 + next_row
+        store_row = (
+            pl.when(is_new).then(new_rows).otherwise(numbered.get_column(schema.ROW))
+        )
         numbered = numbered.with_columns(
             pl.select(store_row).to_series().alias(schema.ROW),
-            pl.when(is_new).then(pl.lit(batch_id)).otherwise(pl.col(BATCH_FIRST))
-            .cast(pl.Int32).alias(BATCH_FIRST),
+            pl.when(is_new)
+            .then(pl.lit(batch_id))
+            .otherwise(pl.col(BATCH_FIRST))
+            .cast(pl.Int32)
+            .alias(BATCH_FIRST),
         )
         n_new = int(is_new.sum())
         keep_mask = ~numbered.get_column(schema.ROW).is_in(unchanged.implode())
         incoming = (
-            pl.concat([numbered.select(schema.ROW, BATCH_FIRST), records], how="horizontal")
+            pl.concat(
+                [numbered.select(schema.ROW, BATCH_FIRST), records], how="horizontal"
+            )
             .with_columns(pl.lit(batch_id, dtype=pl.Int32).alias(BATCH_LAST))
             .filter(keep_mask)
         )
         incoming = incoming.select(
-            schema.ROW, schema.SOURCE, schema.RECORD_ID, BATCH_FIRST, BATCH_LAST,
-            pl.exclude(schema.ROW, schema.SOURCE, schema.RECORD_ID, BATCH_FIRST, BATCH_LAST),
+            schema.ROW,
+            schema.SOURCE,
+            schema.RECORD_ID,
+            BATCH_FIRST,
+            BATCH_LAST,
+            pl.exclude(
+                schema.ROW, schema.SOURCE, schema.RECORD_ID, BATCH_FIRST, BATCH_LAST
+            ),
         )
         incoming_raw = pl.concat(
             [numbered.select(schema.ROW), raw.drop(schema.SOURCE, schema.RECORD_ID)],
@@ -548,10 +574,20 @@ class MasterStore:
             db.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    batch_id, now, actor, reason, self.model_version, summary.records,
-                    n_new, summary.changed_records, summary.unchanged_records,
-                    summary.clusters_touched, summary.clusters_created,
-                    summary.merges, summary.splits, seconds,
+                    batch_id,
+                    now,
+                    actor,
+                    reason,
+                    self.model_version,
+                    summary.records,
+                    n_new,
+                    summary.changed_records,
+                    summary.unchanged_records,
+                    summary.clusters_touched,
+                    summary.clusters_created,
+                    summary.merges,
+                    summary.splits,
+                    seconds,
                 ],
             )
             if profile.height:
@@ -590,8 +626,10 @@ class MasterStore:
 
         if isinstance(batch, Source):
             return [batch]
-        if isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)) and all(
-            isinstance(b, Source) for b in batch
+        if (
+            isinstance(batch, Sequence)
+            and not isinstance(batch, (str, bytes))
+            and all(isinstance(b, Source) for b in batch)
         ):
             return list(batch)
         if isinstance(batch, Mapping):
@@ -632,7 +670,7 @@ class MasterStore:
                 f"The store's record ids are {stored}; this batch's are {dtype}. Give "
                 "every batch ids of one type."
             )
-        self._batch_id_dtype = str(dtype) if not stored else stored
+        self._batch_id_dtype = stored if stored else str(dtype)
         label = self.linker.config.evaluation.entity_column or ENTITY_COLUMN
         drop = [schema.ROW] + ([label] if label not in self.keep else [])
         ids = [
@@ -657,7 +695,8 @@ class MasterStore:
         if not self._db.has_table("raw_records"):
             return None
         return [
-            c for c in self._db.frame("SELECT * FROM raw_records LIMIT 0").columns
+            c
+            for c in self._db.frame("SELECT * FROM raw_records LIMIT 0").columns
             if c != schema.ROW
         ]
 
@@ -685,7 +724,9 @@ class MasterStore:
         stored = self._db.frame(
             "SELECT * FROM raw_records WHERE _row IN (SELECT _row FROM {rows})",
             rows=existing.select(schema.ROW),
-        ).join(existing.select(schema.ROW, schema.SOURCE, schema.RECORD_ID), on=schema.ROW)
+        ).join(
+            existing.select(schema.ROW, schema.SOURCE, schema.RECORD_ID), on=schema.ROW
+        )
         columns = [c for c in raw.columns if c not in (schema.SOURCE, schema.RECORD_ID)]
         new = raw.select(schema.SOURCE, schema.RECORD_ID, *columns)
         old = stored.select(
@@ -701,7 +742,8 @@ class MasterStore:
         )
         both = old.join(new, on=[schema.SOURCE, schema.RECORD_ID])
         same = pl.all_horizontal(
-            [pl.col(c).eq_missing(pl.col(c + "__old")) for c in columns] or [pl.lit(True)]
+            [pl.col(c).eq_missing(pl.col(c + "__old")) for c in columns]
+            or [pl.lit(True)]
         )
         return both.filter(same).get_column(schema.ROW).cast(pl.Int64)
 
@@ -760,10 +802,13 @@ class MasterStore:
             return int(same.get_column("decision_id").item(0))
         self._check_conflicts(decision, rows, standing)
         decision_id = int(self._meta["next_decision"])
-        lo_hi = sorted(rows) if len(rows) == 2 else [rows[0], None]
         by_row = {refs[r]: r for r in decision.records}
-        ref_a = by_row[lo_hi[0]]
-        ref_b = by_row[lo_hi[1]] if lo_hi[1] is not None else (None, None)
+        ordered = sorted(rows)
+        row_a, ref_a = ordered[0], by_row[ordered[0]]
+        row_b: int | None = ordered[1] if len(ordered) == 2 else None
+        ref_b: tuple[str | None, str | None] = (
+            by_row[row_b] if row_b is not None else (None, None)
+        )
         now = _now()
 
         def write(db: Database) -> None:
@@ -771,8 +816,17 @@ class MasterStore:
                 "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, "
                 "NULL, NULL, NULL)",
                 [
-                    decision_id, decision.kind, ref_a[0], ref_a[1], lo_hi[0],
-                    ref_b[0], ref_b[1], lo_hi[1], actor, reason, now,
+                    decision_id,
+                    decision.kind,
+                    ref_a[0],
+                    ref_a[1],
+                    row_a,
+                    ref_b[0],
+                    ref_b[1],
+                    row_b,
+                    actor,
+                    reason,
+                    now,
                 ],
             )
 
@@ -787,9 +841,16 @@ class MasterStore:
             write(db)  # the plan reads the decision inside the transaction
             plan = plan_change(self._context(), change)
             self._write_admin(
-                plan, "decide", decision.records, rows, now, extra={"next_decision": decision_id + 1}
+                plan,
+                "decide",
+                decision.records,
+                rows,
+                now,
+                extra={"next_decision": decision_id + 1},
             )
-        log.info("decision %s: %s", decision_id, self._summary("decide", plan, start).line())
+        log.info(
+            "decision %s: %s", decision_id, self._summary("decide", plan, start).line()
+        )
         self._after_write()
         return decision_id
 
@@ -908,8 +969,12 @@ class MasterStore:
                     db.frame(
                         "SELECT cluster_id FROM membership WHERE _row IN "
                         "(SELECT _row FROM {rows})",
-                        rows=pl.DataFrame({schema.ROW: list(rows)}, schema={schema.ROW: pl.Int64}),
-                    ).get_column(schema.CLUSTER_ID).to_list()
+                        rows=pl.DataFrame(
+                            {schema.ROW: list(rows)}, schema={schema.ROW: pl.Int64}
+                        ),
+                    )
+                    .get_column(schema.CLUSTER_ID)
+                    .to_list()
                 )
             )
         if after is None:
@@ -941,7 +1006,9 @@ class MasterStore:
         meta["next_seq"] = plan.next_seq
         db.set_meta(meta)
 
-    def _summary(self, operation: str, plan: Plan, start: float, **counts: int) -> BatchSummary:
+    def _summary(
+        self, operation: str, plan: Plan, start: float, **counts: int
+    ) -> BatchSummary:
         return BatchSummary(
             operation,
             plan.change.batch_id,
@@ -1006,15 +1073,15 @@ class MasterStore:
             raise StoreError("erase needs records or a cluster_id; got neither.")
         rows = np.array(sorted(set(found.values())), dtype=np.int64)
         now = _now()
-        change = Change(
-            batch_id=None, actor=actor, reason=reason, removed_rows=rows
-        )
+        change = Change(batch_id=None, actor=actor, reason=reason, removed_rows=rows)
         before = sorted(
             set(
                 db.frame(
                     "SELECT cluster_id FROM membership WHERE _row IN (SELECT _row FROM {rows})",
                     rows=pl.DataFrame({schema.ROW: rows}),
-                ).get_column(schema.CLUSTER_ID).to_list()
+                )
+                .get_column(schema.CLUSTER_ID)
+                .to_list()
             )
         )
         plan = plan_change(self._context(), change)
@@ -1083,10 +1150,16 @@ class MasterStore:
         try:
             for table in tables:
                 order = (
-                    " ORDER BY _row" if table in ("records", "raw_records", "membership") else ""
+                    " ORDER BY _row"
+                    if table in ("records", "raw_records", "membership")
+                    else ""
                 )
-                db.execute(f"CREATE TABLE fresh.{table} AS SELECT * FROM main.{table}{order}")
-            db.execute("UPDATE fresh.meta SET value = '0' WHERE key = 'pending_compaction'")
+                db.execute(
+                    f"CREATE TABLE fresh.{table} AS SELECT * FROM main.{table}{order}"
+                )
+            db.execute(
+                "UPDATE fresh.meta SET value = '0' WHERE key = 'pending_compaction'"
+            )
         finally:
             db.execute("DETACH fresh")
         db.con.close()
@@ -1133,9 +1206,9 @@ class MasterStore:
         sources = [
             Source(
                 str(name),
-                part.drop(schema.ROW, schema.SOURCE, BATCH_FIRST, BATCH_LAST).with_columns(
-                    pl.col(schema.RECORD_ID).cast(_dtype(dtype))
-                ),
+                part.drop(
+                    schema.ROW, schema.SOURCE, BATCH_FIRST, BATCH_LAST
+                ).with_columns(pl.col(schema.RECORD_ID).cast(_dtype(dtype))),
             )
             for (name,), part in stored.group_by(schema.SOURCE, maintain_order=True)
         ]
@@ -1152,7 +1225,9 @@ class MasterStore:
             else TermFrequencies.from_records(records, linker.config.comparisons)
         )
         ids = records.select(schema.SOURCE, schema.RECORD_ID).join(
-            stored.select(schema.SOURCE, schema.RECORD_ID, schema.ROW, BATCH_FIRST, BATCH_LAST),
+            stored.select(
+                schema.SOURCE, schema.RECORD_ID, schema.ROW, BATCH_FIRST, BATCH_LAST
+            ),
             on=[schema.SOURCE, schema.RECORD_ID],
             how="left",
             maintain_order="left",
@@ -1161,8 +1236,14 @@ class MasterStore:
             [ids.select(schema.ROW, BATCH_FIRST, BATCH_LAST), records], how="horizontal"
         )
         incoming = incoming.select(
-            schema.ROW, schema.SOURCE, schema.RECORD_ID, BATCH_FIRST, BATCH_LAST,
-            pl.exclude(schema.ROW, schema.SOURCE, schema.RECORD_ID, BATCH_FIRST, BATCH_LAST),
+            schema.ROW,
+            schema.SOURCE,
+            schema.RECORD_ID,
+            BATCH_FIRST,
+            BATCH_LAST,
+            pl.exclude(
+                schema.ROW, schema.SOURCE, schema.RECORD_ID, BATCH_FIRST, BATCH_LAST
+            ),
         )
         incoming_raw = pl.concat(
             [ids.select(schema.ROW), raw.drop(schema.SOURCE, schema.RECORD_ID)],
@@ -1194,13 +1275,23 @@ class MasterStore:
                 _insert_model(db, version, linker, uri, frequencies, actor, reason, now)
                 self.model_version = version
                 self._write_admin(
-                    plan, "model", [], [], now, extra={"model_version": version},
-                    before=[], after=[],
+                    plan,
+                    "model",
+                    [],
+                    [],
+                    now,
+                    extra={"model_version": version},
+                    before=[],
+                    after=[],
                 )
         finally:
             self._after_write()
         return self._summary(
-            "model", plan, start, records=incoming.height, changed_records=incoming.height
+            "model",
+            plan,
+            start,
+            records=incoming.height,
+            changed_records=incoming.height,
         )
 
     # -------------------------------------------------------------- reads
@@ -1270,7 +1361,9 @@ class MasterStore:
 
     def _ids_out(self, frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
         dtype = _dtype(self._meta.get("record_id_dtype") or "String")
-        return frame.with_columns(pl.col(c).cast(dtype) for c in columns if c in frame.columns)
+        return frame.with_columns(
+            pl.col(c).cast(dtype) for c in columns if c in frame.columns
+        )
 
     def golden(self, cluster_ids: Iterable[str] | None = None) -> pl.DataFrame:
         """Return the golden records (of ``cluster_ids``, or all), by cluster id."""
@@ -1279,7 +1372,10 @@ class MasterStore:
             return pl.DataFrame(schema={schema.CLUSTER_ID: pl.String})
         if cluster_ids is None:
             return db.frame("SELECT * FROM golden ORDER BY cluster_id")
-        ids = pl.DataFrame({schema.CLUSTER_ID: list(cluster_ids)}, schema={schema.CLUSTER_ID: pl.String})
+        ids = pl.DataFrame(
+            {schema.CLUSTER_ID: list(cluster_ids)},
+            schema={schema.CLUSTER_ID: pl.String},
+        )
         return db.frame(
             "SELECT * FROM golden WHERE cluster_id IN (SELECT cluster_id FROM {ids}) "
             "ORDER BY cluster_id",
@@ -1334,7 +1430,9 @@ class MasterStore:
     def decisions(self, *, active_only: bool = False) -> pl.DataFrame:
         """Return the stewards' decisions (standing ones only with ``active_only``)."""
         where = " WHERE active" if active_only else ""
-        return self._readable().frame(f"SELECT * FROM decisions{where} ORDER BY decision_id")
+        return self._readable().frame(
+            f"SELECT * FROM decisions{where} ORDER BY decision_id"
+        )
 
     def batches(self) -> pl.DataFrame:
         """Return one row per applied batch: counts, actor, model version, seconds."""
@@ -1412,7 +1510,9 @@ def _frequencies(linker: Any, reference: Any) -> TermFrequencies:
     """Count term frequencies over a reference set of records, standardised by the model."""
     if isinstance(reference, TermFrequencies):
         return reference
-    if isinstance(reference, Sequence) and all(isinstance(s, Source) for s in reference):
+    if isinstance(reference, Sequence) and all(
+        isinstance(s, Source) for s in reference
+    ):
         sources = list(reference)
     else:
         frame = read_frame(reference, name="term_frequencies")
@@ -1461,10 +1561,13 @@ def _insert_counts(db: Database, version: int, frequencies: TermFrequencies) -> 
         db.execute("INSERT INTO term_frequencies BY NAME SELECT * FROM {c}", c=counts)
 
 
-def _store_frequencies(db: Database, version: int, frequencies: TermFrequencies) -> None:
+def _store_frequencies(
+    db: Database, version: int, frequencies: TermFrequencies
+) -> None:
     """Freeze ``frequencies`` for model ``version`` (the first batch's, when none were given)."""
     has = db.scalar(
-        "SELECT term_frequencies IS NOT NULL FROM models WHERE model_version = ?", [version]
+        "SELECT term_frequencies IS NOT NULL FROM models WHERE model_version = ?",
+        [version],
     )
     if has:
         return

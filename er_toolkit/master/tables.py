@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["FORMAT_VERSION", "READABLE_FORMAT_VERSIONS", "STATIC_TABLES", "create_tables"]
+__all__ = [
+    "FORMAT_VERSION",
+    "READABLE_FORMAT_VERSIONS",
+    "STATIC_TABLES",
+    "create_tables",
+]
 
 FORMAT_VERSION: Final = 1
 """The layout this release writes (``meta`` key ``format_version``)."""
@@ -58,8 +63,8 @@ STATIC_TABLES: Final[dict[str, str]] = {
         "clusters_created INTEGER, merges INTEGER, splits INTEGER, seconds DOUBLE"
     ),
     "profiles": (
-        "batch_id INTEGER, stage VARCHAR, source VARCHAR, \"column\" VARCHAR, "
-        "rows BIGINT, missing BIGINT, completeness DOUBLE, \"distinct\" BIGINT, "
+        'batch_id INTEGER, stage VARCHAR, source VARCHAR, "column" VARCHAR, '
+        'rows BIGINT, missing BIGINT, completeness DOUBLE, "distinct" BIGINT, '
         "uniqueness DOUBLE, invalid BIGINT, validity DOUBLE, invalid_reasons VARCHAR, "
         "length_min BIGINT, length_mean DOUBLE, length_max BIGINT, top_patterns VARCHAR"
     ),

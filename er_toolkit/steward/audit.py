@@ -117,12 +117,14 @@ def membership_events(
     old = _check(before, "before").rename({schema.CLUSTER_ID: _BEFORE})
     new = _check(after, "after").rename({schema.CLUSTER_ID: _AFTER})
     rows = old.join(new, on=schema.ROW, how="full", coalesce=True)
-    out_schema = {
-        "kind": pl.String,
-        CLUSTERS_BEFORE: pl.List(pl.String),
-        CLUSTERS_AFTER: pl.List(pl.String),
-        EVENT_ROWS: pl.List(pl.Int64),
-    }
+    out_schema = pl.Schema(
+        [
+            ("kind", pl.String()),
+            (CLUSTERS_BEFORE, pl.List(pl.String)),
+            (CLUSTERS_AFTER, pl.List(pl.String)),
+            (EVENT_ROWS, pl.List(pl.Int64)),
+        ]
+    )
     if rows.height == 0:
         return pl.DataFrame(schema=out_schema)
     old_ids = rows.get_column(_BEFORE).drop_nulls().unique().sort()
@@ -186,5 +188,5 @@ def membership_events(
             nulls_last=True,
         )
         .select(list(out_schema))
-        .cast(out_schema)  # type: ignore[arg-type]
+        .cast(out_schema)
     )
