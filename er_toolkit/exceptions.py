@@ -56,3 +56,15 @@ class StoreError(ErToolkitError, ValueError):
 
 class StoreLockedError(ErToolkitError, RuntimeError):
     """Another process holds the master store's lock."""
+
+
+class OutputError(ErToolkitError, RuntimeError):
+    """An output folder cannot be written, is locked, or holds an incomplete set."""
+
+
+class TrackingError(ErToolkitError, RuntimeError):
+    """MLflow refused a tracking URI, an experiment or a model name."""
+
+
+class DataQualityWarning(UserWarning):
+    """The run goes on, but its output is likely poor (mostly-null columns, ...)."""
