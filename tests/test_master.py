@@ -543,7 +543,9 @@ def test_an_interrupted_compaction_is_finished_at_the_next_open(
         store._db.execute("INSERT INTO scratch VALUES ('SECRET-VALUE-42')")
         store._db.execute("CHECKPOINT")
         store._db.execute("DELETE FROM scratch")
-        store._db.execute("UPDATE meta SET value = '1' WHERE key = 'pending_compaction'")
+        store._db.execute(
+            "UPDATE meta SET value = '1' WHERE key = 'pending_compaction'"
+        )
         store._db.execute("CHECKPOINT")
     assert b"SECRET-VALUE-42" in _file_bytes(path)  # DuckDB keeps deleted bytes
     with MasterStore.open(path, read_only=True):

@@ -1,19 +1,29 @@
-"""``store`` verbs: exit codes and one-line summaries."""
+"""``er-toolkit store`` actions: exit codes and one-line summaries."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from er_toolkit.cli.main import main as er_toolkit
+from er_toolkit.cli.store import EXIT_DRIFT, EXIT_LOCKED
 from er_toolkit.master import MasterStore
-from er_toolkit.master.cli import EXIT_DRIFT, EXIT_LOCKED, main
 from tests.master_fixtures import (
+    ROOT,
     customers,  # noqa: F401  (fixture)
     model_path,  # noqa: F401  (fixture)
 )
+
+
+def main(argv: list[str]) -> int:
+    """``er-toolkit store ...`` through the one command line's dispatch."""
+    return er_toolkit(["store", *argv])
 
 
 def test_the_verbs_end_to_end(
@@ -186,3 +196,32 @@ def test_errors_are_one_line_with_exit_codes(
         == 2
     )
     assert "SOURCE:RECORD_ID" in capsys.readouterr().err
+    # usage errors are one line too, and an unknown action names the choices
+    assert main(["forget", "--store", store]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "invalid choice: 'forget'" in err[0]
+    assert main(["apply", "--store", store]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--input" in err[0]
+
+
+def test_the_module_path_runs_the_same_verb(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "er_toolkit.master",
+            "history",
+            "--store",
+            "x.duckdb",
+            "--cluster",
+            "c1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: No master store")

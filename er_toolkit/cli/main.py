@@ -21,6 +21,10 @@ VERBS: Final[dict[str, tuple[str, str]]] = {
     "label": ("er_toolkit.cli.label", "label candidate pairs by active learning"),
     "profile": ("er_toolkit.cli.profile", "profile a file's data quality"),
     "report": ("er_toolkit.cli.report", "write the HTML run report of a model"),
+    "store": (
+        "er_toolkit.cli.store",
+        "the master store: init|apply|lookup|decide|erase|history|golden|export|drift",
+    ),
 }
 """Verb -> (module with ``main(argv) -> int``, one-line description).
 

@@ -1,5 +1,8 @@
-"""``python -m er_toolkit.master <verb>``: the store verbs (see :mod:`er_toolkit.master.cli`)."""
+"""``python -m er_toolkit.master <action>``: the ``store`` verb of :mod:`er_toolkit.cli`."""
 
-from er_toolkit.master.cli import main
+import sys
 
-raise SystemExit(main())
+from er_toolkit.cli.store import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -165,7 +165,9 @@ class TermFrequencies:
         """Per comparison, value hash -> count (made at the first small look-up)."""
         return {
             name: dict(
-                self.counts.filter(pl.col(COMPARISON) == name).select(HASH, COUNT).iter_rows()
+                self.counts.filter(pl.col(COMPARISON) == name)
+                .select(HASH, COUNT)
+                .iter_rows()
             )
             for name in self.columns
         }

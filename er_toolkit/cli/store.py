@@ -1,6 +1,8 @@
-"""``er-toolkit store``: the master store's verbs for schedulers and scripts.
+"""``er-toolkit store <action>``: the master store's verbs for schedulers and scripts.
 
-Every verb prints one summary line and exits 0 on success, 2 on bad input
+``init``, ``apply``, ``lookup``, ``decide``, ``erase``, ``history``,
+``golden``, ``export`` and ``drift``, each ``er-toolkit store <action>
+--store FILE ...``. Every action prints one summary line and exits 0 on success, 2 on bad input
 (one ``error:`` line on stderr), 75 when another process holds the store
 (retry later), and ``drift`` exits 1 when a batch drifted.
 """
@@ -16,7 +18,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from er_toolkit.cli import run_cli, set_tracking_uri
+from er_toolkit.cli import ArgumentParser, run_cli, set_tracking_uri
 from er_toolkit.exceptions import ConfigError, StoreLockedError
 from er_toolkit.io import read_frame, write_parquet_atomic
 
@@ -25,17 +27,19 @@ __all__ = ["EXIT_DRIFT", "EXIT_LOCKED", "main", "parser"]
 EXIT_DRIFT: Final = 1
 EXIT_LOCKED: Final = 75
 """``EX_TEMPFAIL``: the store is locked by another process; try again later."""
-PROG: Final = "python -m er_toolkit store"
+PROG: Final = "er-toolkit store"
 
 
-def parser() -> argparse.ArgumentParser:
-    """Return the argument parser of ``store``."""
-    p = argparse.ArgumentParser(
+def parser() -> ArgumentParser:
+    """Return the argument parser of ``store`` (usage errors: one line, exit 2)."""
+    p = ArgumentParser(
         prog=PROG,
         description="The master store: records, clusters, golden records, steward "
         "decisions and the audit log in one DuckDB file.",
     )
-    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = p.add_subparsers(
+        dest="verb", required=True, metavar="ACTION", parser_class=ArgumentParser
+    )
 
     def verb(name: str, text: str) -> argparse.ArgumentParser:
         sub = verbs.add_parser(name, help=text, description=text)
