@@ -555,3 +555,51 @@ def test_an_interrupted_compaction_is_finished_at_the_next_open(
         assert store._db.meta()["pending_compaction"] == "0"
         assert store.counts()["records"] == 2000
     assert b"SECRET-VALUE-42" not in _file_bytes(path)
+
+
+def test_erasure_drops_the_frequencies_of_values_only_the_erased_held(
+    filled: Path, tmp_path: Path
+) -> None:
+    """Not even a hash of a value only the erased person had stays in the store."""
+    from er_toolkit.master.scoring import value_hashes
+
+    with MasterStore.open(_copy(filled, tmp_path)) as store:
+        assert store.frequencies is not None
+        name, column = next(iter(store.frequencies.columns.items()))
+        std = store.records().join(store.clusters(), on=["source", "record_id"])
+        # a value held by two or more records, all of them in one cluster
+        held = (
+            std.filter(pl.col(column).is_not_null())
+            .group_by(column)
+            .agg(pl.col("cluster_id").n_unique().alias("k"), pl.len().alias("n"))
+            .filter((pl.col("k") == 1) & (pl.col("n") >= 2))
+        )
+        value = held.get_column(column)[0]
+        cluster = std.filter(pl.col(column) == value).get_column("cluster_id")[0]
+        gone = value_hashes(pl.Series([str(value)]))[0]
+
+        def counts() -> dict[int, int]:
+            return dict(
+                store._db.frame(
+                    "SELECT value_hash, count FROM term_frequencies WHERE comparison = ?",
+                    [name],
+                ).rows()
+            )
+
+        before = counts()
+        assert before[gone] >= 2
+        # a value the cluster shares with records outside it keeps its count
+        shared = (
+            std.filter(pl.col(column).is_not_null())
+            .group_by(column)
+            .agg(pl.col("cluster_id").n_unique().alias("k"))
+            .filter(pl.col("k") >= 2)
+            .get_column(column)
+        )
+        store.erase(cluster_id=cluster, actor="dpo", reason="request 9")
+        after = counts()
+        assert gone not in after
+        kept = value_hashes(shared.cast(pl.String))
+        assert all(after[h] == before[h] for h in kept.to_list() if h in before)
+        assert store.frequencies is not None
+        assert gone not in set(store.frequencies.counts.get_column("value_hash"))

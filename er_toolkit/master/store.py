@@ -34,7 +34,7 @@ from er_toolkit.master.incremental import (
 from er_toolkit.master.lock import StoreLock
 from er_toolkit.master.monitoring import MonitoringConfig, drift_report
 from er_toolkit.master.resolve import COMPONENT
-from er_toolkit.master.scoring import TermFrequencies
+from er_toolkit.master.scoring import TermFrequencies, _texts, value_hashes
 from er_toolkit.master.tables import (
     FORMAT_VERSION,
     READABLE_FORMAT_VERSIONS,
@@ -1037,7 +1037,8 @@ class MasterStore:
         their clusters are re-resolved (one may split) and golden records
         rebuilt. The audit log keeps an ``erase`` event with the ids and the
         time, never values; reasons of decisions about the records become
-        ``"[erased]"``. The database file is then rewritten, so the values
+        ``"[erased]"``; the frozen term-frequency count of a value no
+        remaining record holds is dropped (not even its hash stays). The database file is then rewritten, so the values
         are gone from its bytes (DuckDB otherwise leaves deleted rows in
         freed blocks), and the WAL with them.
 
@@ -1085,8 +1086,16 @@ class MasterStore:
             )
         )
         plan = plan_change(self._context(), change)
+        orphaned = _orphaned_frequencies(db, rows, self.frequencies)
 
         def scrub(db: Database) -> None:
+            if orphaned.height:
+                db.execute(
+                    "DELETE FROM term_frequencies WHERE EXISTS (SELECT 1 FROM {gone} g "
+                    "WHERE g.comparison = term_frequencies.comparison "
+                    "AND g.value_hash = term_frequencies.value_hash)",
+                    gone=orphaned,
+                )
             touched = db.frame(
                 "SELECT decision_id FROM decisions WHERE row_a IN (SELECT _row FROM {rows}) "
                 "OR row_b IN (SELECT _row FROM {rows})",
@@ -1525,6 +1534,50 @@ def _frequencies(linker: Any, reference: Any) -> TermFrequencies:
             sources = [Source("reference", frame)]
     records = linker.prepare(sources).records
     return TermFrequencies.from_records(records, linker.config.comparisons)
+
+
+def _orphaned_frequencies(
+    db: Database, rows: np.ndarray, frequencies: TermFrequencies | None
+) -> pl.DataFrame:
+    """Return (comparison, value_hash) of erased values that no other stored record holds.
+
+    Their frozen counts are dropped at erasure (such a value then has the
+    frequency of an unseen one), so not even a hash of a value only the
+    erased person had stays in the file; values others still hold keep
+    their counts.
+    """
+    empty = pl.DataFrame(schema={"comparison": pl.String, "value_hash": pl.UInt64})
+    if frequencies is None or not frequencies.columns or rows.size == 0:
+        return empty
+    gone_rows = pl.DataFrame({schema.ROW: rows})
+    erased = db.frame(
+        "SELECT * FROM records WHERE _row IN (SELECT _row FROM {rows})", rows=gone_rows
+    )
+    parts = [empty]
+    for name, column in frequencies.columns.items():
+        if column not in erased.columns:
+            continue
+        values = erased.get_column(column).drop_nulls().unique()
+        if values.len() == 0:
+            continue
+        others = db.frame(
+            f'SELECT "{column}" FROM records WHERE "{column}" IN '
+            "(SELECT v FROM {values}) AND _row NOT IN (SELECT _row FROM {rows})",
+            values=values.alias("v").to_frame(),
+            rows=gone_rows,
+        ).get_column(column)
+        mine = _texts(values).drop_nulls().unique()
+        held = _texts(others).drop_nulls().unique()
+        only_mine = mine.filter(~mine.is_in(held.implode()))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "comparison": pl.repeat(name, only_mine.len(), eager=True),
+                    "value_hash": value_hashes(only_mine),
+                }
+            )
+        )
+    return pl.concat(parts, how="vertical_relaxed")
 
 
 def _insert_model(
