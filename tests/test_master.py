@@ -280,6 +280,32 @@ def test_the_store_records_its_format_version(filled: Path, tmp_path: Path) -> N
         MasterStore.open(tmp_path / "missing.duckdb")
 
 
+def test_a_registered_model_uri_initialises_a_store(
+    linker,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``models:/name/version`` goes to the tracking loader; the store keeps the URI."""
+    import er_toolkit.track
+
+    asked: list[str] = []
+
+    def load(uri: str):  # the registry itself is tested with MLflow elsewhere
+        asked.append(uri)
+        return linker
+
+    monkeypatch.setattr(er_toolkit.track, "load_linker", load)
+    path = tmp_path / "s.duckdb"
+    with MasterStore.init(path, "models:/customers/3", actor="ops") as store:
+        assert store.model_version == 1
+        assert store._db.frame("SELECT uri, actor FROM models").rows() == [
+            ("models:/customers/3", "ops")
+        ]
+    assert asked == ["models:/customers/3"]
+    with pytest.raises(ConfigError, match="got int"):
+        MasterStore.init(tmp_path / "t.duckdb", 3)
+
+
 def test_a_store_refuses_blockers_it_cannot_keep_incrementally(
     linker,  # noqa: F811
     tmp_path: Path,
