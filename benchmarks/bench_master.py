@@ -259,8 +259,10 @@ def write_results(path: Path, args: argparse.Namespace) -> None:
         init, apply, look = r.get("init", {}), r.get("apply", {}), r.get("lookup", {})
         rows.append(
             f"| {r['n']:,} | {init.get('seconds', float('nan')):.1f} "
+            f"| {init.get('cpu_seconds', float('nan')):.1f} "
             f"| {init.get('peak_rss_mib', float('nan')):,.0f} "
             f"| {r['batch']:,} | {apply.get('apply_seconds', float('nan')):.2f} "
+            f"| {apply.get('cpu_seconds', float('nan')):.1f} "
             f"| {apply.get('peak_rss_mib', float('nan')):,.0f} "
             f"| {look.get('index_seconds', float('nan')):.1f} "
             f"| {look.get('lookups', 0):,} "
@@ -282,11 +284,14 @@ def write_results(path: Path, args: argparse.Namespace) -> None:
         "transaction, the store already open. Lookup: one record at a time against "
         "the read-only store, the in-memory index loaded first (its load timed "
         "apart); half the probes are stored records, half new. Peak RSS is each "
-        "phase's own process.\n\n"
-        "| records | init s | init peak MiB | batch | apply s | apply peak MiB "
+        "phase's own process. CPU s is the phase process's CPU time (all its "
+        "threads): on a loaded machine it is closer to what an idle one takes than "
+        "the wall-clock seconds.\n\n"
+        "| records | init s | init CPU s | init peak MiB | batch | apply s "
+        "| apply CPU s | apply peak MiB "
         "| lookup index s | lookups | lookup p50 ms | lookup p99 ms | lookup peak MiB "
         "| store file MiB | date |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
         + "\n"
     )

@@ -278,6 +278,13 @@ def test_the_store_records_its_format_version(filled: Path, tmp_path: Path) -> N
         MasterStore.init(filled, "unused.json")
     with pytest.raises(StoreError, match="No master store"):
         MasterStore.open(tmp_path / "missing.duckdb")
+    # a store written by a later layout is refused, not misread
+    newer = _copy(filled, tmp_path)
+    con = duckdb.connect(str(newer))
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'format_version'")
+    con.close()
+    with pytest.raises(StoreError, match="has format_version '99'"):
+        MasterStore.open(newer, read_only=True)
 
 
 def test_a_registered_model_uri_initialises_a_store(
