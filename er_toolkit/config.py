@@ -34,6 +34,7 @@ from er_toolkit.derive import (
 from er_toolkit.evaluate import EvaluationConfig
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.golden import GoldenConfig
+from er_toolkit.master.monitoring import MonitoringConfig
 from er_toolkit.placeholders import PlaceholderConfig
 from er_toolkit.schema import LinkType
 from er_toolkit.score.config import MODEL_KINDS, ModelConfig, TrainingConfig
@@ -302,6 +303,9 @@ class LinkageConfig:
     placeholders
         Which standardised columns to search for placeholder values, which
         then become null (``[placeholders]``; see :mod:`er_toolkit.placeholders`).
+    monitoring
+        When a master store flags a batch's data quality as drifted
+        (``[monitoring]``).
     experiment
         The MLflow experiment name.
     n_jobs
@@ -325,6 +329,7 @@ class LinkageConfig:
     golden: GoldenConfig = field(default_factory=GoldenConfig)
     derive: tuple[Derivation, ...] = ()
     placeholders: PlaceholderConfig = field(default_factory=PlaceholderConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     n_jobs: int | None = None
@@ -412,6 +417,7 @@ class LinkageConfig:
             "golden",
             "derive",
             "placeholders",
+            "monitoring",
             "experiment",
             "standardise",
             "n_jobs",
@@ -437,6 +443,7 @@ class LinkageConfig:
             golden=GoldenConfig.from_dict(spec.get("golden", {})),
             derive=as_derivations(spec.get("derive", ())),
             placeholders=PlaceholderConfig.from_dict(spec.get("placeholders", {})),
+            monitoring=MonitoringConfig.from_dict(spec.get("monitoring", {})),
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
             n_jobs=None if n_jobs is None else whole(n_jobs, "n_jobs", minimum=1),
@@ -472,6 +479,8 @@ class LinkageConfig:
         }
         out["clustering"] = self.clustering.to_dict()
         out["golden"] = self.golden.to_dict()
+        if self.monitoring != MonitoringConfig():
+            out["monitoring"] = self.monitoring.to_dict()
         if self.n_jobs is not None:
             out["n_jobs"] = self.n_jobs
         if self.derive:

@@ -50,6 +50,14 @@ class LabelError(ErToolkitError, ValueError):
     """Labels are missing, of one class only, or do not fit the pairs."""
 
 
+class StoreError(ErToolkitError, ValueError):
+    """A master-store operation cannot be done as asked (unknown record or cluster, contradicting decisions, unreadable store)."""
+
+
+class StoreLockedError(ErToolkitError, RuntimeError):
+    """Another process holds the master store's lock."""
+
+
 class OutputError(ErToolkitError, RuntimeError):
     """An output folder cannot be written, is locked, or holds an incomplete set."""
 

@@ -25,6 +25,10 @@ VERBS: Final[dict[str, tuple[str, str]]] = {
         "er_toolkit.cli.blocking",
         "propose blocking rules reaching a target recall within a pair budget",
     ),
+    "store": (
+        "er_toolkit.cli.store",
+        "the master store: init|apply|lookup|decide|erase|history|golden|export|drift",
+    ),
 }
 """Verb -> (module with ``main(argv) -> int``, one-line description).
 
