@@ -83,10 +83,26 @@ class Comparison:
         return None
 
     @property
+    def tf_level(self) -> ExactLevel | None:
+        """The term-frequency adjusted exact level (the one at :attr:`tf_gamma`)."""
+        gamma = self.tf_gamma
+        if gamma is None:
+            return None
+        level = self.levels[len(self.levels) - gamma]
+        assert isinstance(level, ExactLevel)
+        return level
+
+    @property
     def similarity_comparator(self) -> str | None:
-        """The string comparator whose raw similarity is reported, if any."""
+        """The string comparator whose raw similarity is reported, if any.
+
+        That of the first similarity or distance level on whole values
+        (levels with ``extract`` compare parts).
+        """
         for lvl in self.levels:
-            if isinstance(lvl, (SimilarityLevel, DistanceLevel)):
+            if isinstance(lvl, (SimilarityLevel, DistanceLevel)) and (
+                getattr(lvl, "extract", None) is None
+            ):
                 return lvl.comparator
         return None
 
@@ -97,11 +113,17 @@ class Comparison:
 
     @property
     def cutoffs(self) -> tuple[dict[str, float], dict[str, int]]:
-        """The loosest similarity and distance any level asks about, per comparator."""
+        """The loosest similarity and distance any level asks about, per comparator.
+
+        Only levels on whole values count, and only float32 similarity
+        levels: float64 ones compare similarities computed in full.
+        """
         sims: dict[str, float] = {}
         dists: dict[str, int] = {}
         for lvl in self.levels:
             if isinstance(lvl, SimilarityLevel):
+                if lvl.extract is not None or lvl.precision != "float32":
+                    continue  # parts and float64 similarities are never cut off
                 sims[lvl.comparator] = min(
                     sims.get(lvl.comparator, 1.0), lvl.min_similarity
                 )
