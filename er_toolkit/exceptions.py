@@ -48,3 +48,7 @@ class InputFormatError(ErToolkitError, ValueError):
 
 class LabelError(ErToolkitError, ValueError):
     """Labels are missing, of one class only, or do not fit the pairs."""
+
+
+class InteropError(ErToolkitError, ValueError):
+    """A model from another tool has no exact er_toolkit equivalent, or the reverse."""

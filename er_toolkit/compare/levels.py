@@ -54,6 +54,17 @@ def _check_range(name: str, value: float, lo: float, hi: float, level: str) -> N
         )
 
 
+Precision = Literal["float32", "float64"]
+
+
+def _check_precision(precision: str, level: str) -> None:
+    if precision not in get_args(Precision):
+        raise ConfigError(
+            f"The 'precision' of a {level} level must be one of "
+            f"{list(get_args(Precision))}; got {precision!r}."
+        )
+
+
 def _check_extract(pattern: str | None, level: str) -> None:
     """Refuse a regex the polars engine cannot compile."""
     if pattern is None:
@@ -92,6 +103,9 @@ class ExactLevel:
         How much of the adjustment to apply (0 to 1; 1 is all of it).
     tf_min_u
         The smallest frequency used; None: one over the records trained on.
+    precision
+        Of the term frequencies (the ``tf_`` column): ``"float32"``, or
+        ``"float64"`` for weights equal to Splink's to the last bits.
     extract
         A regular expression: compare each value's first match of it
         instead of the whole value; a pair where either value has no (or an
@@ -101,10 +115,16 @@ class ExactLevel:
 
     kind: ClassVar[str] = "exact"
     reads: ClassVar[ValueKind] = "text"
-    omit_defaults: ClassVar[tuple[str, ...]] = ("tf_weight", "tf_min_u", "extract")
+    omit_defaults: ClassVar[tuple[str, ...]] = (
+        "tf_weight",
+        "tf_min_u",
+        "precision",
+        "extract",
+    )
     term_frequency: bool = False
     tf_weight: float = 1.0
     tf_min_u: float | None = None
+    precision: Precision = "float32"
     extract: str | None = None
 
     def __post_init__(self) -> None:
@@ -112,12 +132,15 @@ class ExactLevel:
         if self.tf_min_u is not None:
             _check_range("tf_min_u", self.tf_min_u, 0.0, 1.0, "exact")
         _check_extract(self.extract, "exact")
+        _check_precision(self.precision, "exact")
         if not self.term_frequency and (
-            self.tf_weight != 1.0 or self.tf_min_u is not None
+            self.tf_weight != 1.0
+            or self.tf_min_u is not None
+            or self.precision != "float32"
         ):
             raise ConfigError(
-                "An exact level's 'tf_weight' and 'tf_min_u' apply only with "
-                "term_frequency = true; set it, or remove them."
+                "An exact level's 'tf_weight', 'tf_min_u' and 'precision' apply only "
+                "with term_frequency = true; set it, or remove them."
             )
         if self.term_frequency and self.extract is not None:
             raise ConfigError(
@@ -138,9 +161,6 @@ class ExactLevel:
         if self.term_frequency:
             label += " (tf)" if self.tf_weight == 1.0 else f" (tf x{self.tf_weight:g})"
         return label
-
-
-Precision = Literal["float32", "float64"]
 
 
 @dataclass(frozen=True)
@@ -181,11 +201,7 @@ class SimilarityLevel:
     def __post_init__(self) -> None:
         _check_comparator(self.comparator, STRING_COMPARATORS, "similarity")
         _check_range("min_similarity", self.min_similarity, 0.0, 1.0, "similarity")
-        if self.precision not in get_args(Precision):
-            raise ConfigError(
-                f"The 'precision' of a similarity level must be one of "
-                f"{list(get_args(Precision))}; got {self.precision!r}."
-            )
+        _check_precision(self.precision, "similarity")
         _check_extract(self.extract, "similarity")
 
     def matches(self, values: PairValues) -> np.ndarray:
