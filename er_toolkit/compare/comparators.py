@@ -267,9 +267,9 @@ def _set_jaccard(
         union=set_l.list.set_union(set_r).list.len(),
     )
     precise = np.dtype(dtype) == np.float64
-    work = np.float64 if precise else np.float32
-    inter = out.get_column("inter").to_numpy().astype(work)
-    union = out.get_column("union").to_numpy().astype(work)
+    work: type[np.floating[Any]] = np.float64 if precise else np.float32
+    inter: np.ndarray = out.get_column("inter").to_numpy().astype(work)
+    union: np.ndarray = out.get_column("union").to_numpy().astype(work)
     with np.errstate(invalid="ignore", divide="ignore"):
         sim = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
     return sim.astype(work)

@@ -93,8 +93,8 @@ def compare_encoded(
                 f"Comparison {comparison.name!r} has a term-frequency level, so it "
                 "needs the left values' term frequencies; got none."
             )
-        level = comparison.tf_level
-        precise = level is not None and level.precision == "float64"
+        tf_level = comparison.tf_level
+        precise = tf_level is not None and tf_level.precision == "float64"
         out[tf(comparison.name)] = np.asarray(
             term_frequency, dtype=np.float64 if precise else np.float32
         )

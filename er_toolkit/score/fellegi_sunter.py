@@ -626,7 +626,10 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             and level is not None
             and schema.tf(comp.name) in vectors.columns
         ):
-            freq = vectors.get_column(schema.tf(comp.name)).to_numpy()
+            # in float64: a float32 log2 of float32 frequencies is off by ~1e-6 bits
+            freq = (
+                vectors.get_column(schema.tf(comp.name)).to_numpy().astype(np.float64)
+            )
             at_top = (gamma == top) & ~np.isnan(freq)
             floor = (
                 1.0 / max(self.n_records_, 1)
