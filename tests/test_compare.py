@@ -491,7 +491,7 @@ def test_level_from_dict_applies_defaults() -> None:
         (lambda: level_from_dict({"comparator": "jaro"}), r"'kind' .* got None"),
         (
             lambda: level_from_dict({"kind": "exact", "tf": True}),
-            r"Unknown option\(s\) \['tf'\] for a 'exact' level; valid options are \['extract', 'term_frequency', 'tf_min_u', 'tf_weight'\]",
+            r"Unknown option\(s\) \['tf'\] for a 'exact' level; valid options are \['extract', 'precision', 'term_frequency', 'tf_min_u', 'tf_weight'\]",
         ),
         (
             lambda: level_from_dict(

@@ -464,6 +464,9 @@ def test_every_importable_level_scores_as_splink(kitchen_sink: pl.DataFrame) -> 
     assert_same_scores(scored, predictions, list(by_name))
     for t in THRESHOLDS:
         assert ours[t] == clusters[t]
+    # and back: every level kind written as SQL Splink predicts the same with
+    again, _, _ = splink_run(to_splink(linker, dates="date"), [frame])
+    assert_same_scores(scored, again, list(by_name))
 
 
 def test_link_only_model_scores_as_splink(kitchen_sink: pl.DataFrame) -> None:

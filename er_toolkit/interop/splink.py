@@ -955,6 +955,25 @@ def from_splink(
     ``substr``, phonetic arrays), percentage differences, distances in km,
     cosine and array levels, comparisons without a null first level or an
     ELSE last, and settings for other SQL dialects.
+
+    Examples
+    --------
+    >>> null = {"sql_condition": '"city_l" IS NULL OR "city_r" IS NULL', "is_null_level": True}
+    >>> exact = {"sql_condition": '"city_l" = "city_r"', "m_probability": 0.9,
+    ...          "u_probability": 0.01, "tf_adjustment_column": "city",
+    ...          "tf_adjustment_weight": 1.0}
+    >>> other = {"sql_condition": "ELSE", "m_probability": 0.1, "u_probability": 0.99}
+    >>> linker = from_splink({
+    ...     "link_type": "dedupe_only",
+    ...     "probability_two_random_records_match": 0.001,
+    ...     "blocking_rules_to_generate_predictions": [{"blocking_rule": 'l."city" = r."city"'}],
+    ...     "comparisons": [{"output_column_name": "city",
+    ...                      "comparison_levels": [null, exact, other]}],
+    ... })
+    >>> linker.config.comparisons[0].levels
+    (ExactLevel(term_frequency=True, tf_weight=1.0, tf_min_u=0.0, precision='float64', extract=None),)
+    >>> linker.scorer_.m_["city"].tolist()
+    [0.1, 0.9]
     """
     spec = read_settings(settings)
     _unknown_keys(spec, _SETTINGS_KEYS, "The Splink settings")
@@ -1093,7 +1112,9 @@ class _Writer:
 
     def __init__(self, comparison: Comparison, dates: Literal["text", "date"]) -> None:
         self.comparison = comparison
-        self.dates = dates
+        # a comparison with a date format parses text; one without reads ISO
+        # text or, with dates="date", a DATE column
+        self.dates = "text" if comparison.date_format is not None else dates
         self.fmt = comparison.date_format or ISO_DATE
         self.reads_dates = "date" in comparison.reads
 
@@ -1282,9 +1303,10 @@ def to_splink(
     unique_id_column_name, source_dataset_column_name
         Splink's names for the record id and (link jobs) source columns.
     dates
-        ``"text"``: date comparisons read string columns with the
-        comparison's ``date_format`` (``try_strptime``); ``"date"``: the
-        columns are DATE typed.
+        How date comparisons without a ``date_format`` read their column:
+        ``"text"``, ISO strings (``try_strptime(col, '%Y-%m-%d')``), or
+        ``"date"``, DATE columns. Those with a ``date_format`` parse text in
+        that format.
 
     Returns
     -------
@@ -1299,6 +1321,35 @@ def to_splink(
         cannot express (sorted neighbourhood, purged blocks, relative
         numeric differences, normalised edit or token similarities), naming
         it.
+
+    Notes
+    -----
+    A float32 similarity level (er_toolkit's default) is written with the
+    double threshold equivalent to its float32 comparison, and a
+    term-frequency level without ``tf_min_u`` with ``tf_minimum_u_value``
+    one over the records trained on. The weights then agree to float32
+    term-frequency precision (about 1e-7 bits per such comparison); levels
+    agree pair for pair, except where rapidfuzz's and DuckDB's Jaro-Winkler
+    doubles, which can differ in their last bit, straddle a float32 rounding
+    boundary.
+
+    Examples
+    --------
+    >>> levels = [
+    ...     {"sql_condition": "city_l IS NULL OR city_r IS NULL", "is_null_level": True},
+    ...     {"sql_condition": "city_l = city_r", "m_probability": 0.9, "u_probability": 0.01},
+    ...     {"sql_condition": "ELSE", "m_probability": 0.1, "u_probability": 0.99},
+    ... ]
+    >>> linker = from_splink({
+    ...     "link_type": "dedupe_only",
+    ...     "blocking_rules_to_generate_predictions": ["l.city = r.city"],
+    ...     "comparisons": [{"output_column_name": "city", "comparison_levels": levels}],
+    ... })
+    >>> settings = to_splink(linker)
+    >>> [lvl["sql_condition"] for lvl in settings["comparisons"][0]["comparison_levels"]]
+    ['"city_l" IS NULL OR "city_r" IS NULL', '"city_l" = "city_r"', 'ELSE']
+    >>> settings["blocking_rules_to_generate_predictions"][0]["blocking_rule"]
+    '(l."city" = r."city")'
     """
     from er_toolkit.pipeline import Linker
     from er_toolkit.score import FellegiSunter
