@@ -50,5 +50,17 @@ class LabelError(ErToolkitError, ValueError):
     """Labels are missing, of one class only, or do not fit the pairs."""
 
 
+class OutputError(ErToolkitError, RuntimeError):
+    """An output folder cannot be written, is locked, or holds an incomplete set."""
+
+
+class TrackingError(ErToolkitError, RuntimeError):
+    """MLflow refused a tracking URI, an experiment or a model name."""
+
+
+class DataQualityWarning(UserWarning):
+    """The run goes on, but its output is likely poor (mostly-null columns, ...)."""
+
+
 class InteropError(ErToolkitError, ValueError):
     """A model from another tool has no exact er_toolkit equivalent, or the reverse."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from er_toolkit import __version__, schema
+from er_toolkit import __version__, diagnostics, schema
 from er_toolkit.blocking import block_pairs, count_rule_pairs
 from er_toolkit.cluster import connected_components
 from er_toolkit.compare import RecordEncoding, compare_pairs
@@ -32,11 +32,11 @@ from er_toolkit.io import (
     load_source,
     prepare_records,
     read_frame,
-    read_json,
     write_json_atomic,
 )
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
 from er_toolkit.score.labels import labelled_pairs_from_list
+from er_toolkit.score.validation import load_model_json, validate_linker_dict
 from er_toolkit.standardise import profile_frame, profile_standardisation
 
 log = logging.getLogger(__name__)
@@ -146,14 +146,17 @@ class Linker:
             sources, columns=self.config.columns, keep=[*keep, *labels]
         )
         self.timings_["load"] = time.perf_counter() - start
-        if not self.config.standardise:
-            return PreparedRecords(
-                records, self.profile(records), records if keep_raw else None
-            )
-        start = time.perf_counter()
-        raw = records
-        records, profile = profile_standardisation(records, self.config.standardise)
-        self.timings_["standardise"] = time.perf_counter() - start
+        if self.config.standardise:
+            start = time.perf_counter()
+            raw = records
+            records, profile = profile_standardisation(records, self.config.standardise)
+            diagnostics.check_standardised(raw, records, self.config.standardise)
+            self.timings_["standardise"] = time.perf_counter() - start
+        else:
+            raw, profile = records, self.profile(records)
+        diagnostics.check_compared_columns(
+            records, self.config.comparisons, link_type=self.config.link_type
+        )
         return PreparedRecords(records, profile, raw if keep_raw else None)
 
     def records(
@@ -289,6 +292,7 @@ class Linker:
             )
         )
         self.timings_["fit"] = time.perf_counter() - start
+        diagnostics.check_fitted(self.scorer_)
         return self
 
     def labelled_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
@@ -520,6 +524,7 @@ class Linker:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Linker:
         """Rebuild a fitted linker from :meth:`to_dict`'s output."""
+        validate_linker_dict(data)
         version = data.get("format_version") if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("kind") != "er_toolkit.Linker":
             raise ModelFormatError(
@@ -546,8 +551,8 @@ class Linker:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Linker:
-        """Read a linker written by :meth:`save`."""
-        return cls.from_dict(read_json(path, name="model file"))
+        """Read a linker written by :meth:`save` (every field checked first)."""
+        return cls.from_dict(load_model_json(path))
 
 
 def with_record_ids(pairs: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:

@@ -28,7 +28,7 @@ from er_toolkit.compare.comparators import fused_multiply_add, similarity
 from er_toolkit.config import BlockingConfig, ClusteringConfig, LinkageConfig
 from er_toolkit.exceptions import ConfigError, InteropError
 from er_toolkit.interop import from_splink, to_splink
-from er_toolkit.interop.cli import main as interop_main
+from er_toolkit.cli.main import main as cli_main
 from er_toolkit.interop.splink import _float32_threshold
 from er_toolkit.interop.sql import parse_condition
 from er_toolkit.io import Source
@@ -969,7 +969,7 @@ def test_cli_imports_and_exports_model_files(
     settings_path = tmp_path / "splink_model.json"
     settings_path.write_text(json.dumps(splink_febrl3["settings"]))
     model_path = tmp_path / "linker.json"
-    code = interop_main(
+    code = cli_main(
         [
             "import-splink",
             "--settings",
@@ -988,7 +988,7 @@ def test_cli_imports_and_exports_model_files(
     _, ours, _ = er_toolkit_run(loaded, [febrl3])
     names = [c.name for c in loaded.config.comparisons]
     assert_same_scores(ours, splink_febrl3["predictions"], names)
-    code = interop_main(
+    code = cli_main(
         [
             "export-splink",
             "--model",
@@ -1020,7 +1020,7 @@ def test_cli_logs_and_registers_an_imported_model(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     previous = mlflow.get_tracking_uri()
     try:
-        code = interop_main(
+        code = cli_main(
             [
                 "import-splink",
                 "--settings",
@@ -1061,14 +1061,14 @@ def test_cli_errors_are_one_line(
 ) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(_settings(_comparison('LOWER("x_l") = LOWER("x_r")'))))
-    code = interop_main(
+    code = cli_main(
         ["import-splink", "--settings", str(bad), "--output", str(tmp_path / "o.json")]
     )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("error: Splink comparison 'x', level 2") and "\n" not in err
     assert not (tmp_path / "o.json").exists()
-    assert interop_main(["nonsense"]) == 2
+    assert cli_main(["nonsense"]) == 2
 
 
 def test_imported_model_stacks_under_a_classifier(

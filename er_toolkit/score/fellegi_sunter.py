@@ -25,6 +25,7 @@ from er_toolkit.score.base import (
 )
 from er_toolkit.score.em import Patterns, run_em
 from er_toolkit.score.sampling import sample_pairs, total_pairs
+from er_toolkit.score.validation import load_model_json, validate_fellegi_sunter_dict
 
 log = logging.getLogger(__name__)
 
@@ -403,7 +404,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         )
         self.u_sample_pairs_ = sample.height
         vectors = compare_pairs(
-            records, sample, comparisons, encoding=encoding, raw_similarity=False
+            records,
+            sample,
+            comparisons,
+            encoding=encoding,
+            raw_similarity=False,
+            workers=self.n_jobs,
         )
         u: dict[str, np.ndarray] = {}
         for comp in comparisons:
@@ -448,7 +454,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             # comparing them costs less time and memory than finding them
             # among all the candidates' vectors.
             vectors = compare_pairs(
-                records, pairs, comparisons, encoding=encoding, raw_similarity=False
+                records,
+                pairs,
+                comparisons,
+                encoding=encoding,
+                raw_similarity=False,
+                workers=self.n_jobs,
             )
             patterns = Patterns.from_vectors(vectors, names)
             # A comparison on the blocked columns agrees on every pair of the
@@ -759,7 +770,14 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         Files of format version 1 (before the threshold and the full set of
         learned attributes were stored) are read too; their threshold is
         0.5 unless the linker's config says otherwise.
+
+        Raises
+        ------
+        ModelFormatError
+            Naming the first field that is missing, of the wrong type or out
+            of range (see :func:`~er_toolkit.score.validation.validate_fellegi_sunter_dict`).
         """
+        validate_fellegi_sunter_dict(data)
         version = data.get("format_version") if isinstance(data, dict) else None
         kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
         if kind != "FellegiSunter" or version not in READABLE_VERSIONS:
@@ -822,10 +840,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FellegiSunter:
-        """Read a model written by :meth:`save`."""
-        from er_toolkit.io import read_json
-
-        return cls.from_dict(read_json(path, name="model file"))
+        """Read a model written by :meth:`save`, with the checks of :meth:`from_dict`."""
+        return cls.from_dict(load_model_json(path))
 
 
 def _default_m(n_levels: int) -> np.ndarray:
