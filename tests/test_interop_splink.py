@@ -1004,7 +1004,6 @@ def test_cli_imports_and_exports_model_files(
     assert_same_scores(ours, predictions, names)
 
 
-@pytest.mark.slow
 def test_cli_logs_and_registers_an_imported_model(
     splink_febrl3: dict[str, Any],
     febrl3: pl.DataFrame,
@@ -1017,6 +1016,7 @@ def test_cli_logs_and_registers_an_imported_model(
 
     settings_path = tmp_path / "splink_model.json"
     settings_path.write_text(json.dumps(splink_febrl3["settings"]))
+    # a local store in tmp_path: MLflow 3 refuses the file: backend by default
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     previous = mlflow.get_tracking_uri()
     try:

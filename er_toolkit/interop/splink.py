@@ -1060,6 +1060,8 @@ def _linker(
     model.probability_two_random_records_match_ = lam
     model.lambda_method_ = "splink"
     model.sessions_ = []
+    # trained on no records here: every term-frequency level carries its tf_min_u
+    model.n_records_ = 0
     linker = Linker(config)
     linker.scorer_ = model
     return linker
