@@ -14,6 +14,7 @@ from er_toolkit import schema
 from er_toolkit.blocking.base import PAIR_SCHEMA, Blocker
 from er_toolkit.exceptions import BlockingError, ConfigError
 from er_toolkit.pairs import pair_key, unpack_pair_keys
+from er_toolkit.progress import progress_bar
 from er_toolkit.schema import LinkType
 
 log = logging.getLogger(__name__)
@@ -96,25 +97,30 @@ def block_pairs(
     enum = pl.Enum(names)
     seen: list[np.ndarray] = []
     parts = []
-    for blocker, n in zip(blockers, report.get_column("pairs"), strict=True):
-        if max_pairs_per_rule is not None and n > max_pairs_per_rule:
-            message = (
-                f"Blocking rule {blocker.name!r} would produce {n:,} pairs, more than "
-                f"max_pairs_per_rule={max_pairs_per_rule:,}; make it stricter "
-                "(add a column, or use a prefix of another) or raise the limit."
+    with progress_bar(total=len(blockers), desc="block", unit="rule") as bar:
+        for blocker, n in zip(blockers, report.get_column("pairs"), strict=True):
+            bar.describe(blocker.name)
+            if max_pairs_per_rule is not None and n > max_pairs_per_rule:
+                message = (
+                    f"Blocking rule {blocker.name!r} would produce {n:,} pairs, more "
+                    f"than max_pairs_per_rule={max_pairs_per_rule:,}; make it "
+                    "stricter (add a column, or use a prefix of another) or raise "
+                    "the limit."
+                )
+                if on_explode == "raise":
+                    raise BlockingError(message)
+                warnings.warn(message, stacklevel=2)
+                bar.update()
+                continue
+            keys = _new_pair_keys(blocker.block(records, link_type=link_type), seen)
+            seen.append(keys)
+            left, right = unpack_pair_keys(keys)
+            parts.append(
+                pl.DataFrame({schema.ROW_L: left, schema.ROW_R: right}).with_columns(
+                    pl.lit(blocker.name, dtype=enum).alias(schema.BLOCKED_BY)
+                )
             )
-            if on_explode == "raise":
-                raise BlockingError(message)
-            warnings.warn(message, stacklevel=2)
-            continue
-        keys = _new_pair_keys(blocker.block(records, link_type=link_type), seen)
-        seen.append(keys)
-        left, right = unpack_pair_keys(keys)
-        parts.append(
-            pl.DataFrame({schema.ROW_L: left, schema.ROW_R: right}).with_columns(
-                pl.lit(blocker.name, dtype=enum).alias(schema.BLOCKED_BY)
-            )
-        )
+            bar.update()
     if not parts:
         return pl.DataFrame(schema={**PAIR_SCHEMA, schema.BLOCKED_BY: enum})
     return pl.concat(parts, rechunk=False)

@@ -48,6 +48,9 @@ class LinkageData:
         reaches an unsupervised one.
     n_jobs
         Threads the scorer may use.
+    validation
+        Reviewed pairs (``_row_l``, ``_row_r``, ``is_match``) of a fixed
+        validation split: a supervised scorer chooses its threshold on them.
     """
 
     records: pl.DataFrame
@@ -57,6 +60,7 @@ class LinkageData:
     labels: pl.DataFrame | None = None
     truth: pl.DataFrame | None = None
     n_jobs: int | None = None
+    validation: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
