@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from er_toolkit import schema
+from er_toolkit.cli.main import main as cli_main
 from er_toolkit.compare import (
     Comparison,
     ExactLevel,
@@ -28,7 +29,6 @@ from er_toolkit.compare.comparators import fused_multiply_add, similarity
 from er_toolkit.config import BlockingConfig, ClusteringConfig, LinkageConfig
 from er_toolkit.exceptions import ConfigError, InteropError
 from er_toolkit.interop import from_splink, to_splink
-from er_toolkit.cli.main import main as cli_main
 from er_toolkit.interop.splink import _float32_threshold
 from er_toolkit.interop.sql import parse_condition
 from er_toolkit.io import Source
@@ -1046,8 +1046,21 @@ def test_cli_logs_and_registers_an_imported_model(
         assert tags["imported_from"] == "splink"
         assert tags["lambda_method"] == "splink"
         assert "data_fingerprint" not in tags
+        # the registered pyfunc scores like the imported model, pair for pair
+        sample = febrl3.head(1_500)
+        served = pl.from_pandas(
+            mlflow.pyfunc.load_model("models:/febrl3_splink/1").predict(
+                sample.rename({"unique_id": schema.RECORD_ID}).to_pandas()
+            )
+        )
     finally:
         mlflow.set_tracking_uri(previous)
+    _, direct, _ = er_toolkit_run(registered, [sample])
+    key = [schema.RECORD_ID_L, schema.RECORD_ID_R]
+    both = served.join(direct, on=key, how="full", coalesce=True, suffix="_direct")
+    assert both.height == served.height == direct.height > 0
+    gap = (both[schema.MATCH_WEIGHT] - both[f"{schema.MATCH_WEIGHT}_direct"]).abs()
+    assert gap.max() == 0.0
     _, ours, _ = er_toolkit_run(registered, [febrl3])
     assert_same_scores(
         ours,
