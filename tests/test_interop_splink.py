@@ -490,7 +490,7 @@ def test_link_only_model_scores_as_splink(kitchen_sink: pl.DataFrame) -> None:
 
 
 def test_untrained_levels_take_splink_defaults(
-    kitchen_sink: pl.DataFrame, caplog: pytest.LogCaptureFixture
+    kitchen_sink: pl.DataFrame, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     frame = kitchen_sink.drop("source").head(800)
     creator = SettingsCreator(
@@ -504,6 +504,14 @@ def test_untrained_levels_take_splink_defaults(
     assert "untrained level(s)" in caplog.text
     _, scored, _ = er_toolkit_run(linker, [frame])
     assert_same_scores(scored, predictions, ["first_name", "email"])
+    loaded = Linker.load(linker.save(tmp_path / "imported.json"))
+    _, again, _ = er_toolkit_run(loaded, [frame])
+    assert_same_scores(again, predictions, ["first_name", "email"])
+    # Splink's m and u (defaults mixed with trained ones) need not sum to
+    # one: an imported model with such a row saves and loads
+    linker.scorer_.m_["email"] = linker.scorer_.m_["email"] * 0.5
+    loaded = Linker.load(linker.save(tmp_path / "halved.json"))
+    assert loaded.scorer_.m_["email"].tolist() == linker.scorer_.m_["email"].tolist()
 
 
 # --------------------------------------------------------------------------- #

@@ -102,9 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             line += f"; mlflow run {logged['run_id']}"
             if logged.get("version") is not None:
-                line += (
-                    f", registered models:/{linker.config.name}/{logged['version']}"
-                )
+                line += f", registered models:/{linker.config.name}/{logged['version']}"
         print(line)
         return 0
 
