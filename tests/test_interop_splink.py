@@ -271,6 +271,49 @@ def test_imported_model_keeps_splink_parameters(splink_febrl3: dict[str, Any]) -
     )
 
 
+@pytest.mark.slow
+def test_imported_febrl4_link_model_scores_as_splink() -> None:
+    """The full FEBRL4 link job (5,000 + 5,000 records) trained by Splink."""
+    from er_toolkit.datasets import load_febrl
+
+    frames = [
+        f.select(pl.col("rec_id").alias("unique_id"), *FEBRL_COLUMNS)
+        for f in load_febrl("febrl4")
+    ]
+    creator = SettingsCreator(
+        link_type="link_only",
+        comparisons=[
+            cl.NameComparison("given_name"),
+            cl.NameComparison("surname"),
+            cl.DateOfBirthComparison(
+                "date_of_birth", input_is_string=True, datetime_format="%Y%m%d"
+            ),
+            cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]),
+            cl.JaccardAtThresholds("address_1", [0.9, 0.7]),
+            cl.ExactMatch("suburb").configure(term_frequency_adjustments=True),
+            cl.LevenshteinAtThresholds("postcode", [1]),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("given_name"),
+            block_on("surname"),
+            block_on("date_of_birth"),
+            block_on("soc_sec_id"),
+        ],
+        max_iterations=20,
+    )
+    predictions, clusters, settings = splink_run(creator, frames, train=_train_febrl)
+    linker = from_splink(settings)
+    assert linker.config.link_type == "link"
+    _, scored, ours = er_toolkit_run(linker, frames)
+    names = [c.name for c in linker.config.comparisons]
+    assert assert_same_scores(scored, predictions, names).height > 100_000
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
+    # and back: the same model exported predicts the same in Splink
+    again, _, _ = splink_run(to_splink(linker), frames)
+    assert_same_scores(scored, again, names)
+
+
 def _train_customers(linker: Any) -> None:
     linker.training.estimate_probability_two_random_records_match(
         [block_on("first_name", "surname", "date_of_birth"), block_on("email")],
