@@ -956,6 +956,12 @@ def from_splink(
     cosine and array levels, comparisons without a null first level or an
     ELSE last, and settings for other SQL dialects.
 
+    er_toolkit trims values and reads empty strings as null; Splink compares
+    them as they are. The weights equal Splink's on records whose values
+    have no surrounding spaces and no empty strings (clean them so before
+    either tool sees them); elsewhere a pair such as ``"Kent "`` and
+    ``"Kent"`` is exact here and not in Splink.
+
     Examples
     --------
     >>> null = {"sql_condition": '"city_l" IS NULL OR "city_r" IS NULL', "is_null_level": True}
