@@ -705,8 +705,8 @@ def validate_level_order(comparison: Comparison) -> None:
     meets. A similarity level after a looser one of the same comparator, a
     distance level after a wider one, an exact level after any string level
     (equal values are similar at any threshold), and a level repeated are
-    never reached; levels on different columns (``column = ...``) never
-    cover each other.
+    never reached; levels on different columns (``column = ...``) or on
+    different regex parts of the values (``extract``) never cover each other.
 
     Examples
     --------
@@ -730,6 +730,8 @@ def validate_level_order(comparison: Comparison) -> None:
         """Whether every pair at ``later`` is already at ``first``."""
         if getattr(first, "column", None) != getattr(later, "column", None):
             return False  # levels on other columns (or composites) never cover
+        if getattr(first, "extract", None) != getattr(later, "extract", None):
+            return False  # levels on different parts of the values (or the whole)
         if isinstance(later, ExactLevel):
             return isinstance(first, (ExactLevel, SimilarityLevel, DistanceLevel))
         if type(first) is not type(later):

@@ -76,3 +76,7 @@ class SuspiciousParametersWarning(ErToolkitWarning):
 
 class DataQualityWarning(ErToolkitWarning):
     """The run goes on, but its output is likely poor (mostly-null columns, ...)."""
+
+
+class InteropError(ErToolkitError, ValueError):
+    """A model from another tool has no exact er_toolkit equivalent, or the reverse."""

@@ -491,13 +491,13 @@ def test_level_from_dict_applies_defaults() -> None:
         (lambda: level_from_dict({"comparator": "jaro"}), r"'kind' .* got None"),
         (
             lambda: level_from_dict({"kind": "exact", "tf": True}),
-            r"Unknown option\(s\) \['tf'\] for a 'exact' level; valid options are \['column', 'term_frequency'\]",
+            r"Unknown option\(s\) \['tf'\] for a 'exact' level; valid options are \['column', 'extract', 'precision', 'term_frequency', 'tf_min_u', 'tf_weight'\]",
         ),
         (
             lambda: level_from_dict(
                 {"kind": "similarity", "threshold": 0.9, "comparator": "jaro"}
             ),
-            r"Unknown option\(s\) \['threshold'\] .* valid options are \['column', 'comparator', 'min_similarity'\]",
+            r"Unknown option\(s\) \['threshold'\] .* valid options are \['column', 'comparator', 'extract', 'min_similarity', 'precision'\]",
         ),
         (
             lambda: level_from_dict({"kind": "similarity", "comparator": "nope"}),

@@ -275,7 +275,7 @@ def test_unknown_level_option_is_named() -> None:
     spec["comparisons"][0]["levels"][1]["min_sim"] = 0.9
     with pytest.raises(
         ConfigError,
-        match=r"Unknown option\(s\) \['min_sim'\] for a 'similarity' level; valid options are \['column', 'comparator', 'min_similarity'\]",
+        match=r"Unknown option\(s\) \['min_sim'\] for a 'similarity' level; valid options are \['column', 'comparator', 'extract', 'min_similarity', 'precision'\]",
     ):
         LinkageConfig.from_dict(spec)
 

@@ -29,6 +29,14 @@ VERBS: Final[dict[str, tuple[str, str]]] = {
         "er_toolkit.cli.store",
         "the master store: init|apply|lookup|decide|erase|history|golden|export|drift",
     ),
+    "import-splink": (
+        "er_toolkit.cli.import_splink",
+        "read a trained Splink 5 model into an er_toolkit model (and MLflow)",
+    ),
+    "export-splink": (
+        "er_toolkit.cli.export_splink",
+        "write a Fellegi-Sunter model as Splink 5 settings",
+    ),
 }
 """Verb -> (module with ``main(argv) -> int``, one-line description).
 

@@ -157,14 +157,27 @@ class Comparison:
         return None
 
     @property
+    def tf_level(self) -> ExactLevel | None:
+        """The term-frequency adjusted exact level (the one at :attr:`tf_gamma`)."""
+        gamma = self.tf_gamma
+        if gamma is None:
+            return None
+        level = self.levels[len(self.levels) - gamma]
+        assert isinstance(level, ExactLevel)
+        return level
+
+    @property
     def similarity_level(self) -> ScoredLevel | None:
         """The first level with a raw similarity on the comparison's own column.
 
-        The one ``sim_<name>`` reports.
+        The one ``sim_<name>`` reports; levels on whole values only (those
+        with ``extract`` compare parts).
         """
         for lvl in self.levels:
-            if isinstance(lvl, ScoredLevel) and (
-                getattr(lvl, "column", None) in (None, self.column)
+            if (
+                isinstance(lvl, ScoredLevel)
+                and getattr(lvl, "column", None) in (None, self.column)
+                and getattr(lvl, "extract", None) is None
             ):
                 return lvl
         return None
@@ -197,7 +210,11 @@ class Comparison:
 
     @property
     def cutoffs(self) -> dict[ColumnPair, tuple[dict[str, float], dict[str, int]]]:
-        """Per column pair, the loosest similarity and distance any level asks about."""
+        """Per column pair, the loosest similarity and distance any level asks about.
+
+        Only levels on whole values count, and only float32 similarity
+        levels: float64 ones and parts (``extract``) are compared in full.
+        """
         out: dict[ColumnPair, tuple[dict[str, float], dict[str, int]]] = {}
 
         def visit(level: Level) -> None:
@@ -210,6 +227,10 @@ class Comparison:
                     sims[level.comparator] = min(
                         sims.get(level.comparator, 1.0), level.min_similarity
                     )
+            if getattr(level, "extract", None) is not None:
+                return  # parts are never cut off
+            if isinstance(level, SimilarityLevel) and level.precision != "float32":
+                return  # float64 similarities are compared in full
             if isinstance(level, (SimilarityLevel, DistanceLevel)):
                 column = level.column or self.column
                 sims, dists = out.setdefault((column, column), ({}, {}))

@@ -70,7 +70,8 @@ def compare_encoded(
         own column is null or, for a comparison with number or date levels,
         not a number or date); ``sim_<name>`` (float32, NaN where gamma is
         -1) where the comparison has a string comparator and
-        ``raw_similarity`` is set; ``tf_<name>`` (float32) where it has a
+        ``raw_similarity`` is set; ``tf_<name>`` (float32, or float64 for a
+        level of that precision) where it has a
         term-frequency adjusted exact level.
     """
     cutoffs = {} if raw_similarity else comparison.cutoffs
@@ -112,7 +113,11 @@ def compare_encoded(
                 f"Comparison {comparison.name!r} has a term-frequency level, so it "
                 "needs the left values' term frequencies; got none."
             )
-        out[tf(comparison.name)] = np.asarray(term_frequency, dtype=np.float32)
+        tf_level = comparison.tf_level
+        precise = tf_level is not None and tf_level.precision == "float64"
+        out[tf(comparison.name)] = np.asarray(
+            term_frequency, dtype=np.float64 if precise else np.float32
+        )
     return out
 
 
@@ -159,7 +164,7 @@ def compare_batch(
     -------
     dict of numpy.ndarray
         Per comparison ``gamma_<name>`` (int8), and ``sim_<name>`` (float32,
-        NaN for null) and ``tf_<name>`` (float32) where they apply.
+        NaN for null) and ``tf_<name>`` (float32, float64 at that precision) where they apply.
 
     Raises
     ------

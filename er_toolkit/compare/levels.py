@@ -93,55 +93,167 @@ def check_range(name: str, value: float, lo: float, hi: float, level: str) -> No
         )
 
 
+Precision = Literal["float32", "float64"]
+
+
+def _check_precision(precision: str, level: str) -> None:
+    if precision not in get_args(Precision):
+        raise ConfigError(
+            f"The 'precision' of a {level} level must be one of "
+            f"{list(get_args(Precision))}; got {precision!r}."
+        )
+
+
+def _check_extract(pattern: str | None, level: str) -> None:
+    """Refuse a regex the polars engine cannot compile."""
+    if pattern is None:
+        return
+    if not isinstance(pattern, str) or not pattern:
+        raise ConfigError(
+            f"The 'extract' of a {level} level must be a regular expression (text); "
+            f"got {pattern!r}."
+        )
+    try:
+        pl.Series([""], dtype=pl.String).str.extract(pattern, 0)
+    except pl.exceptions.PolarsError as exc:
+        raise ConfigError(
+            f"The 'extract' of a {level} level is not a valid regular expression: "
+            f"{pattern!r} ({exc})."
+        ) from exc
+
+
 @dataclass(frozen=True)
 class ExactLevel:
     """Both values equal (after trimming); optionally term-frequency adjusted.
 
     With ``term_frequency=True`` the match weight of an exact agreement uses
     how common the shared value is: agreeing on a rare surname counts more
-    than agreeing on a common one.
+    than agreeing on a common one. The level's Bayes factor becomes
+    ``m / u * (u / max(f, tf_min_u)) ** tf_weight`` for a value of frequency
+    ``f`` (Splink's term-frequency adjustment): with the defaults
+    (``tf_weight`` 1, ``tf_min_u`` None, meaning ``1 / n_records`` of the
+    fit) that is ``m / max(f, 1 / n_records)``.
+
+    Parameters
+    ----------
+    term_frequency
+        Adjust the weight by the value's frequency.
+    tf_weight
+        How much of the adjustment to apply (0 to 1; 1 is all of it).
+    tf_min_u
+        The smallest frequency used; None: one over the records trained on.
+    precision
+        Of the term frequencies (the ``tf_`` column): ``"float32"``, or
+        ``"float64"`` for weights equal to Splink's to the last bits.
+    extract
+        A regular expression: compare each value's first match of it
+        instead of the whole value; a pair where either value has no (or an
+        empty) match is not at this level. The email user name is
+        ``"^[^@]+"``.
     """
 
     kind: ClassVar[str] = "exact"
     reads: ClassVar[ValueKind] = "text"
+    omit_defaults: ClassVar[tuple[str, ...]] = (
+        "tf_weight",
+        "tf_min_u",
+        "precision",
+        "extract",
+    )
     term_frequency: bool = False
     column: str | None = None
+    tf_weight: float = 1.0
+    tf_min_u: float | None = None
+    precision: Precision = "float32"
+    extract: str | None = None
 
     def __post_init__(self) -> None:
         _check_column(self.column, "exact")
+        check_range("tf_weight", self.tf_weight, 0.0, 1.0, "exact")
+        if self.tf_min_u is not None:
+            check_range("tf_min_u", self.tf_min_u, 0.0, 1.0, "exact")
+        _check_extract(self.extract, "exact")
+        _check_precision(self.precision, "exact")
+        if not self.term_frequency and (
+            self.tf_weight != 1.0
+            or self.tf_min_u is not None
+            or self.precision != "float32"
+        ):
+            raise ConfigError(
+                "An exact level's 'tf_weight', 'tf_min_u' and 'precision' apply only "
+                "with term_frequency = true; set it, or remove them."
+            )
+        if self.term_frequency and self.extract is not None:
+            raise ConfigError(
+                "An exact level with 'extract' compares parts of values, whose "
+                "frequencies are not counted: term_frequency must be false."
+            )
 
     def matches(self, values: PairValues) -> np.ndarray:
-        """Return whether each pair's values are equal."""
+        """Return whether each pair's values (or extracted parts) are equal."""
+        if self.extract is not None:
+            return values.part(self.extract).exact
         return values.exact
 
     @property
     def label(self) -> str:
         """Describe the level."""
-        return _on(self.column, "exact" + (" (tf)" if self.term_frequency else ""))
+        label = "exact" if self.extract is None else f"exact on /{self.extract}/"
+        if self.term_frequency:
+            label += " (tf)" if self.tf_weight == 1.0 else f" (tf x{self.tf_weight:g})"
+        return _on(self.column, label)
 
 
 @dataclass(frozen=True)
 class SimilarityLevel:
     """String similarity at or above ``min_similarity``.
 
-    Compared in float32, the precision of the ``sim_`` columns: a pair is at
-    the level exactly when its reported similarity reaches the threshold
-    (also float32), with or without raw similarities requested.
+    With ``precision="float32"`` (the default) the similarity is compared in
+    float32, the precision of the ``sim_`` columns: a pair is at the level
+    exactly when its reported similarity reaches the threshold (also
+    float32), with or without raw similarities requested. With
+    ``"float64"`` the double-precision similarity, computed as DuckDB
+    computes it (see :func:`~er_toolkit.compare.comparators.similarity`), is
+    compared with the threshold as written: the levels a SQL engine (Splink)
+    gives, pair for pair.
+
+    Parameters
+    ----------
+    comparator
+        One of :data:`~er_toolkit.compare.comparators.STRING_COMPARATORS`.
+    min_similarity
+        The threshold, in [0, 1].
+    precision
+        ``"float32"`` or ``"float64"``.
+    extract
+        A regular expression: compare each value's first match of it (see
+        :class:`ExactLevel`); a pair where either has none is not at this
+        level.
     """
 
     kind: ClassVar[str] = "similarity"
     reads: ClassVar[ValueKind] = "text"
+    omit_defaults: ClassVar[tuple[str, ...]] = ("precision", "extract")
     comparator: str = "jaro_winkler"
     min_similarity: float = 0.9
     column: str | None = None
+    precision: Precision = "float32"
+    extract: str | None = None
 
     def __post_init__(self) -> None:
         _check_comparator(self.comparator, STRING_COMPARATORS, "similarity")
         check_range("min_similarity", self.min_similarity, 0.0, 1.0, "similarity")
         _check_column(self.column, "similarity")
+        _check_precision(self.precision, "similarity")
+        _check_extract(self.extract, "similarity")
 
     def matches(self, values: PairValues) -> np.ndarray:
         """Return whether each pair's similarity reaches the threshold."""
+        if self.extract is not None:
+            values = values.part(self.extract)
+        if self.precision == "float64":
+            sim64 = values.similarity(self.comparator, precise=True)
+            return np.nan_to_num(sim64, nan=-1.0) >= self.min_similarity
         sim = values.similarity(self.comparator)
         return np.nan_to_num(sim, nan=-1.0) >= np.float32(self.min_similarity)
 
@@ -152,7 +264,8 @@ class SimilarityLevel:
     @property
     def label(self) -> str:
         """Describe the level."""
-        return _on(self.column, f"{self.comparator} >= {self.min_similarity:g}")
+        on = "" if self.extract is None else f" on /{self.extract}/"
+        return _on(self.column, f"{self.comparator}{on} >= {self.min_similarity:g}")
 
 
 @dataclass(frozen=True)
@@ -796,9 +909,12 @@ def level_to_dict(level: Level) -> dict[str, Any]:
     {'kind': 'not', 'level': {'kind': 'exact', 'term_frequency': False, 'column': 'dob'}}
     """
     out: dict[str, Any] = {"kind": level.kind}
+    # options added after model files existed are written only when set, so
+    # the declarations of earlier models stay what they were
+    omit = set(getattr(level, "omit_defaults", ()))
     for field in dataclasses.fields(level):  # type: ignore[arg-type]
         value = getattr(level, field.name)
-        if value is None:
+        if value is None or (field.name in omit and value == field.default):
             continue
         if isinstance(value, tuple) and value and _is_level(value[0]):
             value = [level_to_dict(v) for v in value]

@@ -32,7 +32,7 @@ from er_toolkit.score.base import (
     learned_attributes,
     reset_learned,
 )
-from er_toolkit.score.em import PROBABILITY_FLOOR, Patterns, run_em
+from er_toolkit.score.em import Patterns, run_em
 from er_toolkit.score.sampling import sample_pairs, total_pairs
 from er_toolkit.score.validation import load_model_json, validate_fellegi_sunter_dict
 
@@ -57,6 +57,11 @@ LEARNED = frozenset(
 )
 """Every attribute fitting may learn; a model file's ``fitted`` holds only these."""
 _PROB_FLOOR = 1e-9
+SCORE_FLOOR = 1e-300
+"""Smallest m or u scoring reads (Splink's ``M_U_CLAMP_MIN``): a zero is
+raised to it, so a weight is log2(m / u) however small m or u (an imported
+model's may be far smaller than er_toolkit's own estimates, which EM keeps
+near or above ``PROBABILITY_FLOOR``)."""
 SUSPICIOUS_M: Final = 1e-9
 """An m at or below this was driven to EM's floor (1e-12): no match reached the level."""
 SUSPICIOUS_GAP: Final = 5.0
@@ -791,20 +796,42 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     def _comparison_bf(self, vectors: pl.DataFrame, comp: Comparison) -> np.ndarray:
-        """Return one comparison's log2 Bayes factor per pair (TF adjusted)."""
+        """Return one comparison's log2 Bayes factor per pair (TF adjusted).
+
+        At the term-frequency level the Bayes factor is
+        ``m / u * (u / max(f, floor)) ** tf_weight`` for the value's
+        frequency ``f``, the floor being the level's ``tf_min_u`` or else one
+        over the records trained on: Splink's adjustment, which with
+        ``tf_weight`` 1 is ``m / max(f, floor)``.
+        """
         m, u = self.m_[comp.name], self.u_[comp.name]
-        table = np.log2(np.maximum(m, PROBABILITY_FLOOR)) - np.log2(
-            np.maximum(u, PROBABILITY_FLOOR)
+        table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(
+            np.maximum(u, SCORE_FLOOR)
         )
         gamma = vectors.get_column(schema.gamma(comp.name)).to_numpy()
         # gamma -1 (null) reads the appended 0.0 at index -1
         bf = np.append(table, 0.0)[gamma.astype(np.int64)]
-        top = comp.tf_gamma
-        if top is not None and schema.tf(comp.name) in vectors.columns:
-            freq = vectors.get_column(schema.tf(comp.name)).to_numpy()
+        top, level = comp.tf_gamma, comp.tf_level
+        if (
+            top is not None
+            and level is not None
+            and schema.tf(comp.name) in vectors.columns
+        ):
+            # in float64: a float32 log2 of float32 frequencies is off by ~1e-6 bits
+            freq = (
+                vectors.get_column(schema.tf(comp.name)).to_numpy().astype(np.float64)
+            )
             at_top = (gamma == top) & ~np.isnan(freq)
-            floor = 1.0 / max(self.n_records_, 1)
-            bf[at_top] = np.log2(m[top]) - np.log2(np.maximum(freq[at_top], floor))
+            floor = (
+                1.0 / max(self.n_records_, 1)
+                if level.tf_min_u is None
+                else level.tf_min_u
+            )
+            log_freq = np.log2(np.maximum(freq[at_top], floor))
+            if level.tf_weight == 1.0:
+                bf[at_top] = np.log2(m[top]) - log_freq
+            else:
+                bf[at_top] = table[top] + level.tf_weight * (np.log2(u[top]) - log_freq)
         return bf
 
     def _contributions(self, vectors: pl.DataFrame) -> np.ndarray:

@@ -155,12 +155,27 @@ def _comparisons(value: Any, field: str) -> list[Any]:
     return out
 
 
-def _probabilities(value: Any, field: str, *, n_levels: int) -> None:
-    """Check a row of level probabilities: finite, each in (0, 1), summing to one."""
+def _probabilities(
+    value: Any, field: str, *, n_levels: int, imported: bool = False
+) -> None:
+    """Check a row of level probabilities: finite, each in (0, 1), summing to one.
+
+    An ``imported`` model's (Splink's, whose untrained levels take fixed
+    defaults) are each in [0, 1] and need not sum to one.
+    """
     if not isinstance(value, list) or len(value) != n_levels:
         raise _fail(field, f"a list of {n_levels} probabilities (one per level)", value)
     for g, p in enumerate(value):
-        _number(p, f"{field}[{g}]", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+        _number(
+            p,
+            f"{field}[{g}]",
+            lo=0.0,
+            hi=1.0,
+            lo_open=not imported,
+            hi_open=not imported,
+        )
+    if imported:
+        return
     total = math.fsum(value)
     if abs(total - 1.0) > SUM_TOLERANCE:
         raise ModelFormatError(
@@ -268,7 +283,10 @@ def validate_fellegi_sunter_dict(data: Any, *, field: str = "") -> None:
             )
         for comp in comparisons:
             _probabilities(
-                rows[comp.name], f"{where}.{table}.{comp.name}", n_levels=comp.n_levels
+                rows[comp.name],
+                f"{where}.{table}.{comp.name}",
+                n_levels=comp.n_levels,
+                imported=fitted[method] == "splink",
             )
     sessions = fitted.get(name_of("sessions"), [])
     if not isinstance(sessions, list) or not all(isinstance(s, dict) for s in sessions):
