@@ -271,6 +271,19 @@ def validate_fellegi_sunter_dict(data: Any, *, field: str = "") -> None:
         _number(
             _key(fitted, "threshold_", where), where + ".threshold_", lo=0.0, hi=1.0
         )
+        for count in ("total_pairs_", "u_sample_pairs_"):
+            _integer(fitted.get(count), f"{where}.{count}", lo=0, optional=True)
+        share = fitted.get("candidate_match_share_")
+        if share is not None:
+            _number(share, where + ".candidate_match_share_", lo=0.0, hi=1.0)
+        estimates = fitted.get("lambda_estimates_", [])
+        if not isinstance(estimates, list):
+            raise _fail(where + ".lambda_estimates_", "a list of numbers", estimates)
+        for i, estimate in enumerate(estimates):
+            if not _is_number(estimate) or not math.isfinite(estimate):
+                raise _fail(
+                    f"{where}.lambda_estimates_[{i}]", "a finite number", estimate
+                )
     names = [c.name for c in comparisons]
     for base in ("m", "u"):
         table = name_of(base)
