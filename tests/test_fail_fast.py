@@ -89,7 +89,9 @@ def test_a_rule_over_the_limit_only_on_raw_values_is_not_refused():
     assert pairs.height == expected.height == 0
 
 
-def test_a_rule_the_screen_keeps_under_the_limit_standardises_nothing_early(monkeypatch):
+def test_a_rule_the_screen_keeps_under_the_limit_standardises_nothing_early(
+    monkeypatch,
+):
     calls = []
     real = pipeline.apply_standardisers
     monkeypatch.setattr(
