@@ -9,6 +9,7 @@ import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.exceptions import SchemaError
+from er_toolkit.schema import LinkType
 
 __all__ = [
     "MATCH_WORDS",
@@ -17,6 +18,7 @@ __all__ = [
     "pack_pair_keys",
     "pair_count_expr",
     "pair_key",
+    "possible_pairs",
     "rows_from_key",
     "unpack_pair_keys",
 ]
@@ -101,6 +103,25 @@ def unpack_pair_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         (keys >> np.uint64(_SHIFT)).astype(np.uint32),
         (keys & _LOW).astype(np.uint32),
     )
+
+
+def possible_pairs(records: pl.DataFrame, *, link_type: LinkType) -> int:
+    """Return how many record pairs a link type compares without blocking.
+
+    Every pair of records, or in a ``link`` job every pair across sources.
+
+    Examples
+    --------
+    >>> recs = pl.DataFrame({"source": ["a", "a", "b"]})
+    >>> possible_pairs(recs, link_type="dedupe"), possible_pairs(recs, link_type="link")
+    (3, 2)
+    """
+    n = records.height
+    if link_type != "link" or schema.SOURCE not in records.columns:
+        return n * (n - 1) // 2
+    counts = records.get_column(schema.SOURCE).value_counts().get_column("count")
+    sizes = counts.to_numpy().astype(np.int64)
+    return int((sizes.sum() ** 2 - (sizes**2).sum()) // 2)
 
 
 def pair_count_expr(count: pl.Expr, squares: pl.Expr | None = None) -> pl.Expr:

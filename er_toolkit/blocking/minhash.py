@@ -16,8 +16,7 @@ from er_toolkit.blocking.base import (
     check_name,
     register_blocker,
 )
-from er_toolkit.blocking.keys import block_by_keys, count_key_pairs
-from er_toolkit.schema import LinkType
+from er_toolkit.blocking.keys import KeyedBlocks
 from er_toolkit.tokens import (
     TOKEN,
     TokenKind,
@@ -108,7 +107,7 @@ def band_hashes(signatures: np.ndarray, *, bands: int, rows: int) -> np.ndarray:
 
 @register_blocker
 @dataclass(frozen=True)
-class MinHashLSH:
+class MinHashLSH(KeyedBlocks):
     """Pair records whose token sets agree on a whole band of MinHash values.
 
     Declared as ``[[blocking.blockers]] kind = "minhash"`` with ``column``
@@ -253,22 +252,4 @@ class MinHashLSH:
                 pl.lit(":"),
                 pl.col("_hash").cast(pl.String),
             ).alias(schema.BLOCK_KEY),
-        )
-
-    def count_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:
-        """Return an upper bound: pairs per band key, summed over bands."""
-        return count_key_pairs(
-            self.block_keys(records),
-            records,
-            link_type=link_type,
-            max_block_size=self.max_block_size,
-        )
-
-    def block(self, records: pl.DataFrame, *, link_type: LinkType) -> pl.DataFrame:
-        """Return the pairs agreeing on at least one band."""
-        return block_by_keys(
-            self.block_keys(records),
-            records,
-            link_type=link_type,
-            max_block_size=self.max_block_size,
         )

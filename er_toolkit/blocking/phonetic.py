@@ -16,9 +16,8 @@ from er_toolkit.blocking.base import (
     check_name,
     register_blocker,
 )
-from er_toolkit.blocking.keys import block_by_keys, count_key_pairs
+from er_toolkit.blocking.keys import KeyedBlocks
 from er_toolkit.exceptions import ConfigError
-from er_toolkit.schema import LinkType
 
 PhoneticAlgorithm = Literal["nysiis", "metaphone", "soundex", "match_rating"]
 PHONETIC_ALGORITHMS: Final[tuple[PhoneticAlgorithm, ...]] = get_args(PhoneticAlgorithm)
@@ -57,7 +56,7 @@ def phonetic_codes(values: pl.Series, algorithm: PhoneticAlgorithm) -> pl.Series
 
 @register_blocker
 @dataclass(frozen=True)
-class PhoneticBlocker:
+class PhoneticBlocker(KeyedBlocks):
     """Pair records whose ``column`` has the same phonetic code.
 
     Declared as ``[[blocking.blockers]] kind = "phonetic"`` with ``column``
@@ -165,22 +164,4 @@ class PhoneticBlocker:
             .with_columns(codes.alias(schema.BLOCK_KEY))
             .drop_nulls(schema.BLOCK_KEY)
             .unique(maintain_order=True)
-        )
-
-    def count_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:
-        """Return the pairs per code, summed (exact without ``per_word``; else an upper bound)."""
-        return count_key_pairs(
-            self.block_keys(records),
-            records,
-            link_type=link_type,
-            max_block_size=self.max_block_size,
-        )
-
-    def block(self, records: pl.DataFrame, *, link_type: LinkType) -> pl.DataFrame:
-        """Return the pairs sharing a code held by at most ``max_block_size`` records."""
-        return block_by_keys(
-            self.block_keys(records),
-            records,
-            link_type=link_type,
-            max_block_size=self.max_block_size,
         )

@@ -12,7 +12,7 @@ from er_toolkit.blocking.analysis import BlockingReport
 from er_toolkit.blocking.base import Blocker, KeyBlocker
 from er_toolkit.blocking.union import block_pairs
 from er_toolkit.exceptions import SchemaError
-from er_toolkit.pairs import pair_key
+from er_toolkit.pairs import pair_key, possible_pairs
 from er_toolkit.schema import LinkType
 
 __all__ = [
@@ -21,23 +21,6 @@ __all__ = [
     "possible_pairs",
     "sorted_pair_keys",
 ]
-
-
-def possible_pairs(records: pl.DataFrame, *, link_type: LinkType) -> int:
-    """Return how many pairs a job could compare: every pair, or every cross-source pair.
-
-    Examples
-    --------
-    >>> recs = pl.DataFrame({"source": ["a", "a", "b"]})
-    >>> possible_pairs(recs, link_type="dedupe"), possible_pairs(recs, link_type="link")
-    (3, 2)
-    """
-    n = records.height
-    if link_type != "link" or schema.SOURCE not in records.columns:
-        return n * (n - 1) // 2
-    sizes = records.get_column(schema.SOURCE).value_counts().get_column("count")
-    squares = int((sizes.cast(pl.Int64) ** 2).sum())
-    return (n * n - squares) // 2
 
 
 def sorted_pair_keys(pairs: pl.DataFrame) -> np.ndarray:

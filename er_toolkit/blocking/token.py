@@ -15,14 +15,13 @@ from er_toolkit.blocking.base import (
     check_name,
     register_blocker,
 )
-from er_toolkit.blocking.keys import block_by_keys, count_key_pairs
-from er_toolkit.schema import LinkType
+from er_toolkit.blocking.keys import KeyedBlocks
 from er_toolkit.tokens import TOKEN, TokenKind, check_tokens, explode_tokens
 
 
 @register_blocker
 @dataclass(frozen=True)
-class TokenBlocker:
+class TokenBlocker(KeyedBlocks):
     """Pair records whose ``column`` shares at least one token ("any shared token").
 
     Declared as ``[[blocking.blockers]] kind = "token"`` with ``column``
@@ -132,22 +131,4 @@ class TokenBlocker:
             exploded.select(schema.ROW, pl.col(TOKEN).alias(schema.BLOCK_KEY))
             .unique(maintain_order=True)
             .collect()
-        )
-
-    def count_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:
-        """Return an upper bound: pairs per token, summed (a pair sharing two tokens counts twice)."""
-        return count_key_pairs(
-            self.block_keys(records),
-            records,
-            link_type=link_type,
-            max_block_size=self.max_block_size,
-        )
-
-    def block(self, records: pl.DataFrame, *, link_type: LinkType) -> pl.DataFrame:
-        """Return the pairs sharing a token held by at most ``max_block_size`` records."""
-        return block_by_keys(
-            self.block_keys(records),
-            records,
-            link_type=link_type,
-            max_block_size=self.max_block_size,
         )
