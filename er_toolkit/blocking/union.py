@@ -42,7 +42,13 @@ def count_rule_pairs(
 
 
 def explode_message(name: str, n: int, limit: int) -> str:
-    """Return the message refusing blocking rule ``name`` for its ``n`` pairs."""
+    """Return the message refusing blocking rule ``name`` for its ``n`` pairs.
+
+    Examples
+    --------
+    >>> explode_message("city", 2_000, 1_000)[:47]
+    "Blocking rule 'city' would produce 2,000 pairs,"
+    """
     return (
         f"Blocking rule {name!r} would produce {n:,} pairs, more than "
         f"max_pairs_per_rule={limit:,}; make it stricter (add a column, or use a "
