@@ -32,6 +32,12 @@ per synthetic record (:func:`benchmarks.synthetic.generate_customers`):
     ``first_name`` and ``surname`` are null, so a tool finds its names only
     by splitting this field.
 
+Beside it, ``customers_raw_n{n}_seed{seed}.parquet`` holds the same records
+with the same ``unique_id``, ``record_id``, ``source`` and ``entity_id`` and the
+generator's values as the sources wrote them (mixed case, nicknames, several
+date and phone formats): the input of a user's job, which er_toolkit
+standardises inside its clock and the other tools read as it is.
+
 Preparation runs once per (size, seed), outside every tool's clock, and is
 cached: a file is reused while its sidecar ``.source.json`` records the same
 fingerprint of the generator and of this module (:func:`source_fingerprint`);
@@ -46,13 +52,23 @@ import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
 from benchmarks.synthetic import Difficulty, generate_customers
 from er_toolkit.standardise import Standardiser, apply_standardisers, steps_from_dict
 
-__all__ = ["COLUMNS", "STANDARDISE", "prepare", "prepared_path", "source_fingerprint"]
+__all__ = [
+    "COLUMNS",
+    "INPUTS",
+    "RAW_COLUMNS",
+    "STANDARDISE",
+    "Input",
+    "prepare",
+    "prepared_path",
+    "source_fingerprint",
+]
 
 #: The standardisers, as in experiments/customers.toml (postcode aside).
 STANDARDISE: dict[str, object] = {
@@ -105,12 +121,30 @@ def _international_again(
     return out.get_column("phone")
 
 
+#: Columns of the raw file (the generator's values as the sources wrote them).
+RAW_COLUMNS: tuple[str, ...] = COLUMNS
+
+#: What a run reads: ``"raw"`` records as the sources wrote them, or ``"clean"``
+#: ones (standardised here, outside every tool's clock).
+Input = Literal["raw", "clean"]
+INPUTS: tuple[Input, ...] = ("raw", "clean")
+
+
 def prepared_path(
-    folder: Path, n: int, seed: int, *, data: Difficulty = "standard"
+    folder: Path,
+    n: int,
+    seed: int,
+    *,
+    data: Difficulty = "standard",
+    input: Input = "clean",
 ) -> Path:
-    """Return where the prepared file of ``n`` records, ``seed`` and ``data`` lives."""
+    """Return where the prepared file of ``n`` records, ``seed`` and ``data`` lives.
+
+    ``input="raw"`` names the unstandardised file written beside it.
+    """
     tag = "" if data == "standard" else f"{data}_"
-    return Path(folder) / f"customers_{tag}n{n}_seed{seed}.parquet"
+    raw = "raw_" if input == "raw" else ""
+    return Path(folder) / f"customers_{raw}{tag}n{n}_seed{seed}.parquet"
 
 
 def source_fingerprint() -> str:
@@ -165,9 +199,10 @@ def prepare(
         The prepared Parquet file.
     """
     path = prepared_path(folder, n, seed, data=data)
+    raw_path = prepared_path(folder, n, seed, data=data, input="raw")
     fingerprint = source_fingerprint()
     sidecar = _sidecar(path)
-    if path.exists() and sidecar.exists() and not force:
+    if path.exists() and raw_path.exists() and sidecar.exists() and not force:
         try:
             made_by = json.loads(sidecar.read_text()).get("fingerprint")
         except json.JSONDecodeError:
@@ -178,12 +213,24 @@ def prepare(
     start = time.perf_counter()
     raw = generate_customers(n, seed=seed, n_sources=4, difficulty=data)
     assert isinstance(raw, pl.DataFrame)
+    extra = ["full_name"] if "full_name" in raw.columns else []
+    # The raw file: the same records, ids and columns, values as generated (no
+    # trimming, no null for empty strings): what a user's job starts from.
+    raw_out = raw.select(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("unique_id"),
+        pl.format("{}:{}", "source", "record_id").alias("record_id"),
+        *RAW_COLUMNS[2:],
+        *extra,
+    )
+    tmp = raw_path.with_suffix(".tmp.parquet")
+    raw_out.write_parquet(tmp)
+    tmp.replace(raw_path)
+    del raw_out
     steps = steps_from_dict(STANDARDISE)
     clean, _ = apply_standardisers(raw, steps)
     clean = clean.with_columns(
         pl.coalesce("phone", _international_again(raw, clean, steps["phone"]))
     )
-    extra = ["full_name"] if "full_name" in clean.columns else []
     out = clean.select(
         pl.int_range(pl.len(), dtype=pl.Int64).alias("unique_id"),
         pl.format("{}:{}", "source", "record_id").alias("record_id"),

@@ -14,7 +14,13 @@ from typing import Any
 import polars as pl
 
 from er_toolkit import __version__, diagnostics, schema
-from er_toolkit.blocking import BlockingReport, block_pairs, count_rule_pairs
+from er_toolkit.blocking import (
+    BlockingReport,
+    ExactRule,
+    block_pairs,
+    count_rule_pairs,
+)
+from er_toolkit.blocking.union import explode_message
 from er_toolkit.cluster import connected_components
 from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.config import LinkageConfig
@@ -29,7 +35,7 @@ from er_toolkit.evaluate import (
     true_pairs_from_entities,
     true_pairs_from_list,
 )
-from er_toolkit.exceptions import ModelFormatError, NotFittedError
+from er_toolkit.exceptions import BlockingError, ModelFormatError, NotFittedError
 from er_toolkit.io import (
     Source,
     load_source,
@@ -46,7 +52,11 @@ from er_toolkit.progress import progress_bar, progress_context
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
 from er_toolkit.score.labels import labelled_pairs_from_list
 from er_toolkit.score.validation import load_model_json, validate_linker_dict
-from er_toolkit.standardise import profile_frame, profile_standardisation
+from er_toolkit.standardise import (
+    apply_standardisers,
+    profile_frame,
+    profile_standardisation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +266,7 @@ class Linker:
                 bar.update()
             raw = records
             if self.config.standardise:
+                self._refuse_exploding_rules(records)
                 bar.describe("standardise")
                 start = time.perf_counter()
                 records, profile = profile_standardisation(
@@ -301,6 +312,56 @@ class Linker:
                 int(part.get_column("records").sum()),
             )
         return null_placeholders(records, found), profile, found
+
+    def _refuse_exploding_rules(self, records: pl.DataFrame) -> None:
+        """Refuse a blocking rule over ``max_pairs_per_rule`` before standardising.
+
+        :meth:`block` would refuse it only after the whole input was
+        standardised. A cheap screen counts each rule's pairs on its raw key
+        values (trimmed and lower-cased; a standardiser's output read as its
+        input column); only a rule the screen puts over the limit is counted
+        exactly, on its key columns standardised alone (each standardiser
+        reads only its own column, so they are the values :meth:`block`
+        sees), and refused with :meth:`block`'s message when the exact count
+        is over. A rule the screen misses is refused by :meth:`block` as
+        before, so results never change.
+        """
+        blocking = self.config.blocking
+        limit = blocking.max_pairs_per_rule
+        if limit is None or blocking.on_explode != "raise":
+            return
+        source_of = {
+            f"{column}_{part}": column
+            for column, steps in self.config.standardise.items()
+            for step in steps
+            for part in step.parts
+        }
+        link_type = self.config.link_type
+        carried = [c for c in (schema.ROW, schema.SOURCE) if c in records.columns]
+        for blocker in blocking.compile():
+            if not isinstance(blocker, ExactRule):
+                continue
+            inputs = {c: source_of.get(c, c) for c in blocker.columns}
+            if not set(inputs.values()) <= set(records.columns):
+                continue
+
+            def screened(column: str, raw: str) -> pl.Expr:
+                value = pl.col(raw)
+                if records.schema[raw] == pl.String:
+                    value = value.str.strip_chars().str.to_lowercase().replace("", None)
+                return value.alias(column)
+
+            screen = records.select(
+                *carried, *[screened(c, raw) for c, raw in inputs.items()]
+            )
+            if blocker.count_pairs(screen, link_type=link_type) <= limit:
+                continue
+            used = set(inputs.values())
+            steps = {c: s for c, s in self.config.standardise.items() if c in used}
+            keyed, _ = apply_standardisers(records, steps)
+            n = blocker.count_pairs(keyed, link_type=link_type)
+            if n > limit:
+                raise BlockingError(explode_message(blocker.name, n, limit))
 
     def records(
         self, sources: Sequence[Source] | None = None, *, keep: Sequence[str] = ()

@@ -24,6 +24,7 @@ from er_toolkit.exceptions import (
     NotFittedError,
     SuspiciousParametersWarning,
 )
+from er_toolkit.pairs import pack_pair_keys
 from er_toolkit.progress import Bar, progress_bar
 from er_toolkit.schema import LinkType
 from er_toolkit.score.base import (
@@ -265,7 +266,14 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 self._warn_if_suspicious()
                 return self
             self.probability_two_random_records_match_ = self._initial_lambda(records)
-            self.m_ = self._m_by_em(records, comparisons, names, encoding, bar=bar)
+            self.m_ = self._m_by_em(
+                records,
+                comparisons,
+                names,
+                encoding,
+                bar=bar,
+                candidate_vectors=candidate_vectors,
+            )
             bar.describe("λ")
             if self.lambda_method_ == "pending":
                 lam = self._lambda_from_sessions(records, comparisons)
@@ -486,8 +494,10 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         encoding: RecordEncoding,
         *,
         bar: Bar | None = None,
+        candidate_vectors: pl.DataFrame | None = None,
     ) -> dict[str, np.ndarray]:
         m_init = [_default_m(c.n_levels) for c in comparisons]
+        known = _KnownVectors(candidate_vectors, names)
         u = [self.u_[n] for n in names]
         estimates: dict[str, list[np.ndarray]] = {n: [] for n in names}
         for rule in self._session_rules():
@@ -502,17 +512,19 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 any(column in blocked_columns for column in c.columns)
                 for c in comparisons
             ]
-            # Compared afresh: a session holds a capped sample of pairs, and
-            # comparing them costs less time and memory than finding them
-            # among all the candidates' vectors.
-            vectors = compare_pairs(
-                records,
-                pairs,
-                comparisons,
-                encoding=encoding,
-                raw_similarity=False,
-                workers=self.n_jobs,
-            )
+            # A session whose pairs are all candidates (its rule is also a
+            # blocking rule) takes their gammas from the candidates' vectors;
+            # any other is compared afresh. Same gammas either way.
+            vectors = known.of(pairs)
+            if vectors is None:
+                vectors = compare_pairs(
+                    records,
+                    pairs,
+                    comparisons,
+                    encoding=encoding,
+                    raw_similarity=False,
+                    workers=self.n_jobs,
+                )
             patterns = Patterns.from_vectors(vectors, names)
             # A comparison on the blocked columns agrees on every pair of the
             # session, so it says nothing about which are matches: m = u makes
@@ -1022,6 +1034,45 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
     def load(cls, path: str | os.PathLike[str]) -> FellegiSunter:
         """Read a model written by :meth:`save`, with the checks of :meth:`from_dict`."""
         return cls.from_dict(load_model_json(path))
+
+
+class _KnownVectors:
+    """Look pairs up among already compared candidates (their gamma columns)."""
+
+    def __init__(self, vectors: pl.DataFrame | None, names: Sequence[str]) -> None:
+        self.columns = [schema.gamma(n) for n in names]
+        usable = (
+            vectors is not None
+            and vectors.height > 0
+            and all(
+                c in vectors.columns
+                for c in (schema.ROW_L, schema.ROW_R, *self.columns)
+            )
+        )
+        self.vectors = vectors if usable else None
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+
+    @staticmethod
+    def _keys(pairs: pl.DataFrame) -> np.ndarray:
+        left = pairs.get_column(schema.ROW_L).to_numpy()
+        right = pairs.get_column(schema.ROW_R).to_numpy()
+        return pack_pair_keys(np.minimum(left, right), np.maximum(left, right))
+
+    def of(self, pairs: pl.DataFrame) -> pl.DataFrame | None:
+        """Return the gamma columns of ``pairs``, or None unless every pair is known."""
+        if self.vectors is None or pairs.height == 0:
+            return None
+        if self._sorted is None:
+            keys = self._keys(self.vectors)
+            order = np.argsort(keys)
+            self._sorted = (keys[order], order)
+        known, order = self._sorted
+        wanted = self._keys(pairs)
+        at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
+        if not np.array_equal(known[at], wanted):
+            return None
+        rows = pl.Series(order[at])
+        return self.vectors.select(pl.col(self.columns).gather(rows))
 
 
 def _default_m(n_levels: int) -> np.ndarray:
