@@ -634,3 +634,14 @@ def test_erasure_drops_the_frequencies_of_values_only_the_erased_held(
         assert all(after[h] == before[h] for h in kept.to_list() if h in before)
         assert store.frequencies is not None
         assert gone not in set(store.frequencies.counts.get_column("value_hash"))
+
+
+def test_a_store_shows_its_counts_in_a_notebook(filled: Path) -> None:
+    with MasterStore.open(filled, read_only=True) as store:
+        html = store._repr_html_()
+        counts = store.counts()
+        assert "Master store" in html and "read-only" in repr(store)
+        n_records = store.records().height
+        assert f">{n_records:,}</td>" in html
+    assert counts  # the same store, counted
+    assert "closed" in repr(store) and "(closed)" in store._repr_html_()

@@ -36,8 +36,18 @@ def connect(
                 "many readers at a time."
             ) from exc
         raise StoreError(f"Cannot open the master store {str(path)!r}: {exc}") from exc
-    con.execute("SET enable_progress_bar = false")
+    quiet(con)
     return con
+
+
+def quiet(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn DuckDB's progress bar off (in Jupyter without ipywidgets it is off already).
+
+    DuckDB refuses to change the setting in a notebook kernel that lacks
+    ipywidgets, where it draws no bar anyway.
+    """
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
 
 
 class Database:

@@ -18,6 +18,7 @@ from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.compare.comparison import Comparison
 from er_toolkit.compare.pair_values import ColumnEncoding
 from er_toolkit.exceptions import SchemaError
+from er_toolkit.master.db import quiet
 
 __all__ = ["TermFrequencies", "score_pairs", "value_hashes"]
 
@@ -61,7 +62,7 @@ def value_hashes(values: pl.Series) -> pl.Series:
     with _LOCK:
         if not _HASHER:
             con = duckdb.connect(config={"threads": 1})
-            con.execute("SET enable_progress_bar = false")
+            quiet(con)
             _HASHER.append(con)
         con = _HASHER[0]
         con.register("__values", arrow)

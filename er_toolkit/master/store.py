@@ -370,6 +370,28 @@ class MasterStore:
         )
         return f"MasterStore({str(self.path)!r}, {state})"
 
+    def _repr_html_(self) -> str:
+        from er_toolkit.display import html_summary
+
+        facts: list[tuple[str, object]] = [("file", str(self.path))]
+        if self._db is None:
+            return html_summary("Master store (closed)", facts)
+        db = self._readable()
+        facts.append(("format version", self.format_version))
+        counts = {
+            "records": "SELECT count(*) AS n FROM records",
+            "clusters": "SELECT count(*) AS n FROM clusters",
+            "audit events": "SELECT count(*) AS n FROM audit",
+            "standing decisions": "SELECT count(*) AS n FROM decisions "
+            "WHERE undone_by IS NULL",
+        }
+        for label, query in counts.items():
+            table = query.split(" FROM ")[1].split()[0]
+            if db.has_table(table):
+                with contextlib.suppress(Exception):  # a display never raises
+                    facts.append((label, int(db.frame(query).item())))
+        return html_summary("Master store", facts)
+
     @property
     def path(self) -> Path:
         """The database file."""
