@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ __all__ = [
     "flag",
     "limit",
     "number",
+    "plugin_options",
     "whole",
 ]
 
@@ -151,3 +153,30 @@ def flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{name!r} must be true or false; got {value!r}.")
     return value
+
+
+def plugin_options(cls: type[Any]) -> tuple[list[str], list[str]]:
+    """Return a plug-in dataclass's options and those it requires, in field order.
+
+    What every registry (blockers, levels, standardisers, derivations,
+    survivorship rules) checks a declaration's options against.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Rule:
+    ...     column: str
+    ...     window: int = 3
+    >>> plugin_options(Rule)
+    (['column', 'window'], ['column'])
+    """
+    if not dataclasses.is_dataclass(cls):
+        return [], []
+    fields = [f for f in dataclasses.fields(cls) if f.init]
+    required = [
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    return [f.name for f in fields], required

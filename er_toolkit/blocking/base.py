@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -11,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from er_toolkit import schema
+from er_toolkit.config_values import plugin_options
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.schema import LinkType
 
@@ -134,15 +134,8 @@ def register_blocker(cls: _B) -> _B:
 
 def _options(cls: type[Any]) -> tuple[set[str], set[str]]:
     """Return a blocker class's valid and required options."""
-    if not dataclasses.is_dataclass(cls):
-        return set(), set()
-    fields = [f for f in dataclasses.fields(cls) if f.init]
-    required = {
-        f.name
-        for f in fields
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
-    return {f.name for f in fields}, required
+    valid, required = plugin_options(cls)
+    return set(valid), set(required)
 
 
 def blocker_from_dict(spec: Mapping[str, Any], *, where: str = "a blocker") -> Blocker:

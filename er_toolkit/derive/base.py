@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import polars as pl
 
+from er_toolkit.config_values import plugin_options
 from er_toolkit.exceptions import ConfigError, SchemaError
 
 
@@ -109,13 +110,8 @@ def derivation_from_dict(
             f"{kind!r}."
         )
     cls = DERIVE_KINDS[kind]
-    fields = [f for f in dataclasses.fields(cls) if f.init]
-    valid = {f.name for f in fields}
-    required = {
-        f.name
-        for f in fields
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
+    names, needed = plugin_options(cls)
+    valid, required = set(names), set(needed)
     unknown = sorted(set(options) - valid)
     if unknown:
         raise ConfigError(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
+from er_toolkit.config_values import plugin_options
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.golden.base import SurvivorshipRule
 from er_toolkit.golden.rules import (
@@ -81,19 +81,13 @@ def rule_from_dict(declaration: Mapping[str, Any] | str) -> SurvivorshipRule:
             '{ rule = "most_recent", timestamp = "updated_at" }.'
         )
     cls = RULE_KINDS[kind]
-    fields = [f for f in dataclasses.fields(cls) if f.init]
-    valid = [f.name for f in fields]
+    valid, required = plugin_options(cls)
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ConfigError(
             f"Unknown option(s) {unknown} for survivorship rule {kind!r}; valid "
             f"options: {valid}."
         )
-    required = [
-        f.name
-        for f in fields
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
     missing = [name for name in required if name not in options]
     if missing:
         raise ConfigError(
