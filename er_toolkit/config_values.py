@@ -17,6 +17,7 @@ __all__ = [
     "limit",
     "number",
     "plugin_options",
+    "register_kind",
     "whole",
 ]
 
@@ -180,3 +181,38 @@ def plugin_options(cls: type[Any]) -> tuple[list[str], list[str]]:
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     return [f.name for f in fields], required
+
+
+def register_kind(registry: dict[str, Any], cls: Any, *, what: str) -> None:
+    """Put a plug-in class in its registry under its ``kind``.
+
+    ``what`` names the plug-in ("blocker", "level", "derivation") in the
+    errors.
+
+    Raises
+    ------
+    ConfigError
+        When ``cls`` has no string ``kind``, or another class holds the kind.
+
+    Examples
+    --------
+    >>> class Canopy:
+    ...     kind = "canopy"
+    >>> kinds = {}
+    >>> register_kind(kinds, Canopy, what="blocker")
+    >>> sorted(kinds)
+    ['canopy']
+    """
+    kind = getattr(cls, "kind", None)
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError(
+            f"A {what} class needs a non-empty string 'kind' to be registered; "
+            f"{cls.__name__} has {kind!r}."
+        )
+    held = registry.get(kind)
+    if held is not None and held is not cls:
+        raise ConfigError(
+            f"{what[0].upper()}{what[1:]} kind {kind!r} is already registered to "
+            f"{held.__name__}; choose another kind for {cls.__name__}."
+        )
+    registry[kind] = cls

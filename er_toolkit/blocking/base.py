@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.config_values import plugin_options
+from er_toolkit.config_values import plugin_options, register_kind
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.schema import LinkType
 
@@ -116,19 +116,7 @@ def register_blocker(cls: _B) -> _B:
     ConfigError
         When ``cls`` has no string ``kind``, or another class holds the kind.
     """
-    kind = getattr(cls, "kind", None)
-    if not isinstance(kind, str) or not kind:
-        raise ConfigError(
-            f"A blocker class needs a non-empty string 'kind' to be registered; "
-            f"{cls.__name__} has {kind!r}."
-        )
-    held = BLOCKER_KINDS.get(kind)
-    if held is not None and held is not cls:
-        raise ConfigError(
-            f"Blocker kind {kind!r} is already registered to {held.__name__}; "
-            f"choose another kind for {cls.__name__}."
-        )
-    BLOCKER_KINDS[kind] = cls
+    register_kind(BLOCKER_KINDS, cls, what="blocker")
     return cls
 
 

@@ -31,6 +31,7 @@ from er_toolkit.compare.pair_values import (
     PairValues,
     ValueKind,
 )
+from er_toolkit.config_values import register_kind
 from er_toolkit.exceptions import ConfigError, SchemaError
 
 
@@ -778,24 +779,12 @@ def register_level(cls: _L) -> _L:
         When ``cls`` has no string ``kind`` or ``reads``, or another class
         holds the kind.
     """
-    kind = getattr(cls, "kind", None)
-    if not isinstance(kind, str) or not kind:
-        raise ConfigError(
-            f"A level class needs a non-empty string 'kind' to be registered; "
-            f"{cls.__name__} has {kind!r}."
-        )
     if getattr(cls, "reads", None) not in get_args(ValueKind):
         raise ConfigError(
             f"A level class needs 'reads', one of {list(get_args(ValueKind))}; "
             f"{cls.__name__} has {getattr(cls, 'reads', None)!r}."
         )
-    held = LEVEL_KINDS.get(kind)
-    if held is not None and held is not cls:
-        raise ConfigError(
-            f"Level kind {kind!r} is already registered to {held.__name__}; choose "
-            f"another kind for {cls.__name__}."
-        )
-    LEVEL_KINDS[kind] = cls
+    register_kind(LEVEL_KINDS, cls, what="level")
     return cls
 
 

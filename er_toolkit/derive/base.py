@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import polars as pl
 
-from er_toolkit.config_values import plugin_options
+from er_toolkit.config_values import plugin_options, register_kind
 from er_toolkit.exceptions import ConfigError, SchemaError
 
 
@@ -57,19 +57,7 @@ def register_derivation(cls: _D) -> _D:
     ConfigError
         When ``cls`` has no string ``kind``, or another class holds the kind.
     """
-    kind = getattr(cls, "kind", None)
-    if not isinstance(kind, str) or not kind:
-        raise ConfigError(
-            "A derivation class needs a non-empty string 'kind' to be registered; "
-            f"{cls.__name__} has {kind!r}."
-        )
-    held = DERIVE_KINDS.get(kind)
-    if held is not None and held is not cls:
-        raise ConfigError(
-            f"Derivation kind {kind!r} is already registered to {held.__name__}; "
-            f"choose another kind for {cls.__name__}."
-        )
-    DERIVE_KINDS[kind] = cls
+    register_kind(DERIVE_KINDS, cls, what="derivation")
     return cls
 
 
