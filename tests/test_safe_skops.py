@@ -177,7 +177,7 @@ def test_exec_like_callables_are_refused_and_never_run(tmp_path, fitted, which, 
     else:
         payload = _standalone(module, name, args)
     data = scorer.to_dict()
-    data["fitted"]["estimator_skops"] = base64.b64encode(payload).decode()
+    data["fitted"]["model_"] = base64.b64encode(payload).decode()
     with pytest.raises(ModelFormatError, match=rf"{name}.*refusing to load it"):
         ClassifierScorer.from_dict(data)
     assert not marker.exists()
@@ -225,7 +225,7 @@ def test_a_custom_estimator_needs_trusted(tmp_path):
     ):
         ClassifierScorer.load(path)
     types, _ = payload_types(
-        base64.b64decode(scorer.to_dict()["fitted"]["estimator_skops"])
+        base64.b64decode(scorer.to_dict()["fitted"]["model_"])
     )
     extra = sorted(types - TRUSTED_TYPES)
     loaded = ClassifierScorer.load(path, trusted=extra)

@@ -977,7 +977,7 @@ def from_splink(
     ...                      "comparison_levels": [null, exact, other]}],
     ... })
     >>> linker.config.comparisons[0].levels
-    (ExactLevel(term_frequency=True, tf_weight=1.0, tf_min_u=0.0, precision='float64', extract=None),)
+    (ExactLevel(term_frequency=True, column=None, tf_weight=1.0, tf_min_u=0.0, precision='float64', extract=None),)
     >>> linker.scorer_.m_["city"].tolist()
     [0.1, 0.9]
     """
