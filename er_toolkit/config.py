@@ -19,6 +19,7 @@ from er_toolkit.blocking import (
 from er_toolkit.cluster import ClusteringConfig
 from er_toolkit.compare import Comparison
 from er_toolkit.config_values import check_keys, choice, limit, number, whole
+from er_toolkit.engines.base import EngineConfig
 from er_toolkit.evaluate import EvaluationConfig
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.golden import GoldenConfig
@@ -31,6 +32,7 @@ __all__ = [
     "MODEL_KINDS",
     "BlockingConfig",
     "ClusteringConfig",
+    "EngineConfig",
     "EvaluationConfig",
     "GoldenConfig",
     "LinkageConfig",
@@ -284,6 +286,10 @@ class LinkageConfig:
         Threads for comparing, scoring and scikit-learn (``None``: every
         core of this machine). The command line's ``--n-jobs`` and
         ``Linker(config, n_jobs=...)`` override it.
+    engine
+        Where the stages run (``engine = "spark"`` or an ``[engine]``
+        table); ``Linker(config, engine=...)`` overrides it. Model files
+        leave it out: a model runs on any engine.
     base_dir
         The folder relative paths are read from.
     """
@@ -302,6 +308,7 @@ class LinkageConfig:
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     n_jobs: int | None = None
+    engine: EngineConfig = field(default_factory=EngineConfig)
     base_dir: Path = Path(".")
 
     def __post_init__(self) -> None:
@@ -361,6 +368,7 @@ class LinkageConfig:
             "experiment",
             "standardise",
             "n_jobs",
+            "engine",
         }
         _check_keys(spec, valid, "the config")
         spec = _upgrade(spec)
@@ -383,6 +391,7 @@ class LinkageConfig:
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
             n_jobs=None if n_jobs is None else whole(n_jobs, "n_jobs", minimum=1),
+            engine=EngineConfig.from_dict(spec.get("engine", "polars")),
             base_dir=base_dir,
         )
 
@@ -416,6 +425,8 @@ class LinkageConfig:
         out["golden"] = self.golden.to_dict()
         if self.n_jobs is not None:
             out["n_jobs"] = self.n_jobs
+        if self.engine != EngineConfig():
+            out["engine"] = self.engine.to_dict()
         if self.standardise:
             out["standardise"] = steps_to_dict(self.standardise)
         if with_sources:

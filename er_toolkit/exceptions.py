@@ -48,3 +48,7 @@ class InputFormatError(ErToolkitError, ValueError):
 
 class LabelError(ErToolkitError, ValueError):
     """Labels are missing, of one class only, or do not fit the pairs."""
+
+
+class MissingExtraError(ErToolkitError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""

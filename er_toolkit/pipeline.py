@@ -13,11 +13,9 @@ from typing import Any
 import polars as pl
 
 from er_toolkit import __version__, schema
-from er_toolkit.blocking import block_pairs, count_rule_pairs
-from er_toolkit.cluster import connected_components
-from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
+from er_toolkit.engines.base import Engine, Frame, as_engine
 from er_toolkit.evaluate import (
     blocking_recall,
     cluster_metrics,
@@ -30,14 +28,12 @@ from er_toolkit.exceptions import ModelFormatError, NotFittedError
 from er_toolkit.io import (
     Source,
     load_source,
-    prepare_records,
     read_frame,
     read_json,
     write_json_atomic,
 )
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
 from er_toolkit.score.labels import labelled_pairs_from_list
-from er_toolkit.standardise import profile_frame, profile_standardisation
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +60,9 @@ class PreparedRecords:
         (before standardisation), for golden records of raw values.
     """
 
-    records: pl.DataFrame
+    records: Frame
     profile: pl.DataFrame
-    raw: pl.DataFrame | None = None
+    raw: Frame | None = None
 
 
 class Linker:
@@ -84,6 +80,12 @@ class Linker:
     n_jobs
         Threads for comparing, scoring and scikit-learn; ``None`` takes the
         config's ``n_jobs`` (and when that is unset, every core).
+    engine
+        Where the stages run: an engine (``PolarsEngine()``,
+        ``SparkEngine(spark)`` on any SparkSession), a kind (``"spark"``),
+        or ``None`` for the config's ``[engine]`` (polars unless it says
+        otherwise). With Spark, records, pairs, scores and clusters are
+        Spark DataFrames; profiles, reports and metrics stay polars.
 
     Attributes
     ----------
@@ -95,9 +97,16 @@ class Linker:
 
     scorer_: Scorer
 
-    def __init__(self, config: LinkageConfig, *, n_jobs: int | None = None) -> None:
+    def __init__(
+        self,
+        config: LinkageConfig,
+        *,
+        n_jobs: int | None = None,
+        engine: Engine | str | None = None,
+    ) -> None:
         self.config = config
         self.n_jobs = config.n_jobs if n_jobs is None else n_jobs
+        self.engine = as_engine(config.engine if engine is None else engine)
         self.timings_: dict[str, float] = {}
 
     def __repr__(self) -> str:
@@ -142,7 +151,7 @@ class Linker:
                 for s in self.config.sources
             ]
         labels = [self.config.evaluation.entity_column or ENTITY_COLUMN]
-        records = prepare_records(
+        records = self.engine.prepare_records(
             sources, columns=self.config.columns, keep=[*keep, *labels]
         )
         self.timings_["load"] = time.perf_counter() - start
@@ -152,7 +161,7 @@ class Linker:
             )
         start = time.perf_counter()
         raw = records
-        records, profile = profile_standardisation(records, self.config.standardise)
+        records, profile = self.engine.standardise(records, self.config.standardise)
         self.timings_["standardise"] = time.perf_counter() - start
         return PreparedRecords(records, profile, raw if keep_raw else None)
 
@@ -164,17 +173,17 @@ class Linker:
 
     def profile(self, records: pl.DataFrame) -> pl.DataFrame:
         """Return the data-quality profile of ``records`` as they are."""
-        return profile_frame(
-            records, columns=[c for c in self.config.columns if c in records.columns]
-        )
+        return self.engine.profile(records, columns=self.config.columns)
 
     # -------------------------------------------------------------- stages
     def block(self, records: pl.DataFrame) -> pl.DataFrame:
         """Return the candidate pairs (``_row_l``, ``_row_r``, ``blocked_by``)."""
         start = time.perf_counter()
         blockers = self.config.blocking.compile()
-        counts = count_rule_pairs(records, blockers, link_type=self.config.link_type)
-        pairs = block_pairs(
+        counts = self.engine.count_rule_pairs(
+            records, blockers, link_type=self.config.link_type
+        )
+        pairs = self.engine.block(
             records,
             blockers,
             link_type=self.config.link_type,
@@ -187,7 +196,7 @@ class Linker:
 
     def blocking_report(self, records: pl.DataFrame) -> pl.DataFrame:
         """Return how many pairs each blocking rule produces (``blocked_by``, ``pairs``)."""
-        return count_rule_pairs(
+        return self.engine.count_rule_pairs(
             records, self.config.blocking.compile(), link_type=self.config.link_type
         )
 
@@ -221,7 +230,7 @@ class Linker:
             )
             raw_similarity = scorer.needs_similarities
         start = time.perf_counter()
-        vectors = compare_pairs(
+        vectors = self.engine.compare(
             records,
             pairs,
             self.config.comparisons,
@@ -286,6 +295,7 @@ class Linker:
                 labels=labels,
                 truth=truth,
                 n_jobs=self.n_jobs,
+                engine=self.engine,
             )
         )
         self.timings_["fit"] = time.perf_counter() - start
@@ -307,7 +317,11 @@ class Linker:
         if not path.is_absolute():
             path = self.config.base_dir / path
         return labelled_pairs_from_list(
-            records, read_frame(path, name="labels"), link_type=self.config.link_type
+            self.engine.collect(
+                records, columns=[schema.ROW, schema.RECORD_ID, schema.SOURCE]
+            ),
+            read_frame(path, name="labels"),
+            link_type=self.config.link_type,
         )
 
     def _check_fitted(self) -> None:
@@ -365,37 +379,32 @@ class Linker:
             ``explain=True``). Record ids keep their input type.
         """
         self._check_fitted()
-        keep = pl.col(schema.MATCH_PROBABILITY) >= min_probability
+        engine = self.engine
         if candidate_vectors is not None:
             start = time.perf_counter()
-            scored = self.scorer_.predict(candidate_vectors, explain=explain)
+            scored = engine.predict(
+                self.scorer_,
+                candidate_vectors,
+                explain=explain,
+                min_probability=min_probability,
+            )
             self.timings_["score"] = time.perf_counter() - start
-            scored = scored.filter(keep)
-            return with_record_ids(scored, records) if record_ids else scored
+            return engine.with_record_ids(scored, records) if record_ids else scored
         if candidate_pairs is None:
             candidate_pairs = self.block(records)
-        size = chunk_size or max(candidate_pairs.height, 1)
-        encoding = RecordEncoding(records)
-        parts = []
-        seconds = {"compare": 0.0, "score": 0.0}
-        for offset in range(0, max(candidate_pairs.height, 1), size):
-            chunk = candidate_pairs.slice(offset, size)
-            start = time.perf_counter()
-            vectors = compare_pairs(
-                records,
-                chunk,
-                self.config.comparisons,
-                encoding=encoding,
-                raw_similarity=explain or self.scorer_.needs_similarities,
-                workers=self.n_jobs,
-            )
-            middle = time.perf_counter()
-            parts.append(self.scorer_.predict(vectors, explain=explain).filter(keep))
-            seconds["compare"] += middle - start
-            seconds["score"] += time.perf_counter() - middle
-        self.timings_.update(seconds)
-        scored = pl.concat(parts)
-        return with_record_ids(scored, records) if record_ids else scored
+        scored = engine.score(
+            records,
+            candidate_pairs,
+            self.config.comparisons,
+            self.scorer_,
+            explain=explain,
+            raw_similarity=explain or self.scorer_.needs_similarities,
+            chunk_size=chunk_size,
+            min_probability=min_probability,
+            workers=self.n_jobs,
+            timings=self.timings_,
+        )
+        return engine.with_record_ids(scored, records) if record_ids else scored
 
     def cluster(
         self,
@@ -407,7 +416,7 @@ class Linker:
         """Group records into entities at ``threshold`` (the scorer's ``threshold_``)."""
         start = time.perf_counter()
         clustering = self.config.clustering
-        clusters = connected_components(
+        clusters = self.engine.connected_components(
             records,
             scored,
             threshold=self.threshold_ if threshold is None else threshold,
@@ -446,8 +455,8 @@ class Linker:
             (``<attribute>__record_id``, ``__source``, ``__rule``).
         """
         start = time.perf_counter()
-        golden = self.config.golden.build(
-            records, clusters, raw=raw, cluster_ids=cluster_ids
+        golden = self.engine.golden(
+            self.config.golden, records, clusters, raw=raw, cluster_ids=cluster_ids
         )
         self.timings_["golden"] = time.perf_counter() - start
         return golden
@@ -456,6 +465,11 @@ class Linker:
     def true_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
         """Return the labelled true pairs, or None when the config names no labels."""
         ev = self.config.evaluation
+        ids = [schema.ROW, schema.RECORD_ID, schema.SOURCE]
+        if ev.entity_column is not None or ev.pairs_path is not None:
+            records = self.engine.collect(
+                records, columns=[*ids, *([ev.entity_column] if ev.entity_column else [])]
+            )
         if ev.entity_column is not None:
             return true_pairs_from_entities(
                 records, entity_column=ev.entity_column, link_type=self.config.link_type
@@ -483,11 +497,27 @@ class Linker:
     ) -> tuple[dict[str, float], pl.DataFrame]:
         """Measure pairs, clusters and blocking against the labels.
 
+        With another engine than polars, the frames are collected here
+        first: evaluation is for labelled benchmark sets.
+
         Returns
         -------
         tuple
             The metrics, and the precision-recall curve.
         """
+        collect = self.engine.collect
+        entity = self.config.evaluation.entity_column
+        records = collect(
+            records,
+            columns=None
+            if entity is None
+            else [schema.ROW, schema.RECORD_ID, schema.SOURCE, entity],
+        )
+        candidate_pairs, scored, clusters = (
+            collect(candidate_pairs),
+            collect(scored),
+            collect(clusters),
+        )
         cut = self.threshold_ if threshold is None else threshold
         predicted = scored.filter(pl.col(schema.MATCH_PROBABILITY) >= cut)
         metrics: dict[str, float] = {}
@@ -496,7 +526,6 @@ class Linker:
         metrics["blocking_recall"] = blocking_recall(candidate_pairs, truth)
         metrics["candidate_pairs"] = float(candidate_pairs.height)
         metrics["true_pairs"] = float(truth.height)
-        entity = self.config.evaluation.entity_column
         if entity is not None:
             cm = cluster_metrics(
                 clusters, records, entity_column=entity, link_type=self.config.link_type
@@ -513,13 +542,20 @@ class Linker:
             "format_version": MODEL_FORMAT_VERSION,
             "kind": "er_toolkit.Linker",
             "er_toolkit_version": __version__,
-            "config": self.config.to_dict(with_sources=True),
+            # engine-neutral: the engine is how a model runs, not the model
+            "config": {
+                k: v
+                for k, v in self.config.to_dict(with_sources=True).items()
+                if k != "engine"
+            },
             "scorer": self.scorer_.to_dict(),
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Linker:
-        """Rebuild a fitted linker from :meth:`to_dict`'s output."""
+    def from_dict(
+        cls, data: dict[str, Any], *, engine: Engine | str | None = None
+    ) -> Linker:
+        """Rebuild a fitted linker from :meth:`to_dict`'s output, to run on ``engine``."""
         version = data.get("format_version") if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("kind") != "er_toolkit.Linker":
             raise ModelFormatError(
@@ -532,7 +568,7 @@ class Linker:
                 f"{__version__}, which reads format_version "
                 f"{list(READABLE_MODEL_VERSIONS)}."
             )
-        linker = cls(LinkageConfig.from_dict(data["config"]))
+        linker = cls(LinkageConfig.from_dict(data["config"]), engine=engine)
         scorer_data = data["scorer"]
         linker.scorer_ = scorer_from_dict(scorer_data)
         if "threshold" not in scorer_data.get("params", {}):
@@ -545,9 +581,11 @@ class Linker:
         return write_json_atomic(self.to_dict(), path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Linker:
-        """Read a linker written by :meth:`save`."""
-        return cls.from_dict(read_json(path, name="model file"))
+    def load(
+        cls, path: str | os.PathLike[str], *, engine: Engine | str | None = None
+    ) -> Linker:
+        """Read a linker written by :meth:`save`, to run on ``engine`` (polars by default)."""
+        return cls.from_dict(read_json(path, name="model file"), engine=engine)
 
 
 def with_record_ids(pairs: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:

@@ -9,6 +9,8 @@ from er_toolkit import schema
 from er_toolkit.blocking.base import PAIR_SCHEMA, source_codes
 from er_toolkit.schema import LinkType
 
+_PROB_FLOOR = 1e-9
+
 
 def total_pairs(records: pl.DataFrame, *, link_type: LinkType) -> int:
     """Return how many record pairs a link type compares without blocking.
@@ -45,11 +47,50 @@ def sample_pairs(
         ``_row_l`` < ``_row_r``; every possible pair when there are fewer
         than ``n_pairs``.
     """
-    n = records.height
-    possible = total_pairs(records, link_type=link_type)
+    return sample_row_pairs(
+        records.height,
+        source_codes(records),
+        possible=total_pairs(records, link_type=link_type),
+        n_pairs=n_pairs,
+        link_type=link_type,
+        seed=seed,
+    )
+
+
+def sample_row_pairs(
+    n: int,
+    sources: np.ndarray,
+    *,
+    possible: int,
+    n_pairs: int,
+    link_type: LinkType,
+    seed: int,
+) -> pl.DataFrame:
+    """Draw :func:`sample_pairs`' pairs from the row count and sources alone.
+
+    Any engine draws the same sample from the same ``n``, sources and seed
+    (the draw is integers on one machine; the engine joins the records).
+
+    Parameters
+    ----------
+    n
+        How many records (rows ``0 .. n - 1``).
+    sources
+        Each row's source as an integer code (only compared for equality;
+        read in a ``link`` job).
+    possible
+        :func:`total_pairs` of the records.
+    n_pairs, link_type, seed
+        As :func:`sample_pairs`.
+
+    Examples
+    --------
+    >>> codes = np.zeros(4, dtype=np.int32)
+    >>> sample_row_pairs(4, codes, possible=6, n_pairs=10, link_type="dedupe", seed=0).height
+    6
+    """
     if possible == 0:
         return pl.DataFrame(schema=PAIR_SCHEMA)
-    sources = source_codes(records)
     if possible <= n_pairs:
         i, j = np.triu_indices(n, k=1)
         keep = (
@@ -75,3 +116,118 @@ def sample_pairs(
     return pl.DataFrame(
         {schema.ROW_L: key // n, schema.ROW_R: key % n}, schema=PAIR_SCHEMA
     )
+
+
+def record_sample_mask(n: int, *, share: float, seed: int) -> np.ndarray:
+    """Return which of ``n`` records a seeded sample of about ``share`` keeps.
+
+    Each record is kept with probability ``share``, so each pair with
+    ``share**2``: the pairs a blocker makes of the sample are a uniform
+    sample of its pairs. The same ``n``, share and seed keep the same rows
+    in every engine.
+
+    Examples
+    --------
+    >>> record_sample_mask(5, share=1.0, seed=0).tolist()
+    [True, True, True, True, True]
+    """
+    rng = np.random.default_rng(seed)
+    return rng.random(n) < share
+
+
+def agreement_share(
+    *,
+    n: int,
+    link_type: LinkType,
+    same_value_pairs: float,
+    value_squares: float = 0.0,
+    same_source_squares: float = 0.0,
+    source_squares: float = 0.0,
+) -> float:
+    """Return the share of random non-null pairs whose values agree, from counts.
+
+    Parameters
+    ----------
+    n
+        Records with a value.
+    link_type
+        In a ``link`` job only pairs across sources count.
+    same_value_pairs
+        Sum over values of ``c * (c - 1)`` (``c`` records hold the value):
+        the ordered pairs that agree (not a ``link`` job).
+    value_squares, same_source_squares, source_squares
+        ``link`` jobs: sums of ``c**2`` over values, over (value, source)
+        and of each source's count of records with a value.
+
+    Examples
+    --------
+    >>> agreement_share(n=4, link_type="dedupe", same_value_pairs=4.0)
+    0.3333333333333333
+    """
+    if n < 2:
+        return 0.5
+    if link_type != "link":
+        share = same_value_pairs / (n * (n - 1))
+    else:
+        cross_total = n * n - source_squares
+        agree = value_squares - same_source_squares
+        share = agree / cross_total if cross_total > 0 else 0.5
+    return float(np.clip(share, _PROB_FLOOR, 1 - _PROB_FLOOR))
+
+
+def agreement_values(values: pl.Series) -> pl.Series:
+    """Return the values as an exact level's agreement sees them: trimmed text, blanks null."""
+    text = values.cast(pl.String).str.strip_chars()
+    return pl.select(pl.when(text.str.len_chars() > 0).then(text)).to_series()
+
+
+def exact_agreement_share(
+    records: pl.DataFrame, column: str, *, link_type: LinkType
+) -> float:
+    """Share of random non-null pairs whose values agree, from value counts.
+
+    Examples
+    --------
+    >>> recs = pl.DataFrame({"s": ["a", "a", "b", "b"]})
+    >>> exact_agreement_share(recs, "s", link_type="dedupe")
+    0.3333333333333333
+    """
+    frame = pl.DataFrame(
+        {
+            "v": agreement_values(records.get_column(column)),
+            "s": records.get_column(schema.SOURCE)
+            if schema.SOURCE in records.columns
+            else pl.Series(np.zeros(records.height, dtype=np.int32)),
+        }
+    ).drop_nulls("v")
+    n = frame.height
+    if n < 2:
+        return 0.5
+    per_value = frame.group_by("v").agg(pl.len().cast(pl.Float64).alias("c"))
+    if link_type != "link":
+        agree = per_value.select((pl.col("c") * (pl.col("c") - 1)).sum()).item()
+        return agreement_share(n=n, link_type=link_type, same_value_pairs=agree)
+    per_source = frame.group_by("v", "s").agg(pl.len().cast(pl.Float64).alias("c"))
+    sizes = frame.group_by("s").agg(pl.len().cast(pl.Float64).alias("c"))
+    return agreement_share(
+        n=n,
+        link_type=link_type,
+        same_value_pairs=0.0,
+        value_squares=per_value.select((pl.col("c") ** 2).sum()).item(),
+        same_source_squares=per_source.select((pl.col("c") ** 2).sum()).item(),
+        source_squares=sizes.select((pl.col("c") ** 2).sum()).item(),
+    )
+
+
+def completeness(records: pl.DataFrame, column: str) -> float:
+    """Return the share of records with a value in ``column`` (blank text is missing).
+
+    Examples
+    --------
+    >>> completeness(pl.DataFrame({"s": ["a", " ", None, "b"]}), "s")
+    0.5
+    """
+    values = records.get_column(column)
+    if values.dtype == pl.String:
+        values = values.str.strip_chars().replace("", None)
+    return 1.0 - values.null_count() / max(records.height, 1)
