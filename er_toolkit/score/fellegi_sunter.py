@@ -316,7 +316,9 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             },
         )
 
-    def _session_pairs(self, engine: Engine, records: Frame, rule: Blocker) -> Frame:
+    def _session_pairs(
+        self, engine: Engine, records: Frame, rule: Blocker, total: int
+    ) -> Frame:
         """Return a session's pairs, from a record sample when there are too many.
 
         Keeping each record with probability f keeps each pair with
@@ -328,9 +330,11 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         ``count_pairs`` is an upper bound.
         """
         cap = self.max_pairs_per_session
-        counts = engine.count_rule_pairs(records, [rule], link_type=self.link_type)
-        total = int(counts.get_column("pairs")[0])
         if cap is None or total <= cap:
+            counts = pl.DataFrame(
+                {schema.BLOCKED_BY: [rule.name], "pairs": [total]},
+                schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
+            )
             self._session_scale = 1.0
             return engine.block(
                 records, [rule], link_type=self.link_type, counts=counts
@@ -450,8 +454,10 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         m_init = [_default_m(c.n_levels) for c in comparisons]
         u = [self.u_[n] for n in names]
         estimates: dict[str, list[np.ndarray]] = {n: [] for n in names}
-        for rule in self._session_rules():
-            pairs = self._session_pairs(engine, records, rule)
+        rules = self._session_rules()
+        totals = engine.count_rule_pairs(records, rules, link_type=self.link_type)
+        for rule, total in zip(rules, totals.get_column("pairs"), strict=True):
+            pairs = self._session_pairs(engine, records, rule, int(total))
             n_pairs = engine.height(pairs)
             blocked_columns = set(rule.columns)
             fixed = [c.column in blocked_columns for c in comparisons]

@@ -16,11 +16,12 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.engines.base import register_engine
 from er_toolkit.engines.spark._frames import (
+    FrameCache,
     as_spark,
     map_batches,
-    persisted,
     require_pyspark,
     select_present,
+    stripped_text,
     to_polars,
     to_spark,
 )
@@ -127,6 +128,8 @@ class SparkEngine:
         self.salt_above = salt_above
         self.profile_rows = profile_rows
         self.golden_partitions = golden_partitions
+        self._cache = FrameCache()
+        self._counts = FrameCache(size=64)
 
     def __repr__(self) -> str:
         master = self.spark.sparkContext.master if hasattr(self.spark, "sparkContext") else "connect"
@@ -172,7 +175,7 @@ class SparkEngine:
         """
         from er_toolkit.engines.spark._records import prepare
 
-        return persisted(prepare(self.spark, sources, columns=columns, keep=keep))
+        return self._persisted(prepare(self.spark, sources, columns=columns, keep=keep))
 
     def standardise(
         self, records: DataFrame, steps: Steps
@@ -183,7 +186,7 @@ class SparkEngine:
 
         sample = sample_here(records, rows=self.profile_rows)
         profile = profile_standardisation(sample, steps)[1]
-        return persisted(standardise(records, steps)), profile
+        return self._persisted(standardise(records, steps)), profile
 
     def profile(self, records: DataFrame, *, columns: Sequence[str]) -> pl.DataFrame:
         """Profile a sample of ``profile_rows`` records (all of them when fewer)."""
@@ -197,10 +200,60 @@ class SparkEngine:
         return profile_frame(sample, columns=[c for c in columns if c in sample.columns])
 
     def height(self, frame: Any) -> int:
-        """Return the frame's row count (a Spark count)."""
+        """Return the frame's row count (a Spark count, kept for the frame)."""
         if isinstance(frame, pl.DataFrame):
             return frame.height
-        return int(frame.count())
+        return int(self._counts.get(frame, "count", frame.count))
+
+    def _persisted(self, frame: DataFrame) -> DataFrame:
+        """Persist and count ``frame``; keep its count."""
+        from pyspark import StorageLevel
+
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        self._counts.get(frame, "count", frame.count)
+        return frame
+
+    def _keys(self, records: DataFrame, blockers: Sequence[Blocker]) -> DataFrame:
+        """The blockers' keys of ``records`` (made once per records frame and blockers)."""
+        from pyspark.sql import functions as F
+
+        from er_toolkit.engines.spark import _blocking
+
+        wanted = tuple(repr(b) for b in blockers)
+        for key, frame in self._cache.entries(records):
+            held = key[1] if isinstance(key, tuple) and key[0] == "keys" else ()
+            if held == wanted:
+                return frame  # type: ignore[no-any-return]
+            if set(wanted) <= set(held):  # blockers keyed together before
+                moved = [x for i, w in enumerate(wanted) for x in (held.index(w), i)]
+                return frame.where(
+                    F.col(_blocking.RULE).isin(moved[0::2])
+                ).withColumn(
+                    _blocking.RULE,
+                    F.element_at(
+                        F.create_map(*[F.lit(x) for x in moved]), F.col(_blocking.RULE)
+                    ).cast("int"),
+                )
+        return self._cache.get(  # type: ignore[no-any-return]
+            records,
+            ("keys", wanted),
+            lambda: self._persisted(_blocking.keys(records, blockers)),
+        )
+
+    def _side(self, records: DataFrame, comparisons: Sequence[Comparison]) -> DataFrame:
+        """The compared columns and term frequencies of ``records`` (made once per records frame)."""
+        from er_toolkit.engines.spark import _compare
+
+        return self._cache.get(  # type: ignore[no-any-return]
+            records,
+            ("side", tuple(repr(c) for c in comparisons)),
+            lambda: self._persisted(_compare.values_side(records, comparisons)),
+        )
+
+    def release(self) -> None:
+        """Unpersist what the engine keeps for frames it has seen (keys, values, counts)."""
+        self._cache.clear()
+        self._counts.clear()
 
     def collect(
         self, frame: Any, *, columns: Sequence[str] | None = None
@@ -231,9 +284,9 @@ class SparkEngine:
         from er_toolkit.engines.spark import _blocking
 
         records = as_spark(self.spark, records)
-        counts = [
-            _blocking.count_pairs(records, b, link_type=link_type) for b in blockers
-        ]
+        counts = _blocking.count_pairs(
+            records, self._keys(records, blockers), blockers, link_type=link_type
+        )
         return pl.DataFrame(
             {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
             schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
@@ -271,22 +324,20 @@ class SparkEngine:
             on_explode=on_explode,
             stacklevel=3,
         )
-        union = _blocking.union(
-            [
-                (
-                    b.name,
-                    _blocking.pairs(
-                        records, b, link_type=link_type, salt_above=self.salt_above
-                    ),
-                )
-                for b in run
-            ]
-        )
-        if union is None:
-            union = self.spark.createDataFrame(
+        if not run:
+            return self.spark.createDataFrame(
                 [], f"{schema.ROW_L} long, {schema.ROW_R} long, {schema.BLOCKED_BY} string"
             )
-        return persisted(union)
+        place = {b.name: i for i, b in enumerate(blockers)}
+        tagged = _blocking.pairs(
+            records,
+            self._keys(records, blockers),
+            blockers,
+            [place[b.name] for b in run],
+            link_type=link_type,
+            salt_above=self.salt_above,
+        )
+        return self._persisted(_blocking.union(tagged, [b.name for b in blockers]))
 
     def block_against(
         self,
@@ -299,7 +350,7 @@ class SparkEngine:
         """Pair a new batch (``_row_l``) with stored records (``_row_r``) by a join of their keys."""
         from er_toolkit.engines.spark import _blocking
 
-        return persisted(
+        return self._persisted(
             _blocking.against(
                 as_spark(self.spark, new_records),
                 as_spark(self.spark, existing_records),
@@ -327,9 +378,9 @@ class SparkEngine:
         """Return the comparison vectors of ``pairs``: the compare kernel on each batch."""
         from er_toolkit.engines.spark import _compare
 
-        return persisted(
+        return self._persisted(
             _compare.compare(
-                as_spark(self.spark, records),
+                self._side(as_spark(self.spark, records), comparisons),
                 as_spark(self.spark, pairs),
                 comparisons,
                 raw_similarity=raw_similarity,
@@ -351,7 +402,7 @@ class SparkEngine:
         keys = [schema.ROW_L, schema.ROW_R]
         vectors = to_polars(
             _compare.compare(
-                as_spark(self.spark, records),
+                self._side(as_spark(self.spark, records), comparisons),
                 to_spark(self.spark, pairs.select(keys).unique()),
                 comparisons,
                 raw_similarity=raw_similarity,
@@ -376,7 +427,7 @@ class SparkEngine:
         """Score comparison vectors with ``scorer.predict``, batch by batch."""
         from er_toolkit.engines.spark import _compare
 
-        return persisted(
+        return self._persisted(
             _compare.predict(
                 scorer,
                 as_spark(self.spark, vectors),
@@ -408,9 +459,9 @@ class SparkEngine:
         from er_toolkit.engines.spark import _compare
 
         start = time.perf_counter()
-        scored = persisted(
+        scored = self._persisted(
             _compare.score(
-                as_spark(self.spark, records),
+                self._side(as_spark(self.spark, records), comparisons),
                 as_spark(self.spark, pairs),
                 comparisons,
                 scorer,
@@ -512,7 +563,7 @@ class SparkEngine:
         drawn = sample_row_pairs(
             n, codes, possible=possible, n_pairs=n_pairs, link_type=link_type, seed=seed
         )
-        return persisted(to_spark(self.spark, drawn))
+        return self._persisted(to_spark(self.spark, drawn))
 
     def sample_records(self, records: Any, *, share: float, seed: int) -> DataFrame:
         """Keep the records the polars engine's seeded draw keeps (drawn here, joined there)."""
@@ -525,7 +576,7 @@ class SparkEngine:
         ]
         rows = np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)
         chosen = to_spark(self.spark, pl.DataFrame({schema.ROW: rows.astype(np.int64)}))
-        return persisted(records.join(chosen, schema.ROW, "left_semi"))
+        return self._persisted(records.join(chosen, schema.ROW, "left_semi"))
 
     def gamma_patterns(
         self,
@@ -540,7 +591,7 @@ class SparkEngine:
         from er_toolkit.score.em import Patterns
 
         vectors = _compare.compare(
-            as_spark(self.spark, records),
+            self._side(as_spark(self.spark, records), comparisons),
             as_spark(self.spark, pairs),
             comparisons,
             raw_similarity=False,
@@ -566,69 +617,69 @@ class SparkEngine:
 
         from er_toolkit.score.sampling import agreement_share, agreement_values
 
-        def values(batch: pl.DataFrame) -> pl.DataFrame:
-            return pl.DataFrame(
-                {
-                    "__v": agreement_values(batch.get_column(column)),
-                    "__s": batch.get_column(schema.SOURCE).cast(pl.String),
-                }
-            )
-
         records = as_spark(self.spark, records)
+        native = stripped_text(records, column)
+        if native is None:
+
+            def values(batch: pl.DataFrame) -> pl.DataFrame:
+                return pl.DataFrame(
+                    {
+                        "__v": agreement_values(batch.get_column(column)),
+                        "__s": batch.get_column(schema.SOURCE).cast(pl.String),
+                    }
+                )
+
+            texts = map_batches(records.select(column, schema.SOURCE), values)
+        else:
+            texts = records.select(
+                native.alias("__v"), F.col(schema.SOURCE).cast("string").alias("__s")
+            )
         per = (
-            map_batches(records.select(column, schema.SOURCE), values)
-            .where(F.col("__v").isNotNull())
+            texts.where(F.col("__v").isNotNull())
             .groupBy("__v", "__s")
             .agg(F.count("*").alias("c"))
         )
-        per_value = per.groupBy("__v").agg(F.sum("c").alias("c"))
-        sums = per_value.agg(
+        if link_type != "link":
+            per = per.groupBy("__v").agg(F.sum("c").alias("c"))
+        sums = per.agg(
             F.sum("c").alias("n"),
             F.sum(F.col("c") * (F.col("c") - 1)).alias("agree"),
             F.sum(F.col("c") * F.col("c")).alias("squares"),
         ).first()
         n = int(sums["n"] or 0) if sums is not None else 0
-        if n < 2:
+        if n < 2 or sums is None:
             return 0.5
         if link_type != "link":
             return agreement_share(
                 n=n, link_type=link_type, same_value_pairs=float(sums["agree"])
             )
-        same = per.agg(F.sum(F.col("c") * F.col("c"))).first()
-        sizes = per.groupBy("__s").agg(F.sum("c").alias("c"))
-        source_squares = sizes.agg(F.sum(F.col("c") * F.col("c"))).first()
+        # per (value, source) above; now per value and per source
+        by_value = per.groupBy("__v").agg(F.sum("c").alias("c"))
+        by_source = per.groupBy("__s").agg(F.sum("c").alias("c"))
+        squares = by_value.agg(F.sum(F.col("c") * F.col("c"))).first()
+        sources = by_source.agg(F.sum(F.col("c") * F.col("c"))).first()
         return agreement_share(
             n=n,
             link_type=link_type,
             same_value_pairs=0.0,
-            value_squares=float(sums["squares"]),
-            same_source_squares=float(same[0]) if same is not None else 0.0,
-            source_squares=float(source_squares[0])
-            if source_squares is not None
-            else 0.0,
+            value_squares=float(squares[0]) if squares is not None else 0.0,
+            same_source_squares=float(sums["squares"]),
+            source_squares=float(sources[0]) if sources is not None else 0.0,
         )
 
     def completeness(self, records: Any, column: str) -> float:
-        """Return the share of records with a value (blank text is missing), counted per batch."""
+        """Return the share of records with a value (blank text is missing)."""
         from pyspark.sql import functions as F
 
-        def missing(batch: pl.DataFrame) -> pl.DataFrame:
-            values = batch.get_column(column)
-            if values.dtype == pl.String:
-                values = values.str.strip_chars().replace("", None)
-            return pl.DataFrame(
-                {"__missing": [values.null_count()], "__n": [batch.height]},
-                schema={"__missing": pl.Int64, "__n": pl.Int64},
-            )
-
         records = as_spark(self.spark, records)
-        totals = (
-            map_batches(records.select(column), missing)
-            .agg(F.sum("__missing"), F.sum("__n"))
-            .first()
-        )
-        absent, n = (int(totals[0] or 0), int(totals[1] or 0)) if totals else (0, 0)
-        return 1.0 - absent / max(n, 1)
+        native = stripped_text(records, column)
+        value = F.col(column) if native is None else native
+        totals = records.agg(
+            F.count("*").alias("n"), F.count(value).alias("present")
+        ).first()
+        n = int(totals["n"]) if totals is not None else 0
+        present = int(totals["present"]) if totals is not None else 0
+        return 1.0 - (n - present) / max(n, 1)
 
     # ------------------------------------------------------ clusters, golden
     def connected_components(
@@ -651,7 +702,7 @@ class SparkEngine:
         """
         from er_toolkit.engines.spark import _cluster
 
-        return persisted(
+        return self._persisted(
             _cluster.components(
                 as_spark(self.spark, records),
                 as_spark(self.spark, pairs),
@@ -679,7 +730,7 @@ class SparkEngine:
         partitions = self.golden_partitions or int(
             self.spark.conf.get("spark.sql.shuffle.partitions") or 200
         )
-        return persisted(
+        return self._persisted(
             _records.golden(
                 config,
                 as_spark(self.spark, records),
@@ -704,8 +755,9 @@ def _local_session(
     if master is not None:
         builder = builder.master(master)
     settings = dict(conf or {})
-    if (master is None or master.startswith("local")) and "spark.pyspark.python" not in settings:
-        settings["spark.pyspark.python"] = sys.executable
+    if master is None or master.startswith("local"):
+        # local Python workers must import er_toolkit: run them on this interpreter
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in settings.items():
         builder = builder.config(key, str(value))
     return builder.getOrCreate()

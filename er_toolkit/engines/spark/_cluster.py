@@ -72,11 +72,16 @@ def star_components(edges: DataFrame) -> DataFrame:
         )
         # done when the edges are stars: each row links to at most one other,
         # and no centre links to a smaller row
-        several = current.groupBy(_U).count().where(F.col("count") > 1).limit(1)
-        centre_linked = current.select(F.col(_V).alias(_U)).join(
-            current.select(_U), _U, "left_semi"
+        his = current.groupBy(_U).agg(F.count("*").alias("__k"))
+        unsettled = (
+            his.where(F.col("__k") > 1)
+            .select(_U)
+            .unionByName(
+                current.select(F.col(_V).alias(_U)).join(his.select(_U), _U, "left_semi")
+            )
+            .limit(1)
         )
-        if several.count() == 0 and centre_linked.limit(1).count() == 0:
+        if unsettled.count() == 0:
             log.info("connected components: stars after %d round(s)", round_)
             break
     else:  # pragma: no cover - the rounds are O(log² n)

@@ -11,7 +11,7 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.compare.kernel import compare_batch
 from er_toolkit.compare.pair_values import ColumnEncoding
-from er_toolkit.engines.spark._frames import map_batches
+from er_toolkit.engines.spark._frames import map_batches, stripped_text
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -38,7 +38,12 @@ def term_frequencies(records: DataFrame, column: str) -> DataFrame:
         strings = ColumnEncoding(batch.get_column(column)).strings
         return batch.select(schema.ROW).with_columns(strings.alias(_VALUE))
 
-    values = map_batches(records.select(schema.ROW, column), text)
+    native = stripped_text(records, column)
+    values = (
+        map_batches(records.select(schema.ROW, column), text)
+        if native is None
+        else records.select(schema.ROW, native.alias(_VALUE))
+    )
     present = values.where(F.col(_VALUE).isNotNull())
     counts = present.groupBy(_VALUE).agg(F.count("*").alias("__c"))
     total = present.agg(F.count("*").alias("__n"))
@@ -53,24 +58,31 @@ def _columns(comparisons: Sequence[Comparison]) -> list[str]:
     return list(dict.fromkeys(c.column for c in comparisons))
 
 
-def with_values(
-    records: DataFrame, pairs: DataFrame, comparisons: Sequence[Comparison]
-) -> DataFrame:
-    """Return ``pairs`` with each side's compared values and the left term frequencies.
+def values_side(records: DataFrame, comparisons: Sequence[Comparison]) -> DataFrame:
+    """Return ``_row``, the compared columns and, per comparison that needs one, its term frequency.
 
-    Two joins on the row numbers; the term-frequency tables are joined to
-    the records first, once per comparison that needs one.
+    The term-frequency tables are made once here and joined to the
+    records, so comparing any set of pairs is two joins on row numbers.
     """
     from pyspark.sql import functions as F
 
-    columns = _columns(comparisons)
-    side = records.select(schema.ROW, *columns)
+    side = records.select(schema.ROW, *_columns(comparisons))
     for comparison in comparisons:
         if comparison.tf_gamma is not None:
             table = term_frequencies(records, comparison.column).select(
                 schema.ROW, F.col(TERM_FREQUENCY).alias(_TF + comparison.name)
             )
             side = side.join(table, schema.ROW, "left")
+    return side
+
+
+def with_values(
+    side: DataFrame, pairs: DataFrame, comparisons: Sequence[Comparison]
+) -> DataFrame:
+    """Return ``pairs`` with each side's compared values and the left term frequencies (two joins)."""
+    from pyspark.sql import functions as F
+
+    columns = _columns(comparisons)
     tf_columns = [_TF + c.name for c in comparisons if c.tf_gamma is not None]
     left = side.select(
         F.col(schema.ROW).alias(schema.ROW_L),
@@ -124,15 +136,15 @@ def batch_vectors(
 
 
 def compare(
-    records: DataFrame,
+    side: DataFrame,
     pairs: DataFrame,
     comparisons: Sequence[Comparison],
     *,
     raw_similarity: bool,
 ) -> DataFrame:
-    """Return the comparison vectors of ``pairs`` (lazily)."""
+    """Return the comparison vectors of ``pairs`` (lazily); ``side`` from :func:`values_side`."""
     return map_batches(
-        with_values(records, pairs, comparisons),
+        with_values(side, pairs, comparisons),
         batch_vectors(comparisons, raw_similarity=raw_similarity),
     )
 
@@ -159,7 +171,7 @@ def predict(
 
 
 def score(
-    records: DataFrame,
+    side: DataFrame,
     pairs: DataFrame,
     comparisons: Sequence[Comparison],
     scorer: Any,
@@ -173,7 +185,7 @@ def score(
     scored = _scored(
         lambda batch: scorer.predict(vectors(batch), explain=explain), min_probability
     )
-    return map_batches(with_values(records, pairs, comparisons), scored)
+    return map_batches(with_values(side, pairs, comparisons), scored)
 
 
 def pattern_counts(vectors: DataFrame, comparisons: Sequence[Comparison]) -> pl.DataFrame:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -73,17 +74,27 @@ def to_polars(frame: DataFrame) -> pl.DataFrame:
     """Bring a Spark frame here as polars; row numbers back to UInt32.
 
     Frames with ``_row`` come sorted by it, pair frames by
-    (``_row_l``, ``_row_r``), so the same data gives the same frame.
+    (``_row_l``, ``_row_r``), so the same data gives the same frame; pairs
+    from blocking (``blocked_by`` carries the blockers' order) come as the
+    polars engine gives them, ``blocked_by`` an Enum, rule by rule.
     """
+    names = (
+        frame.schema[schema.BLOCKED_BY].metadata.get("er_toolkit.blockers")
+        if schema.BLOCKED_BY in frame.columns
+        else None
+    )
     out = pl.from_arrow(frame.toArrow())
     assert isinstance(out, pl.DataFrame)
     out = out.cast(
         {c: pl.UInt32 for c in (*ROW_COLUMNS, schema.CLUSTER_SIZE) if c in out.columns}
     )
+    if names:  # pairs as the polars engine orders them: rule by rule, then rows
+        out = out.with_columns(pl.col(schema.BLOCKED_BY).cast(pl.Enum(names)))
     if schema.ROW in out.columns:
         return out.sort(schema.ROW)
     if schema.ROW_L in out.columns and schema.ROW_R in out.columns:
-        return out.sort(schema.ROW_L, schema.ROW_R)
+        first = [schema.BLOCKED_BY] if names else []
+        return out.sort(*first, schema.ROW_L, schema.ROW_R)
     return out
 
 
@@ -144,7 +155,7 @@ def map_batches(
         The results, lazily.
     """
     if output is None:
-        output = spark_schema(function(empty_like(frame)))
+        output = _kept_metadata(spark_schema(function(empty_like(frame))), frame.schema)
     target = arrow_schema(output)
     names = list(target.names)
 
@@ -155,6 +166,21 @@ def map_batches(
             yield from table.to_batches()
 
     return frame.mapInArrow(run, output)
+
+
+def _kept_metadata(output: StructType, given: StructType) -> StructType:
+    """Return ``output`` with the metadata of the columns it passes through unchanged."""
+    from pyspark.sql.types import StructField, StructType
+
+    before = {f.name: f for f in given.fields}
+    return StructType(
+        [
+            StructField(f.name, f.dataType, f.nullable, before[f.name].metadata)
+            if f.name in before and before[f.name].dataType == f.dataType
+            else f
+            for f in output.fields
+        ]
+    )
 
 
 def persisted(frame: DataFrame) -> DataFrame:
@@ -178,8 +204,11 @@ def fixed(frame: DataFrame) -> DataFrame:
 def with_dense_rows(frame: DataFrame, *, column: str = schema.ROW) -> DataFrame:
     """Number the rows 0 .. n-1 in the frame's order (partition by partition).
 
-    No single-partition window: each partition's count is gathered, and
-    each row gets its partition's offset plus its place within it.
+    No single-partition window: the frame is checkpointed with Spark's
+    partition-ordered ids, each partition's count is gathered, and each
+    row gets its partition's offset plus its place within it. The
+    checkpoint keeps the order fixed (a sort's partition bounds are
+    sampled, so a recomputed sort could split differently).
     """
     from pyspark.sql import functions as F
 
@@ -197,13 +226,77 @@ def with_dense_rows(frame: DataFrame, *, column: str = schema.ROW) -> DataFrame:
     spark = frame.sparkSession
     table = spark.createDataFrame(offsets or [(0, 0)], "__p long, __offset long")
     local = F.col(mid).bitwiseAND(F.lit((1 << 33) - 1))
-    numbered = tagged.join(F.broadcast(table), part == F.col("__p")).select(
+    return tagged.join(F.broadcast(table), part == F.col("__p")).select(
         (F.col("__offset") + local).cast("long").alias(column),
         *[F.col(c) for c in frame.columns],
     )
-    return fixed(numbered)
 
 
 def select_present(frame: DataFrame, columns: Sequence[str]) -> DataFrame:
     """Select the columns of ``columns`` that ``frame`` has, in that order."""
     return frame.select(*[c for c in columns if c in frame.columns])
+
+
+class FrameCache:
+    """Persisted frames derived from a frame (its blocking keys, its values with term frequencies).
+
+    Entries are found by the frame they came from (the object itself, kept
+    alive by the entry) and a key; the oldest beyond ``size`` are
+    unpersisted.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[int, Hashable], tuple[Any, Any]] = (
+            OrderedDict()
+        )
+
+    def get(self, owner: Any, key: Hashable, make: Callable[[], Any]) -> Any:
+        """Return the entry of ``owner`` and ``key``, made (and kept) when absent."""
+        slot = (id(owner), key)
+        hit = self._entries.get(slot)
+        if hit is not None and hit[0] is owner:
+            self._entries.move_to_end(slot)
+            return hit[1]
+        value = make()
+        self._entries[slot] = (owner, value)
+        while len(self._entries) > self.size:
+            _, (_, old) = self._entries.popitem(last=False)
+            if hasattr(old, "unpersist"):
+                old.unpersist()
+        return value
+
+    def entries(self, owner: Any) -> list[tuple[Hashable, Any]]:
+        """Return the keys and values kept for ``owner``."""
+        return [
+            (slot[1], value)
+            for slot, (kept, value) in self._entries.items()
+            if kept is owner
+        ]
+
+    def clear(self) -> None:
+        """Unpersist and forget every entry."""
+        for _, value in self._entries.values():
+            if hasattr(value, "unpersist"):
+                value.unpersist()
+        self._entries.clear()
+
+
+_EDGE_WHITESPACE = r"(?U)\A\s+|\s+\z"
+
+
+def stripped_text(frame: DataFrame, column: str) -> Any:
+    """Return a Spark expression of ``column`` as the kernel's text (trimmed, blank null), or None.
+
+    For a String column: leading and trailing Unicode whitespace removed
+    (Java's ``(?U)\\s`` is the Unicode White_Space property, what polars'
+    ``strip_chars`` removes), empty text null. Other types return None:
+    their text is made by polars, per batch.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    if not isinstance(frame.schema[column].dataType, StringType):
+        return None
+    text = F.regexp_replace(F.col(column), _EDGE_WHITESPACE, "")
+    return F.when(F.length(text) > 0, text)

@@ -13,6 +13,7 @@ from er_toolkit import schema
 from er_toolkit.engines.spark._frames import (
     arrow_schema,
     empty_like,
+    fixed,
     is_spark_frame,
     map_batches,
     spark_ready,
@@ -101,7 +102,7 @@ def prepare(
     stacked = frames[0]
     for frame in frames[1:]:
         stacked = stacked.unionByName(frame, allowMissingColumns=True)
-    return with_dense_rows(stacked)
+    return fixed(with_dense_rows(stacked))
 
 
 def _validated(
