@@ -177,7 +177,9 @@ def run_one(
         "settings": {"max_block_size": max_block_size, "seed": seed},
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"spark_bench_{engine_kind}_n{n}.json").write_text(json.dumps(result, indent=2))
+    (out / f"spark_bench_{engine_kind}_n{n}.json").write_text(
+        json.dumps(result, indent=2)
+    )
     return result
 
 
@@ -193,7 +195,9 @@ def table_row(r: dict[str, Any]) -> str:
     s, m = r["seconds"], r["peak_gib"]
     return (
         f"| {r['records']:,} | {r['engine']} ({r['master']}) | {r['candidate_pairs']:,} "
-        + "".join(f"| {s[k]:.0f} " for k in ("load", "block", "train", "predict", "cluster"))
+        + "".join(
+            f"| {s[k]:.0f} " for k in ("load", "block", "train", "predict", "cluster")
+        )
         + f"| {r['total_seconds']:.0f} | {m['driver']:.2f} | {m['jvm']:.2f} "
         f"| {m['python_workers']:.2f} | {r['pairs_per_second']:,.0f} "
         f"| {r['pairs_per_second_per_core']:,.0f} |"
@@ -278,7 +282,9 @@ def main() -> None:
     parser.add_argument("--time-limit", type=int, default=7200)
     parser.add_argument("--results-md", type=Path, default=None)
     parser.add_argument("--estimate-cores", type=int, default=200)
-    parser.add_argument("--one", nargs=2, metavar=("N", "ENGINE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--one", nargs=2, metavar=("N", "ENGINE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.one:  # the child process of one run
         run_one(
@@ -291,8 +297,8 @@ def main() -> None:
             driver_memory=args.driver_memory,
         )
         return
-    os.environ["ER_TOOLKIT_BENCH_COMMAND"] = "python -m benchmarks.spark_bench " + " ".join(
-        sys.argv[1:]
+    os.environ["ER_TOOLKIT_BENCH_COMMAND"] = (
+        "python -m benchmarks.spark_bench " + " ".join(sys.argv[1:])
     )
     for n in args.sizes:
         for engine in args.engines:

@@ -455,7 +455,12 @@ class ActiveLearner:
                     schema.ROW_R: unpack_pair_keys(outside)[1],
                 }
             )
-            extra = compare_pairs(self.records, pairs, self.linker.config.comparisons)
+            extra = compare_pairs(
+                self.records,
+                pairs,
+                self.linker.config.comparisons,
+                workers=self.linker.n_jobs,
+            )
             parts.append(extra.select(self._vectors.columns))
         vectors = pl.concat(parts, how="vertical_relaxed")
         y = np.concatenate([y[inside], y[~inside]])

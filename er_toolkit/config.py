@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import posixpath
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
+
+import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.blocking import (
@@ -71,13 +76,18 @@ class SourceConfig:
     path: str | None = None
     dataset: str | None = None
     part: int = 0
+    encoding: str | None = None
+    """Text encoding of a CSV ``path`` (None: UTF-8); see :func:`er_toolkit.io.read_frame`."""
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> SourceConfig:
         """Build from a ``[[sources]]`` table."""
         _check_keys(
-            spec, {"name", "id_column", "path", "dataset", "part"}, "[[sources]]"
+            spec,
+            {"name", "id_column", "path", "dataset", "part", "encoding"},
+            "[[sources]]",
         )
+        validate_source_table(spec)
         if "name" not in spec:
             raise ConfigError(
                 f"Each [[sources]] table needs a 'name'; got {dict(spec)}."
@@ -326,6 +336,12 @@ class LinkageConfig:
             raise ConfigError(
                 f"A 'link' job needs at least two [[sources]]; got {len(self.sources)}."
             )
+        for comparison in self.comparisons:
+            validate_level_order(comparison)
+            if comparison.date_format is not None:
+                validate_date_format(
+                    comparison.date_format, where=f"Comparison {comparison.name!r}"
+                )
 
     @property
     def derived_columns(self) -> tuple[str, ...]:
@@ -371,6 +387,7 @@ class LinkageConfig:
             "engine",
         }
         _check_keys(spec, valid, "the config")
+        validate_tables(spec)
         spec = _upgrade(spec)
         for key in ("name", "link_type", "blocking", "comparisons"):
             if key not in spec:
@@ -398,11 +415,12 @@ class LinkageConfig:
     @classmethod
     def from_toml(cls, path: str | Path) -> LinkageConfig:
         """Read a TOML config file."""
+        from er_toolkit.io import read_text_file
+
         file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"Config file {str(file)!r} does not exist.")
+        text = read_text_file(file, what="Config file", error=ConfigError)
         try:
-            spec = tomllib.loads(file.read_text())
+            spec = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(
                 f"Config file {str(file)!r} is not valid TOML: {exc}"
@@ -498,3 +516,370 @@ def flatten(spec: Mapping[str, Any], *, prefix: str = "") -> dict[str, str]:
         else:
             out[name] = str(value)
     return out
+
+
+# --------------------------------------------------------------------------- #
+# validation: types and ranges of every table, before any work is done
+# --------------------------------------------------------------------------- #
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_int(
+    spec: Mapping[str, Any], key: str, where: str, *, lo: int, hi: int | None = None
+) -> None:
+    """Check an optional integer key; say what was expected and what was found."""
+    if key not in spec:
+        return
+    value = spec[key]
+    if not _is_int(value) or value < lo or (hi is not None and value > hi):
+        expected = (
+            f"an integer >= {lo}" if hi is None else f"an integer in [{lo}, {hi}]"
+        )
+        raise ConfigError(f"{where} {key} must be {expected}; got {value!r}.")
+
+
+def _check_str(spec: Mapping[str, Any], key: str, where: str) -> None:
+    if key in spec and (not isinstance(spec[key], str) or not spec[key].strip()):
+        raise ConfigError(
+            f"{where} {key} must be a non-empty string; got {spec[key]!r}."
+        )
+
+
+def validate_source_table(spec: Mapping[str, Any]) -> None:
+    """Check the types of a ``[[sources]]`` table."""
+    where = "[[sources]]"
+    for key in ("name", "id_column", "path", "dataset", "encoding"):
+        _check_str(spec, key, where)
+    _check_int(spec, "part", where, lo=0, hi=1)
+    if "dataset" in spec:
+        from er_toolkit.datasets import FEBRL_FILES
+
+        if spec["dataset"] not in FEBRL_FILES:
+            raise ConfigError(
+                f"{where} dataset must be one of {sorted(FEBRL_FILES)}; got "
+                f"{spec['dataset']!r}."
+            )
+    if "encoding" in spec:
+        import codecs
+
+        name = spec["encoding"].lower().replace("-", "").replace("_", "")
+        if name not in ("utf8", "utf8lossy"):
+            try:
+                codecs.lookup(spec["encoding"])
+            except LookupError:
+                raise ConfigError(
+                    f"{where} encoding must be a codec Python knows (e.g. 'utf8', "
+                    f"'utf8-lossy', 'windows-1252'); got {spec['encoding']!r}."
+                ) from None
+
+
+def validate_tables(spec: Mapping[str, Any]) -> None:
+    """Check that each top-level key holds a table, an array of tables or a scalar.
+
+    TOML lets ``comparisons = {...}`` or ``model = "x"`` through; caught
+    here, they get a message instead of a traceback further on.
+    """
+    for key in ("blocking", "model", "evaluation", "clustering", "training", "golden"):
+        if key in spec and not isinstance(spec[key], Mapping):
+            raise ConfigError(
+                f"[{key}] must be a table; got {type(spec[key]).__name__} {spec[key]!r}."
+            )
+    if "standardise" in spec and not isinstance(spec["standardise"], Mapping):
+        raise ConfigError(
+            f"[standardise] must be a table of column = kind; got {spec['standardise']!r}."
+        )
+    for key in ("sources", "comparisons"):
+        items = spec.get(key, [])
+        if not isinstance(items, (list, tuple)) or not all(
+            isinstance(item, Mapping) for item in items
+        ):
+            raise ConfigError(
+                f"{key} must be an array of tables ([[{key}]]); got {items!r}."
+            )
+    for i, comparison in enumerate(spec.get("comparisons", ())):
+        validate_comparison_table(comparison, index=i)
+    for key in ("name", "experiment", "link_type"):
+        if key in spec and (not isinstance(spec[key], str) or not spec[key].strip()):
+            raise ConfigError(f"{key!r} must be a non-empty string; got {spec[key]!r}.")
+
+
+def validate_comparison_table(spec: Mapping[str, Any], *, index: int = 0) -> None:
+    """Check a ``[[comparisons]]`` table's types, and its levels' option types."""
+    where = f"[[comparisons]] #{index + 1}"
+    for key in ("name", "column", "date_format"):
+        if key in spec and not isinstance(spec[key], str):
+            raise ConfigError(f"{where}: {key} must be a string; got {spec[key]!r}.")
+    if "date_format" in spec:
+        validate_date_format(spec["date_format"], where=where)
+    levels = spec.get("levels", ())
+    if "levels" in spec and (
+        not isinstance(levels, (list, tuple))
+        or not levels
+        or not all(isinstance(level, Mapping) for level in levels)
+    ):
+        raise ConfigError(
+            f"{where}: levels must be a non-empty array of tables such as "
+            f'{{ kind = "exact" }}; got {levels!r}.'
+        )
+    from er_toolkit.compare.levels import LEVEL_KINDS
+
+    for level in levels:
+        kind = level.get("kind")
+        if kind is None:
+            continue  # level_from_dict names the valid kinds
+        if not isinstance(kind, str):
+            raise ConfigError(
+                f"{where}: each level needs a 'kind' string, one of "
+                f"{sorted(LEVEL_KINDS)}; got {kind!r}."
+            )
+        cls = LEVEL_KINDS.get(kind)
+        if cls is None:
+            continue  # level_from_dict names the valid kinds
+        for f in dataclasses.fields(cls):
+            if f.name not in level:
+                continue
+            value = level[f.name]
+            kind = str(f.type)
+            ok = {
+                "bool": isinstance(value, bool),
+                "int": _is_int(value),
+                "float": isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value),
+                "str": isinstance(value, str),
+            }.get(kind, True)
+            if not ok:
+                raise ConfigError(
+                    f"{where}: the {f.name!r} of a {level['kind']!r} level must be "
+                    f"a{'n' if kind == 'int' else ''} {kind}; got {value!r}."
+                )
+
+
+def validate_level_order(comparison: Comparison) -> None:
+    """Refuse a level that can never be reached because an earlier one takes its pairs.
+
+    Levels run from most to least similar: a pair gets the first level it
+    meets. A similarity level after a looser one of the same comparator, a
+    distance level after a wider one, an exact level after any string level
+    (equal values are similar at any threshold), and a level repeated are
+    never reached.
+
+    Examples
+    --------
+    >>> from er_toolkit.compare import SimilarityLevel
+    >>> levels = (SimilarityLevel("jaro_winkler", 0.8), SimilarityLevel("jaro_winkler", 0.9))
+    >>> validate_level_order(Comparison("name", "name", levels))
+    Traceback (most recent call last):
+    ...
+    er_toolkit.exceptions.ConfigError: Comparison 'name': level 2 (jaro_winkler >= 0.9) can never be reached: level 1 (jaro_winkler >= 0.8) comes first and takes every pair it would. Order levels from most to least similar.
+    """
+    from er_toolkit.compare.levels import (
+        DateDifferenceLevel,
+        DateSwapLevel,
+        DistanceLevel,
+        ExactLevel,
+        NumericDifferenceLevel,
+        SimilarityLevel,
+    )
+
+    def covers(first: Any, later: Any) -> bool:
+        """Whether every pair at ``later`` is already at ``first``."""
+        if isinstance(later, ExactLevel):
+            return isinstance(first, (ExactLevel, SimilarityLevel, DistanceLevel))
+        if type(first) is not type(later):
+            return False
+        if isinstance(first, SimilarityLevel):
+            return (
+                first.comparator == later.comparator
+                and later.min_similarity >= first.min_similarity
+            )
+        if isinstance(first, DistanceLevel):
+            return (
+                first.comparator == later.comparator
+                and later.max_distance <= first.max_distance
+            )
+        if isinstance(first, DateDifferenceLevel):
+            return bool(later.max_days <= first.max_days)
+        if isinstance(first, NumericDifferenceLevel):
+            return bool(
+                first.relative == later.relative
+                and later.max_difference <= first.max_difference
+            )
+        return isinstance(first, DateSwapLevel)
+
+    levels = comparison.levels
+    for j, later in enumerate(levels):
+        for i in range(j):
+            if covers(levels[i], later):
+                raise ConfigError(
+                    f"Comparison {comparison.name!r}: level {j + 1} ({later.label}) "
+                    f"can never be reached: level {i + 1} ({levels[i].label}) comes "
+                    "first and takes every pair it would. Order levels from most to "
+                    "least similar."
+                )
+
+
+_DIRECTIVE = re.compile(r"%(?:[-_0^#]?)(\.?[0-9]?[a-zA-Z+%]|:{1,3}z)")
+_KNOWN_DIRECTIVES: Final = frozenset("aAbBcCdDeFgGhHIjklmMnpPrRsStTuUvVwWxXyYzZf+%") | {
+    ".f",
+    ".3f",
+    ".6f",
+    ".9f",
+    "3f",
+    "6f",
+    "9f",
+    ":z",
+    "::z",
+    ":::z",
+}
+_COMPOSITE: Final = {
+    "D": "mdy",
+    "x": "mdy",
+    "F": "Ymd",
+    "v": "ebY",
+    "c": "bdY",
+    "+": "Ymd",
+    "s": "Ymd",
+}
+
+
+def validate_date_format(date_format: str, *, where: str = "date_format") -> None:
+    """Check a ``strptime``-style date format: known directives, and a whole date.
+
+    polars (chrono) parses dates; an unknown directive or a format without a
+    year, month and day (or day of year) would make every date null.
+
+    Examples
+    --------
+    >>> validate_date_format("%Y%m%d")
+    >>> validate_date_format("%Y-%q-%d")
+    Traceback (most recent call last):
+    ...
+    er_toolkit.exceptions.ConfigError: date_format: unknown directive(s) ['%q'] in '%Y-%q-%d'; use strptime directives such as %Y, %m, %d, %b, %j.
+    """
+    stripped = _DIRECTIVE.sub("", date_format)
+    found = _DIRECTIVE.findall(date_format)
+    unknown = [f"%{d}" for d in found if d not in _KNOWN_DIRECTIVES]
+    if "%" in stripped:
+        unknown.append(stripped[stripped.index("%") :][:2])
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown directive(s) {unknown} in {date_format!r}; use strptime "
+            "directives such as %Y, %m, %d, %b, %j."
+        )
+    try:  # the parser's own checks (e.g. an hour without minutes)
+        pl.Series(["2000-01-01"]).str.to_date(date_format, strict=False)
+    except pl.exceptions.PolarsError as exc:
+        message = str(exc).split("\n")[0]
+        raise ConfigError(
+            f"{where}: {date_format!r} is not a valid format: {message}"
+        ) from None
+    letters = "".join(_COMPOSITE.get(d, d) for d in found)
+    has_year = any(c in letters for c in "YyGg")
+    has_day = ("j" in letters) or (
+        any(c in letters for c in "mbBh") and any(c in letters for c in "de")
+    )
+    if not (has_year and has_day):
+        raise ConfigError(
+            f"{where}: {date_format!r} does not give a whole date (it needs a year, "
+            "%Y or %y, and a month and day, %m/%b and %d, or a day of year, %j); "
+            "every date would fail to parse and become null."
+        )
+
+
+def validate_model_name(name: str, *, what: str = "name") -> None:
+    """Check ``name`` against the rules MLflow applies to registered model names.
+
+    MLflow refuses empty names, ``/``, ``:``, a backslash and ``%``, names that a
+    path normalisation changes (``a/../b``, ``./x``), and more than 256
+    characters; checked before training, not after.
+
+    Examples
+    --------
+    >>> validate_model_name("febrl3")
+    >>> validate_model_name("crm:v2")
+    Traceback (most recent call last):
+    ...
+    er_toolkit.exceptions.ConfigError: 'name' 'crm:v2' cannot be an MLflow registered model name: it holds ':'. Use letters, digits, '_', '-', '.' and spaces.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{what!r} must be a non-empty string; got {name!r}.")
+    bad = [c for c in ("/", ":", "\\", "%") if c in name]
+    reason = f"it holds {', '.join(repr(c) for c in bad)}" if bad else ""
+    if not reason and (
+        posixpath.normpath(name) != name or name == "." or name.startswith("..")
+    ):
+        reason = "it is not a plain name once read as a path"
+    if not reason and len(name) > 256:
+        reason = f"it is {len(name)} characters long (at most 256)"
+    if not reason and any(ord(c) < 32 for c in name):
+        reason = "it holds control characters"
+    if reason:
+        raise ConfigError(
+            f"{what!r} {name!r} cannot be an MLflow registered model name: {reason}. "
+            "Use letters, digits, '_', '-', '.' and spaces."
+        )
+
+
+def validate_experiment_name(name: str) -> None:
+    """Check an MLflow experiment name: a non-empty string of at most 500 characters."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 500:
+        raise ConfigError(
+            "'experiment' must be a non-empty string of at most 500 characters; got "
+            f"{name!r}."
+        )
+
+
+TRACKING_SCHEMES: Final = (
+    "",
+    "file",
+    "http",
+    "https",
+    "databricks",
+    "databricks-uc",
+    "uc",
+    "sqlite",
+    "postgresql",
+    "mysql",
+    "mssql",
+)
+"""URI schemes MLflow has tracking stores for (a database scheme may carry a
+driver: ``postgresql+psycopg2``)."""
+
+
+def validate_tracking_uri(uri: str) -> None:
+    """Check that MLflow can track to ``uri``: a scheme it has a store for.
+
+    Examples
+    --------
+    >>> validate_tracking_uri("sqlite:///mlflow.db")
+    >>> validate_tracking_uri("ftp://host/mlruns")
+    Traceback (most recent call last):
+    ...
+    er_toolkit.exceptions.ConfigError: Tracking URI 'ftp://host/mlruns' has scheme 'ftp', which MLflow cannot track to; expected a folder path, file:, sqlite:, postgresql:, mysql:, mssql:, http(s): or databricks.
+    """
+    from urllib.parse import urlparse
+
+    if not isinstance(uri, str) or not uri.strip():
+        raise ConfigError(f"The tracking URI must be a non-empty string; got {uri!r}.")
+    if uri in ("databricks", "databricks-uc", "uc"):
+        return
+    try:
+        scheme = urlparse(uri).scheme.lower()
+    except ValueError:
+        raise ConfigError(f"Tracking URI {uri!r} is not a valid URI.") from None
+    if len(scheme) == 1:  # a Windows drive letter: a path
+        scheme = ""
+    base = scheme.split("+", 1)[0]
+    if base not in TRACKING_SCHEMES:
+        raise ConfigError(
+            f"Tracking URI {uri!r} has scheme {scheme!r}, which MLflow cannot track "
+            "to; expected a folder path, file:, sqlite:, postgresql:, mysql:, mssql:, "
+            "http(s): or databricks."
+        )
+    if base == "sqlite" and not uri.lower().startswith(f"{scheme}:///"):
+        raise ConfigError(
+            f"Tracking URI {uri!r}: an SQLite URI is sqlite:/// then the file's path "
+            "(sqlite:///mlflow.db)."
+        )

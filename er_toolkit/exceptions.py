@@ -52,3 +52,15 @@ class LabelError(ErToolkitError, ValueError):
 
 class MissingExtraError(ErToolkitError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class OutputError(ErToolkitError, RuntimeError):
+    """An output folder cannot be written, is locked, or holds an incomplete set."""
+
+
+class TrackingError(ErToolkitError, RuntimeError):
+    """MLflow refused a tracking URI, an experiment or a model name."""
+
+
+class DataQualityWarning(UserWarning):
+    """The run goes on, but its output is likely poor (mostly-null columns, ...)."""

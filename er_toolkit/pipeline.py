@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from er_toolkit import __version__, schema
+from er_toolkit import __version__, diagnostics, schema
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
 from er_toolkit.engines.base import Engine, Frame, as_engine
@@ -29,11 +29,11 @@ from er_toolkit.io import (
     Source,
     load_source,
     read_frame,
-    read_json,
     write_json_atomic,
 )
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
 from er_toolkit.score.labels import labelled_pairs_from_list
+from er_toolkit.score.validation import load_model_json, validate_linker_dict
 
 log = logging.getLogger(__name__)
 
@@ -155,14 +155,23 @@ class Linker:
             sources, columns=self.config.columns, keep=[*keep, *labels]
         )
         self.timings_["load"] = time.perf_counter() - start
-        if not self.config.standardise:
-            return PreparedRecords(
-                records, self.profile(records), records if keep_raw else None
+        if self.config.standardise:
+            start = time.perf_counter()
+            raw = records
+            records, profile = self.engine.standardise(records, self.config.standardise)
+            diagnostics.check_standardised(
+                self.engine.sample_here(raw),
+                self.engine.sample_here(records),
+                self.config.standardise,
             )
-        start = time.perf_counter()
-        raw = records
-        records, profile = self.engine.standardise(records, self.config.standardise)
-        self.timings_["standardise"] = time.perf_counter() - start
+            self.timings_["standardise"] = time.perf_counter() - start
+        else:
+            raw, profile = records, self.profile(records)
+        diagnostics.check_compared_columns(
+            self.engine.sample_here(records),
+            self.config.comparisons,
+            link_type=self.config.link_type,
+        )
         return PreparedRecords(records, profile, raw if keep_raw else None)
 
     def records(
@@ -299,6 +308,7 @@ class Linker:
             )
         )
         self.timings_["fit"] = time.perf_counter() - start
+        diagnostics.check_fitted(self.scorer_)
         return self
 
     def labelled_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
@@ -468,7 +478,8 @@ class Linker:
         ids = [schema.ROW, schema.RECORD_ID, schema.SOURCE]
         if ev.entity_column is not None or ev.pairs_path is not None:
             records = self.engine.collect(
-                records, columns=[*ids, *([ev.entity_column] if ev.entity_column else [])]
+                records,
+                columns=[*ids, *([ev.entity_column] if ev.entity_column else [])],
             )
         if ev.entity_column is not None:
             return true_pairs_from_entities(
@@ -556,6 +567,7 @@ class Linker:
         cls, data: dict[str, Any], *, engine: Engine | str | None = None
     ) -> Linker:
         """Rebuild a fitted linker from :meth:`to_dict`'s output, to run on ``engine``."""
+        validate_linker_dict(data)
         version = data.get("format_version") if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("kind") != "er_toolkit.Linker":
             raise ModelFormatError(
@@ -585,7 +597,7 @@ class Linker:
         cls, path: str | os.PathLike[str], *, engine: Engine | str | None = None
     ) -> Linker:
         """Read a linker written by :meth:`save`, to run on ``engine`` (polars by default)."""
-        return cls.from_dict(read_json(path, name="model file"), engine=engine)
+        return cls.from_dict(load_model_json(path), engine=engine)
 
 
 def with_record_ids(pairs: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:

@@ -13,8 +13,8 @@ import polars as pl
 
 from benchmarks.markdown import replace_section
 from benchmarks.synthetic import generate_customers
+from er_toolkit.cli.train import train
 from er_toolkit.config import LinkageConfig
-from er_toolkit.train import train
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = ("customers_raw.toml", "customers.toml")

@@ -361,7 +361,13 @@ def test_a_custom_sklearn_estimator_round_trips(people):
     ).fit(people["vectors"].fill_nan(0.0), people["y"])
     data = scorer.to_dict()
     assert data["params"]["estimator"] == "custom"
-    loaded = ClassifierScorer.from_dict(data)
+    extra = [
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+        "sklearn.tree._classes.ExtraTreeClassifier",
+    ]
+    with pytest.raises(ModelFormatError, match=r"ExtraTreesClassifier.*trusted="):
+        ClassifierScorer.from_dict(data)  # only the built-in kinds' types by default
+    loaded = ClassifierScorer.from_dict(data, trusted=extra)
     vectors = people["vectors"].fill_nan(0.0).head(200)
     assert np.array_equal(scorer.predict_proba(vectors), loaded.predict_proba(vectors))
 

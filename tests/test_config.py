@@ -214,13 +214,13 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
             (),
             "the config",
             "['blocking', 'clustering', 'comparisons', 'evaluation', 'experiment', "
-            "'format_version', 'link_type', 'model', 'n_jobs', 'name', 'sources', 'standardise', "
+            "'format_version', 'golden', 'link_type', 'model', 'n_jobs', 'name', 'sources', 'standardise', "
             "'threshold', 'training']",
         ),
         (
             ("sources", 0),
             "[[sources]]",
-            "['dataset', 'id_column', 'name', 'part', 'path']",
+            "['dataset', 'encoding', 'id_column', 'name', 'part', 'path']",
         ),
         (
             ("blocking",),

@@ -122,7 +122,9 @@ def test_block_against_pairs_a_batch_with_stored_records(engine):
     for blocker in (BLOCKERS[0], BLOCKERS[2]):
         for link_type in ("dedupe", "link"):
             expected = POLARS.block_against(blocker, new, old, link_type=link_type)
-            got = engine.collect(engine.block_against(blocker, new, old, link_type=link_type))
+            got = engine.collect(
+                engine.block_against(blocker, new, old, link_type=link_type)
+            )
             assert got.sort(schema.ROW_L, schema.ROW_R).equals(
                 expected.sort(schema.ROW_L, schema.ROW_R)
             )
@@ -137,7 +139,9 @@ COMPARISONS = (
             SimilarityLevel("jaro_winkler", min_similarity=0.8),
         ),
     ),
-    Comparison("town", "town", (ExactLevel(), DistanceLevel("levenshtein", max_distance=1))),
+    Comparison(
+        "town", "town", (ExactLevel(), DistanceLevel("levenshtein", max_distance=1))
+    ),
     Comparison("year", "year", (ExactLevel(term_frequency=True),)),
 )
 
@@ -148,7 +152,11 @@ def test_comparison_vectors_and_term_frequencies_are_the_kernels(spark, engine):
     on_spark = _on_spark(spark, records)
     expected = POLARS.compare(records, pairs, COMPARISONS, raw_similarity=True)
     got = engine.collect(engine.compare(on_spark, pairs, COMPARISONS))
-    assert got.equals(expected.with_columns(pl.col(schema.BLOCKED_BY).cast(pl.String)))
+    assert got.equals(
+        expected.with_columns(pl.col(schema.BLOCKED_BY).cast(pl.String)).sort(
+            schema.ROW_L, schema.ROW_R
+        )
+    )
     for column in ("name", "year"):
         tf_polars = POLARS.term_frequencies(records, column)
         tf_spark = engine.collect(engine.term_frequencies(on_spark, column))
@@ -212,7 +220,12 @@ def test_golden_records_whole_clusters_across_batches(spark, engine):
     )
     clusters = connected_components(records, pairs, threshold=0.5)
     config = GoldenConfig.from_dict(
-        {"rules": {"town": {"kind": "most_frequent"}, "year": {"kind": "most_complete"}}}
+        {
+            "rules": {
+                "town": {"kind": "most_frequent"},
+                "year": {"kind": "most_complete"},
+            }
+        }
     )
     expected = POLARS.golden(config, records, clusters)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
@@ -286,11 +299,15 @@ def _assert_same_answers(polars_run: dict[str, Any], spark_run: dict[str, Any]) 
     assert spark_run["report"].equals(polars_run["report"])
     assert spark_run["pairs"].equals(polars_run["pairs"])
     a, b = polars_run["scored"], spark_run["scored"]
-    assert b.select(schema.ROW_L, schema.ROW_R).equals(a.select(schema.ROW_L, schema.ROW_R))
+    assert b.select(schema.ROW_L, schema.ROW_R).equals(
+        a.select(schema.ROW_L, schema.ROW_R)
+    )
     assert b.get_column(schema.RECORD_ID_L).equals(a.get_column(schema.RECORD_ID_L))
-    weights = (b.get_column(schema.MATCH_WEIGHT) - a.get_column(schema.MATCH_WEIGHT)).abs()
+    weights = (
+        b.get_column(schema.MATCH_WEIGHT) - a.get_column(schema.MATCH_WEIGHT)
+    ).abs()
     assert weights.max() <= 1e-9
-    p = (b.get_column(schema.MATCH_PROBABILITY) - a.get_column(schema.MATCH_PROBABILITY))
+    p = b.get_column(schema.MATCH_PROBABILITY) - a.get_column(schema.MATCH_PROBABILITY)
     assert p.abs().max() <= 1e-12
     assert spark_run["clusters"].equals(polars_run["clusters"])
     assert spark_run["metrics"].keys() == polars_run["metrics"].keys()
@@ -322,7 +339,9 @@ def test_spark_gives_the_polars_answers_on_100k_customers(engine, tmp_path):
     from benchmarks.compare_prepare import prepare
 
     path = prepare(100_000, 0, tmp_path)
-    config = LinkageConfig.from_toml(ROOT / "benchmarks" / "configs" / "compare_er_toolkit.toml")
+    config = LinkageConfig.from_toml(
+        ROOT / "benchmarks" / "configs" / "compare_er_toolkit.toml"
+    )
     config = dataclasses.replace(
         config,
         sources=(),

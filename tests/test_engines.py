@@ -78,7 +78,9 @@ def test_config_engine_round_trips_and_stays_out_of_model_files(tmp_path):
     assert "engine" not in spec  # the default is not written
     spec["engine"] = {"kind": "spark", "master": "local[2]", "salt_above": 500}
     config = LinkageConfig.from_dict(spec)
-    assert config.engine == EngineConfig("spark", {"master": "local[2]", "salt_above": 500})
+    assert config.engine == EngineConfig(
+        "spark", {"master": "local[2]", "salt_above": 500}
+    )
     assert LinkageConfig.from_dict(config.to_dict()).engine == config.engine
     linker = Linker(LinkageConfig.from_toml(PEOPLE))
     linker.fit(linker.records())
@@ -168,5 +170,10 @@ def test_spark_ready_widens_unsigned_and_writes_enums_as_text():
         }
     )
     assert spark_ready(frame).schema == pl.Schema(
-        {schema.ROW: pl.Int64, "small": pl.Int32, schema.BLOCKED_BY: pl.String, "none": pl.String}
+        {
+            schema.ROW: pl.Int64,
+            "small": pl.Int32,
+            schema.BLOCKED_BY: pl.String,
+            "none": pl.String,
+        }
     )

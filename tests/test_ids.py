@@ -70,7 +70,7 @@ def test_linker_outputs_join_back_to_the_callers_frame(int_people):
 
 
 def test_score_cli_parquet_keeps_integer_ids(int_people, tmp_path):
-    from er_toolkit.score_cli import main as score_main
+    from er_toolkit.cli.score import main as score_main
 
     config = LinkageConfig.from_toml(DATA / "people_dedupe.toml")
     linker = Linker(config)

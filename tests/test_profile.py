@@ -4,7 +4,7 @@ import sys
 import polars as pl
 import pytest
 
-from er_toolkit.profile import main, parse_standardise
+from er_toolkit.cli.profile import main, parse_standardise
 
 CSV = """source,name,phone,dob
 crm,Dr. Bill Smith,020 7946 0958,03/04/1980
@@ -46,7 +46,7 @@ def test_cli_prints_a_profile(customers, tmp_path):
 
 def test_cli_missing_file_is_one_line_and_non_zero(tmp_path):
     result = cli("--input", tmp_path / "nope.csv")
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input: exit 2, as every CLI
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: --input: file")
     assert "does not exist" in result.stderr
@@ -66,7 +66,7 @@ def test_cli_missing_file_is_one_line_and_non_zero(tmp_path):
     ],
 )
 def test_bad_options_give_one_line_errors(customers, capsys, args, message):
-    assert main(["--input", str(customers), *args]) == 1
+    assert main(["--input", str(customers), *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ")
     assert message in err

@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from er_toolkit.cli.train import train
 from er_toolkit.config import LinkageConfig
-from er_toolkit.train import train
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 
 from er_toolkit import schema
+from er_toolkit.compare import limits
 from er_toolkit.compare.pair_values import ColumnEncoding
 from er_toolkit.exceptions import ConfigError
 
@@ -26,8 +27,11 @@ class RecordEncoding:
     of these records.
     """
 
-    def __init__(self, records: pl.DataFrame) -> None:
+    def __init__(
+        self, records: pl.DataFrame, *, max_compared_length: int | None = None
+    ) -> None:
         self.records = records
+        self.max_compared_length = limits.max_compared_length(max_compared_length)
         self._columns: dict[tuple[str, str | None], ColumnEncoding] = {}
 
     def column(self, name: str, *, date_format: str | None = None) -> ColumnEncoding:
@@ -35,7 +39,9 @@ class RecordEncoding:
         key = (name, date_format)
         if key not in self._columns:
             self._columns[key] = ColumnEncoding(
-                self.records.get_column(name), date_format=date_format
+                self.records.get_column(name),
+                date_format=date_format,
+                max_compared_length=self.max_compared_length,
             )
         return self._columns[key]
 

@@ -9,7 +9,7 @@ from typing import Final, Literal
 import numpy as np
 import polars as pl
 
-from er_toolkit.compare import comparators
+from er_toolkit.compare import comparators, limits
 from er_toolkit.exceptions import SchemaError
 
 _NULL_DISTANCE = np.iinfo(np.int32).max
@@ -55,6 +55,9 @@ class ColumnEncoding:
     date_format
         ``strptime`` format of string dates; ``None`` reads ISO
         ``YYYY-MM-DD``. Date and Datetime values need none.
+    max_compared_length
+        Characters of a value the string comparators read (see
+        :data:`~er_toolkit.compare.limits.DEFAULT_MAX_COMPARED_LENGTH`).
 
     Notes
     -----
@@ -63,9 +66,16 @@ class ColumnEncoding:
     gives each value the same text, number and date as the whole column.
     """
 
-    def __init__(self, values: pl.Series, *, date_format: str | None = None) -> None:
+    def __init__(
+        self,
+        values: pl.Series,
+        *,
+        date_format: str | None = None,
+        max_compared_length: int | None = None,
+    ) -> None:
         self.values = values
         self.date_format = date_format
+        self.max_compared_length = limits.max_compared_length(max_compared_length)
         self._halves_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @cached_property
@@ -150,8 +160,11 @@ class ColumnEncoding:
 
     @cached_property
     def uniques(self) -> np.ndarray:
-        """The distinct strings, indexed by code."""
-        return np.asarray(self._sorted_uniques.to_list(), dtype=object)
+        """The distinct strings, indexed by code, cut at ``max_compared_length``."""
+        capped, cut = limits.cap_lengths(self._sorted_uniques, self.max_compared_length)
+        if cut.size:
+            limits.warn_cut(self.values.name, cut, self.codes, self.max_compared_length)
+        return np.asarray(capped.to_list(), dtype=object)
 
     @cached_property
     def term_frequency(self) -> np.ndarray:

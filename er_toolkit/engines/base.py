@@ -82,7 +82,13 @@ class Engine(Protocol):
         """Return how many rows ``frame`` holds."""
         ...
 
-    def collect(self, frame: Frame, *, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    def sample_here(self, records: Frame) -> pl.DataFrame:
+        """Return the records here, or a seeded sample of them (for profiles and warnings)."""
+        ...
+
+    def collect(
+        self, frame: Frame, *, columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
         """Return ``frame`` (or these of its columns) as a polars frame on this machine."""
         ...
 
@@ -340,7 +346,7 @@ class EngineConfig:
             return cls(kind=spec)
         if not isinstance(spec, Mapping):
             raise ConfigError(
-                "'engine' must be a kind (\"polars\" or \"spark\") or an [engine] "
+                '\'engine\' must be a kind ("polars" or "spark") or an [engine] '
                 f"table; got {type(spec).__name__}."
             )
         options = dict(spec)

@@ -89,11 +89,17 @@ class PolarsEngine:
         """Profile the records as they are (:func:`~er_toolkit.standardise.profile_frame`)."""
         from er_toolkit.standardise import profile_frame
 
-        return profile_frame(records, columns=[c for c in columns if c in records.columns])
+        return profile_frame(
+            records, columns=[c for c in columns if c in records.columns]
+        )
 
     def height(self, frame: pl.DataFrame) -> int:
         """Return the frame's height."""
         return frame.height
+
+    def sample_here(self, records: pl.DataFrame) -> pl.DataFrame:
+        """Return the records: they are here."""
+        return records
 
     def collect(
         self, frame: pl.DataFrame, *, columns: Sequence[str] | None = None
@@ -280,7 +286,9 @@ class PolarsEngine:
             timings.update(seconds)
         return pl.concat(parts)
 
-    def with_record_ids(self, pairs: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    def with_record_ids(
+        self, pairs: pl.DataFrame, records: pl.DataFrame
+    ) -> pl.DataFrame:
         """Add record ids and sources (:func:`er_toolkit.pipeline.with_record_ids`)."""
         from er_toolkit.pipeline import with_record_ids
 

@@ -1,7 +1,8 @@
-"""``python -m er_toolkit.score``: batch-score records with a saved model."""
+"""``python -m er_toolkit.score``: batch-score records (the ``score`` verb of :mod:`er_toolkit.cli`)."""
 
 import sys
 
-from er_toolkit.score_cli import main
+from er_toolkit.cli.score import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

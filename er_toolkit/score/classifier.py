@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -24,6 +23,7 @@ from er_toolkit.exceptions import (
     NotFittedError,
     SchemaError,
 )
+from er_toolkit.score import safe_skops
 from er_toolkit.score.base import (
     LinkageData,
     ScorerReport,
@@ -32,6 +32,7 @@ from er_toolkit.score.base import (
 )
 from er_toolkit.score.fellegi_sunter import FellegiSunter
 from er_toolkit.score.labels import split_validation, training_pairs
+from er_toolkit.score.validation import load_model_json, validate_classifier_dict
 from er_toolkit.thresholds import (
     THRESHOLD_STRATEGIES,
     ThresholdStrategy,
@@ -52,9 +53,6 @@ Calibration = Literal["isotonic", "sigmoid"]
 CALIBRATIONS: Final[tuple[Calibration, ...]] = ("isotonic", "sigmoid")
 FS_WEIGHT: Final = schema.FS_MATCH_WEIGHT
 """Feature name of the Fellegi-Sunter match weight when stacking."""
-
-TRUSTED_MODULES: Final = ("sklearn.", "numpy.")
-"""Type prefixes a saved estimator may hold; anything else is refused on load."""
 
 _P_CLIP = 1e-12
 _IMPORTANCE_ROWS = 5_000
@@ -725,15 +723,13 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         (never pickle) and embedded base64-encoded; every other learned
         attribute is stored as plain JSON.
         """
-        import skops.io as sio
-
         self._check_fitted()
         name = self.estimator if isinstance(self.estimator, str) else "custom"
         fitted: dict[str, Any] = {}
         for attr in learned_attributes(self):
             value = getattr(self, attr)
             if attr == "model_":
-                value = base64.b64encode(sio.dumps(value)).decode("ascii")
+                value = safe_skops.dump_estimator(value)
             elif attr == "fellegi_sunter_":
                 value = None if value is None else value.to_dict()
             elif attr == "validation_curve_":
@@ -760,15 +756,27 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClassifierScorer:
+    def from_dict(
+        cls, data: dict[str, Any], *, trusted: Sequence[str] = ()
+    ) -> ClassifierScorer:
         """Rebuild a fitted scorer from :meth:`to_dict`'s output.
+
+        Parameters
+        ----------
+        data
+            The dict.
+        trusted
+            Full type names to trust beyond
+            :data:`~er_toolkit.score.safe_skops.TRUSTED_TYPES`, for a model
+            with a custom estimator (see ``SECURITY.md``).
 
         Raises
         ------
         ModelFormatError
-            If the dict is not a ClassifierScorer of a readable format
-            version, or the embedded estimator holds an untrusted type.
+            If a field is missing, of the wrong type or out of range, or the
+            embedded estimator holds a type a classifier model does not need.
         """
+        validate_classifier_dict(data)
         version = data.get("format_version") if isinstance(data, dict) else None
         kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
         if kind != "ClassifierScorer" or version not in READABLE_VERSIONS:
@@ -803,7 +811,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
             raise ModelFormatError(
                 "The model file's 'fitted' lacks the field 'model_' (the estimator)."
             )
-        model_ = load_estimator(fitted.pop("model_"))
+        model_ = load_estimator(fitted.pop("model_"), trusted=trusted)
         fs_data = fitted.pop("fellegi_sunter_", None)
         stack = None if fs_data is None else FellegiSunter.from_dict(fs_data)
         estimator = params["estimator"]
@@ -838,48 +846,25 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         return scorer
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model as JSON to ``path``."""
+        """Write the model as JSON to ``path`` (atomically)."""
         from er_toolkit.io import write_json_atomic
 
         return write_json_atomic(self.to_dict(), path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ClassifierScorer:
-        """Read a model written by :meth:`save`."""
-        from er_toolkit.io import read_json
-
-        return cls.from_dict(read_json(path, name="model file"))
+    def load(
+        cls, path: str | os.PathLike[str], *, trusted: Sequence[str] = ()
+    ) -> ClassifierScorer:
+        """Read a model written by :meth:`save` (``trusted`` as in :meth:`from_dict`)."""
+        return cls.from_dict(load_model_json(path), trusted=trusted)
 
 
 # --------------------------------------------------------------------------- #
 # helpers
 # --------------------------------------------------------------------------- #
-def load_estimator(encoded: str) -> Any:
-    """Load a base64 skops payload, trusting only scikit-learn and numpy types.
-
-    Raises
-    ------
-    ModelFormatError
-        If the payload is not valid, or names a type outside
-        :data:`TRUSTED_MODULES`.
-    """
-    import skops.io as sio
-
-    try:
-        payload = base64.b64decode(encoded.encode("ascii"), validate=True)
-        untrusted = sio.get_untrusted_types(data=payload)
-    except Exception as exc:  # binascii, zipfile and JSON errors alike
-        raise ModelFormatError(
-            f"The saved estimator is not a valid skops payload: {exc}"
-        ) from exc
-    refused = sorted(t for t in untrusted if not t.startswith(TRUSTED_MODULES))
-    if refused:
-        raise ModelFormatError(
-            f"The saved estimator holds type(s) {refused} outside scikit-learn and "
-            "numpy; refusing to load it. Only models er_toolkit trained itself can be "
-            "loaded."
-        )
-    return sio.loads(payload, trusted=list(untrusted))
+def load_estimator(encoded: str, *, trusted: Sequence[str] = ()) -> Any:
+    """Load a base64 skops payload; see :func:`er_toolkit.score.safe_skops.load_estimator`."""
+    return safe_skops.load_estimator(encoded, trusted=trusted)
 
 
 def _labels(

@@ -25,6 +25,7 @@ from er_toolkit.score.base import (
     reset_learned,
 )
 from er_toolkit.score.em import PROBABILITY_FLOOR, run_em
+from er_toolkit.score.validation import load_model_json, validate_fellegi_sunter_dict
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +419,9 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             seed=self.seed,
         )
         self.u_sample_pairs_ = engine.height(sample)
-        patterns = engine.gamma_patterns(records, sample, comparisons)
+        patterns = engine.gamma_patterns(
+            records, sample, comparisons, workers=self.n_jobs
+        )
         u: dict[str, np.ndarray] = {}
         for comp in comparisons:
             counts = patterns.level_counts(comp.name, comp.n_levels)
@@ -464,7 +467,9 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             # Compared afresh: a session holds a capped sample of pairs, and
             # comparing them costs less time and memory than finding them
             # among all the candidates' vectors.
-            patterns = engine.gamma_patterns(records, pairs, comparisons)
+            patterns = engine.gamma_patterns(
+                records, pairs, comparisons, workers=self.n_jobs
+            )
             # A comparison on the blocked columns agrees on every pair of the
             # session, so it says nothing about which are matches: m = u makes
             # its Bayes factor 1 (otherwise it inflates every posterior and EM
@@ -753,7 +758,14 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         Files of format version 1 (before the threshold and the full set of
         learned attributes were stored) are read too; their threshold is
         0.5 unless the linker's config says otherwise.
+
+        Raises
+        ------
+        ModelFormatError
+            Naming the first field that is missing, of the wrong type or out
+            of range (see :func:`~er_toolkit.score.validation.validate_fellegi_sunter_dict`).
         """
+        validate_fellegi_sunter_dict(data)
         version = data.get("format_version") if isinstance(data, dict) else None
         kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
         if kind != "FellegiSunter" or version not in READABLE_VERSIONS:
@@ -816,10 +828,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FellegiSunter:
-        """Read a model written by :meth:`save`."""
-        from er_toolkit.io import read_json
-
-        return cls.from_dict(read_json(path, name="model file"))
+        """Read a model written by :meth:`save`, with the checks of :meth:`from_dict`."""
+        return cls.from_dict(load_model_json(path))
 
 
 def _default_m(n_levels: int) -> np.ndarray:
@@ -829,4 +839,3 @@ def _default_m(n_levels: int) -> np.ndarray:
     m = np.full(n_levels, 0.15 / (n_levels - 1))
     m[-1] = 0.85
     return m
-

@@ -354,16 +354,37 @@ def plot_profile(profile: pl.DataFrame) -> Figure:
     positions = list(range(len(labels)))
     stages = profile.get_column("stage").to_list() if "stage" in profile.columns else []
     colours = ["tab:gray" if stage == "before" else "tab:blue" for stage in stages]
+    units = {
+        "completeness": "share of rows with a value",
+        "validity": "share of values a standardiser accepts",
+        "uniqueness": "distinct / present values",
+    }
     for ax, metric in zip(
         axes, ("completeness", "validity", "uniqueness"), strict=True
     ):
-        values = [v if v is not None else 0.0 for v in profile[metric].to_list()]
+        raw = profile[metric].to_list()
+        values = [v if v is not None else 0.0 for v in raw]
         ax.barh(positions, values, color=colours or "tab:blue")
         ax.set_xlim(0, 1)
         ax.set_title(metric)
+        ax.set_xlabel(units[metric], fontsize=8)
         ax.grid(axis="x", alpha=0.3)
+        if all(v is None for v in raw):
+            ax.text(
+                0.5,
+                0.5,
+                "not measured:\nno column has a standardiser",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="#555555",
+            )
     axes[0].set_yticks(positions, labels)
     axes[0].invert_yaxis()
+    if stages:
+        fig.suptitle("Data quality per source and column (grey: before standardising)")
+    else:
+        fig.suptitle("Data quality per source and column")
     return fig
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from er_toolkit.pipeline import Linker
 
 LINKER_ARTIFACT = "linker"
+MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
+"""Model URIs fetched from MLflow; any other URL is refused, never fetched."""
 _MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 
 
@@ -55,6 +59,7 @@ def log_training_run(
     register: bool = True,
     params: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
+    report: str | None = None,
 ) -> dict[str, Any]:
     """Log config, fingerprint, metrics, timings, charts and the model; register it.
 
@@ -82,6 +87,10 @@ def log_training_run(
         Extra run parameters (a classifier's estimator parameters, prefixed).
     tags
         Extra run tags (a classifier's threshold reason).
+    report
+        The HTML run report (:mod:`er_toolkit.report`), logged as
+        ``report/report.html``; its record values are masked unless the
+        user asked for them.
 
     Returns
     -------
@@ -115,6 +124,8 @@ def log_training_run(
             from er_toolkit.standardise import log_profile
 
             log_profile(profile.drop("top_values", strict=False))
+        if report is not None:
+            mlflow.log_text(report, "report/report.html")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             for name, fig in figures.items():
@@ -125,7 +136,12 @@ def log_training_run(
                 mlflow.log_artifact(str(folder / f"{name}.csv"), artifact_path="tables")
             model_file = linker.save(folder / "linker.json")
             mlflow.log_artifact(str(model_file), artifact_path="model_json")
-            with warnings.catch_warnings():
+            # MLflow prints its registry notices straight to stderr; the run's
+            # summary says what was registered
+            with (
+                warnings.catch_warnings(),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
                 warnings.simplefilter("ignore")
                 info = mlflow.pyfunc.log_model(
                     name="model",
@@ -158,11 +174,13 @@ def load_linker(uri: str) -> Linker:
     """
     from er_toolkit.pipeline import Linker
 
-    if (
-        "://" not in uri
-        and not uri.startswith("models:/")
-        and not uri.startswith("runs:/")
-    ):
+    if not uri.startswith(MODEL_URI_SCHEMES):
+        if "://" in uri:
+            raise ModelFormatError(
+                f"Model {uri!r}: expected a model JSON path or an MLflow URI "
+                f"starting {' or '.join(MODEL_URI_SCHEMES)}; other URLs are not "
+                "fetched."
+            )
         return Linker.load(uri)
     import mlflow
 

@@ -102,7 +102,14 @@ class SparkEngine:
 
     kind: ClassVar[str] = "spark"
     OPTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"master", "app_name", "conf", "salt_above", "profile_rows", "golden_partitions"}
+        {
+            "master",
+            "app_name",
+            "conf",
+            "salt_above",
+            "profile_rows",
+            "golden_partitions",
+        }
     )
 
     def __init__(
@@ -132,7 +139,11 @@ class SparkEngine:
         self._counts = FrameCache(size=64)
 
     def __repr__(self) -> str:
-        master = self.spark.sparkContext.master if hasattr(self.spark, "sparkContext") else "connect"
+        master = (
+            self.spark.sparkContext.master
+            if hasattr(self.spark, "sparkContext")
+            else "connect"
+        )
         return f"SparkEngine(master={master!r}, salt_above={self.salt_above})"
 
     @classmethod
@@ -197,7 +208,17 @@ class SparkEngine:
             select_present(records, [schema.ROW, schema.SOURCE, *columns]),
             rows=self.profile_rows,
         )
-        return profile_frame(sample, columns=[c for c in columns if c in sample.columns])
+        return profile_frame(
+            sample, columns=[c for c in columns if c in sample.columns]
+        )
+
+    def sample_here(self, records: Any) -> pl.DataFrame:
+        """Return the records here, or a seeded sample of about ``profile_rows`` of them."""
+        from er_toolkit.engines.spark._records import sample_here
+
+        if isinstance(records, pl.DataFrame):
+            return records
+        return sample_here(records, rows=self.profile_rows)
 
     def height(self, frame: Any) -> int:
         """Return the frame's row count (a Spark count, kept for the frame)."""
@@ -226,9 +247,7 @@ class SparkEngine:
                 return frame  # type: ignore[no-any-return]
             if set(wanted) <= set(held):  # blockers keyed together before
                 moved = [x for i, w in enumerate(wanted) for x in (held.index(w), i)]
-                return frame.where(
-                    F.col(_blocking.RULE).isin(moved[0::2])
-                ).withColumn(
+                return frame.where(F.col(_blocking.RULE).isin(moved[0::2])).withColumn(
                     _blocking.RULE,
                     F.element_at(
                         F.create_map(*[F.lit(x) for x in moved]), F.col(_blocking.RULE)
@@ -260,8 +279,10 @@ class SparkEngine:
     ) -> pl.DataFrame:
         """Bring a frame (or these of its columns) here as polars, sorted by its row numbers."""
         if isinstance(frame, pl.DataFrame):
-            return frame if columns is None else frame.select(
-                [c for c in columns if c in frame.columns]
+            return (
+                frame
+                if columns is None
+                else frame.select([c for c in columns if c in frame.columns])
             )
         return to_polars(frame if columns is None else select_present(frame, columns))
 
@@ -326,7 +347,8 @@ class SparkEngine:
         )
         if not run:
             return self.spark.createDataFrame(
-                [], f"{schema.ROW_L} long, {schema.ROW_R} long, {schema.BLOCKED_BY} string"
+                [],
+                f"{schema.ROW_L} long, {schema.ROW_R} long, {schema.BLOCKED_BY} string",
             )
         place = {b.name: i for i, b in enumerate(blockers)}
         tagged = _blocking.pairs(
@@ -761,4 +783,3 @@ def _local_session(
     for key, value in settings.items():
         builder = builder.config(key, str(value))
     return builder.getOrCreate()
-

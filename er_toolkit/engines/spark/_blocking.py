@@ -67,7 +67,11 @@ def keys(records: DataFrame, blockers: Sequence[Blocker]) -> DataFrame:
             pl.concat(parts)
             if parts
             else pl.DataFrame(
-                schema={RULE: pl.Int32, schema.ROW: pl.Int64, schema.BLOCK_KEY: pl.String}
+                schema={
+                    RULE: pl.Int32,
+                    schema.ROW: pl.Int64,
+                    schema.BLOCK_KEY: pl.String,
+                }
             )
         )
         return stacked.join(sources, on=schema.ROW, how="left").select(
@@ -80,8 +84,13 @@ def keys(records: DataFrame, blockers: Sequence[Blocker]) -> DataFrame:
         ),
         batch_keys,
     )
-    if any(joined_by_keys(b) and b.kind not in ("exact", SortedNeighbourhood.kind) for b in blockers):
-        out = out.dropDuplicates([RULE, schema.ROW, schema.BLOCK_KEY])  # several keys each
+    if any(
+        joined_by_keys(b) and b.kind not in ("exact", SortedNeighbourhood.kind)
+        for b in blockers
+    ):
+        out = out.dropDuplicates(
+            [RULE, schema.ROW, schema.BLOCK_KEY]
+        )  # several keys each
     return out
 
 
@@ -106,9 +115,7 @@ def block_sizes(
     """Return ``__rule``, ``_block_key``, its record count and pair count, for key rules; purged keys left out."""
     from pyspark.sql import functions as F
 
-    key_rules = [
-        i for i, b in enumerate(blockers) if isinstance(b, KeyBlocker)
-    ]
+    key_rules = [i for i, b in enumerate(blockers) if isinstance(b, KeyBlocker)]
     keyed = keyed.where(F.col(RULE).isin(key_rules))
     if link_type == "link":
         per = keyed.groupBy(RULE, schema.BLOCK_KEY, schema.SOURCE).agg(
@@ -126,9 +133,7 @@ def block_sizes(
             "pairs", (F.col(_SIZE) * (F.col(_SIZE) - 1) / 2).cast("long")
         )
     limit = _limits(blockers)
-    return sizes.where(
-        (F.col(_SIZE) >= 2) & (limit.isNull() | (F.col(_SIZE) <= limit))
-    )
+    return sizes.where((F.col(_SIZE) >= 2) & (limit.isNull() | (F.col(_SIZE) <= limit)))
 
 
 def count_pairs(
@@ -199,7 +204,9 @@ def pairs(
     parts = []
     if any(isinstance(blockers[i], KeyBlocker) for i in run):
         sizes = block_sizes(keyed, blockers, link_type=link_type)
-        parts.append(_key_join(keyed, sizes, link_type=link_type, salt_above=salt_above))
+        parts.append(
+            _key_join(keyed, sizes, link_type=link_type, salt_above=salt_above)
+        )
     windows = {
         i: blockers[i].window  # type: ignore[attr-defined]
         for i in run
@@ -384,4 +391,3 @@ def against(
     if link_type == "link":
         joined = joined.where(F.col("__src_l") != F.col("__src_r"))
     return joined.select(schema.ROW_L, schema.ROW_R).dropDuplicates()
-

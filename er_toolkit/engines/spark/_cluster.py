@@ -48,7 +48,9 @@ def star_components(edges: DataFrame) -> DataFrame:
     )
     for round_ in range(1, MAX_ROUNDS + 1):
         # large star: every larger neighbour of u links to u's smallest neighbour
-        both = current.unionByName(current.select(F.col(_V).alias(_U), F.col(_U).alias(_V)))
+        both = current.unionByName(
+            current.select(F.col(_V).alias(_U), F.col(_U).alias(_V))
+        )
         smallest = (
             both.groupBy(_U)
             .agg(F.min(_V).alias(_M))
@@ -77,7 +79,9 @@ def star_components(edges: DataFrame) -> DataFrame:
             his.where(F.col("__k") > 1)
             .select(_U)
             .unionByName(
-                current.select(F.col(_V).alias(_U)).join(his.select(_U), _U, "left_semi")
+                current.select(F.col(_V).alias(_U)).join(
+                    his.select(_U), _U, "left_semi"
+                )
             )
             .limit(1)
         )
@@ -88,9 +92,13 @@ def star_components(edges: DataFrame) -> DataFrame:
         raise RuntimeError(
             f"connected components did not converge in {MAX_ROUNDS} rounds"
         )
-    return current.select(F.col(_U).alias(schema.ROW), F.col(_V).alias(_COMPONENT)).unionByName(
-        current.select(F.col(_V).alias(schema.ROW), F.col(_V).alias(_COMPONENT))
-    ).distinct()
+    return (
+        current.select(F.col(_U).alias(schema.ROW), F.col(_V).alias(_COMPONENT))
+        .unionByName(
+            current.select(F.col(_V).alias(schema.ROW), F.col(_V).alias(_COMPONENT))
+        )
+        .distinct()
+    )
 
 
 def _cluster_ids(members: DataFrame) -> DataFrame:
@@ -109,9 +117,7 @@ def _cluster_ids(members: DataFrame) -> DataFrame:
     )
 
     def ids(batch: pl.DataFrame) -> pl.DataFrame:
-        return batch.select(
-            _COMPONENT, cluster_id_expr(), pl.col(schema.CLUSTER_SIZE)
-        )
+        return batch.select(_COMPONENT, cluster_id_expr(), pl.col(schema.CLUSTER_SIZE))
 
     return map_batches(flat, ids)
 
@@ -223,9 +229,7 @@ def _refine_here(
     )
     if here.height == 0:
         return clusters
-    inside = links.join(
-        big.select(F.col(schema.ROW).alias(_U)), _U, "left_semi"
-    )
+    inside = links.join(big.select(F.col(schema.ROW).alias(_U)), _U, "left_semi")
     edges = pl.from_arrow(inside.toArrow())
     assert isinstance(edges, pl.DataFrame)
     local = here.sort(schema.ROW).with_row_index("__local")
@@ -253,12 +257,18 @@ def _refine_here(
         here.get_column(_COMPONENT).n_unique(),
         here.height,
     )
-    fresh = local.select(schema.ROW, "__local").join(
-        refined.select(
-            pl.col(schema.ROW).alias("__local"), schema.CLUSTER_ID, schema.CLUSTER_SIZE
-        ),
-        on="__local",
-    ).select(schema.ROW, schema.CLUSTER_ID, schema.CLUSTER_SIZE)
+    fresh = (
+        local.select(schema.ROW, "__local")
+        .join(
+            refined.select(
+                pl.col(schema.ROW).alias("__local"),
+                schema.CLUSTER_ID,
+                schema.CLUSTER_SIZE,
+            ),
+            on="__local",
+        )
+        .select(schema.ROW, schema.CLUSTER_ID, schema.CLUSTER_SIZE)
+    )
     spark = clusters.sparkSession
     replaced = to_spark(spark, fresh).select(
         F.col(schema.ROW).alias("__row_new"),
@@ -267,7 +277,11 @@ def _refine_here(
     )
     joined = clusters.join(replaced, F.col(schema.ROW) == F.col("__row_new"), "left")
     return joined.select(
-        *[c for c in clusters.columns if c not in (schema.CLUSTER_ID, schema.CLUSTER_SIZE)],
+        *[
+            c
+            for c in clusters.columns
+            if c not in (schema.CLUSTER_ID, schema.CLUSTER_SIZE)
+        ],
         F.coalesce("__id_new", schema.CLUSTER_ID).alias(schema.CLUSTER_ID),
         F.coalesce("__size_new", schema.CLUSTER_SIZE).alias(schema.CLUSTER_SIZE),
     )

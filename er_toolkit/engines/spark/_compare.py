@@ -47,9 +47,9 @@ def term_frequencies(records: DataFrame, column: str) -> DataFrame:
     present = values.where(F.col(_VALUE).isNotNull())
     counts = present.groupBy(_VALUE).agg(F.count("*").alias("__c"))
     total = present.agg(F.count("*").alias("__n"))
-    frequency = (F.col("__c").cast("double") / F.greatest(F.col("__n"), F.lit(1))).alias(
-        TERM_FREQUENCY
-    )
+    frequency = (
+        F.col("__c").cast("double") / F.greatest(F.col("__n"), F.lit(1))
+    ).alias(TERM_FREQUENCY)
     table = counts.crossJoin(total).select(_VALUE, frequency)
     return values.join(table, _VALUE, "left").select(schema.ROW, TERM_FREQUENCY)
 
@@ -93,7 +93,11 @@ def with_values(
         F.col(schema.ROW).alias(schema.ROW_R),
         *[F.col(c).alias(_RIGHT + c) for c in columns],
     )
-    return pairs.join(left, schema.ROW_L).join(right, schema.ROW_R)
+    joined = pairs.join(left, schema.ROW_L).join(right, schema.ROW_R)
+    # a join on a named column puts it first: keep the pairs' column order
+    return joined.select(
+        *pairs.columns, *[c for c in joined.columns if c not in pairs.columns]
+    )
 
 
 def batch_vectors(
@@ -188,7 +192,9 @@ def score(
     return map_batches(with_values(side, pairs, comparisons), scored)
 
 
-def pattern_counts(vectors: DataFrame, comparisons: Sequence[Comparison]) -> pl.DataFrame:
+def pattern_counts(
+    vectors: DataFrame, comparisons: Sequence[Comparison]
+) -> pl.DataFrame:
     """Return the distinct gamma patterns of ``vectors`` and how many pairs show each (``_n``)."""
     from pyspark.sql import functions as F
 

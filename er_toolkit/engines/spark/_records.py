@@ -150,9 +150,7 @@ def _validated(
             "every record needs an id."
         )
     if checks["distinct"] != checks["present"]:
-        repeated = (
-            frame.groupBy(ids.alias("__id")).count().where(F.col("count") > 1)
-        )
+        repeated = frame.groupBy(ids.alias("__id")).count().where(F.col("count") > 1)
         shown = [r["__id"] for r in repeated.limit(5).collect()]
         raise DuplicateIdError(
             f"{label}: id column {source.id_column!r} must be unique within the "

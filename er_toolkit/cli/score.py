@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,20 +9,22 @@ from pathlib import Path
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.cli import run_cli, set_tracking_uri
+from er_toolkit.cli import ArgumentParser, run_cli, set_tracking_uri
 from er_toolkit.exceptions import ConfigError
-from er_toolkit.io import Source, read_frame, write_parquet_atomic
+from er_toolkit.io import OutputSet, Source, read_frame
 from er_toolkit.pipeline import Linker
 from er_toolkit.track import load_linker
+
+__all__ = ["main", "parser", "score_files"]
 
 SCORED_FILE = "scored_pairs.parquet"
 CLUSTERS_FILE = "clusters.parquet"
 
 
-def parser() -> argparse.ArgumentParser:
+def parser() -> ArgumentParser:
     """Return the argument parser of ``python -m er_toolkit.score``."""
-    p = argparse.ArgumentParser(
-        prog="python -m er_toolkit.score",
+    p = ArgumentParser(
+        prog="er-toolkit score",
         description="Score new records with a saved model (JSON path) or a registered "
         "one (models:/<name>/<version>); write scored pairs and clusters as Parquet.",
     )
@@ -48,11 +49,30 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="column holding record ids (default: the one the model was trained with)",
     )
-    p.add_argument("--output", required=True, help="folder for the Parquet outputs")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="folder for the Parquet outputs: new, empty, or an earlier output (it "
+        "is replaced as a whole, with a manifest.json)",
+    )
+    p.add_argument(
+        "--encoding",
+        default="utf8",
+        help="text encoding of CSV inputs (default utf8; e.g. windows-1252, "
+        "utf8-lossy)",
+    )
     p.add_argument(
         "--threshold", type=float, default=None, help="match probability for clusters"
     )
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
+    p.add_argument(
+        "--engine",
+        choices=("polars", "spark"),
+        default="polars",
+        help="where blocking, scoring and clustering run (default polars); spark "
+        "uses the active SparkSession or a local one, and the outputs are "
+        "collected here to be written",
+    )
     return p
 
 
@@ -63,6 +83,7 @@ def score_files(
     output: str | Path,
     source_names: Sequence[str] | None = None,
     id_column: str | None = None,
+    encoding: str = "utf8",
     threshold: float | None = None,
 ) -> dict[str, int | float]:
     """Score ``inputs`` with ``linker``; write pairs and clusters to ``output``.
@@ -70,12 +91,33 @@ def score_files(
     ``threshold`` overrides the model's decision threshold for this run
     (the model itself is not changed).
 
+    The output folder is checked and locked before any work, and the two
+    files are published together (:class:`er_toolkit.io.OutputSet`): a
+    reader sees both from this run, or both from the last, never a mix.
+
     Returns
     -------
     dict
         Counts for the one-line summary.
     """
     start = time.perf_counter()
+    with OutputSet(output) as out:
+        summary = _score(
+            linker, inputs, source_names, id_column, encoding, threshold, out
+        )
+    summary["seconds"] = time.perf_counter() - start
+    return summary
+
+
+def _score(
+    linker: Linker,
+    inputs: Sequence[str],
+    source_names: Sequence[str] | None,
+    id_column: str | None,
+    encoding: str,
+    threshold: float | None,
+    out: OutputSet,
+) -> dict[str, int | float]:
     trained = linker.config.sources
     if source_names is None:
         if len(trained) == len(inputs):
@@ -97,24 +139,30 @@ def score_files(
         column = id_column
         if column is None:
             column = trained[i].id_column if i < len(trained) else schema.RECORD_ID
-        sources.append(
-            Source(name, read_frame(path, name=f"input {path!r}"), id_column=column)
-        )
+        frame = read_frame(path, name="--input", encoding=encoding)
+        sources.append(Source(name, frame, id_column=column))
     records = linker.records(sources)
     pairs = linker.block(records)
     scored = linker.predict(records, candidate_pairs=pairs)
     cut = linker.threshold_ if threshold is None else threshold
     clusters = linker.cluster(records, scored, threshold=cut)
-    out = Path(output)
-    write_parquet_atomic(scored.drop(schema.ROW_L, schema.ROW_R), out / SCORED_FILE)
-    write_parquet_atomic(clusters.drop(schema.ROW), out / CLUSTERS_FILE)
-    return {
-        "records": records.height,
+    n_records = linker.engine.height(records)
+    scored = linker.engine.collect(scored)
+    clusters = linker.engine.collect(clusters)
+    summary: dict[str, int | float] = {
+        "records": n_records,
         "pairs": scored.height,
         "matches": scored.filter(pl.col(schema.MATCH_PROBABILITY) >= cut).height,
         "clusters": clusters.get_column(schema.CLUSTER_ID).n_unique(),
-        "seconds": time.perf_counter() - start,
     }
+    out.publish(
+        {
+            SCORED_FILE: scored.drop(schema.ROW_L, schema.ROW_R),
+            CLUSTERS_FILE: clusters.drop(schema.ROW),
+        },
+        metadata={"model": linker.config.name, "threshold": cut, **summary},
+    )
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,12 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     def job() -> int:
         set_tracking_uri(args.tracking_uri)
         linker = load_linker(args.model)
+        if args.engine != "polars":
+            from er_toolkit.engines import as_engine
+
+            linker.engine = as_engine(args.engine)
         summary = score_files(
             linker,
             args.input,
             output=args.output,
             source_names=args.source_name,
             id_column=args.id_column,
+            encoding=args.encoding,
             threshold=args.threshold,
         )
         print(
