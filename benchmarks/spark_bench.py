@@ -9,7 +9,7 @@ Each (size, engine) runs in its own process on the side-by-side benchmark's
 prepared synthetic customers (:mod:`benchmarks.compare_prepare`; preparation
 is not timed) with the same config (``benchmarks/configs/compare_er_toolkit.toml``,
 blocks over ``--max-block-size`` records purged): load, block, train
-(Fellegi–Sunter: u sample, EM sessions), predict (compare and score), cluster.
+(Fellegi-Sunter: u sample, EM sessions), predict (compare and score), cluster.
 The Spark engine reads the Parquet file itself. Memory is sampled every
 0.2 s over the whole process tree: the Python driver, and for Spark the JVM
 (driver and executors are one JVM in local mode) and the Python workers
@@ -173,7 +173,9 @@ def run_one(
         "peak_gib": memory.peak,
         "pairs_per_second": n_pairs / max(seconds["predict"], 1e-9),
         "pairs_per_second_per_core": n_pairs / max(seconds["predict"], 1e-9) / cores,
-        "lambda": linker.scorer_.probability_two_random_records_match_,
+        "lambda": getattr(
+            linker.scorer_, "probability_two_random_records_match_", None
+        ),
         "settings": {"max_block_size": max_block_size, "seed": seed},
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -225,7 +227,7 @@ def estimate(runs: list[dict[str, Any]], *, records: int, cores: int) -> list[st
     total = sum(stages.values()) + predict + train
     return [
         f"Estimate for {records:,} records on {cores} executor cores (e.g. "
-        f"{cores // 8} executors × 8 cores, 4 GiB per core), from the {r['records']:,}-"
+        f"{cores // 8} executors x 8 cores, 4 GiB per core), from the {r['records']:,}-"
         f"record Spark run's measured per-core throughput ({r['master']}, "
         f"{r['cores']} cores): about {pairs:,.0f} candidate pairs (pairs per record "
         f"held at {r['candidate_pairs'] / r['records']:.1f}, blocks purged at "

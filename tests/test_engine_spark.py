@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -91,7 +91,7 @@ class SortedNeighbourhood:
         return out
 
     def sort_keys(self, records: pl.DataFrame) -> pl.DataFrame:
-        """Return each record's sort key: ``_row`` and ``_block_key``, null keys left out.
+        r"""Return each record's sort key: ``_row`` and ``_block_key``, null keys left out.
 
         Records are in key order, then row order, within ``window``; an
         engine that sorts them itself (Spark) reads the keys from here.

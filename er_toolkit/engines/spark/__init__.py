@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
@@ -235,7 +236,7 @@ class SparkEngine:
         return frame
 
     def _keys(self, records: DataFrame, blockers: Sequence[Blocker]) -> DataFrame:
-        """The blockers' keys of ``records`` (made once per records frame and blockers)."""
+        """Return the blockers' keys of ``records`` (made once per records frame and blockers)."""
         from pyspark.sql import functions as F
 
         from er_toolkit.engines.spark import _blocking
@@ -260,7 +261,7 @@ class SparkEngine:
         )
 
     def _side(self, records: DataFrame, comparisons: Sequence[Comparison]) -> DataFrame:
-        """The compared columns and term frequencies of ``records`` (made once per records frame)."""
+        """Return the compared columns and term frequencies of ``records`` (made once per records frame)."""
         from er_toolkit.engines.spark import _compare
 
         return self._cache.get(  # type: ignore[no-any-return]
@@ -541,7 +542,7 @@ class SparkEngine:
         n = sum(s[2] for s in stats)
         sizes = np.array([s[2] for s in stats], dtype=np.int64)
         contiguous = all(hi - lo + 1 == c for lo, hi, c in stats) and all(
-            a[1] < b[0] for a, b in zip(stats, stats[1:], strict=False)
+            a[1] < b[0] for a, b in itertools.pairwise(stats)
         )
         if contiguous:  # prepare_records stacks sources one after another
             codes = np.repeat(np.arange(len(stats), dtype=np.int32), sizes)

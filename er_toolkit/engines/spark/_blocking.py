@@ -324,7 +324,7 @@ def _collect_for(records: DataFrame, blocker: Blocker) -> pl.DataFrame:
 def _driver_pairs(
     records: DataFrame, blocker: Blocker, *, link_type: LinkType
 ) -> DataFrame:
-    """A blocker with neither keys nor a sort key: run it here on the columns it reads.
+    """Run a blocker with neither keys nor a sort key here on the columns it reads.
 
     Its records' ``_row`` and columns are collected to the driver (rows
     keep their numbers), so its pairs are the polars engine's.

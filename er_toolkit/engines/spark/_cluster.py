@@ -165,12 +165,15 @@ def components(
         F.least(F.min(_U), F.min(_V)).alias("lo"),
         F.greatest(F.max(_U), F.max(_V)).alias("hi"),
     ).first()
-    if bounds is not None and bounds["lo"] is not None:
-        if bounds["lo"] < 0 or bounds["hi"] >= n:
-            raise SchemaError(
-                f"pairs refer to rows outside the records frame (0..{n - 1}); "
-                "score the pairs of these same records."
-            )
+    if (
+        bounds is not None
+        and bounds["lo"] is not None
+        and (bounds["lo"] < 0 or bounds["hi"] >= n)
+    ):
+        raise SchemaError(
+            f"pairs refer to rows outside the records frame (0..{n - 1}); "
+            "score the pairs of these same records."
+        )
     labels = star_components(links.select(_U, _V))
     members = (
         records.select(

@@ -202,7 +202,7 @@ def fixed(frame: DataFrame) -> DataFrame:
 
 
 def with_dense_rows(frame: DataFrame, *, column: str = schema.ROW) -> DataFrame:
-    """Number the rows 0 .. n-1 in the frame's order (partition by partition).
+    """Return the frame with its rows numbered 0 .. n-1 in the frame's order (partition by partition).
 
     No single-partition window: the frame is checkpointed with Spark's
     partition-ordered ids, each partition's count is gathered, and each
@@ -286,10 +286,10 @@ _EDGE_WHITESPACE = r"(?U)\A\s+|\s+\z"
 
 
 def stripped_text(frame: DataFrame, column: str) -> Any:
-    """Return a Spark expression of ``column`` as the kernel's text (trimmed, blank null), or None.
+    r"""Return a Spark expression of ``column`` as the kernel's text (trimmed, blank null), or None.
 
     For a String column: leading and trailing Unicode whitespace removed
-    (Java's ``(?U)\\s`` is the Unicode White_Space property, what polars'
+    (Java's ``(?U)\s`` is the Unicode White_Space property, what polars'
     ``strip_chars`` removes), empty text null. Other types return None:
     their text is made by polars, per batch.
     """
