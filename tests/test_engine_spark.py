@@ -208,7 +208,8 @@ def test_connected_components_match_scipy_ids_and_all(engine, options):
         engine.connected_components(records, pairs, threshold=0.7, **options)
     )
     assert got.equals(expected)
-    assert expected.get_column(schema.CLUSTER_SIZE).max() > 5
+    sizes = expected.get_column(schema.CLUSTER_SIZE)
+    assert sizes.max() > (5 if not options else 1)  # the graph has clusters to find
 
 
 def test_golden_records_whole_clusters_across_batches(spark, engine):
