@@ -222,10 +222,8 @@ def test_golden_records_whole_clusters_across_batches(spark, engine):
     clusters = connected_components(records, pairs, threshold=0.5)
     config = GoldenConfig.from_dict(
         {
-            "rules": {
-                "town": {"kind": "most_frequent"},
-                "year": {"kind": "most_complete"},
-            }
+            "columns": ["name", "town", "year"],
+            "attributes": {"town": "most_frequent", "year": "longest"},
         }
     )
     expected = POLARS.golden(config, records, clusters)
