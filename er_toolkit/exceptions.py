@@ -62,5 +62,13 @@ class TrackingError(ErToolkitError, RuntimeError):
     """MLflow refused a tracking URI, an experiment or a model name."""
 
 
-class DataQualityWarning(UserWarning):
+class ErToolkitWarning(UserWarning):
+    """Base class of every warning er_toolkit issues on purpose."""
+
+
+class SuspiciousParametersWarning(ErToolkitWarning):
+    """A fitted model holds parameters that look wrong (an m driven to its floor)."""
+
+
+class DataQualityWarning(ErToolkitWarning):
     """The run goes on, but its output is likely poor (mostly-null columns, ...)."""

@@ -9,6 +9,7 @@ import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.exceptions import SchemaError
+from er_toolkit.schema import LinkType
 
 __all__ = [
     "MATCH_WORDS",
@@ -17,6 +18,7 @@ __all__ = [
     "pack_pair_keys",
     "pair_count_expr",
     "pair_key",
+    "possible_pairs",
     "rows_from_key",
     "unpack_pair_keys",
 ]
@@ -103,6 +105,25 @@ def unpack_pair_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+def possible_pairs(records: pl.DataFrame, *, link_type: LinkType) -> int:
+    """Return how many record pairs a link type compares without blocking.
+
+    Every pair of records, or in a ``link`` job every pair across sources.
+
+    Examples
+    --------
+    >>> recs = pl.DataFrame({"source": ["a", "a", "b"]})
+    >>> possible_pairs(recs, link_type="dedupe"), possible_pairs(recs, link_type="link")
+    (3, 2)
+    """
+    n = records.height
+    if link_type != "link" or schema.SOURCE not in records.columns:
+        return n * (n - 1) // 2
+    counts = records.get_column(schema.SOURCE).value_counts().get_column("count")
+    sizes = counts.to_numpy().astype(np.int64)
+    return int((sizes.sum() ** 2 - (sizes**2).sum()) // 2)
+
+
 def pair_count_expr(count: pl.Expr, squares: pl.Expr | None = None) -> pl.Expr:
     """Return how many pairs a group of records holds, as an Int64 expression.
 
@@ -168,3 +189,35 @@ def is_match_expr(labels: pl.DataFrame | pl.Schema) -> pl.Expr:
         f"The labels column {schema.IS_MATCH!r} must be boolean, 0/1 or text "
         f"(y/n, true/false, match/non-match); got dtype {dtype}."
     )
+
+
+MAGELLAN_COLUMNS: Final = {
+    "ltable_id": schema.RECORD_ID_L,
+    "rtable_id": schema.RECORD_ID_R,
+    "label": schema.IS_MATCH,
+}
+"""Column names of Magellan/DeepMatcher pair splits, and the names they are read as."""
+
+
+def standard_pair_columns(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Rename a Magellan/DeepMatcher pair list (``ltable_id``, ``rtable_id``, ``label``).
+
+    Pair files use ``record_id_l``, ``record_id_r`` and ``is_match``; the
+    fixed train / valid / test splits of the Magellan benchmarks name them
+    ``ltable_id``, ``rtable_id`` and ``label``, and are read as they are.
+    Other frames are returned unchanged.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"ltable_id": [1], "rtable_id": [7], "label": [0]})
+    >>> standard_pair_columns(df).columns
+    ['record_id_l', 'record_id_r', 'is_match']
+    """
+    rename = {
+        old: new
+        for old, new in MAGELLAN_COLUMNS.items()
+        if old in pairs.columns and new not in pairs.columns
+    }
+    if schema.RECORD_ID_L in pairs.columns or set(rename) >= {"ltable_id", "rtable_id"}:
+        return pairs.rename(rename)
+    return pairs

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,12 @@ from typing import Any
 import polars as pl
 
 from er_toolkit import __version__, diagnostics, schema
+from er_toolkit.blocking import BlockingReport
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
 from er_toolkit.engines.base import Engine, Frame, as_engine
 from er_toolkit.evaluate import (
+    EvaluationResult,
     blocking_recall,
     cluster_metrics,
     pairwise_metrics,
@@ -31,6 +34,7 @@ from er_toolkit.io import (
     read_frame,
     write_json_atomic,
 )
+from er_toolkit.progress import progress_bar, progress_context
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
 from er_toolkit.score.labels import labelled_pairs_from_list
 from er_toolkit.score.validation import load_model_json, validate_linker_dict
@@ -86,6 +90,11 @@ class Linker:
         or ``None`` for the config's ``[engine]`` (polars unless it says
         otherwise). With Spark, records, pairs, scores and clusters are
         Spark DataFrames; profiles, reports and metrics stay polars.
+    progress
+        Progress bars for the long stages (prepare, block, compare, fit,
+        predict, cluster, golden): ``False`` never, ``True`` always,
+        ``None`` in terminals and notebooks but not in CI or when output is
+        not a terminal (see :mod:`er_toolkit.progress`).
 
     Attributes
     ----------
@@ -103,11 +112,28 @@ class Linker:
         *,
         n_jobs: int | None = None,
         engine: Engine | str | None = None,
+        progress: bool | None = None,
     ) -> None:
         self.config = config
         self.n_jobs = config.n_jobs if n_jobs is None else n_jobs
         self.engine = as_engine(config.engine if engine is None else engine)
+        self.progress = progress
         self.timings_: dict[str, float] = {}
+
+    def _progress(self) -> contextlib.AbstractContextManager[None]:
+        """Return this linker's progress choice for a stage (none: the caller's)."""
+        if self.progress is None:
+            return contextlib.nullcontext()
+        return progress_context(self.progress)
+
+    @contextlib.contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """Time a one-step stage (cluster, golden) and show it as a bar."""
+        start = time.perf_counter()
+        with self._progress(), progress_bar(total=1, desc=name) as bar:
+            yield
+            bar.update()
+        self.timings_[name] = time.perf_counter() - start
 
     def __repr__(self) -> str:
         state = (
@@ -118,6 +144,54 @@ class Linker:
         return (
             f"Linker({self.config.name!r}, {self.config.link_type}, "
             f"{len(self.config.comparisons)} comparisons, {state})"
+        )
+
+    def _repr_html_(self) -> str:
+        from er_toolkit.display import html_summary
+
+        config = self.config
+        facts: list[tuple[str, object]] = [
+            ("link type", config.link_type),
+            (
+                "sources",
+                ", ".join(s.name for s in config.sources) or "given to prepare",
+            ),
+            ("standardised columns", ", ".join(config.standardise) or "none"),
+            ("blockers", ", ".join(b.name for b in config.blocking.blockers)),
+            ("comparisons", ", ".join(c.name for c in config.comparisons)),
+            ("model", config.model.kind),
+        ]
+        warnings: list[str] = []
+        details: list[tuple[str, str]] = []
+        if hasattr(self, "scorer_"):
+            facts.append(("threshold", self.threshold_))
+            scorer_html = getattr(self.scorer_, "_repr_html_", None)
+            if scorer_html is not None:
+                details.append((f"fitted {type(self.scorer_).__name__}", scorer_html()))
+            flagged = getattr(self.scorer_, "_suspicious_lines", None)
+            if flagged is not None:
+                warnings.extend(flagged())
+        else:
+            facts.append(("state", "not fitted"))
+        tables = []
+        if self.timings_:
+            tables.append(
+                (
+                    "seconds per stage (last call of each)",
+                    pl.DataFrame(
+                        {
+                            "stage": list(self.timings_),
+                            "seconds": list(self.timings_.values()),
+                        }
+                    ),
+                )
+            )
+        return html_summary(
+            f"Linker {config.name!r}",
+            facts,
+            warnings=warnings,
+            tables=tables,
+            details=details,
         )
 
     # ------------------------------------------------------------- records
@@ -144,29 +218,37 @@ class Linker:
         PreparedRecords
             The records and their data-quality profile.
         """
-        start = time.perf_counter()
-        if sources is None:
-            sources = [
-                load_source(s, base_dir=self.config.base_dir)
-                for s in self.config.sources
-            ]
-        labels = [self.config.evaluation.entity_column or ENTITY_COLUMN]
-        records = self.engine.prepare_records(
-            sources, columns=self.config.columns, keep=[*keep, *labels]
-        )
-        self.timings_["load"] = time.perf_counter() - start
-        if self.config.standardise:
+        steps = 2 if self.config.standardise else 1
+        with self._progress(), progress_bar(total=steps, desc="prepare") as bar:
+            bar.describe("load")
             start = time.perf_counter()
-            raw = records
-            records, profile = self.engine.standardise(records, self.config.standardise)
-            diagnostics.check_standardised(
-                self.engine.sample_here(raw),
-                self.engine.sample_here(records),
-                self.config.standardise,
+            if sources is None:
+                sources = [
+                    load_source(s, base_dir=self.config.base_dir)
+                    for s in self.config.sources
+                ]
+            labels = [self.config.evaluation.entity_column or ENTITY_COLUMN]
+            records = self.engine.prepare_records(
+                sources, columns=self.config.columns, keep=[*keep, *labels]
             )
-            self.timings_["standardise"] = time.perf_counter() - start
-        else:
-            raw, profile = records, self.profile(records)
+            self.timings_["load"] = time.perf_counter() - start
+            bar.update()
+            if self.config.standardise:
+                bar.describe("standardise")
+                start = time.perf_counter()
+                raw = records
+                records, profile = self.engine.standardise(
+                    records, self.config.standardise
+                )
+                diagnostics.check_standardised(
+                    self.engine.sample_here(raw),
+                    self.engine.sample_here(records),
+                    self.config.standardise,
+                )
+                self.timings_["standardise"] = time.perf_counter() - start
+                bar.update()
+            else:
+                raw, profile = records, self.profile(records)
         diagnostics.check_compared_columns(
             self.engine.sample_here(records),
             self.config.comparisons,
@@ -192,21 +274,74 @@ class Linker:
         counts = self.engine.count_rule_pairs(
             records, blockers, link_type=self.config.link_type
         )
-        pairs = self.engine.block(
-            records,
-            blockers,
-            link_type=self.config.link_type,
-            max_pairs_per_rule=self.config.blocking.max_pairs_per_rule,
-            on_explode=self.config.blocking.on_explode,
-            counts=counts,
-        )
+        with self._progress():
+            pairs = self.engine.block(
+                records,
+                blockers,
+                link_type=self.config.link_type,
+                max_pairs_per_rule=self.config.blocking.max_pairs_per_rule,
+                on_explode=self.config.blocking.on_explode,
+                counts=counts,
+            )
         self.timings_["block"] = time.perf_counter() - start
         return pairs
 
     def blocking_report(self, records: pl.DataFrame) -> pl.DataFrame:
-        """Return how many pairs each blocking rule produces (``blocked_by``, ``pairs``)."""
+        """Return how many pairs each blocking rule produces (``blocked_by``, ``pairs``).
+
+        See :meth:`analyse_blocking` for what the union keeps, the
+        reduction ratio and recall.
+        """
         return self.engine.count_rule_pairs(
             records, self.config.blocking.compile(), link_type=self.config.link_type
+        )
+
+    def analyse_blocking(
+        self,
+        records: pl.DataFrame,
+        candidate_pairs: pl.DataFrame | None = None,
+        *,
+        truth: pl.DataFrame | None = None,
+    ) -> BlockingReport:
+        """Report each blocker's pairs, what it adds to the union, and recall.
+
+        Parameters
+        ----------
+        records
+            The records frame.
+        candidate_pairs
+            The blocked pairs (:meth:`block`); without them only each
+            blocker's own count (made without making the pairs).
+        truth
+            True pairs (:meth:`true_pairs`), for each blocker's new true
+            pairs and the running recall.
+
+        Returns
+        -------
+        BlockingReport
+            The table, the reduction ratio and the recall; a table in Jupyter.
+        """
+        from er_toolkit.report.inputs import blocking_summary
+
+        engine = self.engine
+        counts = self.blocking_report(records)
+        recall = None
+        if candidate_pairs is None:
+            table = counts
+        else:
+            candidate_pairs = engine.collect(
+                candidate_pairs, columns=[schema.ROW_L, schema.ROW_R, schema.BLOCKED_BY]
+            )
+            table = blocking_summary(counts, candidate_pairs, truth=truth)
+            if truth is not None:
+                recall = blocking_recall(candidate_pairs, truth)
+        return BlockingReport(
+            table,
+            n_records=engine.height(records),
+            link_type=self.config.link_type,
+            possible_pairs=engine.total_pairs(records, link_type=self.config.link_type),
+            candidate_pairs=None if candidate_pairs is None else candidate_pairs.height,
+            recall=recall,
         )
 
     def _unfitted_scorer(self) -> Scorer:
@@ -239,13 +374,14 @@ class Linker:
             )
             raw_similarity = scorer.needs_similarities
         start = time.perf_counter()
-        vectors = self.engine.compare(
-            records,
-            pairs,
-            self.config.comparisons,
-            raw_similarity=raw_similarity,
-            workers=self.n_jobs,
-        )
+        with self._progress():
+            vectors = self.engine.compare(
+                records,
+                pairs,
+                self.config.comparisons,
+                raw_similarity=raw_similarity,
+                workers=self.n_jobs,
+            )
         self.timings_["compare"] = time.perf_counter() - start
         return vectors
 
@@ -295,32 +431,27 @@ class Linker:
         truth = (
             self.true_pairs(records) if labels is None and scorer.supervised else None
         )
-        self.scorer_ = scorer.fit_linkage(
-            LinkageData(
-                records=records,
-                candidate_pairs=candidate_pairs,
-                link_type=self.config.link_type,
-                candidate_vectors=candidate_vectors,
-                labels=labels,
-                truth=truth,
-                n_jobs=self.n_jobs,
-                engine=self.engine,
+        with self._progress():
+            self.scorer_ = scorer.fit_linkage(
+                LinkageData(
+                    records=records,
+                    candidate_pairs=candidate_pairs,
+                    link_type=self.config.link_type,
+                    candidate_vectors=candidate_vectors,
+                    labels=labels,
+                    truth=truth,
+                    n_jobs=self.n_jobs,
+                    engine=self.engine,
+                    validation=self.validation_pairs(records),
+                )
             )
-        )
         self.timings_["fit"] = time.perf_counter() - start
         diagnostics.check_fitted(self.scorer_)
         return self
 
-    def labelled_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
-        """Return the ``[training] labels_path`` pairs, or None when not configured.
-
-        Returns
-        -------
-        polars.DataFrame or None
-            ``_row_l``, ``_row_r``, ``is_match`` (pairs labelled unsure are
-            left out).
-        """
-        path_name = self.config.training.labels_path
+    def _pair_list(
+        self, path_name: str | None, records: pl.DataFrame
+    ) -> pl.DataFrame | None:
         if path_name is None:
             return None
         path = Path(path_name)
@@ -333,6 +464,25 @@ class Linker:
             read_frame(path, name="labels"),
             link_type=self.config.link_type,
         )
+
+    def validation_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
+        """Return the ``[training] validation_path`` pairs (``is_match``), or None."""
+        return self._pair_list(self.config.training.validation_path, records)
+
+    def test_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
+        """Return the ``[evaluation] test_pairs_path`` pairs (``is_match``), or None."""
+        return self._pair_list(self.config.evaluation.test_pairs_path, records)
+
+    def labelled_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
+        """Return the ``[training] labels_path`` pairs, or None when not configured.
+
+        Returns
+        -------
+        polars.DataFrame or None
+            ``_row_l``, ``_row_r``, ``is_match`` (pairs labelled unsure are
+            left out).
+        """
+        return self._pair_list(self.config.training.labels_path, records)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "scorer_"):
@@ -402,18 +552,19 @@ class Linker:
             return engine.with_record_ids(scored, records) if record_ids else scored
         if candidate_pairs is None:
             candidate_pairs = self.block(records)
-        scored = engine.score(
-            records,
-            candidate_pairs,
-            self.config.comparisons,
-            self.scorer_,
-            explain=explain,
-            raw_similarity=explain or self.scorer_.needs_similarities,
-            chunk_size=chunk_size,
-            min_probability=min_probability,
-            workers=self.n_jobs,
-            timings=self.timings_,
-        )
+        with self._progress():
+            scored = engine.score(
+                records,
+                candidate_pairs,
+                self.config.comparisons,
+                self.scorer_,
+                explain=explain,
+                raw_similarity=explain or self.scorer_.needs_similarities,
+                chunk_size=chunk_size,
+                min_probability=min_probability,
+                workers=self.n_jobs,
+                timings=self.timings_,
+            )
         return engine.with_record_ids(scored, records) if record_ids else scored
 
     def cluster(
@@ -424,18 +575,18 @@ class Linker:
         threshold: float | None = None,
     ) -> pl.DataFrame:
         """Group records into entities at ``threshold`` (the scorer's ``threshold_``)."""
-        start = time.perf_counter()
         clustering = self.config.clustering
-        clusters = self.engine.connected_components(
-            records,
-            scored,
-            threshold=self.threshold_ if threshold is None else threshold,
-            prune_weak_links=clustering.prune_weak_links,
-            keep_above=clustering.keep_above,
-            min_prune_size=clustering.min_prune_size,
-            max_cluster_size=clustering.max_cluster_size,
-        )
-        self.timings_["cluster"] = time.perf_counter() - start
+        cut = self.threshold_ if threshold is None else threshold
+        with self._stage("cluster"):
+            clusters = self.engine.connected_components(
+                records,
+                scored,
+                threshold=cut,
+                prune_weak_links=clustering.prune_weak_links,
+                keep_above=clustering.keep_above,
+                min_prune_size=clustering.min_prune_size,
+                max_cluster_size=clustering.max_cluster_size,
+            )
         return clusters
 
     def golden(
@@ -464,11 +615,10 @@ class Linker:
             ``cluster_id``, each mastered attribute and its lineage
             (``<attribute>__record_id``, ``__source``, ``__rule``).
         """
-        start = time.perf_counter()
-        golden = self.engine.golden(
-            self.config.golden, records, clusters, raw=raw, cluster_ids=cluster_ids
-        )
-        self.timings_["golden"] = time.perf_counter() - start
+        with self._stage("golden"):
+            golden = self.engine.golden(
+                self.config.golden, records, clusters, raw=raw, cluster_ids=cluster_ids
+            )
         return golden
 
     # ---------------------------------------------------------- evaluation
@@ -505,7 +655,7 @@ class Linker:
         clusters: pl.DataFrame,
         truth: pl.DataFrame,
         threshold: float | None = None,
-    ) -> tuple[dict[str, float], pl.DataFrame]:
+    ) -> EvaluationResult:
         """Measure pairs, clusters and blocking against the labels.
 
         With another engine than polars, the frames are collected here
@@ -513,8 +663,11 @@ class Linker:
 
         Returns
         -------
-        tuple
-            The metrics, and the precision-recall curve.
+        EvaluationResult
+            The metrics (``result["pairwise_f1"]``), the precision-recall
+            curve and the threshold; it unpacks as ``metrics, curve =
+            linker.evaluate(...)``, as the ``(metrics, curve)`` tuple of
+            earlier releases did.
         """
         collect = self.engine.collect
         entity = self.config.evaluation.entity_column
@@ -543,7 +696,7 @@ class Linker:
             )
             metrics.update({k: float(v) for k, v in cm.items()})
         curve = precision_recall_curve(scored, truth, n_true=truth.height)
-        return metrics, curve
+        return EvaluationResult(metrics, curve, threshold=float(cut))
 
     # --------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:

@@ -410,7 +410,7 @@ def _evil_classifier(env: Env) -> Path:
 
 
 def _m_row(d: dict[str, Any]) -> list[float]:
-    return d["scorer"]["fitted"]["m"]["given_name"]
+    return d["scorer"]["fitted"]["m_"]["given_name"]
 
 
 def _link_model(d: dict[str, Any]) -> None:
@@ -877,16 +877,16 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], type, str]] = [
     (
         "model_newer",
         "score",
-        score_model(lambda e: e.model_with(lambda d: d.update(format_version=2))),
+        score_model(lambda e: e.model_with(lambda d: d.update(format_version=3))),
         ModelFormatError,
-        r"is 2, newer than the 1 this er_toolkit reads",
+        r"is 3, newer than the 2 this er_toolkit reads",
     ),
     (
         "model_no_version",
         "score",
         score_model(lambda e: e.model_with(lambda d: d.pop("format_version"))),
         ModelFormatError,
-        r"'format_version' must be 1",
+        r"'format_version' must be one of \[1, 2\]",
     ),
     (
         "model_kind",
@@ -939,7 +939,7 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], type, str]] = [
         "score",
         score_model(
             lambda e: e.model_with(
-                lambda d: d["scorer"]["fitted"]["m"].__setitem__(
+                lambda d: d["scorer"]["fitted"]["m_"].__setitem__(
                     "given_name", [0.25, 0.25, 0.25, 0.2]
                 )
             )
@@ -958,7 +958,7 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], type, str]] = [
         "model_u_missing_row",
         "score",
         score_model(
-            lambda e: e.model_with(lambda d: d["scorer"]["fitted"]["u"].pop("state"))
+            lambda e: e.model_with(lambda d: d["scorer"]["fitted"]["u_"].pop("state"))
         ),
         ModelFormatError,
         r"'scorer.fitted.u' must be one row per comparison",

@@ -31,17 +31,17 @@ from er_toolkit.score import FellegiSunter
 
 
 @dataclass(frozen=True)
-class TokenBlocker:
+class SplitWords:
     """Pair records sharing any whitespace-separated word of ``column``."""
 
-    kind: ClassVar[str] = "token"
+    kind: ClassVar[str] = "split_words"
     column: str
     name: str = ""
     max_block_size: int | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
-            object.__setattr__(self, "name", f"token({self.column})")
+            object.__setattr__(self, "name", f"words({self.column})")
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -76,7 +76,7 @@ class TokenBlocker:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "column": self.column}
-        if self.name != f"token({self.column})":
+        if self.name != f"words({self.column})":
             out["name"] = self.name
         if self.max_block_size is not None:
             out["max_block_size"] = self.max_block_size
@@ -85,9 +85,9 @@ class TokenBlocker:
 
 @pytest.fixture
 def token_kind() -> Iterator[None]:
-    register_blocker(TokenBlocker)  # the one registry line
+    register_blocker(SplitWords)  # the one registry line
     yield
-    del BLOCKER_KINDS["token"]
+    del BLOCKER_KINDS["split_words"]
 
 
 WORDS = ["ann", "bo", "cy", "di", "ed", "fay"]
@@ -116,7 +116,7 @@ def _config(**blocking: Any) -> LinkageConfig:
             "link_type": "dedupe",
             "blocking": {
                 "blockers": [
-                    {"kind": "token", "column": "name"},
+                    {"kind": "split_words", "column": "name"},
                     {"kind": "exact", "keys": ["city"]},
                 ],
                 **blocking,
@@ -130,17 +130,17 @@ def _config(**blocking: Any) -> LinkageConfig:
 
 def test_a_registered_kind_runs_end_to_end_from_a_config(token_kind: None) -> None:
     config = _config(max_block_size=15)
-    assert config.blocking.blockers[0] == TokenBlocker("name")
+    assert config.blocking.blockers[0] == SplitWords("name")
     assert config.columns == ("city", "name")
     # the [blocking] max_block_size reaches the new kind (a key blocker) too
-    assert isinstance(TokenBlocker("name"), KeyBlocker)
-    assert config.blocking.compile()[0] == TokenBlocker("name", max_block_size=15)
+    assert isinstance(SplitWords("name"), KeyBlocker)
+    assert config.blocking.compile()[0] == SplitWords("name", max_block_size=15)
 
     frame = _frame(60, seed=3)
     linker = Linker(config)
     records = linker.records([Source("s", frame, id_column="id")])
     pairs = linker.block(records)
-    assert pairs.get_column(schema.BLOCKED_BY).dtype == pl.Enum(["token(name)", "city"])
+    assert pairs.get_column(schema.BLOCKED_BY).dtype == pl.Enum(["words(name)", "city"])
 
     rows = frame.to_dicts()
     words = [set(r["name"].lower().split()) for r in rows]
@@ -149,7 +149,7 @@ def test_a_registered_kind_runs_end_to_end_from_a_config(token_kind: None) -> No
     expected: dict[tuple[int, int], str] = {}
     for i, j in itertools.combinations(range(len(rows)), 2):
         if any(size[w] <= 15 for w in words[i] & words[j]):
-            expected[(i, j)] = "token(name)"
+            expected[(i, j)] = "words(name)"
         elif (
             (c := rows[i]["city"]) is not None
             and c == rows[j]["city"]
@@ -164,21 +164,21 @@ def test_a_registered_kind_runs_end_to_end_from_a_config(token_kind: None) -> No
     }
     # some blocks of each blocker are purged, some kept
     assert max(size.values()) > 15 >= min(size.values())
-    assert set(expected.values()) == {"token(name)", "city"}
+    assert set(expected.values()) == {"words(name)", "city"}
     assert len(got) == pairs.height
     assert got == expected
     report = dict(linker.blocking_report(records).iter_rows())
-    assert report["token(name)"] >= sum(v == "token(name)" for v in expected.values())
+    assert report["words(name)"] >= sum(v == "words(name)" for v in expected.values())
 
 
 def test_a_registered_kind_round_trips_through_the_config(token_kind: None) -> None:
     config = _config()
     spec = config.to_dict()
-    assert spec["blocking"]["blockers"][0] == {"kind": "token", "column": "name"}
+    assert spec["blocking"]["blockers"][0] == {"kind": "split_words", "column": "name"}
     again = LinkageConfig.from_dict(json.loads(json.dumps(spec)))
     assert again == config
-    assert blocker_from_dict({"kind": "token", "column": "x", "name": "t"}) == (
-        TokenBlocker("x", name="t")
+    assert blocker_from_dict({"kind": "split_words", "column": "x", "name": "t"}) == (
+        SplitWords("x", name="t")
     )
 
 
@@ -186,7 +186,8 @@ def test_unregistered_kinds_are_refused_with_the_valid_ones() -> None:
     with pytest.raises(
         ConfigError,
         match=r"The 'kind' of \[\[blocking.blockers\]\] number 1 must be one of "
-        r"\['exact', 'sorted_neighbourhood'\]; got 'token'",
+        r"\['exact', 'minhash', 'phonetic', 'sorted_neighbourhood', 'token'\]; got "
+        r"'split_words'",
     ):
         _config()
 
@@ -201,25 +202,25 @@ def test_a_registered_kind_trains_an_em_session(token_kind: None) -> None:
     )
     model = FellegiSunter(
         comparisons,
-        training_rules=[{"kind": "token", "column": "name"}, ["city"]],
+        training_rules=[{"kind": "split_words", "column": "name"}, ["city"]],
         u_sample_size=5_000,
     ).fit(records)
     assert [(s["rule"], s["kind"]) for s in model.sessions_] == [
-        ("token(name)", "token"),
+        ("words(name)", "split_words"),
         ("city", "exact"),
     ]
     assert model.sessions_[0]["trained"] == ["city"]
     assert (
         model.sessions_[0]["pairs"]
-        == TokenBlocker("name").block(records, link_type="dedupe").height
+        == SplitWords("name").block(records, link_type="dedupe").height
     )
     saved = model.to_dict()
     assert saved["params"]["training_rules"] == [
-        {"kind": "token", "column": "name"},
+        {"kind": "split_words", "column": "name"},
         {"kind": "exact", "keys": ["city"]},
     ]
     loaded = FellegiSunter.from_dict(json.loads(json.dumps(saved)))
     assert list(loaded.training_rules) == [
-        TokenBlocker("name"),
+        SplitWords("name"),
         model._session_rules()[1],
     ]

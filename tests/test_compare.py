@@ -486,7 +486,7 @@ def test_level_from_dict_applies_defaults() -> None:
         ),
         (
             lambda: level_from_dict({"kind": "phonetic"}),
-            r"level's 'kind' must be one of \['date_difference', 'date_swap', 'distance', 'exact', 'numeric_difference', 'similarity'\]; got 'phonetic'",
+            r"level's 'kind' must be one of \['date_difference', 'date_swap', 'distance', 'exact', 'first_number', 'geo_distance', 'number_set', 'numeric_difference', 'set_overlap', 'similarity', 'tfidf_cosine'\]; got 'phonetic'",
         ),
         (lambda: level_from_dict({"comparator": "jaro"}), r"'kind' .* got None"),
         (

@@ -142,7 +142,7 @@ LINKER_CASES = [
     ("m_bool", lambda d: _m(d).__setitem__(0, True), r"m.given_name\[0\]'"),
     (
         "m_sum",
-        lambda d: d["scorer"]["fitted"]["m"].__setitem__(
+        lambda d: d["scorer"]["fitted"]["m_"].__setitem__(
             "given_name", [0.1, 0.1, 0.1, 0.1]
         ),
         r"'scorer.fitted.m.given_name' must sum to 1",
@@ -159,22 +159,22 @@ LINKER_CASES = [
     ),
     (
         "m_missing_row",
-        lambda d: d["scorer"]["fitted"]["m"].pop("surname"),
+        lambda d: d["scorer"]["fitted"]["m_"].pop("surname"),
         r"'scorer.fitted.m' must be one row per comparison",
     ),
     (
         "m_extra_row",
-        lambda d: d["scorer"]["fitted"]["m"].__setitem__("zip", [0.5, 0.5]),
+        lambda d: d["scorer"]["fitted"]["m_"].__setitem__("zip", [0.5, 0.5]),
         r"'scorer.fitted.m' must be one row per",
     ),
     (
         "u_nan",
-        lambda d: d["scorer"]["fitted"]["u"]["state"].__setitem__(1, math.nan),
+        lambda d: d["scorer"]["fitted"]["u_"]["state"].__setitem__(1, math.nan),
         r"'scorer.fitted.u.state\[1\]'",
     ),
     (
         "u_one",
-        lambda d: d["scorer"]["fitted"]["u"].__setitem__("state", [0.0, 1.0]),
+        lambda d: d["scorer"]["fitted"]["u_"].__setitem__("state", [0.0, 1.0]),
         r"'scorer.fitted.u.state\[0\]'",
     ),
     (

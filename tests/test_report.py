@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from er_toolkit import schema
+from er_toolkit.cli.report import main as report_main
 from er_toolkit.compare import compare_pairs
 from er_toolkit.config import LinkageConfig
 from er_toolkit.evaluate import blocking_recall
@@ -33,7 +34,6 @@ from er_toolkit.report import (
     training_report,
     write_report,
 )
-from er_toolkit.cli.report import main as report_main
 from er_toolkit.score import ClassifierScorer
 from er_toolkit.score.labels import training_pairs
 

@@ -47,7 +47,7 @@ from hypothesis import strategies as st  # noqa: E402
 from er_toolkit.standardise.emails import (  # noqa: E402
     _ATEXT,
     _LATIN_LOWER,
-    _strip_provider_aliases_expr,
+    _without_aliases,
     settle_plain,
     strip_provider_aliases,
 )
@@ -76,7 +76,9 @@ def _assert_fast_path_agrees(keys):
         fast = settle_plain(frame, normalise_provider=normalise_provider)
         assert fast.get_column("key").is_unique().all()
         expected = _slow(fast.get_column("key").to_list(), normalise_provider)
-        got = {key: (value, reason) for key, value, reason in fast.iter_rows()}
+        assert [keys[i] for i in fast["__row"]] == fast["key"].to_list()
+        rows = fast.select("key", "value", "reason").iter_rows()
+        got = {key: (value, reason) for key, value, reason in rows}
         assert got == expected
 
 
@@ -94,7 +96,8 @@ def test_plain_local_regex_is_email_validators_dot_atom():
              ".a": False, "a.": False, "a..b": False, "a b": False, '"a"': False,
              "ü\u0301": False, "É": False, "\u212b": False}  # fmt: skip
     frame = pl.DataFrame({"key": [f"{local}@example.com" for local in plain]})
-    settled = set(settle_plain(frame, normalise_provider=False)["key"])
+    fast = settle_plain(frame, normalise_provider=False)
+    settled = set(fast.filter(pl.col("value").is_not_null())["key"])
     assert {k.split("@")[0] for k in settled} == {k for k, v in plain.items() if v}
 
 
@@ -168,5 +171,54 @@ def test_plain_and_other_addresses_mix_in_one_column():
 )
 def test_vectorised_alias_stripping_matches_python(local, domain):
     address = f"{local}@{domain}"
-    got = pl.select(_strip_provider_aliases_expr(pl.lit(address))).item()
-    assert got == strip_provider_aliases(address)
+    got = _without_aliases(pl.DataFrame({"local": [local], "domain": [domain]}))
+    assert "@".join(got.row(0)) == strip_provider_aliases(address)
+
+
+from er_toolkit.standardise.emails import _check_domain, _plain_domain  # noqa: E402
+
+PLAIN_DOMAIN_CHARS = "abxz09-.n"
+SUFFIXES = ["", ".com", ".local", ".test", ".arpa", ".onion", ".invalid", ".1",
+            ".xn--p1ai", ".example", "." + "a" * 63, "." + "a" * 64]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(PLAIN_DOMAIN_CHARS, max_size=12),
+    st.sampled_from(SUFFIXES),
+    st.integers(0, 250),
+)
+def test_plain_domains_are_the_ones_email_validator_returns_unchanged(
+    text, suffix, pad
+):
+    domains = [text + suffix, "a" * pad + suffix, f"{text}.{'b' * (pad // 4)}.de"]
+    frame = pl.DataFrame({"domain": domains})
+    plain = frame.select(_plain_domain(pl.col("domain"))).to_series().to_list()
+    for domain, is_plain in zip(domains, plain, strict=True):
+        if is_plain:
+            assert _check_domain(domain) == (domain, len(domain)), domain
+
+
+def test_common_domains_are_plain_and_odd_ones_are_not():
+    domains = ["gmail.com", "hotmail.co.uk", "t-online.de", "a.b-c.d", "hotmali.com",
+               "localhost", "a.local", "x.test", "-a.com", "a-.com", "a..com", "a.1",
+               "xn--bcher-kva.de", "ab--c.com", "bücher.de", "a." + "b" * 64]  # fmt: skip
+    frame = pl.DataFrame({"domain": domains})
+    plain = frame.select(_plain_domain(pl.col("domain"))).to_series().to_list()
+    assert plain == [True] * 5 + [False] * 11
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(LOCAL_CHARS.replace("@", ""), max_size=30))
+def test_a_key_without_an_at_sign_is_invalid(text):
+    key = text.strip().lower()
+    if key:
+        _assert_fast_path_agrees([key])
+        assert _slow([key], False)[key] == (None, "invalid_email")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("ab.+ü", max_size=10), st.sampled_from(DOMAINS))
+def test_misplaced_dots_are_invalid_as_email_validator_says(local, domain):
+    _assert_fast_path_agrees([f"{local}@{domain}", f".{local}@{domain}",
+                              f"{local}..x@{domain}", f"{local}.@{domain}"])  # fmt: skip

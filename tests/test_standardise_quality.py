@@ -152,3 +152,102 @@ def test_log_profile_to_mlflow(tmp_path, monkeypatch):
     assert metrics["profile.after.erp.name.completeness"] == pytest.approx(0.5)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "profile")}
     assert artifacts == {"profile/profile.csv", "profile/profile.png"}
+
+
+# --- the profile of distinct values equals the per-row reference -------------
+
+import datetime as dt  # noqa: E402
+
+import standardise_reference as reference  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from polars.testing import assert_frame_equal  # noqa: E402
+
+from er_toolkit.standardise import (  # noqa: E402
+    DateStandardiser,
+    EmailStandardiser,
+    TextStandardiser,
+)
+
+_texts = st.one_of(
+    st.none(),
+    st.sampled_from(["", " ", "Smith", "smith", "Zoë", "020 7946 0958", "n/a", "12",
+                     "a@b.com", "A@B.COM", "31/02/2020", "2020-04-03", "Dr Bill"]),
+    st.text(max_size=8),
+)  # fmt: skip
+_rows = st.tuples(
+    st.sampled_from(["crm", "erp", "web", None]),
+    _texts,
+    _texts,
+    st.one_of(st.none(), st.integers(-5, 5)),
+    st.one_of(st.none(), st.sampled_from([0.0, -0.0, 1.5, float("nan"), float("inf")])),
+    st.one_of(st.none(), st.dates(dt.date(1999, 12, 30), dt.date(2000, 1, 2))),
+    st.one_of(st.none(), st.booleans()),
+)
+_STEPS = [
+    {},
+    {"name": NameStandardiser()},
+    {"name": NameStandardiser(), "phone": PhoneStandardiser()},
+    {"phone": [TextStandardiser(), EmailStandardiser()], "day": DateStandardiser()},
+    {"source": TextStandardiser(case="upper")},
+]
+
+
+def _frame(rows):
+    names = ["source", "name", "phone", "age", "score", "day", "flag"]
+    dtypes = [
+        pl.String,
+        pl.String,
+        pl.String,
+        pl.Int64,
+        pl.Float64,
+        pl.Date,
+        pl.Boolean,
+    ]
+    return pl.DataFrame(
+        {n: [r[i] for r in rows] for i, n in enumerate(names)},
+        schema=dict(zip(names, dtypes, strict=True)),
+    )
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(_rows, max_size=40),
+    st.sampled_from(range(len(_STEPS))),
+    st.integers(1, 3),
+    st.sampled_from(["source", None]),
+)
+def test_profiles_equal_the_per_row_reference(rows, which, top_n, source_column):
+    frame = _frame(rows)
+    steps = _STEPS[which]
+    validity = {c: s for c, s in steps.items() if c != "source"}
+    got = profile_frame(
+        frame, source_column=source_column, validity=validity, top_n=top_n
+    )
+    want = reference.profile_frame(
+        frame, source_column=source_column, validity=validity, top_n=top_n
+    )
+    assert_frame_equal(got, want, check_exact=True)
+    out, profile = profile_standardisation(
+        frame, steps, source_column=source_column, top_n=top_n
+    )
+    ref_out, ref_profile = reference.profile_standardisation(
+        frame, steps, source_column=source_column, top_n=top_n
+    )
+    assert_frame_equal(out, ref_out, check_exact=True)
+    assert_frame_equal(profile, ref_profile, check_exact=True)
+
+
+def test_top_lists_of_many_distinct_values_equal_the_reference():
+    # enough distinct values for the top lists to be pre-selected
+    values = [f"v{i % 700:03d}" for i in range(3_000)] + ["x"] * 5 + ["y"] * 5
+    frame = pl.DataFrame(
+        {
+            "source": ["a", "b"] * (len(values) // 2),
+            "v": values,
+            "id": range(len(values)),
+        }
+    )
+    got = profile_frame(frame, top_n=4)
+    want = reference.profile_frame(frame, top_n=4)
+    assert_frame_equal(got, want, check_exact=True)

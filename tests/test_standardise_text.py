@@ -45,3 +45,48 @@ def test_unknown_case_is_rejected():
         ),
     ):
         TextStandardiser(case="snake")  # type: ignore[arg-type]
+
+
+# --- the ASCII shortcuts change nothing ---------------------------------------
+
+import standardise_reference as reference  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from polars.testing import assert_frame_equal  # noqa: E402
+
+from er_toolkit.standardise import (  # noqa: E402
+    AddressStandardiser,
+    DateStandardiser,
+    NameStandardiser,
+    PostcodeStandardiser,
+)
+
+_SHORTCUT = [
+    TextStandardiser(),
+    TextStandardiser(fold_accents=True, case="title"),
+    TextStandardiser(strip_punctuation=False, case="keep"),
+    NameStandardiser(),
+    AddressStandardiser(),
+    PostcodeStandardiser(country=None),
+    PostcodeStandardiser(country="GB"),
+    DateStandardiser(),
+]
+_CHARS = st.sampled_from(
+    [*"aZ09 ,.-/'\t\n\x00\u00a0\u2003\u2019\u2013", "\u00e9", "\u00df", "\u00d8",
+     "e\u0301", "\ufb01", "\uff21", "\u216b", "\u00b2", "\u0131", "\u00c6",
+     "\uff0f", "\u0661", "\u0661\u0662", "st", "Street", "Rd"]
+)  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(st.none(), st.lists(_CHARS, max_size=10).map("".join)), max_size=25
+    )
+)
+def test_text_shortcuts_equal_the_plain_helpers(values):
+    series = pl.Series("raw", values, dtype=pl.String).unique()
+    for std in _SHORTCUT:
+        got = std._standardise_distinct(series)
+        want = reference.standardise_with_old_helpers(std, series)
+        assert_frame_equal(got, want, check_exact=True)

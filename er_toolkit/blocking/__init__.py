@@ -4,6 +4,7 @@ A blocker kind is a module here with one ``@register_blocker`` class, and
 one import line below (which loads it, so configs can name its ``kind``).
 """
 
+from er_toolkit.blocking.analysis import BlockingReport
 from er_toolkit.blocking.base import (
     BLOCKER_KINDS,
     Blocker,
@@ -21,15 +22,24 @@ from er_toolkit.blocking.keys import (
     count_key_pairs,
     pairs_between,
 )
+from er_toolkit.blocking.minhash import MinHashLSH
+from er_toolkit.blocking.phonetic import PhoneticBlocker
+from er_toolkit.blocking.report import analyse_blocking, largest_blocks
 from er_toolkit.blocking.sorted_neighbourhood import SortedNeighbourhood
+from er_toolkit.blocking.token import TokenBlocker
 from er_toolkit.blocking.union import block_pairs, count_rule_pairs
 
 __all__ = [
     "BLOCKER_KINDS",
     "Blocker",
+    "BlockingReport",
     "ExactRule",
     "KeyBlocker",
+    "MinHashLSH",
+    "PhoneticBlocker",
     "SortedNeighbourhood",
+    "TokenBlocker",
+    "analyse_blocking",
     "as_blocker",
     "block_against",
     "block_by_keys",
@@ -39,6 +49,7 @@ __all__ = [
     "count_key_pairs",
     "count_rule_pairs",
     "key_expr",
+    "largest_blocks",
     "pairs_between",
     "register_blocker",
 ]

@@ -433,3 +433,37 @@ def block_pair_positions(
                 left, right = left[keep], right[keep]
             yield left, right
         first = last
+
+
+def check_block_size(size: object, owner: str) -> None:
+    """Raise a ConfigError unless ``size`` (a ``max_block_size``) is an int >= 2 or None."""
+    if size is not None and (
+        isinstance(size, bool) or not isinstance(size, int) or size < 2
+    ):
+        raise ConfigError(
+            f"The 'max_block_size' of {owner} must be an int >= 2 or None; got "
+            f"{size!r}."
+        )
+
+
+def check_name(name: object, owner: str) -> None:
+    """Raise a ConfigError unless ``name`` is text."""
+    if not isinstance(name, str):
+        raise ConfigError(f"The 'name' of {owner} must be a string; got {name!r}.")
+
+
+def check_column(column: object, owner: str) -> None:
+    """Raise a ConfigError unless ``column`` is a non-empty column name."""
+    if not isinstance(column, str) or not column:
+        raise ConfigError(
+            f"The 'column' of {owner} must be a column name (non-empty text); got "
+            f"{column!r}."
+        )
+
+
+def check_int(value: object, name: str, owner: str, *, minimum: int) -> None:
+    """Raise a ConfigError unless ``value`` is an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(
+            f"The {name!r} of {owner} must be an int >= {minimum}; got {value!r}."
+        )

@@ -25,6 +25,41 @@ def _check_key_frame(keys: pl.DataFrame, what: str) -> pl.LazyFrame:
     )
 
 
+class KeyedBlocks:
+    """What a key blocker's ``block`` and ``count_pairs`` are, from its ``block_keys``.
+
+    A key blocker class (a frozen dataclass with ``max_block_size`` and
+    ``block_keys``) inherits from this and writes neither: its pairs are
+    :func:`block_by_keys` over its keys, and its count is
+    :func:`count_key_pairs` (exact when each record has one key, an upper
+    bound when a pair can share several).
+    """
+
+    max_block_size: int | None
+
+    def block_keys(self, records: pl.DataFrame) -> pl.DataFrame:
+        """Return ``_row`` and ``_block_key``, one row per (record, key)."""
+        raise NotImplementedError
+
+    def count_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:
+        """Return the pairs per key, summed (an upper bound when pairs share keys)."""
+        return count_key_pairs(
+            self.block_keys(records),
+            records,
+            link_type=link_type,
+            max_block_size=self.max_block_size,
+        )
+
+    def block(self, records: pl.DataFrame, *, link_type: LinkType) -> pl.DataFrame:
+        """Return the pairs sharing a key held by at most ``max_block_size`` records."""
+        return block_by_keys(
+            self.block_keys(records),
+            records,
+            link_type=link_type,
+            max_block_size=self.max_block_size,
+        )
+
+
 def _largest(max_block_size: int | None) -> int:
     return int(np.iinfo(np.int64).max) if max_block_size is None else max_block_size
 

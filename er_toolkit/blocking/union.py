@@ -14,6 +14,7 @@ from er_toolkit import schema
 from er_toolkit.blocking.base import PAIR_SCHEMA, Blocker
 from er_toolkit.exceptions import BlockingError, ConfigError
 from er_toolkit.pairs import pair_key, unpack_pair_keys
+from er_toolkit.progress import progress_bar
 from er_toolkit.schema import LinkType
 
 log = logging.getLogger(__name__)
@@ -84,21 +85,25 @@ def block_pairs(
     enum = pl.Enum(names)
     seen: list[np.ndarray] = []
     parts = []
-    for blocker in blockers_to_run(
+    run = blockers_to_run(
         blockers,
         report,
         max_pairs_per_rule=max_pairs_per_rule,
         on_explode=on_explode,
         stacklevel=3,
-    ):
-        keys = _new_pair_keys(blocker.block(records, link_type=link_type), seen)
-        seen.append(keys)
-        left, right = unpack_pair_keys(keys)
-        parts.append(
-            pl.DataFrame({schema.ROW_L: left, schema.ROW_R: right}).with_columns(
-                pl.lit(blocker.name, dtype=enum).alias(schema.BLOCKED_BY)
+    )
+    with progress_bar(total=len(run), desc="block", unit="rule") as bar:
+        for blocker in run:
+            bar.describe(blocker.name)
+            keys = _new_pair_keys(blocker.block(records, link_type=link_type), seen)
+            seen.append(keys)
+            left, right = unpack_pair_keys(keys)
+            parts.append(
+                pl.DataFrame({schema.ROW_L: left, schema.ROW_R: right}).with_columns(
+                    pl.lit(blocker.name, dtype=enum).alias(schema.BLOCKED_BY)
+                )
             )
-        )
+            bar.update()
     if not parts:
         return pl.DataFrame(schema={**PAIR_SCHEMA, schema.BLOCKED_BY: enum})
     return pl.concat(parts, rechunk=False)

@@ -7,8 +7,11 @@ import dataclasses
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.cli import ArgumentParser, one_line, run_cli, set_tracking_uri
@@ -18,7 +21,9 @@ from er_toolkit.config import (
     validate_experiment_name,
     validate_model_name,
 )
+from er_toolkit.evaluate import pairwise_metrics
 from er_toolkit.exceptions import ConfigError, ErToolkitError, TrackingError
+from er_toolkit.io import Source
 from er_toolkit.pipeline import Linker
 from er_toolkit.track import log_training_run
 
@@ -78,6 +83,7 @@ def train(
     n_jobs: int | None = None,
     report: bool = True,
     report_path: str | Path | None = None,
+    sources: Sequence[Source] | None = None,
 ) -> dict[str, object]:
     """Run a whole training job and return its summary.
 
@@ -98,6 +104,8 @@ def train(
         the run's charts) and log it with the run.
     report_path
         Also write the report here.
+    sources
+        The records, when not the config's ``[[sources]]``.
 
     Returns
     -------
@@ -111,7 +119,7 @@ def train(
         validate_experiment_name(config.experiment)
     start = time.perf_counter()
     linker = Linker(config, n_jobs=n_jobs)
-    prepared = linker.prepare()
+    prepared = linker.prepare(sources)
     records = prepared.records
     pairs = linker.block(records)
     vectors = linker.compare(records, pairs)
@@ -152,6 +160,17 @@ def train(
             truth=truth,
         )
         metrics.update(measured)
+    test = linker.test_pairs(records)
+    if test is not None:  # a fixed test split: scored as given, every pair
+        scored_test = linker.predict(
+            records, candidate_pairs=test.select(schema.ROW_L, schema.ROW_R)
+        )
+        predicted = scored_test.filter(
+            pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_
+        )
+        tested = pairwise_metrics(predicted, test.filter(pl.col(schema.IS_MATCH)))
+        metrics.update({f"test_{k}": float(v) for k, v in tested.items()})
+        metrics["test_pairs"] = float(test.height)
     summary: dict[str, object] = {
         "name": config.name,
         "records": records.height,
@@ -272,6 +291,11 @@ def _print_summary(summary: dict[str, object]) -> None:
                 "F1 {cluster_f1:.4f}  (B-cubed F1 {bcubed_f1:.4f})".format(**metrics)
             )
         print(f"blocking recall {metrics['blocking_recall']:.4f}")
+    if "test_f1" in metrics:
+        print(
+            "test pairs ({test_pairs:,.0f})  precision {test_precision:.4f}  recall "
+            "{test_recall:.4f}  F1 {test_f1:.4f}".format(**metrics)
+        )
     print("seconds: " + "  ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     if summary.get("run_id"):
         print(f"mlflow run: {summary['run_id']}  model: {summary.get('model_uri')}")

@@ -4,6 +4,7 @@ from er_toolkit.compare.comparison import Comparison, term_frequencies
 from er_toolkit.compare.engine import RecordEncoding, compare_pairs
 from er_toolkit.compare.kernel import compare_batch
 from er_toolkit.compare.levels import (
+    LEVEL_KINDS,
     DateDifferenceLevel,
     DateSwapLevel,
     DistanceLevel,
@@ -13,21 +14,39 @@ from er_toolkit.compare.levels import (
     SimilarityLevel,
     level_from_dict,
     level_to_dict,
+    register_level,
 )
+from er_toolkit.compare.text_levels import (
+    FirstNumberLevel,
+    GeoDistanceLevel,
+    NumberSetLevel,
+    SetOverlapLevel,
+    TfidfCosineLevel,
+)
+from er_toolkit.compare.text_values import DocumentFrequencies, document_frequencies
 
 __all__ = [
+    "LEVEL_KINDS",
     "Comparison",
     "DateDifferenceLevel",
     "DateSwapLevel",
     "DistanceLevel",
+    "DocumentFrequencies",
     "ExactLevel",
+    "FirstNumberLevel",
+    "GeoDistanceLevel",
     "Level",
+    "NumberSetLevel",
     "NumericDifferenceLevel",
     "RecordEncoding",
+    "SetOverlapLevel",
     "SimilarityLevel",
+    "TfidfCosineLevel",
     "compare_batch",
     "compare_pairs",
+    "document_frequencies",
     "level_from_dict",
     "level_to_dict",
+    "register_level",
     "term_frequencies",
 ]

@@ -14,11 +14,13 @@ from er_toolkit.compare.levels import (
     DistanceLevel,
     ExactLevel,
     Level,
+    ScoredLevel,
     SimilarityLevel,
     level_from_dict,
     level_to_dict,
 )
 from er_toolkit.compare.pair_values import ColumnEncoding, ValueKind
+from er_toolkit.compare.text_levels import TfidfCosineLevel
 from er_toolkit.exceptions import ConfigError, SchemaError
 
 __all__ = ["TF_PREFIX", "Comparison", "term_frequencies", "tf"]
@@ -63,6 +65,17 @@ class Comparison:
                 f"A comparison's name must be an identifier (letters, digits, _); "
                 f"got {self.name!r}."
             )
+        tokenisers = {
+            (lvl.tokens, lvl.q)
+            for lvl in self.levels
+            if isinstance(lvl, TfidfCosineLevel)
+        }
+        if len(tokenisers) > 1:
+            raise ConfigError(
+                f"The tfidf_cosine levels of comparison {self.name!r} must share "
+                f"their tokens (one IDF per comparison); got {sorted(tokenisers)}. "
+                "Split them into two comparisons."
+            )
 
     @property
     def n_levels(self) -> int:
@@ -83,11 +96,29 @@ class Comparison:
         return None
 
     @property
-    def similarity_comparator(self) -> str | None:
-        """The string comparator whose raw similarity is reported, if any."""
+    def similarity_level(self) -> ScoredLevel | None:
+        """The first level with a raw similarity: the one ``sim_<name>`` reports."""
         for lvl in self.levels:
-            if isinstance(lvl, (SimilarityLevel, DistanceLevel)):
-                return lvl.comparator
+            if isinstance(lvl, ScoredLevel):
+                return lvl
+        return None
+
+    @property
+    def similarity_comparator(self) -> str | None:
+        """What the raw similarity is: the string comparator, or the level kind; None if none."""
+        lvl = self.similarity_level
+        if lvl is None:
+            return None
+        if isinstance(lvl, (SimilarityLevel, DistanceLevel)):
+            return lvl.comparator
+        return lvl.kind
+
+    @property
+    def tfidf_tokens(self) -> tuple[str, int] | None:
+        """The tokens (kind, q) of its TF-IDF levels, whose document frequencies it needs."""
+        for lvl in self.levels:
+            if isinstance(lvl, TfidfCosineLevel):
+                return (lvl.tokens, lvl.q)
         return None
 
     @property

@@ -14,6 +14,7 @@ from er_toolkit import schema
 from er_toolkit.compare import limits
 from er_toolkit.compare.pair_values import ColumnEncoding
 from er_toolkit.exceptions import ConfigError
+from er_toolkit.progress import progress_bar
 
 if TYPE_CHECKING:
     from er_toolkit.compare.comparison import Comparison
@@ -115,14 +116,20 @@ def compare_pairs(
         )
 
     starts = range(0, pairs.height, chunk_size)
-    if len(starts) <= 1:
-        return chunk(0)
-    # The first chunk runs alone: it fills the encoding's caches (codes,
-    # distinct values, frequencies) that the threads then only read.
-    parts = [chunk(0)]
-    threads = min(workers or os.cpu_count() or 1, len(starts) - 1)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        parts.extend(pool.map(chunk, starts[1:]))
+    with progress_bar(total=pairs.height, desc="compare", unit="pair") as bar:
+        if len(starts) <= 1:
+            out = chunk(0)
+            bar.update(pairs.height)
+            return out
+        # The first chunk runs alone: it fills the encoding's caches (codes,
+        # distinct values, frequencies) that the threads then only read.
+        parts = [chunk(0)]
+        bar.update(parts[0].height)
+        threads = min(workers or os.cpu_count() or 1, len(starts) - 1)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for part in pool.map(chunk, starts[1:]):
+                parts.append(part)
+                bar.update(part.height)
     return pl.concat(parts)
 
 

@@ -10,6 +10,10 @@ import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.compare.pair_values import ColumnEncoding, PairValues
+from er_toolkit.compare.text_values import (
+    DocumentFrequencies,
+    check_document_frequencies,
+)
 from er_toolkit.exceptions import ConfigError, SchemaError
 
 if TYPE_CHECKING:
@@ -80,9 +84,9 @@ def compare_encoded(
     null = values.null_as(comparison.reads)
     gamma[null] = schema.NULL_LEVEL
     out: dict[str, np.ndarray] = {schema.gamma(comparison.name): gamma}
-    comparator = comparison.similarity_comparator
-    if comparator is not None and raw_similarity:
-        sim = values.similarity(comparator).astype(np.float32)
+    scored = comparison.similarity_level
+    if scored is not None and raw_similarity:
+        sim = scored.similarity(values).astype(np.float32)
         if comparison.reads - {"text"}:
             sim = np.where(null, np.float32(np.nan), sim)
         out[schema.sim(comparison.name)] = sim
@@ -102,6 +106,7 @@ def compare_batch(
     right: Mapping[str, Any],
     *,
     term_frequencies: Mapping[str, Any] | None = None,
+    document_frequencies: Mapping[str, DocumentFrequencies] | None = None,
     raw_similarity: bool = True,
     workers: int = -1,
 ) -> dict[str, np.ndarray]:
@@ -161,6 +166,7 @@ def compare_batch(
     if len(set(names)) != len(names):
         raise ConfigError(f"Comparison names must be unique; got {names}.")
     frequencies = dict(term_frequencies or {})
+    documents = dict(document_frequencies or {})
     encodings: dict[tuple[str, str | None], ColumnEncoding] = {}
     n: int | None = None
     out: dict[str, np.ndarray] = {}
@@ -176,6 +182,18 @@ def compare_batch(
             n = size
             encodings[key] = ColumnEncoding(values, date_format=comparison.date_format)
         encoding = encodings[key]
+        tokens = comparison.tfidf_tokens
+        if tokens is not None:
+            if comparison.name not in documents:
+                raise SchemaError(
+                    f"Comparison {comparison.name!r} has a tfidf_cosine level; "
+                    f"compare_batch needs document_frequencies[{comparison.name!r}], "
+                    "the token counts of the whole column; got keys "
+                    f"{sorted(documents)}."
+                )
+            encoding.document_frequencies[tokens] = check_document_frequencies(
+                documents[comparison.name], comparison.name, tokens
+            )
         rows = np.arange(n or 0, dtype=np.int64)
         freq = None
         if comparison.tf_gamma is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, get_args, runtime_checkable
 
 import numpy as np
 
@@ -45,7 +45,8 @@ def _check_comparator(comparator: str, valid: tuple[str, ...], level: str) -> No
         )
 
 
-def _check_range(name: str, value: float, lo: float, hi: float, level: str) -> None:
+def check_range(name: str, value: float, lo: float, hi: float, level: str) -> None:
+    """Raise a ConfigError unless option ``name`` of a ``level`` level is a number in [lo, hi]."""
     if not isinstance(value, (int, float)) or not lo <= value <= hi:
         raise ConfigError(
             f"The {name!r} of a {level} level must be a number in [{lo}, {hi}]; "
@@ -92,12 +93,16 @@ class SimilarityLevel:
 
     def __post_init__(self) -> None:
         _check_comparator(self.comparator, STRING_COMPARATORS, "similarity")
-        _check_range("min_similarity", self.min_similarity, 0.0, 1.0, "similarity")
+        check_range("min_similarity", self.min_similarity, 0.0, 1.0, "similarity")
 
     def matches(self, values: PairValues) -> np.ndarray:
         """Return whether each pair's similarity reaches the threshold."""
         sim = values.similarity(self.comparator)
         return np.nan_to_num(sim, nan=-1.0) >= np.float32(self.min_similarity)
+
+    def similarity(self, values: PairValues) -> np.ndarray:
+        """Return the raw similarity (``sim_``): the comparator's, in [0, 1]."""
+        return values.similarity(self.comparator)
 
     @property
     def label(self) -> str:
@@ -126,6 +131,10 @@ class DistanceLevel:
         """Return whether each pair's edit distance is within the limit."""
         return values.distance(self.comparator) <= self.max_distance
 
+    def similarity(self, values: PairValues) -> np.ndarray:
+        """Return the raw similarity (``sim_``): the comparator's normalised similarity."""
+        return values.similarity(self.comparator)
+
     @property
     def label(self) -> str:
         """Describe the level."""
@@ -143,7 +152,7 @@ class NumericDifferenceLevel:
 
     def __post_init__(self) -> None:
         hi = 1.0 if self.relative else float("inf")
-        _check_range(
+        check_range(
             "max_difference", self.max_difference, 0.0, hi, "numeric_difference"
         )
 
@@ -201,6 +210,19 @@ class DateSwapLevel:
         return "day/month swapped"
 
 
+@runtime_checkable
+class ScoredLevel(Level, Protocol):
+    """A level with a raw similarity, reported as ``sim_<comparison>``.
+
+    A comparison reports the raw similarity of its first scored level; a
+    classifier reads it as a feature.
+    """
+
+    def similarity(self, values: PairValues) -> np.ndarray:
+        """Return each pair's similarity (float32; NaN where a side is null)."""
+        ...
+
+
 LEVEL_KINDS: dict[str, type[Any]] = {
     cls.kind: cls
     for cls in (
@@ -212,6 +234,39 @@ LEVEL_KINDS: dict[str, type[Any]] = {
         DateSwapLevel,
     )
 }
+"""Every level kind a comparison can name, by its ``kind``."""
+
+_L = TypeVar("_L", bound=type[Any])
+
+
+def register_level(cls: _L) -> _L:
+    """Register a level class under its ``kind`` (usable as a decorator).
+
+    Raises
+    ------
+    ConfigError
+        When ``cls`` has no string ``kind`` or ``reads``, or another class
+        holds the kind.
+    """
+    kind = getattr(cls, "kind", None)
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError(
+            f"A level class needs a non-empty string 'kind' to be registered; "
+            f"{cls.__name__} has {kind!r}."
+        )
+    if getattr(cls, "reads", None) not in get_args(ValueKind):
+        raise ConfigError(
+            f"A level class needs 'reads', one of {list(get_args(ValueKind))}; "
+            f"{cls.__name__} has {getattr(cls, 'reads', None)!r}."
+        )
+    held = LEVEL_KINDS.get(kind)
+    if held is not None and held is not cls:
+        raise ConfigError(
+            f"Level kind {kind!r} is already registered to {held.__name__}; choose "
+            f"another kind for {cls.__name__}."
+        )
+    LEVEL_KINDS[kind] = cls
+    return cls
 
 
 def level_to_dict(level: Level) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from functools import cached_property
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import polars as pl
@@ -16,8 +16,9 @@ _NULL_DISTANCE = np.iinfo(np.int32).max
 ISO_DATE: Final = "%Y-%m-%d"
 """The date format read when a comparison names none."""
 
-ValueKind = Literal["text", "number", "date"]
-"""How a level reads a column's values: as text, numbers or dates."""
+ValueKind = Literal["text", "number", "date", "numbers_in_text", "point"]
+"""How a level reads a column's values: as text, a number, a date, text holding
+numbers, or a ``"lat,lon"`` point. Values that do not read as the kind are null."""
 
 
 def score_cutoff(min_similarity: float) -> float:
@@ -72,10 +73,18 @@ class ColumnEncoding:
         *,
         date_format: str | None = None,
         max_compared_length: int | None = None,
+        document_frequencies: Mapping[tuple[str, int], Any] | None = None,
     ) -> None:
         self.values = values
         self.date_format = date_format
         self.max_compared_length = limits.max_compared_length(max_compared_length)
+        self.document_frequencies: dict[tuple[str, int], Any] = dict(
+            document_frequencies or {}
+        )
+        """Given document frequencies by (tokens, q), for TF-IDF levels; the
+        column's own when absent (:mod:`er_toolkit.compare.text_values`)."""
+        self.derived: dict[Any, Any] = {}
+        """Per-value statistics of levels, made on first use (token vectors, numbers)."""
         self._halves_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     @cached_property
@@ -92,6 +101,11 @@ class ColumnEncoding:
     @cached_property
     def _sorted_uniques(self) -> pl.Series:
         return self.strings.drop_nulls().unique().sort()
+
+    @property
+    def uniques_series(self) -> pl.Series:
+        """The distinct strings, indexed by code, as a polars Series."""
+        return self._sorted_uniques
 
     @cached_property
     def codes(self) -> np.ndarray:
@@ -254,6 +268,8 @@ class PairValues:
         self.max_distance = dict(max_distance or {})
         self._sim_cache: dict[str, np.ndarray] = {}
         self._dist_cache: dict[str, np.ndarray] = {}
+        self.derived: dict[Any, np.ndarray] = {}
+        """Per-pair arrays of levels, made on first use (TF-IDF cosines, distances)."""
 
     @cached_property
     def codes_l(self) -> np.ndarray:
@@ -276,11 +292,17 @@ class PairValues:
         A value that is not a number (for ``"number"``) or not a date (for
         ``"date"``) is as unknown as a missing one.
         """
+        from er_toolkit.compare import text_values
+
         null = self.null
         if "number" in kinds:
             null = null | self.numeric_null
         if "date" in kinds:
             null = null | self.date_null
+        if "numbers_in_text" in kinds:
+            null = null | text_values.no_number(self)
+        if "point" in kinds:
+            null = null | text_values.no_point(self)
         return null
 
     @cached_property
@@ -312,6 +334,19 @@ class PairValues:
         left, right, inverse = self._distinct_codes
         uniques = self.encoding.uniques
         return uniques[left], uniques[right], inverse
+
+    @property
+    def distinct_codes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distinct differing (left, right) value codes, and each pair's index into them.
+
+        Pairs with a null side or equal values have no entry; levels compute
+        once per distinct pair and spread the result with :meth:`fill`.
+        """
+        return self._distinct_codes
+
+    def fill(self, differing: np.ndarray, *, same: float, null: float) -> np.ndarray:
+        """Spread values of the differing pairs over all pairs: ``same`` where equal, ``null`` where null."""
+        return self._fill(differing, same=same, null=null)
 
     def _fill(self, differing: np.ndarray, *, same: float, null: float) -> np.ndarray:
         out = np.full(len(self.codes_l), null, dtype=differing.dtype)

@@ -28,7 +28,7 @@ than one over the ``cluster_id`` text."""
 class Preference(NamedTuple):
     """One sort key of a rule: the candidate with the best key wins.
 
-    Parameters
+    Attributes
     ----------
     expr
         Evaluated on the frame of candidate records of one attribute (see

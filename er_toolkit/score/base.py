@@ -54,6 +54,9 @@ class LinkageData:
         With another engine, ``records`` and the pair frames are that
         engine's frames (Spark DataFrames), and ``labels`` and ``truth``
         stay polars frames.
+    validation
+        Reviewed pairs (``_row_l``, ``_row_r``, ``is_match``) of a fixed
+        validation split: a supervised scorer chooses its threshold on them.
     """
 
     records: Any
@@ -64,6 +67,7 @@ class LinkageData:
     truth: pl.DataFrame | None = None
     n_jobs: int | None = None
     engine: Any = None
+    validation: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from er_toolkit.exceptions import (
     NotFittedError,
     SchemaError,
 )
+from er_toolkit.progress import progress_bar
 from er_toolkit.score import safe_skops
 from er_toolkit.score.base import (
     LinkageData,
@@ -411,7 +412,8 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
 
         The labels are ``data.labels`` (true pairs, or reviewed pairs with
         ``is_match``: only they train), else ``data.truth`` (complete truth:
-        every candidate pair is labelled). Labelled matches blocking missed
+        every candidate pair is labelled). The threshold is chosen on
+        ``data.validation`` when given. Labelled matches blocking missed
         are added to the training pairs and counted in
         ``training_report_``. An unfitted ``fellegi_sunter`` is cloned and
         fitted on the records, unsupervised.
@@ -443,32 +445,51 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
                 train.labelled_matches_missed_by_blocking,
             )
         stack = self.fellegi_sunter
-        if stack is not None and not stack.__sklearn_is_fitted__():
-            stack = clone(stack).fit_linkage(
-                LinkageData(
-                    records=data.records,
-                    candidate_pairs=data.candidate_pairs,
-                    link_type=data.link_type,
-                    candidate_vectors=data.candidate_vectors,
-                    n_jobs=self.n_jobs or data.n_jobs,
-                    engine=engine,
+        fit_stack = stack is not None and not stack.__sklearn_is_fitted__()
+        with progress_bar(total=2 + fit_stack, desc="fit", unit="step") as bar:
+            if stack is not None and fit_stack:
+                bar.describe("Fellegi-Sunter to stack on")
+                stack = clone(stack).fit_linkage(
+                    LinkageData(
+                        records=data.records,
+                        candidate_pairs=data.candidate_pairs,
+                        link_type=data.link_type,
+                        candidate_vectors=data.candidate_vectors,
+                        n_jobs=self.n_jobs or data.n_jobs,
+                        engine=engine,
+                    )
                 )
+                bar.update()
+            bar.describe("compare labelled pairs")
+            vectors = engine.vectors_of(
+                data.records,
+                train.pairs,
+                self.comparisons,
+                workers=self.n_jobs or data.n_jobs,
             )
-        vectors = engine.vectors_of(
-            data.records,
-            train.pairs,
-            self.comparisons,
-            workers=self.n_jobs or data.n_jobs,
-        )
-        y = train.y
-        validation = None
-        if self.validation_fraction:
-            fit_rows, valid_rows = split_validation(
-                y.size, y, fraction=self.validation_fraction, seed=self.seed
-            )
-            validation = (vectors[valid_rows], y[valid_rows])
-            vectors, y = vectors[fit_rows], y[fit_rows]
-        self._fit(vectors, y, validation=validation, stack=stack)
+            bar.update()
+            y = train.y
+            validation = None
+            if data.validation is not None:
+                held = data.validation
+                validation = (
+                    engine.vectors_of(
+                        data.records,
+                        held.select(schema.ROW_L, schema.ROW_R),
+                        self.comparisons,
+                        workers=self.n_jobs or data.n_jobs,
+                    ),
+                    held.get_column(schema.IS_MATCH).to_numpy().astype(bool),
+                )
+            elif self.validation_fraction:
+                fit_rows, valid_rows = split_validation(
+                    y.size, y, fraction=self.validation_fraction, seed=self.seed
+                )
+                validation = (vectors[valid_rows], y[valid_rows])
+                vectors, y = vectors[fit_rows], y[fit_rows]
+            bar.describe("train, calibrate, choose the threshold")
+            self._fit(vectors, y, validation=validation, stack=stack)
+            bar.update()
         self.training_report_ = train.report
         return self
 
@@ -692,6 +713,10 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         metrics = {f"cv_{k}": v for k, v in self.cv_metrics_.items()}
         metrics.update(self.training_report_)
         metrics["threshold"] = self.threshold_
+        curve = self.validation_curve_
+        if curve.height:
+            # the F1 the threshold was chosen by: on the validation pairs, or out of fold
+            metrics["validation_f1"] = float(curve.get_column("f1").max())  # type: ignore[arg-type]
         tables: dict[str, pl.DataFrame] = {
             "feature_importance": self.feature_importance_table(),
             "threshold_curve": self.validation_curve_,
@@ -714,6 +739,74 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
             },
             tables=tables,
         )
+
+    # -------------------------------------------------------------- display
+    def _estimator_name(self) -> str:
+        if isinstance(self.estimator, str):
+            return self.estimator
+        return type(self.estimator).__name__
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        stacked = (
+            ", stacked on FellegiSunter" if self.fellegi_sunter is not None else ""
+        )
+        head = (
+            f"ClassifierScorer({self._estimator_name()}, {self.calibration}, "
+            f"{len(self.comparisons)} comparisons{stacked}"
+        )
+        if not self.__sklearn_is_fitted__():
+            return head + ", not fitted)"
+        return (
+            f"{head}, fitted on {self.n_train_:,} pairs: threshold "
+            f"{self.threshold_:.4g}, cross-validated F1 {self.cv_metrics_['f1']:.4f})"
+        )
+
+    def _repr_html_(self) -> str:
+        from sklearn.utils import estimator_html_repr
+
+        from er_toolkit.display import html_summary
+
+        details = [("estimator parameters", estimator_html_repr(self))]
+        facts: list[tuple[str, object]] = [
+            ("estimator", self._estimator_name()),
+            ("calibration", self.calibration),
+            ("threshold strategy", self.threshold_strategy),
+            ("comparisons", ", ".join(c.name for c in self.comparisons)),
+            ("stacked on Fellegi-Sunter", self.fellegi_sunter is not None),
+        ]
+        if not self.__sklearn_is_fitted__():
+            facts.append(("state", "not fitted"))
+            return html_summary("ClassifierScorer (not fitted)", facts, details=details)
+        facts += [
+            ("threshold", self.threshold_),
+            ("threshold chosen by", self.threshold_reason_),
+            (
+                "labelled pairs (matches)",
+                f"{self.n_train_:,} ({self.n_train_matches_:,})",
+            ),
+        ]
+        cv = pl.DataFrame(
+            {
+                "metric": list(self.cv_metrics_),
+                "value": [float(v) for v in self.cv_metrics_.values()],
+            }
+        )
+        stack = self.fellegi_sunter_
+        flagged = stack._suspicious_lines() if stack is not None else []
+        return html_summary(
+            "ClassifierScorer (fitted)",
+            facts,
+            warnings=[f"stacked Fellegi-Sunter: {line}" for line in flagged],
+            tables=[
+                ("cross-validated (out-of-fold) metrics", cv),
+                ("permutation importance", self.feature_importance_table().head(12)),
+            ],
+            details=details,
+        )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        """Jupyter's display: the fitted summary, not only scikit-learn's diagram."""
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     # ---------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:

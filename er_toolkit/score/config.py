@@ -288,15 +288,24 @@ class TrainingConfig:
         Share of the labelled pairs held out (stratified, seeded) to choose
         the threshold on; 0 (the default) chooses it on out-of-fold
         predictions of all of them.
+    validation_path
+        A labelled pair list (as ``labels_path``; Magellan's ``ltable_id,
+        rtable_id, label`` is read too) to choose the threshold on instead:
+        a fixed validation split. Not with ``validation_fraction``.
     """
 
     labels_path: str | None = None
     validation_fraction: float = 0.0
+    validation_path: str | None = None
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> TrainingConfig:
         """Build from the ``[training]`` table."""
-        check_keys(spec, {"labels_path", "validation_fraction"}, "[training]")
+        check_keys(
+            spec,
+            {"labels_path", "validation_fraction", "validation_path"},
+            "[training]",
+        )
         fraction = number(
             spec.get("validation_fraction", 0.0),
             "[training] validation_fraction",
@@ -305,11 +314,20 @@ class TrainingConfig:
             high_open=True,
         )
         path = spec.get("labels_path")
-        if path is not None and not isinstance(path, str):
+        validation = spec.get("validation_path")
+        for key, value in (("labels_path", path), ("validation_path", validation)):
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(
+                    f"[training] {key} must be a path (text); got {value!r}."
+                )
+        if validation is not None and fraction:
             raise ConfigError(
-                f"[training] labels_path must be a path (text); got {path!r}."
+                "[training] takes one of validation_path (a fixed validation split) "
+                f"and validation_fraction; got both ({fraction})."
             )
-        return cls(labels_path=path, validation_fraction=fraction)
+        return cls(
+            labels_path=path, validation_fraction=fraction, validation_path=validation
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``[training]`` table (empty when all defaults)."""
@@ -318,4 +336,6 @@ class TrainingConfig:
             out["labels_path"] = self.labels_path
         if self.validation_fraction:
             out["validation_fraction"] = self.validation_fraction
+        if self.validation_path is not None:
+            out["validation_path"] = self.validation_path
         return out

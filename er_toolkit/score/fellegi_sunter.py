@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import polars as pl
@@ -16,7 +17,13 @@ from er_toolkit import __version__, schema
 from er_toolkit.blocking import Blocker, ExactRule, as_blocker
 from er_toolkit.compare import Comparison, ExactLevel
 from er_toolkit.engines.base import Engine, Frame, as_engine
-from er_toolkit.exceptions import ConfigError, ModelFormatError, NotFittedError
+from er_toolkit.exceptions import (
+    ConfigError,
+    ModelFormatError,
+    NotFittedError,
+    SuspiciousParametersWarning,
+)
+from er_toolkit.progress import Bar, progress_bar
 from er_toolkit.schema import LinkType
 from er_toolkit.score.base import (
     LinkageData,
@@ -48,6 +55,10 @@ LEARNED = frozenset(
 )
 """Every attribute fitting may learn; a model file's ``fitted`` holds only these."""
 _PROB_FLOOR = 1e-9
+SUSPICIOUS_M: Final = 1e-9
+"""An m at or below this was driven to EM's floor (1e-12): no match reached the level."""
+SUSPICIOUS_GAP: Final = 5.0
+"""A level weighing this many bits below its comparison's "else" level is flagged."""
 LambdaMethod = Literal["auto", "given", "deterministic", "em"]
 RuleSpec = Blocker | Mapping[str, Any] | Sequence[str]
 """A blocker, its declaration, or a list of columns (an exact rule on them)."""
@@ -246,32 +257,46 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         self.threshold_ = float(self.threshold)
         self.n_records_ = engine.height(records)
         self.total_pairs_ = engine.total_pairs(records, link_type=self.link_type)
-        self.u_ = self._estimate_u(engine, records, comparisons)
-        self.sessions_: list[dict[str, Any]] = []
-        if labels is not None:
-            self.m_ = self._m_from_labels(engine, records, labels, comparisons)
-            lam = self.probability_two_random_records_match
-            if lam is None:
-                lam = max(labels.height, 1) / max(self.total_pairs_, 1)
-                self.lambda_method_ = "labels"
-            else:
-                self.lambda_method_ = "given"
-            self.probability_two_random_records_match_ = float(lam)
-            return self
-        self.probability_two_random_records_match_ = self._initial_lambda(
-            engine, records
-        )
-        self.m_ = self._m_by_em(engine, records, comparisons, names)
-        if self.lambda_method_ == "pending":
-            lam = self._lambda_from_sessions(engine, records, comparisons)
-            if lam is not None:
-                self.probability_two_random_records_match_ = lam
-                self.lambda_method_ = "sessions"
-            else:
-                self.probability_two_random_records_match_ = self._lambda_by_em(
-                    engine, records, comparisons, candidate_pairs, candidate_vectors
-                )
-                self.lambda_method_ = "em"
+        steps = 2 if labels is not None else 2 + len(self.training_rules)
+        with progress_bar(total=steps, desc="fit", unit="step") as bar:
+            bar.describe("u from random pairs")
+            self.u_ = self._estimate_u(engine, records, comparisons)
+            bar.update()
+            self.sessions_: list[dict[str, Any]] = []
+            if labels is not None:
+                bar.describe("m from labels")
+                self.m_ = self._m_from_labels(engine, records, labels, comparisons)
+                lam = self.probability_two_random_records_match
+                if lam is None:
+                    lam = max(labels.height, 1) / max(self.total_pairs_, 1)
+                    self.lambda_method_ = "labels"
+                else:
+                    self.lambda_method_ = "given"
+                self.probability_two_random_records_match_ = float(lam)
+                bar.update()
+                self._warn_if_suspicious()
+                return self
+            self.probability_two_random_records_match_ = self._initial_lambda(
+                engine, records
+            )
+            self.m_ = self._m_by_em(engine, records, comparisons, names, bar=bar)
+            bar.describe("λ")
+            if self.lambda_method_ == "pending":
+                lam = self._lambda_from_sessions(engine, records, comparisons)
+                if lam is not None:
+                    self.probability_two_random_records_match_ = lam
+                    self.lambda_method_ = "sessions"
+                else:
+                    self.probability_two_random_records_match_ = self._lambda_by_em(
+                        engine,
+                        records,
+                        comparisons,
+                        candidate_pairs,
+                        candidate_vectors,
+                    )
+                    self.lambda_method_ = "em"
+            bar.update()
+        self._warn_if_suspicious()
         return self
 
     def fit_linkage(self, data: LinkageData) -> FellegiSunter:
@@ -303,17 +328,28 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 for s in self.sessions_
             ]
         )
+        suspicious = self.suspicious_levels()
+        tags = {"lambda_method": self.lambda_method_}
+        if suspicious.height:
+            tags["suspicious_levels"] = "; ".join(
+                f"{c} {level!r}: {reason}"
+                for c, level, reason in suspicious.select(
+                    "comparison", "level", "reason"
+                ).iter_rows()
+            )
         return ScorerReport(
             metrics={
                 "probability_two_random_records_match": (
                     self.probability_two_random_records_match_
                 ),
                 "threshold": self.threshold_,
+                "suspicious_levels": float(suspicious.height),
             },
-            tags={"lambda_method": self.lambda_method_},
+            tags=tags,
             tables={
                 "match_weights": self.bayes_factor_table(),
                 "em_sessions": sessions,
+                "suspicious_levels": suspicious,
             },
         )
 
@@ -453,6 +489,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         records: Frame,
         comparisons: list[Comparison],
         names: list[str],
+        *,
+        bar: Bar | None = None,
     ) -> dict[str, np.ndarray]:
         m_init = [_default_m(c.n_levels) for c in comparisons]
         u = [self.u_[n] for n in names]
@@ -460,6 +498,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         rules = self._session_rules()
         totals = engine.count_rule_pairs(records, rules, link_type=self.link_type)
         for rule, total in zip(rules, totals.get_column("pairs"), strict=True):
+            if bar is not None:
+                bar.describe(f"EM session {rule.name}")
             pairs = self._session_pairs(engine, records, rule, int(total))
             n_pairs = engine.height(pairs)
             blocked_columns = set(rule.columns)
@@ -511,6 +551,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 len(patterns.counts),
                 result.n_iter,
             )
+            if bar is not None:
+                bar.update()
         untrained = [n for n in names if not estimates[n]]
         if untrained:
             raise ConfigError(
@@ -624,6 +666,132 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                     }
                 )
         return pl.DataFrame(rows)
+
+    def suspicious_levels(self) -> pl.DataFrame:
+        """Return the levels whose fitted parameters look wrong.
+
+        A level is flagged when EM drove its m to the floor (at most
+        :data:`SUSPICIOUS_M`: no match in the training sessions reached it,
+        so a pair that does is all but ruled out; an "else" level with a
+        floored m says a disagreement on the field never happens between
+        matches), or when a level other than "else" weighs more than
+        :data:`SUSPICIOUS_GAP` bits below the comparison's "else" level (a
+        closer agreement counting as stronger evidence against a match than
+        no agreement at all).
+
+        Returns
+        -------
+        polars.DataFrame
+            The :meth:`bayes_factor_table` rows of those levels, with
+            ``else_log2_bayes_factor`` and ``reason``; empty when none.
+
+        Examples
+        --------
+        >>> from er_toolkit.compare import Comparison
+        >>> fs = FellegiSunter([Comparison.from_dict({"name": "dob", "column": "dob",
+        ...     "levels": [{"kind": "exact"}, {"kind": "distance",
+        ...     "comparator": "levenshtein", "max_distance": 1}]})])
+        >>> fs.m_ = {"dob": np.array([0.1, 1e-12, 0.9])}
+        >>> fs.u_ = {"dob": np.array([0.9, 0.09, 0.01])}
+        >>> fs.suspicious_levels().select("level", "reason").rows()
+        [('levenshtein <= 1', 'm floored')]
+        """
+        table = self.bayes_factor_table()
+        weight = pl.col("log2_bayes_factor")
+        at_else = table.filter(pl.col("gamma") == 0).select(
+            "comparison", weight.alias("else_log2_bayes_factor")
+        )
+        floored = pl.col("m") <= SUSPICIOUS_M
+        below = pl.col("else_log2_bayes_factor") - weight > SUSPICIOUS_GAP
+        return (
+            table.join(at_else, on="comparison", how="left", maintain_order="left")
+            .filter(floored | ((pl.col("gamma") > 0) & below))
+            .with_columns(
+                pl.when(floored)
+                .then(pl.lit("m floored"))
+                .otherwise(pl.lit("weight far below else"))
+                .alias("reason")
+            )
+        )
+
+    def _suspicious_lines(self) -> list[str]:
+        return [
+            f"{row['comparison']} {row['level']!r}: {row['reason']} (m {row['m']:.2g}, "
+            f"{row['log2_bayes_factor']:.1f} bits against {row['else_log2_bayes_factor']:.1f} "
+            "for 'else')"
+            for row in self.suspicious_levels().iter_rows(named=True)
+        ]
+
+    def _warn_if_suspicious(self) -> None:
+        lines = self._suspicious_lines()
+        if not lines:
+            return
+        warnings.warn(
+            SuspiciousParametersWarning(
+                f"FellegiSunter: {len(lines)} level(s) look suspicious: "
+                + "; ".join(lines)
+                + ". Few or no matching pairs in the training sessions reached "
+                "these levels, so a pair that does is all but ruled out; merge the "
+                "level into a neighbour, or count m from labels. "
+                "suspicious_levels() lists them."
+            ),
+            stacklevel=3,
+        )
+
+    # ---------------------------------------------------------------- display
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        names = [c.name for c in self.comparisons]
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        head = f"FellegiSunter({self.link_type}, {len(names)} comparisons: {shown}"
+        if not self.__sklearn_is_fitted__():
+            return head + ", not fitted)"
+        flagged = self.suspicious_levels().height
+        return (
+            f"{head}, fitted: λ={self.probability_two_random_records_match_:.3g} "
+            f"({self.lambda_method_}), threshold {self.threshold_:.4g}"
+            + (f", {flagged} suspicious level(s)" if flagged else "")
+            + ")"
+        )
+
+    def _repr_html_(self) -> str:
+        from sklearn.utils import estimator_html_repr
+
+        from er_toolkit.display import html_summary
+
+        params = [("estimator parameters", estimator_html_repr(self))]
+        names = ", ".join(c.name for c in self.comparisons)
+        facts: list[tuple[str, object]] = [
+            ("link type", self.link_type),
+            ("comparisons", names),
+        ]
+        if not self.__sklearn_is_fitted__():
+            facts.append(("state", "not fitted"))
+            return html_summary("FellegiSunter (not fitted)", facts, details=params)
+        facts += [
+            (
+                "λ (two random records match)",
+                self.probability_two_random_records_match_,
+            ),
+            ("λ from", self.lambda_method_),
+            ("threshold", self.threshold_),
+            ("records trained on", self.n_records_),
+            ("random pairs for u", getattr(self, "u_sample_pairs_", None)),
+            ("EM sessions", len(self.sessions_)),
+        ]
+        table = self.bayes_factor_table().select(
+            "comparison", "level", "m", "u", "log2_bayes_factor"
+        )
+        return html_summary(
+            "FellegiSunter (fitted)",
+            facts,
+            warnings=self._suspicious_lines(),
+            tables=[("match weights per level (log2 m/u, bits)", table)],
+            details=params,
+        )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, str]:
+        """Jupyter's display: the fitted summary, not only scikit-learn's diagram."""
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     def _comparison_bf(self, vectors: pl.DataFrame, comp: Comparison) -> np.ndarray:
         """Return one comparison's log2 Bayes factor per pair (TF adjusted)."""

@@ -10,7 +10,12 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.evaluate import true_pairs_from_list
 from er_toolkit.exceptions import LabelError, SchemaError
-from er_toolkit.pairs import is_match_expr, pair_key, rows_from_key
+from er_toolkit.pairs import (
+    is_match_expr,
+    pair_key,
+    rows_from_key,
+    standard_pair_columns,
+)
 from er_toolkit.schema import LinkType
 
 __all__ = [
@@ -61,6 +66,7 @@ def labelled_pairs_from_list(
     >>> labelled_pairs_from_list(records, labels, link_type="dedupe").rows()
     [(0, 1, False)]
     """
+    labels = standard_pair_columns(labels)
     parsed = (
         labels.with_row_index("__order")
         .with_columns(is_match_expr(labels).alias("__label"))

@@ -7,26 +7,20 @@ import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.blocking.base import PAIR_SCHEMA, source_codes
+from er_toolkit.pairs import possible_pairs as total_pairs
 from er_toolkit.schema import LinkType
 
+__all__ = [
+    "agreement_share",
+    "completeness",
+    "exact_agreement_share",
+    "record_sample_mask",
+    "sample_pairs",
+    "sample_row_pairs",
+    "total_pairs",
+]
+
 _PROB_FLOOR = 1e-9
-
-
-def total_pairs(records: pl.DataFrame, *, link_type: LinkType) -> int:
-    """Return how many record pairs a link type compares without blocking.
-
-    Examples
-    --------
-    >>> recs = pl.DataFrame({"source": ["a", "a", "b"]})
-    >>> total_pairs(recs, link_type="dedupe"), total_pairs(recs, link_type="link")
-    (3, 2)
-    """
-    n = records.height
-    if link_type != "link":
-        return n * (n - 1) // 2
-    counts = records.get_column(schema.SOURCE).value_counts().get_column("count")
-    sizes = counts.to_numpy().astype(np.int64)
-    return int((sizes.sum() ** 2 - (sizes**2).sum()) // 2)
 
 
 def sample_pairs(

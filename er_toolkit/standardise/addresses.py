@@ -17,13 +17,14 @@ from er_toolkit.standardise.base import (
     as_text,
     check_choice,
     columnwise,
+    columnwise_frame,
     options_dict,
     per_distinct,
+    per_distinct_frame,
 )
 from er_toolkit.standardise.text import (
     APOSTROPHES,
-    collapse_spaces,
-    fold_accents,
+    nfkc,
     null_if_empty,
 )
 
@@ -75,6 +76,12 @@ _US_LABELS: Final = {
     "state": ("StateName",),
     "postcode": ("ZipCode",),
 }  # fmt: skip
+_RULES_SCHEMA: Final = {VALUE: pl.String, REASON: pl.String, "house_number": pl.String}
+_US_SCHEMA: Final = {
+    VALUE: pl.String,
+    REASON: pl.String,
+    **dict.fromkeys(US_PARTS, pl.String),
+}
 
 
 def address_rules(values: pl.Expr) -> pl.Expr:
@@ -89,13 +96,16 @@ def address_rules(values: pl.Expr) -> pl.Expr:
     >>> pl.select(address_rules(pl.lit("Flat 3, 12-14 North Road, St. Albans"))).item()
     'flat 3 12-14 n rd st albans'
     """
-    text = fold_accents(as_text(values).str.normalize("NFKC")).str.to_lowercase()
+    text = nfkc(as_text(values), fold=True).str.to_lowercase()
     text = text.str.replace_all(APOSTROPHES, "")
     text = text.str.replace_all(r"(\d)\s*[-\u2010-\u2015]\s*(\d)", "${1}\x00${2}")
     text = text.str.replace_all(r"[^\p{L}\p{N}/\x00]+", " ").str.replace_all(
         "\x00", "-"
     )
-    text = collapse_spaces(text.str.replace_all(r"\s*/\s*", "/"))
+    # Every run of whitespace is inside a run the line above made one space,
+    # so only the ends are left to trim (collapse_spaces would change nothing
+    # more).
+    text = text.str.replace_all(r"\s*/\s*", "/").str.strip_chars()
     words = text.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
     return null_if_empty(words.list.join(" "))
 
@@ -163,14 +173,13 @@ class AddressStandardiser:
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``, parts) of ``values``."""
         if self.parser == "rules":
-            schema = {VALUE: pl.String, REASON: pl.String, "house_number": pl.String}
-            return columnwise(values, _build_rules, schema=schema)
-        schema = {
-            VALUE: pl.String,
-            REASON: pl.String,
-            **dict.fromkeys(US_PARTS, pl.String),
-        }
-        return per_distinct(values, _parse_us, schema=schema)
+            return columnwise(values, _build_rules, schema=_RULES_SCHEMA)
+        return per_distinct(values, _parse_us, schema=_US_SCHEMA)
+
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        if self.parser == "rules":
+            return columnwise_frame(values, _build_rules, schema=_RULES_SCHEMA)
+        return per_distinct_frame(values, _parse_us, schema=_US_SCHEMA)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the declaration of this standardiser."""

@@ -6,9 +6,10 @@ import dataclasses
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, ClassVar, Final, Protocol, TypeAlias, runtime_checkable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, ClassVar, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
+import numpy as np
 import polars as pl
 
 from er_toolkit.exceptions import ConfigError, SchemaError
@@ -93,6 +94,9 @@ def as_text(values: pl.Expr) -> pl.Expr:
 
 RAW: Final = "raw"
 """Name of the input column inside :func:`columnwise` steps."""
+ROW: Final = "__row"
+"""Optional column of a ``settle`` result: the row of each key in the frame
+``settle`` was given (it saves looking the keys up again)."""
 
 
 def add_reason(frame: pl.LazyFrame, reason: str | pl.Expr) -> pl.LazyFrame:
@@ -132,6 +136,102 @@ def add_reason(frame: pl.LazyFrame, reason: str | pl.Expr) -> pl.LazyFrame:
     return frame.with_columns(why.alias(REASON))
 
 
+_SAFE_TYPES: Final = (
+    pl.String,
+    pl.Boolean,
+    pl.Date,
+    pl.Datetime,
+    pl.Time,
+    pl.Duration,
+    pl.Categorical,
+    pl.Enum,
+    pl.Null,
+)
+_HASH_SEED: Final = 0x5EED
+
+
+def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Return the distinct values of a series and each row's index among them.
+
+    Rows are grouped by a hash of their value, and every row is then checked
+    against its group's value, so a hash collision can never merge two
+    values (it falls back to an exact join). Floats and nested values, whose
+    equality is not identity (``0.0 == -0.0``), are not grouped.
+
+    Parameters
+    ----------
+    values
+        Any series.
+
+    Returns
+    -------
+    distinct : polars.Series
+        Each distinct value once (null too, if present), in the order of
+        some row holding it.
+    codes : polars.Series
+        UInt32, one per row: ``distinct.gather(codes)`` equals ``values``.
+
+    Examples
+    --------
+    >>> values = pl.Series(["b", "a", None, "b"])
+    >>> distinct, codes = distinct_codes(values)
+    >>> distinct.len(), distinct.gather(codes).to_list()
+    (3, ['b', 'a', None, 'b'])
+    """
+    n = values.len()
+    dtype = values.dtype
+    if n == 0 or not (dtype.is_integer() or isinstance(dtype, _SAFE_TYPES)):
+        return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
+    hashes = values.hash(_HASH_SEED)
+    unique = hashes.unique()
+    size = unique.len()
+    if size == n:  # distinct hashes: distinct values, nothing merged
+        return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
+    if 4 * size <= n:  # few values: look each hash up
+        index = pl.Series(np.arange(size, dtype=np.uint32))
+        codes = hashes.replace_strict(unique, index).to_numpy()
+    else:  # many: sorting the hashes is quicker
+        codes = hashes.rank("dense").to_numpy() - np.uint32(1)
+    first = np.empty(size, dtype=np.int64)
+    first[codes] = np.arange(n, dtype=np.int64)
+    # One row per value, taken in row order (a filter reads the column in
+    # order; a gather would jump about it), and the codes renumbered to match.
+    keep = np.zeros(n, dtype=bool)
+    keep[first] = True
+    distinct = values.filter(pl.Series(keep))
+    renumber = (np.cumsum(keep, dtype=np.int64) - 1)[first].astype(np.uint32)
+    coded = pl.Series(values.name, renumber[codes], dtype=pl.UInt32)
+    if distinct.gather(coded).eq_missing(values).all():
+        return distinct, coded
+    frame = values.to_frame("v")  # pragma: no cover - needs a 64-bit collision
+    table = frame.unique(maintain_order=True).with_row_index("code")
+    joined = frame.join(
+        table, on="v", how="left", nulls_equal=True, maintain_order="left"
+    )
+    return table.get_column("v").alias(values.name), joined.get_column("code")
+
+
+def _results(frame: pl.DataFrame, schema: Mapping[str, Any], rows: int) -> pl.DataFrame:
+    if frame.height != rows:  # pragma: no cover - guards the steps
+        raise RuntimeError("A standardiser changed the number of rows.")
+    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+
+
+def columnwise_frame(
+    values: pl.Series,
+    build: Callable[[pl.LazyFrame], pl.LazyFrame],
+    *,
+    schema: Mapping[str, pl.DataType | type[pl.DataType]],
+) -> pl.DataFrame:
+    """Run vectorised frame-level steps over ``values``: :func:`columnwise`'s work.
+
+    Returns the columns of ``schema``, one row per value; pass distinct
+    values (see :func:`distinct_codes`) to run the steps once per value.
+    """
+    built = build(values.to_frame(RAW).lazy()).collect()
+    return _results(built, schema, values.len())
+
+
 def columnwise(
     values: pl.Expr,
     build: Callable[[pl.LazyFrame], pl.LazyFrame],
@@ -140,7 +240,7 @@ def columnwise(
 ) -> pl.Expr:
     """Run vectorised frame-level steps over a whole column, as one expression.
 
-    The steps run once per distinct value, and the results are joined back
+    The steps run once per distinct value, and the results are gathered back
     to the rows: customer columns repeat values a lot. Steps written as
     successive ``with_columns`` compute each intermediate once; the same logic
     written as one nested expression would recompute every shared
@@ -152,7 +252,7 @@ def columnwise(
         The input values.
     build
         Takes a lazy frame with the input in column ``raw`` and returns one
-        with the columns of ``schema``.
+        with the columns of ``schema``, row for row.
     schema
         The result struct's fields and types: ``value``, ``reason``, parts.
 
@@ -172,20 +272,11 @@ def columnwise(
     [('AB', None), ('', 'blank')]
     """
     dtype = pl.Struct(dict(schema))
-    names = list(schema)
 
     def run(series: pl.Series) -> pl.Series:
-        rows = series.to_frame(RAW)
-        distinct = build(rows.unique().lazy()).select(
-            RAW, pl.struct(names).cast(dtype).alias("__result")
-        )
-        out = rows.lazy().join(
-            distinct, on=RAW, how="left", nulls_equal=True, maintain_order="left"
-        )
-        result = out.collect().get_column("__result").alias(series.name)
-        if result.len() != series.len():  # pragma: no cover - guards the join
-            raise RuntimeError("columnwise changed the number of rows.")
-        return result
+        distinct, codes = distinct_codes(series)
+        table = columnwise_frame(distinct, build, schema=schema)
+        return table.to_struct(series.name).gather(codes)
 
     return values.map_batches(run, return_dtype=dtype, is_elementwise=True)
 
@@ -240,6 +331,79 @@ def _map_distinct(
         return [row for rows in pool.map(function, chunks) for row in rows]
 
 
+def per_distinct_frame(
+    values: pl.Series,
+    function: Callable[[list[str]], list[tuple[Any, ...]]],
+    *,
+    schema: Mapping[str, pl.DataType | type[pl.DataType]],
+    key: Callable[[pl.Expr], pl.Expr] | None = None,
+    settle: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+) -> pl.DataFrame:
+    """:func:`per_distinct`'s work on a series: the columns of ``schema``, row for row.
+
+    Each distinct key is settled or passed to ``function`` once, however
+    often it occurs in ``values``.
+    """
+    names = list(schema)
+    key_of = key if key is not None else as_text
+    keys = values.to_frame("raw").select(
+        as_text(pl.col("raw")).alias("blank_check"),
+        key_of(pl.col("raw")).alias("key"),
+    )
+    unique, codes = distinct_codes(keys.get_column("key"))
+    # Keys of blank values are never parsed (they get reason "blank"); a
+    # non-blank value whose key is empty (a phone of only brackets) is
+    # parsed like any other, so it gets the function's reason.
+    wanted = keys.select(
+        (pl.col("blank_check") != "") & pl.col("key").is_not_null()
+    ).to_series()
+    needed = np.zeros(unique.len(), dtype=bool)
+    needed[codes.filter(wanted.fill_null(False)).to_numpy()] = True
+    todo = unique.to_frame("key").with_row_index("__position").filter(pl.Series(needed))
+    found = []
+    if settle is not None and todo.height:
+        settled = settle(todo.select("key"))
+        fields = [pl.col(name).cast(schema[name]) for name in names]
+        if ROW in settled.columns:
+            rows_settled = settled.get_column(ROW)
+            hits = settled.select(
+                todo.get_column("__position").gather(rows_settled), *fields
+            )
+        else:
+            hits = todo.with_row_index(ROW).join(
+                settled.select("key", *fields), on="key", how="inner"
+            )
+            rows_settled = hits.get_column(ROW)
+            hits = hits.select("__position", *names)
+        found.append(hits)
+        left = np.ones(todo.height, dtype=bool)
+        left[rows_settled.to_numpy()] = False
+        todo = todo.filter(pl.Series(left))
+    rows = _map_distinct(function, todo.get_column("key").to_list())
+    table = pl.DataFrame(rows, schema=dict(schema), orient="row")
+    found.append(pl.concat([todo.select("__position"), table], how="horizontal"))
+    results = pl.concat(found, how="vertical")
+    positions = results.get_column("__position")
+    every = pl.DataFrame(
+        [
+            pl.Series(name, dtype=results.schema[name])
+            .extend_constant(None, unique.len())
+            .scatter(positions, results.get_column(name))
+            for name in names
+        ]
+    )
+    joined = pl.concat([keys, every.select(pl.all().gather(codes))], how="horizontal")
+    blank = pl.col("blank_check") == ""
+    joined = joined.with_columns(
+        pl.when(~blank).then(pl.col(name)).alias(name)
+        for name in names
+        if name != REASON
+    ).with_columns(
+        pl.when(blank).then(pl.lit(BLANK)).otherwise(pl.col(REASON)).alias(REASON)
+    )
+    return _results(joined, schema, values.len())
+
+
 def per_distinct(
     values: pl.Expr,
     function: Callable[[list[str]], list[tuple[Any, ...]]],
@@ -289,47 +453,13 @@ def per_distinct(
     [('AB', None), ('AB', None), (None, 'bad'), (None, 'blank'), (None, None)]
     """
     dtype = pl.Struct(dict(schema))
-    key_of = key if key is not None else as_text
-    names = list(schema)
 
     def run(series: pl.Series) -> pl.Series:
-        keys = series.to_frame("raw").select(
-            as_text(pl.col("raw")).alias("blank_check"),
-            key_of(pl.col("raw")).alias("key"),
+        distinct, codes = distinct_codes(series)
+        table = per_distinct_frame(
+            distinct, function, schema=schema, key=key, settle=settle
         )
-        # Keys of blank values are never parsed (they get reason "blank"); a
-        # non-blank value whose key is empty (a phone of only brackets) is
-        # parsed like any other, so it gets the function's reason.
-        distinct = (
-            keys.filter(pl.col("blank_check") != "")
-            .get_column("key")
-            .drop_nulls()
-            .unique(maintain_order=True)
-            .to_frame()
-        )
-        settled = None
-        if settle is not None:
-            settled = settle(distinct).select(
-                "key", *(pl.col(name).cast(schema[name]) for name in names)
-            )
-            distinct = distinct.join(settled.select("key"), on="key", how="anti")
-        rows = _map_distinct(function, distinct.get_column("key").to_list())
-        table = pl.DataFrame(rows, schema=dict(schema), orient="row")
-        table = pl.concat([distinct, table], how="horizontal")
-        if settled is not None:
-            table = pl.concat([settled, table], how="vertical")
-        joined = keys.join(table, on="key", how="left", maintain_order="left")
-        if joined.height != series.len():  # pragma: no cover - guards the join
-            raise RuntimeError("per_distinct changed the number of rows.")
-        blank = pl.col("blank_check") == ""
-        joined = joined.with_columns(
-            pl.when(~blank).then(pl.col(name)).alias(name)
-            for name in names
-            if name != REASON
-        ).with_columns(
-            pl.when(blank).then(pl.lit(BLANK)).otherwise(pl.col(REASON)).alias(REASON)
-        )
-        return joined.select(pl.struct(names).alias(series.name)).to_series()
+        return table.to_struct(series.name).gather(codes)
 
     return values.map_batches(run, return_dtype=dtype, is_elementwise=True)
 
@@ -352,8 +482,200 @@ def _chain(column: str, spec: Standardiser | Sequence[Standardiser]) -> tuple[An
     return tuple(spec)
 
 
-def _temp(column: str, index: int) -> str:
-    return f"__standardise_{index}_{column}"
+def standardise_values(
+    step: Standardiser, values: pl.Series, *, distinct: bool = False
+) -> pl.DataFrame:
+    """Return ``step``'s result fields for each of ``values``, once per distinct value.
+
+    The built-in standardisers work on the distinct values directly (their
+    ``_standardise_distinct``); any other one through its expression.
+
+    Parameters
+    ----------
+    step
+        The standardiser.
+    values
+        Its input.
+    distinct
+        ``values`` are known to be distinct.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``value``, ``reason`` and the parts of ``step``, one row per value.
+
+    Examples
+    --------
+    >>> from er_toolkit.standardise import TextStandardiser
+    >>> standardise_values(TextStandardiser(), pl.Series(["A b", "!", "A b"])).rows()
+    [('a b', None), (None, 'empty_after_cleaning'), ('a b', None)]
+    """
+    if distinct:
+        unique, codes = values, None
+    else:
+        unique, codes = distinct_codes(values)
+    direct = getattr(step, "_standardise_distinct", None)
+    if direct is not None:
+        table: pl.DataFrame = direct(unique)
+    else:
+        struct = unique.to_frame(RAW).select(step.standardise(pl.col(RAW)).alias("r"))
+        table = struct.unnest("r").select(VALUE, REASON, *step.parts)
+    if codes is None:
+        return table
+    return table.select(pl.all().gather(codes))
+
+
+@dataclasses.dataclass(frozen=True)
+class Standardised:
+    """One column's standardisation, computed once per distinct input value.
+
+    ``tables[i]`` holds the fields (``value``, ``reason``, parts) of the
+    column's ``i``-th standardiser for each of ``distinct``; ``codes`` says
+    which distinct value each row holds, so ``tables[i][codes]`` are the
+    rows' results.
+    """
+
+    distinct: pl.Series
+    codes: pl.Series
+    steps: tuple[Standardiser, ...]
+    tables: tuple[pl.DataFrame, ...]
+
+    def reasons(self) -> pl.Series:
+        """Return the first reason of the chain for each distinct value."""
+        return pl.select(
+            pl.coalesce([table.get_column(REASON) for table in self.tables])
+        ).to_series()
+
+    def counts(self) -> np.ndarray:
+        """How many rows hold each distinct value."""
+        return np.bincount(self.codes.to_numpy(), minlength=self.distinct.len())
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+PARALLEL_MIN_ROWS: Final = 50_000
+"""Fewest rows worth standardising or profiling columns side by side."""
+
+
+def map_columns(
+    function: Callable[[_T], _R], items: Sequence[_T], *, rows: int
+) -> list[_R]:
+    """Apply ``function`` to each item, several at once for big frames.
+
+    Columns of ``rows`` rows are worked on in as many threads as polars has
+    (polars releases the GIL while it works), in order of the items.
+    """
+    workers = min(len(items), pl.thread_pool_size())
+    if workers <= 1 or rows < PARALLEL_MIN_ROWS:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, items))
+
+
+def _standardise_column(
+    frame: pl.DataFrame, column: str, chain: tuple[Standardiser, ...]
+) -> Standardised:
+    distinct, codes = distinct_codes(frame.get_column(column))
+    tables: list[pl.DataFrame] = []
+    current = distinct
+    for index, step in enumerate(chain):
+        tables.append(standardise_values(step, current, distinct=index == 0))
+        current = tables[-1].get_column(VALUE)
+    return Standardised(distinct, codes, chain, tuple(tables))
+
+
+def standardise_columns(
+    frame: pl.DataFrame, chains: Mapping[str, tuple[Standardiser, ...]]
+) -> dict[str, Standardised]:
+    """Run each column's chain of standardisers once per distinct value."""
+    done = map_columns(
+        lambda item: _standardise_column(frame, *item),
+        list(chains.items()),
+        rows=frame.height,
+    )
+    return dict(zip(chains, done, strict=True))
+
+
+def check_steps(
+    frame: pl.DataFrame, steps: Steps, *, reasons: bool
+) -> dict[str, tuple[Standardiser, ...]]:
+    """Return each column's chain, checking columns exist and outputs do not clash."""
+    chains = {column: _chain(column, spec) for column, spec in steps.items()}
+    missing = [column for column in chains if column not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"Cannot standardise missing column(s) {missing}; valid columns: "
+            f"{frame.columns}."
+        )
+    outputs: list[str] = []
+    for column, chain in chains.items():
+        for step in chain:
+            outputs += [f"{column}_{part}" for part in step.parts]
+        if reasons:
+            outputs.append(f"{column}_reason")
+    clashes = sorted({name for name in outputs if name in frame.columns})
+    duplicates = sorted({name for name in outputs if outputs.count(name) > 1})
+    if clashes or duplicates:
+        raise SchemaError(
+            f"Standardising would overwrite column(s) {clashes or duplicates}; "
+            "rename them, or drop the standardiser that adds them."
+        )
+    return chains
+
+
+def standardised_frame(
+    frame: pl.DataFrame, columns: Mapping[str, Standardised], *, reasons: bool
+) -> pl.DataFrame:
+    """``frame`` with each column's values, parts and (optionally) reasons.
+
+    Each column is replaced by its last standardiser's value; the parts of
+    each standardiser, then the reason, follow the other columns.
+    """
+    finals: dict[str, pl.Series] = {}
+    extras: dict[str, pl.Series] = {}
+    for column, done in columns.items():
+        fields: dict[str, pl.Series] = {}
+        for step, table in zip(done.steps, done.tables, strict=True):
+            fields.update(
+                {f"{column}_{part}": table.get_column(part) for part in step.parts}
+            )
+        if reasons:
+            fields[f"{column}_reason"] = done.reasons()
+        small = pl.DataFrame(
+            [
+                done.tables[-1].get_column(VALUE).alias(column),
+                *(s.alias(n) for n, s in fields.items()),
+            ]
+        )
+        rows = small.select(pl.all().gather(done.codes))
+        finals[column] = rows.get_column(column)
+        extras.update({name: rows.get_column(name) for name in fields})
+    return frame.with_columns(**finals).with_columns(**extras)
+
+
+def issue_counts(columns: Mapping[str, Standardised]) -> pl.DataFrame:
+    """Count the rows each standardiser turned into null, by reason."""
+    issue_frames = []
+    for column, done in columns.items():
+        counts = pl.Series("count", done.counts(), dtype=pl.UInt64)
+        for step, table in zip(done.steps, done.tables, strict=True):
+            issue_frames.append(
+                pl.DataFrame([table.get_column(REASON).alias("reason"), counts])
+                .drop_nulls("reason")
+                .group_by("reason")
+                .agg(pl.col("count").sum().cast(pl.UInt32))
+                .filter(pl.col("count") > 0)
+                .select(
+                    pl.lit(column).alias("column"),
+                    pl.lit(step.kind).alias("standardiser"),
+                    "reason",
+                    "count",
+                )
+                .sort("count", "reason", descending=[True, False])
+            )
+    return pl.concat(
+        [pl.DataFrame(schema=ISSUES_SCHEMA), *issue_frames], how="vertical_relaxed"
+    )
 
 
 def apply_standardisers(
@@ -363,6 +685,9 @@ def apply_standardisers(
     reasons: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Standardise columns of ``frame``; never drop, add or reorder rows.
+
+    Each standardiser runs once per distinct value of its column, and the
+    results are gathered back to the rows.
 
     Parameters
     ----------
@@ -408,68 +733,6 @@ def apply_standardisers(
     >>> issues.rows()
     [('phone', 'phone', 'unparseable_phone', 1)]
     """
-    chains = {column: _chain(column, spec) for column, spec in steps.items()}
-    missing = [column for column in chains if column not in frame.columns]
-    if missing:
-        raise SchemaError(
-            f"Cannot standardise missing column(s) {missing}; valid columns: "
-            f"{frame.columns}."
-        )
-    outputs: list[str] = []
-    for column, chain in chains.items():
-        for step in chain:
-            outputs += [f"{column}_{part}" for part in step.parts]
-        if reasons:
-            outputs.append(f"{column}_reason")
-    clashes = sorted({name for name in outputs if name in frame.columns})
-    duplicates = sorted({name for name in outputs if outputs.count(name) > 1})
-    if clashes or duplicates:
-        raise SchemaError(
-            f"Standardising would overwrite column(s) {clashes or duplicates}; "
-            "rename them, or drop the standardiser that adds them."
-        )
-
-    lazy = frame.lazy()
-    for column, chain in chains.items():
-        current = pl.col(column)
-        for index, step in enumerate(chain):
-            temp = _temp(column, index)
-            lazy = lazy.with_columns(step.standardise(current).alias(temp))
-            current = pl.col(temp).struct.field(VALUE)
-    collected = lazy.collect()
-
-    issue_frames = []
-    finals: list[pl.Expr] = []
-    extras: list[pl.Expr] = []
-    for column, chain in chains.items():
-        temps = [_temp(column, index) for index in range(len(chain))]
-        for step, temp in zip(chain, temps, strict=True):
-            issue_frames.append(
-                collected.select(pl.col(temp).struct.field(REASON).alias("reason"))
-                .drop_nulls()
-                .group_by("reason")
-                .agg(pl.len().cast(pl.UInt32).alias("count"))
-                .select(
-                    pl.lit(column).alias("column"),
-                    pl.lit(step.kind).alias("standardiser"),
-                    "reason",
-                    "count",
-                )
-                .sort("count", "reason", descending=[True, False])
-            )
-            extras += [
-                pl.col(temp).struct.field(part).alias(f"{column}_{part}")
-                for part in step.parts
-            ]
-        finals.append(pl.col(temps[-1]).struct.field(VALUE).alias(column))
-        if reasons:
-            reason_fields = [pl.col(t).struct.field(REASON) for t in temps]
-            extras.append(pl.coalesce(reason_fields).alias(f"{column}_reason"))
-    standardised = collected.with_columns(finals).with_columns(extras)
-    standardised = standardised.drop(
-        [_temp(c, i) for c, chain in chains.items() for i in range(len(chain))]
-    )
-    issues = pl.concat(
-        [pl.DataFrame(schema=ISSUES_SCHEMA), *issue_frames], how="vertical_relaxed"
-    )
-    return standardised, issues
+    chains = check_steps(frame, steps, reasons=reasons)
+    columns = standardise_columns(frame, chains)
+    return standardised_frame(frame, columns, reasons=reasons), issue_counts(columns)

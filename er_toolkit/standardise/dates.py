@@ -15,9 +15,10 @@ from er_toolkit.standardise.base import (
     add_reason,
     as_text,
     columnwise,
+    columnwise_frame,
     options_dict,
 )
-from er_toolkit.standardise.text import collapse_spaces
+from er_toolkit.standardise.text import collapse_spaces, nfkc
 
 DATE_FORMATS: Final[tuple[str, ...]] = (
     "%d %B %Y",
@@ -30,6 +31,7 @@ DATE_FORMATS: Final[tuple[str, ...]] = (
 """Formats with month names tried after the numeric forms, on text in lower
 case with punctuation turned into spaces (``"Jan. 3rd, 2020"`` → ``"jan 3 2020"``)."""
 
+_SCHEMA: Final = {VALUE: pl.Date, REASON: pl.String, "ambiguous": pl.Boolean}
 _TIME: Final = (
     r"(?:t|\s)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:z|utc|[+-]\d{2}:?\d{2}|am|pm)?$"
 )
@@ -123,11 +125,13 @@ class DateStandardiser:
 
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``, ``ambiguous``)."""
-        schema = {VALUE: pl.Date, REASON: pl.String, "ambiguous": pl.Boolean}
-        return columnwise(values, self._build, schema=schema)
+        return columnwise(values, self._build, schema=_SCHEMA)
+
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        return columnwise_frame(values, self._build, schema=_SCHEMA)
 
     def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        text = as_text(pl.col(RAW)).str.normalize("NFKC").str.to_lowercase()
+        text = nfkc(as_text(pl.col(RAW))).str.to_lowercase()
         frame = frame.with_columns(
             collapse_spaces(text.str.replace(_TIME, "")).alias("text")
         )

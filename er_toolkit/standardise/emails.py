@@ -11,10 +11,12 @@ import polars as pl
 
 from er_toolkit.standardise.base import (
     REASON,
+    ROW,
     VALUE,
     as_text,
     options_dict,
     per_distinct,
+    per_distinct_frame,
 )
 
 _SCHEMA: Final = {VALUE: pl.String, REASON: pl.String}
@@ -30,9 +32,9 @@ _LATIN_LOWER: Final = "".join(
 """Lower-case Latin letters with diacritics (ß, é, ø, ł, ...) that Unicode
 normalisation and lower-casing leave alone."""
 _ATEXT: Final = rf"[a-zA-Z0-9_!#$%&'*+\-/=?^`{{|}}~{_LATIN_LOWER}]"
-_PLAIN: Final = rf"^({_ATEXT}+(?:\.{_ATEXT}+)*)@((?s:.*))$"
-"""A plain dot-atom local part, an @-sign, and anything after it. The local
-part is email-validator's ``DOT_ATOM_TEXT`` with the letters of
+_LOCAL: Final = rf"^{_ATEXT}+(?:\.{_ATEXT}+)*$"
+_DOTTED: Final = rf"^(?:{_ATEXT}|\.)+$"
+"""A plain dot-atom local part: email-validator's ``DOT_ATOM_TEXT`` with the letters of
 :data:`_LATIN_LOWER` added (valid in its internationalised form, safe, and
 already normalised), so it is valid and comes back unchanged: only the
 domain and the length need checking."""
@@ -65,6 +67,10 @@ PLUS_TAG_DOMAINS: Final = frozenset(
 """Domains that deliver ``user+tag@domain`` to ``user@domain``."""
 
 
+def _email_key(values: pl.Expr) -> pl.Expr:
+    return as_text(values).str.to_lowercase()
+
+
 def strip_provider_aliases(address: str) -> str:
     """Remove provider-specific aliasing from a valid, lower-case address.
 
@@ -86,21 +92,61 @@ def strip_provider_aliases(address: str) -> str:
     return f"{local}@{domain}"
 
 
-def _strip_provider_aliases_expr(address: pl.Expr) -> pl.Expr:
-    """:func:`strip_provider_aliases`, vectorised, for addresses without quotes."""
-    parts = address.str.extract_groups(r"^(?s:(.*))@([^@]*)$")
-    local, domain = parts.struct.field("1"), parts.struct.field("2")
-    untagged = local.str.extract(r"^([^+]*)", 1)
-    local = (
+def _without_aliases(frame: pl.DataFrame) -> pl.DataFrame:
+    """:func:`strip_provider_aliases` of the ``local`` and ``domain`` columns, vectorised.
+
+    Returns ``frame`` with both columns replaced; only the rows at a
+    provider that aliases are worked on.
+    """
+    local, domain = pl.col("local"), pl.col("domain")
+    aliasing = (
+        frame.select(domain.is_in(PLUS_TAG_DOMAINS | GMAIL_DOMAINS).fill_null(False))
+        .to_series()
+        .arg_true()
+    )
+    if aliasing.len() == 0:
+        return frame
+    rows = frame.select("local", "domain").gather(aliasing)
+    untagged = local.str.splitn("+", 2).struct.field("field_0")
+    rows = rows.with_columns(
         pl.when(domain.is_in(PLUS_TAG_DOMAINS) & (untagged != ""))
         .then(untagged)
         .otherwise(local)
+        .alias("local"),
+        domain.is_in(GMAIL_DOMAINS).alias("__gmail"),
     )
     undotted = local.str.replace_all(".", "", literal=True)
-    gmail = domain.is_in(GMAIL_DOMAINS)
-    local = pl.when(gmail & (undotted != "")).then(undotted).otherwise(local)
-    domain = pl.when(gmail).then(pl.lit("gmail.com")).otherwise(domain)
-    return pl.when(address.is_not_null()).then(local + "@" + domain)
+    gmail = pl.col("__gmail")
+    rows = rows.select(
+        pl.when(gmail & (undotted != ""))
+        .then(undotted)
+        .otherwise(local)
+        .alias("local"),
+        pl.when(gmail).then(pl.lit("gmail.com")).otherwise(domain).alias("domain"),
+    )
+    return frame.with_columns(
+        frame.get_column("local").clone().scatter(aliasing, rows.get_column("local")),
+        frame.get_column("domain").clone().scatter(aliasing, rows.get_column("domain")),
+    )
+
+
+_LABEL: Final = r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?"
+_PLAIN_DOMAIN: Final = rf"^{_LABEL}(?:\.{_LABEL})+$"
+_SPECIAL_USE: Final = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plain_domain(domain: pl.Expr) -> pl.Expr:
+    """Whether each domain is plain: email-validator returns it as it is."""
+    special = pl.any_horizontal(
+        (domain == name) | domain.str.ends_with("." + name) for name in _SPECIAL_USE
+    )
+    return (
+        domain.str.contains(_PLAIN_DOMAIN)
+        & domain.str.contains(r"[a-z]$")
+        & ~domain.str.contains(r"(?:^|\.)[a-z0-9\-]{2}--")
+        & (domain.str.len_bytes() <= _MAX_LENGTH - 2)
+        & ~special
+    )
 
 
 def _check_domain(domain: str) -> tuple[str | None, int]:
@@ -139,42 +185,85 @@ def settle_plain(keys: pl.DataFrame, *, normalise_provider: bool) -> pl.DataFram
     normalise_provider
         Remove provider aliasing from the results.
 
+    A plain domain (lower-case ASCII letters, digits and hyphens in labels
+    of at most 63 characters that neither start nor end with a hyphen, at
+    least two labels, a top-level label ending in a letter, no ``??--``
+    label such as Punycode, at most 252 characters, not a special-use name)
+    is one email-validator accepts unchanged on its own, so it is not even
+    checked once; a key without an ``@``, or whose local part has the
+    characters of a plain one but dots at its ends or side by side, is never
+    valid.
+
     Returns
     -------
     polars.DataFrame
-        ``key``, ``value``, ``reason`` for the keys with a plain local part.
+        ``key``, ``value``, ``reason`` for the keys with a plain local part
+        or no ``@``.
     """
+    key = pl.col("key")
+    split = key.str.splitn("@", 2)
     parts = keys.select(
-        "key", pl.col("key").str.extract_groups(_PLAIN).alias("parts")
-    ).select(
+        pl.int_range(pl.len(), dtype=pl.get_index_type()).alias(ROW),
         "key",
-        pl.col("parts").struct.field("1").alias("local"),
-        pl.col("parts").struct.field("2").alias("domain"),
+        split.struct.field("field_0").alias("local"),
+        split.struct.field("field_1").alias("domain"),
     )
-    parts = parts.filter(pl.col("local").is_not_null())
-    domains = parts.get_column("domain").unique().to_list()
-    checked = [_check_domain(domain) for domain in domains]
+    # A plain local part holds no "@", so it is the text before the first.
+    has_at = pl.col("domain").is_not_null()
+    # Dots in the wrong places ("a..b", ".a", "a.") among plain characters:
+    # never a valid local part, whatever the domain.
+    misdotted = parts.filter(
+        has_at
+        & pl.col("local").str.contains(_DOTTED)
+        & ~pl.col("local").str.contains(_LOCAL)
+    ).select(ROW, "key")
+    parts = parts.filter(has_at & pl.col("local").str.contains(_LOCAL))
+    domains = parts.get_column("domain").unique().to_frame()
+    plain = _plain_domain(pl.col("domain"))
+    easy = domains.filter(plain).select(
+        "domain",
+        pl.col("domain").alias("normalised"),
+        pl.col("domain").str.len_bytes().cast(pl.Int64).alias("cost"),
+    )
+    others = domains.filter(~plain).get_column("domain").to_list()
+    checked = [_check_domain(domain) for domain in others]
     table = pl.DataFrame(
         {
-            "domain": domains,
+            "domain": others,
             "normalised": [c[0] for c in checked],
             "cost": [c[1] for c in checked],
         },
         schema={"domain": pl.String, "normalised": pl.String, "cost": pl.Int64},
     )
+    table = pl.concat([easy, table])
     joined = parts.join(table, on="domain", how="left")
     ok = pl.col("normalised").is_not_null() & (
         pl.col("local").str.len_bytes().cast(pl.Int64) + 1 + pl.col("cost")
         <= _MAX_LENGTH
     )
-    value: pl.Expr = pl.when(ok).then(pl.col("local") + "@" + pl.col("normalised"))
-    if normalise_provider:
-        value = _strip_provider_aliases_expr(value)
-    return joined.select(
-        "key",
-        value.alias(VALUE),
-        pl.when(ok).then(None).otherwise(pl.lit(_INVALID)).alias(REASON),
+    joined = joined.select(
+        ROW, "key", "local", pl.col("normalised").alias("domain"), ok.alias("ok")
     )
+    if normalise_provider:
+        joined = _without_aliases(joined)
+    no_at = (
+        keys.select("key")
+        .with_row_index(ROW)
+        .filter(~key.str.contains("@", literal=True))
+    )
+    invalid = pl.concat([no_at, misdotted]).select(
+        ROW,
+        "key",
+        pl.lit(None, dtype=pl.String).alias(VALUE),
+        pl.lit(_INVALID).alias(REASON),
+    )
+    settled = joined.select(
+        ROW,
+        "key",
+        pl.when("ok").then(pl.col("local") + "@" + pl.col("domain")).alias(VALUE),
+        pl.when("ok").then(None).otherwise(pl.lit(_INVALID)).alias(REASON),
+    )
+    return pl.concat([settled, invalid])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,8 +306,13 @@ class EmailStandardiser:
             values,
             self._check_all,
             schema=_SCHEMA,
-            key=lambda v: as_text(v).str.to_lowercase(),
+            key=_email_key,
             settle=self._settle,
+        )
+
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        return per_distinct_frame(
+            values, self._check_all, schema=_SCHEMA, key=_email_key, settle=self._settle
         )
 
     def _settle(self, keys: pl.DataFrame) -> pl.DataFrame:

@@ -19,12 +19,13 @@ from er_toolkit.standardise.base import (
     add_reason,
     as_text,
     columnwise,
+    columnwise_frame,
     options_dict,
 )
 from er_toolkit.standardise.text import (
     APOSTROPHES,
     collapse_spaces,
-    fold_accents,
+    nfkc,
     null_if_empty,
 )
 
@@ -132,16 +133,21 @@ class NameStandardiser:
 
     def standardise(self, values: pl.Expr) -> pl.Expr:
         """Return the result struct (``value``, ``reason``, parts) of ``values``."""
-        schema = {
+        return columnwise(values, self._build, schema=self._schema())
+
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        return columnwise_frame(values, self._build, schema=self._schema())
+
+    def _schema(self) -> dict[str, type[pl.DataType]]:
+        return {
             VALUE: pl.String,
             REASON: pl.String,
             **dict.fromkeys(self.parts, pl.String),
         }
-        return columnwise(values, self._build, schema=schema)
 
     def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        text = as_text(pl.col(RAW)).str.normalize("NFKC")
-        text = fold_accents(text).str.to_lowercase().str.replace_all(APOSTROPHES, "")
+        text = nfkc(as_text(pl.col(RAW)), fold=True)
+        text = text.str.to_lowercase().str.replace_all(APOSTROPHES, "")
         text = collapse_spaces(text.str.replace_all(r"[^\p{L}\s]+", " "))
         frame = frame.with_columns(text.alias(VALUE))
         value = pl.col(VALUE)

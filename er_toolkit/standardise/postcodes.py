@@ -15,9 +15,10 @@ from er_toolkit.standardise.base import (
     as_text,
     check_choice,
     columnwise,
+    columnwise_frame,
     options_dict,
 )
-from er_toolkit.standardise.text import collapse_spaces, null_if_empty
+from er_toolkit.standardise.text import collapse_spaces, nfkc, null_if_empty
 
 _SCHEMA: Final = {VALUE: pl.String, REASON: pl.String}
 _FIVE_DIGITS: Final = ((r"^(\d{5})$", "${1}"),)
@@ -98,8 +99,11 @@ class PostcodeStandardiser:
         """Return the result struct (``value``, ``reason``) of ``values``."""
         return columnwise(values, self._build, schema=_SCHEMA)
 
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        return columnwise_frame(values, self._build, schema=_SCHEMA)
+
     def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        text = as_text(pl.col(RAW)).str.normalize("NFKC").str.to_uppercase()
+        text = nfkc(as_text(pl.col(RAW))).str.to_uppercase()
         if self.country is None:
             frame = frame.with_columns(
                 null_if_empty(collapse_spaces(text)).alias(VALUE)

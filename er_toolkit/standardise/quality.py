@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from er_toolkit import schema
 from er_toolkit.exceptions import SchemaError
-from er_toolkit.standardise.base import BLANK, Steps, apply_standardisers
+from er_toolkit.standardise.base import (
+    BLANK,
+    VALUE,
+    Standardised,
+    Steps,
+    check_steps,
+    distinct_codes,
+    map_columns,
+    standardise_columns,
+    standardised_frame,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -39,12 +53,13 @@ PROFILE_SCHEMA: Final = {
 }
 """Columns of a profile; :func:`profile_standardisation` adds ``stage`` first."""
 
-_SRC: Final = "__profile_source"
 _NESTED: Final = (pl.List, pl.Array, pl.Struct, pl.Object)
-
-
-def _reason(column: str) -> str:
-    return f"__profile_reason_{column}"
+_INJECTIVE_TEXT: Final = (pl.String, pl.Boolean, pl.Date)
+"""Types whose distinct values stay distinct as text."""
+_PATTERN_TABLE: Final = np.arange(256, dtype=np.uint8)
+_PATTERN_TABLE[ord("a") : ord("z") + 1] = ord("a")
+_PATTERN_TABLE[ord("A") : ord("Z") + 1] = ord("A")
+_PATTERN_TABLE[ord("0") : ord("9") + 1] = ord("9")
 
 
 def value_pattern(values: pl.Expr) -> pl.Expr:
@@ -62,81 +77,375 @@ def value_pattern(values: pl.Expr) -> pl.Expr:
     )
 
 
-def _top(frame: pl.LazyFrame, key: pl.Expr, top_n: int, name: str) -> pl.LazyFrame:
-    counted = (
-        frame.select(_SRC, key.alias("key"))
-        .drop_nulls("key")
-        .group_by(_SRC, "key")
-        .agg(pl.len().alias("n"))
-        .sort([_SRC, "n", "key"], descending=[False, True, False])
+def value_patterns(values: pl.Series) -> pl.Series:
+    """:func:`value_pattern` of a string series, by a byte table where it is ASCII.
+
+    In ASCII the letter and digit classes of :func:`value_pattern` are
+    ``a-z``, ``A-Z`` and ``0-9``, so an ASCII value maps byte by byte; the
+    other values go through the regexes.
+
+    Examples
+    --------
+    >>> value_patterns(pl.Series(["Flat 3b", "Zoë 7", None])).to_list()
+    ['Aaaa 9a', 'Aaa 9', None]
+    """
+    if values.len() == 0:
+        return values
+    array = values.to_arrow()
+    if isinstance(array, pa.ChunkedArray):  # pragma: no cover - one chunk
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    validity, offsets, data = array.buffers()
+    if data is None:  # pragma: no cover - every value null or empty
+        return values
+    mapped = _PATTERN_TABLE[np.frombuffer(data, dtype=np.uint8)]
+    out = pl.Series(
+        values.name,
+        pa.LargeStringArray.from_buffers(
+            len(array),
+            offsets,
+            pa.py_buffer(mapped),
+            validity,
+            array.null_count,
+            array.offset,
+        ),
     )
+    other = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)
+    if other.any():
+        rows = other.arg_true()
+        slow = values.gather(rows).to_frame("v").select(value_pattern(pl.col("v")))
+        out = out.scatter(rows, slow.to_series())
+    return out
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """Each row's source, as codes into ``names``."""
+
+    names: pl.Series
+    codes: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame, source_column: str | None) -> _Sources:
+        if source_column is not None and source_column in frame.columns:
+            distinct, codes = distinct_codes(
+                frame.get_column(source_column).cast(pl.String)
+            )
+            return cls(distinct, codes.to_numpy())
+        names = pl.Series([ALL_SOURCES] if frame.height else [], dtype=pl.String)
+        return cls(names, np.zeros(frame.height, dtype=np.uint32))
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """How many rows hold each code in each source: three aligned arrays."""
+
+    src: np.ndarray
+    code: np.ndarray
+    n: np.ndarray
+    n_sources: int
+
+    @classmethod
+    def count(
+        cls,
+        src: np.ndarray,
+        codes: np.ndarray,
+        size: int,
+        n_sources: int,
+        weights: np.ndarray | None = None,
+    ) -> _Pairs:
+        """Count each (source, code) of ``size`` codes, weighted by ``weights``."""
+        size = max(size, 1)
+        n_sources = max(n_sources, 1)
+        pair = src.astype(np.int64) * size + codes
+        if n_sources * size <= max(8 * pair.size, 1 << 20):
+            counts = np.bincount(pair, weights=weights, minlength=n_sources * size)
+            (where,) = np.nonzero(counts)
+            counts = counts[where]
+        else:
+            where, inverse = np.unique(pair, return_inverse=True)
+            counts = np.bincount(inverse, weights=weights)
+        n = np.rint(counts).astype(np.int64) if weights is not None else counts
+        return cls(where // size, where % size, n, n_sources)
+
+    @classmethod
+    def of_rows(cls, sources: _Sources, codes: np.ndarray, size: int) -> _Pairs:
+        return cls.count(sources.codes, codes, size, sources.names.len())
+
+    def regroup(self, mapping: np.ndarray, size: int) -> _Pairs:
+        """Return the counts per (source, ``mapping[code]``)."""
+        return _Pairs.count(self.src, mapping[self.code], size, self.n_sources, self.n)
+
+
+@dataclass(frozen=True)
+class _Coded:
+    """A column as its distinct values in text and their rows per source.
+
+    ``reasons`` (when the column has standardisers) holds the reason of each
+    distinct *input* value, ``reason_pairs`` their rows per source.
+    """
+
+    text: pl.Series
+    pairs: _Pairs
+    reasons: pl.Series | None = None
+    reason_pairs: _Pairs | None = None
+    integers: bool = False
+    """``text`` holds integers written out: a sign and digits."""
+
+
+def _as_text(distinct: pl.Series) -> tuple[pl.Series, np.ndarray | None]:
+    """Distinct values as distinct text, and each value's text code (None: same)."""
+    text = distinct.cast(pl.String)
+    if distinct.dtype.is_integer() or isinstance(distinct.dtype, _INJECTIVE_TEXT):
+        return text, None
+    unique, again = distinct_codes(text)
+    return unique, again.to_numpy()
+
+
+def _text_pairs(distinct: pl.Series, pairs: _Pairs) -> tuple[pl.Series, _Pairs]:
+    text, mapping = _as_text(distinct)
+    if mapping is None:
+        return text, pairs
+    return text, pairs.regroup(mapping, text.len())
+
+
+def _code(values: pl.Series, sources: _Sources) -> _Coded:
+    distinct, codes = distinct_codes(values)
+    pairs = _Pairs.of_rows(sources, codes.to_numpy(), distinct.len())
+    text, text_pairs = _text_pairs(distinct, pairs)
+    return _Coded(text, text_pairs, integers=values.dtype.is_integer())
+
+
+def _shapes(text: pl.Series, *, integers: bool) -> tuple[pl.Series, np.ndarray]:
+    """Return the distinct patterns of ``text`` and each value's index among them."""
+    if not integers:
+        shapes, codes = distinct_codes(value_patterns(text))
+        return shapes, codes.to_numpy()
+    # The pattern of an integer is its sign and one 9 per digit: one value
+    # per length and sign stands for all.
+    key = (text.str.len_bytes() * 2 + text.str.starts_with("-")).fill_null(0)
+    key_np = key.cast(pl.Int64).to_numpy()
+    first = np.full(int(key_np.max(initial=0)) + 1, -1, dtype=np.int64)
+    first[key_np[::-1]] = np.arange(key_np.size - 1, -1, -1)
+    (used,) = np.nonzero(first >= 0)
+    index = np.zeros(first.size, dtype=np.int64)
+    index[used] = np.arange(used.size)
+    return value_patterns(text.gather(first[used])), index[key_np]
+
+
+def _top(counted: pl.DataFrame, top_n: int, name: str) -> pl.DataFrame:
+    """Return the ``top_n`` keys of each source by count (ties by key), as one string.
+
+    ``counted`` holds ``src``, ``key`` and ``n``, one row per source and key.
+    """
+    if counted.height > 64 * max(top_n, 1):
+        # Keep the rows that can be in a top list: counts above each
+        # source's top_n-th count, and the smallest keys at that count.
+        kth = counted.group_by("src").agg(pl.col("n").top_k(top_n).min().alias("kth"))
+        counted = counted.join(kth, on="src")
+        ties = (
+            counted.filter(pl.col("n") == pl.col("kth"))
+            .group_by("src")
+            .agg(pl.col("key").bottom_k(top_n), pl.col("n").first())
+            .explode("key")
+        )
+        counted = pl.concat(
+            [counted.filter(pl.col("n") > pl.col("kth")).drop("kth"), ties],
+            how="vertical_relaxed",
+        )
     label = pl.format("{} ({})", pl.col("key"), pl.col("n"))
     return (
-        counted.group_by(_SRC, maintain_order=True)
+        counted.sort(["src", "n", "key"], descending=[False, True, False])
+        .group_by("src", maintain_order=True)
         .head(top_n)
-        .group_by(_SRC, maintain_order=True)
+        .group_by("src", maintain_order=True)
         .agg(label.str.join("; ").alias(name))
     )
 
 
-def _profile_column(frame: pl.LazyFrame, column: str, top_n: int) -> pl.LazyFrame:
-    text = pl.col(column).cast(pl.String)
-    present = text.is_not_null() & (text.str.strip_chars() != "")
-    kept = text.filter(present)
-    stats = frame.group_by(_SRC).agg(
-        pl.len().cast(pl.UInt32).alias("rows"),
-        (~present).sum().cast(pl.UInt32).alias("missing"),
-        kept.n_unique().cast(pl.UInt32).alias("distinct"),
-        kept.str.len_chars().min().cast(pl.UInt32).alias("length_min"),
-        kept.str.len_chars().mean().alias("length_mean"),
-        kept.str.len_chars().max().cast(pl.UInt32).alias("length_max"),
+def _top_coded(
+    src: np.ndarray,
+    codes: np.ndarray,
+    n: np.ndarray,
+    text: pl.Series,
+    top_n: int,
+    name: str,
+) -> pl.DataFrame:
+    """:func:`_top` of the pairs ``(src, text[codes], n)``, sorted by source.
+
+    The candidates of each source are picked on the counts first; only the
+    values tied at the last place need their text compared.
+    """
+    picked: list[np.ndarray] = []
+    bounds = np.searchsorted(src, np.arange(int(src.max(initial=0)) + 2))
+    for start, stop in itertools.pairwise(bounds):
+        if stop - start <= top_n:
+            picked.append(np.arange(start, stop))
+            continue
+        if top_n <= 0:
+            continue
+        counts = n[start:stop]
+        kth = np.partition(counts, counts.size - top_n)[counts.size - top_n]
+        (above,) = np.nonzero(counts > kth)
+        (tied,) = np.nonzero(counts == kth)
+        need = top_n - above.size
+        if tied.size > need:
+            keys = pl.DataFrame({"i": tied, "key": text.gather(codes[start + tied])})
+            tied = keys.bottom_k(need, by="key").get_column("i").to_numpy()
+        picked += [start + above, start + tied]
+    rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
+    counted = pl.DataFrame(
+        {
+            "src": pl.Series(src[rows], dtype=pl.UInt32),
+            "key": text.gather(codes[rows]),
+            "n": pl.Series(n[rows], dtype=pl.UInt32),
+        }
     )
-    present_text = pl.when(present).then(text)
+    return _top(counted, top_n, name)
+
+
+def _profile_column(
+    sources: _Sources, coded: _Coded, column: str, top_n: int
+) -> pl.DataFrame:
+    """Return the profile rows of one column, one per source (``src`` is its code)."""
+    text = coded.text
+    present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
+    length = text.str.len_chars()
+    src, code, n = coded.pairs.src, coded.pairs.code, coded.pairs.n
+    pairs = pl.DataFrame(
+        {
+            "src": pl.Series(src, dtype=pl.UInt32),
+            "code": pl.Series(code, dtype=pl.UInt32),
+            "n": pl.Series(n, dtype=pl.UInt32),
+            "present": present.gather(code),
+            "length": length.gather(code).cast(pl.UInt64),
+        }
+    )
+    kept = pairs.filter("present")
+    stats = pairs.group_by("src").agg(
+        pl.col("n").sum().cast(pl.UInt32).alias("rows"),
+        pl.col("n").filter(~pl.col("present")).sum().cast(pl.UInt32).alias("missing"),
+    )
+    lengths = kept.group_by("src").agg(
+        pl.len().cast(pl.UInt32).alias("distinct"),
+        pl.col("length").min().cast(pl.UInt32).alias("length_min"),
+        ((pl.col("length") * pl.col("n")).sum() / pl.col("n").sum()).alias(
+            "length_mean"
+        ),
+        pl.col("length").max().cast(pl.UInt32).alias("length_max"),
+    )
+    kept_codes = kept.get_column("code").to_numpy()
+    kept_src = kept.get_column("src").to_numpy()
+    top_values = _top_coded(
+        kept_src, kept_codes, kept.get_column("n").to_numpy(), text, top_n, "top_values"
+    )
+    # Each distinct value's pattern once; rows per source and pattern.
+    shapes, shape_codes = _shapes(text, integers=coded.integers)
+    size = max(shapes.len(), 1)
+    pair = kept_src.astype(np.int64) * size
+    pair += shape_codes[kept_codes]
+    weights = np.bincount(pair, weights=kept.get_column("n").to_numpy(), minlength=1)
+    (where,) = np.nonzero(weights)
+    patterns = pl.DataFrame(
+        {
+            "src": pl.Series(where // size, dtype=pl.UInt32),
+            "key": shapes.gather(where % size),
+            "n": pl.Series(weights[where], dtype=pl.UInt32),
+        }
+    )
     frames = [
-        _top(frame, present_text, top_n, "top_values"),
-        _top(frame, value_pattern(present_text), top_n, "top_patterns"),
+        lengths,
+        top_values,
+        _top(patterns, top_n, "top_patterns"),
     ]
-    reason = _reason(column)
-    if reason in frame.collect_schema().names():
-        is_invalid = pl.col(reason).is_not_null() & (pl.col(reason) != BLANK)
-        invalid = frame.group_by(_SRC).agg(
-            is_invalid.sum().cast(pl.UInt32).alias("invalid")
+    if coded.reasons is not None and coded.reason_pairs is not None:
+        reasons = coded.reasons
+        invalid = (reasons.is_not_null() & (reasons != BLANK)).fill_null(False)
+        r_src, r_code, r_n = (
+            coded.reason_pairs.src,
+            coded.reason_pairs.code,
+            coded.reason_pairs.n,
         )
-        invalid_reason = pl.when(is_invalid).then(pl.col(reason))
-        frames += [invalid, _top(frame, invalid_reason, 1_000, "invalid_reasons")]
+        bad = pl.DataFrame(
+            {
+                "src": pl.Series(r_src, dtype=pl.UInt32),
+                "key": reasons.gather(r_code),
+                "n": pl.Series(r_n, dtype=pl.UInt32),
+                "invalid": invalid.gather(r_code),
+            }
+        ).filter("invalid")
+        by_reason = bad.group_by("src", "key").agg(pl.col("n").sum().cast(pl.UInt32))
+        frames += [
+            bad.group_by("src").agg(pl.col("n").sum().cast(pl.UInt32).alias("invalid")),
+            _top(by_reason, 1_000, "invalid_reasons"),
+        ]
     for extra in frames:
-        stats = stats.join(extra, on=_SRC, how="left", maintain_order="left")
+        stats = stats.join(extra, on="src", how="left")
+    missing_source = sources.names.is_null().arg_true()
+    if missing_source.len():
+        # Profiles have always left these empty for rows without a source
+        # (a join that does not match null keys): kept so figures stay the same.
+        unmatched = pl.col("src") == missing_source[0]
+        stats = stats.with_columns(
+            pl.when(~unmatched).then(pl.col(name)).alias(name)
+            for name in ("top_values", "top_patterns", "invalid", "invalid_reasons")
+            if name in stats.columns
+        )
     present_n = pl.col("rows") - pl.col("missing")
     out = stats.with_columns(
         pl.lit(column).alias("column"),
+        pl.col("distinct").fill_null(0),
         (present_n / pl.col("rows")).alias("completeness"),
+    ).with_columns(
         pl.when(present_n > 0).then(pl.col("distinct") / present_n).alias("uniqueness"),
     )
-    if "invalid" in out.collect_schema().names():
+    if coded.reasons is not None:
         out = out.with_columns(
             pl.col("invalid").fill_null(0),
             pl.when(present_n > 0)
             .then(1 - pl.col("invalid").fill_null(0) / present_n)
             .alias("validity"),
         )
-    columns = [
-        pl.col(_SRC).alias("source"),
+    names = out.collect_schema().names()
+    return out.select(
+        pl.col("src"),
         *(
             pl.col(name).cast(dtype)
-            if name in out.collect_schema().names()
+            if name in names
             else pl.lit(None, dtype=dtype).alias(name)
             for name, dtype in PROFILE_SCHEMA.items()
             if name != "source"
         ),
-    ]
-    return out.select(columns)
+    )
 
 
-def _with_source(frame: pl.DataFrame, source_column: str | None) -> pl.LazyFrame:
-    lazy = frame.lazy()
-    if source_column is not None and source_column in frame.columns:
-        return lazy.with_columns(pl.col(source_column).cast(pl.String).alias(_SRC))
-    return lazy.with_columns(pl.lit(ALL_SOURCES).alias(_SRC))
+def _profile(
+    sources: _Sources, coded: Mapping[str, _Coded | pl.DataFrame], top_n: int
+) -> pl.DataFrame:
+    """Return the profile of the columns of ``coded`` (in order), sorted by source.
+
+    A value that is already a frame is that column's profile (reused).
+    """
+    if not coded:
+        return pl.DataFrame(schema=PROFILE_SCHEMA)
+    parts = map_columns(
+        lambda item: (
+            item[1]
+            if isinstance(item[1], pl.DataFrame)
+            else _profile_column(sources, item[1], item[0], top_n)
+        ),
+        list(coded.items()),
+        rows=sources.codes.size,
+    )
+    order = pl.DataFrame({"column": list(coded)}).with_row_index("__order")
+    names = sources.names.to_frame("source").with_row_index("src")
+    return (
+        pl.concat(parts)
+        .join(names.with_columns(pl.col("src").cast(pl.UInt32)), on="src")
+        .join(order, on="column")
+        .sort("source", "__order")
+        .select(*PROFILE_SCHEMA)
+    )
 
 
 def _columns(
@@ -163,13 +472,44 @@ def _columns(
     return list(columns)
 
 
-def _profile(lazy: pl.LazyFrame, columns: Sequence[str], top_n: int) -> pl.DataFrame:
-    if not columns:
-        return pl.DataFrame(schema=PROFILE_SCHEMA)
-    parts = [_profile_column(lazy, column, top_n) for column in columns]
-    profile = pl.concat(pl.collect_all(parts))
-    order = pl.DataFrame({"column": list(columns)}).with_row_index("__order")
-    return profile.join(order, on="column").sort("source", "__order").drop("__order")
+def _raw_pairs(sources: _Sources, done: Standardised) -> _Pairs:
+    """Rows per source and distinct input value of a standardised column."""
+    return _Pairs.of_rows(sources, done.codes.to_numpy(), done.distinct.len())
+
+
+def _coded_input(
+    frame: pl.DataFrame, name: str, sources: _Sources, done: Standardised | None
+) -> _Coded:
+    """Code a column to profile before standardisation, with its reasons if any."""
+    if done is None:
+        return _code(frame.get_column(name), sources)
+    pairs = _raw_pairs(sources, done)
+    return _Coded(*_text_pairs(done.distinct, pairs), done.reasons(), pairs)
+
+
+def _coded_outputs(
+    columns: Mapping[str, Standardised], raw: Mapping[str, _Pairs], *, rows: int
+) -> dict[str, _Coded]:
+    """Every output column of standardisation (values and parts), coded."""
+
+    def code(column: str) -> dict[str, _Coded]:
+        done = columns[column]
+        fields = {column: done.tables[-1].get_column(VALUE)}
+        for step, table in zip(done.steps, done.tables, strict=True):
+            fields.update(
+                {f"{column}_{part}": table.get_column(part) for part in step.parts}
+            )
+        out = {}
+        for name, values in fields.items():
+            distinct, codes = distinct_codes(values)
+            pairs = raw[column].regroup(codes.to_numpy(), distinct.len())
+            out[name] = _Coded(*_text_pairs(distinct, pairs))
+        return out
+
+    coded: dict[str, _Coded] = {}
+    for part in map_columns(code, list(columns), rows=rows):
+        coded.update(part)
+    return coded
 
 
 def profile_frame(
@@ -181,6 +521,9 @@ def profile_frame(
     top_n: int = 5,
 ) -> pl.DataFrame:
     """Profile the data quality of each column, per source.
+
+    Every figure is computed from the counts of each distinct value per
+    source, so each distinct value is measured (and its pattern found) once.
 
     Parameters
     ----------
@@ -227,7 +570,7 @@ def profile_frame(
     ('all', 0.75, 2, 0.667, '999 9999 9999 (2)')
     """
     names = _columns(frame, columns, source_column)
-    lazy = _with_source(frame, source_column)
+    checked: dict[str, Standardised] = {}
     if validity:
         unknown = [column for column in validity if column not in frame.columns]
         if unknown:
@@ -236,17 +579,13 @@ def profile_frame(
                 f"columns: {frame.columns}."
             )
         steps = {column: validity[column] for column in validity if column in names}
-        checked, _ = apply_standardisers(frame.select(list(steps)), steps, reasons=True)
-        lazy = pl.concat(
-            [
-                lazy,
-                checked.lazy().select(
-                    pl.col(f"{c}_reason").alias(_reason(c)) for c in steps
-                ),
-            ],
-            how="horizontal",
-        )
-    return _profile(lazy, names, top_n)
+        subset = frame.select(list(steps))
+        checked = standardise_columns(subset, check_steps(subset, steps, reasons=True))
+    sources = _Sources.of(frame, source_column)
+    coded = {
+        name: _coded_input(frame, name, sources, checked.get(name)) for name in names
+    }
+    return _profile(sources, coded, top_n)
 
 
 def profile_standardisation(
@@ -257,6 +596,9 @@ def profile_standardisation(
     top_n: int = 5,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Standardise ``frame`` and profile its columns before and after.
+
+    Standardisation and both profiles share one pass over each column's
+    distinct values; a column no standardiser changes is profiled once.
 
     Parameters
     ----------
@@ -286,26 +628,49 @@ def profile_standardisation(
     >>> p.select(columns).with_columns(pl.selectors.float().round(3)).rows()
     [('before', 1.0, 3, 0.667), ('after', 0.667, 1, None)]
     """
-    standardised, _ = apply_standardisers(frame, steps, reasons=True)
-    reason_columns = [f"{column}_reason" for column in steps]
+    columns = standardise_columns(frame, check_steps(frame, steps, reasons=True))
+    standardised = standardised_frame(frame, columns, reasons=False)
+    sources = _Sources.of(frame, source_column)
     names = _columns(frame, None, source_column)
-    before_lazy = pl.concat(
-        [
-            _with_source(frame, source_column),
-            standardised.lazy().select(
-                pl.col(f"{c}_reason").alias(_reason(c)) for c in steps
-            ),
-        ],
-        how="horizontal",
+
+    def code_and_profile(name: str) -> tuple[_Coded, pl.DataFrame]:
+        coded = _coded_input(frame, name, sources, columns.get(name))
+        return coded, _profile_column(sources, coded, name, top_n)
+
+    done = dict(
+        zip(names, map_columns(code_and_profile, names, rows=frame.height), strict=True)
     )
-    standardised = standardised.drop(reason_columns)
-    after_names = _columns(standardised, None, source_column)
-    before = _profile(before_lazy, names, top_n)
-    after = _profile(_with_source(standardised, source_column), after_names, top_n)
+    inputs = {name: coded for name, (coded, _) in done.items()}
+    before = {name: profile for name, (_, profile) in done.items()}
+    same_sources = source_column is None or source_column not in columns
+    after_sources = (
+        sources if same_sources else _Sources.of(standardised, source_column)
+    )
+    # Rows per source and distinct input value, shared by both profiles.
+    raw = {
+        column: (
+            inputs[column].reason_pairs if same_sources and column in inputs else None
+        )
+        or _raw_pairs(after_sources, done)
+        for column, done in columns.items()
+    }
+    outputs = _coded_outputs(columns, raw, rows=frame.height)
+    after: dict[str, _Coded | pl.DataFrame] = {}
+    for name in _columns(standardised, None, source_column):
+        if name in outputs:
+            after[name] = outputs[name]
+        elif same_sources and name in before:
+            after[name] = before[name]  # unchanged column, same sources
+        else:  # pragma: no cover - only when the source column is standardised
+            after[name] = _code(standardised.get_column(name), after_sources)
     profile = pl.concat(
         [
-            before.select(pl.lit("before").alias("stage"), pl.all()),
-            after.select(pl.lit("after").alias("stage"), pl.all()),
+            _profile(sources, before, top_n).select(
+                pl.lit("before").alias("stage"), pl.all()
+            ),
+            _profile(after_sources, after, top_n).select(
+                pl.lit("after").alias("stage"), pl.all()
+            ),
         ]
     )
     return standardised, profile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Literal
 
@@ -15,6 +16,7 @@ from er_toolkit.standardise.base import (
     as_text,
     check_choice,
     columnwise,
+    columnwise_frame,
     options_dict,
 )
 
@@ -45,6 +47,37 @@ APOSTROPHES: Final = "['`\u2018\u2019\u02bc]"
 """Characters removed as apostrophes (``O'Neil`` → ``ONeil``)."""
 
 
+def unless_ascii(values: pl.Expr, change: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+    """Apply ``change`` only to the values that are not all ASCII.
+
+    For changes that leave every ASCII string as it is (Unicode
+    normalisation, accent folding) this is ``change(values)``, with the
+    work done only where there is something to change: customer data is
+    mostly ASCII.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"x": ["Zoë", "Zoe", None]})
+    >>> df.select(unless_ascii(pl.col("x"), lambda v: v.str.to_uppercase())).to_series().to_list()
+    ['ZOË', 'Zoe', None]
+    """
+
+    def run(series: pl.Series) -> pl.Series:
+        other = (series.str.len_bytes() != series.str.len_chars()).fill_null(False)
+        if not other.any():
+            return series
+        rows = other.arg_true()
+        changed = series.gather(rows).to_frame("v").select(change(pl.col("v")))
+        return series.clone().scatter(rows, changed.to_series())
+
+    return values.map_batches(run, return_dtype=pl.String, is_elementwise=True)
+
+
+def _fold(values: pl.Expr) -> pl.Expr:
+    decomposed = values.str.normalize("NFKD").str.replace_all(r"\p{M}+", "")
+    return decomposed.str.replace_many(_FOLDS).str.normalize("NFC")
+
+
 def fold_accents(values: pl.Expr) -> pl.Expr:
     """Remove accents and fold letters such as ``ß`` and ``ø`` to ASCII.
 
@@ -53,8 +86,20 @@ def fold_accents(values: pl.Expr) -> pl.Expr:
     >>> pl.select(fold_accents(pl.lit("José Ærø Straße"))).item()
     'Jose AEro Strasse'
     """
-    decomposed = values.str.normalize("NFKD").str.replace_all(r"\p{M}+", "")
-    return decomposed.str.replace_many(_FOLDS).str.normalize("NFC")
+    return unless_ascii(values, _fold)
+
+
+def nfkc(values: pl.Expr, *, fold: bool = False) -> pl.Expr:
+    """Put text in Unicode NFKC form, and with ``fold`` fold its accents too.
+
+    Examples
+    --------
+    >>> pl.select(nfkc(pl.lit("ﬁne Café"), fold=True)).item()
+    'fine Cafe'
+    """
+    if fold:
+        return unless_ascii(values, lambda v: _fold(v.str.normalize("NFKC")))
+    return unless_ascii(values, lambda v: v.str.normalize("NFKC"))
 
 
 def collapse_spaces(values: pl.Expr) -> pl.Expr:
@@ -75,7 +120,8 @@ def apply_case(values: pl.Expr, case: Case) -> pl.Expr:
 
 def null_if_empty(values: pl.Expr) -> pl.Expr:
     """Return null where ``values`` is the empty string."""
-    return pl.when(values.str.len_bytes() > 0).then(values)
+    # One reference to ``values``: a when/then would compute it twice.
+    return values.replace("", None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,10 +162,11 @@ class TextStandardiser:
         """Return the result struct (``value``, ``reason``) of ``values``."""
         return columnwise(values, self._build, schema=_SCHEMA)
 
+    def _standardise_distinct(self, values: pl.Series) -> pl.DataFrame:
+        return columnwise_frame(values, self._build, schema=_SCHEMA)
+
     def _build(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        text = as_text(pl.col(RAW)).str.normalize("NFKC")
-        if self.fold_accents:
-            text = fold_accents(text)
+        text = nfkc(as_text(pl.col(RAW)), fold=self.fold_accents)
         if self.strip_punctuation:
             text = text.str.replace_all(APOSTROPHES, "")
             text = text.str.replace_all(r"[\p{P}\p{S}]+", " ")

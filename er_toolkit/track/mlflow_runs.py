@@ -18,6 +18,7 @@ from er_toolkit.config import flatten
 from er_toolkit.exceptions import ModelFormatError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
     from er_toolkit.pipeline import Linker
@@ -60,11 +61,20 @@ def log_training_run(
     params: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
     report: str | None = None,
+    input_example: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Log config, fingerprint, metrics, timings, charts and the model; register it.
 
     No record values are written: the model JSON holds declarations and
     probabilities only, and tables passed in must be aggregates.
+
+    The model is logged with a signature (the trained id column and every
+    column the model reads, in the training records' types, an optional
+    ``source`` column, and the inference params), the input example, and
+    er_toolkit's code as its code path, so ``mlflow.pyfunc.load_model`` and
+    ``mlflow models serve`` work where er_toolkit is not installed; its
+    requirements are er_toolkit's dependencies, pinned to the versions
+    installed here.
 
     Parameters
     ----------
@@ -91,6 +101,10 @@ def log_training_run(
         The HTML run report (:mod:`er_toolkit.report`), logged as
         ``report/report.html``; its record values are masked unless the
         user asked for them.
+    input_example
+        The model's input example; by default two made-up records of the
+        model's columns (:func:`~er_toolkit.track.pyfunc.example_input`),
+        never training records.
 
     Returns
     -------
@@ -98,6 +112,13 @@ def log_training_run(
         ``run_id``, ``model_uri`` and ``version`` (None when not registered).
     """
     import mlflow
+
+    from er_toolkit.track.pyfunc import (
+        example_input,
+        model_requirements,
+        model_signature,
+        package_code_path,
+    )
 
     config = linker.config
     mlflow.set_experiment(config.experiment)
@@ -136,6 +157,12 @@ def log_training_run(
                 mlflow.log_artifact(str(folder / f"{name}.csv"), artifact_path="tables")
             model_file = linker.save(folder / "linker.json")
             mlflow.log_artifact(str(model_file), artifact_path="model_json")
+            code = package_code_path(folder / "code")
+            example = (
+                example_input(linker, records)
+                if input_example is None
+                else input_example
+            )
             # MLflow prints its registry notices straight to stderr; the run's
             # summary says what was registered
             with (
@@ -147,7 +174,10 @@ def log_training_run(
                     name="model",
                     python_model=str(_MODEL_CODE),
                     artifacts={LINKER_ARTIFACT: str(model_file)},
-                    pip_requirements=[f"er_toolkit=={__version__}"],
+                    code_paths=[str(code)],
+                    signature=model_signature(linker, records),
+                    input_example=example,
+                    pip_requirements=model_requirements(),
                     registered_model_name=config.name if register else None,
                 )
         version = info.registered_model_version if register else None

@@ -1,0 +1,152 @@
+"""experiments/run.py: the evaluation protocols, on the small shipped fixtures."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import polars as pl
+import pytest
+from threadpoolctl import threadpool_limits
+
+from er_toolkit import schema
+from er_toolkit.config import LinkageConfig
+from er_toolkit.evaluate import pairwise_metrics
+from er_toolkit.pipeline import Linker
+from er_toolkit.train import train
+from experiments import run
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.mark.slow
+def test_scripted_labels_answer_from_the_truth(tmp_path: Path) -> None:
+    config = LinkageConfig.from_toml(DATA / "people_dedupe.toml")
+    path = tmp_path / "labels.csv"
+    n = run.scripted_labels(config, None, path, budget=60, batch=10)
+    assert n == 60
+    labels = pl.read_csv(path, infer_schema=False)
+    assert labels.height == 60
+    linker = Linker(config)
+    records = linker.records()
+    truth = {tuple(r) for r in linker.true_pairs(records).rows()}
+    ids = dict(
+        zip(records[schema.RECORD_ID].cast(pl.String), records[schema.ROW], strict=True)
+    )
+    for rl, rr, answer in labels.select(
+        schema.RECORD_ID_L, schema.RECORD_ID_R, schema.IS_MATCH
+    ).rows():
+        pair = tuple(sorted((ids[rl], ids[rr])))
+        assert (answer == "y") == (pair in truth)
+    assert 0 < (labels[schema.IS_MATCH] == "y").sum() < 60  # both classes asked
+
+
+@pytest.mark.slow
+def test_active_learning_protocol_runs_end_to_end() -> None:
+    config = LinkageConfig.from_toml(DATA / "people_dedupe.toml")
+    row = run.run_al(config, None, budget=100)
+    assert row.protocol == "al100" and row.labels == 100
+    assert row.estimator == max(row.choice, key=lambda e: row.choice[e])
+    assert row.metrics["training_pairs"] <= 100
+    assert row.metrics["cluster_f1"] > 0.9
+    assert "100 labels picked by active learning" in run.table([row])
+
+
+def _magellan_split(tmp_path: Path) -> Path:
+    """people_a / people_b as a Magellan set: tables and fixed train/valid/test pairs."""
+    a = pl.read_csv(DATA / "people_a.csv", infer_schema=False)
+    b = pl.read_csv(DATA / "people_b.csv", infer_schema=False)
+    for name, frame in (("tableA", a), ("tableB", b)):
+        frame.rename({"rec_id": "id"}).write_csv(tmp_path / f"{name}.csv")
+    pos = a.join(b, on="entity_id").select(
+        pl.col("rec_id").alias("ltable_id"), pl.col("rec_id_right").alias("rtable_id")
+    )
+    neg = (
+        a.select(pl.col("rec_id").alias("ltable_id"))
+        .join(b.select(pl.col("rec_id").alias("rtable_id")), how="cross")
+        .join(pos, on=["ltable_id", "rtable_id"], how="anti")
+        .sample(900, seed=1)
+    )
+    pairs = pl.concat(
+        [pos.with_columns(label=pl.lit(1)), neg.with_columns(label=pl.lit(0))]
+    ).sample(fraction=1.0, shuffle=True, seed=2)
+    n = pairs.height
+    pairs[: n // 2].write_csv(tmp_path / "train.csv")
+    pairs[n // 2 : 3 * n // 4].write_csv(tmp_path / "valid.csv")
+    pairs[3 * n // 4 :].write_csv(tmp_path / "test.csv")
+    spec = tomllib.loads((DATA / "people_link.toml").read_text())
+    spec["sources"][0].update(path="tableA.csv", id_column="id")
+    spec["sources"][1].update(path="tableB.csv", id_column="id")
+    spec["evaluation"] = {"test_pairs_path": "test.csv"}
+    spec["training"] = {"labels_path": "train.csv", "validation_path": "valid.csv"}
+    # no stacking: no Fellegi-Sunter fit, so the test stays quick
+    spec["model"].update(
+        kind="classifier", estimator="logistic_regression", stack=False
+    )
+    return tmp_path, spec
+
+
+def test_fixed_split_protocol_scores_exactly_the_test_pairs(tmp_path: Path) -> None:
+    folder, spec = _magellan_split(tmp_path)
+    config = LinkageConfig.from_dict(spec, base_dir=folder)
+    summary = train(config, log_mlflow=False, register=False)
+    metrics = summary["metrics"]
+    test = pl.read_csv(folder / "test.csv", infer_schema=False)
+    assert metrics["test_pairs"] == test.height
+    # the same figure by hand: fit, score the test pairs, threshold chosen on valid
+    linker = Linker(config)
+    records = linker.records()
+    linker.fit(records)
+    valid = linker.validation_pairs(records)
+    assert (
+        valid is not None and valid.height == pl.read_csv(folder / "valid.csv").height
+    )
+    scorer = linker.scorer_
+    assert scorer.n_train_ == pl.read_csv(folder / "train.csv").height
+    test_pairs = linker.test_pairs(records)
+    scored = linker.predict(
+        records, candidate_pairs=test_pairs.select(schema.ROW_L, schema.ROW_R)
+    )
+    got = pairwise_metrics(
+        scored.filter(pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_),
+        test_pairs.filter(pl.col(schema.IS_MATCH)),
+    )
+    assert metrics["test_f1"] == pytest.approx(got["f1"])
+    assert metrics["test_f1"] > 0.9
+    assert metrics["validation_f1"] > 0.9
+
+
+def test_validation_path_and_fraction_are_exclusive(tmp_path: Path) -> None:
+    _, spec = _magellan_split(tmp_path)
+    spec["training"]["validation_fraction"] = 0.2
+    with pytest.raises(Exception, match="one of validation_path"):
+        LinkageConfig.from_dict(spec)
+
+
+def test_missing_datasets_are_reported_not_raised(tmp_path: Path) -> None:
+    rows = run.run_set("fake_1000", datasets=tmp_path / "absent")
+    assert [r.protocol for r in rows] == ["fs", "al"]
+    assert all(r.error.startswith("FileNotFoundError") for r in rows)
+    assert "failed: FileNotFoundError" in run.table(rows)
+
+
+def test_every_row_states_its_protocol() -> None:
+    rows = [
+        run.Row("febrl3", "fs", metrics={"cluster_f1": 1.0}),
+        run.Row(
+            "dblp_acm",
+            "split",
+            estimator="random_forest",
+            choice={"random_forest": 0.98},
+        ),
+    ]
+    text = run.section(rows, 600)
+    assert "FS unsupervised, end to end over all records" in text
+    assert "train on train, threshold on valid, F1 on test pairs" in text
+    assert "random_forest (valid F1: random_forest 0.980)" in text
