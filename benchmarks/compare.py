@@ -53,7 +53,7 @@ from typing import Any
 import polars as pl
 import psutil
 
-from benchmarks.compare_prepare import prepare
+from benchmarks.compare_prepare import INPUTS, prepare, prepared_path
 from benchmarks.compare_tools import STAGE_ORDER, TOOLS
 from benchmarks.markdown import replace_section
 from benchmarks.synthetic import DIFFICULTIES
@@ -68,7 +68,18 @@ POLL_S = 0.1
 #: Columns of the stage-time part of the tables (``table_stages_s``). ``predict``
 #: is compare + score: Splink's ``predict()`` does both in one query, so it has
 #: only that column; er_toolkit and recordlinkage time them apart.
-TABLE_STAGES = ("load", "block", "compare", "train", "score", "predict", "cluster")
+TABLE_STAGES = (
+    "load",
+    "standardise",
+    "block",
+    "compare",
+    "train",
+    "score",
+    "predict",
+    "cluster",
+    "evaluate",
+    "mlflow",
+)
 TABLE_STAGE_TITLES = {"predict": "compare+score s"}
 SECTION = "## Side-by-side: er_toolkit, Splink, recordlinkage"
 SECTION_HARD = "## Side-by-side on hard data: er_toolkit, Splink, recordlinkage"
@@ -77,6 +88,16 @@ SECTION_HARD = "## Side-by-side on hard data: er_toolkit, Splink, recordlinkage"
 def data_of(run: dict[str, Any]) -> str:
     """Return the generator difficulty of a run (older runs: ``"standard"``)."""
     return str(run.get("data", "standard"))
+
+
+def input_of(run: dict[str, Any]) -> str:
+    """Return what a run read: ``"raw"`` or ``"clean"`` (older runs: ``"clean"``)."""
+    return str(run.get("input", "clean"))
+
+
+def label_of(run: dict[str, Any]) -> str:
+    """Return the table's name of a run: ``"splink (raw)"``, ``"er_toolkit (clean)"``."""
+    return f"{run['tool']} ({input_of(run)})"
 
 
 # --------------------------------------------------------------------------- #
@@ -138,6 +159,7 @@ def run_tool(
     *,
     threshold: float,
     time_limit: float,
+    input: str = "clean",
 ) -> dict[str, Any]:
     """Run one tool in a subprocess under a time limit; return its raw record.
 
@@ -162,6 +184,8 @@ def run_tool(
         str(workdir),
         "--threshold",
         repr(threshold),
+        "--input",
+        input,
     ]
     env = {
         **os.environ,
@@ -274,11 +298,13 @@ def finish_record(
     time_limit: float,
     command: str,
     data: str = "standard",
+    input: str = "clean",
 ) -> dict[str, Any]:
     """Add identity, derived figures and the table's stage view to a raw record."""
     stages = dict(raw.get("stages_s") or {})
     view = {
         "load": stages.get("load"),
+        "standardise": stages.get("standardise"),
         "block": stages.get("block"),
         "compare": stages.get("compare"),
         "train": stages.get("train"),
@@ -294,17 +320,20 @@ def finish_record(
             else None
         ),
         "cluster": stages.get("cluster"),
+        "evaluate": stages.get("evaluate"),
+        "mlflow": stages.get("mlflow"),
     }
     rec = {
         "tool": tool,
         "data": data,
+        "input": input,
         "n_records": n,
         "seed": seed,
         "threshold": threshold,
         "time_limit_s": time_limit,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,
-        **raw,
+        **{k: v for k, v in raw.items() if k != "input"},
         "stages_s": stages,
         "stage_order": list(STAGE_ORDER[tool]),
         "table_stages_s": view,
@@ -323,7 +352,14 @@ def merge_runs(path: Path, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Merge ``runs`` into the runs already in ``path`` (same key: replaced)."""
 
     def key(r: dict[str, Any]) -> tuple:
-        return (data_of(r), r["tool"], r["n_records"], r["seed"], r["threshold"])
+        return (
+            data_of(r),
+            r["tool"],
+            input_of(r),
+            r["n_records"],
+            r["seed"],
+            r["threshold"],
+        )
 
     old: list[dict[str, Any]] = []
     if path.exists():
@@ -342,6 +378,7 @@ def merge_runs(path: Path, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             r["n_records"],
             r["seed"],
             order.get(r["tool"], 99),
+            input_of(r) != "raw",
         ),
     )
 
@@ -383,7 +420,12 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 
 def ratio_table(
-    runs: Sequence[dict[str, Any]], tool: str = "er_toolkit", other: str = "splink"
+    runs: Sequence[dict[str, Any]],
+    tool: str = "er_toolkit",
+    other: str = "splink",
+    *,
+    tool_input: str = "raw",
+    other_input: str = "raw",
 ) -> str:
     """One row per size with both ``tool`` and ``other``: time, memory and accuracy.
 
@@ -391,13 +433,13 @@ def ratio_table(
     bounded (more than the limit), so the time ratios are written as ``<``.
     Empty string when no size has both tools.
     """
-    by_key: dict[tuple, dict[str, dict[str, Any]]] = {}
+    by_key: dict[tuple, dict[tuple[str, str], dict[str, Any]]] = {}
     for r in runs:
         key = (r["n_records"], r["seed"], r["threshold"])
-        by_key.setdefault(key, {})[r["tool"]] = r
+        by_key.setdefault(key, {})[(r["tool"], input_of(r))] = r
     rows = []
     for (n, _seed, _threshold), tools in sorted(by_key.items()):
-        a, b = tools.get(tool), tools.get(other)
+        a, b = tools.get((tool, tool_input)), tools.get((other, other_input))
         if a is None or b is None or a["status"] != "ok":
             continue
         b_ok = b["status"] == "ok"
@@ -429,6 +471,8 @@ def ratio_table(
         rows.append("| " + " | ".join(cells) + " |")
     if not rows:
         return ""
+    tool = f"{tool} ({tool_input})"
+    other = f"{other} ({other_input})"
     columns = [
         "records",
         f"{other} status",
@@ -501,7 +545,7 @@ def markdown_tables(runs: Sequence[dict[str, Any]]) -> str:
             st = r.get("table_stages_s") or {}
             ok = r["status"] == "ok"
             cells = [
-                r["tool"],
+                label_of(r),
                 _status_cell(r),
                 *[_fmt(st.get(s), ".2f") for s in TABLE_STAGES],
                 _fmt(r.get("total_s"), ".2f") if ok else "-",
@@ -536,9 +580,14 @@ def markdown_tables(runs: Sequence[dict[str, Any]]) -> str:
         if true_pairs:
             title += f"\n\n{true_pairs:,} true pairs."
         blocks.append(f"{title}\n\n{header}\n" + "\n".join(rows))
-    ratios = ratio_table(runs)
-    if ratios:
-        blocks.append(ratios.rstrip("\n"))
+    for tool_input, other_input in (
+        ("raw", "raw"),
+        ("raw", "clean"),
+        ("clean", "clean"),
+    ):
+        ratios = ratio_table(runs, tool_input=tool_input, other_input=other_input)
+        if ratios:
+            blocks.append(ratios.rstrip("\n"))
     return "\n\n".join(blocks) + "\n"
 
 
@@ -559,22 +608,28 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, tool in enumerate(TOOLS):
         colour = f"C{i}"
-        ok = sorted(
-            (r["n_records"], r["total_s"])
-            for r in runs
-            if r["tool"] == tool and r["status"] == "ok" and r.get("total_s")
-        )
-        if ok:
-            xs, ys = zip(*ok, strict=True)
-            ax.plot(xs, ys, "o-", color=colour, label=tool)
-        bad = [
-            (r["n_records"], r["time_limit_s"])
-            for r in runs
-            if r["tool"] == tool and r["status"] == "timeout"
-        ]
-        if bad:
-            xs, ys = zip(*bad, strict=True)
-            ax.plot(xs, ys, "x", color=colour, markersize=10, label=f"{tool} timeout")
+        for kind in INPUTS:
+            style = "-" if kind == "raw" else "--"
+            mine = [r for r in runs if r["tool"] == tool and input_of(r) == kind]
+            name = f"{tool} ({kind})"
+            ok = sorted(
+                (r["n_records"], r["total_s"])
+                for r in mine
+                if r["status"] == "ok" and r.get("total_s")
+            )
+            if ok:
+                xs, ys = zip(*ok, strict=True)
+                ax.plot(xs, ys, "o" + style, color=colour, label=name)
+            bad = [
+                (r["n_records"], r["time_limit_s"])
+                for r in mine
+                if r["status"] == "timeout"
+            ]
+            if bad:
+                xs, ys = zip(*bad, strict=True)
+                ax.plot(
+                    xs, ys, "x", color=colour, markersize=10, label=f"{name} timeout"
+                )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("records")
@@ -623,8 +678,14 @@ def write_results_md(
         f"{heading}\n\n"
         f"Produced by {made_by} ({', '.join(dates)}) on {machine_line(mach)}.\n\n"
         + about
-        + "Synthetic customers from four source systems (`benchmarks/synthetic.py`), "
-        "standardised once outside every tool's clock, deduplicated by each tool in "
+        + "Synthetic customers from four source systems (`benchmarks/synthetic.py`). "
+        "Rows marked `(raw)` read the records as the sources wrote them: er_toolkit "
+        "standardises them inside its clock and its run is the whole training job "
+        "(load, standardise, block, compare, train, score, cluster, evaluate, MLflow "
+        "logging to a local SQLite store made before the clock starts); Splink and "
+        "recordlinkage read them as they are. Rows marked `(clean)` read the same "
+        "records standardised once by er_toolkit outside every clock (each tool's "
+        "best case). Each tool deduplicates in "
         "its own process with the same six blocking rules, the same comparison levels, "
         "the same EM training rules and a match-probability threshold of "
         f"{runs[0]['threshold'] if runs else 0.9:g}; labels are read only to evaluate. "
@@ -681,6 +742,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="generator difficulty: standard, or hard (households, look-alikes, "
         "hard duplicates, placeholders)",
     )
+    parser.add_argument(
+        "--inputs",
+        nargs="+",
+        choices=INPUTS,
+        default=list(INPUTS),
+        help="raw: the records as the sources wrote them (er_toolkit standardises "
+        "them in its clock, the others read them as they are); clean: the records "
+        "standardised once by er_toolkit outside every clock (default: both)",
+    )
     parser.add_argument("--threshold", type=float, default=0.9)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: OUT/data")
@@ -699,14 +769,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = args.data_dir or out / "data"
     mach = machine()
     runs: list[dict[str, Any]] = []
-    failed: dict[str, str] = {}
+    failed: dict[tuple[str, str], str] = {}
     results_json = out / "results.json"
 
     for n in sorted(args.sizes):
         data = prepare(n, args.seed, data_dir, data=args.data)
         records, truth = load_truth(data)
-        for tool in args.tools:
+        for tool, kind in [(t, k) for t in args.tools for k in args.inputs]:
             limit = limits.get(tool, args.time_limit)
+            source = prepared_path(data_dir, n, args.seed, data=args.data, input=kind)
             ident = dict(
                 tool=tool,
                 n=n,
@@ -715,22 +786,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                 time_limit=limit,
                 command=command,
                 data=args.data,
+                input=kind,
             )
-            if tool in failed and not args.no_skip:
-                raw: dict[str, Any] = {"status": f"skipped: {failed[tool]}"}
+            if (tool, kind) in failed and not args.no_skip:
+                raw: dict[str, Any] = {"status": f"skipped: {failed[tool, kind]}"}
                 rec = finish_record(raw, **ident)
             else:
                 tag = "" if args.data == "standard" else f"{args.data}_"
-                workdir = out / "runs" / f"{tool}_{tag}n{n}_seed{args.seed}"
-                print(f"[{n:,}] {tool}: running (limit {limit:g}s)", flush=True)
+                raw_tag = "raw_" if kind == "raw" else ""
+                workdir = out / "runs" / f"{tool}_{raw_tag}{tag}n{n}_seed{args.seed}"
+                print(
+                    f"[{n:,}] {tool} ({kind}): running (limit {limit:g}s)", flush=True
+                )
                 raw = run_tool(
-                    tool, data, workdir, threshold=args.threshold, time_limit=limit
+                    tool,
+                    source,
+                    workdir,
+                    threshold=args.threshold,
+                    time_limit=limit,
+                    input=kind,
                 )
                 rec = finish_record(raw, **ident)
                 if rec["status"] == "ok":
                     rec.update(evaluate(workdir, records, truth))
                 elif rec["status"] in ("timeout", "oom"):
-                    failed[tool] = f"{rec['status']} at {n:,} records"
+                    failed[tool, kind] = f"{rec['status']} at {n:,} records"
             runs.append(rec)
             summary = (
                 f"total {rec['total_s']:.1f}s, RSS {rec['peak_rss_mb']:,.0f} MiB, "
@@ -739,7 +819,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if rec["status"] == "ok"
                 else rec["status"]
             )
-            print(f"[{n:,}] {tool}: {summary}", flush=True)
+            print(f"[{n:,}] {tool} ({kind}): {summary}", flush=True)
             all_runs = merge_runs(results_json, runs)
             results_json.write_text(
                 json.dumps({"machine": mach, "runs": all_runs}, indent=2, default=str)

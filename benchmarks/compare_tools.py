@@ -1,6 +1,7 @@
 """One tool's run in the side-by-side benchmark; the runner starts it as a subprocess.
 
-``python -m benchmarks.compare_tools TOOL --data FILE --workdir DIR [--threshold P]``
+``python -m benchmarks.compare_tools TOOL --data FILE --workdir DIR [--threshold P]
+[--input raw|clean]``
 
 TOOL is ``er_toolkit``, ``splink`` or ``recordlinkage``. FILE is a prepared
 Parquet file (:mod:`benchmarks.compare_prepare`). The run writes to DIR:
@@ -16,6 +17,13 @@ Parquet file (:mod:`benchmarks.compare_prepare`). The run writes to DIR:
     threshold.
 ``clusters.parquet``
     ``unique_id``, ``cluster_id``: every record once.
+
+With ``--input raw`` FILE holds the records as the sources wrote them
+(:func:`benchmarks.compare_prepare.prepare` writes both files): er_toolkit
+then standardises them inside its clock (:data:`ER_TOOLKIT_RAW_CONFIG`); the
+other tools read them as they are. er_toolkit's run is the whole job of
+``er_toolkit.train`` (evaluation and MLflow logging included), see
+:func:`run_er_toolkit`.
 
 Only the stages are timed; reading the counts and writing the outputs are
 not. Every tool uses the same blocking rules (:data:`BLOCKING_RULES`), the same
@@ -47,6 +55,8 @@ import polars as pl
 
 HERE = Path(__file__).resolve().parent
 ER_TOOLKIT_CONFIG = HERE / "configs" / "compare_er_toolkit.toml"
+#: The same model on raw records: standardisation in er_toolkit's clock.
+ER_TOOLKIT_RAW_CONFIG = HERE / "configs" / "compare_er_toolkit_raw.toml"
 
 #: Blocking rules for prediction (er_toolkit syntax: ``col[:n]`` is a prefix).
 BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
@@ -130,25 +140,37 @@ def _rule_name(rule: tuple[str, ...]) -> str:
 # --------------------------------------------------------------------------- #
 # er_toolkit
 # --------------------------------------------------------------------------- #
-def run_er_toolkit(data: Path, workdir: Path, threshold: float, clock: Clock) -> dict:
-    """Block, compare once, fit (u sampling, EM, λ from the sessions), score, cluster.
+def run_er_toolkit(
+    data: Path, workdir: Path, threshold: float, clock: Clock, *, raw: bool = False
+) -> dict:
+    """Run the whole training job, as ``er_toolkit.train`` does, every stage timed.
 
-    As ``er_toolkit.train`` does: the candidate vectors are computed once by
-    ``Linker.compare`` and passed to both ``fit`` (its EM sessions reuse them)
-    and ``predict`` (which then only scores).
+    Load (and, on raw records, standardise: :data:`ER_TOOLKIT_RAW_CONFIG`),
+    block, compare once, fit (u sampling, EM, λ from the sessions), score,
+    cluster, evaluate against the ``entity_id`` labels and log the run to
+    MLflow (a SQLite tracking store in a temporary folder, no model
+    registration), as ``er_toolkit.train --no-report --no-register`` does. The
+    candidate vectors are computed once by ``Linker.compare`` and passed to
+    both ``fit`` and ``predict``.
     """
     import dataclasses
+    import tempfile
 
     from er_toolkit.config import LinkageConfig
     from er_toolkit.io import Source
     from er_toolkit.pipeline import Linker
 
-    config = dataclasses.replace(
-        LinkageConfig.from_toml(ER_TOOLKIT_CONFIG), threshold=threshold
-    )
+    path = ER_TOOLKIT_RAW_CONFIG if raw else ER_TOOLKIT_CONFIG
+    config = dataclasses.replace(LinkageConfig.from_toml(path), threshold=threshold)
     with clock.stage("load"):
         linker = Linker(config)
-        records = linker.records([Source("customers", data)], keep=["unique_id"])
+        prepared = linker.prepare([Source("customers", data)], keep=["unique_id"])
+        records = prepared.records
+    # Linker.prepare times loading and standardising apart.
+    if "standardise" in linker.timings_:
+        moved = linker.timings_["standardise"]
+        clock.stages["load"] -= moved
+        clock.stages["standardise"] = moved
     with clock.stage("block"):
         pairs = linker.block(records)
     with clock.stage("compare"):
@@ -159,9 +181,56 @@ def run_er_toolkit(data: Path, workdir: Path, threshold: float, clock: Clock) ->
         scored = linker.predict(records, candidate_vectors=vectors, record_ids=False)
     n_candidates = vectors.height
     del vectors
-    clock.substages = dict(linker.timings_)
     with clock.stage("cluster"):
         clusters = linker.cluster(records, scored)
+    with clock.stage("evaluate"):
+        truth = linker.true_pairs(records)
+        metrics: dict[str, float] = {"candidate_pairs": float(pairs.height)}
+        scorer_report = linker.scorer_.report()
+        metrics.update(scorer_report.metrics)
+        if truth is not None:
+            measured, _curve = linker.evaluate(
+                records,
+                candidate_pairs=pairs,
+                scored=scored,
+                clusters=clusters,
+                truth=truth,
+            )
+            metrics.update(measured)
+        del truth
+    clock.substages = dict(linker.timings_)
+    with tempfile.TemporaryDirectory(prefix="er_toolkit_mlflow_") as store:
+        # The tracking store is made outside the clock, as a user's store
+        # exists before the job: a new SQLite store runs MLflow's schema
+        # migrations, tens of seconds here. MLflow 3 refuses a file: store
+        # for new runs; a SQLite file in a temporary folder (artifacts beside
+        # it) is the local equivalent. Importing MLflow is in the clock.
+        with clock.stage("mlflow"):
+            import mlflow
+        began = time.perf_counter()
+        mlflow.set_tracking_uri(f"sqlite:///{Path(store) / 'mlflow.db'}")
+        mlflow.create_experiment(
+            config.experiment, artifact_location=(Path(store) / "artifacts").as_uri()
+        )
+        store_s = time.perf_counter() - began
+        with clock.stage("mlflow"):
+            from er_toolkit.track import log_training_run
+
+            tables = {
+                "blocking_report": linker.blocking_report(records),
+                **scorer_report.tables,
+            }
+            log_training_run(
+                linker,
+                records=records,
+                metrics=metrics,
+                figures={},
+                tables=tables,
+                profile=prepared.profile,
+                register=False,
+                params=dict(scorer_report.params),
+                tags=dict(scorer_report.tags),
+            )
 
     ids = records.select("_row", "unique_id")
     predicted = (
@@ -186,6 +255,7 @@ def run_er_toolkit(data: Path, workdir: Path, threshold: float, clock: Clock) ->
     scorer = linker.scorer_
     return {
         "candidate_pairs": n_candidates,
+        "mlflow_store_s": store_s,
         "scored_pairs": scored.height,
         "predicted_pairs": predicted.height,
         "compare_score_s": clock.stages["compare"] + clock.stages["score"],
@@ -575,7 +645,17 @@ RUNNERS: dict[str, Callable[[Path, Path, float, Clock], dict]] = {
 
 #: Stages of each tool, in the order it runs them.
 STAGE_ORDER: dict[str, tuple[str, ...]] = {
-    "er_toolkit": ("load", "block", "compare", "train", "score", "cluster"),
+    "er_toolkit": (
+        "load",
+        "standardise",
+        "block",
+        "compare",
+        "train",
+        "score",
+        "cluster",
+        "evaluate",
+        "mlflow",
+    ),
     "splink": ("load", "train", "block", "predict", "cluster"),
     "recordlinkage": ("load", "block", "compare", "train", "score", "cluster"),
 }
@@ -588,13 +668,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument(
+        "--input",
+        choices=("raw", "clean"),
+        default="clean",
+        help="raw records (er_toolkit standardises them in its clock) or the "
+        "prepared, standardised ones",
+    )
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     clock = Clock(args.workdir)
     start = time.perf_counter()
-    extra = RUNNERS[args.tool](args.data.resolve(), args.workdir, args.threshold, clock)
+    data = args.data.resolve()
+    if args.tool == "er_toolkit":
+        extra = run_er_toolkit(
+            data, args.workdir, args.threshold, clock, raw=args.input == "raw"
+        )
+    else:
+        extra = RUNNERS[args.tool](data, args.workdir, args.threshold, clock)
     result = {
         "tool": args.tool,
+        "input": args.input,
         "stages_s": clock.stages,
         "substages_s": clock.substages,
         "total_s": sum(clock.stages.values()),

@@ -7,6 +7,15 @@ touched)::
     from er_toolkit import Linker, LinkageConfig
 
     linker = Linker(LinkageConfig.from_toml("experiments/febrl3.toml"))
+
+The stages are sub-packages, each with its own config table and plug-in
+registry: :mod:`er_toolkit.io`, :mod:`er_toolkit.standardise`,
+:mod:`er_toolkit.blocking`, :mod:`er_toolkit.compare` (the engine-neutral
+kernel ``compare_batch``), :mod:`er_toolkit.score`, :mod:`er_toolkit.cluster`,
+:mod:`er_toolkit.evaluate`, :mod:`er_toolkit.golden`, :mod:`er_toolkit.track`,
+:mod:`er_toolkit.charts` and :mod:`er_toolkit.report`; the
+:class:`~er_toolkit.pipeline.Linker` runs them, and :mod:`er_toolkit.cli`
+holds every command-line verb (``python -m er_toolkit <verb>``).
 """
 
 from __future__ import annotations

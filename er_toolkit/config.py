@@ -24,10 +24,19 @@ from er_toolkit.blocking import (
 from er_toolkit.cluster import ClusteringConfig
 from er_toolkit.compare import Comparison
 from er_toolkit.config_values import check_keys, choice, limit, number, whole
+from er_toolkit.derive import (
+    Derivation,
+    as_derivations,
+    derivations_to_dict,
+    derived_inputs,
+    derived_outputs,
+)
 from er_toolkit.engines.base import EngineConfig
 from er_toolkit.evaluate import EvaluationConfig
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.golden import GoldenConfig
+from er_toolkit.master.monitoring import MonitoringConfig
+from er_toolkit.placeholders import PlaceholderConfig
 from er_toolkit.schema import LinkType
 from er_toolkit.score.config import MODEL_KINDS, ModelConfig, TrainingConfig
 from er_toolkit.standardise import Standardiser, steps_from_dict, steps_to_dict
@@ -290,6 +299,15 @@ class LinkageConfig:
         Labels for a classifier: a reviewed pair list, and a validation share.
     golden
         Survivorship rules for golden records (``[golden]``).
+    derive
+        Columns made from others before standardisation (``[[derive]]``
+        tables, applied in order; see :mod:`er_toolkit.derive`).
+    placeholders
+        Which standardised columns to search for placeholder values, which
+        then become null (``[placeholders]``; see :mod:`er_toolkit.placeholders`).
+    monitoring
+        When a master store flags a batch's data quality as drifted
+        (``[monitoring]``).
     experiment
         The MLflow experiment name.
     n_jobs
@@ -315,6 +333,9 @@ class LinkageConfig:
     clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     golden: GoldenConfig = field(default_factory=GoldenConfig)
+    derive: tuple[Derivation, ...] = ()
+    placeholders: PlaceholderConfig = field(default_factory=PlaceholderConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     n_jobs: int | None = None
@@ -328,6 +349,7 @@ class LinkageConfig:
                 f"{self.link_type!r}."
             )
         number(self.threshold, "threshold", low=0, high=1)
+        object.__setattr__(self, "derive", as_derivations(self.derive))
         if self.n_jobs is not None:
             whole(self.n_jobs, "n_jobs", minimum=1)
         if not self.comparisons:
@@ -355,13 +377,32 @@ class LinkageConfig:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every input column the model reads (standardisers' outputs excluded)."""
-        cols = [c.column for c in self.comparisons] + list(self.blocking.columns)
+        """Every input column every source must hold.
+
+        The columns the comparisons, blockers, rules, standardisers and the
+        ``[placeholders]`` search read, less those the standardisers add (``<column>_<part>``) and those a
+        ``[[derive]]`` table writes.
+        """
+        cols = [c for comp in self.comparisons for c in comp.columns]
+        cols += list(self.blocking.columns)
         for rule in (*self.model.training_rules, *self.model.deterministic_rules):
             cols.extend(rule.columns)
-        derived = set(self.derived_columns)
-        cols = [c for c in cols if c not in derived] + list(self.standardise)
+        cols += list(self.placeholders.reads)
+        derived = set(self.derived_columns) | set(derived_outputs(self.derive))
+        cols = [c for c in cols if c not in derived] + [
+            c for c in self.standardise if c not in derived
+        ]
         return tuple(dict.fromkeys(cols))
+
+    @property
+    def derive_inputs(self) -> tuple[str, ...]:
+        """Source columns only the ``[[derive]]`` tables read.
+
+        A source may lack them (its records get nulls there) as long as one
+        source holds each.
+        """
+        required = set(self.columns)
+        return tuple(c for c in derived_inputs(self.derive) if c not in required)
 
     @classmethod
     def from_dict(
@@ -381,6 +422,9 @@ class LinkageConfig:
             "clustering",
             "training",
             "golden",
+            "derive",
+            "placeholders",
+            "monitoring",
             "experiment",
             "standardise",
             "n_jobs",
@@ -405,6 +449,9 @@ class LinkageConfig:
             clustering=ClusteringConfig.from_dict(spec.get("clustering", {})),
             training=TrainingConfig.from_dict(spec.get("training", {})),
             golden=GoldenConfig.from_dict(spec.get("golden", {})),
+            derive=as_derivations(spec.get("derive", ())),
+            placeholders=PlaceholderConfig.from_dict(spec.get("placeholders", {})),
+            monitoring=MonitoringConfig.from_dict(spec.get("monitoring", {})),
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
             n_jobs=None if n_jobs is None else whole(n_jobs, "n_jobs", minimum=1),
@@ -441,10 +488,16 @@ class LinkageConfig:
         }
         out["clustering"] = self.clustering.to_dict()
         out["golden"] = self.golden.to_dict()
+        if self.monitoring != MonitoringConfig():
+            out["monitoring"] = self.monitoring.to_dict()
         if self.n_jobs is not None:
             out["n_jobs"] = self.n_jobs
         if self.engine != EngineConfig():
             out["engine"] = self.engine.to_dict()
+        if self.derive:
+            out["derive"] = derivations_to_dict(self.derive)
+        if self.placeholders.to_dict():
+            out["placeholders"] = self.placeholders.to_dict()
         if self.standardise:
             out["standardise"] = steps_to_dict(self.standardise)
         if with_sources:
@@ -663,7 +716,8 @@ def validate_level_order(comparison: Comparison) -> None:
     meets. A similarity level after a looser one of the same comparator, a
     distance level after a wider one, an exact level after any string level
     (equal values are similar at any threshold), and a level repeated are
-    never reached.
+    never reached; levels on different columns (``column = ...``) or on
+    different regex parts of the values (``extract``) never cover each other.
 
     Examples
     --------
@@ -685,6 +739,10 @@ def validate_level_order(comparison: Comparison) -> None:
 
     def covers(first: Any, later: Any) -> bool:
         """Whether every pair at ``later`` is already at ``first``."""
+        if getattr(first, "column", None) != getattr(later, "column", None):
+            return False  # levels on other columns (or composites) never cover
+        if getattr(first, "extract", None) != getattr(later, "extract", None):
+            return False  # levels on different parts of the values (or the whole)
         if isinstance(later, ExactLevel):
             return isinstance(first, (ExactLevel, SimilarityLevel, DistanceLevel))
         if type(first) is not type(later):

@@ -82,8 +82,10 @@ def number(
     return x
 
 
-def whole(value: Any, name: str, *, minimum: int = 0) -> int:
-    """Return ``value`` after checking it is an int of at least ``minimum``.
+def whole(
+    value: Any, name: str, *, minimum: int = 0, maximum: int | None = None
+) -> int:
+    """Return ``value`` after checking it is an int in [``minimum``, ``maximum``].
 
     Examples
     --------
@@ -91,9 +93,19 @@ def whole(value: Any, name: str, *, minimum: int = 0) -> int:
     Traceback (most recent call last):
     ...
     er_toolkit.exceptions.ConfigError: 'max_iter' must be an integer >= 1; got 0.
+    >>> whole(2**40, "seed", maximum=2**32 - 1)
+    Traceback (most recent call last):
+    ...
+    er_toolkit.exceptions.ConfigError: 'seed' must be an integer in [0, 4294967295]; got 1099511627776.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name!r} must be an integer >= {minimum}; got {value!r}.")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        expected = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ConfigError(f"{name!r} must be an integer {expected}; got {value!r}.")
     return value
 
 

@@ -54,6 +54,14 @@ class MissingExtraError(ErToolkitError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 
 
+class StoreError(ErToolkitError, ValueError):
+    """A master-store operation cannot be done as asked (unknown record or cluster, contradicting decisions, unreadable store)."""
+
+
+class StoreLockedError(ErToolkitError, RuntimeError):
+    """Another process holds the master store's lock."""
+
+
 class OutputError(ErToolkitError, RuntimeError):
     """An output folder cannot be written, is locked, or holds an incomplete set."""
 
@@ -72,3 +80,7 @@ class SuspiciousParametersWarning(ErToolkitWarning):
 
 class DataQualityWarning(ErToolkitWarning):
     """The run goes on, but its output is likely poor (mostly-null columns, ...)."""
+
+
+class InteropError(ErToolkitError, ValueError):
+    """A model from another tool has no exact er_toolkit equivalent, or the reverse."""

@@ -14,9 +14,11 @@ from typing import Any
 import polars as pl
 
 from er_toolkit import __version__, diagnostics, schema
-from er_toolkit.blocking import BlockingReport
+from er_toolkit.blocking import BlockingReport, ExactRule
+from er_toolkit.blocking.union import explode_message
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
+from er_toolkit.derive import apply_derivations
 from er_toolkit.engines.base import Engine, Frame, as_engine
 from er_toolkit.evaluate import (
     EvaluationResult,
@@ -27,17 +29,28 @@ from er_toolkit.evaluate import (
     true_pairs_from_entities,
     true_pairs_from_list,
 )
-from er_toolkit.exceptions import ModelFormatError, NotFittedError
+from er_toolkit.exceptions import (
+    BlockingError,
+    ConfigError,
+    ModelFormatError,
+    NotFittedError,
+)
 from er_toolkit.io import (
     Source,
     load_source,
     read_frame,
     write_json_atomic,
 )
+from er_toolkit.placeholders import (
+    find_placeholders,
+    null_placeholders,
+    placeholder_counts,
+)
 from er_toolkit.progress import progress_bar, progress_context
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
 from er_toolkit.score.labels import labelled_pairs_from_list
 from er_toolkit.score.validation import load_model_json, validate_linker_dict
+from er_toolkit.standardise import apply_standardisers
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +73,19 @@ class PreparedRecords:
         The data-quality profile: before and after standardisation when the
         config standardises, else of the records as they are.
     raw
-        With ``keep_raw=True``, the records as their sources wrote them
-        (before standardisation), for golden records of raw values.
+        With ``keep_raw=True``, the records before standardisation (with
+        the config's ``[[derive]]`` columns), for golden records of raw
+        values.
+    placeholders
+        The placeholder values found and set to null (``[placeholders]``;
+        :func:`~er_toolkit.placeholders.find_placeholders`), or None when
+        the config searches for none.
     """
 
     records: Frame
     profile: pl.DataFrame
     raw: Frame | None = None
+    placeholders: pl.DataFrame | None = None
 
 
 class Linker:
@@ -202,7 +221,12 @@ class Linker:
         keep: Sequence[str] = (),
         keep_raw: bool = False,
     ) -> PreparedRecords:
-        """Validate, stack and standardise the sources; profile their quality.
+        """Validate, stack, derive and standardise the sources; profile their quality.
+
+        The config's ``[[derive]]`` columns are made first (sources may lack
+        the columns only they read), then its ``[standardise]`` steps run,
+        then its ``[placeholders]`` are found and set to null (counted in
+        the profile's ``placeholders`` column, on its "after" rows).
 
         Parameters
         ----------
@@ -218,7 +242,9 @@ class Linker:
         PreparedRecords
             The records and their data-quality profile.
         """
-        steps = 2 if self.config.standardise else 1
+        self._refuse_driver_only_options()
+        steps = 1 + bool(self.config.derive) + bool(self.config.standardise)
+        steps += bool(self.config.placeholders.columns)
         with self._progress(), progress_bar(total=steps, desc="prepare") as bar:
             bar.describe("load")
             start = time.perf_counter()
@@ -229,14 +255,23 @@ class Linker:
                 ]
             labels = [self.config.evaluation.entity_column or ENTITY_COLUMN]
             records = self.engine.prepare_records(
-                sources, columns=self.config.columns, keep=[*keep, *labels]
+                sources,
+                columns=self.config.columns,
+                keep=[*keep, *labels, *self.config.derive_inputs],
             )
             self.timings_["load"] = time.perf_counter() - start
             bar.update()
-            if self.config.standardise:
+            if self.config.derive:
+                bar.describe("derive")
+                start = time.perf_counter()
+                records = apply_derivations(records, self.config.derive)
+                self.timings_["derive"] = time.perf_counter() - start
+                bar.update()
+            raw = records
+            if self.config.standardise and isinstance(records, pl.DataFrame):
+                self._refuse_exploding_rules(records)
                 bar.describe("standardise")
                 start = time.perf_counter()
-                raw = records
                 records, profile = self.engine.standardise(
                     records, self.config.standardise
                 )
@@ -248,13 +283,117 @@ class Linker:
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
             else:
-                raw, profile = records, self.profile(records)
+                profile = self.profile(records)
+            found = None
+            if self.config.placeholders.columns:
+                bar.describe("placeholders")
+                start = time.perf_counter()
+                records, profile, found = self._null_placeholders(records, profile)
+                self.timings_["placeholders"] = time.perf_counter() - start
+                bar.update()
         diagnostics.check_compared_columns(
             self.engine.sample_here(records),
             self.config.comparisons,
             link_type=self.config.link_type,
         )
-        return PreparedRecords(records, profile, raw if keep_raw else None)
+        return PreparedRecords(
+            records, profile, raw if keep_raw else None, placeholders=found
+        )
+
+    def _refuse_driver_only_options(self) -> None:
+        """Refuse ``[[derive]]`` and ``[placeholders]`` on an engine other than polars.
+
+        Both run on the whole polars frame (derivations, placeholder
+        value counts); the other engines prepare records where they are.
+        """
+        if self.engine.kind == "polars":
+            return
+        options = [
+            name
+            for name, used in (
+                ("[[derive]]", bool(self.config.derive)),
+                ("[placeholders]", bool(self.config.placeholders.columns)),
+            )
+            if used
+        ]
+        if options:
+            raise ConfigError(
+                f"{' and '.join(options)} run on the polars engine only; got "
+                f"engine {self.engine.kind!r}. Derive the columns and null the "
+                'placeholders in the sources, or use engine = "polars".'
+            )
+
+    def _null_placeholders(
+        self, records: pl.DataFrame, profile: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Find the placeholders, null them, count them in the profile."""
+        config = self.config.placeholders
+        found = find_placeholders(records, config)
+        counts = placeholder_counts(records, found, config.columns)
+        profile = profile.join(counts, on=["source", "column"], how="left")
+        present = pl.col("placeholders").fill_null(0)
+        if "stage" in profile.columns:
+            present = pl.when(pl.col("stage") == "after").then(present)
+        profile = profile.with_columns(present.cast(pl.UInt32).alias("placeholders"))
+        for (column,), part in found.group_by("column", maintain_order=True):
+            # counts only: a frequent value may still be someone's real one
+            log.info(
+                "[placeholders] %s: %d value(s) in %d record(s) set to null",
+                column,
+                part.height,
+                int(part.get_column("records").sum()),
+            )
+        return null_placeholders(records, found), profile, found
+
+    def _refuse_exploding_rules(self, records: pl.DataFrame) -> None:
+        """Refuse a blocking rule over ``max_pairs_per_rule`` before standardising.
+
+        :meth:`block` would refuse it only after the whole input was
+        standardised. A cheap screen counts each rule's pairs on its raw key
+        values (trimmed and lower-cased; a standardiser's output read as its
+        input column); only a rule the screen puts over the limit is counted
+        exactly, on its key columns standardised alone (each standardiser
+        reads only its own column, so they are the values :meth:`block`
+        sees), and refused with :meth:`block`'s message when the exact count
+        is over. A rule the screen misses is refused by :meth:`block` as
+        before, so results never change.
+        """
+        blocking = self.config.blocking
+        limit = blocking.max_pairs_per_rule
+        if limit is None or blocking.on_explode != "raise":
+            return
+        source_of = {
+            f"{column}_{part}": column
+            for column, steps in self.config.standardise.items()
+            for step in steps
+            for part in step.parts
+        }
+        link_type = self.config.link_type
+        carried = [c for c in (schema.ROW, schema.SOURCE) if c in records.columns]
+        for blocker in blocking.compile():
+            if not isinstance(blocker, ExactRule):
+                continue
+            inputs = {c: source_of.get(c, c) for c in blocker.columns}
+            if not set(inputs.values()) <= set(records.columns):
+                continue
+
+            def screened(column: str, raw: str) -> pl.Expr:
+                value = pl.col(raw)
+                if records.schema[raw] == pl.String:
+                    value = value.str.strip_chars().str.to_lowercase().replace("", None)
+                return value.alias(column)
+
+            screen = records.select(
+                *carried, *[screened(c, raw) for c, raw in inputs.items()]
+            )
+            if blocker.count_pairs(screen, link_type=link_type) <= limit:
+                continue
+            used = set(inputs.values())
+            steps = {c: s for c, s in self.config.standardise.items() if c in used}
+            keyed, _ = apply_standardisers(records, steps)
+            n = blocker.count_pairs(keyed, link_type=link_type)
+            if n > limit:
+                raise BlockingError(explode_message(blocker.name, n, limit))
 
     def records(
         self, sources: Sequence[Source] | None = None, *, keep: Sequence[str] = ()

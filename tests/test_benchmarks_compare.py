@@ -37,19 +37,22 @@ def finished(tmp_path_factory: pytest.TempPathFactory):
 def test_finished_run_records_every_field(finished) -> None:
     data = json.loads((finished / "results.json").read_text())
     assert {"cores", "memory_gib"} <= set(data["machine"])
-    (run,) = data["runs"]
-    assert run["tool"] == "er_toolkit"
-    assert run["status"] == "ok"
-    assert run["n_records"] == N
-    # er_toolkit compares once; fit and predict reuse the vectors.
-    assert list(run["stages_s"]) == [
-        "load",
-        "block",
-        "compare",
-        "train",
-        "score",
-        "cluster",
-    ]
+    raw, run = data["runs"]
+    assert (raw["input"], run["input"]) == ("raw", "clean")
+    assert run["tool"] == raw["tool"] == "er_toolkit"
+    assert run["status"] == raw["status"] == "ok"
+    assert run["n_records"] == raw["n_records"] == N
+    # The whole job, every stage in the clock; on raw records standardising
+    # too. er_toolkit compares once; fit and predict reuse the vectors.
+    stages = ["block", "compare", "train", "score", "cluster", "evaluate", "mlflow"]
+    assert list(run["stages_s"]) == ["load", *stages]
+    assert list(raw["stages_s"]) == ["load", "standardise", *stages]
+    assert raw["table_stages_s"]["standardise"] > 0
+    assert run["table_stages_s"]["standardise"] is None
+    assert raw["mlflow_store_s"] >= 0
+    # The same records, standardised by er_toolkit in or out of the clock.
+    assert raw["candidate_pairs"] == pytest.approx(run["candidate_pairs"], rel=0.05)
+    assert raw["cluster_f1"] == pytest.approx(run["cluster_f1"], abs=0.02)
     assert all(v >= 0 for v in run["stages_s"].values())
     assert run["total_s"] == pytest.approx(sum(run["stages_s"].values()))
     view = run["table_stages_s"]
@@ -79,7 +82,8 @@ def test_finished_run_records_every_field(finished) -> None:
     assert run["largest_cluster"] >= 2
     assert run["command"].startswith("python -m benchmarks.compare")
     table = (finished / "results.md").read_text()
-    assert f"{N:,} records" in table and "| er_toolkit | ok |" in table
+    assert f"{N:,} records" in table and "| er_toolkit (clean) | ok |" in table
+    assert "| er_toolkit (raw) | ok |" in table and "standardise s" in table
     assert "compare+score s" in table and "(sessions)" in table
     assert (finished / "time_vs_records.png").stat().st_size > 0
     assert "Side-by-side" in (finished / "RESULTS.md").read_text()
@@ -95,12 +99,14 @@ def test_timeout_is_recorded_not_skipped(finished) -> None:
             "er_toolkit",
             "--time-limit",
             "0.01",
+            "--inputs",
+            "clean",
             "--out",
             str(finished),
         ]
     )
     runs = json.loads((finished / "results.json").read_text())["runs"]
-    by_size = {r["n_records"]: r for r in runs}
+    by_size = {r["n_records"]: r for r in runs if compare.input_of(r) == "clean"}
     assert by_size[N]["status"] == "timeout"
     assert by_size[N]["time_limit_s"] == 0.01
     assert "pairwise_f1" not in by_size[N]
@@ -119,6 +125,8 @@ def test_hard_data_runs_get_their_own_section(finished) -> None:
             "er_toolkit",
             "--data",
             "hard",
+            "--inputs",
+            "clean",
             "--out",
             str(finished),
             "--results-md",
@@ -187,6 +195,26 @@ def test_tool_setups_share_the_er_toolkit_config() -> None:
     assert config.threshold == 0.9
 
 
+def test_the_raw_config_is_the_clean_one_plus_standardisation() -> None:
+    import dataclasses
+
+    from benchmarks import compare_prepare, compare_tools
+    from er_toolkit.config import LinkageConfig
+    from er_toolkit.standardise import steps_from_dict
+
+    clean = LinkageConfig.from_toml(compare_tools.ER_TOOLKIT_CONFIG)
+    raw = LinkageConfig.from_toml(compare_tools.ER_TOOLKIT_RAW_CONFIG)
+    assert raw.standardise == steps_from_dict(compare_prepare.STANDARDISE)
+    assert clean.standardise == {}
+    # The prepared file calls the canonical first name `first_name`.
+    renamed = LinkageConfig.from_toml(compare_tools.ER_TOOLKIT_RAW_CONFIG).to_dict()
+    text = json.dumps(renamed).replace("first_name_canonical", "first_name")
+    as_clean = LinkageConfig.from_dict({**json.loads(text), "standardise": {}})
+    assert (
+        dataclasses.replace(as_clean, name=clean.name, base_dir=clean.base_dir) == clean
+    )
+
+
 def test_splink_settings_mirror_the_config() -> None:
     pytest.importorskip("splink")
     from benchmarks import compare_tools
@@ -206,7 +234,13 @@ def test_splink_settings_mirror_the_config() -> None:
 
 
 def test_ratio_table_bounds_a_timeout() -> None:
-    base = {"n_records": 10, "seed": 0, "threshold": 0.9, "time_limit_s": 100.0}
+    base = {
+        "n_records": 10,
+        "seed": 0,
+        "threshold": 0.9,
+        "time_limit_s": 100.0,
+        "input": "raw",
+    }
     ours = {
         **base,
         "tool": "er_toolkit",

@@ -18,8 +18,9 @@ from er_toolkit.blocking import (
     TokenBlocker,
     blocker_from_dict,
 )
-from er_toolkit.blocking.advisor import advise_blocking, candidate_rules, main
+from er_toolkit.blocking.advisor import advise_blocking, candidate_rules
 from er_toolkit.blocking.report import analyse_blocking, largest_blocks, possible_pairs
+from er_toolkit.cli.blocking import main
 from er_toolkit.evaluate import blocking_recall
 from er_toolkit.exceptions import ConfigError
 

@@ -486,18 +486,18 @@ def test_level_from_dict_applies_defaults() -> None:
         ),
         (
             lambda: level_from_dict({"kind": "phonetic"}),
-            r"level's 'kind' must be one of \['date_difference', 'date_swap', 'distance', 'exact', 'first_number', 'geo_distance', 'number_set', 'numeric_difference', 'set_overlap', 'similarity', 'tfidf_cosine'\]; got 'phonetic'",
+            r"level's 'kind' must be one of \['and', 'columns_reversed', 'contains', 'date_difference', 'date_swap', 'distance', 'exact', 'first_number', 'geo_distance', 'initial', 'not', 'number_set', 'numeric_difference', 'or', 'set_overlap', 'similarity', 'tfidf_cosine', 'transliterated'\]; got 'phonetic'",
         ),
         (lambda: level_from_dict({"comparator": "jaro"}), r"'kind' .* got None"),
         (
             lambda: level_from_dict({"kind": "exact", "tf": True}),
-            r"Unknown option\(s\) \['tf'\] for a 'exact' level; valid options are \['term_frequency'\]",
+            r"Unknown option\(s\) \['tf'\] for a 'exact' level; valid options are \['column', 'extract', 'precision', 'term_frequency', 'tf_min_u', 'tf_weight'\]",
         ),
         (
             lambda: level_from_dict(
                 {"kind": "similarity", "threshold": 0.9, "comparator": "jaro"}
             ),
-            r"Unknown option\(s\) \['threshold'\] .* valid options are \['comparator', 'min_similarity'\]",
+            r"Unknown option\(s\) \['threshold'\] .* valid options are \['column', 'comparator', 'extract', 'min_similarity', 'precision'\]",
         ),
         (
             lambda: level_from_dict({"kind": "similarity", "comparator": "nope"}),
@@ -542,7 +542,7 @@ def test_comparison_from_dict_defaults_column_to_name() -> None:
     [
         (
             {"name": "a", "levels": [{"kind": "exact"}], "weight": 2},
-            r"Unknown key\(s\) \['weight'\] in a comparison; valid keys are \['column', 'date_format', 'levels', 'name'\]",
+            r"Unknown key\(s\) \['weight'\] in a comparison; valid keys are \['column', 'columns', 'date_format', 'levels', 'name'\]",
         ),
         ({"name": "a"}, r"A comparison needs \['levels'\]; got \['name'\]"),
         ({"levels": []}, r"A comparison needs \['name'\]"),
@@ -573,7 +573,9 @@ def test_missing_column_raises_schema_error() -> None:
     records = _records(["a", "b"])
     pairs = pl.DataFrame({schema.ROW_L: [0], schema.ROW_R: [1]})
     comp = Comparison("city", "city", (ExactLevel(),))
-    with pytest.raises(SchemaError, match=r"Comparison 'city' needs column 'city'"):
+    with pytest.raises(
+        SchemaError, match=r"Comparison 'city' needs column\(s\) \['city'\]"
+    ):
         compare_pairs(records, pairs, [comp])
 
 

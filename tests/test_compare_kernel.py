@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from pathlib import Path
@@ -16,12 +17,17 @@ from hypothesis import strategies as st
 
 from er_toolkit import schema
 from er_toolkit.compare import (
+    AndLevel,
+    ColumnsReversedLevel,
     Comparison,
+    ContainsLevel,
     DateDifferenceLevel,
     DateSwapLevel,
     DistanceLevel,
     ExactLevel,
+    NotLevel,
     NumericDifferenceLevel,
+    OrLevel,
     SimilarityLevel,
     compare_batch,
     compare_pairs,
@@ -56,6 +62,7 @@ _FLOAT = st.one_of(
 
 COLUMNS: dict[str, tuple[Any, Any]] = {
     "text": (_TEXT, pl.String),
+    "text2": (_TEXT, pl.String),
     "dates": (_STRING_DATE, pl.String),
     "date_values": (_DATE, pl.Date),
     "numbers": (_NUMBER_STRING, pl.String),
@@ -84,8 +91,40 @@ _DATE_LEVELS = st.one_of(
     st.builds(DateDifferenceLevel, max_days=st.integers(0, 40)),
     st.builds(DateSwapLevel),
 )
+# levels over several columns: on the other text column, across the two text
+# columns, and composites of them
+_ON_TEXT2 = _TEXT_LEVELS.map(
+    lambda lvl: (
+        dataclasses.replace(lvl, column="text2", term_frequency=False)
+        if isinstance(lvl, ExactLevel)
+        else dataclasses.replace(lvl, column="text2")
+    )
+)
+_CROSS = st.one_of(
+    st.builds(
+        ColumnsReversedLevel,
+        columns=st.sampled_from([("text", "text2"), ("text2", "text")]),
+        comparator=st.sampled_from([None, "jaro_winkler", "token_jaccard"]),
+        min_similarity=st.sampled_from([0.5, 0.8]),
+    ),
+    st.builds(
+        ContainsLevel,
+        other=st.just("text2"),
+        column=st.sampled_from([None, "text"]),
+        mode=st.sampled_from(["tokens", "substring"]),
+        min_length=st.integers(1, 3),
+    ),
+)
+_SIMPLE = st.one_of(_TEXT_LEVELS, _ON_TEXT2, _CROSS)
+_MULTI = st.one_of(
+    _SIMPLE,
+    st.builds(AndLevel, levels=st.lists(_SIMPLE, min_size=1, max_size=3).map(tuple)),
+    st.builds(OrLevel, levels=st.lists(_SIMPLE, min_size=1, max_size=3).map(tuple)),
+    st.builds(NotLevel, level=_SIMPLE),
+)
 LEVELS = {
-    "text": _TEXT_LEVELS,
+    "text": st.one_of(_TEXT_LEVELS, _MULTI),
+    "text2": _TEXT_LEVELS,
     "dates": st.one_of(_TEXT_LEVELS, _DATE_LEVELS),
     "date_values": st.one_of(_TEXT_LEVELS, _DATE_LEVELS),
     "numbers": st.one_of(_TEXT_LEVELS, _NUMBER_LEVELS),
@@ -162,7 +201,7 @@ def test_kernel_on_batches_equals_compare_pairs(
     batches = []
     for lo, hi in itertools.pairwise(bounds):
         left_rows, right_rows = rows_l[lo:hi], rows_r[lo:hi]
-        columns = {c.column for c in comps}
+        columns = {column for c in comps for column in c.columns}
         left = {
             c: _as(array_kind, records.get_column(c).gather(left_rows)) for c in columns
         }

@@ -213,8 +213,8 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             (),
             "the config",
-            "['blocking', 'clustering', 'comparisons', 'evaluation', 'experiment', "
-            "'format_version', 'golden', 'link_type', 'model', 'n_jobs', 'name', 'sources', 'standardise', "
+            "['blocking', 'clustering', 'comparisons', 'derive', 'evaluation', 'experiment', "
+            "'format_version', 'golden', 'link_type', 'model', 'monitoring', 'n_jobs', 'name', 'placeholders', 'sources', 'standardise', "
             "'threshold', 'training']",
         ),
         (
@@ -240,7 +240,11 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
             "'max_pairs_per_session', 'probability_two_random_records_match', 'seed', "
             "'training_rules', 'u_sample_size']",
         ),
-        (("evaluation",), "[evaluation]", "['entity_column', 'pairs_path']"),
+        (
+            ("evaluation",),
+            "[evaluation]",
+            "['entity_column', 'pairs_path', 'test_pairs_path']",
+        ),
         (
             ("clustering",),
             "[clustering]",
@@ -249,7 +253,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("comparisons", 3),
             "a comparison",
-            "['column', 'date_format', 'levels', 'name']",
+            "['column', 'columns', 'date_format', 'levels', 'name']",
         ),
     ],
 )
@@ -271,7 +275,7 @@ def test_unknown_level_option_is_named() -> None:
     spec["comparisons"][0]["levels"][1]["min_sim"] = 0.9
     with pytest.raises(
         ConfigError,
-        match=r"Unknown option\(s\) \['min_sim'\] for a 'similarity' level; valid options are \['comparator', 'min_similarity'\]",
+        match=r"Unknown option\(s\) \['min_sim'\] for a 'similarity' level; valid options are \['column', 'comparator', 'extract', 'min_similarity', 'precision'\]",
     ):
         LinkageConfig.from_dict(spec)
 
@@ -634,7 +638,7 @@ def test_blocking_tables_of_older_model_files_still_read() -> None:
         (
             {"blockers": [{"kind": "lsh", "keys": ["a"]}]},
             r"The 'kind' of \[\[blocking.blockers\]\] number 1 must be one of "
-            r"\['exact', 'sorted_neighbourhood'\]; got 'lsh'",
+            r"\['exact', 'minhash', 'phonetic', 'sorted_neighbourhood', 'token'\]; got 'lsh'",
         ),
         (
             {"blockers": [{"kind": "exact", "key": ["a"]}]},

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from er_toolkit.blocking import Blocker
 from er_toolkit.config import LinkageConfig
 from er_toolkit.exceptions import ErToolkitError, InputFormatError, ModelFormatError
 from er_toolkit.io import read_frame
@@ -239,7 +240,9 @@ def test_any_config_value_parses_or_fails_cleanly(path, value, delete):
         m = config.model
         assert m.max_iter >= 1 and m.u_sample_size >= 1
         assert 0 <= config.threshold <= 1 and math.isfinite(config.threshold)
-        assert all(isinstance(r, tuple) and r for r in m.training_rules)
+        # rules are blocker plug-ins; a keyed one never has no keys (cross product)
+        assert all(isinstance(r, Blocker) for r in m.training_rules)
+        assert all(getattr(r, "keys", ("key",)) for r in m.training_rules)
 
 
 @FUZZ

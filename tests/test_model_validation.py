@@ -65,7 +65,7 @@ def _first(d: dict[str, Any]) -> str:
 
 def _m(d):  # the first comparison's m row of a linker dict
     fitted = d["scorer"]["fitted"]
-    return fitted["m"][_first(fitted["m"])]
+    return fitted["m_"][_first(fitted["m_"])]
 
 
 def _set(*path: Any, value: Any):
@@ -89,13 +89,17 @@ def _delete(*path: Any):
 
 
 LINKER_CASES = [
-    ("newer_version", _set("format_version", value=2), r"'format_version' is 2, newer"),
+    ("newer_version", _set("format_version", value=3), r"'format_version' is 3, newer"),
     (
         "version_string",
         _set("format_version", value="1"),
-        r"'format_version' must be 1",
+        r"'format_version' must be one of \[1, 2\]; got '1'",
     ),
-    ("no_version", _delete("format_version"), r"'format_version' must be 1; got None"),
+    (
+        "no_version",
+        _delete("format_version"),
+        r"'format_version' must be one of \[1, 2\]; got None",
+    ),
     ("version_true", _set("format_version", value=True), r"'format_version'"),
     ("wrong_kind", _set("kind", value="Linker"), r"'kind' must be 'er_toolkit.Linker'"),
     ("no_config", _delete("config"), r"'config' is missing"),
@@ -120,89 +124,89 @@ LINKER_CASES = [
     (
         "m_above_one",
         lambda d: _m(d).__setitem__(0, 1.5),
-        r"'scorer.fitted.m.given_name\[0\]'",
+        r"'scorer.fitted.m_.given_name\[0\]'",
     ),
     (
         "m_nan",
         lambda d: _m(d).__setitem__(0, math.nan),
-        r"m.given_name\[0\]' must be a finite",
+        r"m_.given_name\[0\]' must be a finite",
     ),
     (
         "m_inf",
         lambda d: _m(d).__setitem__(0, math.inf),
-        r"m.given_name\[0\]' must be a finite",
+        r"m_.given_name\[0\]' must be a finite",
     ),
     (
         "m_negative",
         lambda d: _m(d).__setitem__(0, -0.1),
-        r"m.given_name\[0\]' must be a number in \(0, 1\)",
+        r"m_.given_name\[0\]' must be a number in \(0, 1\)",
     ),
-    ("m_zero", lambda d: _m(d).__setitem__(0, 0.0), r"m.given_name\[0\]'"),
-    ("m_string", lambda d: _m(d).__setitem__(0, "0.5"), r"m.given_name\[0\]'"),
-    ("m_bool", lambda d: _m(d).__setitem__(0, True), r"m.given_name\[0\]'"),
+    ("m_zero", lambda d: _m(d).__setitem__(0, 0.0), r"m_.given_name\[0\]'"),
+    ("m_string", lambda d: _m(d).__setitem__(0, "0.5"), r"m_.given_name\[0\]'"),
+    ("m_bool", lambda d: _m(d).__setitem__(0, True), r"m_.given_name\[0\]'"),
     (
         "m_sum",
         lambda d: d["scorer"]["fitted"]["m_"].__setitem__(
             "given_name", [0.1, 0.1, 0.1, 0.1]
         ),
-        r"'scorer.fitted.m.given_name' must sum to 1",
+        r"'scorer.fitted.m_.given_name' must sum to 1",
     ),
     (
         "m_short",
         lambda d: _m(d).pop(),
-        r"'scorer.fitted.m.given_name' must be a list of 4",
+        r"'scorer.fitted.m_.given_name' must be a list of 4",
     ),
     (
         "m_not_list",
-        _set("scorer", "fitted", "m", "given_name", value=0.5),
-        r"m.given_name' must be a list",
+        _set("scorer", "fitted", "m_", "given_name", value=0.5),
+        r"m_.given_name' must be a list",
     ),
     (
         "m_missing_row",
         lambda d: d["scorer"]["fitted"]["m_"].pop("surname"),
-        r"'scorer.fitted.m' must be one row per comparison",
+        r"'scorer.fitted.m_' must be one row per comparison",
     ),
     (
         "m_extra_row",
         lambda d: d["scorer"]["fitted"]["m_"].__setitem__("zip", [0.5, 0.5]),
-        r"'scorer.fitted.m' must be one row per",
+        r"'scorer.fitted.m_' must be one row per",
     ),
     (
         "u_nan",
         lambda d: d["scorer"]["fitted"]["u_"]["state"].__setitem__(1, math.nan),
-        r"'scorer.fitted.u.state\[1\]'",
+        r"'scorer.fitted.u_.state\[1\]'",
     ),
     (
         "u_one",
         lambda d: d["scorer"]["fitted"]["u_"].__setitem__("state", [0.0, 1.0]),
-        r"'scorer.fitted.u.state\[0\]'",
+        r"'scorer.fitted.u_.state\[0\]'",
     ),
     (
         "lambda_zero",
-        _set("scorer", "fitted", "probability_two_random_records_match", value=0.0),
-        r"fitted.probability_two_random_records_match' must be a number in \(0, 1\)",
+        _set("scorer", "fitted", "probability_two_random_records_match_", value=0.0),
+        r"fitted.probability_two_random_records_match_' must be a number in \(0, 1\)",
     ),
     (
         "lambda_one",
-        _set("scorer", "fitted", "probability_two_random_records_match", value=1.0),
-        r"fitted.probability_two_random_records_match'",
+        _set("scorer", "fitted", "probability_two_random_records_match_", value=1.0),
+        r"fitted.probability_two_random_records_match_'",
     ),
     (
         "lambda_nan",
         _set(
-            "scorer", "fitted", "probability_two_random_records_match", value=math.nan
+            "scorer", "fitted", "probability_two_random_records_match_", value=math.nan
         ),
-        r"fitted.probability_two_random_records_match' must be a finite",
+        r"fitted.probability_two_random_records_match_' must be a finite",
     ),
     (
         "lambda_none",
-        _set("scorer", "fitted", "probability_two_random_records_match", value=None),
-        r"fitted.probability_two_random_records_match'",
+        _set("scorer", "fitted", "probability_two_random_records_match_", value=None),
+        r"fitted.probability_two_random_records_match_'",
     ),
     (
         "lambda_missing",
-        _delete("scorer", "fitted", "probability_two_random_records_match"),
-        r"fitted.probability_two_random_records_match' is missing",
+        _delete("scorer", "fitted", "probability_two_random_records_match_"),
+        r"fitted.probability_two_random_records_match_' is missing",
     ),
     (
         "given_lambda_high",
@@ -234,19 +238,34 @@ LINKER_CASES = [
     (
         "rules_empty_rule",
         _set("scorer", "params", "training_rules", value=[[]]),
-        r"params.training_rules'",
+        r"params.training_rules\[0\]' must be a non-empty list",
     ),
     ("params_missing", _delete("scorer", "params"), r"'scorer.params' is missing"),
     ("fitted_missing", _delete("scorer", "fitted"), r"'scorer.fitted' is missing"),
     (
         "n_records_negative",
-        _set("scorer", "fitted", "n_records", value=-3),
-        r"fitted.n_records'",
+        _set("scorer", "fitted", "n_records_", value=-3),
+        r"fitted.n_records_'",
+    ),
+    (
+        "n_records_total_pairs_negative",
+        _set("scorer", "fitted", "total_pairs_", value=-1),
+        r"fitted.total_pairs_' must be an integer >= 0",
+    ),
+    (
+        "lambda_estimates_nan",
+        _set("scorer", "fitted", "lambda_estimates_", value=[0.01, math.nan]),
+        r"fitted.lambda_estimates_\[1\]' must be a finite number",
+    ),
+    (
+        "lambda_candidate_share_high",
+        _set("scorer", "fitted", "candidate_match_share_", value=1.5),
+        r"fitted.candidate_match_share_' must be a number in \[0, 1\]",
     ),
     (
         "sessions_string",
-        _set("scorer", "fitted", "sessions", value="x"),
-        r"fitted.sessions'",
+        _set("scorer", "fitted", "sessions_", value="x"),
+        r"fitted.sessions_'",
     ),
     (
         "link_type",
@@ -335,16 +354,57 @@ def test_fellegi_sunter_load_has_the_same_checks(linker_dict, tmp_path, change, 
         FellegiSunter.load(path)
 
 
+def _as_format_1(scorer: dict[str, Any]) -> dict[str, Any]:
+    """The same Fellegi-Sunter model in the format 1 layout (``m``, not ``m_``)."""
+    old = copy.deepcopy(scorer)
+    fitted = old["fitted"]
+    old["format_version"] = 1
+    old["fitted"] = {
+        name: fitted[name + "_"]
+        for name in (
+            "probability_two_random_records_match",
+            "lambda_method",
+            "n_records",
+            "m",
+            "u",
+            "sessions",
+        )
+    }
+    return old
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda f: f["m"]["given_name"].__setitem__(0, math.nan), r"m.given_name\[0\]"),
+        (lambda f: f["u"].__setitem__("state", [0.5, 0.4]), r"u.state' must sum to 1"),
+        (
+            lambda f: f.__setitem__("probability_two_random_records_match", 1.0),
+            r"fitted.probability_two_random_records_match' must be a number in \(0",
+        ),
+        (lambda f: f.pop("m"), r"'fitted.m' is missing"),
+    ],
+    ids=["m_nan", "u_sum", "lambda_one", "m_missing"],
+)
+def test_format_1_files_get_the_same_checks(linker_dict, change, match):
+    old = _as_format_1(linker_dict["scorer"])
+    loaded = FellegiSunter.from_dict(copy.deepcopy(old))
+    assert loaded.m_.keys() == FellegiSunter.from_dict(linker_dict["scorer"]).m_.keys()
+    change(old["fitted"])
+    with pytest.raises(ModelFormatError, match=match):
+        FellegiSunter.from_dict(old)
+
+
 CLASSIFIER_CASES = [
     (
         "threshold_high",
-        _set("fitted", "threshold", value=2.0),
-        r"'fitted.threshold' must be a number in \[0, 1\]",
+        _set("fitted", "threshold_", value=2.0),
+        r"'fitted.threshold_' must be a number in \[0, 1\]",
     ),
     (
         "threshold_nan",
-        _set("fitted", "threshold", value=math.nan),
-        r"'fitted.threshold' must be a finite",
+        _set("fitted", "threshold_", value=math.nan),
+        r"'fitted.threshold_' must be a finite",
     ),
     ("param_threshold", _set("params", "threshold", value=-0.5), r"'params.threshold'"),
     ("cv_one", _set("params", "cv", value=1), r"'params.cv' must be an integer >= 2"),
@@ -370,42 +430,46 @@ CLASSIFIER_CASES = [
     ),
     (
         "importances",
-        _set("fitted", "feature_importances", value=[0.1]),
-        r"feature_names' and 'fitted.feature_importances' differ",
+        _set("fitted", "feature_importances_", value=[0.1]),
+        r"feature_names_' and 'fitted.feature_importances_' differ",
     ),
     (
         "importance_nan",
-        lambda d: d["fitted"]["feature_importances"].__setitem__(0, math.nan),
-        r"'fitted.feature_importances\[0\]'",
+        lambda d: d["fitted"]["feature_importances_"].__setitem__(0, math.nan),
+        r"'fitted.feature_importances_\[0\]'",
     ),
     (
         "metric_nan",
-        lambda d: d["fitted"]["cv_metrics"].__setitem__("f1", math.nan),
-        r"'fitted.cv_metrics.f1'",
+        lambda d: d["fitted"]["cv_metrics_"].__setitem__("f1", math.nan),
+        r"'fitted.cv_metrics_.f1'",
     ),
     (
         "matches",
         lambda d: d["fitted"].__setitem__(
-            "n_train_matches", d["fitted"]["n_train"] + 1
+            "n_train_matches_", d["fitted"]["n_train_"] + 1
         ),
-        r"'fitted.n_train_matches' must be at most",
+        r"'fitted.n_train_matches_' must be at most",
     ),
     (
         "skops_number",
-        _set("fitted", "estimator_skops", value=5),
-        r"'fitted.estimator_skops' must be a string",
+        _set("fitted", "model_", value=5),
+        r"'fitted.model_' must be a string",
     ),
     (
         "features",
-        _set("fitted", "feature_names", value="gamma_name"),
-        r"'fitted.feature_names' must be a list",
+        _set("fitted", "feature_names_", value="gamma_name"),
+        r"'fitted.feature_names_' must be a list",
     ),
     (
         "stacked_bad",
-        _set("fellegi_sunter", value={"kind": "FellegiSunter", "format_version": 1}),
-        r"'fellegi_sunter.link_type' is missing",
+        _set(
+            "fitted",
+            "fellegi_sunter_",
+            value={"kind": "FellegiSunter", "format_version": 2},
+        ),
+        r"'fitted.fellegi_sunter_.link_type' is missing",
     ),
-    ("newer", _set("format_version", value=2), r"'format_version' is 2, newer"),
+    ("newer", _set("format_version", value=3), r"'format_version' is 3, newer"),
     ("kind", _set("kind", value="FellegiSunter"), r"'kind' must be 'ClassifierScorer'"),
 ]
 

@@ -178,7 +178,7 @@ def test_explain_contributions_add_up_to_match_weight(fitted):
 def test_load_non_json_file(tmp_path):
     path = tmp_path / "model.json"
     path.write_text("this is not json {")
-    with pytest.raises(ModelFormatError, match="is not valid JSON"):
+    with pytest.raises(ModelFormatError, match="is not JSON"):
         Linker.load(path)
 
 

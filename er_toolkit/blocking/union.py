@@ -41,6 +41,21 @@ def count_rule_pairs(
     )
 
 
+def explode_message(name: str, n: int, limit: int) -> str:
+    """Return the message refusing blocking rule ``name`` for its ``n`` pairs.
+
+    Examples
+    --------
+    >>> explode_message("city", 2_000, 1_000)[:47]
+    "Blocking rule 'city' would produce 2,000 pairs,"
+    """
+    return (
+        f"Blocking rule {name!r} would produce {n:,} pairs, more than "
+        f"max_pairs_per_rule={limit:,}; make it stricter (add a column, or use a "
+        "prefix of another) or raise the limit."
+    )
+
+
 def block_pairs(
     records: pl.DataFrame,
     blockers: Sequence[Blocker],
@@ -156,11 +171,7 @@ def blockers_to_run(
     kept = []
     for blocker, n in zip(blockers, counts.get_column("pairs"), strict=True):
         if max_pairs_per_rule is not None and n > max_pairs_per_rule:
-            message = (
-                f"Blocking rule {blocker.name!r} would produce {n:,} pairs, more than "
-                f"max_pairs_per_rule={max_pairs_per_rule:,}; make it stricter "
-                "(add a column, or use a prefix of another) or raise the limit."
-            )
+            message = explode_message(blocker.name, n, max_pairs_per_rule)
             if on_explode == "raise":
                 raise BlockingError(message)
             warnings.warn(message, stacklevel=stacklevel)

@@ -74,9 +74,15 @@ def match_weights_chart(table: pl.DataFrame, *, prior_weight: float) -> Figure:
     ax, mu = fig.subplots(1, 2, sharey=True, width_ratios=(3, 2))
     y = np.arange(n)
     colours = [NEUTRAL] + [POSITIVE if w >= 0 else NEGATIVE for w in weights[1:]]
-    ax.barh(y, weights, color=colours, height=0.7)
-    span = float(np.ptp(np.r_[weights, 0.0])) or 1.0
+    # a weight that is not finite (λ or a level of a degenerate fit) gets no bar
+    weights = np.where(np.isfinite(weights), weights, np.nan)
+    shown = np.r_[weights[np.isfinite(weights)], 0.0]
+    ax.barh(y, np.nan_to_num(weights), color=colours, height=0.7)
+    span = float(np.ptp(shown)) or 1.0
     for yi, w in zip(y, weights, strict=True):
+        if not np.isfinite(w):
+            ax.text(0, yi, " not finite", va="center", ha="left", fontsize=7)
+            continue
         ax.text(
             w + (0.01 * span if w >= 0 else -0.01 * span),
             yi,
@@ -85,7 +91,7 @@ def match_weights_chart(table: pl.DataFrame, *, prior_weight: float) -> Figure:
             ha="left" if w >= 0 else "right",
             fontsize=7,
         )
-    low, high = min(weights.min(), 0.0), max(weights.max(), 0.0)
+    low, high = float(shown.min()), float(shown.max())
     ax.set_xlim(low - 0.12 * span, high + 0.12 * span)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, labels, fontsize=8)

@@ -21,6 +21,22 @@ VERBS: Final[dict[str, tuple[str, str]]] = {
     "label": ("er_toolkit.cli.label", "label candidate pairs by active learning"),
     "profile": ("er_toolkit.cli.profile", "profile a file's data quality"),
     "report": ("er_toolkit.cli.report", "write the HTML run report of a model"),
+    "advise-blocking": (
+        "er_toolkit.cli.blocking",
+        "propose blocking rules reaching a target recall within a pair budget",
+    ),
+    "store": (
+        "er_toolkit.cli.store",
+        "the master store: init|apply|lookup|decide|erase|history|golden|export|drift",
+    ),
+    "import-splink": (
+        "er_toolkit.cli.import_splink",
+        "read a trained Splink 5 model into an er_toolkit model (and MLflow)",
+    ),
+    "export-splink": (
+        "er_toolkit.cli.export_splink",
+        "write a Fellegi-Sunter model as Splink 5 settings",
+    ),
 }
 """Verb -> (module with ``main(argv) -> int``, one-line description).
 

@@ -148,6 +148,11 @@ def train(
         "n_clusters": float(clusters.get_column(schema.CLUSTER_ID).n_unique()),
         "largest_cluster": float(sizes.max() or 0),  # type: ignore[arg-type]
     }
+    if prepared.placeholders is not None:  # [placeholders]: values set to null
+        metrics["placeholder_values"] = float(prepared.placeholders.height)
+        metrics["placeholder_records"] = float(
+            prepared.placeholders.get_column("records").sum()
+        )
     scorer_report = linker.scorer_.report()
     metrics.update(scorer_report.metrics)
     curve = None
@@ -272,6 +277,11 @@ def _print_summary(summary: dict[str, object]) -> None:
         f"clusters: {int(metrics['n_clusters']):,}  "
         f"largest cluster: {int(metrics['largest_cluster']):,}"
     )
+    if "placeholder_values" in metrics:
+        print(
+            f"placeholders: {int(metrics['placeholder_values']):,} values in "
+            f"{int(metrics['placeholder_records']):,} record fields set to null"
+        )
     if "cv_f1" in metrics:
         print(
             "cross-validated  precision {cv_precision:.4f}  recall {cv_recall:.4f}  "

@@ -1,4 +1,4 @@
-"""A Comparison: ordered levels over one column, compiled to gamma arrays."""
+"""A Comparison: ordered levels over one or more columns, compiled to gamma arrays."""
 
 from __future__ import annotations
 
@@ -11,15 +11,19 @@ import polars as pl
 from er_toolkit.compare.engine import RecordEncoding
 from er_toolkit.compare.kernel import TF_PREFIX, compare_encoded, tf
 from er_toolkit.compare.levels import (
+    ColumnsReversedLevel,
     DistanceLevel,
     ExactLevel,
     Level,
     ScoredLevel,
     SimilarityLevel,
+    level_column_pairs,
     level_from_dict,
+    level_reads,
     level_to_dict,
+    sub_levels,
 )
-from er_toolkit.compare.pair_values import ColumnEncoding, ValueKind
+from er_toolkit.compare.pair_values import ColumnEncoding, ColumnPair, ValueKind
 from er_toolkit.compare.text_levels import TfidfCosineLevel
 from er_toolkit.exceptions import ConfigError, SchemaError
 
@@ -28,33 +32,56 @@ __all__ = ["TF_PREFIX", "Comparison", "term_frequencies", "tf"]
 
 @dataclass(frozen=True)
 class Comparison:
-    """Ordered levels over one column, most similar first.
+    """Ordered levels over one column (or several), most similar first.
 
     A pair gets gamma ``len(levels)`` at the first level, counting down to 1
-    at the last; 0 when no level applies ("else"); -1 when either value is
-    null or blank. A comparison with a level that reads numbers or dates
-    (``numeric_difference``, ``date_difference``, ``date_swap``) reads the
-    column as numbers or dates for all its levels: a value that does not
-    parse is null too, so ("2001-01-02", "not a date") is -1 even at an
-    exact or edit-distance level of the same comparison.
+    at the last; 0 when no level applies ("else"); -1 when either value of
+    the comparison's own ``column`` is null or blank. A comparison with a
+    level that reads its column as numbers or dates (``numeric_difference``,
+    ``date_difference``, ``date_swap``) reads that column as numbers or dates
+    for all its levels: a value that does not parse is null too, so
+    ("2001-01-02", "not a date") is -1 even at an exact or edit-distance
+    level of the same comparison.
+
+    Levels may read other columns: a level's ``column`` names the column it
+    compares (default: the comparison's), and the levels of several columns
+    (``and``, ``or``, ``not``, ``columns_reversed``, ``contains``) read each
+    pair's values across columns. A null in another column only keeps a pair
+    off the levels that read it. ``columns`` lists every column the
+    comparison reads, its own first; it is worked out from the levels when
+    not given.
 
     Parameters
     ----------
     name
         Used in column names (``gamma_<name>``, ``sim_<name>``).
     column
-        The records column compared.
+        The comparison's own column: its nulls are the null level, and it is
+        the column of the levels that name none.
     levels
         The levels, most similar first.
     date_format
         ``strptime`` format of string dates, for date levels; ``None`` reads
         ISO ``YYYY-MM-DD``.
+    columns
+        Every column the levels read, ``column`` first (worked out when empty).
+
+    Examples
+    --------
+    >>> from er_toolkit.compare import ColumnsReversedLevel, ExactLevel
+    >>> name = Comparison(
+    ...     "name", "first_name",
+    ...     (ExactLevel(), ColumnsReversedLevel(columns=("first_name", "surname"))),
+    ... )
+    >>> name.columns
+    ('first_name', 'surname')
     """
 
     name: str
     column: str
     levels: tuple[Level, ...]
     date_format: str | None = None
+    columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "levels", tuple(self.levels))
@@ -65,6 +92,32 @@ class Comparison:
                 f"A comparison's name must be an identifier (letters, digits, _); "
                 f"got {self.name!r}."
             )
+        if not isinstance(self.column, str) or not self.column:
+            raise ConfigError(
+                f"Comparison {self.name!r} needs a 'column' (a column name); got "
+                f"{self.column!r}."
+            )
+        read = [c for pair in self.column_pairs for c in pair]
+        columns = tuple(dict.fromkeys([self.column, *self.columns, *read]))
+        declared = tuple(self.columns)
+        if declared and declared[0] != self.column:
+            raise ConfigError(
+                f"Comparison {self.name!r}: 'columns' must start with its own "
+                f"'column' {self.column!r}; got {list(declared)}."
+            )
+        object.__setattr__(self, "columns", columns)
+        for i, lvl in enumerate(self.levels):
+            if (
+                isinstance(lvl, ExactLevel)
+                and lvl.term_frequency
+                and (lvl.column or self.column) != self.column
+            ):
+                raise ConfigError(
+                    f"Comparison {self.name!r}: a term-frequency exact level "
+                    f"must be on the comparison's own column {self.column!r}; "
+                    f"level number {i + 1} is on {lvl.column!r}."
+                )
+
         tokenisers = {
             (lvl.tokens, lvl.q)
             for lvl in self.levels
@@ -76,6 +129,14 @@ class Comparison:
                 f"their tokens (one IDF per comparison); got {sorted(tokenisers)}. "
                 "Split them into two comparisons."
             )
+
+    @property
+    def column_pairs(self) -> tuple[ColumnPair, ...]:
+        """Every (left column, right column) pair the levels read."""
+        pairs = [
+            p for lvl in self.levels for p in level_column_pairs(lvl, main=self.column)
+        ]
+        return tuple(dict.fromkeys([(self.column, self.column), *pairs]))
 
     @property
     def n_levels(self) -> int:
@@ -96,10 +157,28 @@ class Comparison:
         return None
 
     @property
+    def tf_level(self) -> ExactLevel | None:
+        """The term-frequency adjusted exact level (the one at :attr:`tf_gamma`)."""
+        gamma = self.tf_gamma
+        if gamma is None:
+            return None
+        level = self.levels[len(self.levels) - gamma]
+        assert isinstance(level, ExactLevel)
+        return level
+
+    @property
     def similarity_level(self) -> ScoredLevel | None:
-        """The first level with a raw similarity: the one ``sim_<name>`` reports."""
+        """The first level with a raw similarity on the comparison's own column.
+
+        The one ``sim_<name>`` reports; levels on whole values only (those
+        with ``extract`` compare parts).
+        """
         for lvl in self.levels:
-            if isinstance(lvl, ScoredLevel):
+            if (
+                isinstance(lvl, ScoredLevel)
+                and getattr(lvl, "column", None) in (None, self.column)
+                and getattr(lvl, "extract", None) is None
+            ):
                 return lvl
         return None
 
@@ -123,24 +202,50 @@ class Comparison:
 
     @property
     def reads(self) -> frozenset[ValueKind]:
-        """How the levels read the values (``"text"``, ``"number"``, ``"date"``)."""
-        return frozenset(lvl.reads for lvl in self.levels)
+        """How the levels read the own column (``"text"``, ``"number"``, ``"date"``)."""
+        kinds: frozenset[ValueKind] = frozenset()
+        for lvl in self.levels:
+            kinds |= level_reads(lvl, main=self.column)
+        return kinds or frozenset({"text"})
 
     @property
-    def cutoffs(self) -> tuple[dict[str, float], dict[str, int]]:
-        """The loosest similarity and distance any level asks about, per comparator."""
-        sims: dict[str, float] = {}
-        dists: dict[str, int] = {}
+    def cutoffs(self) -> dict[ColumnPair, tuple[dict[str, float], dict[str, int]]]:
+        """Per column pair, the loosest similarity and distance any level asks about.
+
+        Only levels on whole values count, and only float32 similarity
+        levels: float64 ones and parts (``extract``) are compared in full.
+        """
+        out: dict[ColumnPair, tuple[dict[str, float], dict[str, int]]] = {}
+
+        def visit(level: Level) -> None:
+            for sub in sub_levels(level):
+                visit(sub)
+            if isinstance(level, ColumnsReversedLevel) and level.comparator:
+                a, b = level.columns
+                for pair in ((a, b), (b, a)):
+                    sims = out.setdefault(pair, ({}, {}))[0]
+                    sims[level.comparator] = min(
+                        sims.get(level.comparator, 1.0), level.min_similarity
+                    )
+            if getattr(level, "extract", None) is not None:
+                return  # parts are never cut off
+            if isinstance(level, SimilarityLevel) and level.precision != "float32":
+                return  # float64 similarities are compared in full
+            if isinstance(level, (SimilarityLevel, DistanceLevel)):
+                column = level.column or self.column
+                sims, dists = out.setdefault((column, column), ({}, {}))
+                if isinstance(level, SimilarityLevel):
+                    sims[level.comparator] = min(
+                        sims.get(level.comparator, 1.0), level.min_similarity
+                    )
+                else:
+                    dists[level.comparator] = max(
+                        dists.get(level.comparator, 0), level.max_distance
+                    )
+
         for lvl in self.levels:
-            if isinstance(lvl, SimilarityLevel):
-                sims[lvl.comparator] = min(
-                    sims.get(lvl.comparator, 1.0), lvl.min_similarity
-                )
-            elif isinstance(lvl, DistanceLevel):
-                dists[lvl.comparator] = max(
-                    dists.get(lvl.comparator, 0), lvl.max_distance
-                )
-        return sims, dists
+            visit(lvl)
+        return out
 
     def compare(
         self,
@@ -181,21 +286,35 @@ class Comparison:
             ``tf_<name>`` (float32) where it has a term-frequency adjusted
             exact level.
         """
-        if self.column not in records.columns:
+        missing = [c for c in self.columns if c not in records.columns]
+        if missing:
             raise SchemaError(
-                f"Comparison {self.name!r} needs column {self.column!r}; the records "
+                f"Comparison {self.name!r} needs column(s) {missing}; the records "
                 f"have {records.columns}."
             )
         if encoding is None:
             encoding = RecordEncoding(records)
-        column = encoding.column(self.column, date_format=self.date_format)
+        n_records = records.height
+
+        def encoded(
+            left: str, right: str
+        ) -> tuple[ColumnEncoding, np.ndarray, np.ndarray]:
+            if left == right:
+                return (
+                    encoding.column(left, date_format=self.date_format),
+                    rows_l,
+                    rows_r,
+                )
+            pair = encoding.pair(left, right, date_format=self.date_format)
+            return pair, rows_l, rows_r + n_records
+
+        own = encoding.column(self.column, date_format=self.date_format)
         return compare_encoded(
             self,
-            column,
-            rows_l,
-            rows_r,
+            encoded,
+            len(rows_l),
             term_frequency=(
-                None if self.tf_gamma is None else column.term_frequency[rows_l]
+                None if self.tf_gamma is None else own.term_frequency[rows_l]
             ),
             raw_similarity=raw_similarity,
             workers=workers,
@@ -208,6 +327,8 @@ class Comparison:
             "column": self.column,
             "levels": [level_to_dict(lvl) for lvl in self.levels],
         }
+        if len(self.columns) > 1:
+            out["columns"] = list(self.columns)
         if self.date_format is not None:
             out["date_format"] = self.date_format
         return out
@@ -215,7 +336,7 @@ class Comparison:
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Comparison:
         """Build a comparison from :meth:`to_dict`'s output or a config table."""
-        valid = {"name", "column", "levels", "date_format"}
+        valid = {"name", "column", "columns", "levels", "date_format"}
         unknown = sorted(set(spec) - valid)
         if unknown:
             raise ConfigError(
@@ -225,11 +346,25 @@ class Comparison:
         missing = [k for k in ("name", "levels") if k not in spec]
         if missing:
             raise ConfigError(f"A comparison needs {missing}; got {sorted(spec)}.")
+        columns = spec.get("columns", ())
+        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+            raise ConfigError(
+                f"Comparison {spec['name']!r}: 'columns' must be a list of column "
+                f"names; got {columns!r}."
+            )
+        column = spec.get("column", columns[0] if columns else spec["name"])
+        levels = spec["levels"]
+        if isinstance(levels, (str, dict)) or not isinstance(levels, (list, tuple)):
+            raise ConfigError(
+                f"Comparison {spec['name']!r}: 'levels' must be a list of level "
+                f"tables; got {type(levels).__name__}."
+            )
         return cls(
             name=spec["name"],
-            column=spec.get("column", spec["name"]),
-            levels=tuple(level_from_dict(lvl) for lvl in spec["levels"]),
+            column=column,
+            levels=tuple(level_from_dict(lvl) for lvl in levels),
             date_format=spec.get("date_format"),
+            columns=tuple(columns),
         )
 
 

@@ -13,7 +13,7 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.compare import limits
 from er_toolkit.compare.pair_values import ColumnEncoding
-from er_toolkit.exceptions import ConfigError
+from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class RecordEncoding:
         self.records = records
         self.max_compared_length = limits.max_compared_length(max_compared_length)
         self._columns: dict[tuple[str, str | None], ColumnEncoding] = {}
+        self._pairs: dict[tuple[str, str, str | None], ColumnEncoding] = {}
 
     def column(self, name: str, *, date_format: str | None = None) -> ColumnEncoding:
         """Return the encoding of column ``name``."""
@@ -45,6 +46,29 @@ class RecordEncoding:
                 max_compared_length=self.max_compared_length,
             )
         return self._columns[key]
+
+    def pair(
+        self, left: str, right: str, *, date_format: str | None = None
+    ) -> ColumnEncoding:
+        """Return one encoding of column ``left`` followed by column ``right``.
+
+        Row ``i`` of ``left`` is position ``i``, row ``i`` of ``right`` is
+        ``i + len(records)``: a level comparing one column against another
+        (``columns_reversed``, ``contains``) reads both in one code space.
+        """
+        key = (left, right, date_format)
+        if key not in self._pairs:
+            frames = [self.records.select(pl.col(c).alias("v")) for c in (left, right)]
+            try:
+                stacked = pl.concat(frames, how="vertical_relaxed").to_series()
+            except pl.exceptions.PolarsError as exc:
+                raise SchemaError(
+                    f"Columns {left!r} and {right!r} are compared with each other, so "
+                    f"they must share a type; got {self.records.schema[left]} and "
+                    f"{self.records.schema[right]}."
+                ) from exc
+            self._pairs[key] = ColumnEncoding(stacked, date_format=date_format)
+        return self._pairs[key]
 
 
 def compare_pairs(

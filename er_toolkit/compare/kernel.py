@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.compare.pair_values import ColumnEncoding, PairValues
+from er_toolkit.compare.levels import level_matches
+from er_toolkit.compare.pair_values import ColumnEncoding, PairColumns, PairValues
 from er_toolkit.compare.text_values import (
     DocumentFrequencies,
     check_document_frequencies,
@@ -23,11 +24,15 @@ TF_PREFIX = schema.TF_PREFIX
 tf = schema.tf
 
 
+Encoded = Callable[[str, str], tuple[ColumnEncoding, np.ndarray, np.ndarray]]
+"""``(left column, right column) -> (encoding, left positions, right positions)``:
+how an engine hands the kernel the values of one column pair."""
+
+
 def compare_encoded(
     comparison: Comparison,
-    encoding: ColumnEncoding,
-    rows_l: np.ndarray,
-    rows_r: np.ndarray,
+    encoded: Encoded,
+    size: int,
     *,
     term_frequency: np.ndarray | None = None,
     raw_similarity: bool = True,
@@ -36,17 +41,19 @@ def compare_encoded(
     """Return one comparison's gamma (and sim, tf) arrays over encoded values.
 
     The one implementation of levels and nulls that every engine runs: the
-    polars engine passes the encoding of the whole records column,
-    :func:`compare_batch` that of one batch.
+    polars engine passes encodings of whole records columns,
+    :func:`compare_batch` those of one batch.
 
     Parameters
     ----------
     comparison
         The comparison.
-    encoding
-        The compared column's values, encoded.
-    rows_l, rows_r
-        Positions in ``encoding`` of each pair's left and right value.
+    encoded
+        For each column pair a level reads (a column with itself, or one
+        column against another), its values encoded and the positions of
+        each pair's left and right value in that encoding.
+    size
+        The number of pairs.
     term_frequency
         The left value's frequency per pair, for a comparison with a
         term-frequency adjusted exact level.
@@ -59,28 +66,38 @@ def compare_encoded(
     Returns
     -------
     dict
-        ``gamma_<name>`` (int8, -1 where either value is null or, for a
-        comparison with number or date levels, not a number or date);
-        ``sim_<name>`` (float32, NaN where gamma is -1) where the comparison
-        has a string comparator and ``raw_similarity`` is set; ``tf_<name>``
-        (float32) where it has a term-frequency adjusted exact level.
+        ``gamma_<name>`` (int8, -1 where either value of the comparison's
+        own column is null or, for a comparison with number or date levels,
+        not a number or date); ``sim_<name>`` (float32, NaN where gamma is
+        -1) where the comparison has a string comparator and
+        ``raw_similarity`` is set; ``tf_<name>`` (float32, or float64 for a
+        level of that precision) where it has a
+        term-frequency adjusted exact level.
     """
-    sims, dists = ({}, {}) if raw_similarity else comparison.cutoffs
-    values = PairValues(
-        encoding,
-        rows_l,
-        rows_r,
-        min_similarity=sims,
-        max_distance=dists,
-        workers=workers,
-    )
+    cutoffs = {} if raw_similarity else comparison.cutoffs
+
+    def make(left: str, right: str) -> PairValues:
+        encoding, rows_l, rows_r = encoded(left, right)
+        sims, dists = cutoffs.get((left, right), ({}, {}))
+        return PairValues(
+            encoding,
+            rows_l,
+            rows_r,
+            min_similarity=sims,
+            max_distance=dists,
+            workers=workers,
+        )
+
+    columns = PairColumns(make, size)
+    main = comparison.column
     n_levels = len(comparison.levels)
-    gamma = np.zeros(len(rows_l), dtype=np.int8)
-    undecided = np.ones(len(rows_l), dtype=bool)
+    gamma = np.zeros(size, dtype=np.int8)
+    undecided = np.ones(size, dtype=bool)
     for i, level in enumerate(comparison.levels):
-        hit = undecided & level.matches(values)
+        hit = undecided & level_matches(level, columns, main=main)
         gamma[hit] = n_levels - i
         undecided &= ~hit
+    values = columns.get(main)
     null = values.null_as(comparison.reads)
     gamma[null] = schema.NULL_LEVEL
     out: dict[str, np.ndarray] = {schema.gamma(comparison.name): gamma}
@@ -96,7 +113,11 @@ def compare_encoded(
                 f"Comparison {comparison.name!r} has a term-frequency level, so it "
                 "needs the left values' term frequencies; got none."
             )
-        out[tf(comparison.name)] = np.asarray(term_frequency, dtype=np.float32)
+        tf_level = comparison.tf_level
+        precise = tf_level is not None and tf_level.precision == "float64"
+        out[tf(comparison.name)] = np.asarray(
+            term_frequency, dtype=np.float64 if precise else np.float32
+        )
     return out
 
 
@@ -143,7 +164,7 @@ def compare_batch(
     -------
     dict of numpy.ndarray
         Per comparison ``gamma_<name>`` (int8), and ``sim_<name>`` (float32,
-        NaN for null) and ``tf_<name>`` (float32) where they apply.
+        NaN for null) and ``tf_<name>`` (float32, float64 at that precision) where they apply.
 
     Raises
     ------
@@ -167,21 +188,33 @@ def compare_batch(
         raise ConfigError(f"Comparison names must be unique; got {names}.")
     frequencies = dict(term_frequencies or {})
     documents = dict(document_frequencies or {})
-    encodings: dict[tuple[str, str | None], ColumnEncoding] = {}
-    n: int | None = None
+    encodings: dict[tuple[str, str, str | None], ColumnEncoding] = {}
+    sizes: dict[str, int] = {}
+    for comparison in comparisons:
+        for column in comparison.columns:
+            if column not in sizes:
+                sizes[column] = _size(comparison, column, left, right)
+    n = next(iter(sizes.values()), 0)
+    for column, size in sizes.items():
+        if size != n:
+            raise SchemaError(
+                f"Every compare_batch column must hold one value per pair; "
+                f"column {column!r} holds {size}, another {n}."
+            )
+    rows = np.arange(n, dtype=np.int64)
     out: dict[str, np.ndarray] = {}
     for comparison in comparisons:
-        key = (comparison.column, comparison.date_format)
-        if key not in encodings:
-            values, size = _stacked(comparison, left, right)
-            if n is not None and size != n:
-                raise SchemaError(
-                    f"Every compare_batch column must hold one value per pair; "
-                    f"column {comparison.column!r} holds {size}, another {n}."
-                )
-            n = size
-            encodings[key] = ColumnEncoding(values, date_format=comparison.date_format)
-        encoding = encodings[key]
+        date_format = comparison.date_format
+
+        def encoded(
+            l_col: str, r_col: str, *, date_format: str | None = date_format
+        ) -> tuple[ColumnEncoding, np.ndarray, np.ndarray]:
+            key = (l_col, r_col, date_format)
+            if key not in encodings:
+                values = _stacked(l_col, r_col, left, right)
+                encodings[key] = ColumnEncoding(values, date_format=date_format)
+            return encodings[key], rows, rows + n
+
         tokens = comparison.tfidf_tokens
         if tokens is not None:
             if comparison.name not in documents:
@@ -191,19 +224,19 @@ def compare_batch(
                     "the token counts of the whole column; got keys "
                     f"{sorted(documents)}."
                 )
-            encoding.document_frequencies[tokens] = check_document_frequencies(
+            own, _, _ = encoded(comparison.column, comparison.column)
+            own.document_frequencies[tokens] = check_document_frequencies(
                 documents[comparison.name], comparison.name, tokens
             )
-        rows = np.arange(n or 0, dtype=np.int64)
         freq = None
         if comparison.tf_gamma is not None:
-            freq = _left_frequencies(comparison, frequencies, encoding, len(rows))
+            own, _, _ = encoded(comparison.column, comparison.column)
+            freq = _left_frequencies(comparison, frequencies, own, n)
         out.update(
             compare_encoded(
                 comparison,
-                encoding,
-                rows,
-                rows + len(rows),
+                encoded,
+                n,
                 term_frequency=freq,
                 raw_similarity=raw_similarity,
                 workers=workers,
@@ -222,33 +255,47 @@ def _series(name: str, values: Any) -> pl.Series:
     return series
 
 
-def _stacked(
-    comparison: Comparison, left: Mapping[str, Any], right: Mapping[str, Any]
-) -> tuple[pl.Series, int]:
-    """Return the left values followed by the right ones, and the pair count."""
-    column = comparison.column
+def _size(
+    comparison: Comparison,
+    column: str,
+    left: Mapping[str, Any],
+    right: Mapping[str, Any],
+) -> int:
+    """Return how many pairs ``column`` holds, checking both sides hold it alike."""
     for side, values in (("left", left), ("right", right)):
         if column not in values:
             raise SchemaError(
                 f"Comparison {comparison.name!r} needs column {column!r} on the "
                 f"{side}; the batch has {sorted(values)}."
             )
-    lhs, rhs = _series(column, left[column]), _series(column, right[column])
-    if len(lhs) != len(rhs):
+    n_l, n_r = len(_series(column, left[column])), len(_series(column, right[column]))
+    if n_l != n_r:
         raise SchemaError(
             f"Column {column!r} must hold one left and one right value per pair; "
-            f"got {len(lhs)} left and {len(rhs)} right values."
+            f"got {n_l} left and {n_r} right values."
         )
+    return n_l
+
+
+def _stacked(
+    l_col: str, r_col: str, left: Mapping[str, Any], right: Mapping[str, Any]
+) -> pl.Series:
+    """Return the left values of ``l_col`` followed by the right ones of ``r_col``."""
+    lhs, rhs = _series(l_col, left[l_col]), _series(l_col, right[r_col])
     try:
-        stacked = pl.concat(
+        return pl.concat(
             [lhs.to_frame(), rhs.to_frame()], how="vertical_relaxed"
         ).to_series()
     except pl.exceptions.PolarsError as exc:
+        what = (
+            f"The left and right values of column {l_col!r}"
+            if l_col == r_col
+            else f"The left values of column {l_col!r} and the right values of "
+            f"column {r_col!r} (compared with each other)"
+        )
         raise SchemaError(
-            f"The left and right values of column {column!r} must share a type; "
-            f"got {lhs.dtype} and {rhs.dtype}."
+            f"{what} must share a type; got {lhs.dtype} and {rhs.dtype}."
         ) from exc
-    return stacked, len(lhs)
 
 
 def _left_frequencies(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import cached_property
 from typing import Any, Final, Literal
 
@@ -74,10 +74,12 @@ class ColumnEncoding:
         date_format: str | None = None,
         max_compared_length: int | None = None,
         document_frequencies: Mapping[tuple[str, int], Any] | None = None,
+        trim: bool = True,
     ) -> None:
         self.values = values
         self.date_format = date_format
         self.max_compared_length = limits.max_compared_length(max_compared_length)
+        self.trim = trim
         self.document_frequencies: dict[tuple[str, int], Any] = dict(
             document_frequencies or {}
         )
@@ -86,17 +88,41 @@ class ColumnEncoding:
         self.derived: dict[Any, Any] = {}
         """Per-value statistics of levels, made on first use (token vectors, numbers)."""
         self._halves_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._value_maps: dict[str, np.ndarray] = {}
+        self._parts: dict[str, ColumnEncoding] = {}
 
     @cached_property
     def strings(self) -> pl.Series:
-        """The values as trimmed strings; blanks and NaN as null."""
+        """The values as trimmed strings (``trim``); empty strings and NaN as null."""
         s = self.values
         if s.dtype.is_float():
             s = s.fill_nan(None)
         if s.dtype != pl.String:
             s = s.cast(pl.String)
-        s = s.str.strip_chars()
+        if self.trim:
+            s = s.str.strip_chars()
         return pl.select(pl.when(s.str.len_chars() > 0).then(s)).to_series()
+
+    def part(self, pattern: str) -> ColumnEncoding:
+        """Return the encoding of each value's first match of regex ``pattern``.
+
+        The match is read from the value as compared (trimmed) and kept as
+        matched (not trimmed again); no match, or an empty one, is null.
+        What SQL's ``NULLIF(regexp_extract(value, pattern, 0), '')`` gives.
+
+        Examples
+        --------
+        >>> enc = ColumnEncoding(pl.Series(["ann@x.org", "@x.org", None]))
+        >>> enc.part("^[^@]+").strings.to_list()
+        ['ann', None, None]
+        """
+        if pattern not in self._parts:
+            self._parts[pattern] = ColumnEncoding(
+                self.strings.str.extract(pattern, 0),
+                max_compared_length=self.max_compared_length,
+                trim=False,
+            )
+        return self._parts[pattern]
 
     @cached_property
     def _sorted_uniques(self) -> pl.Series:
@@ -171,6 +197,19 @@ class ColumnEncoding:
             a, b = left[at], right[at]
             maybe[at] = (first[a] == first[b]) | (last[a] == last[b])
         return maybe
+
+    def value_map(
+        self, key: str, function: Callable[[pl.Series], np.ndarray]
+    ) -> np.ndarray:
+        """Return ``function`` of the distinct values (indexed by code), made once.
+
+        ``function`` takes the distinct strings as a polars Series and
+        returns one value each; ``key`` names it in the cache (one key, one
+        function).
+        """
+        if key not in self._value_maps:
+            self._value_maps[key] = np.asarray(function(self._sorted_uniques))
+        return self._value_maps[key]
 
     @cached_property
     def uniques(self) -> np.ndarray:
@@ -266,10 +305,25 @@ class PairValues:
         self.rows_r = rows_r
         self.min_similarity = dict(min_similarity or {})
         self.max_distance = dict(max_distance or {})
-        self._sim_cache: dict[str, np.ndarray] = {}
+        self._sim_cache: dict[tuple[str, bool], np.ndarray] = {}
         self._dist_cache: dict[str, np.ndarray] = {}
+        self._parts: dict[str, PairValues] = {}
         self.derived: dict[Any, np.ndarray] = {}
         """Per-pair arrays of levels, made on first use (TF-IDF cosines, distances)."""
+
+    def part(self, pattern: str) -> PairValues:
+        """Return the pairs' values reduced to their first match of ``pattern``.
+
+        See :meth:`ColumnEncoding.part`; no cutoffs apply to the parts.
+        """
+        if pattern not in self._parts:
+            self._parts[pattern] = PairValues(
+                self.encoding.part(pattern),
+                self.rows_l,
+                self.rows_r,
+                workers=self.workers,
+            )
+        return self._parts[pattern]
 
     @cached_property
     def codes_l(self) -> np.ndarray:
@@ -354,27 +408,73 @@ class PairValues:
         out[self._differ] = differing
         return out
 
-    def similarity(self, comparator: str) -> np.ndarray:
+    def similarity(self, comparator: str, *, precise: bool = False) -> np.ndarray:
         """Similarity in [0, 1] per pair (NaN where either side is null).
 
         Equal values score 1 without computing; the comparator runs once per
-        distinct pair of differing values. With a ``min_similarity`` for the
-        comparator, similarities whose float32 is below it may be 0.
+        distinct pair of differing values. Float32 by default, with a
+        ``min_similarity`` for the comparator similarities whose float32 is
+        below it may be 0; ``precise`` gives float64 similarities as SQL
+        engines compute them (see
+        :func:`~er_toolkit.compare.comparators.similarity`), never cut off.
         """
-        if comparator not in self._sim_cache:
+        key = (comparator, precise)
+        if key not in self._sim_cache:
             left, right, inverse = self._distinct_differing
-            cutoff = self.min_similarity.get(comparator)
+            cutoff = None if precise else self.min_similarity.get(comparator)
             sims = comparators.similarity(
                 comparator,
                 left,
                 right,
                 score_cutoff=None if cutoff is None else score_cutoff(cutoff),
                 workers=self.workers,
+                dtype=np.float64 if precise else np.float32,
             )[inverse]
-            self._sim_cache[comparator] = self._fill(
-                sims.astype(np.float32), same=1.0, null=np.nan
+            self._sim_cache[key] = self._fill(
+                sims.astype(np.float64 if precise else np.float32),
+                same=1.0,
+                null=np.nan,
             )
-        return self._sim_cache[comparator]
+        return self._sim_cache[key]
+
+    def compute(
+        self, function: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        """Apply a vectorised test once per distinct (left, right) pair of values.
+
+        ``function`` takes the left and the right strings of the distinct
+        value pairs (object arrays, equal pairs included) and returns one
+        boolean each; pairs with a null get False. The levels reading one
+        column against another (``contains``) are built on it.
+        """
+        both = ~self.null
+        n = max(self.encoding.n_uniques, 1)
+        key = pl.Series(self.codes_l[both].astype(np.int64) * n + self.codes_r[both])
+        inverse = key.rank("dense").to_numpy().astype(np.int64) - 1
+        uniq = key.unique().sort().to_numpy()
+        uniques = self.encoding.uniques
+        out = np.zeros(len(self.codes_l), dtype=bool)
+        if len(uniq):
+            found = np.asarray(function(uniques[uniq // n], uniques[uniq % n]), bool)
+            out[both] = found[inverse]
+        return out
+
+    def per_value(
+        self, key: str, function: Callable[[pl.Series], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``function`` of each pair's left and right value, made per distinct value.
+
+        See :meth:`ColumnEncoding.value_map`; where a side is null its entry
+        is that of an arbitrary value: mask with :attr:`null`.
+        """
+        values = self.encoding.value_map(key, function)
+        if len(values) == 0:
+            empty = np.zeros((len(self.codes_l), *values.shape[1:]), dtype=np.int64)
+            return empty, empty
+        return (
+            values[np.maximum(self.codes_l, 0)],
+            values[np.maximum(self.codes_r, 0)],
+        )
 
     def distance(self, comparator: str) -> np.ndarray:
         """Edit distance per pair (a large number where either side is null)."""
@@ -452,3 +552,37 @@ class PairValues:
             & (dd[rl] == m[rr])
             & (m[rl] != dd[rl])
         )
+
+
+ColumnPair = tuple[str, str]
+"""A left column and a right column: ``("surname", "surname")`` compares a
+column with itself; ``("first_name", "surname")`` compares each pair's left
+first name with its right surname."""
+
+
+class PairColumns:
+    """The pairs' values of every column pair a comparison reads.
+
+    An engine makes one per comparison and set of pairs: ``make`` returns
+    the :class:`PairValues` of a left column against a right column (the
+    engine decides how the values are encoded), and each is made once.
+
+    Parameters
+    ----------
+    make
+        ``(left column, right column) -> PairValues``.
+    size
+        The number of pairs.
+    """
+
+    def __init__(self, make: Callable[[str, str], PairValues], size: int) -> None:
+        self._make = make
+        self.size = size
+        self._cache: dict[ColumnPair, PairValues] = {}
+
+    def get(self, left: str, right: str | None = None) -> PairValues:
+        """Return the values of ``left`` (on the left) against ``right`` (default: itself)."""
+        key = (left, left if right is None else right)
+        if key not in self._cache:
+            self._cache[key] = self._make(*key)
+        return self._cache[key]

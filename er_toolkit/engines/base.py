@@ -228,9 +228,14 @@ class Engine(Protocol):
         ...
 
     def exact_agreement_share(
-        self, records: Frame, column: str, *, link_type: LinkType
+        self,
+        records: Frame,
+        columns: str | Sequence[str],
+        *,
+        link_type: LinkType,
+        given: str | None = None,
     ) -> float:
-        """Return the share of random non-null pairs whose ``column`` values agree."""
+        """Return the share of random pairs (both holding ``given``, default the first column) agreeing on every column."""
         ...
 
     def completeness(self, records: Frame, column: str) -> float:

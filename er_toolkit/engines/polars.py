@@ -342,12 +342,17 @@ class PolarsEngine:
         return weigh(vectors), None
 
     def exact_agreement_share(
-        self, records: pl.DataFrame, column: str, *, link_type: LinkType
+        self,
+        records: pl.DataFrame,
+        columns: str | Sequence[str],
+        *,
+        link_type: LinkType,
+        given: str | None = None,
     ) -> float:
         """Return the agreement share from value counts (:func:`~er_toolkit.score.sampling.exact_agreement_share`)."""
         from er_toolkit.score.sampling import exact_agreement_share
 
-        return exact_agreement_share(records, column, link_type=link_type)
+        return exact_agreement_share(records, columns, link_type=link_type, given=given)
 
     def completeness(self, records: pl.DataFrame, column: str) -> float:
         """Return the share of records with a value (:func:`~er_toolkit.score.sampling.completeness`)."""

@@ -25,6 +25,8 @@ __all__ = ["MODEL_KINDS", "ModelConfig", "ModelKind", "TrainingConfig"]
 
 ModelKind = Literal["fellegi_sunter", "classifier"]
 MODEL_KINDS: Final[tuple[ModelKind, ...]] = get_args(ModelKind)
+MAX_SEED: Final = 2**32 - 1
+"""The largest seed numpy's and scikit-learn's random states accept."""
 _ESTIMATORS: Final = ("gradient_boosting", "logistic_regression", "random_forest")
 _CALIBRATIONS: Final = ("isotonic", "sigmoid")
 _FS_KEYS: Final = {
@@ -149,7 +151,7 @@ class ModelConfig:
                 spec.get("max_pairs_per_session", 2_000_000),
                 "[model] max_pairs_per_session",
             ),
-            seed=whole(spec.get("seed", 0), "[model] seed"),
+            seed=whole(spec.get("seed", 0), "[model] seed", maximum=MAX_SEED),
             estimator=choice(
                 spec.get("estimator", "gradient_boosting"),
                 "[model] estimator",

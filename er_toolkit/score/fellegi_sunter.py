@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import warnings
@@ -16,6 +17,7 @@ from sklearn.base import BaseEstimator
 from er_toolkit import __version__, schema
 from er_toolkit.blocking import Blocker, ExactRule, as_blocker
 from er_toolkit.compare import Comparison, ExactLevel
+from er_toolkit.compare.levels import exact_columns
 from er_toolkit.engines.base import Engine, Frame, as_engine
 from er_toolkit.exceptions import (
     ConfigError,
@@ -23,6 +25,7 @@ from er_toolkit.exceptions import (
     NotFittedError,
     SuspiciousParametersWarning,
 )
+from er_toolkit.pairs import pack_pair_keys
 from er_toolkit.progress import Bar, progress_bar
 from er_toolkit.schema import LinkType
 from er_toolkit.score.base import (
@@ -31,7 +34,7 @@ from er_toolkit.score.base import (
     learned_attributes,
     reset_learned,
 )
-from er_toolkit.score.em import PROBABILITY_FLOOR, run_em
+from er_toolkit.score.em import Patterns, run_em
 from er_toolkit.score.validation import load_model_json, validate_fellegi_sunter_dict
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,11 @@ LEARNED = frozenset(
 )
 """Every attribute fitting may learn; a model file's ``fitted`` holds only these."""
 _PROB_FLOOR = 1e-9
+SCORE_FLOOR = 1e-300
+"""Smallest m or u scoring reads (Splink's ``M_U_CLAMP_MIN``): a zero is
+raised to it, so a weight is log2(m / u) however small m or u (an imported
+model's may be far smaller than er_toolkit's own estimates, which EM keeps
+near or above ``PROBABILITY_FLOOR``)."""
 SUSPICIOUS_M: Final = 1e-9
 """An m at or below this was driven to EM's floor (1e-12): no match reached the level."""
 SUSPICIOUS_GAP: Final = 5.0
@@ -279,7 +287,14 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             self.probability_two_random_records_match_ = self._initial_lambda(
                 engine, records
             )
-            self.m_ = self._m_by_em(engine, records, comparisons, names, bar=bar)
+            self.m_ = self._m_by_em(
+                engine,
+                records,
+                comparisons,
+                names,
+                bar=bar,
+                candidate_vectors=candidate_vectors,
+            )
             bar.describe("λ")
             if self.lambda_method_ == "pending":
                 lam = self._lambda_from_sessions(engine, records, comparisons)
@@ -402,7 +417,10 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         None when no session qualifies.
         """
         exact = {
-            c.column: c for c in comparisons if isinstance(c.levels[0], ExactLevel)
+            c.column: c
+            for c in comparisons
+            if isinstance(c.levels[0], ExactLevel)
+            and c.levels[0].column in (None, c.column)
         }
         estimates = []
         for rule, session in zip(self._session_rules(), self.sessions_, strict=True):
@@ -462,13 +480,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         for comp in comparisons:
             counts = patterns.level_counts(comp.name, comp.n_levels)
             top = comp.n_levels - 1
-            exact_top = isinstance(comp.levels[0], ExactLevel)
-            if exact_top:
-                u_top = engine.exact_agreement_share(
-                    records, comp.column, link_type=self.link_type
-                )
-                rest = counts[:top] + 0.5
-                probs = np.append(rest / rest.sum() * (1.0 - u_top), u_top)
+            exact = exact_level_shares(engine, records, comp, self.link_type)
+            if exact:
+                k = len(exact)
+                rest = counts[: top - k + 1] + 0.5
+                left = max(1.0 - sum(exact), _PROB_FLOOR)
+                probs = np.append(rest / rest.sum() * left, exact[::-1])
             else:
                 probs = (counts + 0.5) / (counts.sum() + 0.5 * comp.n_levels)
             u[comp.name] = np.maximum(probs, _PROB_FLOOR)
@@ -491,8 +508,13 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         names: list[str],
         *,
         bar: Bar | None = None,
+        candidate_vectors: pl.DataFrame | None = None,
     ) -> dict[str, np.ndarray]:
         m_init = [_default_m(c.n_levels) for c in comparisons]
+        known = _KnownVectors(
+            candidate_vectors if isinstance(candidate_vectors, pl.DataFrame) else None,
+            names,
+        )
         u = [self.u_[n] for n in names]
         estimates: dict[str, list[np.ndarray]] = {n: [] for n in names}
         rules = self._session_rules()
@@ -503,13 +525,24 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             pairs = self._session_pairs(engine, records, rule, int(total))
             n_pairs = engine.height(pairs)
             blocked_columns = set(rule.columns)
-            fixed = [c.column in blocked_columns for c in comparisons]
-            # Compared afresh: a session holds a capped sample of pairs, and
-            # comparing them costs less time and memory than finding them
-            # among all the candidates' vectors.
-            patterns = engine.gamma_patterns(
-                records, pairs, comparisons, workers=self.n_jobs
-            )
+            # A comparison reading a blocked column agrees there on every pair
+            # of the session (for a comparison of several columns, its levels
+            # on that column do), so EM would learn a biased m from it.
+            fixed = [
+                any(column in blocked_columns for column in c.columns)
+                for c in comparisons
+            ]
+            # A session whose pairs are all candidates (its rule is also a
+            # blocking rule) takes their gammas from the candidates' vectors
+            # (polars engine); any other is compared afresh. Same gammas
+            # either way.
+            vectors = known.of(pairs) if isinstance(pairs, pl.DataFrame) else None
+            if vectors is not None:
+                patterns = Patterns.from_vectors(vectors, names)
+            else:
+                patterns = engine.gamma_patterns(
+                    records, pairs, comparisons, workers=self.n_jobs
+                )
             # A comparison on the blocked columns agrees on every pair of the
             # session, so it says nothing about which are matches: m = u makes
             # its Bayes factor 1 (otherwise it inflates every posterior and EM
@@ -794,20 +827,42 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     def _comparison_bf(self, vectors: pl.DataFrame, comp: Comparison) -> np.ndarray:
-        """Return one comparison's log2 Bayes factor per pair (TF adjusted)."""
+        """Return one comparison's log2 Bayes factor per pair (TF adjusted).
+
+        At the term-frequency level the Bayes factor is
+        ``m / u * (u / max(f, floor)) ** tf_weight`` for the value's
+        frequency ``f``, the floor being the level's ``tf_min_u`` or else one
+        over the records trained on: Splink's adjustment, which with
+        ``tf_weight`` 1 is ``m / max(f, floor)``.
+        """
         m, u = self.m_[comp.name], self.u_[comp.name]
-        table = np.log2(np.maximum(m, PROBABILITY_FLOOR)) - np.log2(
-            np.maximum(u, PROBABILITY_FLOOR)
+        table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(
+            np.maximum(u, SCORE_FLOOR)
         )
         gamma = vectors.get_column(schema.gamma(comp.name)).to_numpy()
         # gamma -1 (null) reads the appended 0.0 at index -1
         bf = np.append(table, 0.0)[gamma.astype(np.int64)]
-        top = comp.tf_gamma
-        if top is not None and schema.tf(comp.name) in vectors.columns:
-            freq = vectors.get_column(schema.tf(comp.name)).to_numpy()
+        top, level = comp.tf_gamma, comp.tf_level
+        if (
+            top is not None
+            and level is not None
+            and schema.tf(comp.name) in vectors.columns
+        ):
+            # in float64: a float32 log2 of float32 frequencies is off by ~1e-6 bits
+            freq = (
+                vectors.get_column(schema.tf(comp.name)).to_numpy().astype(np.float64)
+            )
             at_top = (gamma == top) & ~np.isnan(freq)
-            floor = 1.0 / max(self.n_records_, 1)
-            bf[at_top] = np.log2(m[top]) - np.log2(np.maximum(freq[at_top], floor))
+            floor = (
+                1.0 / max(self.n_records_, 1)
+                if level.tf_min_u is None
+                else level.tf_min_u
+            )
+            log_freq = np.log2(np.maximum(freq[at_top], floor))
+            if level.tf_weight == 1.0:
+                bf[at_top] = np.log2(m[top]) - log_freq
+            else:
+                bf[at_top] = table[top] + level.tf_weight * (np.log2(u[top]) - log_freq)
         return bf
 
     def _contributions(self, vectors: pl.DataFrame) -> np.ndarray:
@@ -1000,6 +1055,45 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         return cls.from_dict(load_model_json(path))
 
 
+class _KnownVectors:
+    """Look pairs up among already compared candidates (their gamma columns)."""
+
+    def __init__(self, vectors: pl.DataFrame | None, names: Sequence[str]) -> None:
+        self.columns = [schema.gamma(n) for n in names]
+        usable = (
+            vectors is not None
+            and vectors.height > 0
+            and all(
+                c in vectors.columns
+                for c in (schema.ROW_L, schema.ROW_R, *self.columns)
+            )
+        )
+        self.vectors = vectors if usable else None
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
+
+    @staticmethod
+    def _keys(pairs: pl.DataFrame) -> np.ndarray:
+        left = pairs.get_column(schema.ROW_L).to_numpy()
+        right = pairs.get_column(schema.ROW_R).to_numpy()
+        return pack_pair_keys(np.minimum(left, right), np.maximum(left, right))
+
+    def of(self, pairs: pl.DataFrame) -> pl.DataFrame | None:
+        """Return the gamma columns of ``pairs``, or None unless every pair is known."""
+        if self.vectors is None or pairs.height == 0:
+            return None
+        if self._sorted is None:
+            keys = self._keys(self.vectors)
+            order = np.argsort(keys)
+            self._sorted = (keys[order], order)
+        known, order = self._sorted
+        wanted = self._keys(pairs)
+        at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
+        if not np.array_equal(known[at], wanted):
+            return None
+        rows = pl.Series(order[at])
+        return self.vectors.select(pl.col(self.columns).gather(rows))
+
+
 def _default_m(n_levels: int) -> np.ndarray:
     """Return starting m: most matches at the top level, the rest spread below."""
     if n_levels == 1:
@@ -1007,3 +1101,57 @@ def _default_m(n_levels: int) -> np.ndarray:
     m = np.full(n_levels, 0.15 / (n_levels - 1))
     m[-1] = 0.85
     return m
+
+
+MAX_EXACT_RUN: Final = 10
+"""Most leading exact levels of a comparison whose u is counted from values."""
+
+
+def exact_level_shares(
+    engine: Engine, records: Frame, comparison: Comparison, link_type: LinkType
+) -> list[float]:
+    """Return u of a comparison's leading exact levels, from value counts.
+
+    The leading run of levels that only ask for equal values (an exact
+    level, or an ``and`` of exact levels over several columns) have u
+    computed exactly rather than sampled: the share of random pairs (both
+    with the comparison's own column) at each level, which for level ``j``
+    of column sets ``S_1 .. S_j`` is, by inclusion and exclusion over the
+    levels before it, ``sum over T of (-1)^|T| share(S_j and the S_t of T)``.
+    Joint counts see what sampling misses at scale: people of one household
+    share surname and postcode far more often than the product of the two
+    shares says.
+
+    Returns
+    -------
+    list of float
+        u of each leading exact level, top level first (empty when the top
+        level is not exact).
+    """
+    sets: list[frozenset[str]] = []
+    for level in comparison.levels[:MAX_EXACT_RUN]:
+        columns = exact_columns(level, main=comparison.column)
+        if columns is None:
+            break
+        sets.append(frozenset(columns))
+    if not sets:
+        return []
+    cache: dict[frozenset[str], float] = {}
+
+    def share(columns: frozenset[str]) -> float:
+        if columns not in cache:
+            cache[columns] = engine.exact_agreement_share(
+                records, sorted(columns), link_type=link_type, given=comparison.column
+            )
+        return cache[columns]
+
+    out = []
+    for j, own in enumerate(sets):
+        total = 0.0
+        earlier = sets[:j]
+        for size in range(len(earlier) + 1):
+            for chosen in itertools.combinations(earlier, size):
+                union = own.union(*chosen)
+                total += (-1) ** size * share(union)
+        out.append(float(np.clip(total, _PROB_FLOOR, 1 - _PROB_FLOOR)))
+    return out

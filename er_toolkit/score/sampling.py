@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 
@@ -11,7 +13,9 @@ from er_toolkit.pairs import possible_pairs as total_pairs
 from er_toolkit.schema import LinkType
 
 __all__ = [
+    "agreement_counts",
     "agreement_share",
+    "agreement_share_from_counts",
     "completeness",
     "exact_agreement_share",
     "record_sample_mask",
@@ -176,9 +180,17 @@ def agreement_values(values: pl.Series) -> pl.Series:
 
 
 def exact_agreement_share(
-    records: pl.DataFrame, column: str, *, link_type: LinkType
+    records: pl.DataFrame,
+    columns: str | Sequence[str],
+    *,
+    link_type: LinkType,
+    given: str | None = None,
 ) -> float:
-    """Share of random non-null pairs whose values agree, from value counts.
+    """Share of random pairs whose values agree on every column, from value counts.
+
+    Among the pairs where both records hold column ``given`` (default: the
+    first column); a pair agrees when both hold every column and the values
+    are equal (trimmed text, blanks null).
 
     Examples
     --------
@@ -186,29 +198,67 @@ def exact_agreement_share(
     >>> exact_agreement_share(recs, "s", link_type="dedupe")
     0.3333333333333333
     """
+    names = [columns] if isinstance(columns, str) else list(columns)
+    given = names[0] if given is None else given
+    return agreement_share_from_counts(
+        agreement_counts(records, names, given=given),
+        n_keys=len(names),
+        link_type=link_type,
+    )
+
+
+def agreement_counts(
+    records: pl.DataFrame, columns: Sequence[str], *, given: str
+) -> pl.DataFrame:
+    """Count the records holding ``given`` per agreement value of ``columns`` and source.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``v0 .. v<k-1>`` (the columns' :func:`agreement_values`), ``s`` (the
+        source) and ``c`` (records), one row per distinct combination.
+    """
+    keys = {
+        f"v{i}": agreement_values(records.get_column(c)) for i, c in enumerate(columns)
+    }
     frame = pl.DataFrame(
         {
-            "v": agreement_values(records.get_column(column)),
-            "s": records.get_column(schema.SOURCE)
+            **keys,
+            "g": agreement_values(records.get_column(given)),
+            "s": records.get_column(schema.SOURCE).cast(pl.String)
             if schema.SOURCE in records.columns
-            else pl.Series(np.zeros(records.height, dtype=np.int32)),
+            else pl.Series(["0"] * records.height, dtype=pl.String),
         }
-    ).drop_nulls("v")
-    n = frame.height
+    ).drop_nulls("g")
+    return frame.group_by([*keys, "s"]).agg(pl.len().cast(pl.Float64).alias("c"))
+
+
+def agreement_share_from_counts(
+    counts: pl.DataFrame, *, n_keys: int, link_type: LinkType
+) -> float:
+    """Return :func:`exact_agreement_share` from :func:`agreement_counts`.
+
+    Every engine counts where its records are and computes the share here.
+    """
+    key = [f"v{i}" for i in range(n_keys)]
+    n = int(counts.get_column("c").sum()) if counts.height else 0
     if n < 2:
         return 0.5
-    per_value = frame.group_by("v").agg(pl.len().cast(pl.Float64).alias("c"))
+    present = counts.drop_nulls(key)
+    per_value = present.group_by(key).agg(pl.col("c").sum())
     if link_type != "link":
         agree = per_value.select((pl.col("c") * (pl.col("c") - 1)).sum()).item()
         return agreement_share(n=n, link_type=link_type, same_value_pairs=agree)
-    per_source = frame.group_by("v", "s").agg(pl.len().cast(pl.Float64).alias("c"))
-    sizes = frame.group_by("s").agg(pl.len().cast(pl.Float64).alias("c"))
+    sizes = counts.group_by("s").agg(pl.col("c").sum())
     return agreement_share(
         n=n,
         link_type=link_type,
         same_value_pairs=0.0,
         value_squares=per_value.select((pl.col("c") ** 2).sum()).item(),
-        same_source_squares=per_source.select((pl.col("c") ** 2).sum()).item(),
+        same_source_squares=present.group_by([*key, "s"])
+        .agg(pl.col("c").sum())
+        .select((pl.col("c") ** 2).sum())
+        .item(),
         source_squares=sizes.select((pl.col("c") ** 2).sum()).item(),
     )
 

@@ -155,12 +155,27 @@ def _comparisons(value: Any, field: str) -> list[Any]:
     return out
 
 
-def _probabilities(value: Any, field: str, *, n_levels: int) -> None:
-    """Check a row of level probabilities: finite, each in (0, 1), summing to one."""
+def _probabilities(
+    value: Any, field: str, *, n_levels: int, imported: bool = False
+) -> None:
+    """Check a row of level probabilities: finite, each in (0, 1), summing to one.
+
+    An ``imported`` model's (Splink's, whose untrained levels take fixed
+    defaults) are each in [0, 1] and need not sum to one.
+    """
     if not isinstance(value, list) or len(value) != n_levels:
         raise _fail(field, f"a list of {n_levels} probabilities (one per level)", value)
     for g, p in enumerate(value):
-        _number(p, f"{field}[{g}]", lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+        _number(
+            p,
+            f"{field}[{g}]",
+            lo=0.0,
+            hi=1.0,
+            lo_open=not imported,
+            hi_open=not imported,
+        )
+    if imported:
+        return
     total = math.fsum(value)
     if abs(total - 1.0) > SUM_TOLERANCE:
         raise ModelFormatError(
@@ -256,6 +271,19 @@ def validate_fellegi_sunter_dict(data: Any, *, field: str = "") -> None:
         _number(
             _key(fitted, "threshold_", where), where + ".threshold_", lo=0.0, hi=1.0
         )
+        for count in ("total_pairs_", "u_sample_pairs_"):
+            _integer(fitted.get(count), f"{where}.{count}", lo=0, optional=True)
+        share = fitted.get("candidate_match_share_")
+        if share is not None:
+            _number(share, where + ".candidate_match_share_", lo=0.0, hi=1.0)
+        estimates = fitted.get("lambda_estimates_", [])
+        if not isinstance(estimates, list):
+            raise _fail(where + ".lambda_estimates_", "a list of numbers", estimates)
+        for i, estimate in enumerate(estimates):
+            if not _is_number(estimate) or not math.isfinite(estimate):
+                raise _fail(
+                    f"{where}.lambda_estimates_[{i}]", "a finite number", estimate
+                )
     names = [c.name for c in comparisons]
     for base in ("m", "u"):
         table = name_of(base)
@@ -268,7 +296,10 @@ def validate_fellegi_sunter_dict(data: Any, *, field: str = "") -> None:
             )
         for comp in comparisons:
             _probabilities(
-                rows[comp.name], f"{where}.{table}.{comp.name}", n_levels=comp.n_levels
+                rows[comp.name],
+                f"{where}.{table}.{comp.name}",
+                n_levels=comp.n_levels,
+                imported=fitted[method] == "splink",
             )
     sessions = fitted.get(name_of("sessions"), [])
     if not isinstance(sessions, list) or not all(isinstance(s, dict) for s in sessions):

@@ -65,6 +65,11 @@ class DateStandardiser:
     min_year, max_year
         Dates outside these years are null, with reason ``out_of_range_date``
         (placeholders such as ``"0001-01-01"``).
+    swap_impossible
+        Read a numeric date that is no date in the ``dayfirst`` order in the
+        other order when that one is a date (``"10/22/97"`` with
+        ``dayfirst=True`` is 22 October 1997): sources that write month first
+        and day first can share a column.
 
     Notes
     -----
@@ -94,6 +99,7 @@ class DateStandardiser:
     pivot_year: int = 30
     min_year: int = 1850
     max_year: int = 2100
+    swap_impossible: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.formats, str) or not all(
@@ -178,9 +184,20 @@ class DateStandardiser:
             .alias("day"),
         )
         iso = pl.format("{}-{}-{}", pl.col("year"), pl.col("month"), pl.col("day"))
+        numeric_date = iso.str.to_date("%Y-%m-%d", strict=False)
+        if self.swap_impossible:
+            other = pl.format(
+                "{}-{}-{}", pl.col("year"), pl.col("day"), pl.col("month")
+            )
+            numeric_date = pl.coalesce(
+                numeric_date,
+                pl.when(~pl.col("ymd")).then(
+                    other.str.to_date("%Y-%m-%d", strict=False)
+                ),
+            )
         frame = frame.with_columns(
             pl.col("year").is_not_null().alias("numeric_shape"),
-            iso.str.to_date("%Y-%m-%d", strict=False).alias("numeric_date"),
+            numeric_date.alias("numeric_date"),
             (~pl.col("ymd") & (a <= 12) & (b <= 12) & (a != b)).alias("swappable"),
         )
 

@@ -52,7 +52,7 @@ def data_fingerprint(records: pl.DataFrame) -> str:
 def log_training_run(
     linker: Linker,
     *,
-    records: pl.DataFrame,
+    records: pl.DataFrame | None,
     metrics: Mapping[str, float],
     figures: Mapping[str, Figure],
     tables: Mapping[str, pl.DataFrame] | None = None,
@@ -81,7 +81,8 @@ def log_training_run(
     linker
         The fitted linker.
     records
-        The training records, fingerprinted (not stored).
+        The training records, fingerprinted (not stored); None for a model
+        trained elsewhere (imported from Splink), which has no fingerprint.
     metrics
         Evaluation metrics.
     figures
@@ -124,10 +125,13 @@ def log_training_run(
     mlflow.set_experiment(config.experiment)
     with mlflow.start_run(run_name=config.name) as run:
         mlflow.log_params(flatten(config.to_dict(with_sources=True)))
+        data_tags = (
+            {} if records is None else {"data_fingerprint": data_fingerprint(records)}
+        )
         mlflow.set_tags(
             {
                 "er_toolkit_version": __version__,
-                "data_fingerprint": data_fingerprint(records),
+                **data_tags,
                 "link_type": config.link_type,
                 "scorer": type(linker.scorer_).__name__,
                 **(tags or {}),
@@ -137,7 +141,8 @@ def log_training_run(
             mlflow.log_params(dict(params))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.log_metrics({f"seconds_{k}": v for k, v in linker.timings_.items()})
-        mlflow.log_metric("n_records", records.height)
+        if records is not None:
+            mlflow.log_metric("n_records", records.height)
         lam = getattr(linker.scorer_, "probability_two_random_records_match_", None)
         if lam is not None:
             mlflow.log_metric("probability_two_random_records_match", lam)

@@ -263,21 +263,30 @@ def _mlflow_type(dtype: pl.DataType) -> str:
 
 
 def _input_columns(
-    linker: Linker, records: pl.DataFrame
+    linker: Linker, records: pl.DataFrame | None
 ) -> list[tuple[str, str, bool]]:
-    """Return (column, MLflow type, required) for every input column."""
+    """Return (column, MLflow type, required) for every input column.
+
+    Without the training records (a model trained elsewhere, imported) the
+    types are unknown: ``"any"``.
+    """
     config = linker.config
-    id_type = _mlflow_type(records.schema[schema.RECORD_ID])
+    id_type = (
+        "any" if records is None else _mlflow_type(records.schema[schema.RECORD_ID])
+    )
     ids = list(dict.fromkeys(id_columns(linker).values())) or [schema.RECORD_ID]
     out = [(c, id_type, len(ids) == 1) for c in ids]
     for column in config.columns:
+        if records is None:
+            out.append((column, "any", True))
+            continue
         dtype = records.schema.get(column, pl.String())
         out.append((column, _mlflow_type(dtype), True))
     out.append((schema.SOURCE, "string", False))
     return out
 
 
-def model_signature(linker: Linker, records: pl.DataFrame) -> ModelSignature:
+def model_signature(linker: Linker, records: pl.DataFrame | None) -> ModelSignature:
     """Return the pyfunc signature: the input columns and the inference params.
 
     The id column(s) the model was trained with and every column it reads
@@ -286,10 +295,13 @@ def model_signature(linker: Linker, records: pl.DataFrame) -> ModelSignature:
     """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import AnyType
 
     inputs = Schema(
         [
-            ColSpec(type=kind, name=name, required=required)
+            ColSpec(
+                type=AnyType() if kind == "any" else kind, name=name, required=required
+            )
             for name, kind, required in _input_columns(linker, records)
         ]
     )
@@ -305,7 +317,7 @@ def model_signature(linker: Linker, records: pl.DataFrame) -> ModelSignature:
     return ModelSignature(inputs=inputs, params=params)
 
 
-def example_input(linker: Linker, records: pl.DataFrame) -> pd.DataFrame:
+def example_input(linker: Linker, records: pl.DataFrame | None) -> pd.DataFrame:
     """Return a made-up two-record input of the model's columns (no real values).
 
     The two records are equal, one in each of the first two trained
@@ -320,8 +332,11 @@ def example_input(linker: Linker, records: pl.DataFrame) -> pd.DataFrame:
         "boolean": True,
     }
     ids = set(id_columns(linker).values()) or {schema.RECORD_ID}
+    numbers = {c.column for c in linker.config.comparisons if "number" in c.reads}
     data: dict[str, list[Any]] = {}
     for column, kind, _ in _input_columns(linker, records):
+        if kind == "any":  # types unknown: those a comparison reads them as
+            kind = "double" if column in numbers else "string"
         if column == schema.SOURCE:
             data[column] = names
         elif column in ids:

@@ -633,61 +633,57 @@ class SparkEngine:
         return _compare.weight_counts(vectors, weigh)
 
     def exact_agreement_share(
-        self, records: Any, column: str, *, link_type: LinkType
+        self,
+        records: Any,
+        columns: str | Sequence[str],
+        *,
+        link_type: LinkType,
+        given: str | None = None,
     ) -> float:
-        """Return the agreement share from value counts made on Spark (as the polars engine's)."""
+        """Return the agreement share from value counts made on Spark (as the polars engine's).
+
+        Each batch's values are read as the polars engine reads them, Spark
+        counts records per distinct (values, source), and the polars
+        engine's arithmetic runs on those counts here.
+        """
         from pyspark.sql import functions as F
 
-        from er_toolkit.score.sampling import agreement_share, agreement_values
-
-        records = as_spark(self.spark, records)
-        native = stripped_text(records, column)
-        if native is None:
-
-            def values(batch: pl.DataFrame) -> pl.DataFrame:
-                return pl.DataFrame(
-                    {
-                        "__v": agreement_values(batch.get_column(column)),
-                        "__s": batch.get_column(schema.SOURCE).cast(pl.String),
-                    }
-                )
-
-            texts = map_batches(records.select(column, schema.SOURCE), values)
-        else:
-            texts = records.select(
-                native.alias("__v"), F.col(schema.SOURCE).cast("string").alias("__s")
-            )
-        per = (
-            texts.where(F.col("__v").isNotNull())
-            .groupBy("__v", "__s")
-            .agg(F.count("*").alias("c"))
+        from er_toolkit.score.sampling import (
+            agreement_share_from_counts,
+            agreement_values,
         )
-        if link_type != "link":
-            per = per.groupBy("__v").agg(F.sum("c").alias("c"))
-        sums = per.agg(
-            F.sum("c").alias("n"),
-            F.sum(F.col("c") * (F.col("c") - 1)).alias("agree"),
-            F.sum(F.col("c") * F.col("c")).alias("squares"),
-        ).first()
-        n = int(sums["n"] or 0) if sums is not None else 0
-        if n < 2 or sums is None:
-            return 0.5
-        if link_type != "link":
-            return agreement_share(
-                n=n, link_type=link_type, same_value_pairs=float(sums["agree"])
+
+        names = [columns] if isinstance(columns, str) else list(columns)
+        given = names[0] if given is None else given
+        records = as_spark(self.spark, records)
+        read = list(dict.fromkeys([*names, given, schema.SOURCE]))
+
+        def values(batch: pl.DataFrame) -> pl.DataFrame:
+            return pl.DataFrame(
+                {
+                    **{
+                        f"v{i}": agreement_values(batch.get_column(c))
+                        for i, c in enumerate(names)
+                    },
+                    "g": agreement_values(batch.get_column(given)),
+                    "s": batch.get_column(schema.SOURCE).cast(pl.String),
+                },
+                schema={
+                    **{f"v{i}": pl.String for i in range(len(names))},
+                    "g": pl.String,
+                    "s": pl.String,
+                },
             )
-        # per (value, source) above; now per value and per source
-        by_value = per.groupBy("__v").agg(F.sum("c").alias("c"))
-        by_source = per.groupBy("__s").agg(F.sum("c").alias("c"))
-        squares = by_value.agg(F.sum(F.col("c") * F.col("c"))).first()
-        sources = by_source.agg(F.sum(F.col("c") * F.col("c"))).first()
-        return agreement_share(
-            n=n,
-            link_type=link_type,
-            same_value_pairs=0.0,
-            value_squares=float(squares[0]) if squares is not None else 0.0,
-            same_source_squares=float(sums["squares"]),
-            source_squares=float(sources[0]) if sources is not None else 0.0,
+
+        keys = [f"v{i}" for i in range(len(names))]
+        counts = (
+            map_batches(records.select(*read), values)
+            .where(F.col("g").isNotNull())
+            .groupBy(*keys, "s")
+            .agg(F.count("*").cast("double").alias("c"))
+        )
+        return agreement_share_from_counts(
+            to_polars(counts), n_keys=len(names), link_type=link_type
         )
 
     def completeness(self, records: Any, column: str) -> float:

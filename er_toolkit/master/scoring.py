@@ -1,0 +1,284 @@
+"""Score pairs of stored and new records with the store's model and its frozen term frequencies."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Final
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from er_toolkit import schema
+from er_toolkit.compare import RecordEncoding, compare_pairs
+from er_toolkit.compare.comparison import Comparison
+from er_toolkit.compare.pair_values import ColumnEncoding
+from er_toolkit.exceptions import SchemaError
+
+__all__ = ["TermFrequencies", "score_pairs", "value_hashes"]
+
+HASH: Final = "value_hash"
+COUNT: Final = "count"
+COMPARISON: Final = "comparison"
+_SMALL: Final = 64
+"""Up to this many values are hashed in Python, more in DuckDB."""
+_LOCK = threading.Lock()
+_HASHER: list[duckdb.DuckDBPyConnection] = []
+
+
+def value_hashes(values: pl.Series) -> pl.Series:
+    """Return a stable 64-bit hash (the low half of MD5) of each value's text; null stays null.
+
+    Stable across versions and machines, unlike polars' or DuckDB's own
+    hash, so it can be stored: the store keeps term frequencies under these
+    hashes, never the values themselves.
+
+    Examples
+    --------
+    >>> value_hashes(pl.Series(["a", None])).to_list()
+    [7000413967451013937, None]
+    >>> value_hashes(pl.Series(["a"] * 100)).unique().to_list()  # DuckDB's MD5
+    [7000413967451013937]
+    """
+    texts = values.cast(pl.String)
+    if len(texts) <= _SMALL:
+        # a few values (a lookup): hashlib gives the same numbers without a query
+        return pl.Series(
+            HASH,
+            [
+                None
+                if v is None
+                else int.from_bytes(hashlib.md5(v.encode()).digest()[8:], "little")
+                for v in texts.to_list()
+            ],
+            dtype=pl.UInt64,
+        )
+    arrow = pl.DataFrame({"v": texts}).to_arrow()
+    with _LOCK:
+        if not _HASHER:
+            con = duckdb.connect(config={"threads": 1})
+            con.execute("SET enable_progress_bar = false")
+            _HASHER.append(con)
+        con = _HASHER[0]
+        con.register("__values", arrow)
+        try:
+            out = con.sql("SELECT md5_number_lower(v) AS h FROM __values").pl()
+        finally:
+            con.unregister("__values")
+    return out.get_column("h").cast(pl.UInt64).alias(HASH)
+
+
+def _texts(values: pl.Series) -> pl.Series:
+    """Return the values as the compare kernel reads them for exact matches."""
+    return ColumnEncoding(values).strings
+
+
+@dataclass(frozen=True)
+class TermFrequencies:
+    """Frozen value frequencies of the comparisons with a term-frequency level.
+
+    Counted once, over a reference set of records (by default the store's
+    first batch; on a new model version, every record then stored), and
+    kept fixed: a pair's score then depends on its two records alone, never
+    on which batch brought them, so applying records in batches gives the
+    clusters of one run over all of them (with the same reference), and
+    stored scores never go stale. Values are kept as hashes
+    (:func:`value_hashes`) with their counts, and only those seen at
+    least twice: a value seen once, or never, has frequency ``1 / n``.
+
+    Attributes
+    ----------
+    columns
+        Comparison name -> the column it compares.
+    counts
+        ``comparison``, ``value_hash``, ``count`` (count >= 2).
+    totals
+        Comparison name -> how many reference records had a value.
+    """
+
+    columns: Mapping[str, str] = field(default_factory=dict)
+    counts: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={COMPARISON: pl.String, HASH: pl.UInt64, COUNT: pl.Int64}
+        )
+    )
+    totals: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_records(
+        cls, records: pl.DataFrame, comparisons: Sequence[Comparison]
+    ) -> TermFrequencies:
+        """Count the values of ``records`` for each term-frequency comparison."""
+        columns = {c.name: c.column for c in comparisons if c.tf_gamma is not None}
+        parts = []
+        totals: dict[str, int] = {}
+        for name, column in columns.items():
+            if column not in records.columns:
+                raise SchemaError(
+                    f"Comparison {name!r} needs column {column!r}; the records have "
+                    f"{records.columns}."
+                )
+            texts = _texts(records.get_column(column)).drop_nulls()
+            totals[name] = texts.len()
+            counted = (
+                texts.value_counts(name="__n")
+                .filter(pl.col("__n") >= 2)
+                .select(pl.col(texts.name).alias("v"), pl.col("__n"))
+            )
+            parts.append(
+                pl.DataFrame(
+                    {
+                        COMPARISON: pl.repeat(name, counted.height, eager=True),
+                        HASH: value_hashes(counted.get_column("v")),
+                        COUNT: counted.get_column("__n").cast(pl.Int64),
+                    }
+                )
+            )
+        counts = (pl.concat(parts) if parts else cls().counts).cast(
+            {COMPARISON: pl.String, HASH: pl.UInt64, COUNT: pl.Int64}
+        )
+        return cls(columns=columns, counts=counts, totals=totals)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the columns and totals (the counts are stored as a table)."""
+        return {"columns": dict(self.columns), "totals": dict(self.totals)}
+
+    @classmethod
+    def from_parts(
+        cls, spec: Mapping[str, Any], counts: pl.DataFrame
+    ) -> TermFrequencies:
+        """Rebuild from :meth:`to_dict` and the stored counts."""
+        return cls(
+            columns=dict(spec["columns"]),
+            counts=counts.cast(
+                {COMPARISON: pl.String, HASH: pl.UInt64, COUNT: pl.Int64}
+            ),
+            totals={k: int(v) for k, v in spec["totals"].items()},
+        )
+
+    @cached_property
+    def _tables(self) -> dict[str, dict[int, int]]:
+        """Per comparison, value hash -> count (made at the first small look-up)."""
+        return {
+            name: dict(
+                self.counts.filter(pl.col(COMPARISON) == name)
+                .select(HASH, COUNT)
+                .iter_rows()
+            )
+            for name in self.columns
+        }
+
+    def per_record(self, records: pl.DataFrame) -> dict[str, np.ndarray]:
+        """Return each record's frozen frequency per comparison (NaN where null)."""
+        out: dict[str, np.ndarray] = {}
+        for name, column in self.columns.items():
+            texts = _texts(records.get_column(column))
+            n = max(int(self.totals.get(name, 0)), 1)
+            if len(texts) <= _SMALL:  # a lookup: dictionary look-ups, no joins
+                table = self._tables[name]
+                values = texts.to_list()
+                hashes = value_hashes(texts).to_list()
+                out[name] = np.array(
+                    [
+                        np.nan if v is None else table.get(h, 1) / n
+                        for v, h in zip(values, hashes, strict=True)
+                    ],
+                    dtype=np.float64,
+                )
+                continue
+            mine = self.counts.filter(pl.col(COMPARISON) == name).select(HASH, COUNT)
+            distinct = texts.drop_nulls().unique()
+            known = (
+                pl.DataFrame({"v": distinct, HASH: value_hashes(distinct)})
+                .join(mine, on=HASH, how="left")
+                .select("v", pl.col(COUNT).fill_null(1))
+            )
+            counts = (
+                texts.to_frame("v")
+                .join(known, on="v", how="left", maintain_order="left")
+                .get_column(COUNT)
+                .to_numpy()
+            )
+            freq = np.full(len(texts), np.nan)
+            ok = texts.is_not_null().to_numpy()
+            freq[ok] = counts[ok].astype(np.float64) / n
+            out[name] = freq
+        return out
+
+
+def score_pairs(
+    linker: Any,
+    records: pl.DataFrame,
+    pairs: pl.DataFrame,
+    frequencies: TermFrequencies,
+    *,
+    explain: bool = False,
+    min_probability: float = 0.0,
+    chunk_size: int = 2_000_000,
+    encoding: RecordEncoding | None = None,
+) -> pl.DataFrame:
+    """Compare and score ``pairs`` of ``records`` with the frozen term frequencies.
+
+    The pipeline's compare and score (:func:`er_toolkit.compare.compare_pairs`,
+    the fitted scorer's ``predict``), with each pair's ``tf_`` column taken
+    from ``frequencies`` instead of from ``records`` themselves.
+
+    Parameters
+    ----------
+    linker
+        The fitted :class:`~er_toolkit.pipeline.Linker`.
+    records
+        The records (``_row`` dense from 0) the pairs refer to.
+    pairs
+        ``_row_l``, ``_row_r``.
+    frequencies
+        The store's term frequencies.
+    explain
+        Add each comparison's contribution and gamma level.
+    min_probability
+        Keep only pairs scoring at least this.
+    chunk_size
+        Pairs compared and scored at a time.
+    encoding
+        Column encodings of ``records`` to reuse.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``_row_l``, ``_row_r``, ``match_weight``, ``match_probability`` (and
+        the explanation columns).
+    """
+    scorer = linker.scorer_
+    comparisons = linker.config.comparisons
+    if encoding is None:
+        encoding = RecordEncoding(records)
+    tf_rec = frequencies.per_record(records) if frequencies.columns else {}
+    pairs = pairs.select(
+        pl.col(schema.ROW_L).cast(pl.UInt32), pl.col(schema.ROW_R).cast(pl.UInt32)
+    )
+    parts = []
+    for start in range(0, max(pairs.height, 1), chunk_size):
+        chunk = pairs.slice(start, chunk_size)
+        vectors = compare_pairs(
+            records,
+            chunk,
+            comparisons,
+            encoding=encoding,
+            raw_similarity=explain or scorer.needs_similarities,
+            workers=linker.n_jobs,
+        )
+        if tf_rec:
+            rows_l = chunk.get_column(schema.ROW_L).to_numpy()
+            vectors = vectors.with_columns(
+                pl.Series(schema.tf(name), freq[rows_l].astype(np.float32))
+                for name, freq in tf_rec.items()
+            )
+        scored = scorer.predict(vectors, explain=explain)
+        if min_probability > 0:
+            scored = scored.filter(pl.col(schema.MATCH_PROBABILITY) >= min_probability)
+        parts.append(scored)
+    return pl.concat(parts)
