@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,14 +22,23 @@ import pytest
 from er_toolkit import schema
 from er_toolkit.blocking import ExactRule, SortedNeighbourhood
 from er_toolkit.cluster import connected_components
-from er_toolkit.compare import Comparison, DistanceLevel, ExactLevel, SimilarityLevel
+from er_toolkit.compare import (
+    AndLevel,
+    Comparison,
+    DistanceLevel,
+    ExactLevel,
+    SimilarityLevel,
+)
 from er_toolkit.config import LinkageConfig
+from er_toolkit.derive.kinds import Copy
 from er_toolkit.engines import PolarsEngine, SparkEngine
 from er_toolkit.engines.spark._frames import to_spark
-from er_toolkit.exceptions import BlockingError, DuplicateIdError
+from er_toolkit.exceptions import BlockingError, ConfigError, DuplicateIdError
 from er_toolkit.golden import GoldenConfig
 from er_toolkit.io import Source, load_source, prepare_records
 from er_toolkit.pipeline import Linker
+from er_toolkit.placeholders import PlaceholderConfig
+from er_toolkit.score.fellegi_sunter import exact_level_shares
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,10 +174,26 @@ def test_comparison_vectors_and_term_frequencies_are_the_kernels(spark, engine):
             tf_polars.get_column("term_frequency").fill_nan(None)
         )
     assert engine.completeness(on_spark, "name") == POLARS.completeness(records, "name")
+    # u of leading exact levels, one column or several (an ``and`` of exact levels)
+    several = Comparison(
+        "name",
+        "name",
+        (
+            AndLevel(levels=(ExactLevel(), ExactLevel(column="town"))),
+            ExactLevel(),
+            ExactLevel(column="year"),
+        ),
+    )
     for link_type in ("dedupe", "link"):
-        assert engine.exact_agreement_share(
-            on_spark, "town", link_type=link_type
-        ) == POLARS.exact_agreement_share(records, "town", link_type=link_type)
+        for columns, given in (("town", None), (["name", "town"], "name")):
+            assert engine.exact_agreement_share(
+                on_spark, columns, link_type=link_type, given=given
+            ) == POLARS.exact_agreement_share(
+                records, columns, link_type=link_type, given=given
+            )
+        shares = exact_level_shares(POLARS, records, several, link_type)
+        assert len(shares) == 3
+        assert exact_level_shares(engine, on_spark, several, link_type) == shares
 
 
 def _graph(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -344,25 +370,44 @@ def _assert_same_run(
     assert polars_run["metrics"]["pairwise_f1"] > 0.8
 
 
-# In the default run: FEBRL3 whole (dedupe, both scorers) and FEBRL4 cut to the
-# records of 600 entities (link, link-and-dedupe); the whole FEBRL4 runs are slow.
+# In the default run: FEBRL3 and FEBRL4 cut to the records of 400 entities
+# (dedupe with both scorers, link, link-and-dedupe); the whole runs are slow.
 @pytest.mark.parametrize(
     ("name", "link_type", "kind", "entities"),
     [
-        ("febrl3", None, "fellegi_sunter", None),
-        ("febrl3", None, "classifier", None),
-        ("febrl4", None, "fellegi_sunter", 600),
-        ("febrl4", "link_and_dedupe", "classifier", 600),
+        ("febrl3", None, "fellegi_sunter", 400),
+        ("febrl3", None, "classifier", 400),
+        ("febrl4", None, "fellegi_sunter", 400),
+        ("febrl4", "link_and_dedupe", "classifier", 400),
     ],
     ids=[
-        "febrl3-dedupe-fs",
-        "febrl3-dedupe-classifier",
-        "febrl4-600-link-fs",
-        "febrl4-600-link_and_dedupe-classifier",
+        "febrl3-400-dedupe-fs",
+        "febrl3-400-dedupe-classifier",
+        "febrl4-400-link-fs",
+        "febrl4-400-link_and_dedupe-classifier",
     ],
 )
 def test_spark_gives_the_polars_answers(engine, name, link_type, kind, entities):
     _assert_same_run(name, link_type, kind, engine, entities)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["fellegi_sunter", "classifier"])
+def test_spark_gives_the_polars_answers_on_febrl3(engine, kind):
+    _assert_same_run("febrl3", None, kind, engine, None)
+
+
+def test_derive_and_placeholders_are_refused_on_spark(engine):
+    config = LinkageConfig.from_toml(EXPERIMENTS / "febrl3.toml")
+    options = {
+        "[[derive]]": {"derive": (Copy(name="surname_raw", column="surname"),)},
+        "[placeholders]": {"placeholders": PlaceholderConfig(columns=("surname",))},
+    }
+    for name, option in options.items():
+        changed = dataclasses.replace(config, **option)
+        with pytest.raises(ConfigError, match=re.escape(name) + ".*'spark'"):
+            Linker(changed, engine=engine).prepare()
+        Linker(changed).prepare()  # the polars engine runs them
 
 
 @pytest.mark.slow
