@@ -31,6 +31,7 @@ from er_toolkit.derive import (
     derived_inputs,
     derived_outputs,
 )
+from er_toolkit.engines.base import EngineConfig
 from er_toolkit.evaluate import EvaluationConfig
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.golden import GoldenConfig
@@ -45,6 +46,7 @@ __all__ = [
     "MODEL_KINDS",
     "BlockingConfig",
     "ClusteringConfig",
+    "EngineConfig",
     "EvaluationConfig",
     "GoldenConfig",
     "LinkageConfig",
@@ -312,6 +314,10 @@ class LinkageConfig:
         Threads for comparing, scoring and scikit-learn (``None``: every
         core of this machine). The command line's ``--n-jobs`` and
         ``Linker(config, n_jobs=...)`` override it.
+    engine
+        Where the stages run (``engine = "spark"`` or an ``[engine]``
+        table); ``Linker(config, engine=...)`` overrides it. Model files
+        leave it out: a model runs on any engine.
     base_dir
         The folder relative paths are read from.
     """
@@ -333,6 +339,7 @@ class LinkageConfig:
     experiment: str = "er_toolkit"
     standardise: Mapping[str, tuple[Standardiser, ...]] = field(default_factory=dict)
     n_jobs: int | None = None
+    engine: EngineConfig = field(default_factory=EngineConfig)
     base_dir: Path = Path(".")
 
     def __post_init__(self) -> None:
@@ -421,6 +428,7 @@ class LinkageConfig:
             "experiment",
             "standardise",
             "n_jobs",
+            "engine",
         }
         _check_keys(spec, valid, "the config")
         validate_tables(spec)
@@ -447,6 +455,7 @@ class LinkageConfig:
             experiment=str(spec.get("experiment", "er_toolkit")),
             standardise=steps_from_dict(spec.get("standardise", {})),
             n_jobs=None if n_jobs is None else whole(n_jobs, "n_jobs", minimum=1),
+            engine=EngineConfig.from_dict(spec.get("engine", "polars")),
             base_dir=base_dir,
         )
 
@@ -483,6 +492,8 @@ class LinkageConfig:
             out["monitoring"] = self.monitoring.to_dict()
         if self.n_jobs is not None:
             out["n_jobs"] = self.n_jobs
+        if self.engine != EngineConfig():
+            out["engine"] = self.engine.to_dict()
         if self.derive:
             out["derive"] = derivations_to_dict(self.derive)
         if self.placeholders.to_dict():

@@ -50,6 +50,10 @@ class LabelError(ErToolkitError, ValueError):
     """Labels are missing, of one class only, or do not fit the pairs."""
 
 
+class MissingExtraError(ErToolkitError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
 class StoreError(ErToolkitError, ValueError):
     """A master-store operation cannot be done as asked (unknown record or cluster, contradicting decisions, unreadable store)."""
 

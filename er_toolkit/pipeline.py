@@ -14,18 +14,12 @@ from typing import Any
 import polars as pl
 
 from er_toolkit import __version__, diagnostics, schema
-from er_toolkit.blocking import (
-    BlockingReport,
-    ExactRule,
-    block_pairs,
-    count_rule_pairs,
-)
+from er_toolkit.blocking import BlockingReport, ExactRule
 from er_toolkit.blocking.union import explode_message
-from er_toolkit.cluster import connected_components
-from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
 from er_toolkit.derive import apply_derivations
+from er_toolkit.engines.base import Engine, Frame, as_engine
 from er_toolkit.evaluate import (
     EvaluationResult,
     blocking_recall,
@@ -35,11 +29,15 @@ from er_toolkit.evaluate import (
     true_pairs_from_entities,
     true_pairs_from_list,
 )
-from er_toolkit.exceptions import BlockingError, ModelFormatError, NotFittedError
+from er_toolkit.exceptions import (
+    BlockingError,
+    ConfigError,
+    ModelFormatError,
+    NotFittedError,
+)
 from er_toolkit.io import (
     Source,
     load_source,
-    prepare_records,
     read_frame,
     write_json_atomic,
 )
@@ -52,11 +50,7 @@ from er_toolkit.progress import progress_bar, progress_context
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
 from er_toolkit.score.labels import labelled_pairs_from_list
 from er_toolkit.score.validation import load_model_json, validate_linker_dict
-from er_toolkit.standardise import (
-    apply_standardisers,
-    profile_frame,
-    profile_standardisation,
-)
+from er_toolkit.standardise import apply_standardisers
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +82,9 @@ class PreparedRecords:
         the config searches for none.
     """
 
-    records: pl.DataFrame
+    records: Frame
     profile: pl.DataFrame
-    raw: pl.DataFrame | None = None
+    raw: Frame | None = None
     placeholders: pl.DataFrame | None = None
 
 
@@ -109,6 +103,12 @@ class Linker:
     n_jobs
         Threads for comparing, scoring and scikit-learn; ``None`` takes the
         config's ``n_jobs`` (and when that is unset, every core).
+    engine
+        Where the stages run: an engine (``PolarsEngine()``,
+        ``SparkEngine(spark)`` on any SparkSession), a kind (``"spark"``),
+        or ``None`` for the config's ``[engine]`` (polars unless it says
+        otherwise). With Spark, records, pairs, scores and clusters are
+        Spark DataFrames; profiles, reports and metrics stay polars.
     progress
         Progress bars for the long stages (prepare, block, compare, fit,
         predict, cluster, golden): ``False`` never, ``True`` always,
@@ -130,10 +130,12 @@ class Linker:
         config: LinkageConfig,
         *,
         n_jobs: int | None = None,
+        engine: Engine | str | None = None,
         progress: bool | None = None,
     ) -> None:
         self.config = config
         self.n_jobs = config.n_jobs if n_jobs is None else n_jobs
+        self.engine = as_engine(config.engine if engine is None else engine)
         self.progress = progress
         self.timings_: dict[str, float] = {}
 
@@ -240,6 +242,7 @@ class Linker:
         PreparedRecords
             The records and their data-quality profile.
         """
+        self._refuse_driver_only_options()
         steps = 1 + bool(self.config.derive) + bool(self.config.standardise)
         steps += bool(self.config.placeholders.columns)
         with self._progress(), progress_bar(total=steps, desc="prepare") as bar:
@@ -251,7 +254,7 @@ class Linker:
                     for s in self.config.sources
                 ]
             labels = [self.config.evaluation.entity_column or ENTITY_COLUMN]
-            records = prepare_records(
+            records = self.engine.prepare_records(
                 sources,
                 columns=self.config.columns,
                 keep=[*keep, *labels, *self.config.derive_inputs],
@@ -265,14 +268,18 @@ class Linker:
                 self.timings_["derive"] = time.perf_counter() - start
                 bar.update()
             raw = records
-            if self.config.standardise:
+            if self.config.standardise and isinstance(records, pl.DataFrame):
                 self._refuse_exploding_rules(records)
                 bar.describe("standardise")
                 start = time.perf_counter()
-                records, profile = profile_standardisation(
+                records, profile = self.engine.standardise(
                     records, self.config.standardise
                 )
-                diagnostics.check_standardised(raw, records, self.config.standardise)
+                diagnostics.check_standardised(
+                    self.engine.sample_here(raw),
+                    self.engine.sample_here(records),
+                    self.config.standardise,
+                )
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
             else:
@@ -285,11 +292,36 @@ class Linker:
                 self.timings_["placeholders"] = time.perf_counter() - start
                 bar.update()
         diagnostics.check_compared_columns(
-            records, self.config.comparisons, link_type=self.config.link_type
+            self.engine.sample_here(records),
+            self.config.comparisons,
+            link_type=self.config.link_type,
         )
         return PreparedRecords(
             records, profile, raw if keep_raw else None, placeholders=found
         )
+
+    def _refuse_driver_only_options(self) -> None:
+        """Refuse ``[[derive]]`` and ``[placeholders]`` on an engine other than polars.
+
+        Both run on the whole polars frame (derivations, placeholder
+        value counts); the other engines prepare records where they are.
+        """
+        if self.engine.kind == "polars":
+            return
+        options = [
+            name
+            for name, used in (
+                ("[[derive]]", bool(self.config.derive)),
+                ("[placeholders]", bool(self.config.placeholders.columns)),
+            )
+            if used
+        ]
+        if options:
+            raise ConfigError(
+                f"{' and '.join(options)} run on the polars engine only; got "
+                f"engine {self.engine.kind!r}. Derive the columns and null the "
+                'placeholders in the sources, or use engine = "polars".'
+            )
 
     def _null_placeholders(
         self, records: pl.DataFrame, profile: pl.DataFrame
@@ -371,18 +403,18 @@ class Linker:
 
     def profile(self, records: pl.DataFrame) -> pl.DataFrame:
         """Return the data-quality profile of ``records`` as they are."""
-        return profile_frame(
-            records, columns=[c for c in self.config.columns if c in records.columns]
-        )
+        return self.engine.profile(records, columns=self.config.columns)
 
     # -------------------------------------------------------------- stages
     def block(self, records: pl.DataFrame) -> pl.DataFrame:
         """Return the candidate pairs (``_row_l``, ``_row_r``, ``blocked_by``)."""
         start = time.perf_counter()
         blockers = self.config.blocking.compile()
-        counts = count_rule_pairs(records, blockers, link_type=self.config.link_type)
+        counts = self.engine.count_rule_pairs(
+            records, blockers, link_type=self.config.link_type
+        )
         with self._progress():
-            pairs = block_pairs(
+            pairs = self.engine.block(
                 records,
                 blockers,
                 link_type=self.config.link_type,
@@ -399,7 +431,7 @@ class Linker:
         See :meth:`analyse_blocking` for what the union keeps, the
         reduction ratio and recall.
         """
-        return count_rule_pairs(
+        return self.engine.count_rule_pairs(
             records, self.config.blocking.compile(), link_type=self.config.link_type
         )
 
@@ -429,21 +461,24 @@ class Linker:
             The table, the reduction ratio and the recall; a table in Jupyter.
         """
         from er_toolkit.report.inputs import blocking_summary
-        from er_toolkit.score.sampling import total_pairs
 
+        engine = self.engine
         counts = self.blocking_report(records)
         recall = None
         if candidate_pairs is None:
             table = counts
         else:
+            candidate_pairs = engine.collect(
+                candidate_pairs, columns=[schema.ROW_L, schema.ROW_R, schema.BLOCKED_BY]
+            )
             table = blocking_summary(counts, candidate_pairs, truth=truth)
             if truth is not None:
                 recall = blocking_recall(candidate_pairs, truth)
         return BlockingReport(
             table,
-            n_records=records.height,
+            n_records=engine.height(records),
             link_type=self.config.link_type,
-            possible_pairs=total_pairs(records, link_type=self.config.link_type),
+            possible_pairs=engine.total_pairs(records, link_type=self.config.link_type),
             candidate_pairs=None if candidate_pairs is None else candidate_pairs.height,
             recall=recall,
         )
@@ -479,7 +514,7 @@ class Linker:
             raw_similarity = scorer.needs_similarities
         start = time.perf_counter()
         with self._progress():
-            vectors = compare_pairs(
+            vectors = self.engine.compare(
                 records,
                 pairs,
                 self.config.comparisons,
@@ -545,6 +580,7 @@ class Linker:
                     labels=labels,
                     truth=truth,
                     n_jobs=self.n_jobs,
+                    engine=self.engine,
                     validation=self.validation_pairs(records),
                 )
             )
@@ -561,7 +597,11 @@ class Linker:
         if not path.is_absolute():
             path = self.config.base_dir / path
         return labelled_pairs_from_list(
-            records, read_frame(path, name="labels"), link_type=self.config.link_type
+            self.engine.collect(
+                records, columns=[schema.ROW, schema.RECORD_ID, schema.SOURCE]
+            ),
+            read_frame(path, name="labels"),
+            link_type=self.config.link_type,
         )
 
     def validation_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
@@ -638,44 +678,33 @@ class Linker:
             ``explain=True``). Record ids keep their input type.
         """
         self._check_fitted()
-        keep = pl.col(schema.MATCH_PROBABILITY) >= min_probability
+        engine = self.engine
         if candidate_vectors is not None:
             start = time.perf_counter()
-            scored = self.scorer_.predict(candidate_vectors, explain=explain)
+            scored = engine.predict(
+                self.scorer_,
+                candidate_vectors,
+                explain=explain,
+                min_probability=min_probability,
+            )
             self.timings_["score"] = time.perf_counter() - start
-            scored = scored.filter(keep)
-            return with_record_ids(scored, records) if record_ids else scored
+            return engine.with_record_ids(scored, records) if record_ids else scored
         if candidate_pairs is None:
             candidate_pairs = self.block(records)
-        size = chunk_size or max(candidate_pairs.height, 1)
-        encoding = RecordEncoding(records)
-        parts = []
-        seconds = {"compare": 0.0, "score": 0.0}
-        total = candidate_pairs.height
-        with (
-            self._progress(),
-            progress_bar(total=total, desc="predict", unit="pair") as bar,
-        ):
-            for offset in range(0, max(total, 1), size):
-                chunk = candidate_pairs.slice(offset, size)
-                start = time.perf_counter()
-                vectors = compare_pairs(
-                    records,
-                    chunk,
-                    self.config.comparisons,
-                    encoding=encoding,
-                    raw_similarity=explain or self.scorer_.needs_similarities,
-                    workers=self.n_jobs,
-                )
-                middle = time.perf_counter()
-                scored_chunk = self.scorer_.predict(vectors, explain=explain)
-                parts.append(scored_chunk.filter(keep))
-                seconds["compare"] += middle - start
-                seconds["score"] += time.perf_counter() - middle
-                bar.update(chunk.height)
-        self.timings_.update(seconds)
-        scored = pl.concat(parts)
-        return with_record_ids(scored, records) if record_ids else scored
+        with self._progress():
+            scored = engine.score(
+                records,
+                candidate_pairs,
+                self.config.comparisons,
+                self.scorer_,
+                explain=explain,
+                raw_similarity=explain or self.scorer_.needs_similarities,
+                chunk_size=chunk_size,
+                min_probability=min_probability,
+                workers=self.n_jobs,
+                timings=self.timings_,
+            )
+        return engine.with_record_ids(scored, records) if record_ids else scored
 
     def cluster(
         self,
@@ -688,7 +717,7 @@ class Linker:
         clustering = self.config.clustering
         cut = self.threshold_ if threshold is None else threshold
         with self._stage("cluster"):
-            clusters = connected_components(
+            clusters = self.engine.connected_components(
                 records,
                 scored,
                 threshold=cut,
@@ -726,8 +755,8 @@ class Linker:
             (``<attribute>__record_id``, ``__source``, ``__rule``).
         """
         with self._stage("golden"):
-            golden = self.config.golden.build(
-                records, clusters, raw=raw, cluster_ids=cluster_ids
+            golden = self.engine.golden(
+                self.config.golden, records, clusters, raw=raw, cluster_ids=cluster_ids
             )
         return golden
 
@@ -735,6 +764,12 @@ class Linker:
     def true_pairs(self, records: pl.DataFrame) -> pl.DataFrame | None:
         """Return the labelled true pairs, or None when the config names no labels."""
         ev = self.config.evaluation
+        ids = [schema.ROW, schema.RECORD_ID, schema.SOURCE]
+        if ev.entity_column is not None or ev.pairs_path is not None:
+            records = self.engine.collect(
+                records,
+                columns=[*ids, *([ev.entity_column] if ev.entity_column else [])],
+            )
         if ev.entity_column is not None:
             return true_pairs_from_entities(
                 records, entity_column=ev.entity_column, link_type=self.config.link_type
@@ -762,6 +797,9 @@ class Linker:
     ) -> EvaluationResult:
         """Measure pairs, clusters and blocking against the labels.
 
+        With another engine than polars, the frames are collected here
+        first: evaluation is for labelled benchmark sets.
+
         Returns
         -------
         EvaluationResult
@@ -770,6 +808,19 @@ class Linker:
             linker.evaluate(...)``, as the ``(metrics, curve)`` tuple of
             earlier releases did.
         """
+        collect = self.engine.collect
+        entity = self.config.evaluation.entity_column
+        records = collect(
+            records,
+            columns=None
+            if entity is None
+            else [schema.ROW, schema.RECORD_ID, schema.SOURCE, entity],
+        )
+        candidate_pairs, scored, clusters = (
+            collect(candidate_pairs),
+            collect(scored),
+            collect(clusters),
+        )
         cut = self.threshold_ if threshold is None else threshold
         predicted = scored.filter(pl.col(schema.MATCH_PROBABILITY) >= cut)
         metrics: dict[str, float] = {}
@@ -778,7 +829,6 @@ class Linker:
         metrics["blocking_recall"] = blocking_recall(candidate_pairs, truth)
         metrics["candidate_pairs"] = float(candidate_pairs.height)
         metrics["true_pairs"] = float(truth.height)
-        entity = self.config.evaluation.entity_column
         if entity is not None:
             cm = cluster_metrics(
                 clusters, records, entity_column=entity, link_type=self.config.link_type
@@ -795,13 +845,20 @@ class Linker:
             "format_version": MODEL_FORMAT_VERSION,
             "kind": "er_toolkit.Linker",
             "er_toolkit_version": __version__,
-            "config": self.config.to_dict(with_sources=True),
+            # engine-neutral: the engine is how a model runs, not the model
+            "config": {
+                k: v
+                for k, v in self.config.to_dict(with_sources=True).items()
+                if k != "engine"
+            },
             "scorer": self.scorer_.to_dict(),
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Linker:
-        """Rebuild a fitted linker from :meth:`to_dict`'s output."""
+    def from_dict(
+        cls, data: dict[str, Any], *, engine: Engine | str | None = None
+    ) -> Linker:
+        """Rebuild a fitted linker from :meth:`to_dict`'s output, to run on ``engine``."""
         validate_linker_dict(data)
         version = data.get("format_version") if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("kind") != "er_toolkit.Linker":
@@ -815,7 +872,7 @@ class Linker:
                 f"{__version__}, which reads format_version "
                 f"{list(READABLE_MODEL_VERSIONS)}."
             )
-        linker = cls(LinkageConfig.from_dict(data["config"]))
+        linker = cls(LinkageConfig.from_dict(data["config"]), engine=engine)
         scorer_data = data["scorer"]
         linker.scorer_ = scorer_from_dict(scorer_data)
         if "threshold" not in scorer_data.get("params", {}):
@@ -828,9 +885,11 @@ class Linker:
         return write_json_atomic(self.to_dict(), path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Linker:
-        """Read a linker written by :meth:`save` (every field checked first)."""
-        return cls.from_dict(load_model_json(path))
+    def load(
+        cls, path: str | os.PathLike[str], *, engine: Engine | str | None = None
+    ) -> Linker:
+        """Read a linker written by :meth:`save`, to run on ``engine`` (polars by default)."""
+        return cls.from_dict(load_model_json(path), engine=engine)
 
 
 def with_record_ids(pairs: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:

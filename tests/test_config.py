@@ -213,7 +213,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             (),
             "the config",
-            "['blocking', 'clustering', 'comparisons', 'derive', 'evaluation', 'experiment', "
+            "['blocking', 'clustering', 'comparisons', 'derive', 'engine', 'evaluation', 'experiment', "
             "'format_version', 'golden', 'link_type', 'model', 'monitoring', 'n_jobs', 'name', 'placeholders', 'sources', 'standardise', "
             "'threshold', 'training']",
         ),

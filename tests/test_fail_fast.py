@@ -8,6 +8,7 @@ import pytest
 
 import er_toolkit.pipeline as pipeline
 from er_toolkit.config import LinkageConfig
+from er_toolkit.engines.polars import PolarsEngine
 from er_toolkit.exceptions import BlockingError
 from er_toolkit.io import Source
 from er_toolkit.pipeline import Linker
@@ -52,7 +53,7 @@ def _never_standardise(*args, **kwargs):
 
 
 def test_an_exploding_rule_is_refused_before_standardisation(monkeypatch):
-    monkeypatch.setattr(pipeline, "profile_standardisation", _never_standardise)
+    monkeypatch.setattr(PolarsEngine, "standardise", _never_standardise)
     linker = Linker(_config(100, [["first_name_canonical"]]))
     with pytest.raises(BlockingError, match="first_name_canonical") as info:
         linker.prepare([Source("people", _records(40), id_column="id")])

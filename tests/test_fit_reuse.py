@@ -13,6 +13,7 @@ import er_toolkit.score.fellegi_sunter as fs
 from benchmarks.compare_tools import ER_TOOLKIT_CONFIG
 from benchmarks.synthetic import generate_customers
 from er_toolkit.config import LinkageConfig
+from er_toolkit.engines.polars import PolarsEngine
 from er_toolkit.io import Source
 from er_toolkit.pipeline import Linker
 
@@ -53,13 +54,14 @@ def _fit(config, recs, pairs, vectors):
 def test_sessions_reuse_candidate_vectors_and_fit_the_same(job, monkeypatch):
     config, recs, pairs, vectors = job
     compared: list[int] = []
-    real = fs.compare_pairs
+    real = PolarsEngine.gamma_patterns
 
-    def counting(records, pairs, *args, **kwargs):
+    def counting(self, records, pairs, *args, **kwargs):
         compared.append(pairs.height)
-        return real(records, pairs, *args, **kwargs)
+        return real(self, records, pairs, *args, **kwargs)
 
-    monkeypatch.setattr(fs, "compare_pairs", counting)
+    # every comparison of fresh pairs in a fit goes through the engine
+    monkeypatch.setattr(PolarsEngine, "gamma_patterns", counting)
     reused = _fit(config, recs, pairs, vectors)
     # u sample + the date_of_birth session (not a blocking rule); the
     # first_name&surname and email sessions are found among the candidates.

@@ -90,15 +90,28 @@ class SortedNeighbourhood:
             out["name"] = self.name
         return out
 
-    def _sorted_rows(self, records: pl.DataFrame) -> np.ndarray:
+    def sort_keys(self, records: pl.DataFrame) -> pl.DataFrame:
+        r"""Return each record's sort key: ``_row`` and ``_block_key``, null keys left out.
+
+        Records are in key order, then row order, within ``window``; an
+        engine that sorts them itself (Spark) reads the keys from here.
+
+        Examples
+        --------
+        >>> recs = pl.DataFrame({"_row": [0, 1], "a": ["x", None], "b": ["1", "2"]})
+        >>> SortedNeighbourhood(("a", "b")).sort_keys(recs).rows()
+        [(0, 'x\x1f1')]
+        """
         key = pl.concat_str([key_expr(k) for k in self.keys], separator="\x1f")
-        ordered = (
+        return (
             records.lazy()
-            .select(schema.ROW, key.alias("_key"))
-            .drop_nulls("_key")
-            .sort(["_key", schema.ROW])
+            .select(schema.ROW, key.alias(schema.BLOCK_KEY))
+            .drop_nulls(schema.BLOCK_KEY)
             .collect()
         )
+
+    def _sorted_rows(self, records: pl.DataFrame) -> np.ndarray:
+        ordered = self.sort_keys(records).sort([schema.BLOCK_KEY, schema.ROW])
         return ordered.get_column(schema.ROW).to_numpy()
 
     def count_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:

@@ -90,38 +90,26 @@ def block_pairs(
         ``_row_l``, ``_row_r`` and ``blocked_by`` (an Enum of blocker names),
         each pair once, attributed to the first blocker that produced it.
     """
-    if not blockers:
-        raise ConfigError("Expected at least one blocker; got none.")
-    names = [b.name for b in blockers]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"Blocker names must be unique; got {names}.")
-    if on_explode not in ("raise", "warn"):
-        raise ConfigError(f"on_explode must be 'raise' or 'warn'; got {on_explode!r}.")
+    check_blockers(blockers, on_explode=on_explode)
     report = (
         count_rule_pairs(records, blockers, link_type=link_type)
         if counts is None
         else counts
     )
-    if report.get_column(schema.BLOCKED_BY).to_list() != names:
-        raise ConfigError(
-            f"counts must list the blockers {names} in order; got "
-            f"{report.get_column(schema.BLOCKED_BY).to_list()}."
-        )
-    for name, n in report.iter_rows():
-        log.info("blocking rule %s: %s pairs", name, f"{n:,}")
+    names = [b.name for b in blockers]
     enum = pl.Enum(names)
     seen: list[np.ndarray] = []
     parts = []
-    with progress_bar(total=len(blockers), desc="block", unit="rule") as bar:
-        for blocker, n in zip(blockers, report.get_column("pairs"), strict=True):
+    run = blockers_to_run(
+        blockers,
+        report,
+        max_pairs_per_rule=max_pairs_per_rule,
+        on_explode=on_explode,
+        stacklevel=3,
+    )
+    with progress_bar(total=len(run), desc="block", unit="rule") as bar:
+        for blocker in run:
             bar.describe(blocker.name)
-            if max_pairs_per_rule is not None and n > max_pairs_per_rule:
-                message = explode_message(blocker.name, n, max_pairs_per_rule)
-                if on_explode == "raise":
-                    raise BlockingError(message)
-                warnings.warn(message, stacklevel=2)
-                bar.update()
-                continue
             keys = _new_pair_keys(blocker.block(records, link_type=link_type), seen)
             seen.append(keys)
             left, right = unpack_pair_keys(keys)
@@ -134,6 +122,62 @@ def block_pairs(
     if not parts:
         return pl.DataFrame(schema={**PAIR_SCHEMA, schema.BLOCKED_BY: enum})
     return pl.concat(parts, rechunk=False)
+
+
+def check_blockers(blockers: Sequence[Blocker], *, on_explode: OnExplode) -> None:
+    """Refuse an empty list of blockers, two blockers of one name, or a bad ``on_explode``."""
+    if not blockers:
+        raise ConfigError("Expected at least one blocker; got none.")
+    names = [b.name for b in blockers]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"Blocker names must be unique; got {names}.")
+    if on_explode not in ("raise", "warn"):
+        raise ConfigError(f"on_explode must be 'raise' or 'warn'; got {on_explode!r}.")
+
+
+def blockers_to_run(
+    blockers: Sequence[Blocker],
+    counts: pl.DataFrame,
+    *,
+    max_pairs_per_rule: int | None,
+    on_explode: OnExplode,
+    stacklevel: int = 2,
+) -> list[Blocker]:
+    """Return the blockers whose pair counts are within ``max_pairs_per_rule``.
+
+    Every engine's union of blockers refuses exploding rules here:
+    a rule over the limit raises :class:`~er_toolkit.exceptions.BlockingError`
+    (``on_explode="raise"``) or is skipped with a warning (``"warn"``).
+
+    Parameters
+    ----------
+    blockers
+        The blockers, in priority order.
+    counts
+        Their :func:`count_rule_pairs` report, in the same order.
+    max_pairs_per_rule, on_explode
+        As :func:`block_pairs`.
+    stacklevel
+        Where the warning points, counted from here.
+    """
+    names = [b.name for b in blockers]
+    if counts.get_column(schema.BLOCKED_BY).to_list() != names:
+        raise ConfigError(
+            f"counts must list the blockers {names} in order; got "
+            f"{counts.get_column(schema.BLOCKED_BY).to_list()}."
+        )
+    for name, n in counts.iter_rows():
+        log.info("blocking rule %s: %s pairs", name, f"{n:,}")
+    kept = []
+    for blocker, n in zip(blockers, counts.get_column("pairs"), strict=True):
+        if max_pairs_per_rule is not None and n > max_pairs_per_rule:
+            message = explode_message(blocker.name, n, max_pairs_per_rule)
+            if on_explode == "raise":
+                raise BlockingError(message)
+            warnings.warn(message, stacklevel=stacklevel)
+            continue
+        kept.append(blocker)
+    return kept
 
 
 def _new_pair_keys(pairs: pl.DataFrame, seen: Sequence[np.ndarray]) -> np.ndarray:

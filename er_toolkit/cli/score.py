@@ -65,6 +65,14 @@ def parser() -> ArgumentParser:
         "--threshold", type=float, default=None, help="match probability for clusters"
     )
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI")
+    p.add_argument(
+        "--engine",
+        choices=("polars", "spark"),
+        default="polars",
+        help="where blocking, scoring and clustering run (default polars); spark "
+        "uses the active SparkSession or a local one, and the outputs are "
+        "collected here to be written",
+    )
     return p
 
 
@@ -138,8 +146,11 @@ def _score(
     scored = linker.predict(records, candidate_pairs=pairs)
     cut = linker.threshold_ if threshold is None else threshold
     clusters = linker.cluster(records, scored, threshold=cut)
+    n_records = linker.engine.height(records)
+    scored = linker.engine.collect(scored)
+    clusters = linker.engine.collect(clusters)
     summary: dict[str, int | float] = {
-        "records": records.height,
+        "records": n_records,
         "pairs": scored.height,
         "matches": scored.filter(pl.col(schema.MATCH_PROBABILITY) >= cut).height,
         "clusters": clusters.get_column(schema.CLUSTER_ID).n_unique(),
@@ -161,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     def job() -> int:
         set_tracking_uri(args.tracking_uri)
         linker = load_linker(args.model)
+        if args.engine != "polars":
+            from er_toolkit.engines import as_engine
+
+            linker.engine = as_engine(args.engine)
         summary = score_files(
             linker,
             args.input,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -15,6 +16,7 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.cli import ArgumentParser, one_line, run_cli, set_tracking_uri
 from er_toolkit.config import (
+    EngineConfig,
     LinkageConfig,
     validate_experiment_name,
     validate_model_name,
@@ -61,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="threads for comparing, scoring and scikit-learn (default: the "
         "config's n_jobs, else every core)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("polars", "spark"),
+        default=None,
+        help="where the stages run (default: the config's engine, else polars); "
+        "spark uses the active SparkSession or a local one",
     )
     return parser
 
@@ -118,6 +127,20 @@ def train(
     scored = linker.predict(records, candidate_vectors=vectors)
     del vectors
     clusters = linker.cluster(records, scored)
+    if linker.engine.kind != "polars":
+        # blocking, training, scoring and clustering ran on the engine; the
+        # summary, evaluation and report are made here from their outputs
+        # (the model is engine-neutral, so the answers are the same)
+        from er_toolkit.engines import PolarsEngine
+
+        here = linker.engine.collect
+        records, pairs, scored, clusters = (
+            here(records),
+            here(pairs),
+            here(scored),
+            here(clusters),
+        )
+        linker.engine = PolarsEngine()
     truth = linker.true_pairs(records)
     sizes = clusters.get_column(schema.CLUSTER_SIZE)
     metrics: dict[str, float] = {
@@ -297,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     def job() -> int:
         set_tracking_uri(args.tracking_uri)
         config = LinkageConfig.from_toml(Path(args.config))
+        if args.engine is not None:
+            config = dataclasses.replace(
+                config, engine=EngineConfig.from_dict(args.engine)
+            )
         summary = train(
             config,
             log_mlflow=not args.no_mlflow,

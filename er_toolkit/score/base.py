@@ -48,18 +48,25 @@ class LinkageData:
         reaches an unsupervised one.
     n_jobs
         Threads the scorer may use.
+    engine
+        Where the records and pairs live and the stages run
+        (:class:`~er_toolkit.engines.Engine`); None is the polars engine.
+        With another engine, ``records`` and the pair frames are that
+        engine's frames (Spark DataFrames), and ``labels`` and ``truth``
+        stay polars frames.
     validation
         Reviewed pairs (``_row_l``, ``_row_r``, ``is_match``) of a fixed
         validation split: a supervised scorer chooses its threshold on them.
     """
 
-    records: pl.DataFrame
-    candidate_pairs: pl.DataFrame
+    records: Any
+    candidate_pairs: Any
     link_type: LinkType
-    candidate_vectors: pl.DataFrame | None = None
+    candidate_vectors: Any = None
     labels: pl.DataFrame | None = None
     truth: pl.DataFrame | None = None
     n_jobs: int | None = None
+    engine: Any = None
     validation: pl.DataFrame | None = None
 
 

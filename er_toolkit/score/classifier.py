@@ -14,7 +14,8 @@ import polars as pl
 from sklearn.base import BaseEstimator, clone
 
 from er_toolkit import __version__, schema
-from er_toolkit.compare import Comparison, compare_pairs
+from er_toolkit.compare import Comparison
+from er_toolkit.engines.base import as_engine
 from er_toolkit.exceptions import (
     ConfigError,
     LabelError,
@@ -423,6 +424,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
             self, fitted.
         """
         self._validate()
+        engine = as_engine(data.engine)
         truth: pl.DataFrame | None = None
         reviewed: pl.DataFrame | None = None
         if data.labels is not None and schema.IS_MATCH in data.labels.columns:
@@ -431,9 +433,11 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
             truth = data.labels
         else:
             truth = data.truth
-        train = training_pairs(
-            data.candidate_pairs, true_pairs=truth, labelled_pairs=reviewed
+        candidates = engine.collect(
+            data.candidate_pairs,
+            columns=[schema.ROW_L, schema.ROW_R, schema.BLOCKED_BY],
         )
+        train = training_pairs(candidates, true_pairs=truth, labelled_pairs=reviewed)
         if train.labelled_matches_missed_by_blocking:
             log.warning(
                 "%d labelled match(es) are not among the candidate pairs: blocking "
@@ -452,11 +456,12 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
                         link_type=data.link_type,
                         candidate_vectors=data.candidate_vectors,
                         n_jobs=self.n_jobs or data.n_jobs,
+                        engine=engine,
                     )
                 )
                 bar.update()
             bar.describe("compare labelled pairs")
-            vectors = compare_pairs(
+            vectors = engine.vectors_of(
                 data.records,
                 train.pairs,
                 self.comparisons,
@@ -468,7 +473,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
             if data.validation is not None:
                 held = data.validation
                 validation = (
-                    compare_pairs(
+                    engine.vectors_of(
                         data.records,
                         held.select(schema.ROW_L, schema.ROW_R),
                         self.comparisons,

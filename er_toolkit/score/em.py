@@ -37,7 +37,18 @@ class Patterns:
     def from_vectors(cls, vectors: pl.DataFrame, names: Sequence[str]) -> Patterns:
         """Group comparison vectors into distinct patterns with counts."""
         cols = [schema.gamma(n) for n in names]
-        grouped = vectors.group_by(cols).agg(pl.len().alias("_n")).sort(cols)
+        return cls.from_counts(vectors.group_by(cols).agg(pl.len().alias("_n")), names)
+
+    @classmethod
+    def from_counts(cls, grouped: pl.DataFrame, names: Sequence[str]) -> Patterns:
+        """Build from distinct patterns already counted (``gamma_`` columns and ``_n``).
+
+        What an engine that groups the vectors itself (Spark) hands over;
+        the patterns are sorted, so EM sums them in the same order whoever
+        counted them.
+        """
+        cols = [schema.gamma(n) for n in names]
+        grouped = grouped.sort(cols)
         gammas = (
             grouped.select(cols).to_numpy().astype(np.int8)
             if grouped.height
@@ -45,6 +56,19 @@ class Patterns:
         )
         counts = grouped.get_column("_n").to_numpy().astype(np.float64)
         return cls(gammas=gammas, counts=counts, names=tuple(names))
+
+    def level_counts(self, name: str, n_levels: int) -> np.ndarray:
+        """Return how many pairs reach each level 0 .. ``n_levels - 1`` of one comparison (nulls left out).
+
+        Examples
+        --------
+        >>> p = Patterns(np.array([[0], [2], [-1]], dtype=np.int8), np.array([3.0, 1.0, 5.0]), ("a",))
+        >>> p.level_counts("a", 3).tolist()
+        [3.0, 0.0, 1.0]
+        """
+        g = self.gammas[:, self.names.index(name)].astype(np.int64)
+        ok = g >= 0
+        return np.bincount(g[ok], weights=self.counts[ok], minlength=n_levels)
 
 
 def log_bayes_factors(

@@ -15,9 +15,10 @@ import polars as pl
 from sklearn.base import BaseEstimator
 
 from er_toolkit import __version__, schema
-from er_toolkit.blocking import Blocker, ExactRule, as_blocker, block_pairs
-from er_toolkit.compare import Comparison, ExactLevel, RecordEncoding, compare_pairs
+from er_toolkit.blocking import Blocker, ExactRule, as_blocker
+from er_toolkit.compare import Comparison, ExactLevel
 from er_toolkit.compare.levels import exact_columns
+from er_toolkit.engines.base import Engine, Frame, as_engine
 from er_toolkit.exceptions import (
     ConfigError,
     ModelFormatError,
@@ -34,7 +35,6 @@ from er_toolkit.score.base import (
     reset_learned,
 )
 from er_toolkit.score.em import Patterns, run_em
-from er_toolkit.score.sampling import sample_pairs, total_pairs
 from er_toolkit.score.validation import load_model_json, validate_fellegi_sunter_dict
 
 log = logging.getLogger(__name__)
@@ -209,11 +209,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
 
     def fit(
         self,
-        records: pl.DataFrame,
+        records: Frame,
         *,
-        candidate_pairs: pl.DataFrame | None = None,
-        candidate_vectors: pl.DataFrame | None = None,
+        candidate_pairs: Frame | None = None,
+        candidate_vectors: Frame | None = None,
         labels: pl.DataFrame | None = None,
+        engine: Engine | None = None,
     ) -> FellegiSunter:
         """Estimate u, λ and m from ``records``.
 
@@ -233,6 +234,10 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             True matching pairs (``_row_l``, ``_row_r``). When given, m is
             counted from them instead of estimated by EM (and λ, unless
             given, is their share of all pairs).
+        engine
+            Where the sampling, blocking and comparing run (the polars
+            engine by default; :class:`~er_toolkit.engines.SparkEngine` for
+            records in Spark). EM runs here, over the pattern counts.
 
         Returns
         -------
@@ -241,20 +246,34 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         """
         comparisons = self._validate()
         reset_learned(self)
+        engine = as_engine(engine)
+        with engine.cached(records):
+            return self._fit(
+                engine, records, comparisons, candidate_pairs, candidate_vectors, labels
+            )
+
+    def _fit(
+        self,
+        engine: Engine,
+        records: Frame,
+        comparisons: list[Comparison],
+        candidate_pairs: Frame | None,
+        candidate_vectors: Frame | None,
+        labels: pl.DataFrame | None,
+    ) -> FellegiSunter:
         names = [c.name for c in comparisons]
         self.threshold_ = float(self.threshold)
-        self.n_records_ = records.height
-        self.total_pairs_ = total_pairs(records, link_type=self.link_type)
-        encoding = RecordEncoding(records)
+        self.n_records_ = engine.height(records)
+        self.total_pairs_ = engine.total_pairs(records, link_type=self.link_type)
         steps = 2 if labels is not None else 2 + len(self.training_rules)
         with progress_bar(total=steps, desc="fit", unit="step") as bar:
             bar.describe("u from random pairs")
-            self.u_ = self._estimate_u(records, comparisons, encoding)
+            self.u_ = self._estimate_u(engine, records, comparisons)
             bar.update()
             self.sessions_: list[dict[str, Any]] = []
             if labels is not None:
                 bar.describe("m from labels")
-                self.m_ = self._m_from_labels(records, labels, comparisons, encoding)
+                self.m_ = self._m_from_labels(engine, records, labels, comparisons)
                 lam = self.probability_two_random_records_match
                 if lam is None:
                     lam = max(labels.height, 1) / max(self.total_pairs_, 1)
@@ -265,26 +284,28 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 bar.update()
                 self._warn_if_suspicious()
                 return self
-            self.probability_two_random_records_match_ = self._initial_lambda(records)
+            self.probability_two_random_records_match_ = self._initial_lambda(
+                engine, records
+            )
             self.m_ = self._m_by_em(
+                engine,
                 records,
                 comparisons,
                 names,
-                encoding,
                 bar=bar,
                 candidate_vectors=candidate_vectors,
             )
             bar.describe("λ")
             if self.lambda_method_ == "pending":
-                lam = self._lambda_from_sessions(records, comparisons)
+                lam = self._lambda_from_sessions(engine, records, comparisons)
                 if lam is not None:
                     self.probability_two_random_records_match_ = lam
                     self.lambda_method_ = "sessions"
                 else:
                     self.probability_two_random_records_match_ = self._lambda_by_em(
+                        engine,
                         records,
                         comparisons,
-                        encoding,
                         candidate_pairs,
                         candidate_vectors,
                     )
@@ -310,6 +331,7 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             candidate_pairs=data.candidate_pairs,
             candidate_vectors=data.candidate_vectors,
             labels=labels,
+            engine=data.engine,
         )
 
     def report(self) -> ScorerReport:
@@ -346,7 +368,9 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             },
         )
 
-    def _session_pairs(self, records: pl.DataFrame, rule: Blocker) -> pl.DataFrame:
+    def _session_pairs(
+        self, engine: Engine, records: Frame, rule: Blocker, total: int
+    ) -> Frame:
         """Return a session's pairs, from a record sample when there are too many.
 
         Keeping each record with probability f keeps each pair with
@@ -358,20 +382,23 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         ``count_pairs`` is an upper bound.
         """
         cap = self.max_pairs_per_session
-        total = rule.count_pairs(records, link_type=self.link_type)
         if cap is None or total <= cap:
+            counts = pl.DataFrame(
+                {schema.BLOCKED_BY: [rule.name], "pairs": [total]},
+                schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
+            )
             self._session_scale = 1.0
-            return rule.block(records, link_type=self.link_type)
+            return engine.block(
+                records, [rule], link_type=self.link_type, counts=counts
+            )
         keep = float(np.sqrt(cap / total))
-        rng = np.random.default_rng(self.seed + 1)
-        sample = records.filter(pl.Series(rng.random(records.height) < keep))
-        self._session_scale = total / max(
-            rule.count_pairs(sample, link_type=self.link_type), 1
-        )
-        return rule.block(sample, link_type=self.link_type)
+        sample = engine.sample_records(records, share=keep, seed=self.seed + 1)
+        counts = engine.count_rule_pairs(sample, [rule], link_type=self.link_type)
+        self._session_scale = total / max(int(counts.get_column("pairs")[0]), 1)
+        return engine.block(sample, [rule], link_type=self.link_type, counts=counts)
 
     def _lambda_from_sessions(
-        self, records: pl.DataFrame, comparisons: list[Comparison]
+        self, engine: Engine, records: Frame, comparisons: list[Comparison]
     ) -> float | None:
         """Estimate λ from each EM session's match share and the rule's recall.
 
@@ -409,10 +436,7 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             recall = 1.0
             for key in keys:
                 comp = exact[key]
-                values = records.get_column(key)
-                if values.dtype == pl.String:
-                    values = values.str.strip_chars().replace("", None)
-                complete = 1.0 - values.null_count() / max(records.height, 1)
+                complete = engine.completeness(records, key)
                 recall *= float(self.m_[comp.name][-1]) * complete**2
             matches = session["match_share"] * session["pairs"]
             if recall > 0 and matches > 0:
@@ -422,7 +446,7 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         self.lambda_estimates_ = estimates
         return float(np.clip(np.median(estimates), _PROB_FLOOR, 0.5))
 
-    def _initial_lambda(self, records: pl.DataFrame) -> float:
+    def _initial_lambda(self, engine: Engine, records: Frame) -> float:
         lam = self.probability_two_random_records_match
         if lam is not None:
             self.lambda_method_ = "given"
@@ -432,41 +456,31 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 as_blocker(r, where="a deterministic rule")
                 for r in self.deterministic_rules
             ]
-            pairs = block_pairs(records, rules, link_type=self.link_type)
-            found = pairs.height / self.deterministic_recall
+            pairs = engine.block(records, rules, link_type=self.link_type)
+            found = engine.height(pairs) / self.deterministic_recall
             self.lambda_method_ = "deterministic"
             return float(np.clip(found / max(self.total_pairs_, 1), _PROB_FLOOR, 0.5))
         self.lambda_method_ = "pending"
         return 1e-4
 
     def _estimate_u(
-        self,
-        records: pl.DataFrame,
-        comparisons: list[Comparison],
-        encoding: RecordEncoding,
+        self, engine: Engine, records: Frame, comparisons: list[Comparison]
     ) -> dict[str, np.ndarray]:
-        sample = sample_pairs(
+        sample = engine.sample_pairs(
             records,
             n_pairs=self.u_sample_size,
             link_type=self.link_type,
             seed=self.seed,
         )
-        self.u_sample_pairs_ = sample.height
-        vectors = compare_pairs(
-            records,
-            sample,
-            comparisons,
-            encoding=encoding,
-            raw_similarity=False,
-            workers=self.n_jobs,
+        self.u_sample_pairs_ = engine.height(sample)
+        patterns = engine.gamma_patterns(
+            records, sample, comparisons, workers=self.n_jobs
         )
         u: dict[str, np.ndarray] = {}
         for comp in comparisons:
-            g = vectors.get_column(schema.gamma(comp.name)).to_numpy()
-            g = g[g >= 0].astype(np.int64)
-            counts = np.bincount(g, minlength=comp.n_levels).astype(np.float64)
+            counts = patterns.level_counts(comp.name, comp.n_levels)
             top = comp.n_levels - 1
-            exact = exact_level_shares(records, comp, self.link_type)
+            exact = exact_level_shares(engine, records, comp, self.link_type)
             if exact:
                 k = len(exact)
                 rest = counts[: top - k + 1] + 0.5
@@ -488,22 +502,28 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
 
     def _m_by_em(
         self,
-        records: pl.DataFrame,
+        engine: Engine,
+        records: Frame,
         comparisons: list[Comparison],
         names: list[str],
-        encoding: RecordEncoding,
         *,
         bar: Bar | None = None,
         candidate_vectors: pl.DataFrame | None = None,
     ) -> dict[str, np.ndarray]:
         m_init = [_default_m(c.n_levels) for c in comparisons]
-        known = _KnownVectors(candidate_vectors, names)
+        known = _KnownVectors(
+            candidate_vectors if isinstance(candidate_vectors, pl.DataFrame) else None,
+            names,
+        )
         u = [self.u_[n] for n in names]
         estimates: dict[str, list[np.ndarray]] = {n: [] for n in names}
-        for rule in self._session_rules():
+        rules = self._session_rules()
+        totals = engine.count_rule_pairs(records, rules, link_type=self.link_type)
+        for rule, total in zip(rules, totals.get_column("pairs"), strict=True):
             if bar is not None:
                 bar.describe(f"EM session {rule.name}")
-            pairs = self._session_pairs(records, rule)
+            pairs = self._session_pairs(engine, records, rule, int(total))
+            n_pairs = engine.height(pairs)
             blocked_columns = set(rule.columns)
             # A comparison reading a blocked column agrees there on every pair
             # of the session (for a comparison of several columns, its levels
@@ -513,19 +533,16 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 for c in comparisons
             ]
             # A session whose pairs are all candidates (its rule is also a
-            # blocking rule) takes their gammas from the candidates' vectors;
-            # any other is compared afresh. Same gammas either way.
-            vectors = known.of(pairs)
-            if vectors is None:
-                vectors = compare_pairs(
-                    records,
-                    pairs,
-                    comparisons,
-                    encoding=encoding,
-                    raw_similarity=False,
-                    workers=self.n_jobs,
+            # blocking rule) takes their gammas from the candidates' vectors
+            # (polars engine); any other is compared afresh. Same gammas
+            # either way.
+            vectors = known.of(pairs) if isinstance(pairs, pl.DataFrame) else None
+            if vectors is not None:
+                patterns = Patterns.from_vectors(vectors, names)
+            else:
+                patterns = engine.gamma_patterns(
+                    records, pairs, comparisons, workers=self.n_jobs
                 )
-            patterns = Patterns.from_vectors(vectors, names)
             # A comparison on the blocked columns agrees on every pair of the
             # session, so it says nothing about which are matches: m = u makes
             # its Bayes factor 1 (otherwise it inflates every posterior and EM
@@ -551,8 +568,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                     "rule": rule.name,
                     "kind": rule.kind,
                     "columns": list(rule.columns),
-                    "pairs": round(pairs.height * self._session_scale),
-                    "pairs_trained": pairs.height,
+                    "pairs": round(n_pairs * self._session_scale),
+                    "pairs_trained": n_pairs,
                     "patterns": len(patterns.counts),
                     "iterations": result.n_iter,
                     "converged": result.converged,
@@ -563,7 +580,7 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             log.info(
                 "EM session %s: %s pairs, %d patterns, %d iterations",
                 rule.name,
-                f"{pairs.height:,}",
+                f"{n_pairs:,}",
                 len(patterns.counts),
                 result.n_iter,
             )
@@ -579,16 +596,16 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
 
     def _lambda_by_em(
         self,
-        records: pl.DataFrame,
+        engine: Engine,
+        records: Frame,
         comparisons: list[Comparison],
-        encoding: RecordEncoding,
-        candidate_pairs: pl.DataFrame | None,
-        candidate_vectors: pl.DataFrame | None,
+        candidate_pairs: Frame | None,
+        candidate_vectors: Frame | None,
     ) -> float:
         if candidate_vectors is not None:
             candidate_pairs = candidate_vectors.select(schema.ROW_L, schema.ROW_R)
         if candidate_pairs is None:
-            candidate_pairs = block_pairs(
+            candidate_pairs = engine.block(
                 records, self._session_rules(), link_type=self.link_type
             )
         needed = [schema.gamma(c.name) for c in comparisons] + [
@@ -599,52 +616,54 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         ):
             vectors = candidate_vectors
         else:
-            vectors = compare_pairs(
+            vectors = engine.compare(
                 records,
                 candidate_pairs.select(schema.ROW_L, schema.ROW_R),
                 comparisons,
-                encoding=encoding,
                 raw_similarity=False,
                 workers=self.n_jobs,
             )
         # The match share among candidates, with term frequencies counted:
         # a fixed point of λ_c = mean posterior, over each pair's own weight
         # (EM over gamma patterns would see only the average u of an exact
-        # level and take pairs agreeing on common names for matches).
-        weights = self._weights(vectors)
+        # level and take pairs agreeing on common names for matches). An
+        # engine may hand over distinct weights with their pair counts.
+        weights, counts = engine.weight_counts(vectors, self._weights)
+        n_pairs = weights.size if counts is None else float(counts.sum())
         share = 0.1
         for _ in range(self.max_iter):
             prior = np.log2(share) - np.log2(1.0 - share)
-            new = float(np.mean(1.0 / (1.0 + np.exp2(-(weights + prior)))))
+            posterior = 1.0 / (1.0 + np.exp2(-(weights + prior)))
+            new = float(
+                np.mean(posterior)
+                if counts is None
+                else np.sum(counts * posterior) / max(n_pairs, 1.0)
+            )
             new = float(np.clip(new, 1e-12, 1 - 1e-9))
             if abs(new - share) < self.tol * max(share, 1e-6):
                 share = new
                 break
             share = new
         self.candidate_match_share_ = share
-        expected = share * vectors.height
+        expected = share * n_pairs
         return float(np.clip(expected / max(self.total_pairs_, 1), _PROB_FLOOR, 0.5))
 
     def _m_from_labels(
         self,
-        records: pl.DataFrame,
+        engine: Engine,
+        records: Frame,
         labels: pl.DataFrame,
         comparisons: list[Comparison],
-        encoding: RecordEncoding,
     ) -> dict[str, np.ndarray]:
-        vectors = compare_pairs(
+        patterns = engine.gamma_patterns(
             records,
             labels.select(schema.ROW_L, schema.ROW_R),
             comparisons,
-            encoding=encoding,
-            raw_similarity=False,
             workers=self.n_jobs,
         )
         m: dict[str, np.ndarray] = {}
         for comp in comparisons:
-            g = vectors.get_column(schema.gamma(comp.name)).to_numpy()
-            g = g[g >= 0].astype(np.int64)
-            counts = np.bincount(g, minlength=comp.n_levels).astype(np.float64) + 0.5
+            counts = patterns.level_counts(comp.name, comp.n_levels) + 0.5
             m[comp.name] = counts / counts.sum()
         return m
 
@@ -1089,7 +1108,7 @@ MAX_EXACT_RUN: Final = 10
 
 
 def exact_level_shares(
-    records: pl.DataFrame, comparison: Comparison, link_type: LinkType
+    engine: Engine, records: Frame, comparison: Comparison, link_type: LinkType
 ) -> list[float]:
     """Return u of a comparison's leading exact levels, from value counts.
 
@@ -1121,8 +1140,8 @@ def exact_level_shares(
 
     def share(columns: frozenset[str]) -> float:
         if columns not in cache:
-            cache[columns] = _exact_agreement_share(
-                records, sorted(columns), link_type, given=comparison.column
+            cache[columns] = engine.exact_agreement_share(
+                records, sorted(columns), link_type=link_type, given=comparison.column
             )
         return cache[columns]
 
@@ -1136,54 +1155,3 @@ def exact_level_shares(
                 total += (-1) ** size * share(union)
         out.append(float(np.clip(total, _PROB_FLOOR, 1 - _PROB_FLOOR)))
     return out
-
-
-def _text_or_null(values: pl.Series) -> pl.Series:
-    text = values.cast(pl.String).str.strip_chars()
-    return pl.select(pl.when(text.str.len_chars() > 0).then(text)).to_series()
-
-
-def _exact_agreement_share(
-    records: pl.DataFrame,
-    columns: str | Sequence[str],
-    link_type: LinkType,
-    *,
-    given: str | None = None,
-) -> float:
-    """Share of random pairs whose values agree on every column, from value counts.
-
-    Among the pairs where both records hold column ``given`` (default: the
-    only column); a pair agrees when both hold every column and the values
-    are equal.
-    """
-    names = [columns] if isinstance(columns, str) else list(columns)
-    given = names[0] if given is None else given
-    keys = {f"v{i}": _text_or_null(records.get_column(c)) for i, c in enumerate(names)}
-    frame = pl.DataFrame(
-        {
-            **keys,
-            "g": _text_or_null(records.get_column(given)),
-            "s": records.get_column(schema.SOURCE)
-            if schema.SOURCE in records.columns
-            else pl.Series(np.zeros(records.height, dtype=np.int32)),
-        }
-    ).drop_nulls("g")
-    n = frame.height
-    if n < 2:
-        return 0.5
-    present = frame.drop_nulls(list(keys))
-    key = list(keys)
-    per_value = present.group_by(key).agg(pl.len().cast(pl.Float64).alias("c"))
-    if link_type != "link":
-        agree = per_value.select((pl.col("c") * (pl.col("c") - 1)).sum()).item()
-        share = agree / (n * (n - 1))
-    else:
-        per_source = present.group_by([*key, "s"]).agg(
-            pl.len().cast(pl.Float64).alias("c")
-        )
-        same = per_source.select((pl.col("c") ** 2).sum()).item()
-        sizes = frame.group_by("s").agg(pl.len().cast(pl.Float64).alias("c"))
-        cross_total = n * n - sizes.select((pl.col("c") ** 2).sum()).item()
-        agree = per_value.select((pl.col("c") ** 2).sum()).item() - same
-        share = agree / cross_total if cross_total > 0 else 0.5
-    return float(np.clip(share, _PROB_FLOOR, 1 - _PROB_FLOOR))

@@ -1,0 +1,400 @@
+"""The polars engine: every stage in this process, on polars frames and numpy arrays."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import polars as pl
+
+from er_toolkit import schema
+from er_toolkit.engines.base import register_engine
+
+if TYPE_CHECKING:
+    from er_toolkit.blocking import Blocker, KeyBlocker
+    from er_toolkit.blocking.union import OnExplode
+    from er_toolkit.compare import Comparison, RecordEncoding
+    from er_toolkit.golden import GoldenConfig
+    from er_toolkit.io import Source
+    from er_toolkit.schema import LinkType
+    from er_toolkit.score.em import Patterns
+    from er_toolkit.standardise.base import Steps
+
+__all__ = ["PolarsEngine"]
+
+
+@register_engine
+class PolarsEngine:
+    """Run every stage in this process: polars, numpy, rapidfuzz, scipy.
+
+    The default engine: it needs no server and handles millions of records
+    on one machine. Each method calls the stage's own function
+    (:func:`~er_toolkit.blocking.block_pairs`,
+    :func:`~er_toolkit.compare.compare_pairs`,
+    :func:`~er_toolkit.cluster.connected_components`, ...), so a Linker on
+    this engine does what those functions do.
+
+    Examples
+    --------
+    >>> from er_toolkit.blocking import ExactRule
+    >>> records = pl.DataFrame(
+    ...     {"_row": [0, 1, 2], "record_id": [1, 2, 3], "source": "a", "s": ["x", "x", "y"]},
+    ...     schema_overrides={"_row": pl.UInt32},
+    ... )
+    >>> PolarsEngine().block(records, [ExactRule(("s",))], link_type="dedupe").rows()
+    [(0, 1, 's')]
+    """
+
+    kind: ClassVar[str] = "polars"
+    OPTIONS: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self) -> None:
+        self._kept: list[tuple[pl.DataFrame, RecordEncoding]] = []
+
+    def __repr__(self) -> str:
+        return "PolarsEngine()"
+
+    @classmethod
+    def from_options(cls) -> PolarsEngine:
+        """Build from an ``[engine]`` table (the polars engine takes no options)."""
+        return cls()
+
+    # ----------------------------------------------------------- records, io
+    def prepare_records(
+        self,
+        sources: Sequence[Source],
+        *,
+        columns: Sequence[str] = (),
+        keep: Sequence[str] = (),
+    ) -> pl.DataFrame:
+        """Validate and stack sources (:func:`er_toolkit.io.prepare_records`)."""
+        from er_toolkit.io import prepare_records
+
+        return prepare_records(sources, columns=columns, keep=keep)
+
+    def standardise(
+        self, records: pl.DataFrame, steps: Steps
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Standardise and profile before and after (:func:`~er_toolkit.standardise.profile_standardisation`)."""
+        from er_toolkit.standardise import profile_standardisation
+
+        return profile_standardisation(records, steps)
+
+    def profile(self, records: pl.DataFrame, *, columns: Sequence[str]) -> pl.DataFrame:
+        """Profile the records as they are (:func:`~er_toolkit.standardise.profile_frame`)."""
+        from er_toolkit.standardise import profile_frame
+
+        return profile_frame(
+            records, columns=[c for c in columns if c in records.columns]
+        )
+
+    def height(self, frame: pl.DataFrame) -> int:
+        """Return the frame's height."""
+        return frame.height
+
+    def sample_here(self, records: pl.DataFrame) -> pl.DataFrame:
+        """Return the records: they are here."""
+        return records
+
+    def collect(
+        self, frame: pl.DataFrame, *, columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """Return the frame (or these of its columns): it is already here."""
+        if columns is None:
+            return frame
+        return frame.select([c for c in columns if c in frame.columns])
+
+    def write_parquet(self, frame: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
+        """Write the frame atomically (:func:`er_toolkit.io.write_parquet_atomic`)."""
+        from er_toolkit.io import write_parquet_atomic
+
+        return write_parquet_atomic(frame, path)
+
+    @contextmanager
+    def cached(self, records: pl.DataFrame) -> Iterator[None]:
+        """Keep one column encoding of ``records`` for every compare inside the block."""
+        from er_toolkit.compare import RecordEncoding
+
+        self._kept.append((records, RecordEncoding(records)))
+        try:
+            yield
+        finally:
+            self._kept.pop()
+
+    def _encoding(self, records: pl.DataFrame) -> RecordEncoding | None:
+        for kept, encoding in reversed(self._kept):
+            if kept is records:
+                return encoding
+        return None
+
+    # ---------------------------------------------------------------- blocking
+    def count_rule_pairs(
+        self, records: pl.DataFrame, blockers: Sequence[Blocker], *, link_type: LinkType
+    ) -> pl.DataFrame:
+        """Count each blocker's pairs (:func:`~er_toolkit.blocking.count_rule_pairs`)."""
+        from er_toolkit.blocking import count_rule_pairs
+
+        return count_rule_pairs(records, blockers, link_type=link_type)
+
+    def block(
+        self,
+        records: pl.DataFrame,
+        blockers: Sequence[Blocker],
+        *,
+        link_type: LinkType,
+        max_pairs_per_rule: int | None = None,
+        on_explode: OnExplode = "raise",
+        counts: pl.DataFrame | None = None,
+    ) -> pl.DataFrame:
+        """Return the union of the blockers' pairs (:func:`~er_toolkit.blocking.block_pairs`)."""
+        from er_toolkit.blocking import block_pairs
+
+        return block_pairs(
+            records,
+            blockers,
+            link_type=link_type,
+            max_pairs_per_rule=max_pairs_per_rule,
+            on_explode=on_explode,
+            counts=counts,
+        )
+
+    def block_against(
+        self,
+        blocker: KeyBlocker,
+        new_records: pl.DataFrame,
+        existing_records: pl.DataFrame,
+        *,
+        link_type: LinkType,
+    ) -> pl.DataFrame:
+        """Pair a new batch with stored records (:func:`~er_toolkit.blocking.block_against`)."""
+        from er_toolkit.blocking import block_against
+
+        return block_against(
+            blocker, new_records, existing_records, link_type=link_type
+        )
+
+    # ------------------------------------------------------- compare and score
+    def term_frequencies(self, records: pl.DataFrame, column: str) -> pl.DataFrame:
+        """Return ``_row`` and ``term_frequency`` of ``column`` over all the records."""
+        from er_toolkit.compare import term_frequencies
+
+        return pl.DataFrame(
+            {
+                schema.ROW: records.get_column(schema.ROW),
+                "term_frequency": term_frequencies(records.get_column(column)),
+            }
+        )
+
+    def compare(
+        self,
+        records: pl.DataFrame,
+        pairs: pl.DataFrame,
+        comparisons: Sequence[Comparison],
+        *,
+        raw_similarity: bool = True,
+        workers: int | None = None,
+    ) -> pl.DataFrame:
+        """Return the comparison vectors (:func:`~er_toolkit.compare.compare_pairs`)."""
+        from er_toolkit.compare import compare_pairs
+
+        return compare_pairs(
+            records,
+            pairs,
+            comparisons,
+            encoding=self._encoding(records),
+            raw_similarity=raw_similarity,
+            workers=workers,
+        )
+
+    def vectors_of(
+        self,
+        records: pl.DataFrame,
+        pairs: pl.DataFrame,
+        comparisons: Sequence[Comparison],
+        *,
+        raw_similarity: bool = True,
+        workers: int | None = None,
+    ) -> pl.DataFrame:
+        """Return the comparison vectors of ``pairs``, row for row (:meth:`compare`)."""
+        return self.compare(
+            records,
+            pairs,
+            comparisons,
+            raw_similarity=raw_similarity,
+            workers=workers,
+        )
+
+    def predict(
+        self,
+        scorer: Any,
+        vectors: pl.DataFrame,
+        *,
+        explain: bool = False,
+        min_probability: float = 0.0,
+    ) -> pl.DataFrame:
+        """Score the vectors with ``scorer.predict``; keep pairs scoring ``min_probability`` or more."""
+        out: pl.DataFrame = scorer.predict(vectors, explain=explain)
+        return out.filter(pl.col(schema.MATCH_PROBABILITY) >= min_probability)
+
+    def score(
+        self,
+        records: pl.DataFrame,
+        pairs: pl.DataFrame,
+        comparisons: Sequence[Comparison],
+        scorer: Any,
+        *,
+        explain: bool = False,
+        raw_similarity: bool = False,
+        chunk_size: int | None = None,
+        min_probability: float = 0.0,
+        workers: int | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> pl.DataFrame:
+        """Compare and score ``chunk_size`` pairs at a time (all at once by default).
+
+        Memory holds one chunk's comparison vectors, and the scored pairs
+        worth keeping (``min_probability``).
+        """
+        from er_toolkit.compare import RecordEncoding, compare_pairs
+
+        keep = pl.col(schema.MATCH_PROBABILITY) >= min_probability
+        size = chunk_size or max(pairs.height, 1)
+        encoding = self._encoding(records) or RecordEncoding(records)
+        parts = []
+        seconds = {"compare": 0.0, "score": 0.0}
+        for offset in range(0, max(pairs.height, 1), size):
+            chunk = pairs.slice(offset, size)
+            start = time.perf_counter()
+            vectors = compare_pairs(
+                records,
+                chunk,
+                comparisons,
+                encoding=encoding,
+                raw_similarity=raw_similarity,
+                workers=workers,
+            )
+            middle = time.perf_counter()
+            parts.append(scorer.predict(vectors, explain=explain).filter(keep))
+            seconds["compare"] += middle - start
+            seconds["score"] += time.perf_counter() - middle
+        if timings is not None:
+            timings.update(seconds)
+        return pl.concat(parts)
+
+    def with_record_ids(
+        self, pairs: pl.DataFrame, records: pl.DataFrame
+    ) -> pl.DataFrame:
+        """Add record ids and sources (:func:`er_toolkit.pipeline.with_record_ids`)."""
+        from er_toolkit.pipeline import with_record_ids
+
+        return with_record_ids(pairs, records)
+
+    # ---------------------------------------------------------------- training
+    def total_pairs(self, records: pl.DataFrame, *, link_type: LinkType) -> int:
+        """Return the pairs without blocking (:func:`~er_toolkit.score.total_pairs`)."""
+        from er_toolkit.score.sampling import total_pairs
+
+        return total_pairs(records, link_type=link_type)
+
+    def sample_pairs(
+        self, records: pl.DataFrame, *, n_pairs: int, link_type: LinkType, seed: int
+    ) -> pl.DataFrame:
+        """Draw seeded random pairs (:func:`~er_toolkit.score.sample_pairs`)."""
+        from er_toolkit.score.sampling import sample_pairs
+
+        return sample_pairs(records, n_pairs=n_pairs, link_type=link_type, seed=seed)
+
+    def sample_records(
+        self, records: pl.DataFrame, *, share: float, seed: int
+    ) -> pl.DataFrame:
+        """Keep each record with probability ``share`` (seeded)."""
+        from er_toolkit.score.sampling import record_sample_mask
+
+        return records.filter(
+            pl.Series(record_sample_mask(records.height, share=share, seed=seed))
+        )
+
+    def gamma_patterns(
+        self,
+        records: pl.DataFrame,
+        pairs: pl.DataFrame,
+        comparisons: Sequence[Comparison],
+        *,
+        workers: int | None = None,
+    ) -> Patterns:
+        """Compare the pairs (gamma levels only) and count their distinct patterns."""
+        from er_toolkit.score.em import Patterns
+
+        vectors = self.compare(
+            records, pairs, comparisons, raw_similarity=False, workers=workers
+        )
+        return Patterns.from_vectors(vectors, [c.name for c in comparisons])
+
+    def weight_counts(
+        self, vectors: pl.DataFrame, weigh: Callable[[pl.DataFrame], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return every pair's weight (no counts: each weight is one pair)."""
+        return weigh(vectors), None
+
+    def exact_agreement_share(
+        self,
+        records: pl.DataFrame,
+        columns: str | Sequence[str],
+        *,
+        link_type: LinkType,
+        given: str | None = None,
+    ) -> float:
+        """Return the agreement share from value counts (:func:`~er_toolkit.score.sampling.exact_agreement_share`)."""
+        from er_toolkit.score.sampling import exact_agreement_share
+
+        return exact_agreement_share(records, columns, link_type=link_type, given=given)
+
+    def completeness(self, records: pl.DataFrame, column: str) -> float:
+        """Return the share of records with a value (:func:`~er_toolkit.score.sampling.completeness`)."""
+        from er_toolkit.score.sampling import completeness
+
+        return completeness(records, column)
+
+    # ------------------------------------------------------ clusters, golden
+    def connected_components(
+        self,
+        records: pl.DataFrame,
+        pairs: pl.DataFrame,
+        *,
+        threshold: float,
+        score_column: str = schema.MATCH_PROBABILITY,
+        prune_weak_links: bool = False,
+        keep_above: float = 0.999,
+        min_prune_size: int = 3,
+        max_cluster_size: int | None = None,
+    ) -> pl.DataFrame:
+        """Cluster records (:func:`~er_toolkit.cluster.connected_components`)."""
+        from er_toolkit.cluster import connected_components
+
+        return connected_components(
+            records,
+            pairs,
+            threshold=threshold,
+            score_column=score_column,
+            prune_weak_links=prune_weak_links,
+            keep_above=keep_above,
+            min_prune_size=min_prune_size,
+            max_cluster_size=max_cluster_size,
+        )
+
+    def golden(
+        self,
+        config: GoldenConfig,
+        records: pl.DataFrame,
+        clusters: pl.DataFrame,
+        *,
+        raw: pl.DataFrame | None = None,
+        cluster_ids: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Build golden records (:meth:`~er_toolkit.golden.GoldenConfig.build`)."""
+        return config.build(records, clusters, raw=raw, cluster_ids=cluster_ids)

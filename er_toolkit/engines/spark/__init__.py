@@ -1,0 +1,782 @@
+"""The Spark engine: joins and shuffles on Spark, the same per-batch kernel and scorer code."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import polars as pl
+
+from er_toolkit import schema
+from er_toolkit.engines.base import register_engine
+from er_toolkit.engines.spark._frames import (
+    FrameCache,
+    as_spark,
+    map_batches,
+    require_pyspark,
+    select_present,
+    stripped_text,
+    to_polars,
+    to_spark,
+)
+from er_toolkit.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from er_toolkit.blocking import Blocker, KeyBlocker
+    from er_toolkit.blocking.union import OnExplode
+    from er_toolkit.compare import Comparison
+    from er_toolkit.golden import GoldenConfig
+    from er_toolkit.io import Source
+    from er_toolkit.schema import LinkType
+    from er_toolkit.score.em import Patterns
+    from er_toolkit.standardise.base import Steps
+
+__all__ = ["SparkEngine"]
+
+_SAMPLE_CHUNK = 10_000_000
+
+
+@register_engine
+class SparkEngine:
+    """Run the stages on Apache Spark, with the same answers as the polars engine.
+
+    Spark does what needs the whole data: blocking (equi-joins on the
+    blockers' keys, salted where a key is held by many records; sorted
+    neighbourhood by a global sort), the union of blockers, term-frequency
+    tables, the joins of pairs to their values, pattern counts for EM,
+    connected components (large-star / small-star) and golden records
+    (whole clusters per partition). What is decided per record or per pair
+    runs on each Arrow batch (``mapInArrow``) through the code the polars
+    engine runs: blocking keys, standardisers, the compare kernel
+    (:func:`~er_toolkit.compare.compare_batch`) and the fitted scorer's
+    ``predict``. Random draws (u-sampling pairs, EM-session record
+    samples) are made here from the row count and the seed, as the polars
+    engine makes them. EM runs here, over the pattern counts.
+
+    Records, pairs, comparison vectors, scores and clusters are Spark
+    DataFrames with the polars engine's columns (row numbers are Int64:
+    Spark has no unsigned ints). Each stage's result is persisted (memory,
+    then disk), so later stages do not recompute it; ``spark.catalog.clearCache()``
+    frees them.
+
+    Parameters
+    ----------
+    spark
+        Any SparkSession: local, standalone, YARN, Kubernetes, Databricks.
+        The executors need er_toolkit and its dependencies installed (the
+        same version as here). None: the active session, or a new local one.
+    salt_above
+        Blocking keys held by more records than this are salted (split
+        over ``ceil(n / salt_above)`` tasks); see
+        :func:`~er_toolkit.engines.spark._blocking._key_join`.
+    profile_rows
+        Data-quality profiles are made here from a seeded sample of about
+        this many records (all of them when there are fewer).
+    golden_partitions
+        Partitions of the golden-records build; None: the session's
+        ``spark.sql.shuffle.partitions``.
+
+    Examples
+    --------
+    A model trained with the polars engine, run on a cluster::
+
+        from pyspark.sql import SparkSession
+        from er_toolkit.engines import SparkEngine
+        from er_toolkit.pipeline import Linker
+
+        spark = SparkSession.builder.getOrCreate()
+        linker = Linker.load("model.json", engine=SparkEngine(spark))
+        records = linker.records()  # or linker.records([Source("crm", "s3://.../crm.parquet")])
+        scored = linker.predict(records)
+        clusters = linker.cluster(records, scored)
+        linker.engine.write_parquet(clusters, "s3://.../clusters")
+    """
+
+    kind: ClassVar[str] = "spark"
+    OPTIONS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "master",
+            "app_name",
+            "conf",
+            "salt_above",
+            "profile_rows",
+            "golden_partitions",
+        }
+    )
+
+    def __init__(
+        self,
+        spark: SparkSession | None = None,
+        *,
+        salt_above: int = 10_000,
+        profile_rows: int = 100_000,
+        golden_partitions: int | None = None,
+    ) -> None:
+        require_pyspark()
+        from pyspark.sql import SparkSession
+
+        if spark is None:
+            spark = SparkSession.getActiveSession() or _local_session()
+        for name, value in (("salt_above", salt_above), ("profile_rows", profile_rows)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    f"The {name!r} option of SparkEngine must be a positive int; got "
+                    f"{value!r}."
+                )
+        self.spark = spark
+        self.salt_above = salt_above
+        self.profile_rows = profile_rows
+        self.golden_partitions = golden_partitions
+        self._cache = FrameCache()
+        self._counts = FrameCache(size=64)
+
+    def __repr__(self) -> str:
+        master = (
+            self.spark.sparkContext.master
+            if hasattr(self.spark, "sparkContext")
+            else "connect"
+        )
+        return f"SparkEngine(master={master!r}, salt_above={self.salt_above})"
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        master: str | None = None,
+        app_name: str = "er_toolkit",
+        conf: Mapping[str, Any] | None = None,
+        salt_above: int = 10_000,
+        profile_rows: int = 100_000,
+        golden_partitions: int | None = None,
+    ) -> SparkEngine:
+        """Build from an ``[engine]`` table: the active SparkSession, or one made from ``master`` and ``conf``."""
+        require_pyspark()
+        from pyspark.sql import SparkSession
+
+        spark = SparkSession.getActiveSession()
+        if spark is None:
+            spark = _local_session(master=master, app_name=app_name, conf=conf or {})
+        return cls(
+            spark,
+            salt_above=salt_above,
+            profile_rows=profile_rows,
+            golden_partitions=golden_partitions,
+        )
+
+    # ----------------------------------------------------------- records, io
+    def prepare_records(
+        self,
+        sources: Sequence[Source],
+        *,
+        columns: Sequence[str] = (),
+        keep: Sequence[str] = (),
+    ) -> DataFrame:
+        """Validate and stack sources into a Spark records frame (``_row`` dense, in source order).
+
+        Sources may be Spark DataFrames, Parquet or CSV paths (read by
+        Spark), or frames :func:`~er_toolkit.io.read_frame` reads.
+        """
+        from er_toolkit.engines.spark._records import prepare
+
+        return self._persisted(prepare(self.spark, sources, columns=columns, keep=keep))
+
+    def standardise(
+        self, records: DataFrame, steps: Steps
+    ) -> tuple[DataFrame, pl.DataFrame]:
+        """Standardise per batch; profile a sample of ``profile_rows`` before and after."""
+        from er_toolkit.engines.spark._records import sample_here, standardise
+        from er_toolkit.standardise import profile_standardisation
+
+        sample = sample_here(records, rows=self.profile_rows)
+        profile = profile_standardisation(sample, steps)[1]
+        return self._persisted(standardise(records, steps)), profile
+
+    def profile(self, records: DataFrame, *, columns: Sequence[str]) -> pl.DataFrame:
+        """Profile a sample of ``profile_rows`` records (all of them when fewer)."""
+        from er_toolkit.engines.spark._records import sample_here
+        from er_toolkit.standardise import profile_frame
+
+        sample = sample_here(
+            select_present(records, [schema.ROW, schema.SOURCE, *columns]),
+            rows=self.profile_rows,
+        )
+        return profile_frame(
+            sample, columns=[c for c in columns if c in sample.columns]
+        )
+
+    def sample_here(self, records: Any) -> pl.DataFrame:
+        """Return the records here, or a seeded sample of about ``profile_rows`` of them."""
+        from er_toolkit.engines.spark._records import sample_here
+
+        if isinstance(records, pl.DataFrame):
+            return records
+        return sample_here(records, rows=self.profile_rows)
+
+    def height(self, frame: Any) -> int:
+        """Return the frame's row count (a Spark count, kept for the frame)."""
+        if isinstance(frame, pl.DataFrame):
+            return frame.height
+        return int(self._counts.get(frame, "count", frame.count))
+
+    def _persisted(self, frame: DataFrame) -> DataFrame:
+        """Persist and count ``frame``; keep its count."""
+        from pyspark import StorageLevel
+
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        self._counts.get(frame, "count", frame.count)
+        return frame
+
+    def _keys(self, records: DataFrame, blockers: Sequence[Blocker]) -> DataFrame:
+        """Return the blockers' keys of ``records`` (made once per records frame and blockers)."""
+        from pyspark.sql import functions as F
+
+        from er_toolkit.engines.spark import _blocking
+
+        wanted = tuple(repr(b) for b in blockers)
+        for key, frame in self._cache.entries(records):
+            held = key[1] if isinstance(key, tuple) and key[0] == "keys" else ()
+            if held == wanted:
+                return frame  # type: ignore[no-any-return]
+            if set(wanted) <= set(held):  # blockers keyed together before
+                moved = [x for i, w in enumerate(wanted) for x in (held.index(w), i)]
+                return frame.where(F.col(_blocking.RULE).isin(moved[0::2])).withColumn(
+                    _blocking.RULE,
+                    F.element_at(
+                        F.create_map(*[F.lit(x) for x in moved]), F.col(_blocking.RULE)
+                    ).cast("int"),
+                )
+        return self._cache.get(  # type: ignore[no-any-return]
+            records,
+            ("keys", wanted),
+            lambda: self._persisted(_blocking.keys(records, blockers)),
+        )
+
+    def _side(self, records: DataFrame, comparisons: Sequence[Comparison]) -> DataFrame:
+        """Return the compared columns and term frequencies of ``records`` (made once per records frame)."""
+        from er_toolkit.engines.spark import _compare
+
+        return self._cache.get(  # type: ignore[no-any-return]
+            records,
+            ("side", tuple(repr(c) for c in comparisons)),
+            lambda: self._persisted(_compare.values_side(records, comparisons)),
+        )
+
+    def release(self) -> None:
+        """Unpersist what the engine keeps for frames it has seen (keys, values, counts)."""
+        self._cache.clear()
+        self._counts.clear()
+
+    def collect(
+        self, frame: Any, *, columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """Bring a frame (or these of its columns) here as polars, sorted by its row numbers."""
+        if isinstance(frame, pl.DataFrame):
+            return (
+                frame
+                if columns is None
+                else frame.select([c for c in columns if c in frame.columns])
+            )
+        return to_polars(frame if columns is None else select_present(frame, columns))
+
+    def write_parquet(self, frame: Any, path: str | os.PathLike[str]) -> Path:
+        """Write a frame as a Parquet folder (Spark's part files) at ``path``."""
+        from er_toolkit.engines.spark._records import write_parquet
+
+        return write_parquet(as_spark(self.spark, frame), path)
+
+    @contextmanager
+    def cached(self, records: Any) -> Iterator[None]:
+        """Nothing to keep: records frames are persisted when prepared."""
+        yield
+
+    # ---------------------------------------------------------------- blocking
+    def count_rule_pairs(
+        self, records: Any, blockers: Sequence[Blocker], *, link_type: LinkType
+    ) -> pl.DataFrame:
+        """Return ``blocked_by`` and ``pairs``: each blocker's count, as ``count_pairs`` gives it."""
+        from er_toolkit.engines.spark import _blocking
+
+        records = as_spark(self.spark, records)
+        counts = _blocking.count_pairs(
+            records, self._keys(records, blockers), blockers, link_type=link_type
+        )
+        return pl.DataFrame(
+            {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
+            schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
+        )
+
+    def block(
+        self,
+        records: Any,
+        blockers: Sequence[Blocker],
+        *,
+        link_type: LinkType,
+        max_pairs_per_rule: int | None = None,
+        on_explode: OnExplode = "raise",
+        counts: pl.DataFrame | None = None,
+    ) -> DataFrame:
+        """Return the union of the blockers' pairs (as :func:`~er_toolkit.blocking.block_pairs`).
+
+        The same pair counts are reported and the same rules refused; each
+        pair once, ``blocked_by`` its first producer (a String).
+        """
+        from er_toolkit.blocking.union import blockers_to_run, check_blockers
+        from er_toolkit.engines.spark import _blocking
+
+        check_blockers(blockers, on_explode=on_explode)
+        records = as_spark(self.spark, records)
+        report = (
+            self.count_rule_pairs(records, blockers, link_type=link_type)
+            if counts is None
+            else counts
+        )
+        run = blockers_to_run(
+            blockers,
+            report,
+            max_pairs_per_rule=max_pairs_per_rule,
+            on_explode=on_explode,
+            stacklevel=3,
+        )
+        if not run:
+            return self.spark.createDataFrame(
+                [],
+                f"{schema.ROW_L} long, {schema.ROW_R} long, {schema.BLOCKED_BY} string",
+            )
+        place = {b.name: i for i, b in enumerate(blockers)}
+        tagged = _blocking.pairs(
+            records,
+            self._keys(records, blockers),
+            blockers,
+            [place[b.name] for b in run],
+            link_type=link_type,
+            salt_above=self.salt_above,
+        )
+        return self._persisted(_blocking.union(tagged, [b.name for b in blockers]))
+
+    def block_against(
+        self,
+        blocker: KeyBlocker,
+        new_records: Any,
+        existing_records: Any,
+        *,
+        link_type: LinkType,
+    ) -> DataFrame:
+        """Pair a new batch (``_row_l``) with stored records (``_row_r``) by a join of their keys."""
+        from er_toolkit.engines.spark import _blocking
+
+        return self._persisted(
+            _blocking.against(
+                as_spark(self.spark, new_records),
+                as_spark(self.spark, existing_records),
+                blocker,
+                link_type=link_type,
+            )
+        )
+
+    # ------------------------------------------------------- compare and score
+    def term_frequencies(self, records: Any, column: str) -> DataFrame:
+        """Return ``_row`` and ``term_frequency`` of ``column``, counted over every record."""
+        from er_toolkit.engines.spark import _compare
+
+        return _compare.term_frequencies(as_spark(self.spark, records), column)
+
+    def compare(
+        self,
+        records: Any,
+        pairs: Any,
+        comparisons: Sequence[Comparison],
+        *,
+        raw_similarity: bool = True,
+        workers: int | None = None,
+    ) -> DataFrame:
+        """Return the comparison vectors of ``pairs``: the compare kernel on each batch."""
+        from er_toolkit.engines.spark import _compare
+
+        return self._persisted(
+            _compare.compare(
+                self._side(as_spark(self.spark, records), comparisons),
+                as_spark(self.spark, pairs),
+                comparisons,
+                raw_similarity=raw_similarity,
+            )
+        )
+
+    def vectors_of(
+        self,
+        records: Any,
+        pairs: pl.DataFrame,
+        comparisons: Sequence[Comparison],
+        *,
+        raw_similarity: bool = True,
+        workers: int | None = None,
+    ) -> pl.DataFrame:
+        """Compare a polars frame of pairs on Spark; return their vectors here, row for row."""
+        from er_toolkit.engines.spark import _compare
+
+        keys = [schema.ROW_L, schema.ROW_R]
+        vectors = to_polars(
+            _compare.compare(
+                self._side(as_spark(self.spark, records), comparisons),
+                to_spark(self.spark, pairs.select(keys).unique()),
+                comparisons,
+                raw_similarity=raw_similarity,
+            )
+        )
+        made = [c for c in vectors.columns if c not in keys]
+        return pairs.select(pl.exclude(made)).join(
+            vectors.cast({c: pairs.schema[c] for c in keys}),
+            on=keys,
+            how="left",
+            maintain_order="left",
+        )
+
+    def predict(
+        self,
+        scorer: Any,
+        vectors: Any,
+        *,
+        explain: bool = False,
+        min_probability: float = 0.0,
+    ) -> DataFrame:
+        """Score comparison vectors with ``scorer.predict``, batch by batch."""
+        from er_toolkit.engines.spark import _compare
+
+        return self._persisted(
+            _compare.predict(
+                scorer,
+                as_spark(self.spark, vectors),
+                explain=explain,
+                min_probability=min_probability,
+            )
+        )
+
+    def score(
+        self,
+        records: Any,
+        pairs: Any,
+        comparisons: Sequence[Comparison],
+        scorer: Any,
+        *,
+        explain: bool = False,
+        raw_similarity: bool = False,
+        chunk_size: int | None = None,
+        min_probability: float = 0.0,
+        workers: int | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> DataFrame:
+        """Compare and score every pair in one pass over each batch.
+
+        ``chunk_size`` is not needed: each Arrow batch is a chunk (see
+        ``spark.sql.execution.arrow.maxRecordsPerBatch``). The time is
+        recorded as ``compare_and_score``: the two run together.
+        """
+        from er_toolkit.engines.spark import _compare
+
+        start = time.perf_counter()
+        scored = self._persisted(
+            _compare.score(
+                self._side(as_spark(self.spark, records), comparisons),
+                as_spark(self.spark, pairs),
+                comparisons,
+                scorer,
+                explain=explain,
+                raw_similarity=raw_similarity,
+                min_probability=min_probability,
+            )
+        )
+        if timings is not None:
+            timings["compare_and_score"] = time.perf_counter() - start
+        return scored
+
+    def with_record_ids(self, pairs: Any, records: Any) -> DataFrame:
+        """Add ``record_id_l/_r`` and ``source_l/_r`` (two joins), columns as the polars engine orders them."""
+        from pyspark.sql import functions as F
+
+        pairs = as_spark(self.spark, pairs)
+        records = as_spark(self.spark, records)
+
+        def side(suffix: str) -> DataFrame:
+            return records.select(
+                F.col(schema.ROW).alias(schema.ROW + suffix),
+                F.col(schema.RECORD_ID).alias(schema.RECORD_ID + suffix),
+                F.col(schema.SOURCE).alias(schema.SOURCE + suffix),
+            )
+
+        out = pairs.join(side(schema.LEFT), schema.ROW_L, "left").join(
+            side(schema.RIGHT), schema.ROW_R, "left"
+        )
+        first = [
+            schema.ROW_L,
+            schema.ROW_R,
+            schema.RECORD_ID_L,
+            schema.RECORD_ID_R,
+            schema.SOURCE_L,
+            schema.SOURCE_R,
+        ]
+        return out.select(*first, *[c for c in out.columns if c not in first])
+
+    # ---------------------------------------------------------------- training
+    def _source_codes(self, records: DataFrame) -> tuple[int, np.ndarray, np.ndarray]:
+        """Return n, each row's source code (Int32), and each source's count."""
+        from pyspark.sql import functions as F
+
+        stats = sorted(
+            (int(r["lo"]), int(r["hi"]), int(r["n"]))
+            for r in records.groupBy(schema.SOURCE)
+            .agg(
+                F.min(schema.ROW).alias("lo"),
+                F.max(schema.ROW).alias("hi"),
+                F.count("*").alias("n"),
+            )
+            .collect()
+        )
+        n = sum(s[2] for s in stats)
+        sizes = np.array([s[2] for s in stats], dtype=np.int64)
+        contiguous = all(hi - lo + 1 == c for lo, hi, c in stats) and all(
+            a[1] < b[0] for a, b in itertools.pairwise(stats)
+        )
+        if contiguous:  # prepare_records stacks sources one after another
+            codes = np.repeat(np.arange(len(stats), dtype=np.int32), sizes)
+        else:
+            here = to_polars(records.select(schema.ROW, schema.SOURCE))
+            codes = (
+                here.get_column(schema.SOURCE)
+                .cast(pl.Categorical)
+                .to_physical()
+                .to_numpy()
+                .astype(np.int32)
+            )
+        return n, codes, sizes
+
+    def total_pairs(self, records: Any, *, link_type: LinkType) -> int:
+        """Return how many record pairs the link type compares without blocking."""
+        if isinstance(records, pl.DataFrame):
+            from er_toolkit.score.sampling import total_pairs
+
+            return total_pairs(records, link_type=link_type)
+        n = self.height(records)
+        if link_type != "link":
+            return n * (n - 1) // 2
+        _, _, sizes = self._source_codes(records)
+        return int((sizes.sum() ** 2 - (sizes**2).sum()) // 2)
+
+    def sample_pairs(
+        self, records: Any, *, n_pairs: int, link_type: LinkType, seed: int
+    ) -> DataFrame:
+        """Draw the polars engine's random pairs here (from the row count and seed) and send them over."""
+        from er_toolkit.score.sampling import sample_row_pairs
+
+        records = as_spark(self.spark, records)
+        if link_type == "link":
+            n, codes, sizes = self._source_codes(records)
+            possible = int((sizes.sum() ** 2 - (sizes**2).sum()) // 2)
+        else:
+            n = self.height(records)
+            codes = np.zeros(n, dtype=np.int32)
+            possible = n * (n - 1) // 2
+        drawn = sample_row_pairs(
+            n, codes, possible=possible, n_pairs=n_pairs, link_type=link_type, seed=seed
+        )
+        return self._persisted(to_spark(self.spark, drawn))
+
+    def sample_records(self, records: Any, *, share: float, seed: int) -> DataFrame:
+        """Keep the records the polars engine's seeded draw keeps (drawn here, joined there)."""
+        records = as_spark(self.spark, records)
+        n = self.height(records)
+        rng = np.random.default_rng(seed)
+        kept = [
+            np.flatnonzero(rng.random(min(_SAMPLE_CHUNK, n - start)) < share) + start
+            for start in range(0, n, _SAMPLE_CHUNK)
+        ]
+        rows = np.concatenate(kept) if kept else np.empty(0, dtype=np.int64)
+        chosen = to_spark(self.spark, pl.DataFrame({schema.ROW: rows.astype(np.int64)}))
+        return self._persisted(records.join(chosen, schema.ROW, "left_semi"))
+
+    def gamma_patterns(
+        self,
+        records: Any,
+        pairs: Any,
+        comparisons: Sequence[Comparison],
+        *,
+        workers: int | None = None,
+    ) -> Patterns:
+        """Compare the pairs on Spark and count their distinct gamma patterns there."""
+        from er_toolkit.engines.spark import _compare
+        from er_toolkit.score.em import Patterns
+
+        vectors = _compare.compare(
+            self._side(as_spark(self.spark, records), comparisons),
+            as_spark(self.spark, pairs),
+            comparisons,
+            raw_similarity=False,
+        )
+        counts = _compare.pattern_counts(vectors, comparisons)
+        return Patterns.from_counts(counts, [c.name for c in comparisons])
+
+    def weight_counts(
+        self, vectors: Any, weigh: Callable[[pl.DataFrame], np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return the distinct weights of the vectors and how many pairs have each."""
+        from er_toolkit.engines.spark import _compare
+
+        if isinstance(vectors, pl.DataFrame):
+            return weigh(vectors), None
+        return _compare.weight_counts(vectors, weigh)
+
+    def exact_agreement_share(
+        self,
+        records: Any,
+        columns: str | Sequence[str],
+        *,
+        link_type: LinkType,
+        given: str | None = None,
+    ) -> float:
+        """Return the agreement share from value counts made on Spark (as the polars engine's).
+
+        Each batch's values are read as the polars engine reads them, Spark
+        counts records per distinct (values, source), and the polars
+        engine's arithmetic runs on those counts here.
+        """
+        from pyspark.sql import functions as F
+
+        from er_toolkit.score.sampling import (
+            agreement_share_from_counts,
+            agreement_values,
+        )
+
+        names = [columns] if isinstance(columns, str) else list(columns)
+        given = names[0] if given is None else given
+        records = as_spark(self.spark, records)
+        read = list(dict.fromkeys([*names, given, schema.SOURCE]))
+
+        def values(batch: pl.DataFrame) -> pl.DataFrame:
+            return pl.DataFrame(
+                {
+                    **{
+                        f"v{i}": agreement_values(batch.get_column(c))
+                        for i, c in enumerate(names)
+                    },
+                    "g": agreement_values(batch.get_column(given)),
+                    "s": batch.get_column(schema.SOURCE).cast(pl.String),
+                },
+                schema={
+                    **{f"v{i}": pl.String for i in range(len(names))},
+                    "g": pl.String,
+                    "s": pl.String,
+                },
+            )
+
+        keys = [f"v{i}" for i in range(len(names))]
+        counts = (
+            map_batches(records.select(*read), values)
+            .where(F.col("g").isNotNull())
+            .groupBy(*keys, "s")
+            .agg(F.count("*").cast("double").alias("c"))
+        )
+        return agreement_share_from_counts(
+            to_polars(counts), n_keys=len(names), link_type=link_type
+        )
+
+    def completeness(self, records: Any, column: str) -> float:
+        """Return the share of records with a value (blank text is missing)."""
+        from pyspark.sql import functions as F
+
+        records = as_spark(self.spark, records)
+        native = stripped_text(records, column)
+        value = F.col(column) if native is None else native
+        totals = records.agg(
+            F.count("*").alias("n"), F.count(value).alias("present")
+        ).first()
+        n = int(totals["n"]) if totals is not None else 0
+        present = int(totals["present"]) if totals is not None else 0
+        return 1.0 - (n - present) / max(n, 1)
+
+    # ------------------------------------------------------ clusters, golden
+    def connected_components(
+        self,
+        records: Any,
+        pairs: Any,
+        *,
+        threshold: float,
+        score_column: str = schema.MATCH_PROBABILITY,
+        prune_weak_links: bool = False,
+        keep_above: float = 0.999,
+        min_prune_size: int = 3,
+        max_cluster_size: int | None = None,
+    ) -> DataFrame:
+        """Cluster records on Spark (large-star / small-star); ids as the polars engine's.
+
+        Components that pruning or ``max_cluster_size`` apply to are
+        re-cut on the driver (they are small); see
+        :func:`~er_toolkit.engines.spark._cluster.components`.
+        """
+        from er_toolkit.engines.spark import _cluster
+
+        return self._persisted(
+            _cluster.components(
+                as_spark(self.spark, records),
+                as_spark(self.spark, pairs),
+                threshold=threshold,
+                score_column=score_column,
+                prune_weak_links=prune_weak_links,
+                keep_above=keep_above,
+                min_prune_size=min_prune_size,
+                max_cluster_size=max_cluster_size,
+            )
+        )
+
+    def golden(
+        self,
+        config: GoldenConfig,
+        records: Any,
+        clusters: Any,
+        *,
+        raw: Any = None,
+        cluster_ids: Sequence[str] | None = None,
+    ) -> DataFrame:
+        """Build golden records on Spark, whole clusters per partition."""
+        from er_toolkit.engines.spark import _records
+
+        partitions = self.golden_partitions or int(
+            self.spark.conf.get("spark.sql.shuffle.partitions") or 200
+        )
+        return self._persisted(
+            _records.golden(
+                config,
+                as_spark(self.spark, records),
+                as_spark(self.spark, clusters),
+                raw=None if raw is None else as_spark(self.spark, raw),
+                cluster_ids=cluster_ids,
+                partitions=partitions,
+            )
+        )
+
+
+def _local_session(
+    *,
+    master: str | None = None,
+    app_name: str = "er_toolkit",
+    conf: Mapping[str, Any] | None = None,
+) -> SparkSession:
+    """Return a SparkSession built from ``master`` and ``conf`` (local: Python workers run this interpreter)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+    settings = dict(conf or {})
+    if master is None or master.startswith("local"):
+        # local Python workers must import er_toolkit: run them on this interpreter
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    for key, value in settings.items():
+        builder = builder.config(key, str(value))
+    return builder.getOrCreate()
