@@ -224,9 +224,7 @@ def test_a_custom_estimator_needs_trusted(tmp_path):
         ModelFormatError, match=r"ExtraTreesClassifier.*trusted=\[\.\.\.\]"
     ):
         ClassifierScorer.load(path)
-    types, _ = payload_types(
-        base64.b64decode(scorer.to_dict()["fitted"]["model_"])
-    )
+    types, _ = payload_types(base64.b64decode(scorer.to_dict()["fitted"]["model_"]))
     extra = sorted(types - TRUSTED_TYPES)
     loaded = ClassifierScorer.load(path, trusted=extra)
     np.testing.assert_allclose(
