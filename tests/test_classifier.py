@@ -599,6 +599,7 @@ def _run(module: str, *args: object, cwd: Path) -> subprocess.CompletedProcess[s
     return proc
 
 
+@pytest.mark.slow  # over 20 s; run with -m slow
 def test_cli_trains_logs_and_scores_a_classifier(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     saved = tmp_path / "classifier.json"

@@ -228,6 +228,7 @@ def test_logged_artifacts_hold_no_personal_data(dedupe_store, tmp_path):
     assert not ids & numbers
 
 
+@pytest.mark.slow  # over 20 s; run with -m slow
 def test_train_twice_registers_version_2(dedupe_store):
     proc = ok(
         run_module(

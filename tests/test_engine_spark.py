@@ -370,14 +370,15 @@ def _assert_same_run(
     assert polars_run["metrics"]["pairwise_f1"] > 0.8
 
 
-# In the default run: FEBRL3 and FEBRL4 cut to the records of 400 entities
-# (dedupe with both scorers, link, link-and-dedupe); the whole runs are slow.
+# In the default run: FEBRL3 dedupe with Fellegi-Sunter and FEBRL4
+# link-and-dedupe with the classifier, cut to the records of 400 entities;
+# the other two cuts and the whole runs are slow.
 @pytest.mark.parametrize(
     ("name", "link_type", "kind", "entities"),
     [
         ("febrl3", None, "fellegi_sunter", 400),
-        ("febrl3", None, "classifier", 400),
-        ("febrl4", None, "fellegi_sunter", 400),
+        pytest.param("febrl3", None, "classifier", 400, marks=pytest.mark.slow),
+        pytest.param("febrl4", None, "fellegi_sunter", 400, marks=pytest.mark.slow),
         ("febrl4", "link_and_dedupe", "classifier", 400),
     ],
     ids=[

@@ -121,6 +121,7 @@ def test_bad_config_from_a_subprocess(tmp_path):
     assert not (tmp_path / "l.csv").exists()
 
 
+@pytest.mark.slow  # over 20 s; run with -m slow
 def test_oracle_answers_then_train_reads_the_labels_file(tmp_path):
     """label (labels path from the config) -> train on the file it wrote."""
     from er_toolkit.active_learning import ActiveLearner

@@ -23,6 +23,7 @@ def _run(config_name: str, folder: Path) -> dict[str, float]:
     return metrics
 
 
+@pytest.mark.slow  # over 20 s; run with -m slow
 def test_standardisation_raises_f1_on_synthetic_customers(tmp_path: Path) -> None:
     pytest.importorskip("faker")
     from benchmarks.synthetic import generate_customers

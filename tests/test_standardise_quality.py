@@ -143,8 +143,12 @@ def test_log_profile_to_mlflow(tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    # other tests leave a tracking URI and an active experiment behind: this
+    # run names its own store and experiment
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    experiment = mlflow.create_experiment("profile")
     _, profile = profile_standardisation(FRAME, {"phone": PhoneStandardiser()})
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=experiment) as run:
         log_profile(profile)
     client = mlflow.MlflowClient()
     metrics = client.get_run(run.info.run_id).data.metrics

@@ -261,27 +261,30 @@ class PolarsEngine:
         worth keeping (``min_probability``).
         """
         from er_toolkit.compare import RecordEncoding, compare_pairs
+        from er_toolkit.progress import progress_bar
 
         keep = pl.col(schema.MATCH_PROBABILITY) >= min_probability
         size = chunk_size or max(pairs.height, 1)
         encoding = self._encoding(records) or RecordEncoding(records)
         parts = []
         seconds = {"compare": 0.0, "score": 0.0}
-        for offset in range(0, max(pairs.height, 1), size):
-            chunk = pairs.slice(offset, size)
-            start = time.perf_counter()
-            vectors = compare_pairs(
-                records,
-                chunk,
-                comparisons,
-                encoding=encoding,
-                raw_similarity=raw_similarity,
-                workers=workers,
-            )
-            middle = time.perf_counter()
-            parts.append(scorer.predict(vectors, explain=explain).filter(keep))
-            seconds["compare"] += middle - start
-            seconds["score"] += time.perf_counter() - middle
+        with progress_bar(total=pairs.height, desc="predict", unit="pair") as bar:
+            for offset in range(0, max(pairs.height, 1), size):
+                chunk = pairs.slice(offset, size)
+                start = time.perf_counter()
+                vectors = compare_pairs(
+                    records,
+                    chunk,
+                    comparisons,
+                    encoding=encoding,
+                    raw_similarity=raw_similarity,
+                    workers=workers,
+                )
+                middle = time.perf_counter()
+                parts.append(scorer.predict(vectors, explain=explain).filter(keep))
+                seconds["compare"] += middle - start
+                seconds["score"] += time.perf_counter() - middle
+                bar.update(chunk.height)
         if timings is not None:
             timings.update(seconds)
         return pl.concat(parts)
