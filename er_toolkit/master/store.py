@@ -162,6 +162,14 @@ def _key_blockers(linker: Any) -> list[KeyBlocker]:
     return blockers
 
 
+_LEADING: Final = (schema.ROW, schema.SOURCE, schema.RECORD_ID, BATCH_FIRST, BATCH_LAST)
+
+
+def _stored_order(records: pl.DataFrame) -> pl.DataFrame:
+    """Put a batch's records in the stored column order: row, ids, batches, values."""
+    return records.select(*_LEADING, pl.exclude(*_LEADING))
+
+
 class MasterStore:
     """Mastered customer records in one embedded DuckDB file.
 
@@ -530,16 +538,7 @@ class MasterStore:
             .with_columns(pl.lit(batch_id, dtype=pl.Int32).alias(BATCH_LAST))
             .filter(keep_mask)
         )
-        incoming = incoming.select(
-            schema.ROW,
-            schema.SOURCE,
-            schema.RECORD_ID,
-            BATCH_FIRST,
-            BATCH_LAST,
-            pl.exclude(
-                schema.ROW, schema.SOURCE, schema.RECORD_ID, BATCH_FIRST, BATCH_LAST
-            ),
-        )
+        incoming = _stored_order(incoming)
         incoming_raw = pl.concat(
             [numbered.select(schema.ROW), raw.drop(schema.SOURCE, schema.RECORD_ID)],
             how="horizontal",
@@ -1266,16 +1265,7 @@ class MasterStore:
         incoming = pl.concat(
             [ids.select(schema.ROW, BATCH_FIRST, BATCH_LAST), records], how="horizontal"
         )
-        incoming = incoming.select(
-            schema.ROW,
-            schema.SOURCE,
-            schema.RECORD_ID,
-            BATCH_FIRST,
-            BATCH_LAST,
-            pl.exclude(
-                schema.ROW, schema.SOURCE, schema.RECORD_ID, BATCH_FIRST, BATCH_LAST
-            ),
-        )
+        incoming = _stored_order(incoming)
         incoming_raw = pl.concat(
             [ids.select(schema.ROW), raw.drop(schema.SOURCE, schema.RECORD_ID)],
             how="horizontal",
