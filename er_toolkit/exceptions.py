@@ -58,6 +58,10 @@ class StoreError(ErToolkitError, ValueError):
     """A master-store operation cannot be done as asked (unknown record or cluster, contradicting decisions, unreadable store)."""
 
 
+class StoreModelError(StoreError):
+    """A master store was made by another model than the one asked to read it."""
+
+
 class StoreLockedError(ErToolkitError, RuntimeError):
     """Another process holds the master store's lock."""
 

@@ -38,6 +38,12 @@ MATCH_PROBABILITY: Final = "match_probability"
 CLUSTER_ID: Final = "cluster_id"
 CLUSTER_SIZE: Final = "cluster_size"
 IS_MATCH: Final = "is_match"
+RANK: Final = "rank"
+"""Lookup output: a candidate cluster's place among one record's candidates (1: best)."""
+MATCHED_PREFIX: Final = "matched_"
+"""Lookup output: prefixes the best-matching stored member's ``source`` and ``record_id``."""
+GOLDEN_PREFIX: Final = "golden_"
+"""Lookup output: prefixes the candidate cluster's golden-record columns."""
 
 NULL_LEVEL: Final = -1
 """Gamma value of a pair where either side of a comparison is null."""

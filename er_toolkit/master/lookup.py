@@ -17,14 +17,16 @@ from er_toolkit.master.incremental import block_keys
 from er_toolkit.master.scoring import TermFrequencies, score_pairs
 from er_toolkit.standardise import apply_standardisers
 
-__all__ = ["QUERY", "LookupIndex", "lookup"]
+__all__ = ["GOLDEN", "IS_MATCH", "QUERY", "LookupIndex", "Lookups", "lookup"]
 
 QUERY: Final = "query"
 """Lookup result column: the looked-up record's position in the input."""
 GOLDEN: Final = "golden"
 """Lookup result column: the candidate cluster's golden record (a struct)."""
 IS_MATCH: Final = "is_match"
-_LOOKUP_SOURCE: Final = "lookup"
+LOOKUP_SOURCE: Final = "lookup"
+"""The source of a looked-up record that names none (it may match any stored source)."""
+_LOOKUP_SOURCE: Final = LOOKUP_SOURCE
 
 
 def _key_hash(keys: pl.DataFrame) -> np.ndarray:
@@ -122,6 +124,55 @@ class LookupIndex:
     def positions(self, rows: np.ndarray) -> np.ndarray:
         """Return where stored ``rows`` are in :attr:`records`."""
         return np.searchsorted(self.rows, rows)
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Everything a lookup reads, detached from the store's connection.
+
+    Made by :meth:`MasterStore.lookups <er_toolkit.master.MasterStore.lookups>`;
+    it holds no connection and no lock, so it keeps answering after the
+    store is closed (a service's snapshot of the store), and a writer may
+    open the store meanwhile. It does not see updates made after it was
+    made: take a new one to see them.
+
+    Attributes
+    ----------
+    index
+        The in-memory lookup index.
+    linker
+        The store's model (its current version).
+    frequencies
+        The store's term frequencies of that version.
+    blockers
+        The model's key blockers.
+    id_dtype
+        The polars type name stored record ids come back as.
+    model_version
+        The store's model version.
+    """
+
+    index: LookupIndex
+    linker: Any
+    frequencies: TermFrequencies
+    blockers: tuple[KeyBlocker, ...]
+    id_dtype: str
+    model_version: int
+
+    def lookup(
+        self, record: Any, *, top: int | None = 5, min_probability: float = 0.0
+    ) -> pl.DataFrame:
+        """Return the candidate clusters of each record (see :meth:`MasterStore.lookup`)."""
+        return lookup(
+            self.index,
+            self.linker,
+            self.frequencies,
+            self.blockers,
+            record,
+            top=top,
+            min_probability=min_probability,
+            id_dtype=self.id_dtype,
+        )
 
 
 def _query_frame(record: Any, columns: Sequence[str]) -> pl.DataFrame:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import polars as pl
@@ -48,6 +48,9 @@ from er_toolkit.steward.decisions import (
     as_record_ref,
     check_actor,
 )
+
+if TYPE_CHECKING:
+    from er_toolkit.master.lookup import Lookups
 
 log = logging.getLogger(__name__)
 
@@ -417,7 +420,7 @@ class MasterStore:
         self._meta = db.meta()
         self.model_version = int(self._meta["model_version"])
         found = db.con.execute(
-            "SELECT model, term_frequencies FROM models WHERE model_version = ?",
+            "SELECT model, term_frequencies, uri FROM models WHERE model_version = ?",
             [self.model_version],
         ).fetchall()
         row = found[0] if found else None
@@ -427,6 +430,8 @@ class MasterStore:
                 f"{self.model_version}."
             )
         self.linker = Linker.from_dict(json.loads(row[0]))
+        # where the current model version came from (models:/ URI or path), if known
+        self.model_uri: str | None = row[2]
         self._blockers = _key_blockers(self.linker)
         self.keep = tuple(json.loads(self._meta.get("keep", "[]")))
         self.frequencies: TermFrequencies | None = None
@@ -1358,20 +1363,28 @@ class MasterStore:
             ``gamma_<name>``, and ``golden`` (the golden record, a struct);
             best match first.
         """
-        from er_toolkit.master.lookup import LookupIndex, lookup
+        return self.lookups().lookup(record, top=top, min_probability=min_probability)
+
+    def lookups(self) -> Lookups:
+        """Return the lookup index with the model that reads it, usable after :meth:`close`.
+
+        For a service that answers lookups for a long time: open the store
+        read-only, take its lookups, close the store (so a writer may open
+        it), and answer from the :class:`~er_toolkit.master.lookup.Lookups`
+        until the file changes. Loads the index if no lookup has yet.
+        """
+        from er_toolkit.master.lookup import LookupIndex, Lookups
 
         db = self._readable()
         if self._index is None:
             self._index = LookupIndex.load(db, self.linker, self._blockers)
-        return lookup(
+        return Lookups(
             self._index,
             self.linker,
             self.frequencies or TermFrequencies(),
-            self._blockers,
-            record,
-            top=top,
-            min_probability=min_probability,
-            id_dtype=self._meta.get("record_id_dtype") or "String",
+            tuple(self._blockers),
+            self._meta.get("record_id_dtype") or "String",
+            self.model_version,
         )
 
     def prepare_lookups(self) -> None:

@@ -3,7 +3,9 @@
 MLflow runs this file to build the pyfunc model, so nothing is pickled: the
 fitted model travels as the JSON artifact named ``linker``, and er_toolkit's
 own code as the model's code path. What ``predict`` does is
-:func:`er_toolkit.track.pyfunc.score_input`.
+:func:`er_toolkit.track.pyfunc.score_input`; the master stores that
+``output="lookup"`` reads are loaded once per path and kept with the
+loaded model (:class:`~er_toolkit.track.store_lookup.StoreLookups`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ class LinkerModel(PythonModel):  # type: ignore[misc]
         from er_toolkit.pipeline import Linker
 
         self.linker = Linker.load(context.artifacts["linker"])
+
+    @property
+    def stores(self) -> Any:
+        """The master stores this loaded model has looked records up in, by path."""
+        from er_toolkit.track.store_lookup import StoreLookups
+
+        if "_stores" not in self.__dict__:
+            self._stores = StoreLookups()
+        return self._stores
 
     def predict(
         self,
@@ -44,7 +55,23 @@ class LinkerModel(PythonModel):  # type: ignore[misc]
             if isinstance(model_input, pl.DataFrame)
             else pl.from_pandas(model_input)
         )
-        return score_input(self.linker, frame, params).to_pandas()
+        out = score_input(self.linker, frame, params, stores=self.stores)
+        return _to_pandas(out)
+
+
+def _to_pandas(frame: Any) -> pd.DataFrame:
+    """Convert to pandas, keeping number columns with nulls in pandas' nullable types.
+
+    A lookup's record with no candidate has a null rank, probability and
+    member id; plain ``to_pandas`` would turn integer columns with nulls
+    into floats, and the nulls into NaN (which JSON has no word for).
+    """
+    out = frame.to_pandas()
+    for name, dtype in frame.schema.items():
+        if dtype.is_numeric() and frame.get_column(name).null_count():
+            column = frame.get_column(name).to_pandas(use_pyarrow_extension_array=True)
+            out[name] = column.astype(str(dtype))
+    return out
 
 
 mlflow.models.set_model(LinkerModel())

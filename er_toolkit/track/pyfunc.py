@@ -7,9 +7,11 @@ records are one frame: the id column the model was trained with, the
 columns the model reads and, for a model that links sources, a ``source``
 column naming each record's source (or ``params={"source": ...}`` naming
 the source of the whole frame). ``params["output"]`` chooses what comes
-back: ``"pairs"`` (every candidate pair scored) or ``"clusters"`` (each
-record's entity at ``params["threshold"]``). No internal columns (``_row``,
-``_row_l``, ``_row_r``) come back, and record ids keep their input type.
+back: ``"pairs"`` (every candidate pair scored), ``"clusters"`` (each
+record's entity at ``params["threshold"]``) or ``"lookup"`` (each record's
+candidate clusters in the master store at ``params["store"]``: is this
+customer already known?). No internal columns (``_row``, ``_row_l``,
+``_row_r``) come back, and record ids keep their input type.
 
 This module holds the logic, MLflow-free except for the signature; the
 pyfunc class itself is in :mod:`er_toolkit.track.mlflow_model`.
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from mlflow.models import ModelSignature
 
     from er_toolkit.pipeline import Linker
+    from er_toolkit.track.store_lookup import StoreLookups
 
 __all__ = [
     "CLUSTER_COLUMNS",
@@ -49,8 +52,8 @@ __all__ = [
     "score_input",
 ]
 
-Output = Literal["pairs", "clusters"]
-OUTPUTS: Final[tuple[Output, ...]] = ("pairs", "clusters")
+Output = Literal["pairs", "clusters", "lookup"]
+OUTPUTS: Final[tuple[Output, ...]] = ("pairs", "clusters", "lookup")
 """What ``params["output"]`` may ask for."""
 
 PAIR_COLUMNS: Final = (
@@ -78,17 +81,23 @@ _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 def model_params(linker: Linker) -> dict[str, Any]:
     """Return the inference parameters and their defaults (the signature's params).
 
-    ``output``: ``"pairs"`` or ``"clusters"``; ``source``: the source of
-    every record in the frame (empty: read the ``source`` column, or the
-    model's one source); ``threshold``: the match probability clusters are
-    cut at (the model's fitted threshold); ``min_probability``: pairs
-    scoring below it are left out of ``"pairs"``.
+    ``output``: ``"pairs"``, ``"clusters"`` or ``"lookup"``; ``source``:
+    the source of every record in the frame (empty: read the ``source``
+    column, or the model's one source); ``threshold``: the match
+    probability clusters are cut at (the model's fitted threshold);
+    ``min_probability``: pairs (``"pairs"``) or candidate clusters
+    (``"lookup"``) scoring below it are left out; ``store``: the master
+    store's DuckDB file that ``"lookup"`` reads (made by this model);
+    ``top``: the most candidate clusters ``"lookup"`` returns per record
+    (0: all).
     """
     return {
         "output": "pairs",
         "source": "",
         "threshold": float(linker.threshold_),
         "min_probability": 0.0,
+        "store": "",
+        "top": 5,
     }
 
 
@@ -107,7 +116,7 @@ def _default_id_column(linker: Linker) -> str:
 
 
 def _check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    known = {"output", "source", "threshold", "min_probability"}
+    known = {"output", "source", "threshold", "min_probability", "store", "top"}
     given = dict(params or {})
     unknown = sorted(set(given) - known)
     if unknown:
@@ -129,6 +138,24 @@ def _check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
             raise ConfigError(
                 f"params[{name!r}] must be a probability in [0, 1]; got {value!r}."
             )
+    top = given.get("top")
+    if top is not None and not (
+        isinstance(top, int) and not isinstance(top, bool) and top >= 0
+    ):
+        raise ConfigError(
+            f"params['top'] must be a whole number >= 0 (0: every candidate); got {top!r}."
+        )
+    store = given.get("store")
+    if store is not None and not isinstance(store, str):
+        raise ConfigError(
+            "params['store'] must be the path of a master store's DuckDB file (text); "
+            f"got a {type(store).__name__}."
+        )
+    if output == "lookup" and not store:
+        raise ConfigError(
+            "params['output'] = 'lookup' needs params['store'], the path of a "
+            "master store's DuckDB file made by this model; got none."
+        )
     return given
 
 
@@ -189,6 +216,8 @@ def score_input(
     linker: Linker,
     records: pl.DataFrame,
     params: Mapping[str, Any] | None = None,
+    *,
+    stores: StoreLookups | None = None,
 ) -> pl.DataFrame:
     """Score one frame of records as the pyfunc model does.
 
@@ -202,16 +231,22 @@ def score_input(
         ``params["source"]`` names the source of every record). Other
         columns are ignored.
     params
-        ``output``, ``source``, ``threshold``, ``min_probability`` (see
-        :func:`model_params`); defaults for those not given.
+        ``output``, ``source``, ``threshold``, ``min_probability``,
+        ``store``, ``top`` (see :func:`model_params`); defaults for those
+        not given.
+    stores
+        The master stores already loaded for lookups (a loaded model keeps
+        one :class:`~er_toolkit.track.store_lookup.StoreLookups` across
+        calls); None: load the store for this call only.
 
     Returns
     -------
     polars.DataFrame
         ``output="pairs"``: :data:`PAIR_COLUMNS`, one row per candidate
         pair scoring at least ``min_probability``. ``output="clusters"``:
-        :data:`CLUSTER_COLUMNS`, one row per record. Record ids keep their
-        input type; ``blocked_by`` is text.
+        :data:`CLUSTER_COLUMNS`, one row per record. ``output="lookup"``:
+        see :func:`~er_toolkit.track.store_lookup.lookup_input`. Record ids
+        keep their input type; ``blocked_by`` is text.
 
     Raises
     ------
@@ -220,6 +255,10 @@ def score_input(
     SchemaError
         If the input lacks a column the model reads, or a link model's
         input names fewer than two sources.
+    StoreError
+        ``output="lookup"``: no master store at ``params["store"]``
+        (:class:`~er_toolkit.exceptions.StoreModelError`: one made by
+        another model).
     EmptyInputError
         If the input holds no records.
     """
@@ -229,6 +268,10 @@ def score_input(
         raise EmptyInputError(
             "The model input holds no records; expected at least one."
         )
+    if settings["output"] == "lookup":
+        from er_toolkit.track.store_lookup import StoreLookups, lookup_input
+
+        return lookup_input(linker, records, settings, stores or StoreLookups())
     sources = _sources(linker, records, str(settings["source"] or ""))
     prepared = linker.records(sources)
     pairs = linker.block(prepared)
@@ -312,6 +355,8 @@ def model_signature(linker: Linker, records: pl.DataFrame | None) -> ModelSignat
             ParamSpec("source", "string", defaults["source"]),
             ParamSpec("threshold", "double", defaults["threshold"]),
             ParamSpec("min_probability", "double", defaults["min_probability"]),
+            ParamSpec("store", "string", defaults["store"]),
+            ParamSpec("top", "long", defaults["top"]),
         ]
     )
     return ModelSignature(inputs=inputs, params=params)
