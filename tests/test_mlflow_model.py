@@ -214,6 +214,8 @@ def test_signature_expects_the_trained_id_column(in_store):
         "source": "",
         "threshold": 0.5,
         "min_probability": 0.0,
+        "store": "",
+        "top": 5,
     }
     renamed = link_input().rename({"rec_id": "record_id"}).to_pandas()
     with pytest.raises(Exception, match="rec_id"):
