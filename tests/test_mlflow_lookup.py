@@ -207,6 +207,39 @@ def test_signature_declares_the_lookup_params(model):
         model.predict(people().head(2).to_pandas(), params={"top": "many"})
 
 
+def test_the_scoring_servers_json_path_takes_lookup_params(model, registered):
+    """What `mlflow models serve` runs for a POST to /invocations, without a server."""
+    import json
+
+    from mlflow.pyfunc import scoring_server
+
+    path = Path(str(registered["store"]))
+    frame = pl.concat(
+        [
+            stored_part().head(3).drop("entity_id"),
+            pl.DataFrame({"rec_id": ["stranger-1"], "given_name": ["zyxwq"]}),
+        ],
+        how="diagonal",
+    )
+    payload = {
+        "dataframe_records": frame.to_dicts(),
+        "params": {"output": "lookup", "store": str(path), "top": 1},
+    }
+    answer = scoring_server.invocations(
+        json.dumps(payload),
+        "application/json",
+        model,
+        model.metadata.get_input_schema(),
+    )
+    assert answer.status == 200, answer.response
+    rows = json.loads(answer.response)["predictions"]  # strict JSON: no NaN
+    assert [r["record_id"] for r in rows] == frame["rec_id"].to_list()
+    own = _own_clusters(path)
+    assert [r["cluster_id"] for r in rows[:3]] == [own[i] for i in frame["rec_id"][:3]]
+    assert rows[3]["cluster_id"] is None and rows[3]["rank"] is None
+    assert rows[3]["match_probability"] is None and rows[3]["is_match"] is False
+
+
 def test_a_writer_is_not_locked_out_and_its_batch_is_seen(model, store_copy, caplog):
     new = new_part()
     query = new.drop("entity_id").to_pandas()
