@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from er_toolkit.config import LinkageConfig
 from er_toolkit.exceptions import (
@@ -197,6 +199,54 @@ def test_top_and_min_probability_cut_the_candidates(model, registered):
     strict = model.predict(frame, params=_lookup(path, top=0, min_probability=0.5))
     kept = strict[strict["cluster_id"].notna()]
     assert len(kept) == (every["match_probability"] >= 0.5).sum()
+
+
+def test_threshold_sets_is_match(model, registered):
+    path = Path(str(registered["store"]))
+    frame = stored_part().head(40).drop("entity_id").to_pandas()
+    out = model.predict(frame, params=_lookup(path, top=0, threshold=0.999999))
+    assert (out["is_match"] == (out["match_probability"] >= 0.999999)).all()
+    assert out["is_match"].any() and not out["is_match"].all()
+
+
+_STORES = StoreLookups()  # one snapshot for every example below
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    picks=st.lists(st.integers(0, 501), min_size=1, max_size=12),
+    top=st.integers(0, 3),
+    min_probability=st.sampled_from([0.0, 0.5, 0.99]),
+)
+def test_every_record_comes_back_once_ranked(
+    registered, picks, top, min_probability
+) -> None:
+    linker = registered["linker"]
+    assert isinstance(linker, Linker)
+    frame = people()[picks].drop("entity_id")
+    out = score_input(
+        linker,
+        frame,
+        _lookup(registered["store"], top=top, min_probability=min_probability),
+        stores=_STORES,
+    )
+    # consecutive groups, one per input record in input order, each ranked 1..k
+    groups: list[list[dict[str, object]]] = []
+    for row in out.iter_rows(named=True):
+        if row["rank"] in (None, 1):
+            groups.append([])
+        groups[-1].append(row)
+    assert [g[0]["record_id"] for g in groups] == frame["rec_id"].to_list()
+    for group in groups:
+        if group[0]["cluster_id"] is None:
+            assert len(group) == 1 and group[0]["rank"] is None
+            continue
+        assert [r["rank"] for r in group] == list(range(1, len(group) + 1))
+        assert top == 0 or len(group) <= top
+        probabilities = [r["match_probability"] for r in group]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert min(probabilities) >= min_probability
+        assert len({r["cluster_id"] for r in group}) == len(group)
 
 
 def test_signature_declares_the_lookup_params(model):

@@ -84,7 +84,8 @@ def model_params(linker: Linker) -> dict[str, Any]:
     ``output``: ``"pairs"``, ``"clusters"`` or ``"lookup"``; ``source``:
     the source of every record in the frame (empty: read the ``source``
     column, or the model's one source); ``threshold``: the match
-    probability clusters are cut at (the model's fitted threshold);
+    probability clusters are cut at, and a lookup's ``is_match`` is set
+    at (the model's fitted threshold);
     ``min_probability``: pairs (``"pairs"``) or candidate clusters
     (``"lookup"``) scoring below it are left out; ``store``: the master
     store's DuckDB file that ``"lookup"`` reads (made by this model);

@@ -234,7 +234,8 @@ def lookup_input(
         ``link`` model (only other sources' records match).
     settings
         The checked params: ``store``, ``source``, ``top`` (0: all
-        candidates), ``min_probability``.
+        candidates), ``min_probability``, ``threshold`` (``is_match`` is a
+        match probability at or above it; absent: the model's threshold).
     stores
         The loaded model's store snapshots.
 
@@ -263,6 +264,7 @@ def lookup_input(
     # a record of no named source is compared with every stored record
     query = frame.with_columns(pl.col(schema.SOURCE).fill_null(LOOKUP_SOURCE))
     top = int(settings.get("top") or 0)
+    threshold = settings.get("threshold")
     found = lookups.lookup(
         query,
         top=top or None,
@@ -294,7 +296,11 @@ def lookup_input(
                 schema.CLUSTER_ID,
                 schema.MATCH_PROBABILITY,
                 schema.MATCH_WEIGHT,
-                pl.col(IS_MATCH).alias(schema.IS_MATCH),
+                (
+                    pl.col(schema.MATCH_PROBABILITY) >= threshold
+                    if threshold is not None
+                    else pl.col(IS_MATCH)
+                ).alias(schema.IS_MATCH),
                 pl.col(schema.SOURCE).alias(MATCHED_SOURCE),
                 pl.col(schema.RECORD_ID).alias(MATCHED_RECORD_ID),
             ),
