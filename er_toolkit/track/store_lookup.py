@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,9 @@ class StoreLookups:
 
     def __init__(self) -> None:
         self._snapshots: dict[Path, _Snapshot] = {}
+        self._fingerprints: weakref.WeakKeyDictionary[Linker, str] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -145,7 +149,9 @@ class StoreLookups:
                     )
                 else:
                     self._snapshots[where] = snapshot
-        expected = model_fingerprint(linker)
+            expected = self._fingerprints.get(linker)
+            if expected is None:
+                expected = self._fingerprints[linker] = model_fingerprint(linker)
         if snapshot.fingerprint != expected:
             origin = f" (from {snapshot.model_uri})" if snapshot.model_uri else ""
             raise StoreModelError(
@@ -155,7 +161,7 @@ class StoreLookups:
                 f"{snapshot.lookups.model_version} of "
                 f"{snapshot.lookups.linker.config.name!r}{origin} with fingerprint "
                 f"{snapshot.fingerprint}. Look up with the model the store was made "
-                "by, or move the store to this model (er-toolkit store set-model)."
+                "by, or move the store to this model (MasterStore.set_model)."
             )
         return snapshot.lookups
 
