@@ -1128,6 +1128,8 @@ def exact_level_shares(
         u of each leading exact level, top level first (empty when the top
         level is not exact).
     """
+    if comparison.null_columns:
+        return []  # its non-null pairs are not those with its own column: sampled
     sets: list[frozenset[str]] = []
     for level in comparison.levels[:MAX_EXACT_RUN]:
         columns = exact_columns(level, main=comparison.column)
