@@ -1173,14 +1173,31 @@ def from_splink(
     - Missing m or u (a level Splink never trained): Splink's own default for
       the level, what Splink predicts with, with a warning.
 
-    Refused: levels over two columns (``ForenameSurnameComparison``,
-    columns reversed: not supported yet), transformed columns (``lower``,
-    ``substr``, phonetic arrays), percentage differences, distances in km,
-    cosine and array levels, comparisons without a null first level or an
-    ELSE last, and settings for other SQL dialects.
+    - Over two columns: ``(a_l IS NULL OR a_r IS NULL) AND (b_l IS NULL OR
+      b_r IS NULL)`` (``ForenameSurnameComparison``'s null level): the
+      comparison's ``null_columns``, null only when both are; ``a_l = b_r
+      AND a_r = b_l`` (``ColumnsReversedLevel(symmetrical=True)``): an exact
+      ``columns_reversed`` level; ANDs and ORs of one-column text levels
+      (exact, similarities, distances): ``and`` / ``or`` levels whose parts
+      name their columns; a text level on another column than the
+      comparison's own: that level with its ``column``. A null in one column
+      keeps a pair off the levels that read it, as SQL's unknown does.
 
-    er_toolkit trims values and reads empty strings as null; Splink compares
-    them as they are. The weights equal Splink's on records whose values
+    Refused: term-frequency adjustments on a column other than the
+    comparison's own or on a second level (``ForenameSurnameComparison``
+    adjusts its exact forename and its exact surname levels each by its
+    column: import it without them), one-directional ``a_l = b_r``
+    (``symmetrical=False``, which depends on which record is left),
+    similarities across two columns, ``NOT`` (SQL's NOT of an unknown is
+    unknown, er_toolkit's not level holds), number and date levels off the
+    comparison's own column, transformed columns (``lower``, ``substr``,
+    phonetic arrays), percentage differences, distances in km, cosine and
+    array levels, comparisons without a null first level or an ELSE last,
+    and settings for other SQL dialects.
+
+    er_toolkit trims values and reads empty strings as null, in every
+    column a level or a null level over several columns reads; Splink
+    compares them as they are. The weights equal Splink's on records whose values
     have no surrounding spaces and no empty strings (clean them so before
     either tool sees them); elsewhere a pair such as ``"Kent "`` and
     ``"Kent"`` is exact here and not in Splink.
@@ -1611,15 +1628,21 @@ def to_splink(
     InteropError
         For a scorer that is not Fellegi-Sunter, a level or blocker Splink 5
         cannot express (sorted neighbourhood, purged blocks, relative
-        numeric differences, normalised edit or token similarities), naming
-        it.
+        numeric differences, normalised edit or token similarities,
+        ``contains``, number or date levels off the comparison's own
+        column), naming it.
 
     Notes
     -----
     A float32 similarity level (er_toolkit's default) is written with the
     double threshold equivalent to its float32 comparison, and a
     term-frequency level without ``tf_min_u`` with ``tf_minimum_u_value``
-    one over the records trained on. The weights then agree to float32
+    one over the records trained on. Levels over two columns are written
+    as Splink's library writes them: ``null_columns`` as an AND of null
+    tests, ``columns_reversed`` as ``a_l = b_r AND a_r = b_l`` (or the
+    similarity of each crosswise pair), ``and`` / ``or`` as SQL's, and
+    ``not`` as ``NOT COALESCE((...), FALSE)`` (a null sub-level does not
+    hold, so its negation does, as in er_toolkit). The weights then agree to float32
     term-frequency precision (about 1e-7 bits per such comparison); levels
     agree pair for pair, except where rapidfuzz's and DuckDB's Jaro-Winkler
     doubles, which can differ in their last bit, straddle a float32 rounding
