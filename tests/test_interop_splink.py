@@ -585,7 +585,9 @@ def _without_tf(comparison: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _forename_surname_settings(link_type: str = "dedupe_only") -> dict[str, Any]:
+def _forename_surname_settings(
+    link_type: str = "dedupe_only", *, keep_tf: tuple[str, ...] = ()
+) -> dict[str, Any]:
     creator = SettingsCreator(
         link_type=link_type,
         comparisons=[
@@ -604,7 +606,15 @@ def _forename_surname_settings(link_type: str = "dedupe_only") -> dict[str, Any]
         ],
     )
     settings = creator.create_settings_dict("duckdb")
-    settings["comparisons"][0] = _without_tf(settings["comparisons"][0])
+    names = settings["comparisons"][0]
+    settings["comparisons"][0] = _without_tf(names)
+    for kept, level in zip(
+        settings["comparisons"][0]["comparison_levels"],
+        names["comparison_levels"],
+        strict=True,
+    ):
+        if level.get("tf_adjustment_column") in keep_tf:
+            kept["tf_adjustment_column"] = level["tf_adjustment_column"]
     return settings
 
 
@@ -648,6 +658,51 @@ def test_imported_forename_surname_model_scores_as_splink(
     assert (gamma == 5).sum() > 10
     for t in THRESHOLDS:
         assert clusters[t] == splink_forename_surname["clusters"][t], t
+
+
+def test_two_column_comparison_keeps_one_term_frequency_level(
+    febrl3: pl.DataFrame,
+) -> None:
+    """With only its surname level adjusted, surname is the comparison's own column."""
+    settings = _set_parameters(_forename_surname_settings(keep_tf=("surname",)), 5)
+    predictions, clusters, model = splink_run(settings, [febrl3])
+    linker = from_splink(model)
+    names = linker.config.comparisons[0]
+    assert names.column == "surname"
+    assert names.null_columns == ("given_name", "surname")
+    assert names.tf_level == ExactLevel(
+        term_frequency=True, tf_min_u=0.0, precision="float64"
+    )
+    assert names.levels[4] is names.tf_level
+    _, scored, ours = er_toolkit_run(linker, [febrl3])
+    assert_same_scores(scored, predictions, [c.name for c in linker.config.comparisons])
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
+
+
+@pytest.mark.slow
+def test_trained_forename_surname_model_scores_as_splink(febrl3: pl.DataFrame) -> None:
+    """Trained by Splink (u by sampling, m by EM), not set: the same weights."""
+
+    def train(linker: Any) -> None:
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("given_name", "surname", "date_of_birth")], recall=0.8
+        )
+        linker.training.estimate_u_using_random_sampling(max_pairs=2e5, seed=1)
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("date_of_birth")
+        )
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("soc_sec_id")
+        )
+
+    settings = _forename_surname_settings(keep_tf=("surname",))
+    predictions, clusters, model = splink_run(settings, [febrl3], train=train)
+    linker = from_splink(model)
+    _, scored, ours = er_toolkit_run(linker, [febrl3])
+    assert_same_scores(scored, predictions, [c.name for c in linker.config.comparisons])
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
 
 
 NULL_CASES = pl.DataFrame(
