@@ -179,6 +179,32 @@ def test_null_columns_equal_a_per_pair_reference(
     assert batch[schema.gamma("names")].tolist() == expected
 
 
+def test_columns_reversed_in_float64_is_duckdbs_similarity() -> None:
+    """The float64 level compares each crosswise pair's DuckDB-exact similarity."""
+    from er_toolkit.compare.comparators import similarity
+
+    left = {"a": ["martha", "jon", "ann", None], "b": ["smith", "ward", "lee", "x"]}
+    right = {"a": ["smyth", "wart", "lea", "x"], "b": ["marhta", "john", "anne", "y"]}
+
+    def precise(x: list[Any], y: list[Any]) -> np.ndarray:
+        return similarity("jaro_winkler", x, y, dtype=np.float64)
+
+    sims = np.minimum(
+        precise(left["a"][:3], right["b"][:3]), precise(left["b"][:3], right["a"][:3])
+    )
+    threshold = float(sims[0])  # the first pair just reaches it
+    level = ColumnsReversedLevel(
+        columns=("a", "b"),
+        comparator="jaro_winkler",
+        min_similarity=threshold,
+        precision="float64",
+    )
+    comp = Comparison("n", "a", (level,), null_columns=("a", "b"))
+    out = compare_batch([comp], left, right)["gamma_n"].tolist()
+    assert out[:3] == [int(s >= threshold) for s in sims]
+    assert out[0] == 1 and out[3] == 0  # a null keeps the last pair off
+
+
 def test_null_columns_round_trip_and_say_what_was_expected() -> None:
     names = Comparison("n", "a", (ExactLevel(column="b"),), null_columns=("a", "b"))
     assert names.columns == ("a", "b")
@@ -369,6 +395,12 @@ def test_a_date_level_on_another_column_does_not_read_the_own_column_as_dates() 
         AndLevel((ExactLevel(column="a"), NotLevel(SimilarityLevel(column="b")))),
         OrLevel((InitialLevel(), TransliteratedLevel(column="x"))),
         ColumnsReversedLevel(columns=("a", "b"), comparator="jaro", min_similarity=0.8),
+        ColumnsReversedLevel(
+            columns=("a", "b"),
+            comparator="jaro",
+            min_similarity=0.8,
+            precision="float64",
+        ),
         ContainsLevel(other="title", column="code", mode="substring", min_length=2),
     ],
 )
@@ -389,6 +421,19 @@ def test_new_levels_round_trip(level: Any) -> None:
         (
             {"kind": "columns_reversed", "columns": ["a", "a"]},
             r"two different column names",
+        ),
+        (
+            {"kind": "columns_reversed", "columns": ["a", "b"], "precision": "float64"},
+            r"'precision' applies only with a 'comparator'",
+        ),
+        (
+            {
+                "kind": "columns_reversed",
+                "columns": ["a", "b"],
+                "comparator": "jaro",
+                "precision": "double",
+            },
+            r"'precision' of a columns_reversed level must be one of",
         ),
         ({"kind": "contains"}, r"'other' of a contains level must be the column"),
         (

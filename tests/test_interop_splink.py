@@ -872,16 +872,22 @@ def test_two_column_export_round_trips(
 ) -> None:
     """Exported and imported again: the same levels where er_toolkit reads them back."""
     settings = to_splink(two_column_er_toolkit)
-    # a similarity of crosswise columns and a NOT are written, not read back
-    with pytest.raises(InteropError, match=r"Splink comparison 'name', level 4 "):
+    # a NOT is written, not read back (SQL's NOT of a null is not er_toolkit's)
+    with pytest.raises(InteropError, match=r"Splink comparison 'name', level 6 "):
         from_splink(settings)
     kept = copy.deepcopy(settings)
-    levels = kept["comparisons"][0]["comparison_levels"]
-    del levels[5], levels[3]  # the NOT and the similarity of crosswise columns
+    del kept["comparisons"][0]["comparison_levels"][5]
     back = from_splink(kept)
     names = back.config.comparisons[0]
     assert names.null_columns == ("given_name", "surname")
     assert names.levels[:2] == _two_column_comparisons()[0].levels[:2]
+    # the float32 crosswise similarity, read back at its float64 equivalent
+    assert names.levels[2] == ColumnsReversedLevel(
+        columns=("given_name", "surname"),
+        comparator="jaro_winkler",
+        min_similarity=_float32_threshold(0.9),
+        precision="float64",
+    )
     predictions, _, _ = splink_run(kept, [febrl3])
     _, scored, _ = er_toolkit_run(back, [febrl3])
     assert_same_scores(scored, predictions, [c.name for c in back.config.comparisons])
@@ -1099,10 +1105,21 @@ def _library(comparison: Any) -> dict[str, Any]:
         ),
         (
             _comparison('"x_l" = "y_r" AND "x_r" = "z_l"'),
-            r"it asks x_l = y_r without y_l = x_r",
+            r"it asks x_l = y_r \(or their similarity\) without the same of y_l and x_r",
         ),
         (
             _comparison('jaro_winkler_similarity("x_l", "y_r") >= 0.9'),
+            r"in one direction only",
+        ),
+        (
+            _comparison(
+                'jaro_winkler_similarity("x_l", "y_r") >= 0.9 AND '
+                'jaro_winkler_similarity("x_r", "y_l") >= 0.8'
+            ),
+            r"without the same of y_l and x_r: one direction only",
+        ),
+        (
+            _comparison('levenshtein("x_l", "y_r") <= 1'),
             r"its functions read several columns",
         ),
         (

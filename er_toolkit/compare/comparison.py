@@ -251,7 +251,11 @@ class Comparison:
         def visit(level: Level) -> None:
             for sub in sub_levels(level):
                 visit(sub)
-            if isinstance(level, ColumnsReversedLevel) and level.comparator:
+            if (
+                isinstance(level, ColumnsReversedLevel)
+                and level.comparator
+                and level.precision == "float32"
+            ):
                 a, b = level.columns
                 for pair in ((a, b), (b, a)):
                     sims = out.setdefault(pair, ({}, {}))[0]

@@ -364,13 +364,8 @@ def _equality(node: Binary) -> _Parsed:
     return _Parsed(side.column, DateDifferenceLevel(max_days=0), "parsed", side.detail)
 
 
-def _similarity(op: str, call: Call, value: float) -> _Parsed:
-    comparator = _SIMILARITY_FUNCTIONS[call.name]
-    if len(call.args) != 2:
-        raise _RefusedError(f"{call.name} takes two arguments here")
-    side = _pair(*call.args)
-    if side is None or side.reads == "date":
-        raise _RefusedError(f"{call.name} must compare one column's two values")
+def _min_similarity(op: str, value: float) -> float:
+    """Return the ``min_similarity`` of ``similarity OP value``."""
     if op == ">=":
         threshold = value
     elif op == ">":
@@ -379,6 +374,17 @@ def _similarity(op: str, call: Call, value: float) -> _Parsed:
         raise _RefusedError(f"a level of similarity {op} a threshold has no equivalent")
     if not 0.0 <= threshold <= 1.0:
         raise _RefusedError(f"its threshold {value!r} is outside [0, 1]")
+    return threshold
+
+
+def _similarity(op: str, call: Call, value: float) -> _Parsed:
+    comparator = _SIMILARITY_FUNCTIONS[call.name]
+    if len(call.args) != 2:
+        raise _RefusedError(f"{call.name} takes two arguments here")
+    side = _pair(*call.args)
+    if side is None or side.reads == "date":
+        raise _RefusedError(f"{call.name} must compare one column's two values")
+    threshold = _min_similarity(op, value)
     extract = side.detail if side.reads == "part" else None
     if extract is not None:
         _check_pattern(extract)
@@ -567,11 +573,23 @@ def _is_null_test(node: Node) -> bool:
     )
 
 
-def _cross_equality(node: Node) -> tuple[tuple[str, str], tuple[str, str]] | None:
-    """``a_l = b_r`` of two columns' plain values: ((a, "l"), (b, "r")), left first."""
-    if not (isinstance(node, Binary) and node.op == "="):
-        return None
-    sa, sb = _side(node.left), _side(node.right)
+@dataclass(frozen=True)
+class _Crosswise:
+    """``a_l = b_r`` or ``f(a_l, b_r) >= t``: one record's column against the other's other."""
+
+    left: str  # the column read on the left record
+    right: str  # the column read on the right record
+    comparator: str | None = None  # None: equality
+    min_similarity: float = 0.0
+
+    @property
+    def mirror(self) -> _Crosswise:
+        return _Crosswise(self.right, self.left, self.comparator, self.min_similarity)
+
+
+def _plain_sides(a: Node, b: Node) -> tuple[str, str] | None:
+    """(left column, right column) of two plain values of different columns and records."""
+    sa, sb = _side(a), _side(b)
     if (
         sa is None
         or sb is None
@@ -582,7 +600,31 @@ def _cross_equality(node: Node) -> tuple[tuple[str, str], tuple[str, str]] | Non
     ):
         return None
     first, second = (sa, sb) if sa.side == "l" else (sb, sa)
-    return (first.column, "l"), (second.column, "r")
+    return first.column, second.column
+
+
+def _crosswise(node: Node) -> _Crosswise | None:
+    """Read ``a_l = b_r`` or a similarity of ``a_l`` and ``b_r`` at least a threshold."""
+    if not isinstance(node, Binary):
+        return None
+    if node.op == "=":
+        sides = _plain_sides(node.left, node.right)
+        return None if sides is None else _Crosswise(*sides)
+    found = _threshold(node) if node.op in ("<", "<=", ">", ">=") else None
+    if found is None:
+        return None
+    op, call, value = found
+    if not (
+        isinstance(call, Call)
+        and call.name in _SIMILARITY_FUNCTIONS
+        and len(call.args) == 2
+    ):
+        return None
+    sides = _plain_sides(*call.args)
+    if sides is None:
+        return None
+    comparator = _SIMILARITY_FUNCTIONS[call.name]
+    return _Crosswise(*sides, comparator, _min_similarity(op, value))
 
 
 def _several(node: Node) -> _Parsed:
@@ -611,7 +653,7 @@ def _several_level(node: Node) -> Level:
             "it negates a condition: SQL's NOT of an unknown (null) comparison is "
             "unknown, er_toolkit's not level of it holds"
         )
-    if _cross_equality(node) is not None:
+    if _crosswise(node) is not None:
         raise _RefusedError(
             "it compares one record's column with the other record's other column in "
             "one direction only, which depends on which record is on the left; "
@@ -622,38 +664,48 @@ def _several_level(node: Node) -> Level:
     if isinstance(node, Or):
         return OrLevel(tuple(_sub_level(i) for i in node.items))
     if isinstance(node, And):
-        crossed = [(i, _cross_equality(i)) for i in node.items]
+        crossed = [(i, _crosswise(i)) for i in node.items]
         pending = [found for _, found in crossed if found is not None]
         levels: list[Any] = []  # Level, or one of several columns
-        for (a, _), (b, _) in _reversed_pairs(pending):
-            levels.append(ColumnsReversedLevel(columns=(a, b)))
+        for found in _reversed_pairs(pending):
+            if found.comparator is None:
+                levels.append(ColumnsReversedLevel(columns=(found.left, found.right)))
+            else:
+                levels.append(
+                    ColumnsReversedLevel(
+                        columns=(found.left, found.right),
+                        comparator=found.comparator,
+                        min_similarity=found.min_similarity,
+                        precision="float64",
+                    )
+                )
         levels += [_sub_level(i) for i, found in crossed if found is None]
         return levels[0] if len(levels) == 1 else AndLevel(tuple(levels))
     if len(_columns(node)) > 1:
         raise _RefusedError(
             "its functions read several columns; er_toolkit's levels over several "
-            "columns are ANDs and ORs of one-column levels and the exact "
-            "columns-reversed level"
+            "columns are ANDs and ORs of one-column levels and the columns-reversed "
+            "level (`a_l = b_r AND a_r = b_l`, or a similarity of each crosswise "
+            "pair at one threshold)"
         )
     return _sub_level(node)
 
 
-def _reversed_pairs(
-    found: list[tuple[tuple[str, str], tuple[str, str]]],
-) -> list[tuple[tuple[str, str], tuple[str, str]]]:
-    """Pair ``a_l = b_r`` with ``b_l = a_r``; refuse an equality left without its mirror."""
+def _reversed_pairs(found: list[_Crosswise]) -> list[_Crosswise]:
+    """Pair ``a_l = b_r`` with ``b_l = a_r``; refuse a comparison left without its mirror."""
     rest = list(found)
     out = []
     while rest:
-        (a, _), (b, _) = first = rest.pop(0)
-        mirror = ((b, "l"), (a, "r"))
-        if mirror not in rest:
+        first = rest.pop(0)
+        if first.mirror not in rest:
+            a, b = first.left, first.right
             raise _RefusedError(
-                f"it asks {a}_l = {b}_r without {b}_l = {a}_r: one direction only, "
-                "which depends on which record is on the left; er_toolkit's "
-                "columns_reversed level asks for both directions"
+                f"it asks {a}_l = {b}_r (or their similarity) without the same of "
+                f"{b}_l and {a}_r: one direction only, which depends on which "
+                "record is on the left; er_toolkit's columns_reversed level asks "
+                "for both directions, at one threshold"
             )
-        rest.remove(mirror)
+        rest.remove(first.mirror)
         out.append(first)
     return out
 
@@ -1177,7 +1229,8 @@ def from_splink(
       b_r IS NULL)`` (``ForenameSurnameComparison``'s null level): the
       comparison's ``null_columns``, null only when both are; ``a_l = b_r
       AND a_r = b_l`` (``ColumnsReversedLevel(symmetrical=True)``): an exact
-      ``columns_reversed`` level; ANDs and ORs of one-column text levels
+      ``columns_reversed`` level, and ``f(a_l, b_r) >= t AND f(a_r, b_l) >=
+      t`` of a similarity ``f`` one in float64; ANDs and ORs of one-column text levels
       (exact, similarities, distances): ``and`` / ``or`` levels whose parts
       name their columns; a text level on another column than the
       comparison's own: that level with its ``column``. A null in one column
@@ -1187,8 +1240,8 @@ def from_splink(
     comparison's own or on a second level (``ForenameSurnameComparison``
     adjusts its exact forename and its exact surname levels each by its
     column: import it without them), one-directional ``a_l = b_r``
-    (``symmetrical=False``, which depends on which record is left),
-    similarities across two columns, ``NOT`` (SQL's NOT of an unknown is
+    (``symmetrical=False``, which depends on which record is left) and
+    crosswise similarities not asked both ways at one threshold, ``NOT`` (SQL's NOT of an unknown is
     unknown, er_toolkit's not level holds), number and date levels off the
     comparison's own column, transformed columns (``lower``, ``substr``,
     phonetic arrays), percentage differences, distances in km, cosine and
@@ -1448,7 +1501,11 @@ class _Writer:
             if level.comparator is None:
                 return " AND ".join(f"{x} = {y}" for x, y in pairs)
             function = self.similarity(level, level.comparator)
-            cut = _literal(_float32_threshold(level.min_similarity))
+            cut = _literal(
+                level.min_similarity
+                if level.precision == "float64"
+                else _float32_threshold(level.min_similarity)
+            )
             return " AND ".join(f"{function}({x}, {y}) >= {cut}" for x, y in pairs)
         if isinstance(level, ExactLevel):
             return (
