@@ -680,6 +680,27 @@ def test_two_column_comparison_keeps_one_term_frequency_level(
         assert ours[t] == clusters[t], t
 
 
+def test_link_only_forename_surname_model_scores_as_splink(
+    febrl3: pl.DataFrame,
+) -> None:
+    """Two sources: crosswise columns read across the two sources' records."""
+    frames = [
+        febrl3.filter(pl.col("unique_id").str.contains("dup") == flag)
+        for flag in (False, True)
+    ]
+    settings = _set_parameters(_forename_surname_settings("link_only"), seed=9)
+    predictions, clusters, model = splink_run(settings, frames)
+    linker = from_splink(model)
+    assert linker.config.link_type == "link"
+    _, scored, ours = er_toolkit_run(linker, frames)
+    joined = assert_same_scores(
+        scored, predictions, [c.name for c in linker.config.comparisons]
+    )
+    assert (joined.get_column(schema.gamma("given_name_surname")) == 5).sum() > 5
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
+
+
 @pytest.mark.slow
 def test_trained_forename_surname_model_scores_as_splink(febrl3: pl.DataFrame) -> None:
     """Trained by Splink (u by sampling, m by EM), not set: the same weights."""
