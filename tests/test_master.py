@@ -402,6 +402,27 @@ def test_lookup_scores_as_apply_does(
     assert dict(found.rows()) == pytest.approx(dict(links.rows()))
 
 
+def test_standardise_memo_gives_what_the_standardisers_give(
+    customers: pl.DataFrame,  # noqa: F811
+    linker,  # noqa: F811
+) -> None:
+    from polars.testing import assert_frame_equal
+
+    from er_toolkit.master.lookup import StandardiseMemo
+    from er_toolkit.standardise import apply_standardisers
+
+    steps = linker.config.standardise
+    memo = StandardiseMemo(steps, size=50)
+    rows = customers.head(120)
+    for start in (0, 40, 0, 80, 20):  # repeats read the memo, which forgets the oldest
+        part = rows.slice(start, 40 if start != 20 else 3)
+        assert_frame_equal(memo.standardise(part), apply_standardisers(part, steps)[0])
+        assert len(memo) <= 50 * len(steps)
+    assert_frame_equal(
+        memo.standardise(rows.head(0)), apply_standardisers(rows.head(0), steps)[0]
+    )
+
+
 def _probes(raw: pl.DataFrame, n: int, seed: int) -> list[dict[str, object]]:
     """Stored records, some with a value dropped or a typo, and strangers."""
     import random
