@@ -542,7 +542,7 @@ def test_comparison_from_dict_defaults_column_to_name() -> None:
     [
         (
             {"name": "a", "levels": [{"kind": "exact"}], "weight": 2},
-            r"Unknown key\(s\) \['weight'\] in a comparison; valid keys are \['column', 'columns', 'date_format', 'levels', 'name'\]",
+            r"Unknown key\(s\) \['weight'\] in a comparison; valid keys are \['column', 'columns', 'date_format', 'levels', 'name', 'null_columns'\]",
         ),
         ({"name": "a"}, r"A comparison needs \['levels'\]; got \['name'\]"),
         ({"levels": []}, r"A comparison needs \['name'\]"),

@@ -129,6 +129,98 @@ def test_multi_column_levels_equal_a_per_pair_reference(
     assert _gamma(records, pairs, on_b) == expect(lambda al, bl, ar, br: eq(bl, br))
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(st.tuples(_WORDS, _WORDS), min_size=1, max_size=8),
+    data=st.data(),
+)
+def test_null_columns_equal_a_per_pair_reference(
+    rows: list[tuple[str | None, str | None]], data: Any
+) -> None:
+    """Null only when both columns are; else the levels, a null keeping a pair off."""
+    records = _frame(a=[r[0] for r in rows], b=[r[1] for r in rows])
+    index = st.integers(0, len(rows) - 1)
+    pairs = data.draw(st.lists(st.tuples(index, index), min_size=1, max_size=20))
+    names = Comparison(
+        "names",
+        "a",
+        (
+            AndLevel((ExactLevel(), ExactLevel(column="b"))),
+            ColumnsReversedLevel(columns=("a", "b")),
+            ExactLevel(column="b"),
+            ExactLevel(),
+        ),
+        null_columns=("a", "b"),
+    )
+
+    def eq(x: str | None, y: str | None) -> bool:
+        return x is not None and x == y
+
+    expected = []
+    for i, j in pairs:
+        a_l, b_l = (_present(v) for v in rows[i])
+        a_r, b_r = (_present(v) for v in rows[j])
+        if (a_l is None or a_r is None) and (b_l is None or b_r is None):
+            expected.append(-1)
+        elif eq(a_l, a_r) and eq(b_l, b_r):
+            expected.append(4)
+        elif eq(a_l, b_r) and eq(a_r, b_l):
+            expected.append(3)
+        elif eq(b_l, b_r):
+            expected.append(2)
+        elif eq(a_l, a_r):
+            expected.append(1)
+        else:
+            expected.append(0)
+    assert _gamma(records, pairs, names) == expected
+    left = {c: [rows[i][k] for i, _ in pairs] for k, c in enumerate("ab")}
+    right = {c: [rows[j][k] for _, j in pairs] for k, c in enumerate("ab")}
+    batch = compare_batch([names], left, right)
+    assert batch[schema.gamma("names")].tolist() == expected
+
+
+def test_columns_reversed_in_float64_is_duckdbs_similarity() -> None:
+    """The float64 level compares each crosswise pair's DuckDB-exact similarity."""
+    from er_toolkit.compare.comparators import similarity
+
+    left = {"a": ["martha", "jon", "ann", None], "b": ["smith", "ward", "lee", "x"]}
+    right = {"a": ["smyth", "wart", "lea", "x"], "b": ["marhta", "john", "anne", "y"]}
+
+    def precise(x: list[Any], y: list[Any]) -> np.ndarray:
+        return similarity("jaro_winkler", x, y, dtype=np.float64)
+
+    sims = np.minimum(
+        precise(left["a"][:3], right["b"][:3]), precise(left["b"][:3], right["a"][:3])
+    )
+    threshold = float(sims[0])  # the first pair just reaches it
+    level = ColumnsReversedLevel(
+        columns=("a", "b"),
+        comparator="jaro_winkler",
+        min_similarity=threshold,
+        precision="float64",
+    )
+    comp = Comparison("n", "a", (level,), null_columns=("a", "b"))
+    out = compare_batch([comp], left, right)["gamma_n"].tolist()
+    assert out[:3] == [int(s >= threshold) for s in sims]
+    assert out[0] == 1 and out[3] == 0  # a null keeps the last pair off
+
+
+def test_null_columns_round_trip_and_say_what_was_expected() -> None:
+    names = Comparison("n", "a", (ExactLevel(column="b"),), null_columns=("a", "b"))
+    assert names.columns == ("a", "b")
+    assert Comparison.from_dict(json.loads(json.dumps(names.to_dict()))) == names
+    plain = Comparison("n", "a", (ExactLevel(),), null_columns=("a",))
+    assert plain.null_columns == () and "null_columns" not in plain.to_dict()
+    with pytest.raises(ConfigError, match=r"'null_columns' must include its own"):
+        Comparison("n", "a", (ExactLevel(),), null_columns=("b", "c"))
+    with pytest.raises(ConfigError, match=r"'null_columns' must be a list of distinct"):
+        Comparison("n", "a", (ExactLevel(),), null_columns=("a", "a"))
+    with pytest.raises(ConfigError, match=r"'null_columns' must be a list of column"):
+        Comparison.from_dict(
+            {"name": "n", "levels": [{"kind": "exact"}], "null_columns": "a"}
+        )
+
+
 def _key(value: str) -> str:
     text = value.lower()
     for a, b in {
@@ -303,6 +395,12 @@ def test_a_date_level_on_another_column_does_not_read_the_own_column_as_dates() 
         AndLevel((ExactLevel(column="a"), NotLevel(SimilarityLevel(column="b")))),
         OrLevel((InitialLevel(), TransliteratedLevel(column="x"))),
         ColumnsReversedLevel(columns=("a", "b"), comparator="jaro", min_similarity=0.8),
+        ColumnsReversedLevel(
+            columns=("a", "b"),
+            comparator="jaro",
+            min_similarity=0.8,
+            precision="float64",
+        ),
         ContainsLevel(other="title", column="code", mode="substring", min_length=2),
     ],
 )
@@ -323,6 +421,19 @@ def test_new_levels_round_trip(level: Any) -> None:
         (
             {"kind": "columns_reversed", "columns": ["a", "a"]},
             r"two different column names",
+        ),
+        (
+            {"kind": "columns_reversed", "columns": ["a", "b"], "precision": "float64"},
+            r"'precision' applies only with a 'comparator'",
+        ),
+        (
+            {
+                "kind": "columns_reversed",
+                "columns": ["a", "b"],
+                "comparator": "jaro",
+                "precision": "double",
+            },
+            r"'precision' of a columns_reversed level must be one of",
         ),
         ({"kind": "contains"}, r"'other' of a contains level must be the column"),
         (

@@ -17,10 +17,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from er_toolkit import schema
+from er_toolkit.blocking import ExactRule
 from er_toolkit.cli.main import main as cli_main
 from er_toolkit.compare import (
+    AndLevel,
+    ColumnsReversedLevel,
     Comparison,
+    ContainsLevel,
+    DateDifferenceLevel,
+    DistanceLevel,
     ExactLevel,
+    NotLevel,
+    NumericDifferenceLevel,
+    OrLevel,
     SimilarityLevel,
     compare_batch,
     level_to_dict,
@@ -33,6 +42,7 @@ from er_toolkit.interop.splink import _float32_threshold
 from er_toolkit.interop.sql import parse_condition
 from er_toolkit.io import Source
 from er_toolkit.pipeline import Linker
+from er_toolkit.score.config import ModelConfig
 
 splink = pytest.importorskip("splink")
 duckdb = pytest.importorskip("duckdb")
@@ -558,6 +568,385 @@ def test_untrained_levels_take_splink_defaults(
 
 
 # --------------------------------------------------------------------------- #
+# levels over two columns: ForenameSurnameComparison, columns reversed
+# --------------------------------------------------------------------------- #
+def _without_tf(comparison: dict[str, Any]) -> dict[str, Any]:
+    """A comparison with its term-frequency adjustments removed.
+
+    ForenameSurnameComparison adjusts its exact forename and exact surname
+    levels each by its own column's frequencies; er_toolkit adjusts one
+    level per comparison, on its own column (refused on import, tested
+    with the refusals).
+    """
+    out = copy.deepcopy(comparison)
+    for level in out["comparison_levels"]:
+        level.pop("tf_adjustment_column", None)
+        level.pop("tf_adjustment_weight", None)
+    return out
+
+
+def _forename_surname_settings(
+    link_type: str = "dedupe_only", *, keep_tf: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    creator = SettingsCreator(
+        link_type=link_type,
+        comparisons=[
+            cl.ForenameSurnameComparison("given_name", "surname"),
+            cl.DateOfBirthComparison(
+                "date_of_birth", input_is_string=True, datetime_format="%Y%m%d"
+            ),
+            cl.ExactMatch("soc_sec_id"),
+            cl.ExactMatch("postcode"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("given_name"),
+            block_on("surname"),
+            block_on("date_of_birth"),
+            block_on("soc_sec_id"),
+        ],
+    )
+    settings = creator.create_settings_dict("duckdb")
+    names = settings["comparisons"][0]
+    settings["comparisons"][0] = _without_tf(names)
+    for kept, level in zip(
+        settings["comparisons"][0]["comparison_levels"],
+        names["comparison_levels"],
+        strict=True,
+    ):
+        if level.get("tf_adjustment_column") in keep_tf:
+            kept["tf_adjustment_column"] = level["tf_adjustment_column"]
+    return settings
+
+
+@pytest.fixture(scope="module")
+def splink_forename_surname(febrl3: pl.DataFrame) -> dict[str, Any]:
+    settings = _set_parameters(_forename_surname_settings(), seed=7)
+    predictions, clusters, model = splink_run(settings, [febrl3])
+    return {"predictions": predictions, "clusters": clusters, "settings": model}
+
+
+def test_forename_surname_comparison_imports_as_two_column_levels(
+    splink_forename_surname: dict[str, Any],
+) -> None:
+    linker = from_splink(splink_forename_surname["settings"])
+    names = linker.config.comparisons[0]
+    assert names.name == "given_name_surname"
+    assert names.column == "given_name"
+    assert names.null_columns == ("given_name", "surname")
+    assert names.levels[:2] == (
+        AndLevel((ExactLevel(), ExactLevel(column="surname"))),
+        ColumnsReversedLevel(columns=("given_name", "surname")),
+    )
+    jw = SimilarityLevel("jaro_winkler", 0.92, precision="float64")
+    assert names.levels[2] == AndLevel((jw, dataclasses.replace(jw, column="surname")))
+    assert names.levels[4:] == (ExactLevel(column="surname"), ExactLevel())
+    again = Comparison.from_dict(json.loads(json.dumps(names.to_dict())))
+    assert again == names
+
+
+def test_imported_forename_surname_model_scores_as_splink(
+    splink_forename_surname: dict[str, Any], febrl3: pl.DataFrame
+) -> None:
+    """Same pairs, levels, weights (1e-6) and clusters as Splink, on FEBRL3."""
+    linker = from_splink(splink_forename_surname["settings"])
+    _, scored, clusters = er_toolkit_run(linker, [febrl3])
+    names = [c.name for c in linker.config.comparisons]
+    joined = assert_same_scores(scored, splink_forename_surname["predictions"], names)
+    gamma = joined.get_column(schema.gamma("given_name_surname"))
+    # every level is reached, the columns-reversed one (gamma 5) included
+    assert set(gamma.unique().to_list()) == {-1, 0, 1, 2, 3, 4, 5, 6}
+    assert (gamma == 5).sum() > 10
+    for t in THRESHOLDS:
+        assert clusters[t] == splink_forename_surname["clusters"][t], t
+
+
+def test_two_column_comparison_keeps_one_term_frequency_level(
+    febrl3: pl.DataFrame,
+) -> None:
+    """With only its surname level adjusted, surname is the comparison's own column."""
+    settings = _set_parameters(_forename_surname_settings(keep_tf=("surname",)), 5)
+    predictions, clusters, model = splink_run(settings, [febrl3])
+    linker = from_splink(model)
+    names = linker.config.comparisons[0]
+    assert names.column == "surname"
+    assert names.null_columns == ("given_name", "surname")
+    assert names.tf_level == ExactLevel(
+        term_frequency=True, tf_min_u=0.0, precision="float64"
+    )
+    assert names.levels[4] is names.tf_level
+    _, scored, ours = er_toolkit_run(linker, [febrl3])
+    assert_same_scores(scored, predictions, [c.name for c in linker.config.comparisons])
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
+
+
+def test_link_only_forename_surname_model_scores_as_splink(
+    febrl3: pl.DataFrame,
+) -> None:
+    """Two sources: crosswise columns read across the two sources' records."""
+    frames = [
+        febrl3.filter(pl.col("unique_id").str.contains("dup") == flag)
+        for flag in (False, True)
+    ]
+    settings = _set_parameters(_forename_surname_settings("link_only"), seed=9)
+    predictions, clusters, model = splink_run(settings, frames)
+    linker = from_splink(model)
+    assert linker.config.link_type == "link"
+    _, scored, ours = er_toolkit_run(linker, frames)
+    joined = assert_same_scores(
+        scored, predictions, [c.name for c in linker.config.comparisons]
+    )
+    assert (joined.get_column(schema.gamma("given_name_surname")) == 5).sum() > 5
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
+
+
+@pytest.mark.slow
+def test_trained_forename_surname_model_scores_as_splink(febrl3: pl.DataFrame) -> None:
+    """Trained by Splink (u by sampling, m by EM), not set: the same weights."""
+
+    def train(linker: Any) -> None:
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("given_name", "surname", "date_of_birth")], recall=0.8
+        )
+        linker.training.estimate_u_using_random_sampling(max_pairs=2e5, seed=1)
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("date_of_birth")
+        )
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("soc_sec_id")
+        )
+
+    settings = _forename_surname_settings(keep_tf=("surname",))
+    predictions, clusters, model = splink_run(settings, [febrl3], train=train)
+    linker = from_splink(model)
+    _, scored, ours = er_toolkit_run(linker, [febrl3])
+    assert_same_scores(scored, predictions, [c.name for c in linker.config.comparisons])
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
+
+
+NULL_CASES = pl.DataFrame(
+    {
+        "unique_id": list(range(1, 13)),
+        "grp": [1] * 12,
+        "given_name": [
+            "anna",
+            "anna",
+            None,
+            None,
+            "smith",
+            "anna",
+            None,
+            "anna",
+            "smith",
+            None,
+            "ann",
+            "anna",
+        ],
+        "surname": [
+            "smith",
+            "smith",
+            "smith",
+            None,
+            "anna",
+            None,
+            None,
+            "jones",
+            "anna",
+            "smith",
+            "smyth",
+            None,
+        ],
+    }
+)
+"""Every mix of nulls in forename and surname, swapped names among them."""
+
+
+def test_two_column_nulls_are_splinks() -> None:
+    """A pair is null only when both columns are; a null keeps it off its levels."""
+    comparison = _without_tf(
+        _library(cl.ForenameSurnameComparison("given_name", "surname"))
+    )
+    settings = _set_parameters(
+        {
+            "link_type": "dedupe_only",
+            "comparisons": [comparison],
+            "blocking_rules_to_generate_predictions": [block_on("grp")],
+        },
+        seed=11,
+    )
+    predictions, clusters, model = splink_run(settings, [NULL_CASES])
+    assert predictions.height == 66  # every pair
+    linker = from_splink(model)
+    _, scored, ours = er_toolkit_run(linker, [NULL_CASES])
+    joined = assert_same_scores(scored, predictions, ["given_name_surname"])
+    gamma = joined.get_column(schema.gamma("given_name_surname"))
+    assert {-1, 0, 1, 5, 6}.issubset(set(gamma.to_list()))
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
+    # and er_toolkit's own compare kernel, on its own: (None, "smith") against
+    # ("anna", "smith") is the surname level; (None, None) against ("anna",
+    # None) is null
+    names = linker.config.comparisons[0]
+    out = compare_batch(
+        [names],
+        {"given_name": [None, None, "smith"], "surname": ["smith", None, None]},
+        {"given_name": ["anna", "anna", "smith"], "surname": ["smith", None, "anna"]},
+    )
+    assert out[schema.gamma(names.name)].tolist() == [2, -1, 1]
+
+
+def _two_column_comparisons() -> tuple[Comparison, ...]:
+    """er_toolkit's own levels over two columns, each one Splink can express."""
+    names = Comparison(
+        "name",
+        "given_name",
+        (
+            AndLevel((ExactLevel(), ExactLevel(column="surname"))),
+            ColumnsReversedLevel(columns=("given_name", "surname")),
+            ColumnsReversedLevel(
+                columns=("given_name", "surname"),
+                comparator="jaro_winkler",
+                min_similarity=0.9,
+            ),
+            AndLevel(
+                (
+                    SimilarityLevel("jaro_winkler", 0.9),
+                    SimilarityLevel("jaro_winkler", 0.9, column="surname"),
+                )
+            ),
+            AndLevel(
+                (
+                    ExactLevel(column="surname"),
+                    NotLevel(SimilarityLevel("jaro_winkler", 0.7)),
+                )
+            ),
+            OrLevel(
+                (
+                    DistanceLevel(max_distance=1, column="surname"),
+                    SimilarityLevel("jaro", 0.95, column="surname"),
+                )
+            ),
+            ExactLevel(term_frequency=True),
+        ),
+        null_columns=("given_name", "surname"),
+    )
+    dob = Comparison(
+        "date_of_birth",
+        "date_of_birth",
+        (ExactLevel(), DateDifferenceLevel(max_days=365)),
+        date_format="%Y%m%d",
+    )
+    ssn = Comparison("soc_sec_id", "soc_sec_id", (ExactLevel(),))
+    return (names, dob, ssn)
+
+
+@pytest.fixture(scope="module")
+def two_column_er_toolkit(febrl3: pl.DataFrame) -> Linker:
+    config = LinkageConfig(
+        name="two_columns",
+        link_type="dedupe",
+        comparisons=_two_column_comparisons(),
+        blocking=BlockingConfig(
+            blockers=(
+                ExactRule(("given_name",)),
+                ExactRule(("surname",)),
+                ExactRule(("date_of_birth",)),
+                ExactRule(("soc_sec_id",)),
+            )
+        ),
+        model=ModelConfig(
+            training_rules=(ExactRule(("date_of_birth",)), ExactRule(("soc_sec_id",))),
+            u_sample_size=100_000,
+            seed=3,
+        ),
+    )
+    return _fit_er_toolkit(config, [febrl3])
+
+
+def test_exported_two_column_model_predicts_the_same_in_splink(
+    two_column_er_toolkit: Linker, febrl3: pl.DataFrame
+) -> None:
+    """er_toolkit's two-column levels as SQL: Splink gives the same weights."""
+    settings = to_splink(two_column_er_toolkit)
+    names = settings["comparisons"][0]["comparison_levels"]
+    assert names[0]["sql_condition"] == (
+        '("given_name_l" IS NULL OR "given_name_r" IS NULL) AND '
+        '("surname_l" IS NULL OR "surname_r" IS NULL)'
+    )
+    assert names[2]["sql_condition"] == (
+        '"given_name_l" = "surname_r" AND "given_name_r" = "surname_l"'
+    )
+    predictions, clusters, _ = splink_run(settings, [febrl3])
+    _, scored, ours = er_toolkit_run(two_column_er_toolkit, [febrl3])
+    comparisons = [c.name for c in two_column_er_toolkit.config.comparisons]
+    joined = assert_same_scores(scored, predictions, comparisons)
+    reached = set(joined.get_column(schema.gamma("name")).unique().to_list())
+    assert {-1, 0, 1, 2, 3, 4, 5, 6, 7}.issubset(reached)
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
+
+
+def test_two_column_export_round_trips(
+    two_column_er_toolkit: Linker, febrl3: pl.DataFrame
+) -> None:
+    """Exported and imported again: the same levels where er_toolkit reads them back."""
+    settings = to_splink(two_column_er_toolkit)
+    # a NOT is written, not read back (SQL's NOT of a null is not er_toolkit's)
+    with pytest.raises(InteropError, match=r"Splink comparison 'name', level 6 "):
+        from_splink(settings)
+    kept = copy.deepcopy(settings)
+    del kept["comparisons"][0]["comparison_levels"][5]
+    back = from_splink(kept)
+    names = back.config.comparisons[0]
+    assert names.null_columns == ("given_name", "surname")
+    assert names.levels[:2] == _two_column_comparisons()[0].levels[:2]
+    # the float32 crosswise similarity, read back at its float64 equivalent
+    assert names.levels[2] == ColumnsReversedLevel(
+        columns=("given_name", "surname"),
+        comparator="jaro_winkler",
+        min_similarity=_float32_threshold(0.9),
+        precision="float64",
+    )
+    predictions, _, _ = splink_run(kept, [febrl3])
+    _, scored, _ = er_toolkit_run(back, [febrl3])
+    assert_same_scores(scored, predictions, [c.name for c in back.config.comparisons])
+
+
+def test_two_column_export_refuses_what_splink_reads_otherwise(
+    two_column_er_toolkit: Linker,
+) -> None:
+    model = copy.deepcopy(two_column_er_toolkit.scorer_)
+    model.comparisons = (
+        Comparison(
+            "name",
+            "given_name",
+            (
+                ContainsLevel(other="surname"),
+                NumericDifferenceLevel(max_difference=1, column="surname"),
+            ),
+        ),
+    )
+    model.m_ = {"name": np.array([0.2, 0.3, 0.5])}
+    model.u_ = {"name": np.array([0.8, 0.1, 0.1])}
+    with pytest.raises(
+        InteropError,
+        match=r"level \"inside the other's surname \(tokens\)\": a column's words",
+    ):
+        to_splink(model)
+    model.comparisons = (
+        Comparison(
+            "name",
+            "given_name",
+            (ExactLevel(), NumericDifferenceLevel(max_difference=1, column="surname")),
+        ),
+    )
+    with pytest.raises(InteropError, match=r"it reads numbers of column 'surname'"):
+        to_splink(model)
+
+
+# --------------------------------------------------------------------------- #
 # er_toolkit models, exported
 # --------------------------------------------------------------------------- #
 def _fit_er_toolkit(config: LinkageConfig, frames: list[pl.DataFrame]) -> Linker:
@@ -719,11 +1108,59 @@ def _library(comparison: Any) -> dict[str, Any]:
     [
         (
             _library(cl.ForenameSurnameComparison("fn", "sn")),
-            r"comparisons over several columns .* not supported yet",
+            r"Splink comparison 'fn_sn', level 7 \('Exact match on fn'\): the "
+            r"condition '\"fn_l\" = \"fn_r\"' has no er_toolkit equivalent: it is "
+            r"term-frequency adjusted on column 'fn'",
+        ),
+        (
+            _library(
+                cl.ForenameSurnameComparison(
+                    "fn", "sn", forename_surname_concat_col_name="fn_sn"
+                )
+            ),
+            r"level 2 .*term-frequency adjusted on column 'fn_sn'",
         ),
         (
             _comparison('"x_l" = "y_r"'),
-            r"level 2 .*columns reversed|reads columns \['x', 'y'\]",
+            r"level 2 .*'\"x_l\" = \"y_r\"'.*in one direction only",
+        ),
+        (
+            _comparison('"x_l" = "y_r" AND "x_r" = "z_l"'),
+            r"it asks x_l = y_r \(or their similarity\) without the same of y_l and x_r",
+        ),
+        (
+            _comparison('jaro_winkler_similarity("x_l", "y_r") >= 0.9'),
+            r"in one direction only",
+        ),
+        (
+            _comparison(
+                'jaro_winkler_similarity("x_l", "y_r") >= 0.9 AND '
+                'jaro_winkler_similarity("x_r", "y_l") >= 0.8'
+            ),
+            r"without the same of y_l and x_r: one direction only",
+        ),
+        (
+            _comparison('levenshtein("x_l", "y_r") <= 1'),
+            r"its functions read several columns",
+        ),
+        (
+            _comparison('NOT ("x_l" = "x_r" AND "y_l" = "y_r")'),
+            r"SQL's NOT of an unknown \(null\) comparison is unknown",
+        ),
+        (
+            _comparison(
+                '"x_l" = "x_r" AND ABS(EPOCH(try_strptime("d_l", \'%Y-%m-%d\')) - '
+                "EPOCH(try_strptime(\"d_r\", '%Y-%m-%d'))) <= 86400"
+            ),
+            r"compares dates of column 'd' together with other columns",
+        ),
+        (
+            _comparison('ABS("n_l" - "n_r") <= 1'),
+            r"compares numbers of column 'n'",
+        ),
+        (
+            _comparison('"x_l" = "x_r" AND ("y_l" IS NULL OR "y_r" IS NULL)'),
+            r"it tests for nulls inside a level",
         ),
         (
             _comparison('LOWER("x_l") = LOWER("x_r")'),

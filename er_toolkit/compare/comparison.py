@@ -65,6 +65,9 @@ class Comparison:
         ISO ``YYYY-MM-DD``.
     columns
         Every column the levels read, ``column`` first (worked out when empty).
+    null_columns
+        The columns whose nulls (all of them) make the null level; empty: the
+        comparison's own ``column`` alone.
 
     Examples
     --------
@@ -75,6 +78,12 @@ class Comparison:
     ... )
     >>> name.columns
     ('first_name', 'surname')
+    >>> both = Comparison(
+    ...     "name", "first_name", (ExactLevel(), ExactLevel(column="surname")),
+    ...     null_columns=("first_name", "surname"),
+    ... )
+    >>> both.null_columns
+    ('first_name', 'surname')
     """
 
     name: str
@@ -82,6 +91,7 @@ class Comparison:
     levels: tuple[Level, ...]
     date_format: str | None = None
     columns: tuple[str, ...] = ()
+    null_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "levels", tuple(self.levels))
@@ -97,8 +107,28 @@ class Comparison:
                 f"Comparison {self.name!r} needs a 'column' (a column name); got "
                 f"{self.column!r}."
             )
+        nulls = self.null_columns
+        if (
+            isinstance(nulls, str)
+            or not isinstance(nulls, (tuple, list))
+            or not all(isinstance(c, str) and c for c in nulls)
+            or len(set(nulls)) != len(nulls)
+        ):
+            raise ConfigError(
+                f"Comparison {self.name!r}: 'null_columns' must be a list of distinct "
+                f"column names; got {nulls!r}."
+            )
+        nulls = tuple(nulls)
+        if nulls == (self.column,):
+            nulls = ()  # the default, said out loud
+        if nulls and self.column not in nulls:
+            raise ConfigError(
+                f"Comparison {self.name!r}: 'null_columns' must include its own "
+                f"'column' {self.column!r}; got {list(nulls)}."
+            )
+        object.__setattr__(self, "null_columns", nulls)
         read = [c for pair in self.column_pairs for c in pair]
-        columns = tuple(dict.fromkeys([self.column, *self.columns, *read]))
+        columns = tuple(dict.fromkeys([self.column, *self.columns, *read, *nulls]))
         declared = tuple(self.columns)
         if declared and declared[0] != self.column:
             raise ConfigError(
@@ -136,7 +166,8 @@ class Comparison:
         pairs = [
             p for lvl in self.levels for p in level_column_pairs(lvl, main=self.column)
         ]
-        return tuple(dict.fromkeys([(self.column, self.column), *pairs]))
+        nulls = [(c, c) for c in self.null_columns]
+        return tuple(dict.fromkeys([(self.column, self.column), *pairs, *nulls]))
 
     @property
     def n_levels(self) -> int:
@@ -220,7 +251,11 @@ class Comparison:
         def visit(level: Level) -> None:
             for sub in sub_levels(level):
                 visit(sub)
-            if isinstance(level, ColumnsReversedLevel) and level.comparator:
+            if (
+                isinstance(level, ColumnsReversedLevel)
+                and level.comparator
+                and level.precision == "float32"
+            ):
                 a, b = level.columns
                 for pair in ((a, b), (b, a)):
                     sims = out.setdefault(pair, ({}, {}))[0]
@@ -331,12 +366,14 @@ class Comparison:
             out["columns"] = list(self.columns)
         if self.date_format is not None:
             out["date_format"] = self.date_format
+        if self.null_columns:
+            out["null_columns"] = list(self.null_columns)
         return out
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Comparison:
         """Build a comparison from :meth:`to_dict`'s output or a config table."""
-        valid = {"name", "column", "columns", "levels", "date_format"}
+        valid = {"name", "column", "columns", "levels", "date_format", "null_columns"}
         unknown = sorted(set(spec) - valid)
         if unknown:
             raise ConfigError(
@@ -365,7 +402,17 @@ class Comparison:
             levels=tuple(level_from_dict(lvl) for lvl in levels),
             date_format=spec.get("date_format"),
             columns=tuple(columns),
+            null_columns=_names(spec.get("null_columns", ()), spec["name"]),
         )
+
+
+def _names(value: Any, name: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ConfigError(
+            f"Comparison {name!r}: 'null_columns' must be a list of column names; "
+            f"got {value!r}."
+        )
+    return tuple(value)
 
 
 def term_frequencies(values: pl.Series) -> np.ndarray:

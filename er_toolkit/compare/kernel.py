@@ -68,7 +68,8 @@ def compare_encoded(
     dict
         ``gamma_<name>`` (int8, -1 where either value of the comparison's
         own column is null or, for a comparison with number or date levels,
-        not a number or date); ``sim_<name>`` (float32, NaN where gamma is
+        not a number or date; with ``null_columns``, where that holds of
+        every one of them); ``sim_<name>`` (float32, NaN where gamma is
         -1) where the comparison has a string comparator and
         ``raw_similarity`` is set; ``tf_<name>`` (float32, or float64 for a
         level of that precision) where it has a
@@ -99,6 +100,9 @@ def compare_encoded(
         undecided &= ~hit
     values = columns.get(main)
     null = values.null_as(comparison.reads)
+    for other in comparison.null_columns:
+        if other != main:
+            null = null & columns.get(other).null
     gamma[null] = schema.NULL_LEVEL
     out: dict[str, np.ndarray] = {schema.gamma(comparison.name): gamma}
     scored = comparison.similarity_level

@@ -601,28 +601,40 @@ class ColumnsReversedLevel:
 
     The left record's ``columns[0]`` against the right one's ``columns[1]``
     and the other way round, each exact, or with ``comparator`` at or above
-    ``min_similarity``.
+    ``min_similarity`` (compared in float32, or with ``precision="float64"``
+    as DuckDB computes it, as :class:`SimilarityLevel` does).
     """
 
     kind: ClassVar[str] = "columns_reversed"
     reads: ClassVar[ValueKind] = "text"
+    omit_defaults: ClassVar[tuple[str, ...]] = ("precision",)
     columns: tuple[str, str] = ("", "")
     comparator: str | None = None
     min_similarity: float = 0.9
+    precision: Precision = "float32"
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "columns", _two_columns(self.columns, "columns_reversed")
         )
+        _check_precision(self.precision, "columns_reversed")
         if self.comparator is not None:
             _check_comparator(self.comparator, STRING_COMPARATORS, "columns_reversed")
             check_range(
                 "min_similarity", self.min_similarity, 0.0, 1.0, "columns_reversed"
             )
+        elif self.precision != "float32":
+            raise ConfigError(
+                "A columns_reversed level's 'precision' applies only with a "
+                "'comparator'; set one, or remove it."
+            )
 
     def _agree(self, values: PairValues) -> np.ndarray:
         if self.comparator is None:
             return values.exact
+        if self.precision == "float64":
+            sim64 = values.similarity(self.comparator, precise=True)
+            return np.nan_to_num(sim64, nan=-1.0) >= self.min_similarity
         sim = values.similarity(self.comparator)
         return np.nan_to_num(sim, nan=-1.0) >= np.float32(self.min_similarity)
 

@@ -23,6 +23,7 @@ leave it) the two agree pair for pair.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -38,13 +39,18 @@ import numpy as np
 from er_toolkit.blocking import Blocker, ExactRule
 from er_toolkit.blocking.base import parse_key
 from er_toolkit.compare import (
+    AndLevel,
+    ColumnsReversedLevel,
     Comparison,
+    ContainsLevel,
     DateDifferenceLevel,
     DateSwapLevel,
     DistanceLevel,
     ExactLevel,
     Level,
+    NotLevel,
     NumericDifferenceLevel,
+    OrLevel,
     SimilarityLevel,
 )
 from er_toolkit.exceptions import ConfigError, InteropError
@@ -175,10 +181,11 @@ class _Side:
 class _Parsed:
     """What one condition means in er_toolkit terms."""
 
-    column: str
+    column: str | None  # None: a level over several columns (each level names its own)
     level: Level | None  # None: the null level
     dates: Literal["none", "parsed", "typed"] = "none"
     date_format: str | None = None
+    null_columns: tuple[str, ...] = ()  # a null level over several columns
 
 
 def _level_column(name: str) -> tuple[str, Literal["l", "r"]] | None:
@@ -239,8 +246,9 @@ def _pair(a: Node, b: Node) -> _Side | None:
         return None
     if sa.column != sb.column:
         raise _RefusedError(
-            f"it compares column {sa.column!r} with column {sb.column!r}; levels "
-            "across two columns (columns reversed) are not supported yet"
+            f"it compares column {sa.column!r} with column {sb.column!r} in one "
+            "function; er_toolkit compares two columns crosswise only as an exact "
+            "columns-reversed level (`a_l = b_r AND a_r = b_l`)"
         )
     if {sa.side, sb.side} != {"l", "r"} or (sa.reads, sa.detail) != (
         sb.reads,
@@ -356,13 +364,8 @@ def _equality(node: Binary) -> _Parsed:
     return _Parsed(side.column, DateDifferenceLevel(max_days=0), "parsed", side.detail)
 
 
-def _similarity(op: str, call: Call, value: float) -> _Parsed:
-    comparator = _SIMILARITY_FUNCTIONS[call.name]
-    if len(call.args) != 2:
-        raise _RefusedError(f"{call.name} takes two arguments here")
-    side = _pair(*call.args)
-    if side is None or side.reads == "date":
-        raise _RefusedError(f"{call.name} must compare one column's two values")
+def _min_similarity(op: str, value: float) -> float:
+    """Return the ``min_similarity`` of ``similarity OP value``."""
     if op == ">=":
         threshold = value
     elif op == ">":
@@ -371,6 +374,17 @@ def _similarity(op: str, call: Call, value: float) -> _Parsed:
         raise _RefusedError(f"a level of similarity {op} a threshold has no equivalent")
     if not 0.0 <= threshold <= 1.0:
         raise _RefusedError(f"its threshold {value!r} is outside [0, 1]")
+    return threshold
+
+
+def _similarity(op: str, call: Call, value: float) -> _Parsed:
+    comparator = _SIMILARITY_FUNCTIONS[call.name]
+    if len(call.args) != 2:
+        raise _RefusedError(f"{call.name} takes two arguments here")
+    side = _pair(*call.args)
+    if side is None or side.reads == "date":
+        raise _RefusedError(f"{call.name} must compare one column's two values")
+    threshold = _min_similarity(op, value)
     extract = side.detail if side.reads == "part" else None
     if extract is not None:
         _check_pattern(extract)
@@ -510,16 +524,19 @@ def _date_swap(node: And) -> _Parsed:
 def _condition(sql: str) -> _Parsed:
     """Return what a level's SQL condition means, or raise :class:`_RefusedError`."""
     node = parse_condition(sql)
-    columns = _columns(node)
-    if len(columns) > 1:
-        raise _RefusedError(
-            f"it reads columns {sorted(columns)}; comparisons over several columns "
-            "(columns reversed, forename and surname together) are not supported yet"
-        )
-    if isinstance(node, Or):
+    if len(_columns(node)) > 1:
+        return _several(node)
+    return _one_column(node)
+
+
+def _one_column(node: Node) -> _Parsed:
+    """Read a condition over one column's two values."""
+    if isinstance(node, Or) and any(isinstance(i, IsNull) for i in node.items):
         return _null(node)
-    if isinstance(node, And):
+    if isinstance(node, And) and _is_date_parts(node):
         return _date_swap(node)
+    if isinstance(node, (And, Or)):
+        return _Parsed(None, _several_level(node))
     if isinstance(node, Binary) and node.op == "=":
         return _equality(node)
     if isinstance(node, Binary) and node.op in ("<", "<=", ">", ">="):
@@ -533,6 +550,209 @@ def _condition(sql: str) -> _Parsed:
             if isinstance(call, Call) and call.name == "abs":
                 return _difference(op, call, value)
     raise _RefusedError("no er_toolkit level computes it")
+
+
+def _is_date_parts(node: And) -> bool:
+    """Whether every part compares years, months or days (a day/month swap's shape)."""
+    parts = ("year", "month", "day", "dayofmonth")
+    return all(
+        isinstance(i, Binary)
+        and isinstance(i.left, Call)
+        and isinstance(i.right, Call)
+        and i.left.name in parts
+        and i.right.name in parts
+        for i in node.items
+    )
+
+
+def _is_null_test(node: Node) -> bool:
+    return (
+        isinstance(node, Or)
+        and len(node.items) == 2
+        and all(isinstance(i, IsNull) and not i.negated for i in node.items)
+    )
+
+
+@dataclass(frozen=True)
+class _Crosswise:
+    """``a_l = b_r`` or ``f(a_l, b_r) >= t``: one record's column against the other's other."""
+
+    left: str  # the column read on the left record
+    right: str  # the column read on the right record
+    comparator: str | None = None  # None: equality
+    min_similarity: float = 0.0
+
+    @property
+    def mirror(self) -> _Crosswise:
+        return _Crosswise(self.right, self.left, self.comparator, self.min_similarity)
+
+
+def _plain_sides(a: Node, b: Node) -> tuple[str, str] | None:
+    """(left column, right column) of two plain values of different columns and records."""
+    sa, sb = _side(a), _side(b)
+    if (
+        sa is None
+        or sb is None
+        or sa.column == sb.column
+        or sa.side == sb.side
+        or sa.reads != "value"
+        or sb.reads != "value"
+    ):
+        return None
+    first, second = (sa, sb) if sa.side == "l" else (sb, sa)
+    return first.column, second.column
+
+
+def _crosswise(node: Node) -> _Crosswise | None:
+    """Read ``a_l = b_r`` or a similarity of ``a_l`` and ``b_r`` at least a threshold."""
+    if not isinstance(node, Binary):
+        return None
+    if node.op == "=":
+        sides = _plain_sides(node.left, node.right)
+        return None if sides is None else _Crosswise(*sides)
+    found = _threshold(node) if node.op in ("<", "<=", ">", ">=") else None
+    if found is None:
+        return None
+    op, call, value = found
+    if not (
+        isinstance(call, Call)
+        and call.name in _SIMILARITY_FUNCTIONS
+        and len(call.args) == 2
+    ):
+        return None
+    sides = _plain_sides(*call.args)
+    if sides is None:
+        return None
+    comparator = _SIMILARITY_FUNCTIONS[call.name]
+    return _Crosswise(*sides, comparator, _min_similarity(op, value))
+
+
+def _several(node: Node) -> _Parsed:
+    """Read a condition over several columns: a null level, columns reversed, AND / OR."""
+    if isinstance(node, And) and all(_is_null_test(i) for i in node.items):
+        columns = []
+        for item in node.items:
+            null = _null(item)
+            if null.dates != "none":
+                raise _RefusedError(
+                    "its null test over several columns parses dates; er_toolkit "
+                    "reads a null level over several columns of missing values only"
+                )
+            assert null.column is not None
+            columns.append(null.column)
+        if len(set(columns)) != len(columns):
+            raise _RefusedError("its null tests repeat a column")
+        return _Parsed(columns[0], None, null_columns=tuple(columns))
+    return _Parsed(None, _several_level(node))
+
+
+def _several_level(node: Node) -> Level:
+    """Return the level of a condition over several columns (each part names its column)."""
+    if isinstance(node, Not):
+        raise _RefusedError(
+            "it negates a condition: SQL's NOT of an unknown (null) comparison is "
+            "unknown, er_toolkit's not level of it holds"
+        )
+    if _crosswise(node) is not None:
+        raise _RefusedError(
+            "it compares one record's column with the other record's other column in "
+            "one direction only, which depends on which record is on the left; "
+            "er_toolkit's columns_reversed level asks for both directions "
+            "(`a_l = b_r AND a_r = b_l`, Splink's ColumnsReversedLevel with "
+            "symmetrical=True)"
+        )
+    if isinstance(node, Or):
+        return OrLevel(tuple(_sub_level(i) for i in node.items))
+    if isinstance(node, And):
+        crossed = [(i, _crosswise(i)) for i in node.items]
+        pending = [found for _, found in crossed if found is not None]
+        levels: list[Any] = []  # Level, or one of several columns
+        for found in _reversed_pairs(pending):
+            if found.comparator is None:
+                levels.append(ColumnsReversedLevel(columns=(found.left, found.right)))
+            else:
+                levels.append(
+                    ColumnsReversedLevel(
+                        columns=(found.left, found.right),
+                        comparator=found.comparator,
+                        min_similarity=found.min_similarity,
+                        precision="float64",
+                    )
+                )
+        levels += [_sub_level(i) for i, found in crossed if found is None]
+        return levels[0] if len(levels) == 1 else AndLevel(tuple(levels))
+    if len(_columns(node)) > 1:
+        raise _RefusedError(
+            "its functions read several columns; er_toolkit's levels over several "
+            "columns are ANDs and ORs of one-column levels and the columns-reversed "
+            "level (`a_l = b_r AND a_r = b_l`, or a similarity of each crosswise "
+            "pair at one threshold)"
+        )
+    return _sub_level(node)
+
+
+def _reversed_pairs(found: list[_Crosswise]) -> list[_Crosswise]:
+    """Pair ``a_l = b_r`` with ``b_l = a_r``; refuse a comparison left without its mirror."""
+    rest = list(found)
+    out = []
+    while rest:
+        first = rest.pop(0)
+        if first.mirror not in rest:
+            a, b = first.left, first.right
+            raise _RefusedError(
+                f"it asks {a}_l = {b}_r (or their similarity) without the same of "
+                f"{b}_l and {a}_r: one direction only, which depends on which "
+                "record is on the left; er_toolkit's columns_reversed level asks "
+                "for both directions, at one threshold"
+            )
+        rest.remove(first.mirror)
+        out.append(first)
+    return out
+
+
+def _sub_level(node: Node) -> Level:
+    """Return a part of a condition over several columns as a level naming its column."""
+    if len(_columns(node)) > 1:
+        return _several_level(node)
+    parsed = _one_column(node)
+    level = parsed.level
+    if level is None:
+        raise _RefusedError(
+            "it tests for nulls inside a level; er_toolkit's only null test is the "
+            "null level"
+        )
+    _check_other_column(level, parsed)
+    if parsed.column is None:
+        return level  # an AND / OR of one column: its parts name it
+    return _named(level, parsed.column)
+
+
+def _check_other_column(level: Level, parsed: _Parsed) -> None:
+    """Refuse a level er_toolkit reads differently off the comparison's own column."""
+    if parsed.dates != "none" or level.reads != "text":
+        raise _RefusedError(
+            f"it compares {level.reads}s of column {parsed.column!r} together with "
+            "other columns (or off the comparison's own column); er_toolkit reads "
+            "numbers and dates (and their nulls) of a comparison's own column only, "
+            "so only text levels (exact, similarities, distances) are read on the "
+            "other columns"
+        )
+
+
+def _named(level: Level, column: str) -> Level:
+    """``level`` on ``column`` (its ``column`` option set)."""
+    return dataclasses.replace(level, column=column)  # type: ignore[type-var]
+
+
+def _relative(level: Level, own: str) -> Level:
+    """``level`` with ``column`` left out where it is the comparison's own column."""
+    if isinstance(level, (AndLevel, OrLevel)):
+        return dataclasses.replace(
+            level, levels=tuple(_relative(sub, own) for sub in level.levels)
+        )
+    if getattr(level, "column", None) == own:
+        return dataclasses.replace(level, column=None)  # type: ignore[type-var]
+    return level
 
 
 # --------------------------------------------------------------------------- #
@@ -700,33 +920,84 @@ def _comparison(spec: Any, number: int, taken: set[str]) -> _ImportedComparison:
             ) from None
         parsed.append(result)
     null, body = parsed[0], parsed[1:]
-    column = null.column
-    others = sorted({p.column for p in body} - {column})
-    if others:
-        raise InteropError(
-            f"{where} reads columns {sorted({column, *others})}; comparisons over "
-            "several columns (forename and surname together, columns reversed) are "
-            "not supported yet."
-        )
     if not body:
         raise InteropError(
             f"{where} has only a null and an else level; er_toolkit needs at least "
             "one level between them."
         )
-    date_format = _comparison_dates(where, null, body)
-    level_objs = tuple(p.level for p in body if p.level is not None)
-    tf_levels = [
-        lvl for lvl in level_objs if isinstance(lvl, ExactLevel) and lvl.term_frequency
-    ]
-    if len(tf_levels) > 1:
-        raise InteropError(
-            f"{where} adjusts {len(tf_levels)} levels for term frequency; er_toolkit "
-            "adjusts one exact level per comparison."
-        )
+    column = _own_column(null, body)
+    sqls = [level["sql_condition"] for level in levels[1:-1]]
+    level_objs: list[Level] = []
+    tf_levels: list[str] = []
+    for k, (p, sql) in enumerate(zip(body, sqls, strict=True)):
+        assert p.level is not None
+        label = levels[k + 1].get("label_for_charts", sql)
+        here = f"{where}, level {k + 2} ({label!r})"
+        refusal = _off_own_column(p, column, tf_levels)
+        if refusal is not None:
+            raise InteropError(
+                f"{here}: the condition {sql!r} has no er_toolkit equivalent: "
+                f"{refusal}."
+            )
+        if p.column is not None and p.column != column:
+            p = _Parsed(column, _named(p.level, p.column))
+        assert p.level is not None
+        if isinstance(p.level, ExactLevel) and p.level.term_frequency:
+            tf_levels.append(sql)
+        level_objs.append(_relative(p.level, column))
+    date_format = _comparison_dates(
+        where, null, [p for p in body if p.column == column]
+    )
     name = _identifier(str(spec.get("output_column_name") or column), taken)
-    comparison = Comparison(name, column, level_objs, date_format=date_format)
+    comparison = Comparison(
+        name,
+        column,
+        tuple(level_objs),
+        date_format=date_format,
+        null_columns=null.null_columns,
+    )
     m, u, defaults = _probabilities(where, levels[1:])
     return _ImportedComparison(comparison, m, u, defaults)
+
+
+def _own_column(null: _Parsed, body: Sequence[_Parsed]) -> str:
+    """Return the own column: the null level's (of several, the term-frequency one)."""
+    assert null.column is not None
+    tf_columns = [
+        p.column
+        for p in body
+        if isinstance(p.level, ExactLevel) and p.level.term_frequency
+    ]
+    if null.null_columns and tf_columns and tf_columns[0] in null.null_columns:
+        return str(tf_columns[0])
+    return null.column
+
+
+def _off_own_column(p: _Parsed, column: str, tf_levels: Sequence[str]) -> str | None:
+    """Why a level cannot be read beside the comparison's own ``column`` (None: it can)."""
+    assert p.level is not None
+    if isinstance(p.level, ExactLevel) and p.level.term_frequency:
+        if p.column != column:
+            return (
+                f"it is term-frequency adjusted on column {p.column!r}, and er_toolkit "
+                "adjusts only the comparison's own column (here "
+                f"{column!r}); a Splink comparison over "
+                "several columns with term-frequency levels on each "
+                "(ForenameSurnameComparison's exact forename and surname levels) "
+                "cannot be read: remove the adjustments (tf_adjustment_column) or "
+                "split the comparison"
+            )
+        if tf_levels:
+            return (
+                f"it is a second term-frequency adjusted level (after "
+                f"{tf_levels[0]!r}); er_toolkit adjusts one exact level per comparison"
+            )
+    if p.column is not None and p.column != column:
+        try:
+            _check_other_column(p.level, p)
+        except _RefusedError as why:
+            return str(why)
+    return None
 
 
 def _with_tf(result: _Parsed, level: Mapping[str, Any]) -> _Parsed:
@@ -738,7 +1009,11 @@ def _with_tf(result: _Parsed, level: Mapping[str, Any]) -> _Parsed:
     weight = 1.0 if weight is None else weight  # Splink's default on load
     minimum = level.get("tf_minimum_u_value")
     minimum = 0.0 if minimum is None else minimum
-    if not (isinstance(result.level, ExactLevel) and result.level.extract is None):
+    if not (
+        isinstance(result.level, ExactLevel)
+        and result.level.extract is None
+        and result.column is not None
+    ):
         raise _RefusedError(
             "it is term-frequency adjusted, which er_toolkit does only on an exact "
             "match of a whole column"
@@ -950,14 +1225,32 @@ def from_splink(
     - Missing m or u (a level Splink never trained): Splink's own default for
       the level, what Splink predicts with, with a warning.
 
-    Refused: levels over two columns (``ForenameSurnameComparison``,
-    columns reversed: not supported yet), transformed columns (``lower``,
-    ``substr``, phonetic arrays), percentage differences, distances in km,
-    cosine and array levels, comparisons without a null first level or an
-    ELSE last, and settings for other SQL dialects.
+    - Over two columns: ``(a_l IS NULL OR a_r IS NULL) AND (b_l IS NULL OR
+      b_r IS NULL)`` (``ForenameSurnameComparison``'s null level): the
+      comparison's ``null_columns``, null only when both are; ``a_l = b_r
+      AND a_r = b_l`` (``ColumnsReversedLevel(symmetrical=True)``): an exact
+      ``columns_reversed`` level, and ``f(a_l, b_r) >= t AND f(a_r, b_l) >=
+      t`` of a similarity ``f`` one in float64; ANDs and ORs of one-column text levels
+      (exact, similarities, distances): ``and`` / ``or`` levels whose parts
+      name their columns; a text level on another column than the
+      comparison's own: that level with its ``column``. A null in one column
+      keeps a pair off the levels that read it, as SQL's unknown does.
 
-    er_toolkit trims values and reads empty strings as null; Splink compares
-    them as they are. The weights equal Splink's on records whose values
+    Refused: term-frequency adjustments on a column other than the
+    comparison's own or on a second level (``ForenameSurnameComparison``
+    adjusts its exact forename and its exact surname levels each by its
+    column: import it without them), one-directional ``a_l = b_r``
+    (``symmetrical=False``, which depends on which record is left) and
+    crosswise similarities not asked both ways at one threshold, ``NOT`` (SQL's NOT of an unknown is
+    unknown, er_toolkit's not level holds), number and date levels off the
+    comparison's own column, transformed columns (``lower``, ``substr``,
+    phonetic arrays), percentage differences, distances in km, cosine and
+    array levels, comparisons without a null first level or an ELSE last,
+    and settings for other SQL dialects.
+
+    er_toolkit trims values and reads empty strings as null, in every
+    column a level or a null level over several columns reads; Splink
+    compares them as they are. The weights equal Splink's on records whose values
     have no surrounding spaces and no empty strings (clean them so before
     either tool sees them); elsewhere a pair such as ``"Kent "`` and
     ``"Kent"`` is exact here and not in Splink.
@@ -1132,52 +1425,107 @@ class _Writer:
             "Splink 5 has no equivalent, so the model cannot be exported."
         )
 
-    def col(self, side: str) -> str:
-        return _quote(self.comparison.column, side)
+    def col(self, side: str, column: str | None = None) -> str:
+        return _quote(column or self.comparison.column, side)
+
+    def own(self, column: str | None) -> bool:
+        return column in (None, self.comparison.column)
 
     def date(self, side: str) -> str:
         if self.dates == "date":
             return self.col(side)
         return f"try_strptime({self.col(side)}, {_string(self.fmt)})"
 
-    def text(self, side: str) -> str:
-        if self.reads_dates and self.dates == "date":
+    def text(self, side: str, column: str | None = None) -> str:
+        if self.own(column) and self.reads_dates and self.dates == "date":
             return f"CAST({self.col(side)} AS TEXT)"
-        return self.col(side)
+        return self.col(side, column)
 
-    def part(self, side: str, pattern: str | None) -> str:
+    def part(self, side: str, pattern: str | None, column: str | None = None) -> str:
         if pattern is None:
-            return self.text(side)
-        return f"NULLIF(regexp_extract({self.col(side)}, {_string(pattern)}, 0), '')"
+            return self.text(side, column)
+        return (
+            f"NULLIF(regexp_extract({self.col(side, column)}, {_string(pattern)}, 0), "
+            "'')"
+        )
 
     def null(self) -> str:
         if self.reads_dates and self.dates == "text":
-            return f"{self.date('l')} IS NULL OR {self.date('r')} IS NULL"
-        return f"{self.col('l')} IS NULL OR {self.col('r')} IS NULL"
+            own = f"{self.date('l')} IS NULL OR {self.date('r')} IS NULL"
+        else:
+            own = f"{self.col('l')} IS NULL OR {self.col('r')} IS NULL"
+        if not self.comparison.null_columns:
+            return own
+        tests = [
+            own
+            if self.own(c)
+            else f"{self.col('l', c)} IS NULL OR {self.col('r', c)} IS NULL"
+            for c in self.comparison.null_columns
+        ]
+        return " AND ".join(f"({t})" for t in tests)
+
+    def similarity(self, level: Any, comparator: str) -> str:
+        """Return the DuckDB function of an er_toolkit comparator."""
+        functions = {v: k for k, v in _SIMILARITY_FUNCTIONS.items()}
+        if comparator not in functions:
+            raise self.refuse(
+                level, f"no DuckDB function computes {comparator!r} similarity"
+            )
+        return functions[comparator]
 
     def level(self, level: Any) -> str:
-        if isinstance(level, ExactLevel):
-            return f"{self.part('l', level.extract)} = {self.part('r', level.extract)}"
-        if isinstance(level, SimilarityLevel):
-            functions = {v: k for k, v in _SIMILARITY_FUNCTIONS.items()}
-            if level.comparator not in functions:
+        column = getattr(level, "column", None)
+        if not self.own(column) and level.reads != "text":
+            raise self.refuse(
+                level,
+                f"it reads {level.reads}s of column {column!r}, off the comparison's "
+                "own column, where er_toolkit's nulls of unreadable values differ "
+                "from SQL's",
+            )
+        if isinstance(level, (AndLevel, OrLevel)):
+            joint = " AND " if isinstance(level, AndLevel) else " OR "
+            return joint.join(f"({self.level(sub)})" for sub in level.levels)
+        if isinstance(level, NotLevel):
+            # er_toolkit's not of a null holds; SQL's NOT NULL is unknown
+            return f"NOT COALESCE(({self.level(level.level)}), FALSE)"
+        if isinstance(level, ColumnsReversedLevel):
+            a, b = level.columns
+            if self.reads_dates and self.comparison.column in level.columns:
                 raise self.refuse(
-                    level,
-                    f"no DuckDB function computes {level.comparator!r} similarity",
+                    level, "it compares a date column crosswise with another column"
                 )
+            pairs = (
+                (self.col("l", a), self.col("r", b)),
+                (self.col("r", a), self.col("l", b)),
+            )
+            if level.comparator is None:
+                return " AND ".join(f"{x} = {y}" for x, y in pairs)
+            function = self.similarity(level, level.comparator)
+            cut = _literal(
+                level.min_similarity
+                if level.precision == "float64"
+                else _float32_threshold(level.min_similarity)
+            )
+            return " AND ".join(f"{function}({x}, {y}) >= {cut}" for x, y in pairs)
+        if isinstance(level, ExactLevel):
+            return (
+                f"{self.part('l', level.extract, column)} = "
+                f"{self.part('r', level.extract, column)}"
+            )
+        if isinstance(level, SimilarityLevel):
+            function = self.similarity(level, level.comparator)
             threshold = (
                 level.min_similarity
                 if level.precision == "float64"
                 else _float32_threshold(level.min_similarity)
             )
-            function = functions[level.comparator]
-            left = self.part("l", level.extract)
-            right = self.part("r", level.extract)
+            left = self.part("l", level.extract, column)
+            right = self.part("r", level.extract, column)
             return f"{function}({left}, {right}) >= {_literal(threshold)}"
         if isinstance(level, DistanceLevel):
             return (
-                f"{level.comparator}({self.text('l')}, {self.text('r')}) <= "
-                f"{_literal(level.max_distance)}"
+                f"{level.comparator}({self.text('l', column)}, "
+                f"{self.text('r', column)}) <= {_literal(level.max_distance)}"
             )
         if isinstance(level, NumericDifferenceLevel):
             if level.relative:
@@ -1202,6 +1550,13 @@ class _Writer:
             return (
                 f"year({dl}) = year({dr}) AND month({dl}) = day({dr}) AND "
                 f"day({dl}) = month({dr}) AND month({dl}) <> day({dl})"
+            )
+        if isinstance(level, ContainsLevel):
+            raise self.refuse(
+                level,
+                "a column's words (or text) inside another column's, with "
+                "er_toolkit's word splitting and minimum length, which no Splink "
+                "level writes",
             )
         raise self.refuse(level, f"er_toolkit level kind {level.kind!r}")
 
@@ -1230,7 +1585,10 @@ def _export_comparison(
     levels: list[dict[str, Any]] = [
         {
             "sql_condition": writer.null(),
-            "label_for_charts": f"{comparison.column} is NULL",
+            "label_for_charts": " and ".join(
+                comparison.null_columns or (comparison.column,)
+            )
+            + " NULL",
             "is_null_level": True,
         }
     ]
@@ -1327,15 +1685,21 @@ def to_splink(
     InteropError
         For a scorer that is not Fellegi-Sunter, a level or blocker Splink 5
         cannot express (sorted neighbourhood, purged blocks, relative
-        numeric differences, normalised edit or token similarities), naming
-        it.
+        numeric differences, normalised edit or token similarities,
+        ``contains``, number or date levels off the comparison's own
+        column), naming it.
 
     Notes
     -----
     A float32 similarity level (er_toolkit's default) is written with the
     double threshold equivalent to its float32 comparison, and a
     term-frequency level without ``tf_min_u`` with ``tf_minimum_u_value``
-    one over the records trained on. The weights then agree to float32
+    one over the records trained on. Levels over two columns are written
+    as Splink's library writes them: ``null_columns`` as an AND of null
+    tests, ``columns_reversed`` as ``a_l = b_r AND a_r = b_l`` (or the
+    similarity of each crosswise pair), ``and`` / ``or`` as SQL's, and
+    ``not`` as ``NOT COALESCE((...), FALSE)`` (a null sub-level does not
+    hold, so its negation does, as in er_toolkit). The weights then agree to float32
     term-frequency precision (about 1e-7 bits per such comparison); levels
     agree pair for pair, except where rapidfuzz's and DuckDB's Jaro-Winkler
     doubles, which can differ in their last bit, straddle a float32 rounding
