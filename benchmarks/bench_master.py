@@ -116,7 +116,7 @@ def phase(name: str, paths: dict[str, Path]) -> dict[str, Any]:
     """Run one phase in this process and return its measurements."""
     from er_toolkit.master import MasterStore
 
-    result: dict[str, Any] = {"phase": name}
+    result: dict[str, Any] = {"phase": name, "load_average": os.getloadavg()[0]}
     cpu = time.process_time()
     if name == "init":
         store_path = paths["store"]
@@ -268,15 +268,16 @@ def write_results(path: Path, args: argparse.Namespace) -> None:
             f"| {look.get('lookups', 0):,} "
             f"| {look.get('p50_ms', float('nan')):.1f} | {look.get('p99_ms', float('nan')):.1f} "
             f"| {look.get('peak_rss_mib', float('nan')):,.0f} "
-            f"| {(r.get('store_mib') or float('nan')):,.0f} | {r['date']} |"
+            f"| {(r.get('store_mib') or float('nan')):,.0f} "
+            f"| {_loads(r)} | {r['date']} |"
         )
     section = (
         f"{HEADING}\n\n"
         "Produced by `python -m benchmarks.bench_master --n N --batch B "
         "--lookups L --results-md benchmarks/RESULTS.md` (one row per N; the "
         "issue's target is N = 1,000,000, B = 10,000) on this 2-core machine "
-        "(shared with other jobs: timings vary with the load, and were taken at "
-        "load averages of 9 to 12). Raw synthetic customers, standardised "
+        "(shared with other jobs: timings vary with the load; the load column is "
+        "the 1-minute load average as each phase began, init / apply / lookup). Raw synthetic customers, standardised "
         "inside the clock; the model is experiments/customers.toml trained on up to 100k of "
         "them (not timed). Init: `MasterStore.init` and `apply` of every record in "
         "one transaction (standardise, block, compare, score, cluster, golden records, "
@@ -290,12 +291,18 @@ def write_results(path: Path, args: argparse.Namespace) -> None:
         "| records | init s | init CPU s | init peak MiB | batch | apply s "
         "| apply CPU s | apply peak MiB "
         "| lookup index s | lookups | lookup p50 ms | lookup p99 ms | lookup peak MiB "
-        "| store file MiB | date |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| store file MiB | load | date |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
         + "\n"
     )
     replace_section(path, HEADING, section, title="Benchmark results")
+
+
+def _loads(record: dict[str, Any]) -> str:
+    """Return the load averages the phases began at, ``init / apply / lookup``."""
+    loads = [record.get(p, {}).get("load_average") for p in ("init", "apply", "lookup")]
+    return " / ".join("?" if v is None else f"{v:.1f}" for v in loads)
 
 
 if __name__ == "__main__":

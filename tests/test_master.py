@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from benchmarks.synthetic import generate_customers
 from er_toolkit import schema
 from er_toolkit.exceptions import ConfigError, StoreError, StoreLockedError
 from er_toolkit.master import MasterStore, MonitoringConfig
@@ -399,6 +400,80 @@ def test_lookup_scores_as_apply_does(
     assert links.height > 0
     found = out.filter(pl.col("is_match")).select("cluster_id", "match_probability")
     assert dict(found.rows()) == pytest.approx(dict(links.rows()))
+
+
+def test_standardise_memo_gives_what_the_standardisers_give(
+    customers: pl.DataFrame,  # noqa: F811
+    linker,  # noqa: F811
+) -> None:
+    from polars.testing import assert_frame_equal
+
+    from er_toolkit.master.lookup import StandardiseMemo
+    from er_toolkit.standardise import apply_standardisers
+
+    steps = linker.config.standardise
+    memo = StandardiseMemo(steps, size=50)
+    rows = customers.head(120)
+    for start in (0, 40, 0, 80, 20):  # repeats read the memo, which forgets the oldest
+        part = rows.slice(start, 40 if start != 20 else 3)
+        assert_frame_equal(memo.standardise(part), apply_standardisers(part, steps)[0])
+        assert len(memo) <= 50 * len(steps)
+    assert_frame_equal(
+        memo.standardise(rows.head(0)), apply_standardisers(rows.head(0), steps)[0]
+    )
+
+
+def _probes(raw: pl.DataFrame, n: int, seed: int) -> list[dict[str, object]]:
+    """Stored records, some with a value dropped or a typo, and strangers."""
+    import random
+
+    rng = random.Random(seed)
+    columns = [c for c in raw.columns if c not in ("source", "record_id")]
+    out: list[dict[str, object]] = []
+    for row in raw.sample(n, seed=seed).drop("record_id").to_dicts():
+        roll = rng.random()
+        column = rng.choice(columns)
+        value = row[column]
+        if roll < 0.25:
+            row[column] = None
+        elif roll < 0.6 and isinstance(value, str) and len(value) > 2:
+            i = rng.randrange(len(value))
+            row[column] = value[:i] + value[i + 1 :]
+        out.append(row)
+    strangers = generate_customers(n // 4, seed=seed + 1, n_sources=4)
+    out += strangers.drop("entity_id", "record_id").to_dicts()
+    rng.shuffle(out)
+    return out
+
+
+def test_lookup_of_a_few_records_equals_the_batch_path(filled: Path) -> None:
+    """The few-record path (memo, compare kernel on the candidates) gives the batch path's frame."""
+    from polars.testing import assert_frame_equal
+
+    from er_toolkit.master.lookup import lookup
+
+    with MasterStore.open(filled, read_only=True) as store:
+        store.prepare_lookups()
+        index = store._index
+        args = (index, store.linker, store.frequencies, store._blockers)
+        probes = _probes(store.records(raw=True), 160, seed=11)
+        many = lookup(*args, probes, top=None, path="many")
+        assert many.get_column("query").n_unique() > len(probes) // 2
+        assert many.get_column("is_match").any()
+        # one at a time: later probes read standardised values from the memo
+        for i, probe in enumerate(probes):
+            few = store.lookup(probe, top=None)
+            expected = many.filter(pl.col("query") == i).with_columns(
+                pl.lit(0, dtype=pl.Int64).alias("query")
+            )
+            assert_frame_equal(few, expected)
+        assert index.memo is not None and len(index.memo) > len(probes)
+        # the few-record path forced on every probe at once
+        assert_frame_equal(lookup(*args, probes, top=None, path="few"), many)
+        assert_frame_equal(
+            lookup(*args, probes, top=2, min_probability=0.5, path="few"),
+            lookup(*args, probes, top=2, min_probability=0.5, path="many"),
+        )
 
 
 # ---------------------------------------------------------------- erasure

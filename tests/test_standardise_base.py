@@ -373,8 +373,11 @@ def test_apply_equals_the_per_row_reference(rows, first, second):
         assert_frame_equal(got[1], want[1], check_exact=True)
 
 
-def test_a_settle_without_rows_is_placed_by_key():
+def test_a_settle_without_rows_is_placed_by_key(monkeypatch):
+    from er_toolkit.standardise import base
     from er_toolkit.standardise.base import per_distinct
+
+    monkeypatch.setattr(base, "SETTLE_MIN_KEYS", 1)  # settle even these few keys
 
     def shout(keys):
         return [(k.upper(), None) if k.isalpha() else (None, "bad") for k in keys]
@@ -393,3 +396,17 @@ def test_a_settle_without_rows_is_placed_by_key():
         ("ab", None), (None, "bad"), ("ab", None), (None, "blank"), (None, None),
         ("CD", None), ("a1", None),
     ]  # fmt: skip
+    # below SETTLE_MIN_KEYS keys the function alone answers
+    monkeypatch.setattr(base, "SETTLE_MIN_KEYS", 16)
+    out = frame.select(
+        per_distinct(pl.col("x"), shout, schema=schema, settle=settle).alias("r")
+    ).unnest("r")
+    assert out.get_column("value").to_list() == [
+        "AB",
+        None,
+        "AB",
+        None,
+        None,
+        "CD",
+        None,
+    ]

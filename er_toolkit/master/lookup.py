@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
 
 import numpy as np
 import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.blocking import KeyBlocker
+from er_toolkit.compare import compare_batch
 from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.master.db import Database
 from er_toolkit.master.incremental import block_keys
 from er_toolkit.master.scoring import TermFrequencies, score_pairs
 from er_toolkit.standardise import apply_standardisers
+from er_toolkit.standardise.base import (
+    Steps,
+    check_steps,
+    standardise_columns,
+    standardised_frame,
+)
 
 __all__ = ["GOLDEN", "IS_MATCH", "QUERY", "LookupIndex", "Lookups", "lookup"]
 
@@ -27,6 +34,10 @@ IS_MATCH: Final = "is_match"
 LOOKUP_SOURCE: Final = "lookup"
 """The source of a looked-up record that names none (it may match any stored source)."""
 _LOOKUP_SOURCE: Final = LOOKUP_SOURCE
+FAST_MAX: Final = 16
+"""Up to this many records, a lookup takes the few-record path (:func:`lookup`)."""
+MEMO_SIZE: Final = 20_000
+"""Standardised values a lookup index remembers per column (oldest forgotten first)."""
 
 
 def _key_hash(keys: pl.DataFrame) -> np.ndarray:
@@ -40,6 +51,95 @@ def _key_hash(keys: pl.DataFrame) -> np.ndarray:
         .to_series()
         .to_numpy()
     )
+
+
+class StandardiseMemo:
+    """Standardised values of the records looked up so far, by raw value, per column.
+
+    Standardisers work value by value (each distinct value of a column is
+    standardised on its own), so a value standardised once gives the same
+    result every time: a lookup reads it back from a dictionary instead of
+    running the standardisers again, and runs them only on the columns
+    holding a value not seen before. Each column keeps its last
+    ``size`` values.
+
+    Examples
+    --------
+    >>> from er_toolkit.standardise import TextStandardiser
+    >>> memo = StandardiseMemo({"city": TextStandardiser()})
+    >>> memo.standardise(pl.DataFrame({"city": [" Leeds", None]})).rows()
+    [('leeds',), (None,)]
+    >>> memo.standardise(pl.DataFrame({"city": [" Leeds"]})).rows()  # from memory
+    [('leeds',)]
+    """
+
+    def __init__(self, steps: Steps, *, size: int = MEMO_SIZE) -> None:
+        self.steps = steps
+        self.size = size
+        self._values: dict[tuple[str, str], dict[Any, tuple[Any, ...]]] = {}
+        self._schemas: dict[tuple[str, str], dict[str, pl.DataType]] = {}
+
+    def __len__(self) -> int:
+        """How many values are remembered, over every column."""
+        return sum(len(table) for table in self._values.values())
+
+    def standardise(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Return ``frame`` standardised as :func:`~er_toolkit.standardise.apply_standardisers` does."""
+        chains = check_steps(frame, self.steps, reasons=False)
+        found: dict[str, list[tuple[Any, ...]]] = {}
+        for column in chains:
+            rows = self._recall(column, frame.get_column(column))
+            if rows is not None:
+                found[column] = rows
+        missing = [c for c in chains if c not in found]
+        if missing:
+            done = standardise_columns(frame, {c: chains[c] for c in missing})
+            fresh = standardised_frame(frame.select(missing), done, reasons=False)
+            for column in missing:
+                part = fresh.select(self._names(column, chains[column]))
+                found[column] = part.rows()
+                self._remember(column, frame.get_column(column), part)
+        finals: dict[str, pl.Series] = {}
+        extras: dict[str, pl.Series] = {}
+        for column, chain in chains.items():
+            types = self._schemas[(column, str(frame.schema[column]))]
+            rows = found[column]
+            for i, name in enumerate(self._names(column, chain)):
+                series = pl.Series(name, [r[i] for r in rows], dtype=types[name])
+                (finals if i == 0 else extras)[name] = series
+        return frame.with_columns(**finals).with_columns(**extras)
+
+    def _recall(self, column: str, values: pl.Series) -> list[tuple[Any, ...]] | None:
+        """Return the remembered results of ``values``, or None if one is new."""
+        table = self._values.get((column, str(values.dtype)))
+        if table is None:
+            return None
+        rows = []
+        for value in values.to_list():
+            try:
+                row = table.get(value)
+            except TypeError:  # an unhashable value (a list) is never remembered
+                return None
+            if row is None:
+                return None
+            rows.append(row)
+        return rows
+
+    def _remember(self, column: str, values: pl.Series, results: pl.DataFrame) -> None:
+        key = (column, str(values.dtype))
+        self._schemas[key] = dict(results.schema)
+        table = self._values.setdefault(key, {})
+        for value, row in zip(values.to_list(), results.rows(), strict=True):
+            try:
+                table[value] = row
+            except TypeError:
+                continue
+        while len(table) > self.size:
+            del table[next(iter(table))]
+
+    @staticmethod
+    def _names(column: str, chain: Sequence[Any]) -> list[str]:
+        return [column] + [f"{column}_{part}" for step in chain for part in step.parts]
 
 
 @dataclass(frozen=True)
@@ -59,6 +159,7 @@ class LookupIndex:
     records: pl.DataFrame
     golden: pl.DataFrame
     golden_ids: pl.Series
+    memo: StandardiseMemo | None = field(default=None, compare=False)
 
     @classmethod
     def load(
@@ -83,6 +184,7 @@ class LookupIndex:
                 empty,
                 pl.DataFrame(schema={schema.CLUSTER_ID: pl.String}),
                 pl.Series(schema.CLUSTER_ID, [], dtype=pl.String),
+                _memo(linker),
             )
         keys = db.frame("SELECT blocker, key, _row FROM keys")
         hashes = _key_hash(keys)
@@ -106,6 +208,7 @@ class LookupIndex:
             records,
             golden,
             golden.get_column(schema.CLUSTER_ID),
+            _memo(linker),
         )
 
     def candidates(self, keys: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -175,6 +278,11 @@ class Lookups:
         )
 
 
+def _memo(linker: Any) -> StandardiseMemo | None:
+    steps = linker.config.standardise
+    return StandardiseMemo(steps) if steps else None
+
+
 def _query_frame(record: Any, columns: Sequence[str]) -> pl.DataFrame:
     if isinstance(record, Mapping):
         frame = pl.DataFrame([dict(record)])
@@ -215,11 +323,22 @@ def lookup(
     top: int | None = 5,
     min_probability: float = 0.0,
     id_dtype: str = "String",
+    path: Literal["auto", "few", "many"] = "auto",
 ) -> pl.DataFrame:
-    """Return the candidate clusters of each looked-up record (see :meth:`MasterStore.lookup`)."""
+    """Return the candidate clusters of each looked-up record (see :meth:`MasterStore.lookup`).
+
+    Two paths give the same answer. Up to :data:`FAST_MAX` records
+    (``path="auto"``; ``"few"`` forces it) take the few-record path: values
+    standardised before are read from the index's memo, and the pairs are
+    compared by :func:`~er_toolkit.compare.compare_batch` on the
+    candidates' values alone. More records take the batch path: the
+    standardisers run on every record and the pairs are compared through
+    the polars engine (:func:`~er_toolkit.master.scoring.score_pairs`).
+    """
     config = linker.config
     frame = _query_frame(record, config.columns)
     n = frame.height
+    few = path == "few" or (path == "auto" and n <= FAST_MAX)
     query = frame.with_columns(
         pl.int_range(n, dtype=pl.UInt32).alias(schema.ROW),
         (
@@ -230,42 +349,30 @@ def lookup(
         pl.format("query:{}", pl.int_range(n)).alias(schema.RECORD_ID),
     )
     if config.standardise:
-        query, _ = apply_standardisers(query, config.standardise)
+        if few and index.memo is not None:
+            query = index.memo.standardise(query)
+        else:
+            query, _ = apply_standardisers(query, config.standardise)
     keys = block_keys(blockers, query)
     q_rows, s_rows = index.candidates(keys)
-    pairs = pl.DataFrame({"q": q_rows, "s": s_rows}).unique()
-    compared = list(dict.fromkeys(c.column for c in config.comparisons))
-    if pairs.height:
-        positions = index.positions(pairs.get_column("s").to_numpy())
-        stored = index.records[positions]
-        if config.link_type == "link":
-            query_source = query.get_column(schema.SOURCE).gather(pairs.get_column("q"))
-            same = (stored.get_column(schema.SOURCE) == query_source).to_numpy()
-            pairs, stored = pairs.filter(~same), stored.filter(~same)
+    # each (query, stored) pair once, in a fixed order: ties resolve alike on both paths
+    order = np.lexsort((s_rows, q_rows))
+    q_rows, s_rows = q_rows[order], s_rows[order]
+    first = np.ones(q_rows.size, dtype=bool)
+    first[1:] = (q_rows[1:] != q_rows[:-1]) | (s_rows[1:] != s_rows[:-1])
+    q_rows, s_rows = q_rows[first], s_rows[first]
+    stored = index.records[index.positions(s_rows)]
+    if config.link_type == "link" and q_rows.size:
+        query_source = query.get_column(schema.SOURCE).gather(q_rows)
+        other = (stored.get_column(schema.SOURCE) != query_source).to_numpy()
+        q_rows, stored = q_rows[other], stored.filter(pl.Series(other))
     result_schema = _result_schema(linker, index)
-    if pairs.height == 0:
+    if q_rows.size == 0:
         return pl.DataFrame(schema=result_schema)
-    local = pl.concat(
-        [
-            query.select(*(pl.col(c) for c in compared)),
-            stored.select(*(pl.col(c) for c in compared)),
-        ],
-        how="vertical_relaxed",
-    ).with_row_index(schema.ROW)
-    scored = score_pairs(
-        linker,
-        local.with_columns(pl.col(schema.ROW).cast(pl.UInt32)),
-        pl.DataFrame(
-            {
-                schema.ROW_L: pairs.get_column("q").cast(pl.UInt32),
-                schema.ROW_R: pl.int_range(
-                    n, n + pairs.height, dtype=pl.UInt32, eager=True
-                ),
-            }
-        ),
-        frequencies,
-        explain=True,
-    )
+    if few:
+        scored = _score_few(linker, query, stored, q_rows, frequencies)
+    else:
+        scored = _score_many(linker, query, stored, q_rows, frequencies)
     names = [c.name for c in config.comparisons]
     best = (
         scored.select(
@@ -281,7 +388,11 @@ def lookup(
             stored.get_column(schema.RECORD_ID).cast(_dtype(id_dtype)),
         )
         .filter(pl.col(schema.MATCH_PROBABILITY) >= min_probability)
-        .sort([QUERY, schema.MATCH_PROBABILITY], descending=[False, True])
+        .sort(
+            [QUERY, schema.MATCH_PROBABILITY],
+            descending=[False, True],
+            maintain_order=True,
+        )
         .unique([QUERY, schema.CLUSTER_ID], keep="first", maintain_order=True)
     )
     if top is not None:
@@ -292,6 +403,88 @@ def lookup(
         (pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_).alias(IS_MATCH),
         golden.to_struct(GOLDEN) if golden.height else pl.lit(None).alias(GOLDEN),
     ).select(list(result_schema))
+
+
+def _compared(linker: Any) -> list[str]:
+    return list(dict.fromkeys(c.column for c in linker.config.comparisons))
+
+
+def _score_many(
+    linker: Any,
+    query: pl.DataFrame,
+    stored: pl.DataFrame,
+    q_rows: np.ndarray,
+    frequencies: TermFrequencies,
+) -> pl.DataFrame:
+    """Score the pairs through the polars engine, query and candidates as one records frame."""
+    compared = _compared(linker)
+    n = query.height
+    local = pl.concat(
+        [
+            query.select(*(pl.col(c) for c in compared)),
+            stored.select(*(pl.col(c) for c in compared)),
+        ],
+        how="vertical_relaxed",
+    ).with_row_index(schema.ROW)
+    return score_pairs(
+        linker,
+        local.with_columns(pl.col(schema.ROW).cast(pl.UInt32)),
+        pl.DataFrame(
+            {
+                schema.ROW_L: pl.Series(q_rows, dtype=pl.UInt32),
+                schema.ROW_R: pl.int_range(
+                    n, n + stored.height, dtype=pl.UInt32, eager=True
+                ),
+            }
+        ),
+        frequencies,
+        explain=True,
+    )
+
+
+def _score_few(
+    linker: Any,
+    query: pl.DataFrame,
+    stored: pl.DataFrame,
+    q_rows: np.ndarray,
+    frequencies: TermFrequencies,
+) -> pl.DataFrame:
+    """Score the pairs with the compare kernel on their own values, as :func:`_score_many` does."""
+    comparisons = linker.config.comparisons
+    compared = _compared(linker)
+    n = query.height
+    picked = pl.Series(q_rows, dtype=pl.UInt32)
+    left = {c: query.get_column(c).gather(picked) for c in compared}
+    right = {c: stored.get_column(c) for c in compared}
+    tf_rec = frequencies.per_record(query) if frequencies.columns else {}
+    tf_pairs = {name: freq[q_rows].astype(np.float32) for name, freq in tf_rec.items()}
+    needs_tf = {c.name for c in comparisons if c.tf_gamma is not None}
+    arrays = compare_batch(
+        comparisons,
+        left,
+        right,
+        term_frequencies={
+            name: tf_pairs.get(name, np.full(q_rows.size, np.nan)) for name in needs_tf
+        },
+        workers=1,
+    )
+    vectors = pl.DataFrame(
+        [
+            pl.Series(schema.ROW_L, q_rows, dtype=pl.UInt32),
+            pl.Series(schema.ROW_R, np.arange(n, n + q_rows.size), dtype=pl.UInt32),
+            *(
+                pl.Series(name, array).fill_nan(None)
+                if name.startswith(schema.SIM_PREFIX)
+                else pl.Series(name, array)
+                for name, array in arrays.items()
+            ),
+        ]
+    )
+    if tf_pairs:
+        vectors = vectors.with_columns(
+            pl.Series(schema.tf(name), freq) for name, freq in tf_pairs.items()
+        )
+    return linker.scorer_.predict(vectors, explain=True)
 
 
 def _result_schema(linker: Any, index: LookupIndex) -> dict[str, Any]:

@@ -1340,7 +1340,10 @@ class MasterStore:
         The first lookup loads an index of the blocking keys and the
         compared columns into memory (seconds at a million records); later
         ones read only that index (a writer's next lookup after an update
-        loads it again).
+        loads it again). A lookup of a few records (up to
+        :data:`~er_toolkit.master.lookup.FAST_MAX`) reads values it has
+        standardised before from the index's memo and compares the record
+        with its candidates alone; the answer is the same as for a batch.
 
         Parameters
         ----------

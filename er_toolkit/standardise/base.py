@@ -317,6 +317,12 @@ def distinct_workers(n_keys: int) -> int:
     return max(workers, 1)
 
 
+SETTLE_MIN_KEYS: Final = 16
+"""Fewest keys worth a ``settle`` fast path: fewer go to the function alone
+(the same results; one record's values, as a lookup has, parse quicker one
+by one than through the vectorised path)."""
+
+
 def _map_distinct(
     function: Callable[[list[str]], list[tuple[Any, ...]]], keys: list[str]
 ) -> list[tuple[Any, ...]]:
@@ -361,7 +367,7 @@ def per_distinct_frame(
     needed[codes.filter(wanted.fill_null(False)).to_numpy()] = True
     todo = unique.to_frame("key").with_row_index("__position").filter(pl.Series(needed))
     found = []
-    if settle is not None and todo.height:
+    if settle is not None and todo.height >= SETTLE_MIN_KEYS:
         settled = settle(todo.select("key"))
         fields = [pl.col(name).cast(schema[name]) for name in names]
         if ROW in settled.columns:
@@ -430,7 +436,8 @@ def per_distinct(
         Vectorised clean-up applied before taking distinct values (default:
         strip whitespace). Values with the same key get the same result.
     settle
-        Optional vectorised fast path, run before ``function``. It takes a
+        Optional vectorised fast path, run before ``function`` when there
+        are at least :data:`SETTLE_MIN_KEYS` keys. It takes a
         frame of the distinct, non-blank keys (column ``key``) and returns
         the rows it can settle itself: ``key`` and the columns of ``schema``,
         each key at most once, with exactly the result ``function`` would
