@@ -26,10 +26,9 @@ under one protocol, written beside its figures:
   published protocol; ``[training] labels_path`` / ``validation_path``,
   ``[evaluation] test_pairs_path``). The estimator is chosen by valid F1.
 
-Sets whose loading needs more than the config (fodors_zagat's quote
-stripping and entity ids from its mapping; the product sets' ``codes``
-column of digit-holding tokens) get it from a loader here until derived
-columns can be declared in configs.
+Every set loads from its config alone: fodors_zagat's quote stripping and
+the product sets' ``codes`` column of digit-holding tokens are ``[[derive]]``
+tables there.
 """
 
 from __future__ import annotations
@@ -39,16 +38,13 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import polars as pl
 
 from benchmarks.markdown import replace_section
 from er_toolkit import schema
@@ -73,75 +69,6 @@ AL_ESTIMATORS = ("logistic_regression", "random_forest")
 log = logging.getLogger("experiments.run")
 
 
-# --------------------------------------------------------------------------- #
-# loaders (None: the config's own sources)
-# --------------------------------------------------------------------------- #
-def _unquote(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(
-        pl.col(pl.String)
-        .str.strip_chars()
-        .str.replace(r"^'(.*)'$", "$1")
-        .str.replace_all(r"\\'", "'")
-    )
-
-
-def load_fodors_zagat(datasets: Path, config: LinkageConfig) -> list[Source]:
-    """Both restaurant files, unquoted, with an entity column from the perfect mapping."""
-    folder = datasets / "fodors_zagat"
-    fodors = _unquote(pl.read_csv(folder / "fodors.csv", infer_schema=False))
-    zagats = _unquote(pl.read_csv(folder / "zagats.csv", infer_schema=False))
-    mapping = pl.read_csv(
-        folder / "fodors-zagats_perfectMapping.csv", infer_schema=False
-    )
-    fodors = fodors.with_columns(("f" + pl.col("id")).alias("entity"))
-    zagats = zagats.join(
-        mapping.select(
-            pl.col("zagats_id").alias("id"), ("f" + pl.col("fodors_id")).alias("entity")
-        ),
-        on="id",
-        how="left",
-    ).with_columns(pl.col("entity").fill_null("z" + pl.col("id")))
-    return [
-        Source("fodors", fodors, id_column="id"),
-        Source("zagats", zagats, id_column="id"),
-    ]
-
-
-_CODE = re.compile(r"[a-z0-9\-/\.]*\d[a-z0-9\-/\.]*")
-
-
-def _codes(*columns: str) -> pl.Expr:
-    """Tokens holding a digit (model and version numbers), punctuation dropped."""
-    text = pl.concat_str([pl.col(c).fill_null("") for c in columns], separator=" ")
-    tokens = (
-        text.str.to_lowercase()
-        .str.extract_all(_CODE.pattern)
-        .list.eval(pl.element().str.replace_all(r"[\-/\.]", ""))
-        .list.eval(pl.element().filter(pl.element().str.len_chars() >= 3))
-        .list.unique()
-        .list.sort()
-    )
-    joined = tokens.list.join(" ")
-    return pl.when(joined.str.len_chars() > 0).then(joined).alias("codes")
-
-
-def with_codes(*columns: str) -> Callable[[Path, LinkageConfig], list[Source]]:
-    def load(datasets: Path, config: LinkageConfig) -> list[Source]:
-        folder = datasets / config.name
-        return [
-            Source(
-                s.name,
-                pl.read_csv(folder / f"{t}.csv", infer_schema=False).with_columns(
-                    _codes(*columns)
-                ),
-                id_column="id",
-            )
-            for s, t in zip(config.sources, ("tableA", "tableB"), strict=True)
-        ]
-
-    return load
-
-
 @dataclass(frozen=True)
 class DataSet:
     """One labelled set: its config, protocols and published figures."""
@@ -150,7 +77,6 @@ class DataSet:
     task: str
     protocols: tuple[str, ...]
     needs_shared: bool = True
-    loader: Callable[[Path, LinkageConfig], list[Source]] | None = None
     published: str = ""
     target: float | None = None
 
@@ -180,7 +106,6 @@ SETS: dict[str, DataSet] = {
             "fodors_zagat",
             "restaurants, link",
             ("fs", "al"),
-            loader=load_fodors_zagat,
             target=1.0,
             published="Magellan / DeepMatcher / Ditto 100 (their pair split)",
         ),
@@ -195,7 +120,6 @@ SETS: dict[str, DataSet] = {
             "amazon_google",
             "products, link",
             ("split",),
-            loader=with_codes("title"),
             target=0.78,
             published="Magellan 49.1 / DeepMatcher 69.3 / Ditto 75.58",
         ),
@@ -203,7 +127,6 @@ SETS: dict[str, DataSet] = {
             "abt_buy",
             "products (text), link",
             ("split",),
-            loader=with_codes("name", "description"),
             target=0.90,
             published="Magellan 43.6 / DeepMatcher 62.8 / Ditto 89.33",
         ),
@@ -223,6 +146,8 @@ class Row:
     choice: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     error: str = ""
+    not_run: str = ""
+    """Why this protocol was not re-run (the row then shows no figure)."""
 
 
 # --------------------------------------------------------------------------- #
@@ -235,8 +160,6 @@ def _config(name: str) -> LinkageConfig:
 def _sources(
     data: DataSet, config: LinkageConfig, datasets: Path
 ) -> list[Source] | None:
-    if data.loader is not None:
-        return data.loader(datasets, config)
     if not data.needs_shared:
         return None
     # config paths are relative to experiments/; honour a moved datasets folder
@@ -355,11 +278,26 @@ def run_split(config: LinkageConfig, sources: list[Source] | None) -> Row:
     return Row(config.name, "split", estimator=best, metrics=runs[best], choice=choice)
 
 
-def run_set(name: str, *, datasets: Path = DATASETS, budget: int = 600) -> list[Row]:
-    """Run one set's protocols; a failure becomes a row with its error."""
+def run_set(
+    name: str,
+    *,
+    datasets: Path = DATASETS,
+    budget: int = 600,
+    skip: Mapping[str, str] | None = None,
+) -> list[Row]:
+    """Run one set's protocols; a failure becomes a row with its error.
+
+    ``skip`` maps a protocol (``"fs"``, ``"al"``, ``"split"``) to the reason it
+    is not run; its row then says so instead of showing a figure.
+    """
     data = SETS[name]
     rows = []
     for protocol in data.protocols:
+        if skip and protocol in skip:
+            shown = f"al{budget}" if protocol == "al" else protocol
+            rows.append(Row(name, shown, labels=budget, not_run=skip[protocol]))
+            log.info("%s %s: not run (%s)", name, shown, skip[protocol])
+            continue
         start = time.perf_counter()
         try:
             if data.needs_shared and not datasets.is_dir():
@@ -390,6 +328,8 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def _headline(row: Row) -> str:
     m = row.metrics
+    if row.not_run:
+        return "not run"
     if row.error:
         return "failed"
     if row.protocol == "split":
@@ -423,6 +363,12 @@ def table(rows: Sequence[Row]) -> str:
     for r in rows:
         data = SETS[r.name]
         target = "-" if data.target is None else f"{data.target:g}"
+        if r.not_run:
+            out.append(
+                f"| {r.name} | {_protocol(r)} | - | not re-run with today's code: "
+                f"{r.not_run} | | | | | {target} | {data.published or '-'} | - |"
+            )
+            continue
         if r.error:
             out.append(
                 f"| {r.name} | {_protocol(r)} | - | failed: {r.error} | | | | | "
@@ -517,6 +463,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
     parser.add_argument("--labels", type=int, default=600)
+    parser.add_argument(
+        "--skip",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("PROTOCOL", "REASON"),
+        help="leave a protocol (fs, al, split) of the sets run out, its row "
+        "saying why (repeatable)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the table only")
     parser.add_argument(
         "--threads",
@@ -536,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         threadpool_limits(limits=args.threads)
     stored = load_store()
     for name in args.sets:
-        rows = run_set(name, budget=args.labels)
+        rows = run_set(name, budget=args.labels, skip=dict(args.skip))
         if args.no_write:
             print(table(rows))
             continue

@@ -11,12 +11,14 @@ from threadpoolctl import threadpool_limits
 
 from er_toolkit import schema
 from er_toolkit.config import LinkageConfig
+from er_toolkit.derive import apply_derivations
 from er_toolkit.evaluate import pairwise_metrics
 from er_toolkit.pipeline import Linker
 from er_toolkit.train import train
 from experiments import run
 
 DATA = Path(__file__).parent / "data"
+EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 
 
 @pytest.fixture(autouse=True)
@@ -150,3 +152,57 @@ def test_every_row_states_its_protocol() -> None:
     assert "FS unsupervised, end to end over all records" in text
     assert "train on train, threshold on valid, F1 on test pairs" in text
     assert "random_forest (valid F1: random_forest 0.980)" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "frame", "codes"),
+    [
+        (
+            "abt_buy",
+            {
+                "name": ["Sony Bravia KDL-40V4100 40in LCD", "Cable", None],
+                "description": ["model kdl40v4100, 1080p 120Hz", None, "v2.0 USB"],
+            },
+            ["1080p 120hz 40in kdl40v4100", None, "v20"],
+        ),
+        (
+            "amazon_google",
+            {"title": ["Adobe Photoshop CS3 v10.0 (Win)", "Quicken Basic", "X 1/2"]},
+            ["cs3 v100", None, None],  # "12" is under 3 characters
+        ),
+    ],
+)
+def test_product_configs_derive_their_codes(
+    name: str, frame: dict[str, list[str | None]], codes: list[str | None]
+) -> None:
+    """Digit-holding tokens, lower case, '-/.' dropped, >= 3 characters, sorted."""
+    config = LinkageConfig.from_toml(EXPERIMENTS / f"{name}.toml")
+    out = apply_derivations(pl.DataFrame(frame), config.derive)
+    assert out["codes"].to_list() == codes
+
+
+def test_fodors_zagat_config_strips_the_quote_wrapping() -> None:
+    config = LinkageConfig.from_toml(EXPERIMENTS / "fodors_zagat.toml")
+    frame = pl.DataFrame(
+        {
+            c: ["'arnie morton\\'s of chicago'", "plain", " 'x' ", "'it\\''"]
+            for c in ("name", "addr", "city", "phone", "type")
+        }
+    )
+    out = apply_derivations(frame, config.derive)
+    expected = ["arnie morton's of chicago", "plain", "x", "it'"]
+    for column in frame.columns:
+        assert out[column].to_list() == expected
+    assert config.evaluation.entity_column == "class"
+
+
+def test_a_skipped_protocol_says_it_was_not_re_run(tmp_path: Path) -> None:
+    rows = run.run_set(
+        "fake_1000", datasets=tmp_path / "absent", skip={"al": "over 25 min"}
+    )
+    assert [r.protocol for r in rows] == ["fs", "al600"]
+    assert rows[0].error.startswith("FileNotFoundError") and not rows[0].not_run
+    assert rows[1].not_run == "over 25 min" and not rows[1].metrics
+    line = run.table(rows).splitlines()[-1]
+    assert "not re-run with today's code: over 25 min" in line
+    assert "**" not in line  # no figure that could pass for a current one
