@@ -24,6 +24,7 @@ from er_toolkit.blocking import ExactRule, SortedNeighbourhood
 from er_toolkit.cluster import connected_components
 from er_toolkit.compare import (
     AndLevel,
+    ColumnsReversedLevel,
     Comparison,
     DistanceLevel,
     ExactLevel,
@@ -153,6 +154,17 @@ COMPARISONS = (
         "town", "town", (ExactLevel(), DistanceLevel("levenshtein", max_distance=1))
     ),
     Comparison("year", "year", (ExactLevel(term_frequency=True),)),
+    # levels over several columns: the kernel is sent every column they read
+    Comparison(
+        "name_town",
+        "name",
+        (
+            AndLevel(levels=(ExactLevel(), ExactLevel(column="town"))),
+            ColumnsReversedLevel(columns=("name", "town")),
+            ExactLevel(),
+        ),
+        null_columns=("name", "town"),
+    ),
 )
 
 

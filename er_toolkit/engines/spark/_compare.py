@@ -55,7 +55,8 @@ def term_frequencies(records: DataFrame, column: str) -> DataFrame:
 
 
 def _columns(comparisons: Sequence[Comparison]) -> list[str]:
-    return list(dict.fromkeys(c.column for c in comparisons))
+    """Every records column the comparisons read (own columns and the others their levels read)."""
+    return list(dict.fromkeys(column for c in comparisons for column in c.columns))
 
 
 def values_side(records: DataFrame, comparisons: Sequence[Comparison]) -> DataFrame:
