@@ -33,7 +33,10 @@ NON_MATCH_WORDS: Final = ("0", "false", "f", "no", "n", "non-match", "nonmatch")
 
 
 def pair_key(
-    left: str | pl.Expr = schema.ROW_L, right: str | pl.Expr = schema.ROW_R
+    left: str | pl.Expr = schema.ROW_L,
+    right: str | pl.Expr = schema.ROW_R,
+    *,
+    ordered: bool = False,
 ) -> pl.Expr:
     """Return one UInt64 per pair: ``min(l, r) * 2**32 + max(l, r)``.
 
@@ -44,6 +47,11 @@ def pair_key(
     ----------
     left, right
         Columns or expressions holding the two row numbers (< 2**32).
+    ordered
+        The caller knows ``left < right`` on every row (a blocker's pairs):
+        the key is packed without the min/max, several fewer full-length
+        intermediate columns at tens of millions of pairs. Wrong keys if
+        that does not hold.
 
     Returns
     -------
@@ -58,6 +66,8 @@ def pair_key(
     """
     lhs = (pl.col(left) if isinstance(left, str) else left).cast(pl.UInt64)
     rhs = (pl.col(right) if isinstance(right, str) else right).cast(pl.UInt64)
+    if ordered:
+        return (lhs * (1 << _SHIFT) + rhs).alias(schema.PAIR_KEY)
     lo = pl.min_horizontal(lhs, rhs)
     hi = pl.max_horizontal(lhs, rhs)
     return (lo * (1 << _SHIFT) + hi).alias(schema.PAIR_KEY)

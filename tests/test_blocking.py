@@ -1023,3 +1023,18 @@ def test_register_blocker_refuses_a_taken_kind_or_no_kind() -> None:
         register_blocker(Nameless)
     assert register_blocker(ExactRule) is ExactRule  # registering again is a no-op
     assert BLOCKER_KINDS["exact"] is ExactRule
+
+
+def test_union_keys_pairs_the_same_whichever_way_a_blocker_orders_them():
+    from er_toolkit.blocking.union import _new_pair_keys
+
+    ordered = pl.DataFrame(
+        {"_row_l": [0, 1, 0], "_row_r": [1, 2, 1]},
+        schema={"_row_l": pl.UInt32, "_row_r": pl.UInt32},
+    )
+    reversed_ = ordered.select(
+        pl.col("_row_r").alias("_row_l"), pl.col("_row_l").alias("_row_r")
+    )
+    expected = [(0 << 32) | 1, (1 << 32) | 2]
+    assert _new_pair_keys(ordered, []).tolist() == expected
+    assert _new_pair_keys(reversed_, []).tolist() == expected

@@ -599,6 +599,24 @@ def test_curve_n_true_and_duplicates_count_once_at_max():
         assert list(row) == pytest.approx(list(want))
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [(0, 1), (0, 1), (2, 3)],  # ordered pairs, one listed twice
+        [(0, 1), (1, 0), (2, 3)],  # the same pair both ways round
+        [(1, 0), (0, 1), (3, 2)],
+    ],
+)
+def test_curve_counts_a_repeated_pair_once_however_it_is_oriented(rows):
+    scored = pairs_frame(rows, match_probability=[0.2, 0.9, 0.5])
+    once = pairs_frame([(0, 1), (2, 3)], match_probability=[0.9, 0.5])
+    truth = pairs_frame([(0, 1)])
+    assert (
+        precision_recall_curve(scored, truth).rows()
+        == precision_recall_curve(once, truth).rows()
+    )
+
+
 def test_curve_empty_and_errors():
     empty = pairs_frame([], match_probability=pl.Series([], dtype=pl.Float64))
     curve = precision_recall_curve(empty, pairs_frame([(0, 1)]))

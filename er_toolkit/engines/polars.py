@@ -273,6 +273,8 @@ class PolarsEngine:
     ) -> pl.DataFrame:
         """Score the vectors with ``scorer.predict``; keep pairs scoring ``min_probability`` or more."""
         out: pl.DataFrame = scorer.predict(vectors, explain=explain)
+        if min_probability <= 0:
+            return out  # every pair is kept: no copy of tens of millions of rows
         return out.filter(pl.col(schema.MATCH_PROBABILITY) >= min_probability)
 
     def score(

@@ -25,7 +25,6 @@ from er_toolkit.exceptions import (
     NotFittedError,
     SuspiciousParametersWarning,
 )
-from er_toolkit.pairs import pack_pair_keys
 from er_toolkit.progress import Bar, progress_bar
 from er_toolkit.schema import LinkType
 from er_toolkit.score.base import (
@@ -1056,7 +1055,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
 
 
 class _KnownVectors:
-    """Look pairs up among already compared candidates (their gamma columns)."""
+    """Look pairs up among already compared candidates (their gamma columns).
+
+    A session's pairs (a few million at most) are found among the candidates
+    by a hash semi-join built on the session's side, so nothing the size of
+    all the candidates is sorted or kept between sessions.
+    """
 
     def __init__(self, vectors: pl.DataFrame | None, names: Sequence[str]) -> None:
         self.columns = [schema.gamma(n) for n in names]
@@ -1069,29 +1073,30 @@ class _KnownVectors:
             )
         )
         self.vectors = vectors if usable else None
-        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
 
     @staticmethod
-    def _keys(pairs: pl.DataFrame) -> np.ndarray:
-        left = pairs.get_column(schema.ROW_L).to_numpy()
-        right = pairs.get_column(schema.ROW_R).to_numpy()
-        return pack_pair_keys(np.minimum(left, right), np.maximum(left, right))
+    def _oriented(frame: pl.LazyFrame) -> pl.LazyFrame:
+        left, right = pl.col(schema.ROW_L), pl.col(schema.ROW_R)
+        return frame.with_columns(
+            pl.min_horizontal(left, right).alias(schema.ROW_L),
+            pl.max_horizontal(left, right).alias(schema.ROW_R),
+        )
 
     def of(self, pairs: pl.DataFrame) -> pl.DataFrame | None:
-        """Return the gamma columns of ``pairs``, or None unless every pair is known."""
+        """Return the gamma columns of ``pairs`` in their order, or None unless every pair is known."""
         if self.vectors is None or pairs.height == 0:
             return None
-        if self._sorted is None:
-            keys = self._keys(self.vectors)
-            order = np.argsort(keys)
-            self._sorted = (keys[order], order)
-        known, order = self._sorted
-        wanted = self._keys(pairs)
-        at = np.minimum(np.searchsorted(known, wanted), len(known) - 1)
-        if not np.array_equal(known[at], wanted):
+        on = [schema.ROW_L, schema.ROW_R]
+        wanted = self._oriented(pairs.lazy().select(on))
+        hits = (
+            self._oriented(self.vectors.lazy().select(*on, *self.columns))
+            .join(wanted, on=on, how="semi")
+            .with_columns(pl.lit(True).alias("__known"))
+        )
+        found = wanted.join(hits, on=on, how="left", maintain_order="left").collect()
+        if found.height != pairs.height or found.get_column("__known").null_count():
             return None
-        rows = pl.Series(order[at])
-        return self.vectors.select(pl.col(self.columns).gather(rows))
+        return found.select(self.columns)
 
 
 def _default_m(n_levels: int) -> np.ndarray:
