@@ -18,7 +18,6 @@ from er_toolkit.blocking import BlockingReport, ExactRule
 from er_toolkit.blocking.union import explode_message
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
-from er_toolkit.derive import apply_derivations
 from er_toolkit.engines.base import Engine, Frame, as_engine
 from er_toolkit.evaluate import (
     EvaluationResult,
@@ -31,7 +30,6 @@ from er_toolkit.evaluate import (
 )
 from er_toolkit.exceptions import (
     BlockingError,
-    ConfigError,
     ModelFormatError,
     NotFittedError,
 )
@@ -40,11 +38,6 @@ from er_toolkit.io import (
     load_source,
     read_frame,
     write_json_atomic,
-)
-from er_toolkit.placeholders import (
-    find_placeholders,
-    null_placeholders,
-    placeholder_counts,
 )
 from er_toolkit.progress import progress_bar, progress_context
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
@@ -242,7 +235,6 @@ class Linker:
         PreparedRecords
             The records and their data-quality profile.
         """
-        self._refuse_driver_only_options()
         steps = 1 + bool(self.config.derive) + bool(self.config.standardise)
         steps += bool(self.config.placeholders.columns)
         with self._progress(), progress_bar(total=steps, desc="prepare") as bar:
@@ -264,12 +256,13 @@ class Linker:
             if self.config.derive:
                 bar.describe("derive")
                 start = time.perf_counter()
-                records = apply_derivations(records, self.config.derive)
+                records = self.engine.derive(records, self.config.derive)
                 self.timings_["derive"] = time.perf_counter() - start
                 bar.update()
             raw = records
-            if self.config.standardise and isinstance(records, pl.DataFrame):
-                self._refuse_exploding_rules(records)
+            if self.config.standardise:
+                if isinstance(records, pl.DataFrame):
+                    self._refuse_exploding_rules(records)
                 bar.describe("standardise")
                 start = time.perf_counter()
                 records, profile = self.engine.standardise(
@@ -300,36 +293,13 @@ class Linker:
             records, profile, raw if keep_raw else None, placeholders=found
         )
 
-    def _refuse_driver_only_options(self) -> None:
-        """Refuse ``[[derive]]`` and ``[placeholders]`` on an engine other than polars.
-
-        Both run on the whole polars frame (derivations, placeholder
-        value counts); the other engines prepare records where they are.
-        """
-        if self.engine.kind == "polars":
-            return
-        options = [
-            name
-            for name, used in (
-                ("[[derive]]", bool(self.config.derive)),
-                ("[placeholders]", bool(self.config.placeholders.columns)),
-            )
-            if used
-        ]
-        if options:
-            raise ConfigError(
-                f"{' and '.join(options)} run on the polars engine only; got "
-                f"engine {self.engine.kind!r}. Derive the columns and null the "
-                'placeholders in the sources, or use engine = "polars".'
-            )
-
     def _null_placeholders(
-        self, records: pl.DataFrame, profile: pl.DataFrame
-    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        self, records: Frame, profile: pl.DataFrame
+    ) -> tuple[Frame, pl.DataFrame, pl.DataFrame]:
         """Find the placeholders, null them, count them in the profile."""
         config = self.config.placeholders
-        found = find_placeholders(records, config)
-        counts = placeholder_counts(records, found, config.columns)
+        found = self.engine.find_placeholders(records, config)
+        counts = self.engine.placeholder_counts(records, found, config.columns)
         profile = profile.join(counts, on=["source", "column"], how="left")
         present = pl.col("placeholders").fill_null(0)
         if "stage" in profile.columns:
@@ -343,7 +313,7 @@ class Linker:
                 part.height,
                 int(part.get_column("records").sum()),
             )
-        return null_placeholders(records, found), profile, found
+        return self.engine.null_placeholders(records, found), profile, found
 
     def _refuse_exploding_rules(self, records: pl.DataFrame) -> None:
         """Refuse a blocking rule over ``max_pairs_per_rule`` before standardising.

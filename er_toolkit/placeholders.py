@@ -25,10 +25,12 @@ source and column (``placeholders``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import numpy as np
 import polars as pl
 
 from er_toolkit import schema
@@ -42,9 +44,12 @@ __all__ = [
     "PLACEHOLDERS_SCHEMA",
     "PLACEHOLDER_DATES",
     "PlaceholderConfig",
+    "classify_placeholders",
+    "count_quantiles",
     "find_placeholders",
     "null_placeholders",
     "placeholder_counts",
+    "placeholder_keys",
 ]
 
 JUNK_WORDS: Final[tuple[str, ...]] = (
@@ -82,6 +87,8 @@ PLACEHOLDERS_SCHEMA: Final = {
 """Columns of :func:`find_placeholders`' frame, one row per placeholder value."""
 
 _VALUE: Final = "__placeholder_value"
+_BY: Final = "__by"
+_DISTINCT: Final = "__distinct"
 
 
 @dataclass(frozen=True)
@@ -286,25 +293,72 @@ def find_placeholders(records: pl.DataFrame, config: PlaceholderConfig) -> pl.Da
     return found.sort(["records", "column", "value"], descending=[True, False, False])
 
 
-def _column_placeholders(
+def placeholder_keys(
     records: pl.DataFrame, column: str, config: PlaceholderConfig
 ) -> pl.DataFrame:
+    """Return each record's value of ``column`` as the rules read it (and its ``distinct_by`` value).
+
+    A function of each record alone: an engine may run it on any split of
+    the records, then count the values over all of them
+    (:func:`classify_placeholders` takes the counts).
+    """
     key = [_text(pl.col(column)).alias(_VALUE)]
     if config.distinct_by is not None:
-        key.append(_text(pl.col(config.distinct_by)).alias("__by"))
-    values = records.lazy().select(key).filter(pl.col(_VALUE).is_not_null())
-    aggregates = [pl.len().cast(pl.UInt32).alias("records")]
-    if config.distinct_by is not None:
-        aggregates.append(pl.col("__by").n_unique().alias("__distinct"))
-    counts = values.group_by(_VALUE).agg(aggregates).collect()
-    if counts.is_empty():
-        return pl.DataFrame(schema=PLACEHOLDERS_SCHEMA)
+        key.append(_text(pl.col(config.distinct_by)).alias(_BY))
+    return records.lazy().select(key).filter(pl.col(_VALUE).is_not_null()).collect()
+
+
+def count_quantiles(records: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """Return the 99th percentile (nearest) and the median of the values' record counts.
+
+    The counts are given as a histogram: ``values[i]`` values are held by
+    ``records[i]`` records each. The result is what polars'
+    ``Series.quantile(0.99)`` and ``Series.median()`` give on the counts
+    themselves, without holding a count per value.
+
+    Examples
+    --------
+    >>> count_quantiles(np.array([1, 2, 40]), np.array([97, 2, 1]))
+    (2.0, 1.0)
+    """
+    order = np.argsort(records, kind="stable")
+    records = np.asarray(records, dtype=np.float64)[order]
+    ends = np.cumsum(np.asarray(values, dtype=np.int64)[order])
+    n = int(ends[-1]) if ends.size else 0
+    if n == 0:
+        return 1.0, 1.0
+
+    def at(index: int) -> float:  # the index-th smallest count
+        return float(records[np.searchsorted(ends, index, side="right")])
+
+    # polars "nearest": index (n - 1) * q rounded half away from zero
+    p99 = at(min(math.floor((n - 1) * 0.99 + 0.5), n - 1))
+    middle = (n - 1) * 0.5
+    low, high = at(math.floor(middle)), at(math.ceil(middle))
+    return p99, low + (high - low) * (middle - math.floor(middle))
+
+
+def classify_placeholders(
+    counts: pl.DataFrame,
+    column: str,
+    config: PlaceholderConfig,
+    *,
+    p99: float,
+    median: float,
+) -> pl.DataFrame:
+    """Return the placeholder values among ``counts`` (:data:`PLACEHOLDERS_SCHEMA`).
+
+    ``counts`` holds one row per distinct value of :func:`placeholder_keys`
+    over every record: the value, ``records`` holding it and, with
+    ``distinct_by``, ``__distinct`` (distinct ``distinct_by`` values, null
+    counted as one, as polars' ``n_unique``); ``p99`` and ``median`` are
+    :func:`count_quantiles` of the counts. Each row is judged alone, so an
+    engine may run this on any split of the counts.
+    """
     n = pl.col("records")
-    p99 = float(counts.get_column("records").quantile(0.99) or 1.0)
-    median = float(counts.get_column("records").median() or 1.0)  # type: ignore[arg-type]
     frequent = (n >= config.min_count) & (n >= config.factor * p99)
     if config.distinct_by is not None:
-        frequent = frequent & (pl.col("__distinct") / n >= config.min_distinct_share)
+        frequent = frequent & (pl.col(_DISTINCT) / n >= config.min_distinct_share)
     declared = (
         pl.col(_VALUE)
         .str.to_lowercase()
@@ -322,14 +376,31 @@ def _column_placeholders(
     rule = pl.coalesce([pl.when(test).then(pl.lit(name)) for test, name in rules])
     return (
         counts.select(
-            pl.lit(column).alias("column"),
-            pl.col(_VALUE).alias("value"),
-            "records",
+            pl.lit(column, dtype=pl.String).alias("column"),
+            pl.col(_VALUE).cast(pl.String).alias("value"),
+            pl.col("records").cast(pl.UInt32),
             rule.alias("rule"),
         )
         .drop_nulls("rule")
         .cast(PLACEHOLDERS_SCHEMA)  # type: ignore[arg-type]
     )
+
+
+def _column_placeholders(
+    records: pl.DataFrame, column: str, config: PlaceholderConfig
+) -> pl.DataFrame:
+    aggregates = [pl.len().cast(pl.UInt32).alias("records")]
+    if config.distinct_by is not None:
+        aggregates.append(pl.col(_BY).n_unique().alias(_DISTINCT))
+    counts = placeholder_keys(records, column, config).group_by(_VALUE).agg(aggregates)
+    if counts.is_empty():
+        return pl.DataFrame(schema=PLACEHOLDERS_SCHEMA)
+    histogram = counts.group_by("records").len()
+    p99, median = count_quantiles(
+        histogram.get_column("records").to_numpy(),
+        histogram.get_column("len").to_numpy(),
+    )
+    return classify_placeholders(counts, column, config, p99=p99, median=median)
 
 
 def _is_placeholder(column: str, found: pl.DataFrame) -> pl.Expr:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,10 +30,9 @@ from er_toolkit.compare import (
     SimilarityLevel,
 )
 from er_toolkit.config import LinkageConfig
-from er_toolkit.derive.kinds import Copy
 from er_toolkit.engines import PolarsEngine, SparkEngine
 from er_toolkit.engines.spark._frames import to_spark
-from er_toolkit.exceptions import BlockingError, ConfigError, DuplicateIdError
+from er_toolkit.exceptions import BlockingError, DuplicateIdError, SchemaError
 from er_toolkit.golden import GoldenConfig
 from er_toolkit.io import Source, load_source, prepare_records
 from er_toolkit.pipeline import Linker
@@ -410,17 +408,218 @@ def test_spark_gives_the_polars_answers_on_febrl3(engine, kind):
     _assert_same_run("febrl3", None, kind, engine, None)
 
 
-def test_derive_and_placeholders_are_refused_on_spark(engine):
-    config = LinkageConfig.from_toml(EXPERIMENTS / "febrl3.toml")
-    options = {
-        "[[derive]]": {"derive": (Copy(name="surname_raw", column="surname"),)},
-        "[placeholders]": {"placeholders": PlaceholderConfig(columns=("surname",))},
-    }
-    for name, option in options.items():
-        changed = dataclasses.replace(config, **option)
-        with pytest.raises(ConfigError, match=re.escape(name) + ".*'spark'"):
-            Linker(changed, engine=engine).prepare()
-        Linker(changed).prepare()  # the polars engine runs them
+_PREPARED_TOML = """
+name = "people_prepared"
+link_type = "dedupe"
+experiment = "er_toolkit-tests"
+threshold = 0.5
+
+[[sources]]
+name = "people"
+path = "people.csv"
+id_column = "rec_id"
+
+[evaluation]
+entity_column = "entity_id"
+
+[[derive]]
+name = "full_name"
+kind = "concat"
+columns = ["given_name", "surname"]
+
+[[derive]]
+name = "surname_raw"
+kind = "copy"
+column = "surname"
+
+[[derive]]
+name = "state"
+kind = "case"
+column = "state"
+case = "upper"
+
+[standardise]
+surname = "name"
+full_name = "text"
+
+[placeholders]
+columns = ["given_name", "soc_sec_id", "postcode"]
+distinct_by = "surname"
+factor = 4
+
+[blocking]
+rules = [["full_name"], ["date_of_birth"], ["soc_sec_id"], ["postcode", "street_number"]]
+sorted_neighbourhood = [{ keys = ["surname_raw"], window = 4 }]
+
+[model]
+training_rules = [["surname"], ["date_of_birth"], ["soc_sec_id"], ["postcode"]]
+u_sample_size = 20_000
+seed = 42
+
+[[comparisons]]
+name = "full_name"
+column = "full_name"
+levels = [
+  { kind = "exact", term_frequency = true },
+  { kind = "similarity", comparator = "jaro_winkler", min_similarity = 0.9 },
+]
+
+[[comparisons]]
+name = "surname"
+column = "surname"
+levels = [{ kind = "exact" }, { kind = "similarity", comparator = "jaro_winkler", min_similarity = 0.9 }]
+
+[[comparisons]]
+name = "date_of_birth"
+column = "date_of_birth"
+levels = [{ kind = "exact" }, { kind = "distance", comparator = "damerau_levenshtein", max_distance = 1 }]
+
+[[comparisons]]
+name = "soc_sec_id"
+column = "soc_sec_id"
+levels = [{ kind = "exact" }, { kind = "distance", comparator = "damerau_levenshtein", max_distance = 1 }]
+
+[[comparisons]]
+name = "postcode"
+column = "postcode"
+levels = [{ kind = "exact" }]
+
+[[comparisons]]
+name = "state"
+column = "state"
+levels = [{ kind = "exact" }]
+"""
+
+
+@pytest.fixture(scope="module")
+def prepared_config(tmp_path_factory) -> Path:
+    """A config with [[derive]], [standardise] and [placeholders] on FEBRL3 people with junk values."""
+    folder = tmp_path_factory.mktemp("prepared")
+    people = pl.read_csv(ROOT / "tests" / "data" / "people.csv", infer_schema=False)
+    rng = np.random.default_rng(7)
+    junk = rng.permutation(people.height)
+    at = pl.int_range(pl.len())
+
+    def put(column: str, value: str, rows: np.ndarray) -> pl.Expr:
+        kept = pl.col(column)
+        return (
+            pl.when(at.is_in(rows.tolist()))
+            .then(pl.lit(value))
+            .otherwise(kept)
+            .alias(column)
+        )
+
+    people.with_columns(
+        put("given_name", "Unknown", junk[:15]),  # shape
+        put("soc_sec_id", "0000000", junk[15:30]),  # shape (a run of one digit)
+        put("postcode", "2000", junk[30:90]),  # frequency: 60 strangers
+    ).write_csv(folder / "people.csv")
+    path = folder / "people_prepared.toml"
+    path.write_text(_PREPARED_TOML)
+    return path
+
+
+def test_derive_standardise_and_placeholders_give_the_polars_records(
+    spark, engine, prepared_config
+):
+    config = LinkageConfig.from_toml(prepared_config)
+    expected = Linker(config).prepare(keep_raw=True)
+    # small Arrow batches: every per-batch step sees many splits of the records
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "64")
+    try:
+        got = Linker(config, engine=engine).prepare(keep_raw=True)
+        records = engine.collect(got.records)
+        raw = engine.collect(got.raw)
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert records.equals(expected.records.select(records.columns))
+    assert records.columns == expected.records.columns
+    assert raw.equals(expected.raw.select(raw.columns))
+    assert got.placeholders is not None and expected.placeholders is not None
+    assert got.placeholders.equals(expected.placeholders)
+    assert set(expected.placeholders.get_column("rule")) == {"shape", "frequency"}
+    assert got.profile.equals(expected.profile)
+    assert records.get_column("postcode").null_count() >= 60
+
+
+@pytest.mark.slow
+def test_derive_standardise_and_placeholders_give_the_polars_run(
+    engine, prepared_config
+):
+    # the whole run: the same pairs, model (trained on Spark), weights,
+    # clusters and metrics
+    config = LinkageConfig.from_toml(prepared_config)
+    polars_run = _run(config, POLARS)
+    spark_run = _run(config, engine)
+    _assert_same_answers(polars_run, spark_run)
+    a = json.dumps(polars_run["model"].to_dict(), sort_keys=True, default=str)
+    assert a == json.dumps(spark_run["model"].to_dict(), sort_keys=True, default=str)
+
+
+def test_find_placeholders_on_spark_is_the_polars_finder(spark, engine):
+    # values counted over every record, never per batch: the frequent value
+    # is spread over batches of 7, each holding it too rarely alone
+    rng = np.random.default_rng(11)
+    n = 400
+    email = [f"p{i}@mail.com" for i in rng.integers(0, 150, n)]
+    born = [f"19{y}-0{m}-1{d}" for y, m, d in rng.integers(1, 10, (n, 3))]
+    for i in rng.choice(n, 45, replace=False):
+        email[i] = "help@acme.com"
+    for i in rng.choice(n, 30, replace=False):
+        born[i] = "1900-01-01" if i % 3 else " "
+    surname = [f"s{i}" if i % 7 else None for i in rng.integers(0, 300, n)]
+    records = pl.DataFrame(
+        {
+            schema.ROW: np.arange(n, dtype=np.uint32),
+            schema.SOURCE: rng.choice(["crm", "web"], n).tolist(),
+            "email": email,
+            "surname": surname,
+            "born": born,
+        }
+    )
+    config = PlaceholderConfig(
+        columns=("email", "born"), distinct_by="surname", min_count=10, factor=4
+    )
+    expected = POLARS.find_placeholders(records, config)
+    assert set(expected.get_column("value")) == {"help@acme.com", "1900-01-01"}
+    on_spark = _on_spark(spark, records)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
+    try:
+        found = engine.find_placeholders(on_spark, config)
+        counts = engine.placeholder_counts(on_spark, found, config.columns)
+        nulled = engine.collect(engine.null_placeholders(on_spark, found))
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    assert found.equals(expected)
+    order = ["source", "column"]
+    assert counts.sort(order).equals(
+        POLARS.placeholder_counts(records, expected, config.columns).sort(order)
+    )
+    assert nulled.equals(POLARS.null_placeholders(records, expected))
+    with pytest.raises(SchemaError, match=r"reads column\(s\) \['x'\]"):
+        engine.find_placeholders(on_spark, PlaceholderConfig(columns=("x",)))
+
+
+@pytest.mark.slow
+def test_train_command_on_spark_gives_the_polars_metrics(
+    engine, prepared_config, tmp_path, capsys
+):
+    from er_toolkit.cli.train import main as train_main
+
+    printed, models = {}, {}
+    for kind in ("polars", "spark"):
+        model = tmp_path / f"{kind}.json"
+        argv = ["--config", str(prepared_config), "--no-mlflow", "--no-report"]
+        assert train_main([*argv, "--save", str(model), "--engine", kind]) == 0
+        out = capsys.readouterr().out.splitlines()
+        printed[kind] = [line for line in out if not line.startswith("seconds:")]
+        models[kind] = json.loads(model.read_text())
+    assert printed["spark"] == printed["polars"]
+    assert any(line.startswith("pairwise  precision") for line in printed["polars"])
+    assert any(line.startswith("placeholders: ") for line in printed["polars"])
+    assert json.dumps(models["spark"], sort_keys=True) == json.dumps(
+        models["polars"], sort_keys=True
+    )
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from er_toolkit.pipeline import Linker
 from er_toolkit.placeholders import (
     PLACEHOLDERS_SCHEMA,
     PlaceholderConfig,
+    count_quantiles,
     find_placeholders,
     null_placeholders,
     placeholder_counts,
@@ -310,3 +311,19 @@ def test_training_summary_counts_placeholders(tmp_path: Any) -> None:
     assert isinstance(metrics, dict)
     assert metrics["placeholder_values"] == 1  # desk@acme.com is absent
     assert metrics["placeholder_records"] == 30
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=400))
+def test_count_quantiles_from_a_histogram_are_polars_quantiles(
+    counts: list[int],
+) -> None:
+    # what an engine that cannot hold one count per value (Spark) hands over
+    series = pl.Series(counts)
+    histogram = series.value_counts()
+    p99, median = count_quantiles(
+        histogram.get_column(series.name).to_numpy(),
+        histogram.get_column("count").to_numpy(),
+    )
+    assert p99 == series.quantile(0.99)
+    assert median == series.median()

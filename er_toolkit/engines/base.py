@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from er_toolkit.blocking import Blocker, KeyBlocker
     from er_toolkit.blocking.union import OnExplode
     from er_toolkit.compare import Comparison
+    from er_toolkit.derive import Derivation
     from er_toolkit.golden import GoldenConfig
     from er_toolkit.io import Source
+    from er_toolkit.placeholders import PlaceholderConfig
     from er_toolkit.schema import LinkType
     from er_toolkit.score.em import Patterns
     from er_toolkit.standardise.base import Steps
@@ -70,12 +72,32 @@ class Engine(Protocol):
         """Validate and stack sources into one records frame (``_row`` dense, in source order)."""
         ...
 
+    def derive(self, records: Frame, derivations: Sequence[Derivation]) -> Frame:
+        """Return the records with the derived columns (:func:`~er_toolkit.derive.apply_derivations`)."""
+        ...
+
     def standardise(self, records: Frame, steps: Steps) -> tuple[Frame, pl.DataFrame]:
         """Return the standardised records and their data-quality profile."""
         ...
 
     def profile(self, records: Frame, *, columns: Sequence[str]) -> pl.DataFrame:
         """Return the data-quality profile of ``records`` as they are."""
+        ...
+
+    def find_placeholders(
+        self, records: Frame, config: PlaceholderConfig
+    ) -> pl.DataFrame:
+        """Return the placeholder values (:func:`~er_toolkit.placeholders.find_placeholders`), here."""
+        ...
+
+    def placeholder_counts(
+        self, records: Frame, found: pl.DataFrame, columns: Sequence[str]
+    ) -> pl.DataFrame:
+        """Return each source's and column's count of the ``found`` values (:func:`~er_toolkit.placeholders.placeholder_counts`)."""
+        ...
+
+    def null_placeholders(self, records: Frame, found: pl.DataFrame) -> Frame:
+        """Return the records with the ``found`` values null (:func:`~er_toolkit.placeholders.null_placeholders`)."""
         ...
 
     def height(self, frame: Frame) -> int:

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from er_toolkit.blocking import Blocker, KeyBlocker
     from er_toolkit.blocking.union import OnExplode
     from er_toolkit.compare import Comparison, RecordEncoding
+    from er_toolkit.derive import Derivation
     from er_toolkit.golden import GoldenConfig
     from er_toolkit.io import Source
+    from er_toolkit.placeholders import PlaceholderConfig
     from er_toolkit.schema import LinkType
     from er_toolkit.score.em import Patterns
     from er_toolkit.standardise.base import Steps
@@ -77,6 +79,14 @@ class PolarsEngine:
 
         return prepare_records(sources, columns=columns, keep=keep)
 
+    def derive(
+        self, records: pl.DataFrame, derivations: Sequence[Derivation]
+    ) -> pl.DataFrame:
+        """Add the derived columns (:func:`~er_toolkit.derive.apply_derivations`)."""
+        from er_toolkit.derive import apply_derivations
+
+        return apply_derivations(records, derivations)
+
     def standardise(
         self, records: pl.DataFrame, steps: Steps
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -92,6 +102,30 @@ class PolarsEngine:
         return profile_frame(
             records, columns=[c for c in columns if c in records.columns]
         )
+
+    def find_placeholders(
+        self, records: pl.DataFrame, config: PlaceholderConfig
+    ) -> pl.DataFrame:
+        """Find the placeholder values (:func:`~er_toolkit.placeholders.find_placeholders`)."""
+        from er_toolkit.placeholders import find_placeholders
+
+        return find_placeholders(records, config)
+
+    def placeholder_counts(
+        self, records: pl.DataFrame, found: pl.DataFrame, columns: Sequence[str]
+    ) -> pl.DataFrame:
+        """Count the found values per source and column (:func:`~er_toolkit.placeholders.placeholder_counts`)."""
+        from er_toolkit.placeholders import placeholder_counts
+
+        return placeholder_counts(records, found, columns)
+
+    def null_placeholders(
+        self, records: pl.DataFrame, found: pl.DataFrame
+    ) -> pl.DataFrame:
+        """Set the found values to null (:func:`~er_toolkit.placeholders.null_placeholders`)."""
+        from er_toolkit.placeholders import null_placeholders
+
+        return null_placeholders(records, found)
 
     def height(self, frame: pl.DataFrame) -> int:
         """Return the frame's height."""

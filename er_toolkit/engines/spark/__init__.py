@@ -34,8 +34,10 @@ if TYPE_CHECKING:
     from er_toolkit.blocking import Blocker, KeyBlocker
     from er_toolkit.blocking.union import OnExplode
     from er_toolkit.compare import Comparison
+    from er_toolkit.derive import Derivation
     from er_toolkit.golden import GoldenConfig
     from er_toolkit.io import Source
+    from er_toolkit.placeholders import PlaceholderConfig
     from er_toolkit.schema import LinkType
     from er_toolkit.score.em import Patterns
     from er_toolkit.standardise.base import Steps
@@ -189,6 +191,14 @@ class SparkEngine:
 
         return self._persisted(prepare(self.spark, sources, columns=columns, keep=keep))
 
+    def derive(self, records: Any, derivations: Sequence[Derivation]) -> DataFrame:
+        """Add the derived columns per batch (:func:`~er_toolkit.derive.apply_derivations` on each)."""
+        from er_toolkit.engines.spark import _records
+
+        return self._persisted(
+            _records.derive(as_spark(self.spark, records), derivations)
+        )
+
     def standardise(
         self, records: DataFrame, steps: Steps
     ) -> tuple[DataFrame, pl.DataFrame]:
@@ -211,6 +221,32 @@ class SparkEngine:
         )
         return profile_frame(
             sample, columns=[c for c in columns if c in sample.columns]
+        )
+
+    def find_placeholders(
+        self, records: Any, config: PlaceholderConfig
+    ) -> pl.DataFrame:
+        """Find the placeholder values: values counted on Spark, judged per batch, the found ones here."""
+        from er_toolkit.engines.spark import _records
+
+        return _records.find_placeholders(as_spark(self.spark, records), config)
+
+    def placeholder_counts(
+        self, records: Any, found: pl.DataFrame, columns: Sequence[str]
+    ) -> pl.DataFrame:
+        """Count the found values per source and column (per batch, summed on Spark)."""
+        from er_toolkit.engines.spark import _records
+
+        return _records.placeholder_counts(
+            as_spark(self.spark, records), found, columns
+        )
+
+    def null_placeholders(self, records: Any, found: pl.DataFrame) -> DataFrame:
+        """Set the found values to null, batch by batch."""
+        from er_toolkit.engines.spark import _records
+
+        return self._persisted(
+            _records.null_placeholders(as_spark(self.spark, records), found)
         )
 
     def sample_here(self, records: Any) -> pl.DataFrame:

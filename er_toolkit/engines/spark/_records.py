@@ -16,8 +16,10 @@ from er_toolkit.engines.spark._frames import (
     fixed,
     is_spark_frame,
     map_batches,
+    persisted,
     spark_ready,
     spark_schema,
+    to_polars,
     to_spark,
     with_dense_rows,
 )
@@ -32,8 +34,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
+    from er_toolkit.derive import Derivation
     from er_toolkit.golden import GoldenConfig
     from er_toolkit.io import Source
+    from er_toolkit.placeholders import PlaceholderConfig
     from er_toolkit.standardise.base import Steps
 
 _RAW = "__raw__"
@@ -185,8 +189,6 @@ def standardise(records: DataFrame, steps: Steps) -> DataFrame:
 
 def sample_here(records: DataFrame, *, rows: int, seed: int = 0) -> pl.DataFrame:
     """Return the records here when there are at most ``rows``, else a seeded sample of about that many."""
-    from er_toolkit.engines.spark._frames import to_polars
-
     n = records.count()
     if n > rows:
         records = records.sample(fraction=min(rows / n * 1.05, 1.0), seed=seed)
@@ -286,3 +288,114 @@ def golden(
             yield from arrow(held)
 
     return ordered.mapInArrow(run, output)
+
+
+def derive(records: DataFrame, derivations: Sequence[Derivation]) -> DataFrame:
+    """Add the derived columns to each Arrow batch with :func:`~er_toolkit.derive.apply_derivations`.
+
+    A derivation reads the columns of its own record only, so batches give
+    the values the whole frame would. A derivation reading a missing column
+    is refused here, by the same check (run on an empty batch).
+    """
+    from er_toolkit.derive import apply_derivations
+
+    derivations = tuple(derivations)
+
+    def batch(frame: pl.DataFrame) -> pl.DataFrame:
+        return apply_derivations(frame, derivations)
+
+    return map_batches(records, batch)
+
+
+def find_placeholders(records: DataFrame, config: PlaceholderConfig) -> pl.DataFrame:
+    """Find the placeholder values as :func:`~er_toolkit.placeholders.find_placeholders` does.
+
+    Each batch's values are read by
+    :func:`~er_toolkit.placeholders.placeholder_keys`; Spark counts the
+    records (and ``distinct_by`` values) per value over every record;
+    the percentiles the frequency and date rules compare with are taken
+    here from the histogram of those counts
+    (:func:`~er_toolkit.placeholders.count_quantiles`); each batch of
+    counts is judged by :func:`~er_toolkit.placeholders.classify_placeholders`,
+    and only the placeholders come here.
+    """
+    from pyspark.sql import functions as F
+
+    from er_toolkit import placeholders as ph
+
+    ph.find_placeholders(empty_like(records), config)  # missing columns refused
+    reads = records.select(*config.reads)
+    frames = [pl.DataFrame(schema=ph.PLACEHOLDERS_SCHEMA)]
+    for column in config.columns:
+
+        def keys(batch: pl.DataFrame, column: str = column) -> pl.DataFrame:
+            return ph.placeholder_keys(batch, column, config)
+
+        aggregates = [F.count("*").alias("records")]
+        if config.distinct_by is not None:
+            by = F.col(ph._BY)  # nulls count as one value, as polars' n_unique
+            aggregates.append(
+                (F.countDistinct(by) + F.max(by.isNull().cast("int"))).alias(
+                    ph._DISTINCT
+                )
+            )
+        counts = persisted(map_batches(reads, keys).groupBy(ph._VALUE).agg(*aggregates))
+        histogram = to_polars(counts.groupBy("records").agg(F.count("*").alias("n")))
+        if histogram.is_empty():
+            counts.unpersist()
+            continue
+        p99, median = ph.count_quantiles(
+            histogram.get_column("records").to_numpy(),
+            histogram.get_column("n").to_numpy(),
+        )
+
+        def judged(
+            batch: pl.DataFrame,
+            column: str = column,
+            p99: float = p99,
+            median: float = median,
+        ) -> pl.DataFrame:
+            return ph.classify_placeholders(
+                batch, column, config, p99=p99, median=median
+            )
+
+        frames.append(to_polars(map_batches(counts, judged)))
+        counts.unpersist()
+    found = pl.concat(frames, how="vertical_relaxed")
+    return found.sort(["records", "column", "value"], descending=[True, False, False])
+
+
+def placeholder_counts(
+    records: DataFrame, found: pl.DataFrame, columns: Sequence[str]
+) -> pl.DataFrame:
+    """Count the ``found`` values per source and column: :func:`~er_toolkit.placeholders.placeholder_counts` per batch, summed."""
+    from pyspark.sql import functions as F
+
+    from er_toolkit.placeholders import placeholder_counts as counts_of
+
+    columns = tuple(columns)
+
+    def batch(frame: pl.DataFrame) -> pl.DataFrame:
+        return counts_of(frame, found, columns)
+
+    read = [c for c in (schema.SOURCE, *columns) if c in records.columns]
+    summed = (
+        map_batches(records.select(*read), batch)
+        .groupBy("source", "column")
+        .agg(F.sum("placeholders").alias("placeholders"))
+    )
+    return to_polars(summed).select(
+        pl.col("source").cast(pl.String),
+        pl.col("column").cast(pl.String),
+        pl.col("placeholders").cast(pl.UInt32),
+    )
+
+
+def null_placeholders(records: DataFrame, found: pl.DataFrame) -> DataFrame:
+    """Set the ``found`` values to null in each batch (:func:`~er_toolkit.placeholders.null_placeholders`)."""
+    from er_toolkit.placeholders import null_placeholders as nulled
+
+    def batch(frame: pl.DataFrame) -> pl.DataFrame:
+        return nulled(frame, found)
+
+    return map_batches(records, batch)
