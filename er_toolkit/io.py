@@ -547,14 +547,13 @@ def prepare_records(
     )
 
 
-def _validate_source(
-    frame: pl.DataFrame,
-    source: Source,
-    *,
-    columns: Sequence[str],
-    keep: Sequence[str],
-) -> pl.DataFrame:
-    label = f"source {source.name!r}"
+def check_reserved_names(
+    source: Source, *, columns: Sequence[str], keep: Sequence[str]
+) -> None:
+    """Refuse compared or kept columns named as the columns ``prepare_records`` writes.
+
+    Every engine's source validation calls this (it reads names only).
+    """
     reserved = (schema.ROW, schema.RECORD_ID, schema.SOURCE)
     clash = [
         c
@@ -563,22 +562,44 @@ def _validate_source(
     ]
     if clash:
         raise SchemaError(
-            f"{label}: column(s) {clash} in columns/keep clash with the names "
-            f"prepare_records writes {list(reserved)}; rename them first."
+            f"source {source.name!r}: column(s) {clash} in columns/keep clash with "
+            f"the names prepare_records writes {list(reserved)}; rename them first."
         )
-    if frame.height == 0:
-        raise EmptyInputError(f"{label} holds no records; expected at least one.")
+
+
+def check_source_columns(
+    source: Source, present: Sequence[str], *, columns: Sequence[str]
+) -> None:
+    """Refuse a source lacking its id column or a compared column.
+
+    Every engine's source validation calls this (it reads names only).
+    """
     wanted = [source.id_column, *columns]
-    missing = [c for c in dict.fromkeys(wanted) if c not in frame.columns]
+    missing = [c for c in dict.fromkeys(wanted) if c not in present]
     if missing:
         hint = ""
-        if frame.width == 1 and any(s in frame.columns[0] for s in ";\t|"):
+        if len(present) == 1 and any(s in present[0] for s in ";\t|"):
             hint = " It has one column whose name holds ';', '|' or a tab: is that the separator?"
         raise SchemaError(
-            f"{label} lacks column(s) {missing}; its columns are {frame.columns}. "
-            "Name the id column with id_column= and check the comparison columns."
-            + hint
+            f"source {source.name!r} lacks column(s) {missing}; its columns are "
+            f"{list(present)}. Name the id column with id_column= and check the "
+            "comparison columns." + hint
         )
+
+
+def _validate_source(
+    frame: pl.DataFrame,
+    source: Source,
+    *,
+    columns: Sequence[str],
+    keep: Sequence[str],
+) -> pl.DataFrame:
+    label = f"source {source.name!r}"
+    check_reserved_names(source, columns=columns, keep=keep)
+    if frame.height == 0:
+        raise EmptyInputError(f"{label} holds no records; expected at least one.")
+    check_source_columns(source, frame.columns, columns=columns)
+    wanted = [source.id_column, *columns]
     check_ids(frame.get_column(source.id_column), label=label)
     odd = {
         c: frame.schema[c]

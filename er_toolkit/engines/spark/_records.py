@@ -116,25 +116,12 @@ def _validated(
     from pyspark.sql import functions as F
     from pyspark.sql.types import IntegralType, StringType
 
+    from er_toolkit.io import check_reserved_names, check_source_columns
+
     label = f"source {source.name!r}"
-    reserved = (schema.ROW, schema.RECORD_ID, schema.SOURCE)
-    clash = [
-        c
-        for c in dict.fromkeys([*columns, *keep])
-        if c in reserved and not c == source.id_column == schema.RECORD_ID
-    ]
-    if clash:
-        raise SchemaError(
-            f"{label}: column(s) {clash} in columns/keep clash with the names "
-            f"prepare_records writes {list(reserved)}; rename them first."
-        )
+    check_reserved_names(source, columns=columns, keep=keep)
+    check_source_columns(source, frame.columns, columns=columns)
     wanted = [source.id_column, *columns]
-    missing = [c for c in dict.fromkeys(wanted) if c not in frame.columns]
-    if missing:
-        raise SchemaError(
-            f"{label} lacks column(s) {missing}; its columns are {frame.columns}. "
-            "Name the id column with id_column= and check the comparison columns."
-        )
     ids = F.col(source.id_column)
     id_type = frame.schema[source.id_column].dataType
     if not isinstance(id_type, (IntegralType, StringType)):
