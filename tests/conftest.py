@@ -42,3 +42,51 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_sqlite_template(tmp_path_factory: pytest.TempPathFactory):
+    """Create MLflow's SQLite schema once; each new test store starts as a copy of it.
+
+    MLflow builds a new SQLite tracking store by running its schema migrations
+    (several seconds each on this machine); dozens of tests each start their
+    own store in ``tmp_path``. The first migration goes into a template file,
+    and later new stores are copies of it: the same tables at the same
+    revision, with no experiment in them (MLflow then creates the default
+    experiment with the store's own artifact root, as it does for a fresh
+    file). Stores opened in a subprocess migrate as usual.
+    """
+    try:
+        import mlflow.store.db.utils as db_utils
+        from mlflow.store.model_registry import sqlalchemy_store as registry_store
+    except ImportError:  # mlflow missing: nothing to speed up
+        yield
+        return
+    import shutil
+
+    original = db_utils._initialize_tables
+    template = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+
+    def initialize_tables(engine) -> None:  # type: ignore[no-untyped-def]
+        database = engine.url.database
+        if (
+            engine.url.get_backend_name() != "sqlite"
+            or not database
+            or database == ":memory:"
+        ):
+            original(engine)
+            return
+        if not template.exists():
+            import sqlalchemy
+
+            building = sqlalchemy.create_engine(f"sqlite:///{template}")
+            original(building)
+            building.dispose()
+        engine.dispose()
+        shutil.copyfile(template, database)
+
+    db_utils._initialize_tables = initialize_tables
+    registry_store._initialize_tables = initialize_tables  # imported by name there
+    yield
+    db_utils._initialize_tables = original
+    registry_store._initialize_tables = original
