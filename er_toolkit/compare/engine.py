@@ -129,7 +129,7 @@ def compare_pairs(
 
     rapidfuzz_workers = -1 if workers is None else workers
 
-    def chunk(start: int) -> pl.DataFrame:
+    def chunk(start: int, rapidfuzz_workers: int = rapidfuzz_workers) -> pl.DataFrame:
         return _compare_chunk(
             records,
             pairs.slice(start, chunk_size),
@@ -150,8 +150,11 @@ def compare_pairs(
         parts = [chunk(0)]
         bar.update(parts[0].height)
         threads = min(workers or os.cpu_count() or 1, len(starts) - 1)
+        # Chunks in parallel threads each call rapidfuzz single-threaded, so
+        # the threads never number more than the cores (or ``workers``).
+        inner = rapidfuzz_workers if threads == 1 else 1
         with ThreadPoolExecutor(max_workers=threads) as pool:
-            for part in pool.map(chunk, starts[1:]):
+            for part in pool.map(lambda start: chunk(start, inner), starts[1:]):
                 parts.append(part)
                 bar.update(part.height)
     return pl.concat(parts)
