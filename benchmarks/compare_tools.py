@@ -3,7 +3,11 @@
 ``python -m benchmarks.compare_tools TOOL --data FILE --workdir DIR [--threshold P]
 [--input raw|clean]``
 
-TOOL is ``er_toolkit``, ``splink`` or ``recordlinkage``. FILE is a prepared
+TOOL is ``er_toolkit``, ``er_toolkit_hard``, ``splink`` or ``recordlinkage``;
+``er_toolkit_hard`` is er_toolkit with the config made for hard customer data
+(:data:`ER_TOOLKIT_HARD_CONFIG`: derived name columns, placeholders, swapped
+and initial name levels, one location comparison), on standardised records
+only. FILE is a prepared
 Parquet file (:mod:`benchmarks.compare_prepare`). The run writes to DIR:
 
 ``progress.json``
@@ -57,6 +61,9 @@ HERE = Path(__file__).resolve().parent
 ER_TOOLKIT_CONFIG = HERE / "configs" / "compare_er_toolkit.toml"
 #: The same model on raw records: standardisation in er_toolkit's clock.
 ER_TOOLKIT_RAW_CONFIG = HERE / "configs" / "compare_er_toolkit_raw.toml"
+#: er_toolkit set up for hard customers (households, swapped and packed names,
+#: placeholders); it reads the standardised records (``--input clean``).
+ER_TOOLKIT_HARD_CONFIG = HERE / "configs" / "compare_er_toolkit_hard.toml"
 
 #: Blocking rules for prediction (er_toolkit syntax: ``col[:n]`` is a prefix).
 BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
@@ -99,7 +106,9 @@ COLUMNS = (
     "postcode",
     "city",
 )
-TOOLS = ("er_toolkit", "splink", "recordlinkage")
+TOOLS = ("er_toolkit", "er_toolkit_hard", "splink", "recordlinkage")
+#: The tools a run compares unless told otherwise.
+DEFAULT_TOOLS = ("er_toolkit", "splink", "recordlinkage")
 
 
 class Clock:
@@ -141,7 +150,13 @@ def _rule_name(rule: tuple[str, ...]) -> str:
 # er_toolkit
 # --------------------------------------------------------------------------- #
 def run_er_toolkit(
-    data: Path, workdir: Path, threshold: float, clock: Clock, *, raw: bool = False
+    data: Path,
+    workdir: Path,
+    threshold: float,
+    clock: Clock,
+    *,
+    raw: bool = False,
+    config_path: Path | None = None,
 ) -> dict:
     """Run the whole training job, as ``er_toolkit.train`` does, every stage timed.
 
@@ -160,7 +175,7 @@ def run_er_toolkit(
     from er_toolkit.io import Source
     from er_toolkit.pipeline import Linker
 
-    path = ER_TOOLKIT_RAW_CONFIG if raw else ER_TOOLKIT_CONFIG
+    path = config_path or (ER_TOOLKIT_RAW_CONFIG if raw else ER_TOOLKIT_CONFIG)
     config = dataclasses.replace(LinkageConfig.from_toml(path), threshold=threshold)
     with clock.stage("load"):
         linker = Linker(config)
@@ -280,7 +295,7 @@ def run_er_toolkit(
             for s in scorer.sessions_
         ],
         "settings": {
-            "config": str(ER_TOOLKIT_CONFIG.relative_to(HERE.parent)),
+            "config": str(path.relative_to(HERE.parent)),
             "max_pairs_per_session": config.model.max_pairs_per_session,
             "prune_weak_links": config.clustering.prune_weak_links,
         },
@@ -644,18 +659,20 @@ RUNNERS: dict[str, Callable[[Path, Path, float, Clock], dict]] = {
 }
 
 #: Stages of each tool, in the order it runs them.
+_ER_TOOLKIT_STAGES = (
+    "load",
+    "standardise",
+    "block",
+    "compare",
+    "train",
+    "score",
+    "cluster",
+    "evaluate",
+    "mlflow",
+)
 STAGE_ORDER: dict[str, tuple[str, ...]] = {
-    "er_toolkit": (
-        "load",
-        "standardise",
-        "block",
-        "compare",
-        "train",
-        "score",
-        "cluster",
-        "evaluate",
-        "mlflow",
-    ),
+    "er_toolkit": _ER_TOOLKIT_STAGES,
+    "er_toolkit_hard": _ER_TOOLKIT_STAGES,
     "splink": ("load", "train", "block", "predict", "cluster"),
     "recordlinkage": ("load", "block", "compare", "train", "score", "cluster"),
 }
@@ -683,6 +700,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.tool == "er_toolkit":
         extra = run_er_toolkit(
             data, args.workdir, args.threshold, clock, raw=args.input == "raw"
+        )
+    elif args.tool == "er_toolkit_hard":
+        if args.input == "raw":
+            parser.error("er_toolkit_hard reads standardised records: --input clean")
+        extra = run_er_toolkit(
+            data,
+            args.workdir,
+            args.threshold,
+            clock,
+            config_path=ER_TOOLKIT_HARD_CONFIG,
         )
     else:
         extra = RUNNERS[args.tool](data, args.workdir, args.threshold, clock)
