@@ -272,6 +272,8 @@ class Linker:
                     self.engine.sample_here(raw),
                     self.engine.sample_here(records),
                     self.config.standardise,
+                    # polars: the profile holds the same counts, of every row
+                    profile=profile if isinstance(records, pl.DataFrame) else None,
                 )
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
