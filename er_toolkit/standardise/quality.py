@@ -643,8 +643,7 @@ def profile_standardisation(
     sources = _Sources.of(frame, source_column)
     names = _columns(frame, None, source_column)
     if source_column is not None and source_column in chains:
-        # pragma: no cover - the source column standardised: profile after
-        # standardising, with the new sources
+        # the sources themselves change: profile after standardising
         return _profile_standardisation_apart(frame, chains, source_column, top_n)
 
     def work(name: str) -> _ColumnWork:
@@ -737,7 +736,7 @@ def _profile_standardisation_apart(
     chains: Mapping[str, tuple[Standardiser, ...]],
     source_column: str,
     top_n: int,
-) -> tuple[pl.DataFrame, pl.DataFrame]:  # pragma: no cover - see the caller
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """:func:`profile_standardisation` when the source column is standardised."""
     columns = standardise_columns(frame, chains)
     standardised = standardised_frame(frame, columns, reasons=False)
