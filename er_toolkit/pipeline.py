@@ -272,6 +272,8 @@ class Linker:
                     self.engine.sample_here(raw),
                     self.engine.sample_here(records),
                     self.config.standardise,
+                    # polars: the profile holds the same counts, of every row
+                    profile=profile if isinstance(records, pl.DataFrame) else None,
                 )
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
@@ -340,21 +342,27 @@ class Linker:
         }
         link_type = self.config.link_type
         carried = [c for c in (schema.ROW, schema.SOURCE) if c in records.columns]
+        rules: list[tuple[ExactRule, dict[str, str]]] = []
         for blocker in blocking.compile():
             if not isinstance(blocker, ExactRule):
                 continue
             inputs = {c: source_of.get(c, c) for c in blocker.columns}
-            if not set(inputs.values()) <= set(records.columns):
-                continue
+            if set(inputs.values()) <= set(records.columns):
+                rules.append((blocker, inputs))
 
-            def screened(column: str, raw: str) -> pl.Expr:
-                value = pl.col(raw)
-                if records.schema[raw] == pl.String:
-                    value = value.str.strip_chars().str.to_lowercase().replace("", None)
-                return value.alias(column)
+        def screened(raw: str) -> pl.Expr:
+            value = pl.col(raw)
+            if records.schema[raw] == pl.String:
+                value = value.str.strip_chars().str.to_lowercase().replace("", None)
+            return value.alias(f"__screen_{raw}")
 
-            screen = records.select(
-                *carried, *[screened(c, raw) for c, raw in inputs.items()]
+        # Each input column screened once, however many rules read it.
+        raws = dict.fromkeys(raw for _, inputs in rules for raw in inputs.values())
+        screens = records.select(*carried, *[screened(raw) for raw in raws])
+        for blocker, inputs in rules:
+            screen = screens.select(
+                *carried,
+                *[pl.col(f"__screen_{raw}").alias(c) for c, raw in inputs.items()],
             )
             if blocker.count_pairs(screen, link_type=link_type) <= limit:
                 continue

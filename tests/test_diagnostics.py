@@ -9,6 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from er_toolkit import diagnostics
 from er_toolkit.compare import (
@@ -58,6 +60,35 @@ def test_a_standardiser_that_nulls_most_values_warns():
         "standardiser's options (region, country, formats)."
     ]
     assert "x1" not in caught[0]
+
+
+@given(
+    st.lists(
+        st.sampled_from(["07700 900123", "+46701234567", "n/a", "", "  ", "x1"])
+        | st.none(),
+        max_size=30,
+    ),
+    st.lists(st.sampled_from(["a", "b", None]), min_size=30, max_size=30),
+)
+@settings(max_examples=40, deadline=None)
+def test_the_profile_counts_give_the_same_warnings_as_the_frames(phones, sources):
+    from er_toolkit.standardise import PhoneStandardiser, profile_standardisation
+
+    before = pl.DataFrame(
+        {"source": sources[: len(phones)], "phone": phones, "other": phones},
+        schema={"source": pl.String, "phone": pl.String, "other": pl.String},
+    )
+    steps = {"phone": PhoneStandardiser(default_region="GB")}
+    after, profile = profile_standardisation(before, steps)
+    from_frames = _caught(
+        lambda: diagnostics.check_standardised(before, after, ["phone"])
+    )
+    from_profile = _caught(
+        lambda: diagnostics.check_standardised(
+            before, after, ["phone"], profile=profile
+        )
+    )
+    assert from_profile == from_frames
 
 
 def test_a_standardiser_that_keeps_most_values_is_quiet():

@@ -579,9 +579,10 @@ def map_columns(
         return list(pool.map(function, items))
 
 
-def _standardise_column(
+def standardise_column(
     frame: pl.DataFrame, column: str, chain: tuple[Standardiser, ...]
 ) -> Standardised:
+    """Run one column's chain of standardisers once per distinct value."""
     distinct, codes = distinct_codes(frame.get_column(column))
     tables: list[pl.DataFrame] = []
     current = distinct
@@ -596,7 +597,7 @@ def standardise_columns(
 ) -> dict[str, Standardised]:
     """Run each column's chain of standardisers once per distinct value."""
     done = map_columns(
-        lambda item: _standardise_column(frame, *item),
+        lambda item: standardise_column(frame, *item),
         list(chains.items()),
         rows=frame.height,
     )
@@ -638,25 +639,38 @@ def standardised_frame(
     Each column is replaced by its last standardiser's value; the parts of
     each standardiser, then the reason, follow the other columns.
     """
-    finals: dict[str, pl.Series] = {}
-    extras: dict[str, pl.Series] = {}
-    for column, done in columns.items():
-        fields: dict[str, pl.Series] = {}
-        for step, table in zip(done.steps, done.tables, strict=True):
-            fields.update(
-                {f"{column}_{part}": table.get_column(part) for part in step.parts}
-            )
-        if reasons:
-            fields[f"{column}_reason"] = done.reasons()
-        small = pl.DataFrame(
-            [
-                done.tables[-1].get_column(VALUE).alias(column),
-                *(s.alias(n) for n, s in fields.items()),
-            ]
+    return assemble_frame(
+        frame, [column_outputs(c, done, reasons=reasons) for c, done in columns.items()]
+    )
+
+
+def column_outputs(
+    column: str, done: Standardised, *, reasons: bool
+) -> tuple[pl.Series, dict[str, pl.Series]]:
+    """One column's rows for :func:`standardised_frame`: its value, then its extras."""
+    fields: dict[str, pl.Series] = {}
+    for step, table in zip(done.steps, done.tables, strict=True):
+        fields.update(
+            {f"{column}_{part}": table.get_column(part) for part in step.parts}
         )
-        rows = small.select(pl.all().gather(done.codes))
-        finals[column] = rows.get_column(column)
-        extras.update({name: rows.get_column(name) for name in fields})
+    if reasons:
+        fields[f"{column}_reason"] = done.reasons()
+    small = pl.DataFrame(
+        [
+            done.tables[-1].get_column(VALUE).alias(column),
+            *(s.alias(n) for n, s in fields.items()),
+        ]
+    )
+    rows = small.select(pl.all().gather(done.codes))
+    return rows.get_column(column), {name: rows.get_column(name) for name in fields}
+
+
+def assemble_frame(
+    frame: pl.DataFrame, outputs: Sequence[tuple[pl.Series, dict[str, pl.Series]]]
+) -> pl.DataFrame:
+    """``frame`` with the :func:`column_outputs` of its columns, extras last."""
+    finals = {value.name: value for value, _ in outputs}
+    extras = {name: s for _, fields in outputs for name, s in fields.items()}
     return frame.with_columns(**finals).with_columns(**extras)
 
 

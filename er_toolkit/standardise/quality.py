@@ -20,10 +20,14 @@ from er_toolkit.standardise.base import (
     BLANK,
     VALUE,
     Standardised,
+    Standardiser,
     Steps,
+    assemble_frame,
     check_steps,
+    column_outputs,
     distinct_codes,
     map_columns,
+    standardise_column,
     standardise_columns,
     standardised_frame,
 )
@@ -487,24 +491,31 @@ def _coded_input(
     return _Coded(*_text_pairs(done.distinct, pairs), done.reasons(), pairs)
 
 
+def _code_outputs(column: str, done: Standardised, raw: _Pairs) -> dict[str, _Coded]:
+    """Code the output columns (value and parts) of one standardised column.
+
+    ``raw`` holds the rows per source and distinct input value.
+    """
+    fields = {column: done.tables[-1].get_column(VALUE)}
+    for step, table in zip(done.steps, done.tables, strict=True):
+        fields.update(
+            {f"{column}_{part}": table.get_column(part) for part in step.parts}
+        )
+    out = {}
+    for name, values in fields.items():
+        distinct, codes = distinct_codes(values)
+        pairs = raw.regroup(codes.to_numpy(), distinct.len())
+        out[name] = _Coded(*_text_pairs(distinct, pairs))
+    return out
+
+
 def _coded_outputs(
     columns: Mapping[str, Standardised], raw: Mapping[str, _Pairs], *, rows: int
 ) -> dict[str, _Coded]:
     """Every output column of standardisation (values and parts), coded."""
 
     def code(column: str) -> dict[str, _Coded]:
-        done = columns[column]
-        fields = {column: done.tables[-1].get_column(VALUE)}
-        for step, table in zip(done.steps, done.tables, strict=True):
-            fields.update(
-                {f"{column}_{part}": table.get_column(part) for part in step.parts}
-            )
-        out = {}
-        for name, values in fields.items():
-            distinct, codes = distinct_codes(values)
-            pairs = raw[column].regroup(codes.to_numpy(), distinct.len())
-            out[name] = _Coded(*_text_pairs(distinct, pairs))
-        return out
+        return _code_outputs(column, columns[column], raw[column])
 
     coded: dict[str, _Coded] = {}
     for part in map_columns(code, list(columns), rows=rows):
@@ -628,42 +639,87 @@ def profile_standardisation(
     >>> p.select(columns).with_columns(pl.selectors.float().round(3)).rows()
     [('before', 1.0, 3, 0.667), ('after', 0.667, 1, None)]
     """
-    columns = standardise_columns(frame, check_steps(frame, steps, reasons=True))
-    standardised = standardised_frame(frame, columns, reasons=False)
+    chains = check_steps(frame, steps, reasons=True)
     sources = _Sources.of(frame, source_column)
     names = _columns(frame, None, source_column)
+    if source_column is not None and source_column in chains:
+        # the sources themselves change: profile after standardising
+        return _profile_standardisation_apart(frame, chains, source_column, top_n)
 
-    def code_and_profile(name: str) -> tuple[_Coded, pl.DataFrame]:
-        coded = _coded_input(frame, name, sources, columns.get(name))
-        return coded, _profile_column(sources, coded, name, top_n)
+    def work(name: str) -> _ColumnWork:
+        chain = chains.get(name)
+        return _work_column(frame, name, chain, sources, top_n, profiled=name in names)
 
-    done = dict(
-        zip(names, map_columns(code_and_profile, names, rows=frame.height), strict=True)
+    # Everything about a column in one task (standardise, profile before,
+    # code and profile the outputs), so threads wait for each other once;
+    # the standardised columns, the longest tasks, go first.
+    order = [*chains, *(name for name in names if name not in chains)]
+    done = dict(zip(order, map_columns(work, order, rows=frame.height), strict=True))
+    standardised = assemble_frame(
+        frame,
+        [out for column in chains if (out := done[column].outputs) is not None],
     )
-    inputs = {name: coded for name, (coded, _) in done.items()}
-    before = {name: profile for name, (_, profile) in done.items()}
-    same_sources = source_column is None or source_column not in columns
-    after_sources = (
-        sources if same_sources else _Sources.of(standardised, source_column)
-    )
-    # Rows per source and distinct input value, shared by both profiles.
-    raw = {
-        column: (
-            inputs[column].reason_pairs if same_sources and column in inputs else None
-        )
-        or _raw_pairs(after_sources, done)
-        for column, done in columns.items()
-    }
-    outputs = _coded_outputs(columns, raw, rows=frame.height)
+    before: dict[str, _Coded | pl.DataFrame] = {}
+    for name in names:
+        profile = done[name].before
+        assert profile is not None  # every profiled column has one
+        before[name] = profile
     after: dict[str, _Coded | pl.DataFrame] = {}
-    for name in _columns(standardised, None, source_column):
-        if name in outputs:
-            after[name] = outputs[name]
-        elif same_sources and name in before:
-            after[name] = before[name]  # unchanged column, same sources
-        else:  # pragma: no cover - only when the source column is standardised
-            after[name] = _code(standardised.get_column(name), after_sources)
-    profile = pl.concat(
+    for work_done in done.values():
+        after.update(work_done.after)
+    for name in names:
+        after.setdefault(name, before[name])  # unchanged column
+    after_names = _columns(standardised, None, source_column)
+    return standardised, _stage_profiles(
+        sources, before, sources, {name: after[name] for name in after_names}, top_n
+    )
+
+
+@dataclass(frozen=True)
+class _ColumnWork:
+    """One column's share of :func:`profile_standardisation`."""
+
+    before: pl.DataFrame | None
+    """Its profile before standardisation (None: a column not profiled)."""
+    after: dict[str, pl.DataFrame]
+    """The profiles of its outputs (value and parts), by output column."""
+    outputs: tuple[pl.Series, dict[str, pl.Series]] | None
+    """Its rows (see :func:`column_outputs`), when it is standardised."""
+
+
+def _work_column(
+    frame: pl.DataFrame,
+    name: str,
+    chain: tuple[Standardiser, ...] | None,
+    sources: _Sources,
+    top_n: int,
+    *,
+    profiled: bool,
+) -> _ColumnWork:
+    if chain is None:
+        coded = _code(frame.get_column(name), sources)
+        return _ColumnWork(_profile_column(sources, coded, name, top_n), {}, None)
+    done = standardise_column(frame, name, chain)
+    before = None
+    raw = _raw_pairs(sources, done)
+    if profiled:
+        coded = _Coded(*_text_pairs(done.distinct, raw), done.reasons(), raw)
+        before = _profile_column(sources, coded, name, top_n)
+    after = {
+        output: _profile_column(sources, out, output, top_n)
+        for output, out in _code_outputs(name, done, raw).items()
+    }
+    return _ColumnWork(before, after, column_outputs(name, done, reasons=False))
+
+
+def _stage_profiles(
+    sources: _Sources,
+    before: Mapping[str, _Coded | pl.DataFrame],
+    after_sources: _Sources,
+    after: Mapping[str, _Coded | pl.DataFrame],
+    top_n: int,
+) -> pl.DataFrame:
+    return pl.concat(
         [
             _profile(sources, before, top_n).select(
                 pl.lit("before").alias("stage"), pl.all()
@@ -673,7 +729,32 @@ def profile_standardisation(
             ),
         ]
     )
-    return standardised, profile
+
+
+def _profile_standardisation_apart(
+    frame: pl.DataFrame,
+    chains: Mapping[str, tuple[Standardiser, ...]],
+    source_column: str,
+    top_n: int,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`profile_standardisation` when the source column is standardised."""
+    columns = standardise_columns(frame, chains)
+    standardised = standardised_frame(frame, columns, reasons=False)
+    sources = _Sources.of(frame, source_column)
+    names = _columns(frame, None, source_column)
+    before: dict[str, _Coded | pl.DataFrame] = {
+        name: _coded_input(frame, name, sources, columns.get(name)) for name in names
+    }
+    after_sources = _Sources.of(standardised, source_column)
+    raw = {column: _raw_pairs(after_sources, done) for column, done in columns.items()}
+    outputs = _coded_outputs(columns, raw, rows=frame.height)
+    after: dict[str, _Coded | pl.DataFrame] = {}
+    for name in _columns(standardised, None, source_column):
+        if name in outputs:
+            after[name] = outputs[name]
+        else:
+            after[name] = _code(standardised.get_column(name), after_sources)
+    return standardised, _stage_profiles(sources, before, after_sources, after, top_n)
 
 
 def _labels(profile: pl.DataFrame) -> list[str]:
