@@ -215,11 +215,24 @@ class LookupIndex:
         """Return (query row, stored row) for each stored record sharing a key."""
         if keys.height == 0 or self.hashes.size == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        wanted = _key_hash(keys)
+        return self.candidates_of(
+            keys.get_column(schema.ROW).to_numpy(), _key_hash(keys)
+        )
+
+    def candidates_of(
+        self, rows: np.ndarray, wanted: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (query row, stored row) for each stored key hash among ``wanted``.
+
+        ``rows`` holds the query row of each wanted hash (as
+        :func:`_key_hash` hashes a key).
+        """
+        if wanted.size == 0 or self.hashes.size == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
         lo = np.searchsorted(self.hashes, wanted, side="left")
         hi = np.searchsorted(self.hashes, wanted, side="right")
         sizes = hi - lo
-        query = np.repeat(keys.get_column(schema.ROW).to_numpy(), sizes)
+        query = np.repeat(rows, sizes)
         starts = np.repeat(lo - np.cumsum(sizes) + sizes, sizes)
         positions = np.arange(sizes.sum()) + starts
         return query, self.key_rows[positions]
@@ -353,8 +366,10 @@ def lookup(
             query = index.memo.standardise(query)
         else:
             query, _ = apply_standardisers(query, config.standardise)
-    keys = block_keys(blockers, query)
-    q_rows, s_rows = index.candidates(keys)
+    if few and all(hasattr(b, "key_expression") for b in blockers):
+        q_rows, s_rows = index.candidates_of(*_query_key_hashes(blockers, query))
+    else:
+        q_rows, s_rows = index.candidates(block_keys(blockers, query))
     # each (query, stored) pair once, in a fixed order: ties resolve alike on both paths
     order = np.lexsort((s_rows, q_rows))
     q_rows, s_rows = q_rows[order], s_rows[order]
@@ -405,6 +420,36 @@ def lookup(
     ).select(list(result_schema))
 
 
+def _query_key_hashes(
+    blockers: Sequence[Any], query: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (query row, key hash) of every blocker's keys, all blockers in one query.
+
+    The hashes :func:`_key_hash` gives the keys :func:`block_keys` finds,
+    for blockers with a ``key_expression`` (exact rules).
+    """
+    hashes, valid = [], []
+    for i, blocker in enumerate(blockers):
+        key = blocker.key_expression().cast(pl.String)
+        hashes.append(
+            pl.concat_str(pl.lit(f"{i}\x1f"), key)
+            .hash(seed=0)
+            .fill_null(0)
+            .alias(f"h{i}")
+        )
+        valid.append(key.is_not_null().alias(f"v{i}"))
+    if not hashes:
+        return np.empty(0, np.int64), np.empty(0, np.uint64)
+    out = query.select(*hashes, *valid)
+    rows = np.arange(query.height, dtype=np.int64)
+    found_rows, found = [], []
+    for i in range(len(blockers)):
+        ok = out.get_column(f"v{i}").to_numpy()
+        found_rows.append(rows[ok])
+        found.append(out.get_column(f"h{i}").to_numpy()[ok])
+    return np.concatenate(found_rows), np.concatenate(found)
+
+
 def _compared(linker: Any) -> list[str]:
     return list(dict.fromkeys(c.column for c in linker.config.comparisons))
 
@@ -453,8 +498,8 @@ def _score_few(
     comparisons = linker.config.comparisons
     compared = _compared(linker)
     n = query.height
-    picked = pl.Series(q_rows, dtype=pl.UInt32)
-    left = {c: query.get_column(c).gather(picked) for c in compared}
+    picked = query.select(compared)[q_rows]  # one gather for every column
+    left = {c: picked.get_column(c) for c in compared}
     right = {c: stored.get_column(c) for c in compared}
     tf_rec = frequencies.per_record(query) if frequencies.columns else {}
     tf_pairs = {name: freq[q_rows].astype(np.float32) for name, freq in tf_rec.items()}
@@ -468,22 +513,19 @@ def _score_few(
         },
         workers=1,
     )
+    # the frozen frequencies replace the kernel's tf_ arrays (as with_columns would)
+    columns = {**arrays, **{schema.tf(name): f for name, f in tf_pairs.items()}}
+    # built from Series, never a query: nulls for the NaN similarities as made
     vectors = pl.DataFrame(
         [
             pl.Series(schema.ROW_L, q_rows, dtype=pl.UInt32),
             pl.Series(schema.ROW_R, np.arange(n, n + q_rows.size), dtype=pl.UInt32),
             *(
-                pl.Series(name, array).fill_nan(None)
-                if name.startswith(schema.SIM_PREFIX)
-                else pl.Series(name, array)
-                for name, array in arrays.items()
+                pl.Series(name, array, nan_to_null=name.startswith(schema.SIM_PREFIX))
+                for name, array in columns.items()
             ),
         ]
     )
-    if tf_pairs:
-        vectors = vectors.with_columns(
-            pl.Series(schema.tf(name), freq) for name, freq in tf_pairs.items()
-        )
     return linker.scorer_.predict(vectors, explain=True)
 
 
