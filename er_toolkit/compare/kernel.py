@@ -10,7 +10,12 @@ import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.compare.levels import level_matches
-from er_toolkit.compare.pair_values import ColumnEncoding, PairColumns, PairValues
+from er_toolkit.compare.pair_values import (
+    SMALL_ENCODING,
+    ColumnEncoding,
+    PairColumns,
+    PairValues,
+)
 from er_toolkit.compare.text_values import (
     DocumentFrequencies,
     check_document_frequencies,
@@ -206,6 +211,16 @@ def compare_batch(
                 f"column {column!r} holds {size}, another {n}."
             )
     rows = np.arange(n, dtype=np.int64)
+    if 2 * n <= SMALL_ENCODING:  # a few pairs: every column's strings in one query
+        for comparison in comparisons:
+            for l_col, r_col in comparison.column_pairs:
+                key = (l_col, r_col, comparison.date_format)
+                if key not in encodings:
+                    values = _stacked(l_col, r_col, left, right)
+                    encodings[key] = ColumnEncoding(
+                        values, date_format=comparison.date_format
+                    )
+        ColumnEncoding.prepare(list(encodings.values()))
     out: dict[str, np.ndarray] = {}
     for comparison in comparisons:
         date_format = comparison.date_format

@@ -111,16 +111,36 @@ class ColumnEncoding:
     @cached_property
     def strings(self) -> pl.Series:
         """The values as trimmed strings (``trim``); empty strings and NaN as null."""
-        s = self.values
-        if s.dtype.is_float():
-            s = s.fill_nan(None)
-        if s.dtype != pl.String:
-            s = s.cast(pl.String)
-        value = pl.lit(s)
+        # one query: every eager Series method is a query of its own
+        return pl.select(self._strings_expr(pl.lit(self.values))).to_series()
+
+    def _strings_expr(self, value: pl.Expr) -> pl.Expr:
+        """The expression of :attr:`strings` over ``value`` (the values)."""
+        dtype = self.values.dtype
+        if dtype.is_float():
+            value = value.fill_nan(None)
+        if dtype != pl.String:
+            value = value.cast(pl.String)
         if self.trim:
             value = value.str.strip_chars()
-        # one query: every eager Series method is a query of its own
-        return pl.select(pl.when(value.str.len_chars() > 0).then(value)).to_series()
+        return pl.when(value.str.len_chars() > 0).then(value)
+
+    @staticmethod
+    def prepare(encodings: Collection[ColumnEncoding]) -> None:
+        """Compute the :attr:`strings` of equally long encodings in one query.
+
+        What each encoding's own :attr:`strings` gives; for batches so small
+        that a polars query's fixed cost is most of the work.
+        """
+        todo = [e for e in encodings if "strings" not in e.__dict__]
+        if len(todo) < 2 or len({len(e.values) for e in todo}) != 1:
+            return
+        frame = pl.DataFrame([e.values.alias(f"c{i}") for i, e in enumerate(todo)])
+        out = frame.select(
+            e._strings_expr(pl.col(f"c{i}")).alias(f"c{i}") for i, e in enumerate(todo)
+        )
+        for i, e in enumerate(todo):
+            e.__dict__["strings"] = out.get_column(f"c{i}").alias(e.values.name)
 
     @property
     def small(self) -> bool:

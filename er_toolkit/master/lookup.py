@@ -20,6 +20,7 @@ from er_toolkit.standardise import apply_standardisers
 from er_toolkit.standardise.base import (
     Steps,
     check_steps,
+    replace_columns,
     standardise_columns,
     standardised_frame,
 )
@@ -96,7 +97,9 @@ class StandardiseMemo:
             done = standardise_columns(frame, {c: chains[c] for c in missing})
             fresh = standardised_frame(frame.select(missing), done, reasons=False)
             for column in missing:
-                part = fresh.select(self._names(column, chains[column]))
+                part = pl.DataFrame(
+                    [fresh.get_column(n) for n in self._names(column, chains[column])]
+                )
                 found[column] = part.rows()
                 self._remember(column, frame.get_column(column), part)
         finals: dict[str, pl.Series] = {}
@@ -107,7 +110,7 @@ class StandardiseMemo:
             for i, name in enumerate(self._names(column, chain)):
                 series = pl.Series(name, [r[i] for r in rows], dtype=types[name])
                 (finals if i == 0 else extras)[name] = series
-        return frame.with_columns(**finals).with_columns(**extras)
+        return replace_columns(frame, finals, extras)
 
     def _recall(self, column: str, values: pl.Series) -> list[tuple[Any, ...]] | None:
         """Return the remembered results of ``values``, or None if one is new."""

@@ -180,7 +180,7 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """
     n = values.len()
     dtype = values.dtype
-    if n == 0 or not (dtype.is_integer() or isinstance(dtype, _SAFE_TYPES)):
+    if n <= 1 or not (dtype.is_integer() or isinstance(dtype, _SAFE_TYPES)):
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
     hashes = values.hash(_HASH_SEED)
     unique = hashes.unique()
@@ -211,10 +211,16 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     return table.get_column("v").alias(values.name), joined.get_column("code")
 
 
-def _results(frame: pl.DataFrame, schema: Mapping[str, Any], rows: int) -> pl.DataFrame:
-    if frame.height != rows:  # pragma: no cover - guards the steps
+def _results(
+    frame: pl.LazyFrame, schema: Mapping[str, Any], rows: int
+) -> pl.DataFrame:
+    """Collect the columns of ``schema`` (cast to its types): one query with the steps."""
+    out = frame.select(
+        pl.col(name).cast(dtype) for name, dtype in schema.items()
+    ).collect()
+    if out.height != rows:  # pragma: no cover - guards the steps
         raise RuntimeError("A standardiser changed the number of rows.")
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+    return out
 
 
 def columnwise_frame(
@@ -228,8 +234,7 @@ def columnwise_frame(
     Returns the columns of ``schema``, one row per value; pass distinct
     values (see :func:`distinct_codes`) to run the steps once per value.
     """
-    built = build(values.to_frame(RAW).lazy()).collect()
-    return _results(built, schema, values.len())
+    return _results(build(values.to_frame(RAW).lazy()), schema, values.len())
 
 
 def columnwise(
@@ -398,16 +403,20 @@ def per_distinct_frame(
             for name in names
         ]
     )
-    joined = pl.concat([keys, every.select(pl.all().gather(codes))], how="horizontal")
+    joined = pl.concat([keys, every[codes]], how="horizontal")
     blank = pl.col("blank_check") == ""
-    joined = joined.with_columns(
-        pl.when(~blank).then(pl.col(name)).alias(name)
-        for name in names
-        if name != REASON
-    ).with_columns(
-        pl.when(blank).then(pl.lit(BLANK)).otherwise(pl.col(REASON)).alias(REASON)
+    filled = (
+        joined.lazy()
+        .with_columns(
+            pl.when(~blank).then(pl.col(name)).alias(name)
+            for name in names
+            if name != REASON
+        )
+        .with_columns(
+            pl.when(blank).then(pl.lit(BLANK)).otherwise(pl.col(REASON)).alias(REASON)
+        )
     )
-    return _results(joined, schema, values.len())
+    return _results(filled, schema, values.len())
 
 
 def per_distinct(
@@ -654,10 +663,24 @@ def standardised_frame(
                 *(s.alias(n) for n, s in fields.items()),
             ]
         )
-        rows = small.select(pl.all().gather(done.codes))
+        rows = small[done.codes]
         finals[column] = rows.get_column(column)
         extras.update({name: rows.get_column(name) for name in fields})
-    return frame.with_columns(**finals).with_columns(**extras)
+    return replace_columns(frame, finals, extras)
+
+
+def replace_columns(
+    frame: pl.DataFrame, finals: Mapping[str, pl.Series], extras: Mapping[str, pl.Series]
+) -> pl.DataFrame:
+    """``frame.with_columns(**finals).with_columns(**extras)``, built without a query.
+
+    Columns of ``finals`` replace those of ``frame`` in place; ``extras``
+    follow (replacing any of the same name where it stands).
+    """
+    out = {name: frame.get_column(name) for name in frame.columns}
+    for name, series in (*finals.items(), *extras.items()):
+        out[name] = series.alias(name)
+    return pl.DataFrame(list(out.values()))
 
 
 def issue_counts(columns: Mapping[str, Standardised]) -> pl.DataFrame:
