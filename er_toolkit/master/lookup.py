@@ -322,11 +322,10 @@ def _query_frame(record: Any, columns: Sequence[str]) -> pl.DataFrame:
             f"A lookup record needs at least one of the model's columns {list(columns)}; "
             f"got columns {frame.columns}."
         )
-    return frame.with_columns(
-        pl.lit(None, dtype=pl.String).alias(c)
-        for c in columns
-        if c not in frame.columns
-    )
+    missing = [c for c in columns if c not in frame.columns]
+    if not missing:
+        return frame
+    return frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in missing)
 
 
 def lookup(
@@ -355,14 +354,21 @@ def lookup(
     frame = _query_frame(record, config.columns)
     n = frame.height
     few = path == "few" or (path == "auto" and n <= FAST_MAX)
-    query = frame.with_columns(
-        pl.int_range(n, dtype=pl.UInt32).alias(schema.ROW),
-        (
-            pl.col(schema.SOURCE).cast(pl.String)
-            if schema.SOURCE in frame.columns
-            else pl.lit(_LOOKUP_SOURCE)
-        ).alias(schema.SOURCE),
-        pl.format("query:{}", pl.int_range(n)).alias(schema.RECORD_ID),
+    # what with_columns would give, built from Series (no query)
+    query = replace_columns(
+        frame,
+        {},
+        {
+            schema.ROW: pl.Series(np.arange(n, dtype=np.uint32)),
+            schema.SOURCE: (
+                frame.get_column(schema.SOURCE).cast(pl.String)
+                if schema.SOURCE in frame.columns
+                else pl.Series([_LOOKUP_SOURCE] * n, dtype=pl.String)
+            ),
+            schema.RECORD_ID: pl.Series(
+                [f"query:{i}" for i in range(n)], dtype=pl.String
+            ),
+        },
     )
     if config.standardise:
         if few and index.memo is not None:
@@ -392,8 +398,10 @@ def lookup(
     else:
         scored = _score_many(linker, query, stored, q_rows, frequencies)
     names = [c.name for c in config.comparisons]
-    best = (
-        scored.select(
+    # one query for the ranking, one for the answer: each query costs a fixed time
+    ranked = (
+        scored.lazy()
+        .select(
             pl.col(schema.ROW_L).cast(pl.Int64).alias(QUERY),
             schema.MATCH_PROBABILITY,
             schema.MATCH_WEIGHT,
@@ -414,13 +422,19 @@ def lookup(
         .unique([QUERY, schema.CLUSTER_ID], keep="first", maintain_order=True)
     )
     if top is not None:
-        best = best.filter(pl.int_range(pl.len()).over(QUERY) < top)
+        ranked = ranked.filter(pl.int_range(pl.len()).over(QUERY) < top)
+    best = ranked.collect()
     where = index.golden_ids.search_sorted(best.get_column(schema.CLUSTER_ID))
     golden = index.golden[np.minimum(where.to_numpy(), max(index.golden.height - 1, 0))]
-    return best.with_columns(
-        (pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_).alias(IS_MATCH),
-        golden.to_struct(GOLDEN) if golden.height else pl.lit(None).alias(GOLDEN),
-    ).select(list(result_schema))
+    return (
+        best.lazy()
+        .with_columns(
+            (pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_).alias(IS_MATCH),
+            golden.to_struct(GOLDEN) if golden.height else pl.lit(None).alias(GOLDEN),
+        )
+        .select(list(result_schema))
+        .collect()
+    )
 
 
 def _query_key_hashes(

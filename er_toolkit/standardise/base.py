@@ -357,20 +357,21 @@ def per_distinct_frame(
     """
     names = list(schema)
     key_of = key if key is not None else as_text
-    keys = values.to_frame("raw").select(
-        as_text(pl.col("raw")).alias("blank_check"),
-        key_of(pl.col("raw")).alias("key"),
-    )
-    unique, codes = distinct_codes(keys.get_column("key"))
     # Keys of blank values are never parsed (they get reason "blank"); a
     # non-blank value whose key is empty (a phone of only brackets) is
     # parsed like any other, so it gets the function's reason.
-    wanted = keys.select(
-        (pl.col("blank_check") != "") & pl.col("key").is_not_null()
-    ).to_series()
+    blank_check, key = as_text(pl.col("raw")), key_of(pl.col("raw"))
+    keyed = values.to_frame("raw").select(
+        blank_check.alias("blank_check"),
+        key.alias("key"),
+        ((blank_check != "") & key.is_not_null()).fill_null(False).alias("wanted"),
+    )
+    keys = pl.DataFrame([keyed.get_column("blank_check"), keyed.get_column("key")])
+    unique, codes = distinct_codes(keys.get_column("key"))
+    wanted = keyed.get_column("wanted").to_numpy()
     needed = np.zeros(unique.len(), dtype=bool)
-    needed[codes.filter(wanted.fill_null(False)).to_numpy()] = True
-    todo = unique.to_frame("key").with_row_index("__position").filter(pl.Series(needed))
+    needed[codes.to_numpy()[wanted]] = True
+    todo = unique.to_frame("key").with_row_index("__position")[np.flatnonzero(needed)]
     found = []
     if settle is not None and todo.height >= SETTLE_MIN_KEYS:
         settled = settle(todo.select("key"))
@@ -392,18 +393,18 @@ def per_distinct_frame(
         todo = todo.filter(pl.Series(left))
     rows = _map_distinct(function, todo.get_column("key").to_list())
     table = pl.DataFrame(rows, schema=dict(schema), orient="row")
-    found.append(pl.concat([todo.select("__position"), table], how="horizontal"))
-    results = pl.concat(found, how="vertical")
+    found.append(table.insert_column(0, todo.get_column("__position")))
+    results = found[0] if len(found) == 1 else pl.concat(found, how="vertical")
     positions = results.get_column("__position")
     every = pl.DataFrame(
         [
-            pl.Series(name, dtype=results.schema[name])
-            .extend_constant(None, unique.len())
-            .scatter(positions, results.get_column(name))
+            pl.Series(name, [None] * unique.len(), dtype=results.schema[name]).scatter(
+                positions, results.get_column(name)
+            )
             for name in names
         ]
     )
-    joined = pl.concat([keys, every[codes]], how="horizontal")
+    joined = pl.DataFrame([*keys.get_columns(), *every[codes].get_columns()])
     blank = pl.col("blank_check") == ""
     filled = (
         joined.lazy()
@@ -538,7 +539,7 @@ def standardise_values(
         table = struct.unnest("r").select(VALUE, REASON, *step.parts)
     if codes is None:
         return table
-    return table.select(pl.all().gather(codes))
+    return table[codes]
 
 
 @dataclasses.dataclass(frozen=True)
