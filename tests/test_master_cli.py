@@ -269,13 +269,17 @@ def test_init_from_a_registered_model_uri(
     with MasterStore.init(tmp_path / "from_json.duckdb", model_path) as direct:
         direct.apply(customers.head(300))
         with MasterStore.open(store, read_only=True) as opened:
-            assert direct.clusters().sort("source", "record_id").equals(
-                opened.clusters().sort("source", "record_id")
+            assert (
+                direct.clusters()
+                .sort("source", "record_id")
+                .equals(opened.clusters().sort("source", "record_id"))
             )
     # a version the registry does not hold: one line, no store left behind
     missing = f"models:/{linker.config.name}/99"
     other = str(tmp_path / "other.duckdb")
-    code = main(["init", "--store", other, "--model", missing, "--tracking-uri", tracking])
+    code = main(
+        ["init", "--store", other, "--model", missing, "--tracking-uri", tracking]
+    )
     assert code != 0
     assert "Could not fetch model" in capsys.readouterr().err
     assert not Path(other).exists()

@@ -115,7 +115,7 @@ class ColumnEncoding:
         return pl.select(self._strings_expr(pl.lit(self.values))).to_series()
 
     def _strings_expr(self, value: pl.Expr) -> pl.Expr:
-        """The expression of :attr:`strings` over ``value`` (the values)."""
+        """Return the expression of :attr:`strings` over ``value`` (the values)."""
         dtype = self.values.dtype
         if dtype.is_float():
             value = value.fill_nan(None)

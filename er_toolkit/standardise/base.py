@@ -211,9 +211,7 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     return table.get_column("v").alias(values.name), joined.get_column("code")
 
 
-def _results(
-    frame: pl.LazyFrame, schema: Mapping[str, Any], rows: int
-) -> pl.DataFrame:
+def _results(frame: pl.LazyFrame, schema: Mapping[str, Any], rows: int) -> pl.DataFrame:
     """Collect the columns of ``schema`` (cast to its types): one query with the steps."""
     out = frame.select(
         pl.col(name).cast(dtype) for name, dtype in schema.items()
@@ -671,7 +669,9 @@ def standardised_frame(
 
 
 def replace_columns(
-    frame: pl.DataFrame, finals: Mapping[str, pl.Series], extras: Mapping[str, pl.Series]
+    frame: pl.DataFrame,
+    finals: Mapping[str, pl.Series],
+    extras: Mapping[str, pl.Series],
 ) -> pl.DataFrame:
     """``frame.with_columns(**finals).with_columns(**extras)``, built without a query.
 
