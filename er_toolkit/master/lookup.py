@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -445,26 +446,30 @@ def _query_key_hashes(
     The hashes :func:`_key_hash` gives the keys :func:`block_keys` finds,
     for blockers with a ``key_expression`` (exact rules).
     """
-    hashes, valid = [], []
-    for i, blocker in enumerate(blockers):
-        key = blocker.key_expression().cast(pl.String)
-        hashes.append(
-            pl.concat_str(pl.lit(f"{i}\x1f"), key)
-            .hash(seed=0)
-            .fill_null(0)
-            .alias(f"h{i}")
-        )
-        valid.append(key.is_not_null().alias(f"v{i}"))
-    if not hashes:
+    if not blockers:
         return np.empty(0, np.int64), np.empty(0, np.uint64)
-    out = query.select(*hashes, *valid)
-    rows = np.arange(query.height, dtype=np.int64)
-    found_rows, found = [], []
-    for i in range(len(blockers)):
-        ok = out.get_column(f"v{i}").to_numpy()
-        found_rows.append(rows[ok])
-        found.append(out.get_column(f"h{i}").to_numpy()[ok])
-    return np.concatenate(found_rows), np.concatenate(found)
+    out = (
+        query.lazy()
+        .select(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("r"), *_keyed(tuple(blockers))
+        )
+        .unpivot(index="r")
+        .drop_nulls("value")
+        .select("r", pl.col("value").hash(seed=0))
+        .collect()
+    )
+    return out.get_column("r").to_numpy(), out.get_column("value").to_numpy()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(blockers: tuple[Any, ...]) -> list[pl.Expr]:
+    """Return each blocker's key as :func:`_key_hash` hashes it (position, unit separator, key), built once."""
+    return [
+        pl.concat_str(pl.lit(f"{i}\x1f"), b.key_expression().cast(pl.String)).alias(
+            f"k{i}"
+        )
+        for i, b in enumerate(blockers)
+    ]
 
 
 def _compared(linker: Any) -> list[str]:
