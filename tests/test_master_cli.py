@@ -227,6 +227,7 @@ def test_the_module_path_runs_the_same_verb(tmp_path: Path) -> None:
     assert done.stderr.startswith("error: No master store")
 
 
+@pytest.mark.slow  # logs and registers a model (about 45 s on the shared machine)
 def test_init_from_a_registered_model_uri(
     customers: pl.DataFrame,  # noqa: F811
     model_path: Path,  # noqa: F811

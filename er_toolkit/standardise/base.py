@@ -358,11 +358,11 @@ def per_distinct_frame(
     # Keys of blank values are never parsed (they get reason "blank"); a
     # non-blank value whose key is empty (a phone of only brackets) is
     # parsed like any other, so it gets the function's reason.
-    blank_check, key = as_text(pl.col("raw")), key_of(pl.col("raw"))
+    blank_check, keyed_by = as_text(pl.col("raw")), key_of(pl.col("raw"))
     keyed = values.to_frame("raw").select(
         blank_check.alias("blank_check"),
-        key.alias("key"),
-        ((blank_check != "") & key.is_not_null()).fill_null(False).alias("wanted"),
+        keyed_by.alias("key"),
+        ((blank_check != "") & keyed_by.is_not_null()).fill_null(False).alias("wanted"),
     )
     keys = pl.DataFrame([keyed.get_column("blank_check"), keyed.get_column("key")])
     unique, codes = distinct_codes(keys.get_column("key"))
