@@ -385,3 +385,89 @@ def test_compare_exports() -> None:
     assert {"compare_batch", "compare_pairs", "RecordEncoding"} <= set(compare.__all__)
     for name in compare.__all__:
         assert getattr(compare, name) is not None
+
+
+# ------------------------------------------------ few values: Python encodings
+_TEXTS = st.one_of(
+    st.none(),
+    st.text(
+        alphabet=st.sampled_from([*"ab Zé\t\u00a0\u2003\x1c\u0085ß", "ǅ", "😀"]),
+        max_size=6,
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(_TEXTS, min_size=1, max_size=40), cap=st.integers(1, 5))
+def test_small_encodings_equal_the_polars_ones(
+    values: list[str | None], cap: int
+) -> None:
+    """Up to SMALL_ENCODING values the codes, distinct strings, lengths and caps come
+    from Python and numpy: exactly what the polars expressions give."""
+    import warnings
+
+    from er_toolkit.compare import pair_values
+
+    def encode(small: int) -> dict[str, Any]:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(pair_values, "SMALL_ENCODING", small)
+            return _encoded(pair_values, small)
+
+    def _encoded(pair_values: Any, small: int) -> dict[str, Any]:
+        enc = pair_values.ColumnEncoding(
+            pl.Series("v", values), max_compared_length=cap
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            uniques = enc.uniques.tolist()
+        left = np.arange(len(values)) % max(enc.n_uniques, 1)
+        right = left[::-1].copy()
+        rows = np.arange(len(values))
+        pairs = pair_values.PairValues(enc, rows, rows[::-1].copy())
+        return {
+            "codes": enc.codes.tolist(),
+            "uniques": uniques,
+            "sorted": enc.uniques_series.to_list(),
+            "lengths": enc._lengths.tolist(),
+            "one_edit": enc.may_be_one_edit_apart(left, right).tolist()
+            if enc.n_uniques
+            else [],
+            "distinct": [a.tolist() for a in pairs.distinct_codes],
+            "jaro": pairs.similarity("jaro_winkler").tolist(),
+        }
+
+    np.testing.assert_equal(encode(10_000), encode(0))
+
+
+def test_compare_batch_of_a_few_pairs_equals_a_big_batch() -> None:
+    """A batch small enough for the one-query strings gives each pair what a big one does."""
+    rng = np.random.default_rng(3)
+    names = np.array(
+        [" ann", "anne ", "Zoë", "zoe", None, "", "ann-marie", "bob"], dtype=object
+    )
+    dates = np.array(
+        ["2001-02-03", "2001-03-02", "bad", None, " 2001-02-04"], dtype=object
+    )
+    left = {"name": rng.choice(names, 400), "dob": rng.choice(dates, 400)}
+    right = {"name": rng.choice(names, 400), "dob": rng.choice(dates, 400)}
+    comparisons = [
+        Comparison(
+            "name",
+            "name",
+            (
+                ExactLevel(),
+                SimilarityLevel(comparator="jaro_winkler", min_similarity=0.8),
+            ),
+        ),
+        Comparison("dob", "dob", (ExactLevel(), DateDifferenceLevel(max_days=31))),
+    ]
+    big = compare_batch(comparisons, left, right)
+    for start in range(0, 400, 7):
+        part = slice(start, start + 7)
+        few = compare_batch(
+            comparisons,
+            {c: v[part] for c, v in left.items()},
+            {c: v[part] for c, v in right.items()},
+        )
+        for name, array in big.items():
+            np.testing.assert_array_equal(few[name], array[part], err_msg=name)

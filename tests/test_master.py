@@ -439,6 +439,9 @@ def _probes(raw: pl.DataFrame, n: int, seed: int) -> list[dict[str, object]]:
         elif roll < 0.6 and isinstance(value, str) and len(value) > 2:
             i = rng.randrange(len(value))
             row[column] = value[:i] + value[i + 1 :]
+        elif roll < 0.7 and isinstance(value, str) and value:
+            # accents and odd spaces: the standardisers' non-ASCII paths
+            row[column] = f"\u00a0{value[0]}\u00e9{value[1:]} "
         out.append(row)
     strangers = generate_customers(n // 4, seed=seed + 1, n_sources=4)
     out += strangers.drop("entity_id", "record_id").to_dicts()

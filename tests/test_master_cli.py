@@ -225,3 +225,62 @@ def test_the_module_path_runs_the_same_verb(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.startswith("error: No master store")
+
+
+@pytest.mark.slow  # logs and registers a model (about 45 s on the shared machine)
+def test_init_from_a_registered_model_uri(
+    customers: pl.DataFrame,  # noqa: F811
+    model_path: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``store init --model models:/<name>/<version>`` reads a real MLflow registry (SQLite)."""
+    mlflow = pytest.importorskip("mlflow")
+    from er_toolkit.pipeline import Linker
+    from er_toolkit.track import log_training_run
+
+    linker = Linker.load(model_path)
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking)
+    try:
+        mlflow.create_experiment(
+            linker.config.experiment, artifact_location=(tmp_path / "art").as_uri()
+        )
+        info = log_training_run(linker, records=None, metrics={}, figures={})
+    finally:
+        mlflow.set_tracking_uri(before)
+    uri = f"models:/{linker.config.name}/{info['version']}"
+    batch = tmp_path / "batch.parquet"
+    customers.head(300).write_parquet(batch)
+    store = str(tmp_path / "master.duckdb")
+    argv = ["init", "--store", store, "--model", uri, "--tracking-uri", tracking]
+    assert main([*argv, "--input", str(batch), "--actor", "ops"]) == 0
+    assert "300 records" in capsys.readouterr().out
+
+    with MasterStore.open(store, read_only=True) as opened:
+        assert opened._db.frame("SELECT uri, actor FROM models").rows() == [
+            (uri, "ops")
+        ]
+        assert opened.linker.to_dict() == linker.to_dict()
+        probe = customers.row(0, named=True)
+        found = opened.lookup({k: v for k, v in probe.items() if k != "record_id"})
+        assert found.get_column("record_id")[0] == probe["record_id"]
+    # the same store from the model JSON: the registry changed nothing
+    with MasterStore.init(tmp_path / "from_json.duckdb", model_path) as direct:
+        direct.apply(customers.head(300))
+        with MasterStore.open(store, read_only=True) as opened:
+            assert (
+                direct.clusters()
+                .sort("source", "record_id")
+                .equals(opened.clusters().sort("source", "record_id"))
+            )
+    # a version the registry does not hold: one line, no store left behind
+    missing = f"models:/{linker.config.name}/99"
+    other = str(tmp_path / "other.duckdb")
+    code = main(
+        ["init", "--store", other, "--model", missing, "--tracking-uri", tracking]
+    )
+    assert code != 0
+    assert "Could not fetch model" in capsys.readouterr().err
+    assert not Path(other).exists()

@@ -112,27 +112,41 @@ class ExactRule:
         >>> ExactRule(("s", "d[:3]")).block_keys(recs).rows()
         [(0, '2:li3:199')]
         """
-        parts = [key_expr(k) for k in self.keys]
-        key = (
-            parts[0]
-            if len(parts) == 1
-            else pl.concat_str(
-                [
-                    piece
-                    for part in parts
-                    for piece in (
-                        part.str.len_chars().cast(pl.String),
-                        pl.lit(":"),
-                        part,
-                    )
-                ]
-            )
-        )
         return (
             records.lazy()
-            .select(pl.col(schema.ROW).cast(pl.UInt32), key.alias(schema.BLOCK_KEY))
+            .select(
+                pl.col(schema.ROW).cast(pl.UInt32),
+                self.key_expression().alias(schema.BLOCK_KEY),
+            )
             .drop_nulls(schema.BLOCK_KEY)
             .collect()
+        )
+
+    def key_expression(self) -> pl.Expr:
+        """Return the expression of each record's key (null where a key part is null).
+
+        What :meth:`block_keys` selects; a caller keying many rules at once
+        (a few-record lookup) selects them all in one query.
+
+        Examples
+        --------
+        >>> recs = pl.DataFrame({"s": ["li", None], "d": ["1990", "1991"]})
+        >>> recs.select(ExactRule(("s", "d[:3]")).key_expression()).to_series().to_list()
+        ['2:li3:199', None]
+        """
+        parts = [key_expr(k) for k in self.keys]
+        if len(parts) == 1:
+            return parts[0]
+        return pl.concat_str(
+            [
+                piece
+                for part in parts
+                for piece in (
+                    part.str.len_chars().cast(pl.String),
+                    pl.lit(":"),
+                    part,
+                )
+            ]
         )
 
     def _keyed(self, records: pl.DataFrame) -> pl.LazyFrame:

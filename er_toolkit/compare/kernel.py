@@ -10,7 +10,12 @@ import polars as pl
 
 from er_toolkit import schema
 from er_toolkit.compare.levels import level_matches
-from er_toolkit.compare.pair_values import ColumnEncoding, PairColumns, PairValues
+from er_toolkit.compare.pair_values import (
+    SMALL_ENCODING,
+    ColumnEncoding,
+    PairColumns,
+    PairValues,
+)
 from er_toolkit.compare.text_values import (
     DocumentFrequencies,
     check_document_frequencies,
@@ -206,6 +211,16 @@ def compare_batch(
                 f"column {column!r} holds {size}, another {n}."
             )
     rows = np.arange(n, dtype=np.int64)
+    if 2 * n <= SMALL_ENCODING:  # a few pairs: every column's strings in one query
+        for comparison in comparisons:
+            for l_col, r_col in comparison.column_pairs:
+                key = (l_col, r_col, comparison.date_format)
+                if key not in encodings:
+                    values = _stacked(l_col, r_col, left, right)
+                    encodings[key] = ColumnEncoding(
+                        values, date_format=comparison.date_format
+                    )
+        ColumnEncoding.prepare(list(encodings.values()))
     out: dict[str, np.ndarray] = {}
     for comparison in comparisons:
         date_format = comparison.date_format
@@ -286,6 +301,8 @@ def _stacked(
 ) -> pl.Series:
     """Return the left values of ``l_col`` followed by the right ones of ``r_col``."""
     lhs, rhs = _series(l_col, left[l_col]), _series(l_col, right[r_col])
+    if lhs.dtype == rhs.dtype:  # no supertype to find: one cheap append, not a query
+        return lhs.clone().append(rhs)
     try:
         return pl.concat(
             [lhs.to_frame(), rhs.to_frame()], how="vertical_relaxed"
@@ -316,12 +333,16 @@ def _left_frequencies(
             f"values' frequencies over the whole column; got keys "
             f"{sorted(frequencies)}."
         )
-    freq = _series(comparison.name, frequencies[comparison.name])
-    if len(freq) != n:
+    given = frequencies[comparison.name]
+    if isinstance(given, np.ndarray) and given.dtype.kind == "f":
+        out = given.astype(np.float64)  # NaN is null already
+    else:
+        freq = _series(comparison.name, given)
+        out = freq.cast(pl.Float64).fill_null(np.nan).to_numpy().copy()
+    if len(out) != n:
         raise SchemaError(
             f"term_frequencies[{comparison.name!r}] must hold one value per pair "
-            f"({n}); got {len(freq)}."
+            f"({n}); got {len(out)}."
         )
-    out = freq.cast(pl.Float64).fill_null(np.nan).to_numpy().copy()
     out[encoding.codes[:n] < 0] = np.nan
     return out

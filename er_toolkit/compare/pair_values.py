@@ -21,6 +21,23 @@ ValueKind = Literal["text", "number", "date", "numbers_in_text", "point"]
 numbers, or a ``"lat,lon"`` point. Values that do not read as the kind are null."""
 
 
+SMALL_ENCODING: Final = 256
+"""Up to this many values, a :class:`ColumnEncoding` finds its distinct values
+and codes in Python and numpy, not polars: the same codes, without a polars
+query's fixed cost (a few-record lookup compares a handful of pairs)."""
+
+
+def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the sorted distinct ``key`` values and each key's index into them."""
+    if key.size <= SMALL_ENCODING:
+        uniq, inverse = np.unique(key, return_inverse=True)
+        return uniq, inverse.astype(np.int64).reshape(-1)
+    # polars' parallel dense rank is np.unique's inverse, several times faster
+    series = pl.Series(key)
+    inverse = series.rank("dense").to_numpy().astype(np.int64) - 1
+    return series.unique().sort().to_numpy(), inverse
+
+
 def score_cutoff(min_similarity: float) -> float:
     """Return a rapidfuzz cutoff that keeps every similarity a level can accept.
 
@@ -94,14 +111,45 @@ class ColumnEncoding:
     @cached_property
     def strings(self) -> pl.Series:
         """The values as trimmed strings (``trim``); empty strings and NaN as null."""
-        s = self.values
-        if s.dtype.is_float():
-            s = s.fill_nan(None)
-        if s.dtype != pl.String:
-            s = s.cast(pl.String)
+        # one query: every eager Series method is a query of its own
+        return pl.select(self._strings_expr(pl.lit(self.values))).to_series()
+
+    def _strings_expr(self, value: pl.Expr) -> pl.Expr:
+        """Return the expression of :attr:`strings` over ``value`` (the values)."""
+        dtype = self.values.dtype
+        if dtype.is_float():
+            value = value.fill_nan(None)
+        if dtype != pl.String:
+            value = value.cast(pl.String)
         if self.trim:
-            s = s.str.strip_chars()
-        return pl.select(pl.when(s.str.len_chars() > 0).then(s)).to_series()
+            value = value.str.strip_chars()
+        return pl.when(value.str.len_chars() > 0).then(value)
+
+    @staticmethod
+    def prepare(encodings: Collection[ColumnEncoding]) -> None:
+        """Compute the :attr:`strings` of equally long encodings in one query.
+
+        What each encoding's own :attr:`strings` gives; for batches so small
+        that a polars query's fixed cost is most of the work.
+        """
+        todo = [e for e in encodings if "strings" not in e.__dict__]
+        if len(todo) < 2 or len({len(e.values) for e in todo}) != 1:
+            return
+        frame = pl.DataFrame([e.values.alias(f"c{i}") for i, e in enumerate(todo)])
+        out = frame.select(
+            e._strings_expr(pl.col(f"c{i}")).alias(f"c{i}") for i, e in enumerate(todo)
+        )
+        for i, e in enumerate(todo):
+            e.__dict__["strings"] = out.get_column(f"c{i}").alias(e.values.name)
+
+    @property
+    def small(self) -> bool:
+        """Whether the column is short enough to encode in Python (see :data:`SMALL_ENCODING`)."""
+        return len(self.values) <= SMALL_ENCODING
+
+    @cached_property
+    def _string_list(self) -> list[str | None]:
+        return self.strings.to_list()
 
     def part(self, pattern: str) -> ColumnEncoding:
         """Return the encoding of each value's first match of regex ``pattern``.
@@ -125,7 +173,14 @@ class ColumnEncoding:
         return self._parts[pattern]
 
     @cached_property
+    def _unique_list(self) -> list[str]:
+        # code point order: what polars' sort of UTF-8 bytes gives
+        return sorted({v for v in self._string_list if v is not None})
+
+    @cached_property
     def _sorted_uniques(self) -> pl.Series:
+        if self.small:
+            return pl.Series(self.strings.name, self._unique_list, dtype=pl.String)
         return self.strings.drop_nulls().unique().sort()
 
     @property
@@ -136,6 +191,12 @@ class ColumnEncoding:
     @cached_property
     def codes(self) -> np.ndarray:
         """Dense code of each record's value (-1 for null), in sorted value order."""
+        if self.small:
+            code = {v: i for i, v in enumerate(self._unique_list)}
+            return np.array(
+                [-1 if v is None else code[v] for v in self._string_list],
+                dtype=np.int32,
+            )
         uniques = self._sorted_uniques
         if uniques.is_empty():
             return np.full(len(self.strings), -1, dtype=np.int32)
@@ -157,6 +218,8 @@ class ColumnEncoding:
 
     @cached_property
     def _lengths(self) -> np.ndarray:
+        if self.small:  # characters (code points), as str.len_chars counts
+            return np.array([len(v) for v in self._unique_list], dtype=np.int64)
         return self._sorted_uniques.str.len_chars().to_numpy().astype(np.int64)
 
     def _halves(self, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -216,10 +279,19 @@ class ColumnEncoding:
     @cached_property
     def uniques(self) -> np.ndarray:
         """The distinct strings, indexed by code, cut at ``max_compared_length``."""
-        capped, cut = limits.cap_lengths(self._sorted_uniques, self.max_compared_length)
+        most = self.max_compared_length
+        if self.small:
+            values = self._unique_list
+            cut = np.flatnonzero(self._lengths > most)
+            capped = [v[:most] for v in values] if cut.size else values
+        else:
+            series, cut = limits.cap_lengths(self._sorted_uniques, most)
+            capped = series.to_list()
         if cut.size:
-            limits.warn_cut(self.values.name, cut, self.codes, self.max_compared_length)
-        return np.asarray(capped.to_list(), dtype=object)
+            limits.warn_cut(self.values.name, cut, self.codes, most)
+        out = np.empty(len(capped), dtype=object)
+        out[:] = capped
+        return out
 
     @cached_property
     def term_frequency(self) -> np.ndarray:
@@ -376,12 +448,9 @@ class PairValues:
         """Distinct differing (left, right) value codes, and the map back to pairs."""
         differ = self._differ
         n = max(self.encoding.n_uniques, 1)
-        key = pl.Series(
+        uniq, inverse = _distinct(
             self.codes_l[differ].astype(np.int64) * n + self.codes_r[differ]
         )
-        # polars' parallel dense rank is np.unique's inverse, several times faster
-        inverse = key.rank("dense").to_numpy().astype(np.int64) - 1
-        uniq = key.unique().sort().to_numpy()
         return uniq // n, uniq % n, inverse
 
     @cached_property
@@ -451,9 +520,9 @@ class PairValues:
         """
         both = ~self.null
         n = max(self.encoding.n_uniques, 1)
-        key = pl.Series(self.codes_l[both].astype(np.int64) * n + self.codes_r[both])
-        inverse = key.rank("dense").to_numpy().astype(np.int64) - 1
-        uniq = key.unique().sort().to_numpy()
+        uniq, inverse = _distinct(
+            self.codes_l[both].astype(np.int64) * n + self.codes_r[both]
+        )
         uniques = self.encoding.uniques
         out = np.zeros(len(self.codes_l), dtype=bool)
         if len(uniq):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -20,6 +21,7 @@ from er_toolkit.standardise import apply_standardisers
 from er_toolkit.standardise.base import (
     Steps,
     check_steps,
+    replace_columns,
     standardise_columns,
     standardised_frame,
 )
@@ -96,7 +98,9 @@ class StandardiseMemo:
             done = standardise_columns(frame, {c: chains[c] for c in missing})
             fresh = standardised_frame(frame.select(missing), done, reasons=False)
             for column in missing:
-                part = fresh.select(self._names(column, chains[column]))
+                part = pl.DataFrame(
+                    [fresh.get_column(n) for n in self._names(column, chains[column])]
+                )
                 found[column] = part.rows()
                 self._remember(column, frame.get_column(column), part)
         finals: dict[str, pl.Series] = {}
@@ -107,7 +111,7 @@ class StandardiseMemo:
             for i, name in enumerate(self._names(column, chain)):
                 series = pl.Series(name, [r[i] for r in rows], dtype=types[name])
                 (finals if i == 0 else extras)[name] = series
-        return frame.with_columns(**finals).with_columns(**extras)
+        return replace_columns(frame, finals, extras)
 
     def _recall(self, column: str, values: pl.Series) -> list[tuple[Any, ...]] | None:
         """Return the remembered results of ``values``, or None if one is new."""
@@ -215,11 +219,24 @@ class LookupIndex:
         """Return (query row, stored row) for each stored record sharing a key."""
         if keys.height == 0 or self.hashes.size == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
-        wanted = _key_hash(keys)
+        return self.candidates_of(
+            keys.get_column(schema.ROW).to_numpy(), _key_hash(keys)
+        )
+
+    def candidates_of(
+        self, rows: np.ndarray, wanted: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (query row, stored row) for each stored key hash among ``wanted``.
+
+        ``rows`` holds the query row of each wanted hash (as
+        :func:`_key_hash` hashes a key).
+        """
+        if wanted.size == 0 or self.hashes.size == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
         lo = np.searchsorted(self.hashes, wanted, side="left")
         hi = np.searchsorted(self.hashes, wanted, side="right")
         sizes = hi - lo
-        query = np.repeat(keys.get_column(schema.ROW).to_numpy(), sizes)
+        query = np.repeat(rows, sizes)
         starts = np.repeat(lo - np.cumsum(sizes) + sizes, sizes)
         positions = np.arange(sizes.sum()) + starts
         return query, self.key_rows[positions]
@@ -306,11 +323,10 @@ def _query_frame(record: Any, columns: Sequence[str]) -> pl.DataFrame:
             f"A lookup record needs at least one of the model's columns {list(columns)}; "
             f"got columns {frame.columns}."
         )
-    return frame.with_columns(
-        pl.lit(None, dtype=pl.String).alias(c)
-        for c in columns
-        if c not in frame.columns
-    )
+    missing = [c for c in columns if c not in frame.columns]
+    if not missing:
+        return frame
+    return frame.with_columns(pl.lit(None, dtype=pl.String).alias(c) for c in missing)
 
 
 def lookup(
@@ -339,22 +355,31 @@ def lookup(
     frame = _query_frame(record, config.columns)
     n = frame.height
     few = path == "few" or (path == "auto" and n <= FAST_MAX)
-    query = frame.with_columns(
-        pl.int_range(n, dtype=pl.UInt32).alias(schema.ROW),
-        (
-            pl.col(schema.SOURCE).cast(pl.String)
-            if schema.SOURCE in frame.columns
-            else pl.lit(_LOOKUP_SOURCE)
-        ).alias(schema.SOURCE),
-        pl.format("query:{}", pl.int_range(n)).alias(schema.RECORD_ID),
+    # what with_columns would give, built from Series (no query)
+    query = replace_columns(
+        frame,
+        {},
+        {
+            schema.ROW: pl.Series(np.arange(n, dtype=np.uint32)),
+            schema.SOURCE: (
+                frame.get_column(schema.SOURCE).cast(pl.String)
+                if schema.SOURCE in frame.columns
+                else pl.Series([_LOOKUP_SOURCE] * n, dtype=pl.String)
+            ),
+            schema.RECORD_ID: pl.Series(
+                [f"query:{i}" for i in range(n)], dtype=pl.String
+            ),
+        },
     )
     if config.standardise:
         if few and index.memo is not None:
             query = index.memo.standardise(query)
         else:
             query, _ = apply_standardisers(query, config.standardise)
-    keys = block_keys(blockers, query)
-    q_rows, s_rows = index.candidates(keys)
+    if few and all(hasattr(b, "key_expression") for b in blockers):
+        q_rows, s_rows = index.candidates_of(*_query_key_hashes(blockers, query))
+    else:
+        q_rows, s_rows = index.candidates(block_keys(blockers, query))
     # each (query, stored) pair once, in a fixed order: ties resolve alike on both paths
     order = np.lexsort((s_rows, q_rows))
     q_rows, s_rows = q_rows[order], s_rows[order]
@@ -374,8 +399,10 @@ def lookup(
     else:
         scored = _score_many(linker, query, stored, q_rows, frequencies)
     names = [c.name for c in config.comparisons]
-    best = (
-        scored.select(
+    # one query for the ranking, one for the answer: each query costs a fixed time
+    ranked = (
+        scored.lazy()
+        .select(
             pl.col(schema.ROW_L).cast(pl.Int64).alias(QUERY),
             schema.MATCH_PROBABILITY,
             schema.MATCH_WEIGHT,
@@ -396,13 +423,53 @@ def lookup(
         .unique([QUERY, schema.CLUSTER_ID], keep="first", maintain_order=True)
     )
     if top is not None:
-        best = best.filter(pl.int_range(pl.len()).over(QUERY) < top)
+        ranked = ranked.filter(pl.int_range(pl.len()).over(QUERY) < top)
+    best = ranked.collect()
     where = index.golden_ids.search_sorted(best.get_column(schema.CLUSTER_ID))
     golden = index.golden[np.minimum(where.to_numpy(), max(index.golden.height - 1, 0))]
-    return best.with_columns(
-        (pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_).alias(IS_MATCH),
-        golden.to_struct(GOLDEN) if golden.height else pl.lit(None).alias(GOLDEN),
-    ).select(list(result_schema))
+    return (
+        best.lazy()
+        .with_columns(
+            (pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_).alias(IS_MATCH),
+            golden.to_struct(GOLDEN) if golden.height else pl.lit(None).alias(GOLDEN),
+        )
+        .select(list(result_schema))
+        .collect()
+    )
+
+
+def _query_key_hashes(
+    blockers: Sequence[Any], query: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (query row, key hash) of every blocker's keys, all blockers in one query.
+
+    The hashes :func:`_key_hash` gives the keys :func:`block_keys` finds,
+    for blockers with a ``key_expression`` (exact rules).
+    """
+    if not blockers:
+        return np.empty(0, np.int64), np.empty(0, np.uint64)
+    out = (
+        query.lazy()
+        .select(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("r"), *_keyed(tuple(blockers))
+        )
+        .unpivot(index="r")
+        .drop_nulls("value")
+        .select("r", pl.col("value").hash(seed=0))
+        .collect()
+    )
+    return out.get_column("r").to_numpy(), out.get_column("value").to_numpy()
+
+
+@functools.lru_cache(maxsize=8)
+def _keyed(blockers: tuple[Any, ...]) -> list[pl.Expr]:
+    """Return each blocker's key as :func:`_key_hash` hashes it (position, unit separator, key), built once."""
+    return [
+        pl.concat_str(pl.lit(f"{i}\x1f"), b.key_expression().cast(pl.String)).alias(
+            f"k{i}"
+        )
+        for i, b in enumerate(blockers)
+    ]
 
 
 def _compared(linker: Any) -> list[str]:
@@ -453,8 +520,8 @@ def _score_few(
     comparisons = linker.config.comparisons
     compared = _compared(linker)
     n = query.height
-    picked = pl.Series(q_rows, dtype=pl.UInt32)
-    left = {c: query.get_column(c).gather(picked) for c in compared}
+    picked = query.select(compared)[q_rows]  # one gather for every column
+    left = {c: picked.get_column(c) for c in compared}
     right = {c: stored.get_column(c) for c in compared}
     tf_rec = frequencies.per_record(query) if frequencies.columns else {}
     tf_pairs = {name: freq[q_rows].astype(np.float32) for name, freq in tf_rec.items()}
@@ -468,22 +535,19 @@ def _score_few(
         },
         workers=1,
     )
+    # the frozen frequencies replace the kernel's tf_ arrays (as with_columns would)
+    columns = {**arrays, **{schema.tf(name): f for name, f in tf_pairs.items()}}
+    # built from Series, never a query: nulls for the NaN similarities as made
     vectors = pl.DataFrame(
         [
             pl.Series(schema.ROW_L, q_rows, dtype=pl.UInt32),
             pl.Series(schema.ROW_R, np.arange(n, n + q_rows.size), dtype=pl.UInt32),
             *(
-                pl.Series(name, array).fill_nan(None)
-                if name.startswith(schema.SIM_PREFIX)
-                else pl.Series(name, array)
-                for name, array in arrays.items()
+                pl.Series(name, array, nan_to_null=name.startswith(schema.SIM_PREFIX))
+                for name, array in columns.items()
             ),
         ]
     )
-    if tf_pairs:
-        vectors = vectors.with_columns(
-            pl.Series(schema.tf(name), freq) for name, freq in tf_pairs.items()
-        )
     return linker.scorer_.predict(vectors, explain=True)
 
 

@@ -180,7 +180,7 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """
     n = values.len()
     dtype = values.dtype
-    if n == 0 or not (dtype.is_integer() or isinstance(dtype, _SAFE_TYPES)):
+    if n <= 1 or not (dtype.is_integer() or isinstance(dtype, _SAFE_TYPES)):
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
     hashes = values.hash(_HASH_SEED)
     unique = hashes.unique()
@@ -211,10 +211,14 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     return table.get_column("v").alias(values.name), joined.get_column("code")
 
 
-def _results(frame: pl.DataFrame, schema: Mapping[str, Any], rows: int) -> pl.DataFrame:
-    if frame.height != rows:  # pragma: no cover - guards the steps
+def _results(frame: pl.LazyFrame, schema: Mapping[str, Any], rows: int) -> pl.DataFrame:
+    """Collect the columns of ``schema`` (cast to its types): one query with the steps."""
+    out = frame.select(
+        pl.col(name).cast(dtype) for name, dtype in schema.items()
+    ).collect()
+    if out.height != rows:  # pragma: no cover - guards the steps
         raise RuntimeError("A standardiser changed the number of rows.")
-    return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
+    return out
 
 
 def columnwise_frame(
@@ -228,8 +232,7 @@ def columnwise_frame(
     Returns the columns of ``schema``, one row per value; pass distinct
     values (see :func:`distinct_codes`) to run the steps once per value.
     """
-    built = build(values.to_frame(RAW).lazy()).collect()
-    return _results(built, schema, values.len())
+    return _results(build(values.to_frame(RAW).lazy()), schema, values.len())
 
 
 def columnwise(
@@ -352,20 +355,21 @@ def per_distinct_frame(
     """
     names = list(schema)
     key_of = key if key is not None else as_text
-    keys = values.to_frame("raw").select(
-        as_text(pl.col("raw")).alias("blank_check"),
-        key_of(pl.col("raw")).alias("key"),
-    )
-    unique, codes = distinct_codes(keys.get_column("key"))
     # Keys of blank values are never parsed (they get reason "blank"); a
     # non-blank value whose key is empty (a phone of only brackets) is
     # parsed like any other, so it gets the function's reason.
-    wanted = keys.select(
-        (pl.col("blank_check") != "") & pl.col("key").is_not_null()
-    ).to_series()
+    blank_check, keyed_by = as_text(pl.col("raw")), key_of(pl.col("raw"))
+    keyed = values.to_frame("raw").select(
+        blank_check.alias("blank_check"),
+        keyed_by.alias("key"),
+        ((blank_check != "") & keyed_by.is_not_null()).fill_null(False).alias("wanted"),
+    )
+    keys = pl.DataFrame([keyed.get_column("blank_check"), keyed.get_column("key")])
+    unique, codes = distinct_codes(keys.get_column("key"))
+    wanted = keyed.get_column("wanted").to_numpy()
     needed = np.zeros(unique.len(), dtype=bool)
-    needed[codes.filter(wanted.fill_null(False)).to_numpy()] = True
-    todo = unique.to_frame("key").with_row_index("__position").filter(pl.Series(needed))
+    needed[codes.to_numpy()[wanted]] = True
+    todo = unique.to_frame("key").with_row_index("__position")[np.flatnonzero(needed)]
     found = []
     if settle is not None and todo.height >= SETTLE_MIN_KEYS:
         settled = settle(todo.select("key"))
@@ -387,27 +391,31 @@ def per_distinct_frame(
         todo = todo.filter(pl.Series(left))
     rows = _map_distinct(function, todo.get_column("key").to_list())
     table = pl.DataFrame(rows, schema=dict(schema), orient="row")
-    found.append(pl.concat([todo.select("__position"), table], how="horizontal"))
-    results = pl.concat(found, how="vertical")
+    found.append(table.insert_column(0, todo.get_column("__position")))
+    results = found[0] if len(found) == 1 else pl.concat(found, how="vertical")
     positions = results.get_column("__position")
     every = pl.DataFrame(
         [
-            pl.Series(name, dtype=results.schema[name])
-            .extend_constant(None, unique.len())
-            .scatter(positions, results.get_column(name))
+            pl.Series(name, [None] * unique.len(), dtype=results.schema[name]).scatter(
+                positions, results.get_column(name)
+            )
             for name in names
         ]
     )
-    joined = pl.concat([keys, every.select(pl.all().gather(codes))], how="horizontal")
+    joined = pl.DataFrame([*keys.get_columns(), *every[codes].get_columns()])
     blank = pl.col("blank_check") == ""
-    joined = joined.with_columns(
-        pl.when(~blank).then(pl.col(name)).alias(name)
-        for name in names
-        if name != REASON
-    ).with_columns(
-        pl.when(blank).then(pl.lit(BLANK)).otherwise(pl.col(REASON)).alias(REASON)
+    filled = (
+        joined.lazy()
+        .with_columns(
+            pl.when(~blank).then(pl.col(name)).alias(name)
+            for name in names
+            if name != REASON
+        )
+        .with_columns(
+            pl.when(blank).then(pl.lit(BLANK)).otherwise(pl.col(REASON)).alias(REASON)
+        )
     )
-    return _results(joined, schema, values.len())
+    return _results(filled, schema, values.len())
 
 
 def per_distinct(
@@ -529,7 +537,7 @@ def standardise_values(
         table = struct.unnest("r").select(VALUE, REASON, *step.parts)
     if codes is None:
         return table
-    return table.select(pl.all().gather(codes))
+    return table[codes]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -661,7 +669,7 @@ def column_outputs(
             *(s.alias(n) for n, s in fields.items()),
         ]
     )
-    rows = small.select(pl.all().gather(done.codes))
+    rows = small[done.codes]
     return rows.get_column(column), {name: rows.get_column(name) for name in fields}
 
 
@@ -671,7 +679,23 @@ def assemble_frame(
     """``frame`` with the :func:`column_outputs` of its columns, extras last."""
     finals = {value.name: value for value, _ in outputs}
     extras = {name: s for _, fields in outputs for name, s in fields.items()}
-    return frame.with_columns(**finals).with_columns(**extras)
+    return replace_columns(frame, finals, extras)
+
+
+def replace_columns(
+    frame: pl.DataFrame,
+    finals: Mapping[str, pl.Series],
+    extras: Mapping[str, pl.Series],
+) -> pl.DataFrame:
+    """``frame.with_columns(**finals).with_columns(**extras)``, built without a query.
+
+    Columns of ``finals`` replace those of ``frame`` in place; ``extras``
+    follow (replacing any of the same name where it stands).
+    """
+    out = {name: frame.get_column(name) for name in frame.columns}
+    for name, series in (*finals.items(), *extras.items()):
+        out[name] = series.alias(name)
+    return pl.DataFrame(list(out.values()))
 
 
 def issue_counts(columns: Mapping[str, Standardised]) -> pl.DataFrame:

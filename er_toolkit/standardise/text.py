@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Literal
 
+import numpy as np
 import polars as pl
 
 from er_toolkit.standardise.base import (
@@ -47,6 +48,10 @@ APOSTROPHES: Final = "['`\u2018\u2019\u02bc]"
 """Characters removed as apostrophes (``O'Neil`` → ``ONeil``)."""
 
 
+_FEW_VALUES: Final = 64
+"""Up to this many values, :func:`unless_ascii` tests them in Python, not in a query."""
+
+
 def unless_ascii(values: pl.Expr, change: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
     """Apply ``change`` only to the values that are not all ASCII.
 
@@ -63,10 +68,16 @@ def unless_ascii(values: pl.Expr, change: Callable[[pl.Expr], pl.Expr]) -> pl.Ex
     """
 
     def run(series: pl.Series) -> pl.Series:
-        other = (series.str.len_bytes() != series.str.len_chars()).fill_null(False)
-        if not other.any():
-            return series
-        rows = other.arg_true()
+        if len(series) <= _FEW_VALUES:  # ASCII: as many bytes as characters
+            found = [v is not None and not v.isascii() for v in series.to_list()]
+            if not any(found):
+                return series
+            rows = pl.Series(np.flatnonzero(found), dtype=pl.UInt32)
+        else:
+            other = (series.str.len_bytes() != series.str.len_chars()).fill_null(False)
+            if not other.any():
+                return series
+            rows = other.arg_true()
         changed = series.gather(rows).to_frame("v").select(change(pl.col("v")))
         return series.clone().scatter(rows, changed.to_series())
 
