@@ -35,6 +35,8 @@ class RecordEncoding:
         self.max_compared_length = limits.max_compared_length(max_compared_length)
         self._columns: dict[tuple[str, str | None], ColumnEncoding] = {}
         self._pairs: dict[tuple[str, str, str | None], ColumnEncoding] = {}
+        self.shape = (records.height, tuple(records.columns))
+        """Rows and column names of the records when encoded."""
 
     def column(self, name: str, *, date_format: str | None = None) -> ColumnEncoding:
         """Return the encoding of column ``name``."""
