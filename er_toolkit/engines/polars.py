@@ -194,23 +194,35 @@ class PolarsEngine:
     ) -> pl.DataFrame:
         """Count each blocker's pairs (:func:`~er_toolkit.blocking.count_rule_pairs`).
 
-        Exact rules on plain columns are counted from the kept column
-        encodings (:meth:`exact_key_codes`) when there are some: the same
-        counts, without grouping the key strings again.
+        Exact rules on plain columns are counted from the records' column
+        encodings (:meth:`exact_key_codes`; the codes are those a compare of
+        the same records reads), other blockers by their own
+        ``count_pairs``. Each count is kept with the encoding, so blocking,
+        training and the blocking report count a rule once.
         """
-        from er_toolkit.blocking import count_rule_pairs
         from er_toolkit.blocking.base import source_codes
 
-        codes = [self.exact_key_codes(records, b) for b in blockers]
-        if any(c is None for c in codes):
-            return count_rule_pairs(records, blockers, link_type=link_type)
+        encoding = self._encoding_of(records)
         cross = link_type == "link" and schema.SOURCE in records.columns
-        sources = source_codes(records) if cross else None
+        counts = []
+        for blocker in blockers:
+            memo = (blocker, link_type)
+            try:
+                known = encoding.pair_counts.get(memo)
+            except TypeError:  # a blocker with unhashable options: not kept
+                memo, known = None, None
+            if known is None:
+                codes = self.exact_key_codes(records, blocker)
+                known = (
+                    int(blocker.count_pairs(records, link_type=link_type))
+                    if codes is None
+                    else key_pairs(codes, source_codes(records) if cross else None)
+                )
+                if memo is not None:
+                    encoding.pair_counts[memo] = known
+            counts.append(known)
         return pl.DataFrame(
-            {
-                schema.BLOCKED_BY: [b.name for b in blockers],
-                "pairs": [key_pairs(c, sources) for c in codes if c is not None],
-            },
+            {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
             schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
         )
 
