@@ -66,8 +66,7 @@ def test_key_codes_are_refused_where_they_would_differ_from_blocking():
     with engine.cached(records):
         assert engine.exact_key_codes(records, ExactRule(("x[:1]",))) is None
         assert (
-            engine.exact_key_codes(records, ExactRule(("x",), max_block_size=5))
-            is None
+            engine.exact_key_codes(records, ExactRule(("x",), max_block_size=5)) is None
         )
     # no encoding kept: nothing to read codes from
     assert PolarsEngine().exact_key_codes(records, ExactRule(("x",))) is None

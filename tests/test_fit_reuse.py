@@ -86,7 +86,7 @@ def test_sessions_reuse_candidate_vectors_and_fit_the_same(job, monkeypatch):
 def test_a_session_is_found_among_candidates_only_when_all_its_pairs_are(
     job, through_engine
 ):
-    config, recs, pairs, vectors = job
+    config, recs, _pairs, vectors = job
     names = [
         c.removeprefix("gamma_") for c in vectors.columns if c.startswith("gamma_")
     ]
@@ -138,7 +138,7 @@ def test_a_session_is_found_among_candidates_only_when_all_its_pairs_are(
 
 
 def test_repeated_candidates_are_not_taken_for_the_session(job):
-    config, recs, pairs, vectors = job
+    config, recs, _pairs, vectors = job
     names = [
         c.removeprefix("gamma_") for c in vectors.columns if c.startswith("gamma_")
     ]
@@ -149,7 +149,10 @@ def test_repeated_candidates_are_not_taken_for_the_session(job):
     theirs = vectors.join(blocked.select(key), on=key, how="semi")
     # one session pair dropped, another repeated: the count still matches
     doubled = pl.concat(
-        [vectors.join(theirs.head(1).select(key), on=key, how="anti"), theirs.slice(1, 1)]
+        [
+            vectors.join(theirs.head(1).select(key), on=key, how="anti"),
+            theirs.slice(1, 1),
+        ]
     )
     known = fs._KnownVectors(doubled, names)
     assert known.session(recs, recs, rule, blocked.height) is None

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PolarsEngine"]
 
+PATTERN_CHUNK = 250_000
+"""Pairs compared at a time when only their gamma patterns are wanted."""
+
 
 @register_engine
 class PolarsEngine:
@@ -206,7 +209,7 @@ class PolarsEngine:
         cross = link_type == "link" and schema.SOURCE in records.columns
         counts = []
         for blocker in blockers:
-            memo = (blocker, link_type)
+            memo: tuple[Blocker, LinkType] | None = (blocker, link_type)
             try:
                 known = encoding.pair_counts.get(memo)
             except TypeError:  # a blocker with unhashable options: not kept
@@ -466,13 +469,26 @@ class PolarsEngine:
         *,
         workers: int | None = None,
     ) -> Patterns:
-        """Compare the pairs (gamma levels only) and count their distinct patterns."""
+        """Compare the pairs (gamma levels only) and count their distinct patterns.
+
+        Compared :data:`PATTERN_CHUNK` pairs at a time (chunks after the
+        first in threads), keeping only the gamma columns: the working
+        arrays of a million-pair u sample are a quarter of one chunk's.
+        """
+        from er_toolkit.compare import compare_pairs
         from er_toolkit.score.em import Patterns
 
-        vectors = self.compare(
-            records, pairs, comparisons, raw_similarity=False, workers=workers
+        names = [c.name for c in comparisons]
+        vectors = compare_pairs(
+            records,
+            pairs.select(schema.ROW_L, schema.ROW_R),
+            comparisons,
+            encoding=self._encoding_of(records),
+            raw_similarity=False,
+            chunk_size=PATTERN_CHUNK,
+            workers=workers,
         )
-        return Patterns.from_vectors(vectors, [c.name for c in comparisons])
+        return Patterns.from_vectors(vectors, names)
 
     def weight_counts(
         self, vectors: pl.DataFrame, weigh: Callable[[pl.DataFrame], np.ndarray]
@@ -581,8 +597,7 @@ def key_pairs(key: np.ndarray, sources: np.ndarray | None = None) -> int:
     if sources is None:
         return total
     width = int(sources.max(initial=0)) + 1
-    same = np.unique(
-        key[valid] * width + sources[valid], return_counts=True
-    )[1].astype(np.int64)
+    same = np.unique(key[valid] * width + sources[valid], return_counts=True)[1].astype(
+        np.int64
+    )
     return total - int((same * (same - 1) // 2).sum())
-

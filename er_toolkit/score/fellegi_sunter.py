@@ -1134,7 +1134,10 @@ class _KnownVectors:
             # Not a blocking rule: its pairs are seldom all candidates (a
             # stricter rule's would be; those sessions are compared afresh).
             return None
-        size = int(records.get_column(schema.ROW).max() or 0) + 1
+        size = records.height
+        last_row = records.get_column(schema.ROW).max()
+        if not isinstance(last_row, int) or last_row >= size:
+            return None  # rows not numbered 0 .. n - 1
         key = self._row_keys(records, rule, size, engine)
         if sample is not records:
             in_sample = np.zeros(size, dtype=bool)
