@@ -1146,8 +1146,15 @@ class _KnownVectors:
         left, right = self._pair_rows()
         if max(int(left.max()), int(right.max())) >= size:
             return None
-        key_l = key[left]
-        hit = (key_l >= 0) & (key_l == key[right])
+        # A row without a key gets a negative key of its own, so one equality
+        # test finds the pairs sharing a key; 32-bit keys where they fit
+        # halve what the gathers over every candidate move.
+        small = int(key.max(initial=0)) < np.iinfo(np.int32).max - 1 and size < (
+            np.iinfo(np.int32).max
+        )
+        own = -1 - np.arange(size, dtype=np.int64)
+        key = np.where(key >= 0, key, own).astype(np.int32 if small else np.int64)
+        hit = key[left] == key[right]
         found = int(np.count_nonzero(hit))
         if found != n_pairs:
             return None
