@@ -95,3 +95,41 @@ def test_packed_patterns_are_the_grouped_patterns(levels):
     np.testing.assert_array_equal(packed.gammas, grouped.gammas)
     np.testing.assert_array_equal(packed.counts, grouped.counts)
     assert packed.gammas.dtype == np.int8
+
+
+@pytest.mark.filterwarnings("ignore::er_toolkit.exceptions.SuspiciousParametersWarning")
+def test_a_fit_keeps_the_records_encoding_and_counts_each_rule_once():
+    from benchmarks.compare_tools import ER_TOOLKIT_CONFIG
+    from benchmarks.synthetic import generate_customers
+    from er_toolkit.config import LinkageConfig
+    from er_toolkit.io import Source
+    from er_toolkit.pipeline import Linker
+
+    raw = generate_customers(800, seed=5, n_sources=2)
+    assert isinstance(raw, pl.DataFrame)
+    frame = raw.select(
+        pl.format("{}:{}", "source", "record_id").alias("record_id"),
+        "first_name",
+        "surname",
+        "date_of_birth",
+        "email",
+        "phone",
+        "postcode",
+        "city",
+    )
+    linker = Linker(LinkageConfig.from_toml(ER_TOOLKIT_CONFIG))
+    recs = linker.records([Source("customers", frame, id_column="record_id")])
+    pairs = linker.block(recs)
+    engine = linker.engine
+    assert isinstance(engine, PolarsEngine)
+    encoding = engine._encoding(recs)
+    assert encoding is not None and encoding.pair_counts
+    vectors = linker.compare(recs, pairs)
+    assert engine._encoding(recs) is encoding  # compare reused it
+    linker.fit(recs, candidate_pairs=pairs, candidate_vectors=vectors)
+    # the fit's record samples did not take the records' place
+    assert engine._encoding(recs) is encoding
+    report = linker.blocking_report(recs)
+    assert report.equals(
+        count_rule_pairs(recs, linker.config.blocking.compile(), link_type="dedupe")
+    )

@@ -204,8 +204,15 @@ class PolarsEngine:
         training and the blocking report count a rule once.
         """
         from er_toolkit.blocking.base import source_codes
+        from er_toolkit.compare import RecordEncoding
 
-        encoding = self._encoding_of(records)
+        encoding = self._encoding(records)
+        if encoding is None:
+            # Outside a fit (before a compare of these records) the encoding
+            # is kept for that compare; a fit's record samples get their own.
+            encoding = (
+                RecordEncoding(records) if self._kept else self._encoding_of(records)
+            )
         cross = link_type == "link" and schema.SOURCE in records.columns
         counts = []
         for blocker in blockers:
@@ -215,7 +222,7 @@ class PolarsEngine:
             except TypeError:  # a blocker with unhashable options: not kept
                 memo, known = None, None
             if known is None:
-                codes = self.exact_key_codes(records, blocker)
+                codes = _key_codes(records, blocker, encoding)
                 known = (
                     int(blocker.count_pairs(records, link_type=link_type))
                     if codes is None
@@ -251,32 +258,8 @@ class PolarsEngine:
         ...     engine.exact_key_codes(recs, ExactRule(("s",))).tolist()
         [0, 0, -1]
         """
-        from er_toolkit.blocking import ExactRule
-
         encoding = self._encoding(records)
-        if (
-            encoding is None
-            or not isinstance(blocker, ExactRule)
-            or not blocker.on_plain_columns
-            or blocker.max_block_size is not None
-            or any(
-                c not in records.schema or records.schema[c].is_float()
-                for c in blocker.columns
-            )
-        ):
-            return None
-        key: np.ndarray | None = None
-        for column in blocker.columns:
-            part = encoding.column(column)
-            codes = part.codes.astype(np.int64)
-            if key is None:
-                key = codes
-                continue
-            valid = (key >= 0) & (codes >= 0)
-            if (int(key.max(initial=0)) + 1) * (part.n_uniques + 1) >= 1 << 62:
-                key = _dense(key, valid)
-            key = np.where(valid, key * (part.n_uniques + 1) + codes, -1)
-        return key
+        return None if encoding is None else _key_codes(records, blocker, encoding)
 
     def block(
         self,
@@ -601,3 +584,33 @@ def key_pairs(key: np.ndarray, sources: np.ndarray | None = None) -> int:
         np.int64
     )
     return total - int((same * (same - 1) // 2).sum())
+
+
+def _key_codes(
+    records: pl.DataFrame, blocker: Blocker, encoding: RecordEncoding
+) -> np.ndarray | None:
+    """Return :meth:`PolarsEngine.exact_key_codes` from ``encoding``."""
+    from er_toolkit.blocking import ExactRule
+
+    if (
+        not isinstance(blocker, ExactRule)
+        or not blocker.on_plain_columns
+        or blocker.max_block_size is not None
+        or any(
+            c not in records.schema or records.schema[c].is_float()
+            for c in blocker.columns
+        )
+    ):
+        return None
+    key: np.ndarray | None = None
+    for column in blocker.columns:
+        part = encoding.column(column)
+        codes = part.codes.astype(np.int64)
+        if key is None:
+            key = codes
+            continue
+        valid = (key >= 0) & (codes >= 0)
+        if (int(key.max(initial=0)) + 1) * (part.n_uniques + 1) >= 1 << 62:
+            key = _dense(key, valid)
+        key = np.where(valid, key * (part.n_uniques + 1) + codes, -1)
+    return key
