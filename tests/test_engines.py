@@ -131,6 +131,24 @@ def test_polars_engine_keeps_one_encoding_inside_cached():
         kept = engine._encoding(records)
         assert kept is not None and kept.records is records
         assert engine._encoding(records.clone()) is None
+    # the last frame's encoding is kept after the block, for the compare or
+    # predict that follows; another frame's replaces it
+    assert engine._encoding(records) is kept
+    other = records.with_columns(pl.lit("r").alias("x"))
+    engine.compare(other, pl.DataFrame({"_row_l": [0], "_row_r": [1]}), [])
+    assert engine._encoding(records) is None
+    assert engine._encoding(other) is not None
+
+
+def test_polars_engine_does_not_reuse_an_encoding_of_a_changed_frame():
+    records = pl.DataFrame(
+        {"_row": [0, 1], "record_id": [1, 2], "source": "a", "x": ["p", "q"]},
+        schema_overrides={"_row": pl.UInt32},
+    )
+    engine = PolarsEngine()
+    with engine.cached(records):
+        pass
+    records.insert_column(4, pl.Series("y", ["s", "t"]))  # changed in place
     assert engine._encoding(records) is None
 
 

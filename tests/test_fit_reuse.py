@@ -12,6 +12,7 @@ import pytest
 import er_toolkit.score.fellegi_sunter as fs
 from benchmarks.compare_tools import ER_TOOLKIT_CONFIG
 from benchmarks.synthetic import generate_customers
+from er_toolkit.blocking import ExactRule
 from er_toolkit.config import LinkageConfig
 from er_toolkit.engines.polars import PolarsEngine
 from er_toolkit.io import Source
@@ -81,28 +82,77 @@ def test_sessions_reuse_candidate_vectors_and_fit_the_same(job, monkeypatch):
     ]
 
 
-def test_a_session_with_unknown_pairs_is_compared(job):
-    _, _, pairs, vectors = job
+@pytest.mark.parametrize("through_engine", [True, False])
+def test_a_session_is_found_among_candidates_only_when_all_its_pairs_are(
+    job, through_engine
+):
+    config, recs, _pairs, vectors = job
     names = [
         c.removeprefix("gamma_") for c in vectors.columns if c.startswith("gamma_")
     ]
     known = fs._KnownVectors(vectors, names)
-    some = pairs.head(50).select("_row_l", "_row_r")
-    got = known.of(some)
-    assert got is not None
-    assert got.to_dicts() == vectors.head(50).select(known.columns).to_dicts()
-    # swapped orientation is the same pair
-    swapped = some.select(
-        pl.col("_row_r").alias("_row_l"), pl.col("_row_l").alias("_row_r")
-    )
-    assert known.of(swapped).to_dicts() == got.to_dicts()
-    unknown = pl.DataFrame(
-        {"_row_l": [0], "_row_r": [recs_height(vectors) + 10]},
-        schema={"_row_l": pl.UInt32, "_row_r": pl.UInt32},
-    )
-    assert known.of(pl.concat([some, unknown])) is None
-    assert fs._KnownVectors(None, names).of(some) is None
+    rule = ExactRule(("email",))
+    engine = PolarsEngine()
+    blocked = engine.block(recs, [rule], link_type=config.link_type)
+    with engine.cached(recs):
+        got = known.session(
+            recs,
+            recs,
+            rule,
+            blocked.height,
+            engine=engine if through_engine else None,
+        )
+        assert got is not None
+        # the same gammas as comparing the session's pairs afresh
+        fresh = engine.compare(recs, blocked, config.comparisons, raw_similarity=False)
+        key = ["_row_l", "_row_r"]
+        expected = fresh.sort(key).select(known.columns)
+        found = (
+            vectors.join(blocked.select(key), on=key, how="semi")
+            .sort(key)
+            .select(known.columns)
+        )
+        assert found.equals(expected)
+        assert sorted(got.rows()) == sorted(expected.rows())
+        # a sample of the records: only candidates between sampled records
+        sample = engine.sample_records(recs, share=0.5, seed=1)
+        sample_pairs = engine.block(sample, [rule], link_type=config.link_type)
+        in_sample = known.session(
+            recs,
+            sample,
+            rule,
+            sample_pairs.height,
+            engine=engine if through_engine else None,
+        )
+        assert in_sample is not None and in_sample.height == sample_pairs.height
+        # a wrong count (pairs missing from the candidates) is refused
+        assert known.session(recs, recs, rule, blocked.height + 1) is None
+        # a rule that is not a blocking rule is not looked up
+        dob = ExactRule(("date_of_birth",))
+        n_dob = engine.count_rule_pairs(recs, [dob], link_type=config.link_type)
+        assert known.session(recs, recs, dob, int(n_dob["pairs"][0])) is None
+        # block purging: its pairs are not all pairs sharing the key
+        purged = ExactRule(("email",), max_block_size=2)
+        assert known.session(recs, recs, purged, blocked.height) is None
+    assert fs._KnownVectors(None, names).session(recs, recs, rule, 1) is None
 
 
-def recs_height(vectors: pl.DataFrame) -> int:
-    return int(vectors.select(pl.max_horizontal("_row_l", "_row_r").max()).item())
+def test_repeated_candidates_are_not_taken_for_the_session(job):
+    config, recs, _pairs, vectors = job
+    names = [
+        c.removeprefix("gamma_") for c in vectors.columns if c.startswith("gamma_")
+    ]
+    rule = ExactRule(("email",))
+    engine = PolarsEngine()
+    blocked = engine.block(recs, [rule], link_type=config.link_type)
+    key = ["_row_l", "_row_r"]
+    theirs = vectors.join(blocked.select(key), on=key, how="semi")
+    # one session pair dropped, another repeated: the count still matches
+    doubled = pl.concat(
+        [
+            vectors.join(theirs.head(1).select(key), on=key, how="anti"),
+            theirs.slice(1, 1),
+        ]
+    )
+    known = fs._KnownVectors(doubled, names)
+    assert known.session(recs, recs, rule, blocked.height) is None

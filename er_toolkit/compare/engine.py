@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -35,6 +35,10 @@ class RecordEncoding:
         self.max_compared_length = limits.max_compared_length(max_compared_length)
         self._columns: dict[tuple[str, str | None], ColumnEncoding] = {}
         self._pairs: dict[tuple[str, str, str | None], ColumnEncoding] = {}
+        self.shape = (records.height, tuple(records.columns))
+        """Rows and column names of the records when encoded."""
+        self.pair_counts: dict[Any, int] = {}
+        """Blockers' pair counts over these records, by (blocker, link type)."""
 
     def column(self, name: str, *, date_format: str | None = None) -> ColumnEncoding:
         """Return the encoding of column ``name``."""

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PolarsEngine"]
 
+PATTERN_CHUNK = 250_000
+"""Pairs compared at a time when only their gamma patterns are wanted."""
+
 
 @register_engine
 class PolarsEngine:
@@ -57,6 +60,7 @@ class PolarsEngine:
 
     def __init__(self) -> None:
         self._kept: list[tuple[pl.DataFrame, RecordEncoding]] = []
+        self._recent: tuple[pl.DataFrame, RecordEncoding] | None = None
 
     def __repr__(self) -> str:
         return "PolarsEngine()"
@@ -152,9 +156,7 @@ class PolarsEngine:
     @contextmanager
     def cached(self, records: pl.DataFrame) -> Iterator[None]:
         """Keep one column encoding of ``records`` for every compare inside the block."""
-        from er_toolkit.compare import RecordEncoding
-
-        self._kept.append((records, RecordEncoding(records)))
+        self._kept.append((records, self._encoding_of(records)))
         try:
             yield
         finally:
@@ -164,16 +166,100 @@ class PolarsEngine:
         for kept, encoding in reversed(self._kept):
             if kept is records:
                 return encoding
+        recent = self._recent
+        if (
+            recent is not None
+            and recent[0] is records
+            and recent[1].shape == (records.height, tuple(records.columns))
+        ):
+            return recent[1]
         return None
+
+    def _encoding_of(self, records: pl.DataFrame) -> RecordEncoding:
+        """Return the encoding of ``records``, made now or kept from the last compare.
+
+        The engine keeps the encoding of the records it last compared
+        (distinct values, codes, term frequencies per column), so the
+        training and scoring that follow a compare of the same frame do not
+        encode the columns again. One frame's encoding is kept at a time.
+        """
+        from er_toolkit.compare import RecordEncoding
+
+        encoding = self._encoding(records)
+        if encoding is None:
+            encoding = RecordEncoding(records)
+            self._recent = (records, encoding)
+        return encoding
 
     # ---------------------------------------------------------------- blocking
     def count_rule_pairs(
         self, records: pl.DataFrame, blockers: Sequence[Blocker], *, link_type: LinkType
     ) -> pl.DataFrame:
-        """Count each blocker's pairs (:func:`~er_toolkit.blocking.count_rule_pairs`)."""
-        from er_toolkit.blocking import count_rule_pairs
+        """Count each blocker's pairs (:func:`~er_toolkit.blocking.count_rule_pairs`).
 
-        return count_rule_pairs(records, blockers, link_type=link_type)
+        Exact rules on plain columns are counted from the records' column
+        encodings (:meth:`exact_key_codes`; the codes are those a compare of
+        the same records reads), other blockers by their own
+        ``count_pairs``. Each count is kept with the encoding, so blocking,
+        training and the blocking report count a rule once.
+        """
+        from er_toolkit.blocking.base import source_codes
+        from er_toolkit.compare import RecordEncoding
+
+        encoding = self._encoding(records)
+        if encoding is None:
+            # Outside a fit (before a compare of these records) the encoding
+            # is kept for that compare; a fit's record samples get their own.
+            encoding = (
+                RecordEncoding(records) if self._kept else self._encoding_of(records)
+            )
+        cross = link_type == "link" and schema.SOURCE in records.columns
+        counts = []
+        for blocker in blockers:
+            memo: tuple[Blocker, LinkType] | None = (blocker, link_type)
+            try:
+                known = encoding.pair_counts.get(memo)
+            except TypeError:  # a blocker with unhashable options: not kept
+                memo, known = None, None
+            if known is None:
+                codes = _key_codes(records, blocker, encoding)
+                known = (
+                    int(blocker.count_pairs(records, link_type=link_type))
+                    if codes is None
+                    else key_pairs(codes, source_codes(records) if cross else None)
+                )
+                if memo is not None:
+                    encoding.pair_counts[memo] = known
+            counts.append(known)
+        return pl.DataFrame(
+            {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
+            schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
+        )
+
+    def exact_key_codes(
+        self, records: pl.DataFrame, blocker: Blocker
+    ) -> np.ndarray | None:
+        """Return each record's key of an exact rule as an integer (-1 for a null part), or None.
+
+        Two records get the same code when they agree on every key column,
+        as :class:`~er_toolkit.blocking.ExactRule` groups them (trimmed
+        text, blanks null). Made from the column encodings kept by
+        :meth:`cached` or the last compare of ``records``; None when there
+        are none, or for other blockers, prefixes, block purging and float
+        columns.
+
+        Examples
+        --------
+        >>> from er_toolkit.blocking import ExactRule
+        >>> recs = pl.DataFrame({"_row": [0, 1, 2], "s": ["a", " a", None]},
+        ...                     schema_overrides={"_row": pl.UInt32})
+        >>> engine = PolarsEngine()
+        >>> with engine.cached(recs):
+        ...     engine.exact_key_codes(recs, ExactRule(("s",))).tolist()
+        [0, 0, -1]
+        """
+        encoding = self._encoding(records)
+        return None if encoding is None else _key_codes(records, blocker, encoding)
 
     def block(
         self,
@@ -240,7 +326,7 @@ class PolarsEngine:
             records,
             pairs,
             comparisons,
-            encoding=self._encoding(records),
+            encoding=self._encoding_of(records),
             raw_similarity=raw_similarity,
             workers=workers,
         )
@@ -296,12 +382,12 @@ class PolarsEngine:
         Memory holds one chunk's comparison vectors, and the scored pairs
         worth keeping (``min_probability``).
         """
-        from er_toolkit.compare import RecordEncoding, compare_pairs
+        from er_toolkit.compare import compare_pairs
         from er_toolkit.progress import progress_bar
 
         keep = pl.col(schema.MATCH_PROBABILITY) >= min_probability
         size = chunk_size or max(pairs.height, 1)
-        encoding = self._encoding(records) or RecordEncoding(records)
+        encoding = self._encoding_of(records)
         parts = []
         seconds = {"compare": 0.0, "score": 0.0}
         with progress_bar(total=pairs.height, desc="predict", unit="pair") as bar:
@@ -366,13 +452,26 @@ class PolarsEngine:
         *,
         workers: int | None = None,
     ) -> Patterns:
-        """Compare the pairs (gamma levels only) and count their distinct patterns."""
+        """Compare the pairs (gamma levels only) and count their distinct patterns.
+
+        Compared :data:`PATTERN_CHUNK` pairs at a time (chunks after the
+        first in threads), keeping only the gamma columns: the working
+        arrays of a million-pair u sample are a quarter of one chunk's.
+        """
+        from er_toolkit.compare import compare_pairs
         from er_toolkit.score.em import Patterns
 
-        vectors = self.compare(
-            records, pairs, comparisons, raw_similarity=False, workers=workers
+        names = [c.name for c in comparisons]
+        vectors = compare_pairs(
+            records,
+            pairs.select(schema.ROW_L, schema.ROW_R),
+            comparisons,
+            encoding=self._encoding_of(records),
+            raw_similarity=False,
+            chunk_size=PATTERN_CHUNK,
+            workers=workers,
         )
-        return Patterns.from_vectors(vectors, [c.name for c in comparisons])
+        return Patterns.from_vectors(vectors, names)
 
     def weight_counts(
         self, vectors: pl.DataFrame, weigh: Callable[[pl.DataFrame], np.ndarray]
@@ -388,10 +487,29 @@ class PolarsEngine:
         link_type: LinkType,
         given: str | None = None,
     ) -> float:
-        """Return the agreement share from value counts (:func:`~er_toolkit.score.sampling.exact_agreement_share`)."""
-        from er_toolkit.score.sampling import exact_agreement_share
+        """Return the agreement share from value counts (:func:`~er_toolkit.score.sampling.exact_agreement_share`).
 
-        return exact_agreement_share(records, columns, link_type=link_type, given=given)
+        Inside :meth:`cached` (or after a compare of the same records) the
+        counts come from the kept column encodings' value codes.
+        """
+        from er_toolkit.blocking.base import source_codes
+        from er_toolkit.score.sampling import (
+            agreement_share_from_codes,
+            exact_agreement_share,
+        )
+
+        names = [columns] if isinstance(columns, str) else list(columns)
+        encoding = self._encoding(records)
+        if encoding is None:
+            return exact_agreement_share(
+                records, names, link_type=link_type, given=given
+            )
+        return agreement_share_from_codes(
+            [encoding.column(c).codes for c in names],
+            encoding.column(names[0] if given is None else given).codes,
+            source_codes(records),
+            link_type=link_type,
+        )
 
     def completeness(self, records: pl.DataFrame, column: str) -> float:
         """Return the share of records with a value (:func:`~er_toolkit.score.sampling.completeness`)."""
@@ -437,3 +555,62 @@ class PolarsEngine:
     ) -> pl.DataFrame:
         """Build golden records (:meth:`~er_toolkit.golden.GoldenConfig.build`)."""
         return config.build(records, clusters, raw=raw, cluster_ids=cluster_ids)
+
+
+def _dense(key: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Return ``key`` renumbered 0 .. k - 1 where valid, -1 elsewhere."""
+    out = np.full(len(key), -1, dtype=np.int64)
+    out[valid] = np.unique(key[valid], return_inverse=True)[1].reshape(-1)
+    return out
+
+
+def key_pairs(key: np.ndarray, sources: np.ndarray | None = None) -> int:
+    """Return how many pairs of records share a key (-1: no key); across sources only when given.
+
+    Examples
+    --------
+    >>> key_pairs(np.array([0, 0, 0, 1, -1]))
+    3
+    >>> key_pairs(np.array([0, 0, 0]), np.array([0, 0, 1]))
+    2
+    """
+    valid = key >= 0
+    counts = np.unique(key[valid], return_counts=True)[1].astype(np.int64)
+    total = int((counts * (counts - 1) // 2).sum())
+    if sources is None:
+        return total
+    width = int(sources.max(initial=0)) + 1
+    same = np.unique(key[valid] * width + sources[valid], return_counts=True)[1].astype(
+        np.int64
+    )
+    return total - int((same * (same - 1) // 2).sum())
+
+
+def _key_codes(
+    records: pl.DataFrame, blocker: Blocker, encoding: RecordEncoding
+) -> np.ndarray | None:
+    """Return :meth:`PolarsEngine.exact_key_codes` from ``encoding``."""
+    from er_toolkit.blocking import ExactRule
+
+    if (
+        not isinstance(blocker, ExactRule)
+        or not blocker.on_plain_columns
+        or blocker.max_block_size is not None
+        or any(
+            c not in records.schema or records.schema[c].is_float()
+            for c in blocker.columns
+        )
+    ):
+        return None
+    key: np.ndarray | None = None
+    for column in blocker.columns:
+        part = encoding.column(column)
+        codes = part.codes.astype(np.int64)
+        if key is None:
+            key = codes
+            continue
+        valid = (key >= 0) & (codes >= 0)
+        if (int(key.max(initial=0)) + 1) * (part.n_uniques + 1) >= 1 << 62:
+            key = _dense(key, valid)
+        key = np.where(valid, key * (part.n_uniques + 1) + codes, -1)
+    return key

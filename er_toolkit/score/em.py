@@ -35,9 +35,38 @@ class Patterns:
 
     @classmethod
     def from_vectors(cls, vectors: pl.DataFrame, names: Sequence[str]) -> Patterns:
-        """Group comparison vectors into distinct patterns with counts."""
+        """Group comparison vectors into distinct patterns with counts.
+
+        Each pair's levels are packed into one integer and counted with
+        numpy's bincount (patterns in the order :meth:`from_counts` sorts
+        them); a hash group-by is left for level ranges too wide to pack.
+
+        Examples
+        --------
+        >>> v = pl.DataFrame({"gamma_a": [1, 0, 1, -1], "gamma_b": [2, 2, 2, 0]},
+        ...                  schema={"gamma_a": pl.Int8, "gamma_b": pl.Int8})
+        >>> p = Patterns.from_vectors(v, ["a", "b"])
+        >>> p.gammas.tolist(), p.counts.tolist()
+        ([[-1, 0], [0, 2], [1, 2]], [1.0, 1.0, 2.0])
+        """
         cols = [schema.gamma(n) for n in names]
-        return cls.from_counts(vectors.group_by(cols).agg(pl.len().alias("_n")), names)
+        packed = _packed(vectors, cols)
+        if packed is None:
+            grouped = vectors.group_by(cols).agg(pl.len().alias("_n"))
+            return cls.from_counts(grouped, names)
+        codes, radices = packed
+        counts = np.bincount(codes, minlength=1)
+        present = np.flatnonzero(counts)
+        gammas = np.empty((len(present), len(cols)), dtype=np.int8)
+        rest = present
+        for k in range(len(cols) - 1, -1, -1):
+            gammas[:, k] = rest % radices[k] - 1
+            rest = rest // radices[k]
+        return cls(
+            gammas=gammas,
+            counts=counts[present].astype(np.float64),
+            names=tuple(names),
+        )
 
     @classmethod
     def from_counts(cls, grouped: pl.DataFrame, names: Sequence[str]) -> Patterns:
@@ -69,6 +98,39 @@ class Patterns:
         g = self.gammas[:, self.names.index(name)].astype(np.int64)
         ok = g >= 0
         return np.bincount(g[ok], weights=self.counts[ok], minlength=n_levels)
+
+
+_MAX_PACKED = 1 << 24
+"""Most distinct packed patterns counted by bincount (an array of this many counts)."""
+
+
+def _packed(
+    vectors: pl.DataFrame, cols: Sequence[str]
+) -> tuple[np.ndarray, list[int]] | None:
+    """Return each row's levels packed into one code (first column most significant), or None.
+
+    Levels are shifted by one (null, -1, becomes 0). None when a column
+    holds nulls or levels below -1, or the codes would pass :data:`_MAX_PACKED`.
+    """
+    arrays = []
+    radices = []
+    for col in cols:
+        series = vectors.get_column(col)
+        if series.null_count():
+            return None
+        values = series.to_numpy()
+        low = int(values.min()) if len(values) else -1
+        if low < -1:
+            return None
+        arrays.append(values)
+        radices.append((int(values.max()) if len(values) else -1) + 2)
+    if int(np.prod(radices, dtype=np.float64)) > _MAX_PACKED:
+        return None
+    codes = np.zeros(vectors.height, dtype=np.int64)
+    for values, radix in zip(arrays, radices, strict=True):
+        codes *= radix
+        codes += values.astype(np.int64) + 1
+    return codes, radices
 
 
 def log_bayes_factors(

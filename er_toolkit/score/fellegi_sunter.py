@@ -367,10 +367,10 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             },
         )
 
-    def _session_pairs(
+    def _session_sample(
         self, engine: Engine, records: Frame, rule: Blocker, total: int
-    ) -> Frame:
-        """Return a session's pairs, from a record sample when there are too many.
+    ) -> tuple[Frame, pl.DataFrame]:
+        """Return a session's records (a sample when there are too many pairs) and its pair count.
 
         Keeping each record with probability f keeps each pair with
         probability f², so the pairs are a uniform sample; the session's pair
@@ -387,14 +387,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
             )
             self._session_scale = 1.0
-            return engine.block(
-                records, [rule], link_type=self.link_type, counts=counts
-            )
+            return records, counts
         keep = float(np.sqrt(cap / total))
         sample = engine.sample_records(records, share=keep, seed=self.seed + 1)
         counts = engine.count_rule_pairs(sample, [rule], link_type=self.link_type)
         self._session_scale = total / max(int(counts.get_column("pairs")[0]), 1)
-        return engine.block(sample, [rule], link_type=self.link_type, counts=counts)
+        return sample, counts
 
     def _lambda_from_sessions(
         self, engine: Engine, records: Frame, comparisons: list[Comparison]
@@ -521,8 +519,29 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         for rule, total in zip(rules, totals.get_column("pairs"), strict=True):
             if bar is not None:
                 bar.describe(f"EM session {rule.name}")
-            pairs = self._session_pairs(engine, records, rule, int(total))
-            n_pairs = engine.height(pairs)
+            sample, counts = self._session_sample(engine, records, rule, int(total))
+            # A session whose pairs are all candidates (its rule is also a
+            # blocking rule) takes their gammas from the candidates' vectors
+            # (polars engine), without blocking; any other is blocked and
+            # compared afresh. Same gammas either way.
+            vectors = known.session(
+                records,
+                sample,
+                rule,
+                int(counts.get_column("pairs")[0]),
+                engine=engine,
+            )
+            if vectors is not None:
+                n_pairs = vectors.height
+                patterns = Patterns.from_vectors(vectors, names)
+            else:
+                pairs = engine.block(
+                    sample, [rule], link_type=self.link_type, counts=counts
+                )
+                n_pairs = engine.height(pairs)
+                patterns = engine.gamma_patterns(
+                    records, pairs, comparisons, workers=self.n_jobs
+                )
             blocked_columns = set(rule.columns)
             # A comparison reading a blocked column agrees there on every pair
             # of the session (for a comparison of several columns, its levels
@@ -531,17 +550,6 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 any(column in blocked_columns for column in c.columns)
                 for c in comparisons
             ]
-            # A session whose pairs are all candidates (its rule is also a
-            # blocking rule) takes their gammas from the candidates' vectors
-            # (polars engine); any other is compared afresh. Same gammas
-            # either way.
-            vectors = known.of(pairs) if isinstance(pairs, pl.DataFrame) else None
-            if vectors is not None:
-                patterns = Patterns.from_vectors(vectors, names)
-            else:
-                patterns = engine.gamma_patterns(
-                    records, pairs, comparisons, workers=self.n_jobs
-                )
             # A comparison on the blocked columns agrees on every pair of the
             # session, so it says nothing about which are matches: m = u makes
             # its Bayes factor 1 (otherwise it inflates every posterior and EM
@@ -1055,11 +1063,15 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
 
 
 class _KnownVectors:
-    """Look pairs up among already compared candidates (their gamma columns).
+    """Find an EM session's pairs among already compared candidates (their gamma columns).
 
-    A session's pairs (a few million at most) are found among the candidates
-    by a hash semi-join built on the session's side, so nothing the size of
-    all the candidates is sorted or kept between sessions.
+    A session of an exact rule (no block purging) pairs every two records of
+    its sample that share the rule's key. The candidates whose two records
+    share that key and are both in the sample are therefore among the
+    session's pairs; when there are as many of them (all distinct) as the
+    session has pairs, they are the session's pairs, and their gammas are
+    the session's. That is numpy gathers over each record's key code: no
+    join, no blocking.
     """
 
     def __init__(self, vectors: pl.DataFrame | None, names: Sequence[str]) -> None:
@@ -1073,30 +1085,103 @@ class _KnownVectors:
             )
         )
         self.vectors = vectors if usable else None
+        self._rows: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _pair_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._rows is None:
+            assert self.vectors is not None
+            self._rows = (
+                self.vectors.get_column(schema.ROW_L).to_numpy(),
+                self.vectors.get_column(schema.ROW_R).to_numpy(),
+            )
+        return self._rows
+
+    def session(
+        self,
+        records: Frame,
+        sample: Frame,
+        rule: Blocker,
+        n_pairs: int,
+        *,
+        engine: Engine | None = None,
+    ) -> pl.DataFrame | None:
+        """Return the gamma columns of ``rule``'s ``n_pairs`` pairs among ``sample``, or None unless they are all candidates.
+
+        Examples
+        --------
+        >>> recs = pl.DataFrame({"_row": [0, 1, 2], "s": ["a", "a", "b"]},
+        ...                     schema_overrides={"_row": pl.UInt32})
+        >>> vectors = pl.DataFrame({"_row_l": [0, 0], "_row_r": [1, 2], "gamma_s": [1, 0]},
+        ...                        schema_overrides={"gamma_s": pl.Int8})
+        >>> known = _KnownVectors(vectors, ["s"])
+        >>> known.session(recs, recs, ExactRule(("s",)), 1).rows()
+        [(1,)]
+        >>> known.session(recs, recs, ExactRule(("s",)), 2) is None
+        True
+        """
+        vectors = self.vectors
+        if (
+            vectors is None
+            or n_pairs == 0
+            or not isinstance(records, pl.DataFrame)
+            or not isinstance(sample, pl.DataFrame)
+            or not isinstance(rule, ExactRule)
+            or rule.max_block_size is not None
+        ):
+            return None
+        blocked_by = vectors.schema.get(schema.BLOCKED_BY)
+        if isinstance(blocked_by, pl.Enum) and rule.name not in blocked_by.categories:
+            # Not a blocking rule: its pairs are seldom all candidates (a
+            # stricter rule's would be; those sessions are compared afresh).
+            return None
+        size = records.height
+        last_row = records.get_column(schema.ROW).max()
+        if not isinstance(last_row, int) or last_row >= size:
+            return None  # rows not numbered 0 .. n - 1
+        key = self._row_keys(records, rule, size, engine)
+        if sample is not records:
+            in_sample = np.zeros(size, dtype=bool)
+            in_sample[sample.get_column(schema.ROW).to_numpy()] = True
+            key = np.where(in_sample, key, -1)
+        left, right = self._pair_rows()
+        if max(int(left.max()), int(right.max())) >= size:
+            return None
+        # A row without a key gets a negative key of its own, so one equality
+        # test finds the pairs sharing a key; 32-bit keys where they fit
+        # halve what the gathers over every candidate move.
+        small = int(key.max(initial=0)) < np.iinfo(np.int32).max - 1 and size < (
+            np.iinfo(np.int32).max
+        )
+        own = -1 - np.arange(size, dtype=np.int64)
+        key = np.where(key >= 0, key, own).astype(np.int32 if small else np.int64)
+        hit = key[left] == key[right]
+        found = int(np.count_nonzero(hit))
+        if found != n_pairs:
+            return None
+        lo, hi = np.minimum(left[hit], right[hit]), np.maximum(left[hit], right[hit])
+        packed = pl.Series(lo.astype(np.uint64) * size + hi)
+        if packed.n_unique() != found:
+            return None  # repeated candidates: the count proves nothing
+        return vectors.select(self.columns).filter(pl.Series(hit))
 
     @staticmethod
-    def _oriented(frame: pl.LazyFrame) -> pl.LazyFrame:
-        left, right = pl.col(schema.ROW_L), pl.col(schema.ROW_R)
-        return frame.with_columns(
-            pl.min_horizontal(left, right).alias(schema.ROW_L),
-            pl.max_horizontal(left, right).alias(schema.ROW_R),
+    def _row_keys(
+        records: pl.DataFrame, rule: ExactRule, size: int, engine: Engine | None
+    ) -> np.ndarray:
+        """Return each row's key code under ``rule`` (-1 without a key)."""
+        codes = getattr(engine, "exact_key_codes", None)
+        key = codes(records, rule) if codes is not None else None
+        if key is not None and len(key) == size:
+            return np.asarray(key)
+        keyed = rule.block_keys(records)
+        out = np.full(size, -1, dtype=np.int64)
+        out[keyed.get_column(schema.ROW).to_numpy()] = (
+            keyed.get_column(schema.BLOCK_KEY)
+            .cast(pl.Categorical)
+            .to_physical()
+            .to_numpy()
         )
-
-    def of(self, pairs: pl.DataFrame) -> pl.DataFrame | None:
-        """Return the gamma columns of ``pairs`` in their order, or None unless every pair is known."""
-        if self.vectors is None or pairs.height == 0:
-            return None
-        on = [schema.ROW_L, schema.ROW_R]
-        wanted = self._oriented(pairs.lazy().select(on))
-        hits = (
-            self._oriented(self.vectors.lazy().select(*on, *self.columns))
-            .join(wanted, on=on, how="semi")
-            .with_columns(pl.lit(True).alias("__known"))
-        )
-        found = wanted.join(hits, on=on, how="left", maintain_order="left").collect()
-        if found.height != pairs.height or found.get_column("__known").null_count():
-            return None
-        return found.select(self.columns)
+        return out
 
 
 def _default_m(n_levels: int) -> np.ndarray:

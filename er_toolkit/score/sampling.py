@@ -15,6 +15,7 @@ from er_toolkit.schema import LinkType
 __all__ = [
     "agreement_counts",
     "agreement_share",
+    "agreement_share_from_codes",
     "agreement_share_from_counts",
     "completeness",
     "exact_agreement_share",
@@ -260,6 +261,72 @@ def agreement_share_from_counts(
         .select((pl.col("c") ** 2).sum())
         .item(),
         source_squares=sizes.select((pl.col("c") ** 2).sum()).item(),
+    )
+
+
+def agreement_share_from_codes(
+    keys: Sequence[np.ndarray],
+    given: np.ndarray,
+    sources: np.ndarray,
+    *,
+    link_type: LinkType,
+) -> float:
+    """Return :func:`exact_agreement_share` from value codes, no group-by.
+
+    What an engine that already holds each column's dense value codes
+    (-1 for null, as :class:`~er_toolkit.compare.pair_values.ColumnEncoding`
+    gives them) computes with numpy's bincount instead of counting values.
+
+    Parameters
+    ----------
+    keys
+        Per agreement column, each record's value code.
+    given
+        Each record's code of the ``given`` column (which records count).
+    sources
+        Each record's source code (read in a ``link`` job).
+    link_type
+        As :func:`exact_agreement_share`.
+
+    Examples
+    --------
+    >>> codes = np.array([0, 0, 1, 1])
+    >>> agreement_share_from_codes([codes], codes, np.zeros(4, np.int32), link_type="dedupe")
+    0.3333333333333333
+    """
+    holds = given >= 0
+    n = int(holds.sum())
+    if n < 2:
+        return 0.5
+    present = holds.copy()
+    for codes in keys:
+        present &= codes >= 0
+    key = np.asarray(keys[0], dtype=np.int64)
+    for codes in keys[1:]:
+        # Dense again after each column, so the combined key never overflows.
+        combined = key * (int(codes.max(initial=0)) + 1) + np.maximum(codes, 0)
+        key = np.zeros(len(given), dtype=np.int64)
+        key[present] = np.unique(combined[present], return_inverse=True)[1].reshape(-1)
+    per_value = np.bincount(key[present]).astype(np.float64)
+    if link_type != "link":
+        return agreement_share(
+            n=n,
+            link_type=link_type,
+            same_value_pairs=float((per_value * (per_value - 1)).sum()),
+        )
+    src = np.unique(sources, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    n_src = int(src.max(initial=0)) + 1
+    per_value_source = np.bincount(
+        key[present] * n_src + src[present], minlength=len(per_value) * n_src
+    ).astype(np.float64)
+    sizes = np.bincount(src[holds], minlength=n_src).astype(np.float64)
+    return agreement_share(
+        n=n,
+        link_type=link_type,
+        same_value_pairs=0.0,
+        value_squares=float((per_value**2).sum()),
+        same_source_squares=float((per_value_source**2).sum()),
+        source_squares=float((sizes**2).sum()),
     )
 
 

@@ -27,6 +27,7 @@ LINKER_ARTIFACT = "linker"
 MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 """Model URIs fetched from MLflow; any other URL is refused, never fetched."""
 _MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+_FINGERPRINT_ROWS = 100_000
 
 
 def data_fingerprint(records: pl.DataFrame) -> str:
@@ -45,7 +46,12 @@ def data_fingerprint(records: pl.DataFrame) -> str:
     digest = hashlib.sha256()
     columns = [c for c in records.columns if c != schema.ROW]
     digest.update("\x1f".join(columns).encode())
-    digest.update(records.select(columns).write_csv().encode())
+    # The CSV a slice at a time: the same bytes as one write_csv, without
+    # holding all of it (and its encoded copy) at once.
+    frame = records.select(columns)
+    for start in range(0, max(frame.height, 1), _FINGERPRINT_ROWS):
+        part = frame.slice(start, _FINGERPRINT_ROWS)
+        digest.update(part.write_csv(include_header=start == 0).encode())
     return digest.hexdigest()
 
 
@@ -139,13 +145,14 @@ def log_training_run(
         )
         if params:
             mlflow.log_params(dict(params))
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        mlflow.log_metrics({f"seconds_{k}": v for k, v in linker.timings_.items()})
+        logged = {k: float(v) for k, v in metrics.items()}
+        logged.update({f"seconds_{k}": v for k, v in linker.timings_.items()})
         if records is not None:
-            mlflow.log_metric("n_records", records.height)
+            logged["n_records"] = float(records.height)
         lam = getattr(linker.scorer_, "probability_two_random_records_match_", None)
         if lam is not None:
-            mlflow.log_metric("probability_two_random_records_match", lam)
+            logged.setdefault("probability_two_random_records_match", float(lam))
+        mlflow.log_metrics(logged)  # one batch, each metric once
         if profile is not None:
             from er_toolkit.standardise import log_profile
 
@@ -154,14 +161,18 @@ def log_training_run(
             mlflow.log_text(report, "report/report.html")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
+            # charts/, tables/ and model_json/ written, then logged in one call
+            logged_files = folder / "logged"
+            charts, table_dir = logged_files / "charts", logged_files / "tables"
             for name, fig in figures.items():
-                fig.savefig(folder / f"{name}.png", dpi=110)
-                mlflow.log_artifact(str(folder / f"{name}.png"), artifact_path="charts")
+                charts.mkdir(parents=True, exist_ok=True)
+                fig.savefig(charts / f"{name}.png", dpi=110)
             for name, table in (tables or {}).items():
-                table.write_csv(folder / f"{name}.csv")
-                mlflow.log_artifact(str(folder / f"{name}.csv"), artifact_path="tables")
-            model_file = linker.save(folder / "linker.json")
-            mlflow.log_artifact(str(model_file), artifact_path="model_json")
+                table_dir.mkdir(parents=True, exist_ok=True)
+                table.write_csv(table_dir / f"{name}.csv")
+            (logged_files / "model_json").mkdir(parents=True)
+            model_file = linker.save(logged_files / "model_json" / "linker.json")
+            mlflow.log_artifacts(str(logged_files))
             code = package_code_path(folder / "code")
             example = (
                 example_input(linker, records)

@@ -1,0 +1,135 @@
+"""The fit's fast paths give what the general ones do: agreement shares from
+value codes, pair counts from key codes, pattern counts from packed levels."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from er_toolkit.blocking import ExactRule, count_rule_pairs
+from er_toolkit.engines.polars import PolarsEngine, key_pairs
+from er_toolkit.score.em import Patterns
+from er_toolkit.score.sampling import exact_agreement_share
+
+VALUES = st.sampled_from(["a", "b", " a", "c", "", None])
+
+
+def _records(rows: list[tuple[str | None, str | None, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "_row": list(range(len(rows))),
+            "x": [r[0] for r in rows],
+            "y": [r[1] for r in rows],
+            "source": [r[2] for r in rows],
+        },
+        schema={"_row": pl.UInt32, "x": pl.String, "y": pl.String, "source": pl.String},
+    )
+
+
+ROWS = st.lists(st.tuples(VALUES, VALUES, st.sampled_from(["s", "t"])), max_size=30)
+LINK_TYPES = st.sampled_from(["dedupe", "link", "link_and_dedupe"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=ROWS, link_type=LINK_TYPES, columns=st.sampled_from([["x"], ["x", "y"]]))
+def test_agreement_share_from_codes_is_the_counted_share(rows, link_type, columns):
+    records = _records(rows)
+    engine = PolarsEngine()
+    counted = exact_agreement_share(records, columns, link_type=link_type)
+    with engine.cached(records):
+        coded = engine.exact_agreement_share(records, columns, link_type=link_type)
+    assert coded == pytest.approx(counted, rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=ROWS, link_type=LINK_TYPES, keys=st.sampled_from([("x",), ("x", "y")]))
+def test_rule_pairs_counted_from_codes_are_the_rules_counts(rows, link_type, keys):
+    records = _records(rows)
+    rules = [ExactRule(keys)]
+    engine = PolarsEngine()
+    expected = count_rule_pairs(records, rules, link_type=link_type)
+    with engine.cached(records):
+        assert engine.exact_key_codes(records, rules[0]) is not None
+        got = engine.count_rule_pairs(records, rules, link_type=link_type)
+    assert got.equals(expected)
+    # and the blocked pairs are the pairs sharing a key code
+    blocked = engine.block(records, rules, link_type=link_type)
+    assert blocked.height == expected["pairs"][0]
+
+
+def test_key_codes_are_refused_where_they_would_differ_from_blocking():
+    records = _records([("a", "b", "s"), ("a", "b", "t")])
+    engine = PolarsEngine()
+    with engine.cached(records):
+        assert engine.exact_key_codes(records, ExactRule(("x[:1]",))) is None
+        assert (
+            engine.exact_key_codes(records, ExactRule(("x",), max_block_size=5)) is None
+        )
+    # no encoding kept: nothing to read codes from
+    assert PolarsEngine().exact_key_codes(records, ExactRule(("x",))) is None
+    assert key_pairs(np.array([], dtype=np.int64)) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    levels=st.lists(
+        st.tuples(st.integers(-1, 3), st.integers(-1, 1), st.integers(-1, 5)),
+        max_size=40,
+    )
+)
+def test_packed_patterns_are_the_grouped_patterns(levels):
+    vectors = pl.DataFrame(
+        levels,
+        schema={"gamma_a": pl.Int8, "gamma_b": pl.Int8, "gamma_c": pl.Int8},
+        orient="row",
+    )
+    names = ["a", "b", "c"]
+    packed = Patterns.from_vectors(vectors, names)
+    grouped = Patterns.from_counts(
+        vectors.group_by([f"gamma_{n}" for n in names]).agg(pl.len().alias("_n")),
+        names,
+    )
+    np.testing.assert_array_equal(packed.gammas, grouped.gammas)
+    np.testing.assert_array_equal(packed.counts, grouped.counts)
+    assert packed.gammas.dtype == np.int8
+
+
+@pytest.mark.filterwarnings("ignore::er_toolkit.exceptions.SuspiciousParametersWarning")
+def test_a_fit_keeps_the_records_encoding_and_counts_each_rule_once():
+    from benchmarks.compare_tools import ER_TOOLKIT_CONFIG
+    from benchmarks.synthetic import generate_customers
+    from er_toolkit.config import LinkageConfig
+    from er_toolkit.io import Source
+    from er_toolkit.pipeline import Linker
+
+    raw = generate_customers(800, seed=5, n_sources=2)
+    assert isinstance(raw, pl.DataFrame)
+    frame = raw.select(
+        pl.format("{}:{}", "source", "record_id").alias("record_id"),
+        "first_name",
+        "surname",
+        "date_of_birth",
+        "email",
+        "phone",
+        "postcode",
+        "city",
+    )
+    linker = Linker(LinkageConfig.from_toml(ER_TOOLKIT_CONFIG))
+    recs = linker.records([Source("customers", frame, id_column="record_id")])
+    pairs = linker.block(recs)
+    engine = linker.engine
+    assert isinstance(engine, PolarsEngine)
+    encoding = engine._encoding(recs)
+    assert encoding is not None and encoding.pair_counts
+    vectors = linker.compare(recs, pairs)
+    assert engine._encoding(recs) is encoding  # compare reused it
+    linker.fit(recs, candidate_pairs=pairs, candidate_vectors=vectors)
+    # the fit's record samples did not take the records' place
+    assert engine._encoding(recs) is encoding
+    report = linker.blocking_report(recs)
+    assert report.equals(
+        count_rule_pairs(recs, linker.config.blocking.compile(), link_type="dedupe")
+    )
