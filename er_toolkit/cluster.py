@@ -36,7 +36,7 @@ Linkage = Literal["single", "average", "complete"]
 LINKAGES: Final[tuple[Linkage, ...]] = get_args(Linkage)
 MAX_LINKAGE_SIZE: Final = 10_000
 """The largest component ``average`` / ``complete`` linkage re-clusters (its
-distance matrix is dense: 10,000 records are 400 MB of float32 pairs)."""
+distance matrix is dense: 10,000 records are 800 MB of float64 distances)."""
 
 CLUSTER_SCHEMA = pl.Schema(
     {
@@ -316,31 +316,39 @@ def _split_by_linkage(
     big = np.flatnonzero(sizes > 2)
     if big.size == 0:
         return labels
-    if sizes[big].max() > MAX_LINKAGE_SIZE:
-        raise ConfigError(
-            f"[clustering] linkage = {linkage!r} needs a dense distance matrix per "
-            f"component; the largest component has {int(sizes.max()):,} records, "
-            f"over {MAX_LINKAGE_SIZE:,}. Set [clustering] max_cluster_size, or "
-            "raise the threshold."
-        )
     members = np.argsort(labels, kind="stable")
     starts = np.concatenate([[0], np.cumsum(sizes)])
     local = np.empty(n, dtype=np.int64)
     local[members] = np.arange(n) - starts[labels[members]]
     inside = labels[left] == labels[right]  # pruned links join no component
     left, right, probability = left[inside], right[inside], probability[inside]
+    # a component whose records are all linked to each other never splits
+    # (every distance is within the cut): only the others need a matrix
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    distinct = np.unique(lo[lo != hi] * np.int64(n) + hi[lo != hi])
+    links = np.bincount(labels[distinct // n], minlength=sizes.size)
+    big = big[links[big] < sizes[big] * (sizes[big] - 1) // 2]
+    if big.size == 0:
+        return labels
+    if sizes[big].max() > MAX_LINKAGE_SIZE:
+        raise ConfigError(
+            f"[clustering] linkage = {linkage!r} needs a dense distance matrix per "
+            f"component not linked throughout; the largest has "
+            f"{int(sizes[big].max()):,} records, over {MAX_LINKAGE_SIZE:,}. Set [clustering] max_cluster_size, or "
+            "raise the threshold."
+        )
     component = labels[left]
     by_component = np.argsort(component, kind="stable")
     edge_starts = np.searchsorted(component[by_component], np.arange(sizes.size + 1))
-    distance = (1.0 - probability).astype(np.float32)
-    cut = np.float32(1.0 - threshold)
+    distance = 1.0 - probability.astype(np.float64)
+    cut = 1.0 - threshold
     out = labels.copy()
     next_label = int(labels.max()) + 1
     for c in big:
         k = int(sizes[c])
         edges = by_component[edge_starts[c] : edge_starts[c + 1]]
         i, j = local[left[edges]], local[right[edges]]
-        matrix = np.ones((k, k), dtype=np.float32)
+        matrix = np.ones((k, k))
         np.minimum.at(matrix, (i, j), distance[edges])
         matrix = np.minimum(matrix, matrix.T)
         np.fill_diagonal(matrix, 0.0)
