@@ -703,6 +703,7 @@ class Linker:
                 keep_above=clustering.keep_above,
                 min_prune_size=clustering.min_prune_size,
                 max_cluster_size=clustering.max_cluster_size,
+                linkage=clustering.linkage,
             )
         return clusters
 

@@ -549,3 +549,151 @@ def test_common_neighbours_in_chunks_equal_brute_force(data):
     chunk = data.draw(st.integers(1, 7))
     got = cluster._common_neighbours(adjacency, left, right, chunk=chunk)
     assert got.tolist() == expected
+
+
+# --------------------------------------------------------------------------- #
+# average / complete linkage
+# --------------------------------------------------------------------------- #
+def _naive_linkage(
+    n: int, edges: list[tuple[int, int, float]], threshold: float, method: str
+) -> set[frozenset[int]]:
+    """Agglomerate by brute force: merge the closest two groups while within the cut."""
+    distance = np.ones((n, n))
+    for a, b, p in edges:
+        distance[a, b] = distance[b, a] = min(distance[a, b], 1.0 - p)
+    np.fill_diagonal(distance, 0.0)
+    groups = [[i] for i in range(n)]
+    combine = np.mean if method == "average" else np.max
+    while len(groups) > 1:
+        best, pick = np.inf, (0, 0)
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                d = combine(distance[np.ix_(groups[i], groups[j])])
+                if d < best:
+                    best, pick = d, (i, j)
+        if best > 1.0 - threshold + 1e-6:
+            break
+        i, j = pick
+        groups[i] = groups[i] + groups.pop(j)
+    return {frozenset(g) for g in groups}
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), method=st.sampled_from(["average", "complete"]))
+def test_linkage_equals_brute_force_agglomeration(data, method):
+    n = data.draw(st.integers(1, 14))
+    edges = data.draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, n - 1),
+                st.integers(0, n - 1),
+                st.floats(0.05, 0.999),
+            ),
+            max_size=40,
+            unique_by=lambda e: (min(e[0], e[1]), max(e[0], e[1])),
+        )
+    )
+    edges = [(a, b, p) for a, b, p in edges if a != b]
+    threshold = data.draw(st.floats(0.3, 0.9))
+    # keep every link clear of the cut, and scores apart: with ties the
+    # order of merging (so the partition) is the implementation's choice
+    edges = [(a, b, p) for a, b, p in edges if abs(p - threshold) > 1e-4]
+    edges = list({round(p, 4): (a, b, p) for a, b, p in edges}.values())
+    records = _prune_records(n)
+    out = connected_components(
+        records, _pairs(edges), threshold=threshold, linkage=method
+    )
+    assert out.height == n
+    got = partition(out)
+    linked = [(a, b, p) for a, b, p in edges if p >= threshold]
+    expected = _naive_linkage(n, linked, threshold, method)
+    assert got == expected
+    # it only ever splits the connected components
+    plain = partition(connected_components(records, _pairs(edges), threshold=threshold))
+    assert all(any(part <= whole for whole in plain) for part in got)
+
+
+def test_average_linkage_keeps_two_groups_apart_that_one_link_joins():
+    # two cliques of four; sites of one agency: a few links between them
+    groups = _clique_pairs([0, 1, 2, 3], 0.99) + _clique_pairs([4, 5, 6, 7], 0.99)
+    few = _pairs([*groups, (3, 4, 0.9), (2, 5, 0.8)])
+    records = _prune_records(8)
+    single = connected_components(records, few, threshold=0.5)
+    assert single.get_column("cluster_size").max() == 8
+    apart = connected_components(records, few, threshold=0.5, linkage="average")
+    assert partition(apart) == {frozenset(range(4)), frozenset(range(4, 8))}
+    assert apart.get_column("cluster_size").to_list() == [4] * 8
+    # the same groups linked pair by pair are one entity
+    many = _pairs([*groups, *((a, b, 0.9) for a in range(4) for b in range(4, 8))])
+    assert (
+        connected_components(records, many, threshold=0.5, linkage="average")
+        .get_column("cluster_size")
+        .to_list()
+        == [8] * 8
+    )
+
+
+def test_complete_linkage_is_stricter_than_average():
+    # a chain 0-1-2 strongly linked, 0-2 not linked: average keeps it whole
+    # when the mean distance is within the cut, complete never does
+    chain = _pairs([(0, 1, 0.99), (1, 2, 0.99), (0, 2, 0.3)])
+    records = _prune_records(3)
+    avg = connected_components(records, chain, threshold=0.3, linkage="average")
+    assert partition(avg) == {frozenset({0, 1, 2})}
+    full = connected_components(records, chain, threshold=0.5, linkage="complete")
+    assert len(partition(full)) == 2
+
+
+def test_linkage_on_match_weights_equals_probabilities():
+    groups = _clique_pairs([0, 1, 2], 0.99) + _clique_pairs([3, 4, 5], 0.98)
+    probs = _pairs([*groups, (2, 3, 0.9)])
+    weights = probs.select(
+        "_row_l",
+        "_row_r",
+        (pl.col("match_probability") / (1 - pl.col("match_probability")))
+        .log(2)
+        .alias("match_weight"),
+    )
+    records = _prune_records(6)
+    by_p = connected_components(records, probs, threshold=0.5, linkage="average")
+    by_w = connected_components(
+        records, weights, threshold=0.0, score_column="match_weight", linkage="average"
+    )
+    assert (
+        partition(by_p)
+        == partition(by_w)
+        == {frozenset({0, 1, 2}), frozenset({3, 4, 5})}
+    )
+
+
+def test_linkage_after_pruning_ignores_the_pruned_links():
+    # the bridge 2-3 has no common neighbour and is pruned; linkage then
+    # works on each side without reading it
+    pairs = _pairs(
+        _clique_pairs([0, 1, 2], 0.9) + _clique_pairs([3, 4, 5], 0.9) + [(2, 3, 0.6)]
+    )
+    out = connected_components(
+        _prune_records(6),
+        pairs,
+        threshold=0.5,
+        prune_weak_links=True,
+        linkage="average",
+    )
+    assert partition(out) == {frozenset({0, 1, 2}), frozenset({3, 4, 5})}
+
+
+def test_linkage_refuses_a_component_too_large_and_bad_names(monkeypatch):
+    monkeypatch.setattr(cluster, "MAX_LINKAGE_SIZE", 3)
+    pairs = _pairs([(0, 1, 0.9), (1, 2, 0.9), (2, 3, 0.9)])
+    with pytest.raises(ConfigError, match="largest has 4 records, over 3"):
+        connected_components(_prune_records(4), pairs, threshold=0.5, linkage="average")
+    # a component linked throughout needs no matrix, whatever its size
+    clique = _pairs(_clique_pairs([0, 1, 2, 3], 0.9))
+    out = connected_components(
+        _prune_records(4), clique, threshold=0.5, linkage="average"
+    )
+    assert out.get_column("cluster_size").to_list() == [4] * 4
+    # single linkage needs no matrix
+    assert connected_components(_prune_records(4), pairs, threshold=0.5).height == 4
+    with pytest.raises(ConfigError, match="'linkage' must be one of"):
+        connected_components(_prune_records(4), pairs, threshold=0.5, linkage="ward")  # type: ignore[arg-type]

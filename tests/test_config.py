@@ -248,7 +248,8 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("clustering",),
             "[clustering]",
-            "['keep_above', 'max_cluster_size', 'min_prune_size', 'prune_weak_links']",
+            "['keep_above', 'linkage', 'max_cluster_size', 'min_prune_size', "
+            "'prune_weak_links']",
         ),
         (
             ("comparisons", 3),
@@ -490,6 +491,7 @@ def test_flatten_config() -> None:
         ({"prune_weak_links": "yes"}, "prune_weak_links' must be true or false"),
         ({"keep_above": 1.5}, r"keep_above' must be a number in \[0, 1\]"),
         ({"min_prune_size": 1}, "min_prune_size' must be an integer >= 2"),
+        ({"linkage": "ward"}, r"linkage' must be one of \['single', 'average'"),
     ],
 )
 def test_bad_clustering_values_are_named(table: dict[str, Any], message: str) -> None:
@@ -506,6 +508,11 @@ def test_clustering_round_trips() -> None:
     again = LinkageConfig.from_dict(config.to_dict())
     assert again.clustering == config.clustering
     assert again.clustering.prune_weak_links is True
+    assert "linkage" not in config.to_dict()["clustering"]  # the default, unsaid
+    spec["clustering"] = {"linkage": "average"}
+    config = LinkageConfig.from_dict(spec)
+    assert config.to_dict()["clustering"]["linkage"] == "average"
+    assert LinkageConfig.from_dict(config.to_dict()).clustering.linkage == "average"
 
 
 # --------------------------------------------------------------------------- #

@@ -235,6 +235,8 @@ def _graph(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         {},
         {"prune_weak_links": True, "min_prune_size": 3},
         {"max_cluster_size": 5},
+        {"linkage": "average"},
+        {"prune_weak_links": True, "linkage": "complete"},
     ],
 )
 def test_connected_components_match_scipy_ids_and_all(engine, options):

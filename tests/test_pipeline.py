@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from er_toolkit.cluster import ClusteringConfig, connected_components
 from er_toolkit.config import LinkageConfig
 from er_toolkit.exceptions import ModelFormatError, NotFittedError
 from er_toolkit.io import Source
@@ -139,6 +141,23 @@ def test_cluster_ids_identical_across_runs(config, fitted):
     linker.fit(records)
     clusters_again = linker.cluster(records, linker.predict(records))
     assert_frame_equal(clusters_again, clusters)
+
+
+def test_cluster_uses_the_configured_linkage(fitted):
+    linker, records, _, scored, clusters = fitted
+    average = replace(linker.config, clustering=ClusteringConfig(linkage="average"))
+    other = Linker(average)
+    other.scorer_ = linker.scorer_
+    got = other.cluster(records, scored)
+    expected = connected_components(
+        records, scored, threshold=linker.threshold_, linkage="average"
+    )
+    assert_frame_equal(got, expected)
+    # it only ever splits single linkage's clusters
+    pairs = got.select("_row", a="cluster_id").join(
+        clusters.select("_row", b="cluster_id"), on="_row"
+    )
+    assert pairs.group_by("a").agg(pl.col("b").n_unique()).get_column("b").max() == 1
 
 
 def test_cluster_ids_independent_of_record_order(fitted):

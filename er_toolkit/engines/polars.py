@@ -18,6 +18,7 @@ from er_toolkit.engines.base import register_engine
 if TYPE_CHECKING:
     from er_toolkit.blocking import Blocker, KeyBlocker
     from er_toolkit.blocking.union import OnExplode
+    from er_toolkit.cluster import Linkage
     from er_toolkit.compare import Comparison, RecordEncoding
     from er_toolkit.derive import Derivation
     from er_toolkit.golden import GoldenConfig
@@ -529,6 +530,7 @@ class PolarsEngine:
         keep_above: float = 0.999,
         min_prune_size: int = 3,
         max_cluster_size: int | None = None,
+        linkage: Linkage = "single",
     ) -> pl.DataFrame:
         """Cluster records (:func:`~er_toolkit.cluster.connected_components`)."""
         from er_toolkit.cluster import connected_components
@@ -542,6 +544,7 @@ class PolarsEngine:
             keep_above=keep_above,
             min_prune_size=min_prune_size,
             max_cluster_size=max_cluster_size,
+            linkage=linkage,
         )
 
     def golden(

@@ -181,6 +181,7 @@ def resolve(
         keep_above=clustering.keep_above,
         min_prune_size=clustering.min_prune_size,
         max_cluster_size=clustering.max_cluster_size,
+        linkage=clustering.linkage,
     )
     labels = (
         clusters.get_column(schema.CLUSTER_ID).rank("dense").cast(pl.Int64).to_numpy()

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from er_toolkit.blocking import Blocker, KeyBlocker
     from er_toolkit.blocking.union import OnExplode
+    from er_toolkit.cluster import Linkage
     from er_toolkit.compare import Comparison
     from er_toolkit.derive import Derivation
     from er_toolkit.golden import GoldenConfig
@@ -748,6 +749,7 @@ class SparkEngine:
         keep_above: float = 0.999,
         min_prune_size: int = 3,
         max_cluster_size: int | None = None,
+        linkage: Linkage = "single",
     ) -> DataFrame:
         """Cluster records on Spark (large-star / small-star); ids as the polars engine's.
 
@@ -767,6 +769,7 @@ class SparkEngine:
                 keep_above=keep_above,
                 min_prune_size=min_prune_size,
                 max_cluster_size=max_cluster_size,
+                linkage=linkage,
             )
         )
 

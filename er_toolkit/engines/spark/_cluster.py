@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.cluster import _check_threshold, cluster_id_expr, connected_components
+from er_toolkit.cluster import (
+    Linkage,
+    _check_threshold,
+    cluster_id_expr,
+    connected_components,
+)
 from er_toolkit.engines.spark._frames import fixed, map_batches, to_polars, to_spark
 from er_toolkit.exceptions import SchemaError
 
@@ -132,13 +137,15 @@ def components(
     keep_above: float,
     min_prune_size: int,
     max_cluster_size: int | None,
+    linkage: Linkage = "single",
 ) -> DataFrame:
     """Return ``_row``, ``record_id``, ``source``, ``cluster_id``, ``cluster_size`` per record.
 
     The components are found on Spark. Pruning weak links and re-cutting
     oversized clusters act within one component at a time, so the
     components they apply to (more than ``min_prune_size`` or
-    ``max_cluster_size`` records) are collected to the driver with their
+    ``max_cluster_size`` records, or three or more with an ``average`` /
+    ``complete`` ``linkage``) are collected to the driver with their
     links and clustered there by
     :func:`~er_toolkit.cluster.connected_components`; components are
     small, so this is cheap, and the result is the polars engine's.
@@ -189,6 +196,7 @@ def components(
     limits = [
         *([min_prune_size] if prune_weak_links else []),
         *([max_cluster_size] if max_cluster_size is not None else []),
+        *([2] if linkage != "single" else []),
     ]
     if limits:
         clusters = _refine_here(
@@ -201,6 +209,7 @@ def components(
             keep_above=keep_above,
             min_prune_size=min_prune_size,
             max_cluster_size=max_cluster_size,
+            linkage=linkage,
         )
     return clusters.select(
         schema.ROW,
@@ -222,6 +231,7 @@ def _refine_here(
     keep_above: float,
     min_prune_size: int,
     max_cluster_size: int | None,
+    linkage: Linkage,
 ) -> DataFrame:
     """Re-cluster the components of more than ``limit`` records on the driver."""
     from pyspark.sql import functions as F
@@ -254,6 +264,7 @@ def _refine_here(
         keep_above=keep_above,
         min_prune_size=min_prune_size,
         max_cluster_size=max_cluster_size,
+        linkage=linkage,
     )
     log.info(
         "connected components: %d component(s) of %d records re-cut on the driver",
