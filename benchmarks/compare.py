@@ -669,7 +669,12 @@ def write_results_md(
         "(test@test.com, 0000000000, 1900-01-01) shared by unrelated records; "
         "more date and phone formats; and a support desk with one packed name "
         'field (`full_name`, "SMITH, John"), whose `first_name` and `surname` '
-        "are null (no tool here splits it). "
+        "are null (only the `er_toolkit_hard` row's config splits it). The "
+        "`er_toolkit_hard` row is er_toolkit with the config made for such data "
+        "(`benchmarks/configs/compare_er_toolkit_hard.toml`: derived name columns, "
+        "placeholders, swapped / initial / transliterated name levels, one location "
+        "comparison over phone, postcode and city); every other row keeps the "
+        "shared set-up. "
     )
     dates = sorted({r["date"][:10] for r in runs})
     commands = list(dict.fromkeys([*(r["command"] for r in runs), command]))
