@@ -17,7 +17,7 @@ from er_toolkit import schema
 from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.compare.comparison import Comparison
 from er_toolkit.compare.pair_values import ColumnEncoding
-from er_toolkit.exceptions import SchemaError
+from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.master.db import quiet
 
 __all__ = ["TermFrequencies", "score_pairs", "value_hashes"]
@@ -114,7 +114,14 @@ class TermFrequencies:
         cls, records: pl.DataFrame, comparisons: Sequence[Comparison]
     ) -> TermFrequencies:
         """Count the values of ``records`` for each term-frequency comparison."""
-        columns = {c.name: c.column for c in comparisons if c.tf_gamma is not None}
+        several = [c.name for c in comparisons if len(c.tf_columns) > 1]
+        if several:
+            raise ConfigError(
+                f"Comparison(s) {several} have term-frequency levels on several "
+                "columns; the master store freezes one column's frequencies per "
+                "comparison: split them, or keep term_frequency on one column."
+            )
+        columns = {c.name: c.tf_columns[0] for c in comparisons if c.tf_columns}
         parts = []
         totals: dict[str, int] = {}
         for name, column in columns.items():
