@@ -646,7 +646,10 @@ def test_each_tf_level_adjusts_by_its_own_columns_frequencies(
     import tomllib
 
     names = Comparison.from_dict(tomllib.loads(NAMES_TOML))
-    assert [(g, c) for g, _, c in names.tf_levels] == [(2, "surname"), (1, "first_name")]
+    assert [(g, c) for g, _, c in names.tf_levels] == [
+        (2, "surname"),
+        (1, "first_name"),
+    ]
     model = FellegiSunter(
         (names, *[c for c in COMPARISONS if c.name in ("dob", "city")]),
         link_type="dedupe",
