@@ -114,8 +114,7 @@ def compare_encoded(
         if comparison.reads - {"text"}:
             sim = np.where(null, np.float32(np.nan), sim)
         out[schema.sim(comparison.name)] = sim
-    tf_levels = comparison.tf_levels
-    if tf_levels:
+    if comparison.tf_levels:
         frequencies = dict(term_frequencies or {})
         missing = [c for c in comparison.tf_columns if c not in frequencies]
         if missing:
@@ -124,15 +123,60 @@ def compare_encoded(
                 f"needs the left values' term frequencies of column(s) {missing}; "
                 f"got those of {sorted(frequencies)}."
             )
-        precise = any(lvl.precision == "float64" for _, lvl, _ in tf_levels)
+        out[tf(comparison.name)] = pair_term_frequencies(comparison, gamma, frequencies)
+    return out
+
+
+def pair_term_frequencies(
+    comparison: Comparison,
+    gamma: np.ndarray,
+    frequencies: Mapping[str, np.ndarray],
+    *,
+    dtype: Any = None,
+) -> np.ndarray:
+    """Return a comparison's ``tf_<name>``: each pair's frequency at its TF level.
+
+    Parameters
+    ----------
+    comparison
+        A comparison with term-frequency adjusted exact levels.
+    gamma
+        The pairs' gamma levels of it.
+    frequencies
+        Per column of :attr:`~er_toolkit.compare.Comparison.tf_columns`, the
+        left value's frequency per pair.
+    dtype
+        Of the result; ``None``: float64 where a TF level has that
+        precision, else float32.
+
+    Returns
+    -------
+    numpy.ndarray
+        The frequency in the column of the TF level each pair is at, and for
+        a pair at no TF level that of the first TF level's column.
+
+    Examples
+    --------
+    >>> from er_toolkit.compare import Comparison, ExactLevel
+    >>> names = Comparison(
+    ...     "names", "first",
+    ...     (ExactLevel(column="sur", term_frequency=True), ExactLevel(term_frequency=True)),
+    ... )
+    >>> gamma = np.array([2, 1, 0])
+    >>> freqs = {"sur": np.array([0.1, 0.2, 0.3]), "first": np.array([0.5, 0.6, 0.7])}
+    >>> pair_term_frequencies(names, gamma, freqs).round(2).tolist()
+    [0.1, 0.6, 0.3]
+    """
+    levels = comparison.tf_levels
+    if dtype is None:
+        precise = any(lvl.precision == "float64" for _, lvl, _ in levels)
         dtype = np.float64 if precise else np.float32
-        first = tf_levels[0][2]
-        freq = np.array(frequencies[first], dtype=dtype)  # a copy: written below
-        for top, _, column in tf_levels[1:]:
-            if column != first:
-                at = gamma == top
-                freq[at] = np.asarray(frequencies[column], dtype=dtype)[at]
-        out[tf(comparison.name)] = freq
+    first = levels[0][2]
+    out = np.array(frequencies[first], dtype=dtype)  # a copy: written below
+    for top, _, column in levels[1:]:
+        if column != first:
+            at = gamma == top
+            out[at] = np.asarray(frequencies[column], dtype=dtype)[at]
     return out
 
 
