@@ -164,7 +164,7 @@ def pair_term_frequencies(
     ... )
     >>> gamma = np.array([2, 1, 0])
     >>> freqs = {"sur": np.array([0.1, 0.2, 0.3]), "first": np.array([0.5, 0.6, 0.7])}
-    >>> pair_term_frequencies(names, gamma, freqs).round(2).tolist()
+    >>> pair_term_frequencies(names, gamma, freqs, dtype=np.float64).tolist()
     [0.1, 0.6, 0.3]
     """
     levels = comparison.tf_levels
