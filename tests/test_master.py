@@ -753,10 +753,11 @@ def test_a_comparison_with_tf_on_two_columns_resolves_as_the_batch_pipeline(
     )
     others = [c for c in config.comparisons if c.name not in ("first_name", "surname")]
     config = dataclasses.replace(config, comparisons=(names, *others))
-    linker = train(customers, config)
-    path = linker.save(tmp_path / "names.json")
-    records = linker.records(as_sources(customers))
-    expected = partition(linker.cluster(records, linker.predict(records)))
+    names_linker = train(customers, config)
+    path = names_linker.save(tmp_path / "names.json")
+    records = names_linker.records(as_sources(customers))
+    scored = names_linker.predict(records)
+    expected = partition(names_linker.cluster(records, scored))
     store_path = tmp_path / "master.duckdb"
     with MasterStore.init(store_path, path, term_frequencies=customers) as store:
         assert store.frequencies is not None
