@@ -805,7 +805,8 @@ def test_trained_forename_surname_model_scores_as_splink(febrl3: pl.DataFrame) -
             block_on("soc_sec_id")
         )
 
-    settings = _forename_surname_settings(keep_tf=("surname",))
+    # the default comparison, TF on its exact surname and exact forename levels
+    settings = _forename_surname_settings(keep_tf=("all",))
     predictions, clusters, model = splink_run(settings, [febrl3], train=train)
     linker = from_splink(model)
     _, scored, ours = er_toolkit_run(linker, [febrl3])
