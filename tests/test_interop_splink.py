@@ -787,6 +787,8 @@ def test_concatenated_name_term_frequencies_score_as_splink(
     assert_same_scores(scored, predictions, [c.name for c in linker.config.comparisons])
     for t in THRESHOLDS:
         assert ours[t] == clusters[t], t
+    again, _, _ = splink_run(to_splink(linker), [frame])
+    assert_same_scores(scored, again, [c.name for c in linker.config.comparisons])
 
 
 @pytest.mark.slow
