@@ -457,8 +457,6 @@ def test_bad_comparisons_say_what_was_expected() -> None:
         ConfigError, match=r"'columns' must start with its own 'column'"
     ):
         Comparison("c", "a", (ExactLevel(),), columns=("b", "a"))
-    with pytest.raises(ConfigError, match=r"term-frequency exact level must be on"):
-        Comparison("c", "a", (ExactLevel(term_frequency=True, column="b"),))
 
 
 def test_missing_columns_are_named() -> None:

@@ -93,13 +93,8 @@ _DATE_LEVELS = st.one_of(
 )
 # levels over several columns: on the other text column, across the two text
 # columns, and composites of them
-_ON_TEXT2 = _TEXT_LEVELS.map(
-    lambda lvl: (
-        dataclasses.replace(lvl, column="text2", term_frequency=False)
-        if isinstance(lvl, ExactLevel)
-        else dataclasses.replace(lvl, column="text2")
-    )
-)
+# (an exact level on text2 may be term-frequency adjusted by text2's frequencies)
+_ON_TEXT2 = _TEXT_LEVELS.map(lambda lvl: dataclasses.replace(lvl, column="text2"))
 _CROSS = st.one_of(
     st.builds(
         ColumnsReversedLevel,
@@ -194,9 +189,9 @@ def test_kernel_on_batches_equals_compare_pairs(
     rows_l = pairs.get_column(schema.ROW_L).to_numpy().astype(np.int64)
     rows_r = pairs.get_column(schema.ROW_R).to_numpy().astype(np.int64)
     tf_whole = {
-        c.name: term_frequencies(records.get_column(c.column))
+        c.name: {t: term_frequencies(records.get_column(t)) for t in c.tf_columns}
         for c in comps
-        if c.tf_gamma is not None
+        if c.tf_columns
     }
     batches = []
     for lo, hi in itertools.pairwise(bounds):
@@ -214,7 +209,10 @@ def test_kernel_on_batches_equals_compare_pairs(
                 comps,
                 left,
                 right,
-                term_frequencies={k: v[left_rows] for k, v in tf_whole.items()},
+                term_frequencies={
+                    k: {t: f[left_rows] for t, f in v.items()}
+                    for k, v in tf_whole.items()
+                },
                 raw_similarity=raw_similarity,
             )
         )
@@ -251,6 +249,51 @@ def test_batch_output_types_and_null_tf() -> None:
         out["tf_name"], np.array([0.5, np.nan, 0.5, 0.1], dtype=np.float32)
     )
     assert np.isnan(out["sim_name"][[1, 3]]).all()
+
+
+# Splink's ForenameSurnameComparison: both exact, then exact surname (its TF),
+# then exact forename (its TF)
+NAMES = Comparison(
+    "names",
+    "first",
+    (
+        AndLevel(levels=(ExactLevel(), ExactLevel(column="sur"))),
+        ExactLevel(column="sur", term_frequency=True),
+        ExactLevel(term_frequency=True),
+    ),
+    null_columns=("first", "sur"),
+)
+
+
+def test_each_tf_level_reads_its_own_columns_frequencies() -> None:
+    assert NAMES.tf_columns == ("sur", "first")
+    assert [(g, c) for g, _, c in NAMES.tf_levels] == [(2, "sur"), (1, "first")]
+    left = {"first": ["ann", "ann", "bob", "cy"], "sur": ["ash", "ash", "ash", None]}
+    right = {"first": ["ann", "ann", "al", "cy"], "sur": ["ash", "oak", "ash", "oak"]}
+    freqs = {
+        "first": np.array([0.1, 0.2, 0.3, 0.4]),
+        "sur": np.array([0.5, 0.6, 0.7, 0.8]),
+    }
+    out = compare_batch([NAMES], left, right, term_frequencies={"names": freqs})
+    # both / forename only / surname only / forename only (surname null)
+    assert out["gamma_names"].tolist() == [3, 1, 2, 1]
+    # at no TF level: the first TF column's (surname); else the level's column
+    np.testing.assert_array_equal(
+        out["tf_names"], np.array([0.5, 0.2, 0.7, 0.4], dtype=np.float32)
+    )
+    with pytest.raises(SchemaError, match=r"must map each of them"):
+        compare_batch([NAMES], left, right, term_frequencies={"names": freqs["sur"]})
+    with pytest.raises(SchemaError, match=r"got columns \['sur'\]"):
+        compare_batch(
+            [NAMES], left, right, term_frequencies={"names": {"sur": freqs["sur"]}}
+        )
+    with pytest.raises(SchemaError, match=r"\['names'\]\['first'\] must hold one"):
+        compare_batch(
+            [NAMES],
+            left,
+            right,
+            term_frequencies={"names": freqs | {"first": [0.1]}},
+        )
 
 
 def test_batch_of_no_pairs() -> None:

@@ -152,14 +152,17 @@ COMPARISONS = (
         "town", "town", (ExactLevel(), DistanceLevel("levenshtein", max_distance=1))
     ),
     Comparison("year", "year", (ExactLevel(term_frequency=True),)),
-    # levels over several columns: the kernel is sent every column they read
+    # levels over several columns: the kernel is sent every column they read;
+    # term frequencies on two levels, each by its own column's (one table per
+    # column, shared with the comparisons above)
     Comparison(
         "name_town",
         "name",
         (
             AndLevel(levels=(ExactLevel(), ExactLevel(column="town"))),
             ColumnsReversedLevel(columns=("name", "town")),
-            ExactLevel(),
+            ExactLevel(column="town", term_frequency=True),
+            ExactLevel(term_frequency=True),
         ),
         null_columns=("name", "town"),
     ),
@@ -171,6 +174,9 @@ def test_comparison_vectors_and_term_frequencies_are_the_kernels(spark, engine):
     pairs = POLARS.block(records, BLOCKERS, link_type="dedupe")
     on_spark = _on_spark(spark, records)
     expected = POLARS.compare(records, pairs, COMPARISONS, raw_similarity=True)
+    # both TF levels of name_town are reached (town's, then name's frequencies)
+    reached = expected.get_column(schema.gamma("name_town")).to_list()
+    assert {1, 2} <= set(reached)
     got = engine.collect(engine.compare(on_spark, pairs, COMPARISONS))
     assert got.equals(
         expected.with_columns(pl.col(schema.BLOCKED_BY).cast(pl.String)).sort(

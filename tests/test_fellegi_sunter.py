@@ -623,3 +623,73 @@ def test_model_files_with_column_list_rules_still_load(
         loaded.to_dict()["params"]["training_rules"]
         == (fitted.to_dict()["params"]["training_rules"])
     )
+
+
+# --------------------------------------------------------------------------- #
+# term frequencies on several levels (Splink's ForenameSurnameComparison)
+# --------------------------------------------------------------------------- #
+NAMES_TOML = """
+name = "names"
+column = "first_name"
+null_columns = ["first_name", "surname"]
+levels = [
+  { kind = "and", levels = [{ kind = "exact" }, { kind = "exact", column = "surname" }] },
+  { kind = "exact", column = "surname", term_frequency = true },
+  { kind = "exact", term_frequency = true, tf_weight = 0.5, tf_min_u = 0.001 },
+]
+"""
+
+
+def test_each_tf_level_adjusts_by_its_own_columns_frequencies(
+    records: pl.DataFrame, candidates: pl.DataFrame, tmp_path: Path
+) -> None:
+    import tomllib
+
+    names = Comparison.from_dict(tomllib.loads(NAMES_TOML))
+    assert [(g, c) for g, _, c in names.tf_levels] == [
+        (2, "surname"),
+        (1, "first_name"),
+    ]
+    model = FellegiSunter(
+        (names, *[c for c in COMPARISONS if c.name in ("dob", "city")]),
+        link_type="dedupe",
+        training_rules=[ExactRule(("dob",)), ExactRule(("city",))],
+        seed=11,
+    ).fit(records, candidate_pairs=candidates)
+    vectors = compare_pairs(records, candidates, model.comparisons)
+    scored = model.predict(vectors, explain=True)
+    gamma = scored.get_column("gamma_names").to_numpy()
+    bf = scored.get_column("bf_names").to_numpy()
+    m, u = model.m_["names"], model.u_["names"]
+    left = candidates.get_column(schema.ROW_L).to_numpy()
+
+    def share(column: str) -> np.ndarray:
+        values = records.get_column(column)
+        counts = values.value_counts().rename({"count": "n"})
+        n = records.select(values.alias(column)).join(counts, on=column, how="left")
+        return n.get_column("n").to_numpy()[left] / values.drop_nulls().len()
+
+    surname, forename = share("surname"), share("first_name")
+    at_surname, at_forename = gamma == 2, gamma == 1
+    assert at_surname.any() and at_forename.any()
+    floor = 1 / model.n_records_
+    np.testing.assert_allclose(
+        bf[at_surname],
+        np.log2(m[2]) - np.log2(np.maximum(surname[at_surname], floor)),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        bf[at_forename],
+        np.log2(m[1] / u[1])
+        + 0.5 * (np.log2(u[1]) - np.log2(np.maximum(forename[at_forename], 0.001))),
+        rtol=1e-6,
+    )
+    # the both-exact and else levels are not adjusted
+    for level in (3, 0):
+        np.testing.assert_allclose(bf[gamma == level], np.log2(m[level] / u[level]))
+    loaded = FellegiSunter.load(model.save(tmp_path / "names.json"))
+    assert loaded.comparisons[0] == names
+    np.testing.assert_array_equal(
+        loaded.predict(vectors).get_column(schema.MATCH_WEIGHT).to_numpy(),
+        model.predict(vectors).get_column(schema.MATCH_WEIGHT).to_numpy(),
+    )

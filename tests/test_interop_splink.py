@@ -574,9 +574,8 @@ def _without_tf(comparison: dict[str, Any]) -> dict[str, Any]:
     """A comparison with its term-frequency adjustments removed.
 
     ForenameSurnameComparison adjusts its exact forename and exact surname
-    levels each by its own column's frequencies; er_toolkit adjusts one
-    level per comparison, on its own column (refused on import, tested
-    with the refusals).
+    levels each by its own column's frequencies (tested as it is below);
+    without them the two-column levels are tested on their own.
     """
     out = copy.deepcopy(comparison)
     for level in out["comparison_levels"]:
@@ -586,12 +585,22 @@ def _without_tf(comparison: dict[str, Any]) -> dict[str, Any]:
 
 
 def _forename_surname_settings(
-    link_type: str = "dedupe_only", *, keep_tf: tuple[str, ...] = ()
+    link_type: str = "dedupe_only",
+    *,
+    keep_tf: tuple[str, ...] = (),
+    concat: str | None = None,
 ) -> dict[str, Any]:
+    """Settings with Splink's ForenameSurnameComparison, its TF levels kept as named.
+
+    ``keep_tf="all"`` (any tuple holding ``"all"``) keeps the comparison as
+    Splink's library writes it.
+    """
     creator = SettingsCreator(
         link_type=link_type,
         comparisons=[
-            cl.ForenameSurnameComparison("given_name", "surname"),
+            cl.ForenameSurnameComparison(
+                "given_name", "surname", forename_surname_concat_col_name=concat
+            ),
             cl.DateOfBirthComparison(
                 "date_of_birth", input_is_string=True, datetime_format="%Y%m%d"
             ),
@@ -606,6 +615,8 @@ def _forename_surname_settings(
         ],
     )
     settings = creator.create_settings_dict("duckdb")
+    if "all" in keep_tf:
+        return settings
     names = settings["comparisons"][0]
     settings["comparisons"][0] = _without_tf(names)
     for kept, level in zip(
@@ -663,16 +674,17 @@ def test_imported_forename_surname_model_scores_as_splink(
 def test_two_column_comparison_keeps_one_term_frequency_level(
     febrl3: pl.DataFrame,
 ) -> None:
-    """With only its surname level adjusted, surname is the comparison's own column."""
+    """With only its surname level adjusted: that level, on its column, adjusted."""
     settings = _set_parameters(_forename_surname_settings(keep_tf=("surname",)), 5)
     predictions, clusters, model = splink_run(settings, [febrl3])
     linker = from_splink(model)
     names = linker.config.comparisons[0]
-    assert names.column == "surname"
+    assert names.column == "given_name"
     assert names.null_columns == ("given_name", "surname")
     assert names.tf_level == ExactLevel(
-        term_frequency=True, tf_min_u=0.0, precision="float64"
+        term_frequency=True, column="surname", tf_min_u=0.0, precision="float64"
     )
+    assert names.tf_columns == ("surname",)
     assert names.levels[4] is names.tf_level
     _, scored, ours = er_toolkit_run(linker, [febrl3])
     assert_same_scores(scored, predictions, [c.name for c in linker.config.comparisons])
@@ -701,6 +713,84 @@ def test_link_only_forename_surname_model_scores_as_splink(
         assert ours[t] == clusters[t], t
 
 
+def _adjusted(joined: pl.DataFrame, gamma: int) -> pl.Series:
+    """The distinct match weights of pairs at one name level agreeing elsewhere alike."""
+    others = [c for c in joined.columns if c.startswith("gamma_") and "given" not in c]
+    at = joined.filter(pl.col(schema.gamma("given_name_surname")) == gamma)
+    one = at.group_by(others).len().sort("len").row(-1, named=True)
+    return at.filter(*[pl.col(c) == one[c] for c in others]).get_column("match_weight")
+
+
+@pytest.mark.parametrize(
+    ("variant", "weights"),
+    [
+        ("default", {}),
+        # each level's own weight and minimum u
+        ("weights", {"given_name": (0.6, 0.0), "surname": (1.0, 0.002)}),
+    ],
+)
+def test_default_forename_surname_with_term_frequencies_scores_as_splink(
+    febrl3: pl.DataFrame, variant: str, weights: dict[str, tuple[float, float]]
+) -> None:
+    """Splink's default ForenameSurnameComparison: TF on its exact surname and exact forename levels."""
+    settings = _set_parameters(_forename_surname_settings(keep_tf=("all",)), seed=7)
+    for level in settings["comparisons"][0]["comparison_levels"]:
+        if level.get("tf_adjustment_column") in weights:
+            weight, minimum = weights[level["tf_adjustment_column"]]
+            level["tf_adjustment_weight"] = weight
+            level["tf_minimum_u_value"] = minimum
+    predictions, clusters, model = splink_run(settings, [febrl3])
+    linker = from_splink(model)
+    names = linker.config.comparisons[0]
+    assert [(g, c) for g, _, c in names.tf_levels] == [
+        (2, "surname"),
+        (1, "given_name"),
+    ]
+    assert names.tf_levels[1][1].tf_weight == weights.get("given_name", (1.0,))[0]
+    _, scored, ours = er_toolkit_run(linker, [febrl3])
+    joined = assert_same_scores(
+        scored, predictions, [c.name for c in linker.config.comparisons]
+    )
+    # the adjustment is there: pairs at one TF level (and alike elsewhere) differ
+    for gamma in (1, 2):
+        assert _adjusted(joined, gamma).n_unique() > 3, gamma
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
+    # and back: written as Splink settings, Splink predicts the same weights
+    back = to_splink(linker)
+    written = [
+        (lvl.get("tf_adjustment_column"), lvl.get("tf_adjustment_weight"))
+        for lvl in back["comparisons"][0]["comparison_levels"]
+    ]
+    assert written[-3:-1] == [
+        ("surname", weights.get("surname", (1.0,))[0]),
+        ("given_name", weights.get("given_name", (1.0,))[0]),
+    ]
+    again, again_clusters, _ = splink_run(back, [febrl3])
+    assert_same_scores(scored, again, [c.name for c in linker.config.comparisons])
+    assert again_clusters == clusters
+
+
+def test_concatenated_name_term_frequencies_score_as_splink(
+    febrl3: pl.DataFrame,
+) -> None:
+    """With a full-name column, the both-exact level is adjusted by its frequencies."""
+    frame = febrl3.with_columns(
+        pl.concat_str("given_name", "surname", separator=" ").alias("full_name")
+    )
+    settings = _forename_surname_settings(keep_tf=("all",), concat="full_name")
+    predictions, clusters, model = splink_run(_set_parameters(settings, 3), [frame])
+    linker = from_splink(model)
+    names = linker.config.comparisons[0]
+    assert names.tf_columns == ("full_name", "surname", "given_name")
+    _, scored, ours = er_toolkit_run(linker, [frame])
+    assert_same_scores(scored, predictions, [c.name for c in linker.config.comparisons])
+    for t in THRESHOLDS:
+        assert ours[t] == clusters[t], t
+    again, _, _ = splink_run(to_splink(linker), [frame])
+    assert_same_scores(scored, again, [c.name for c in linker.config.comparisons])
+
+
 @pytest.mark.slow
 def test_trained_forename_surname_model_scores_as_splink(febrl3: pl.DataFrame) -> None:
     """Trained by Splink (u by sampling, m by EM), not set: the same weights."""
@@ -717,7 +807,8 @@ def test_trained_forename_surname_model_scores_as_splink(febrl3: pl.DataFrame) -
             block_on("soc_sec_id")
         )
 
-    settings = _forename_surname_settings(keep_tf=("surname",))
+    # the default comparison, TF on its exact surname and exact forename levels
+    settings = _forename_surname_settings(keep_tf=("all",))
     predictions, clusters, model = splink_run(settings, [febrl3], train=train)
     linker = from_splink(model)
     _, scored, ours = er_toolkit_run(linker, [febrl3])
@@ -822,6 +913,8 @@ def _two_column_comparisons() -> tuple[Comparison, ...]:
                     NotLevel(SimilarityLevel("jaro_winkler", 0.7)),
                 )
             ),
+            # term frequencies on two levels, each by its own column's
+            ExactLevel(term_frequency=True, column="surname"),
             OrLevel(
                 (
                     DistanceLevel(max_distance=1, column="surname"),
@@ -883,7 +976,7 @@ def test_exported_two_column_model_predicts_the_same_in_splink(
     comparisons = [c.name for c in two_column_er_toolkit.config.comparisons]
     joined = assert_same_scores(scored, predictions, comparisons)
     reached = set(joined.get_column(schema.gamma("name")).unique().to_list())
-    assert {-1, 0, 1, 2, 3, 4, 5, 6, 7}.issubset(reached)
+    assert {-1, 0, 1, 2, 3, 4, 5, 6, 7, 8}.issubset(reached)
     for t in THRESHOLDS:
         assert ours[t] == clusters[t], t
 
@@ -1106,20 +1199,6 @@ def _library(comparison: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("comparison", "match"),
     [
-        (
-            _library(cl.ForenameSurnameComparison("fn", "sn")),
-            r"Splink comparison 'fn_sn', level 7 \('Exact match on fn'\): the "
-            r"condition '\"fn_l\" = \"fn_r\"' has no er_toolkit equivalent: it is "
-            r"term-frequency adjusted on column 'fn'",
-        ),
-        (
-            _library(
-                cl.ForenameSurnameComparison(
-                    "fn", "sn", forename_surname_concat_col_name="fn_sn"
-                )
-            ),
-            r"level 2 .*term-frequency adjusted on column 'fn_sn'",
-        ),
         (
             _comparison('"x_l" = "y_r"'),
             r"level 2 .*'\"x_l\" = \"y_r\"'.*in one direction only",

@@ -726,3 +726,56 @@ def test_a_store_shows_its_counts_in_a_notebook(filled: Path) -> None:
         assert f">{n_records:,}</td>" in html
     assert counts  # the same store, counted
     assert "closed" in repr(store) and "(closed)" in store._repr_html_()
+
+
+# ------------------------------------------------- TF on several levels
+def test_a_comparison_with_tf_on_two_columns_resolves_as_the_batch_pipeline(
+    customers: pl.DataFrame,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Frozen frequencies per TF column: batches and lookups score as one run does."""
+    import dataclasses
+
+    from polars.testing import assert_frame_equal
+
+    from er_toolkit.compare import AndLevel, Comparison, ExactLevel, SimilarityLevel
+    from er_toolkit.master.lookup import lookup
+    from tests.master_fixtures import customers_config, train
+
+    config = customers_config(u_sample_size=20_000)
+    names = Comparison(
+        "name",
+        "first_name_canonical",
+        (
+            AndLevel((ExactLevel(), ExactLevel(column="surname"))),
+            ExactLevel(column="surname", term_frequency=True),
+            ExactLevel(term_frequency=True),
+            SimilarityLevel("jaro_winkler", 0.9),
+        ),
+        null_columns=("first_name_canonical", "surname"),
+    )
+    others = [c for c in config.comparisons if c.name not in ("first_name", "surname")]
+    config = dataclasses.replace(config, comparisons=(names, *others))
+    names_linker = train(customers, config)
+    path = names_linker.save(tmp_path / "names.json")
+    records = names_linker.records(as_sources(customers))
+    scored = names_linker.predict(records)
+    expected = partition(names_linker.cluster(records, scored))
+    store_path = tmp_path / "master.duckdb"
+    with MasterStore.init(store_path, path, term_frequencies=customers) as store:
+        assert store.frequencies is not None
+        assert dict(store.frequencies.columns) == {
+            "name": "surname",
+            "name:first_name_canonical": "first_name_canonical",
+            "city": "city",
+        }
+        for part in _batches(customers, 3):
+            store.apply(part)
+        assert partition(store.clusters()) == expected
+    with MasterStore.open(store_path, read_only=True) as store:
+        store.prepare_lookups()
+        args = (store._index, store.linker, store.frequencies, store._blockers)
+        probes = store.records(raw=True).sample(30, seed=3).drop("record_id").to_dicts()
+        many = lookup(*args, probes, top=None, path="many")
+        assert many.get_column("is_match").any()
+        assert_frame_equal(lookup(*args, probes, top=None, path="few"), many)

@@ -313,6 +313,31 @@ def test_term_frequency_weights_are_the_models_own(dedupe):
     assert masked.get_column("value").drop_nulls().str.contains("•").all()
 
 
+def test_term_frequency_table_lists_each_tf_level_of_a_comparison() -> None:
+    from er_toolkit.compare import Comparison, ExactLevel
+    from er_toolkit.score import FellegiSunter
+
+    names = Comparison(
+        "names",
+        "first",
+        (
+            ExactLevel(column="sur", term_frequency=True),
+            ExactLevel(term_frequency=True),
+        ),
+    )
+    fs = FellegiSunter([names])
+    fs.m_ = {"names": np.array([0.1, 0.3, 0.6])}
+    fs.u_ = {"names": np.array([0.8, 0.15, 0.05])}
+    fs.n_records_ = 4
+    records = pl.DataFrame({"first": ["ann", "ann", "bob", "cy"], "sur": list("xxxy")})
+    table = term_frequency_table(records, fs, common=1)
+    rows = table.select("comparison", "value", "count", "weight").rows()
+    # each level's m over its own column's frequencies
+    assert rows[0] == ("names (sur)", "x", 3, pytest.approx(np.log2(0.6 / 0.75)))
+    assert rows[2] == ("names (first)", "ann", 2, pytest.approx(np.log2(0.3 / 0.5)))
+    assert {r[0] for r in rows} == {"names (sur)", "names (first)"}
+
+
 def test_self_match_scores_one_row_per_record_sampled(dedupe):
     linker, records = dedupe["linker"], dedupe["records"]
     every = self_match_scores(linker, records, max_records=None)

@@ -136,18 +136,6 @@ class Comparison:
                 f"'column' {self.column!r}; got {list(declared)}."
             )
         object.__setattr__(self, "columns", columns)
-        for i, lvl in enumerate(self.levels):
-            if (
-                isinstance(lvl, ExactLevel)
-                and lvl.term_frequency
-                and (lvl.column or self.column) != self.column
-            ):
-                raise ConfigError(
-                    f"Comparison {self.name!r}: a term-frequency exact level "
-                    f"must be on the comparison's own column {self.column!r}; "
-                    f"level number {i + 1} is on {lvl.column!r}."
-                )
-
         tokenisers = {
             (lvl.tokens, lvl.q)
             for lvl in self.levels
@@ -180,22 +168,36 @@ class Comparison:
         return ["else", *[lvl.label for lvl in reversed(self.levels)]]
 
     @property
+    def tf_levels(self) -> tuple[tuple[int, ExactLevel, str], ...]:
+        """Each term-frequency adjusted exact level: its gamma, the level, its column.
+
+        A comparison may adjust several exact levels, each by the
+        frequencies of the column it compares (a forename-and-surname
+        comparison's exact-surname and exact-forename levels).
+        """
+        n = len(self.levels)
+        return tuple(
+            (n - i, lvl, lvl.column or self.column)
+            for i, lvl in enumerate(self.levels)
+            if isinstance(lvl, ExactLevel) and lvl.term_frequency
+        )
+
+    @property
+    def tf_columns(self) -> tuple[str, ...]:
+        """The columns whose term frequencies the TF levels read, in level order."""
+        return tuple(dict.fromkeys(column for _, _, column in self.tf_levels))
+
+    @property
     def tf_gamma(self) -> int | None:
-        """The gamma value of the term-frequency adjusted exact level, if any."""
-        for i, lvl in enumerate(self.levels):
-            if isinstance(lvl, ExactLevel) and lvl.term_frequency:
-                return len(self.levels) - i
-        return None
+        """The gamma value of the first term-frequency adjusted exact level, if any."""
+        levels = self.tf_levels
+        return levels[0][0] if levels else None
 
     @property
     def tf_level(self) -> ExactLevel | None:
-        """The term-frequency adjusted exact level (the one at :attr:`tf_gamma`)."""
-        gamma = self.tf_gamma
-        if gamma is None:
-            return None
-        level = self.levels[len(self.levels) - gamma]
-        assert isinstance(level, ExactLevel)
-        return level
+        """The first term-frequency adjusted exact level (the one at :attr:`tf_gamma`)."""
+        levels = self.tf_levels
+        return levels[0][1] if levels else None
 
     @property
     def similarity_level(self) -> ScoredLevel | None:
@@ -318,8 +320,10 @@ class Comparison:
         dict
             ``gamma_<name>`` (int8), and ``sim_<name>`` (float32) where the
             comparison has a string comparator and ``raw_similarity`` is set,
-            ``tf_<name>`` (float32) where it has a term-frequency adjusted
-            exact level.
+            ``tf_<name>`` (float32) where it has term-frequency adjusted
+            exact levels: the left value's frequency in the column of the
+            TF level the pair is at (of the first TF level's column for a
+            pair at none).
         """
         missing = [c for c in self.columns if c not in records.columns]
         if missing:
@@ -343,14 +347,17 @@ class Comparison:
             pair = encoding.pair(left, right, date_format=self.date_format)
             return pair, rows_l, rows_r + n_records
 
-        own = encoding.column(self.column, date_format=self.date_format)
+        frequencies = {
+            column: encoding.column(
+                column, date_format=self.date_format
+            ).term_frequency[rows_l]
+            for column in self.tf_columns
+        }
         return compare_encoded(
             self,
             encoded,
             len(rows_l),
-            term_frequency=(
-                None if self.tf_gamma is None else own.term_frequency[rows_l]
-            ),
+            term_frequencies=frequencies or None,
             raw_similarity=raw_similarity,
             workers=workers,
         )

@@ -39,7 +39,7 @@ def compare_encoded(
     encoded: Encoded,
     size: int,
     *,
-    term_frequency: np.ndarray | None = None,
+    term_frequencies: Mapping[str, np.ndarray] | None = None,
     raw_similarity: bool = True,
     workers: int = -1,
 ) -> dict[str, np.ndarray]:
@@ -59,9 +59,10 @@ def compare_encoded(
         each pair's left and right value in that encoding.
     size
         The number of pairs.
-    term_frequency
-        The left value's frequency per pair, for a comparison with a
-        term-frequency adjusted exact level.
+    term_frequencies
+        Per column in :attr:`~er_toolkit.compare.Comparison.tf_columns`
+        (the columns of its term-frequency adjusted exact levels), the left
+        value's frequency in that column per pair.
     raw_similarity
         Return ``sim_<name>``; without it comparators may stop early below
         the loosest threshold (the gamma levels are the same either way).
@@ -76,9 +77,11 @@ def compare_encoded(
         not a number or date; with ``null_columns``, where that holds of
         every one of them); ``sim_<name>`` (float32, NaN where gamma is
         -1) where the comparison has a string comparator and
-        ``raw_similarity`` is set; ``tf_<name>`` (float32, or float64 for a
-        level of that precision) where it has a
-        term-frequency adjusted exact level.
+        ``raw_similarity`` is set; ``tf_<name>`` (float32, or float64 where
+        a TF level has that precision) where it has term-frequency adjusted
+        exact levels: per pair, the left value's frequency in the column of
+        the TF level the pair is at, or (a pair at no TF level) in the first
+        TF level's column.
     """
     cutoffs = {} if raw_similarity else comparison.cutoffs
 
@@ -116,17 +119,69 @@ def compare_encoded(
         if comparison.reads - {"text"}:
             sim = np.where(null, np.float32(np.nan), sim)
         out[schema.sim(comparison.name)] = sim
-    if comparison.tf_gamma is not None:
-        if term_frequency is None:
+    if comparison.tf_levels:
+        frequencies = dict(term_frequencies or {})
+        missing = [c for c in comparison.tf_columns if c not in frequencies]
+        if missing:
             raise SchemaError(
-                f"Comparison {comparison.name!r} has a term-frequency level, so it "
-                "needs the left values' term frequencies; got none."
+                f"Comparison {comparison.name!r} has term-frequency levels, so it "
+                f"needs the left values' term frequencies of column(s) {missing}; "
+                f"got those of {sorted(frequencies)}."
             )
-        tf_level = comparison.tf_level
-        precise = tf_level is not None and tf_level.precision == "float64"
-        out[tf(comparison.name)] = np.asarray(
-            term_frequency, dtype=np.float64 if precise else np.float32
-        )
+        out[tf(comparison.name)] = pair_term_frequencies(comparison, gamma, frequencies)
+    return out
+
+
+def pair_term_frequencies(
+    comparison: Comparison,
+    gamma: np.ndarray,
+    frequencies: Mapping[str, np.ndarray],
+    *,
+    dtype: Any = None,
+) -> np.ndarray:
+    """Return a comparison's ``tf_<name>``: each pair's frequency at its TF level.
+
+    Parameters
+    ----------
+    comparison
+        A comparison with term-frequency adjusted exact levels.
+    gamma
+        The pairs' gamma levels of it.
+    frequencies
+        Per column of :attr:`~er_toolkit.compare.Comparison.tf_columns`, the
+        left value's frequency per pair.
+    dtype
+        Of the result; ``None``: float64 where a TF level has that
+        precision, else float32.
+
+    Returns
+    -------
+    numpy.ndarray
+        The frequency in the column of the TF level each pair is at, and for
+        a pair at no TF level that of the first TF level's column.
+
+    Examples
+    --------
+    >>> from er_toolkit.compare import Comparison, ExactLevel
+    >>> names = Comparison(
+    ...     "names", "first",
+    ...     (ExactLevel(column="sur", term_frequency=True), ExactLevel(term_frequency=True)),
+    ... )
+    >>> gamma = np.array([2, 1, 0])
+    >>> freqs = {"sur": np.array([0.1, 0.2, 0.3]), "first": np.array([0.5, 0.6, 0.7])}
+    >>> pair_term_frequencies(names, gamma, freqs, dtype=np.float64).tolist()
+    [0.1, 0.6, 0.3]
+    """
+    levels = comparison.tf_levels
+    if dtype is None:
+        precise = any(lvl.precision == "float64" for _, lvl, _ in levels)
+        dtype = np.float64 if precise else np.float32
+    first = levels[0][2]
+    out = np.array(frequencies[first], dtype=dtype)  # a copy: written below
+    for top, _, column in levels[1:]:
+        if column != first:
+            at = gamma == top
+            out[at] = np.asarray(frequencies[column], dtype=dtype)[at]
     return out
 
 
@@ -159,11 +214,14 @@ def compare_batch(
         NaN (floats, read as null) or NaT; pass nullable integers as Arrow
         or polars.
     term_frequencies
-        Per comparison name with a term-frequency adjusted exact level, the
+        Per comparison name with term-frequency adjusted exact levels, the
         left value's frequency over the whole column
         (:func:`er_toolkit.compare.term_frequencies`, looked up per pair);
         frequencies within a batch would be wrong. NaN where the left value
-        is null.
+        is null. A comparison with TF levels on several columns
+        (:attr:`~er_toolkit.compare.Comparison.tf_columns`) takes a mapping
+        from each of those columns to its frequencies; one on a single
+        column takes either.
     raw_similarity
         Return the ``sim_`` arrays (slower: no early stop below thresholds).
     workers
@@ -247,16 +305,18 @@ def compare_batch(
             own.document_frequencies[tokens] = check_document_frequencies(
                 documents[comparison.name], comparison.name, tokens
             )
-        freq = None
-        if comparison.tf_gamma is not None:
-            own, _, _ = encoded(comparison.column, comparison.column)
-            freq = _left_frequencies(comparison, frequencies, own, n)
+        freqs = {
+            column: _left_frequencies(
+                comparison, column, frequencies, encoded(column, column)[0], n
+            )
+            for column in comparison.tf_columns
+        }
         out.update(
             compare_encoded(
                 comparison,
                 encoded,
                 n,
-                term_frequency=freq,
+                term_frequencies=freqs,
                 raw_similarity=raw_similarity,
                 workers=workers,
             )
@@ -321,28 +381,43 @@ def _stacked(
 
 def _left_frequencies(
     comparison: Comparison,
+    column: str,
     frequencies: Mapping[str, Any],
     encoding: ColumnEncoding,
     n: int,
 ) -> np.ndarray:
-    """Return the given term frequencies of the left values, NaN where null."""
-    if comparison.name not in frequencies:
+    """Return the given term frequencies of the left values of ``column``, NaN where null."""
+    name = comparison.name
+    if name not in frequencies:
         raise SchemaError(
-            f"Comparison {comparison.name!r} has a term-frequency level; "
-            f"compare_batch needs term_frequencies[{comparison.name!r}], the left "
+            f"Comparison {name!r} has a term-frequency level; "
+            f"compare_batch needs term_frequencies[{name!r}], the left "
             f"values' frequencies over the whole column; got keys "
             f"{sorted(frequencies)}."
         )
-    given = frequencies[comparison.name]
+    given = frequencies[name]
+    where = f"term_frequencies[{name!r}]"
+    if isinstance(given, Mapping):
+        if column not in given:
+            raise SchemaError(
+                f"Comparison {name!r} has term-frequency levels on columns "
+                f"{list(comparison.tf_columns)}; {where} needs the left values' "
+                f"frequencies of each; got columns {sorted(given)}."
+            )
+        given, where = given[column], f"{where}[{column!r}]"
+    elif len(comparison.tf_columns) > 1:
+        raise SchemaError(
+            f"Comparison {name!r} has term-frequency levels on columns "
+            f"{list(comparison.tf_columns)}; {where} must map each of them to the "
+            f"left values' frequencies; got one {type(given).__name__}."
+        )
     if isinstance(given, np.ndarray) and given.dtype.kind == "f":
         out = given.astype(np.float64)  # NaN is null already
     else:
-        freq = _series(comparison.name, given)
-        out = freq.cast(pl.Float64).fill_null(np.nan).to_numpy().copy()
+        out = _series(name, given).cast(pl.Float64).fill_null(np.nan).to_numpy().copy()
     if len(out) != n:
         raise SchemaError(
-            f"term_frequencies[{comparison.name!r}] must hold one value per pair "
-            f"({n}); got {len(out)}."
+            f"{where} must hold one value per pair ({n}); got {len(out)}."
         )
     out[encoding.codes[:n] < 0] = np.nan
     return out

@@ -138,7 +138,11 @@ class ExactLevel:
     Parameters
     ----------
     term_frequency
-        Adjust the weight by the value's frequency.
+        Adjust the weight by the value's frequency (in the level's own
+        column: several exact levels of one comparison, on different
+        columns, may each be adjusted by theirs).
+    column
+        The column compared; None: the comparison's own.
     tf_weight
         How much of the adjustment to apply (0 to 1; 1 is all of it).
     tf_min_u

@@ -925,15 +925,14 @@ def _comparison(spec: Any, number: int, taken: set[str]) -> _ImportedComparison:
             f"{where} has only a null and an else level; er_toolkit needs at least "
             "one level between them."
         )
-    column = _own_column(null, body)
+    column = _own_column(null)
     sqls = [level["sql_condition"] for level in levels[1:-1]]
     level_objs: list[Level] = []
-    tf_levels: list[str] = []
     for k, (p, sql) in enumerate(zip(body, sqls, strict=True)):
         assert p.level is not None
         label = levels[k + 1].get("label_for_charts", sql)
         here = f"{where}, level {k + 2} ({label!r})"
-        refusal = _off_own_column(p, column, tf_levels)
+        refusal = _off_own_column(p, column)
         if refusal is not None:
             raise InteropError(
                 f"{here}: the condition {sql!r} has no er_toolkit equivalent: "
@@ -942,8 +941,6 @@ def _comparison(spec: Any, number: int, taken: set[str]) -> _ImportedComparison:
         if p.column is not None and p.column != column:
             p = _Parsed(column, _named(p.level, p.column))
         assert p.level is not None
-        if isinstance(p.level, ExactLevel) and p.level.term_frequency:
-            tf_levels.append(sql)
         level_objs.append(_relative(p.level, column))
     date_format = _comparison_dates(
         where, null, [p for p in body if p.column == column]
@@ -960,38 +957,15 @@ def _comparison(spec: Any, number: int, taken: set[str]) -> _ImportedComparison:
     return _ImportedComparison(comparison, m, u, defaults)
 
 
-def _own_column(null: _Parsed, body: Sequence[_Parsed]) -> str:
-    """Return the own column: the null level's (of several, the term-frequency one)."""
+def _own_column(null: _Parsed) -> str:
+    """Return the own column: the null level's (of several, the first)."""
     assert null.column is not None
-    tf_columns = [
-        p.column
-        for p in body
-        if isinstance(p.level, ExactLevel) and p.level.term_frequency
-    ]
-    if null.null_columns and tf_columns and tf_columns[0] in null.null_columns:
-        return str(tf_columns[0])
     return null.column
 
 
-def _off_own_column(p: _Parsed, column: str, tf_levels: Sequence[str]) -> str | None:
+def _off_own_column(p: _Parsed, column: str) -> str | None:
     """Why a level cannot be read beside the comparison's own ``column`` (None: it can)."""
     assert p.level is not None
-    if isinstance(p.level, ExactLevel) and p.level.term_frequency:
-        if p.column != column:
-            return (
-                f"it is term-frequency adjusted on column {p.column!r}, and er_toolkit "
-                "adjusts only the comparison's own column (here "
-                f"{column!r}); a Splink comparison over "
-                "several columns with term-frequency levels on each "
-                "(ForenameSurnameComparison's exact forename and surname levels) "
-                "cannot be read: remove the adjustments (tf_adjustment_column) or "
-                "split the comparison"
-            )
-        if tf_levels:
-            return (
-                f"it is a second term-frequency adjusted level (after "
-                f"{tf_levels[0]!r}); er_toolkit adjusts one exact level per comparison"
-            )
     if p.column is not None and p.column != column:
         try:
             _check_other_column(p.level, p)
@@ -1208,7 +1182,9 @@ def from_splink(
       the comparison reading dates in ``fmt`` (unreadable dates are null).
     - ``col_l = col_r``: exact; with ``tf_adjustment_column`` term-frequency
       adjusted, with Splink's ``tf_adjustment_weight`` and
-      ``tf_minimum_u_value``.
+      ``tf_minimum_u_value``. Several levels of one comparison may be, each
+      by the frequencies of its own column (``ForenameSurnameComparison``'s
+      exact surname and exact forename levels).
     - ``jaro_winkler_similarity``, ``jaro_similarity``, ``jaccard`` at or
       above a threshold: similarity levels in float64, with DuckDB's exact
       arithmetic (``jaccard`` is over character sets).
@@ -1236,10 +1212,9 @@ def from_splink(
       comparison's own: that level with its ``column``. A null in one column
       keeps a pair off the levels that read it, as SQL's unknown does.
 
-    Refused: term-frequency adjustments on a column other than the
-    comparison's own or on a second level (``ForenameSurnameComparison``
-    adjusts its exact forename and its exact surname levels each by its
-    column: import it without them), one-directional ``a_l = b_r``
+    Refused: term-frequency adjustments of anything but an exact match of a
+    whole column by that column's frequencies (a concatenated-name column's
+    frequencies on an AND of exact levels, a similarity level's), one-directional ``a_l = b_r``
     (``symmetrical=False``, which depends on which record is left) and
     crosswise similarities not asked both ways at one threshold, ``NOT`` (SQL's NOT of an unknown is
     unknown, er_toolkit's not level holds), number and date levels off the
@@ -1602,7 +1577,7 @@ def _export_comparison(
             "u_probability": float(u[gamma]),
         }
         if isinstance(level, ExactLevel) and level.term_frequency and level.tf_weight:
-            out["tf_adjustment_column"] = comparison.column
+            out["tf_adjustment_column"] = level.column or comparison.column
             out["tf_adjustment_weight"] = float(level.tf_weight)
             out["tf_minimum_u_value"] = float(
                 tf_floor if level.tf_min_u is None else level.tf_min_u

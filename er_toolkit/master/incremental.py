@@ -138,7 +138,9 @@ def block_keys(blockers: Sequence[KeyBlocker], records: pl.DataFrame) -> pl.Data
 
 
 def _comparison_columns(linker: Any) -> list[str]:
-    return list(dict.fromkeys(c.column for c in linker.config.comparisons))
+    return list(
+        dict.fromkeys(col for c in linker.config.comparisons for col in c.columns)
+    )
 
 
 def _orient(frame: pl.DataFrame, a: str, b: str) -> pl.DataFrame:

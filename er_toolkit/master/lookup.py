@@ -16,7 +16,7 @@ from er_toolkit.compare import compare_batch
 from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.master.db import Database
 from er_toolkit.master.incremental import block_keys
-from er_toolkit.master.scoring import TermFrequencies, score_pairs
+from er_toolkit.master.scoring import TermFrequencies, score_pairs, tf_key
 from er_toolkit.standardise import apply_standardisers
 from er_toolkit.standardise.base import (
     Steps,
@@ -170,7 +170,9 @@ class LookupIndex:
         cls, db: Database, linker: Any, blockers: Sequence[KeyBlocker]
     ) -> LookupIndex:
         """Read the index from the store (reads only)."""
-        columns = list(dict.fromkeys(c.column for c in linker.config.comparisons))
+        columns = list(
+            dict.fromkeys(col for c in linker.config.comparisons for col in c.columns)
+        )
         if not db.has_table("records"):
             empty = pl.DataFrame(
                 schema={
@@ -473,7 +475,9 @@ def _keyed(blockers: tuple[Any, ...]) -> list[pl.Expr]:
 
 
 def _compared(linker: Any) -> list[str]:
-    return list(dict.fromkeys(c.column for c in linker.config.comparisons))
+    return list(
+        dict.fromkeys(col for c in linker.config.comparisons for col in c.columns)
+    )
 
 
 def _score_many(
@@ -524,19 +528,29 @@ def _score_few(
     left = {c: picked.get_column(c) for c in compared}
     right = {c: stored.get_column(c) for c in compared}
     tf_rec = frequencies.per_record(query) if frequencies.columns else {}
-    tf_pairs = {name: freq[q_rows].astype(np.float32) for name, freq in tf_rec.items()}
-    needs_tf = {c.name for c in comparisons if c.tf_gamma is not None}
+    tf_pairs = {key: freq[q_rows].astype(np.float32) for key, freq in tf_rec.items()}
+    unknown = np.full(q_rows.size, np.nan)
     arrays = compare_batch(
         comparisons,
         left,
         right,
         term_frequencies={
-            name: tf_pairs.get(name, np.full(q_rows.size, np.nan)) for name in needs_tf
+            c.name: {t: tf_pairs.get(tf_key(c, t), unknown) for t in c.tf_columns}
+            for c in comparisons
+            if c.tf_columns
         },
         workers=1,
     )
-    # the frozen frequencies replace the kernel's tf_ arrays (as with_columns would)
-    columns = {**arrays, **{schema.tf(name): f for name, f in tf_pairs.items()}}
+    # the kernel's tf_ arrays (made from the frozen frequencies) in float32,
+    # as score_pairs has them
+    columns = {
+        **arrays,
+        **{
+            schema.tf(c.name): arrays[schema.tf(c.name)].astype(np.float32)
+            for c in comparisons
+            if c.tf_columns and tf_key(c, c.tf_columns[0]) in tf_pairs
+        },
+    }
     # built from Series, never a query: nulls for the NaN similarities as made
     vectors = pl.DataFrame(
         [

@@ -16,11 +16,18 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.compare import RecordEncoding, compare_pairs
 from er_toolkit.compare.comparison import Comparison
+from er_toolkit.compare.kernel import pair_term_frequencies
 from er_toolkit.compare.pair_values import ColumnEncoding
 from er_toolkit.exceptions import SchemaError
 from er_toolkit.master.db import quiet
 
-__all__ = ["TermFrequencies", "score_pairs", "value_hashes"]
+__all__ = [
+    "TermFrequencies",
+    "frozen_pair_frequencies",
+    "score_pairs",
+    "tf_key",
+    "value_hashes",
+]
 
 HASH: Final = "value_hash"
 COUNT: Final = "count"
@@ -78,6 +85,34 @@ def _texts(values: pl.Series) -> pl.Series:
     return ColumnEncoding(values).strings
 
 
+def tf_key(comparison: Comparison, column: str) -> str:
+    """Name the frozen frequencies of one TF column of a comparison.
+
+    The comparison's name for its first TF column (what stores made before
+    several TF columns per comparison hold), ``<name>:<column>`` for others.
+    """
+    if column == comparison.tf_columns[0]:
+        return comparison.name
+    return f"{comparison.name}:{column}"
+
+
+def frozen_pair_frequencies(
+    comparison: Comparison,
+    gamma: np.ndarray,
+    per_record: Mapping[str, np.ndarray],
+    rows_l: np.ndarray,
+) -> np.ndarray | None:
+    """Return a comparison's ``tf_`` column from frozen frequencies (None: none frozen)."""
+    keys = [tf_key(comparison, column) for column in comparison.tf_columns]
+    if not keys or not all(k in per_record for k in keys):
+        return None
+    given = {
+        column: per_record[k][rows_l]
+        for column, k in zip(comparison.tf_columns, keys, strict=True)
+    }
+    return pair_term_frequencies(comparison, gamma, given, dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class TermFrequencies:
     """Frozen value frequencies of the comparisons with a term-frequency level.
@@ -94,11 +129,12 @@ class TermFrequencies:
     Attributes
     ----------
     columns
-        Comparison name -> the column it compares.
+        :func:`tf_key` (the comparison's name, or ``<name>:<column>`` for its
+        second and further TF columns) -> the column counted.
     counts
         ``comparison``, ``value_hash``, ``count`` (count >= 2).
     totals
-        Comparison name -> how many reference records had a value.
+        Key (as in ``columns``) -> how many reference records had a value.
     """
 
     columns: Mapping[str, str] = field(default_factory=dict)
@@ -114,13 +150,16 @@ class TermFrequencies:
         cls, records: pl.DataFrame, comparisons: Sequence[Comparison]
     ) -> TermFrequencies:
         """Count the values of ``records`` for each term-frequency comparison."""
-        columns = {c.name: c.column for c in comparisons if c.tf_gamma is not None}
+        columns = {
+            tf_key(c, column): column for c in comparisons for column in c.tf_columns
+        }
         parts = []
         totals: dict[str, int] = {}
         for name, column in columns.items():
             if column not in records.columns:
                 raise SchemaError(
-                    f"Comparison {name!r} needs column {column!r}; the records have "
+                    f"Comparison {name.split(':')[0]!r} needs column {column!r}; the "
+                    "records have "
                     f"{records.columns}."
                 )
             texts = _texts(records.get_column(column)).drop_nulls()
@@ -174,7 +213,7 @@ class TermFrequencies:
         }
 
     def per_record(self, records: pl.DataFrame) -> dict[str, np.ndarray]:
-        """Return each record's frozen frequency per comparison (NaN where null)."""
+        """Return each record's frozen frequency per key of ``columns`` (NaN where null)."""
         out: dict[str, np.ndarray] = {}
         for name, column in self.columns.items():
             texts = _texts(records.get_column(column))
@@ -274,9 +313,19 @@ def score_pairs(
         )
         if tf_rec:
             rows_l = chunk.get_column(schema.ROW_L).to_numpy()
+            frozen = {
+                c.name: frozen_pair_frequencies(
+                    c,
+                    vectors.get_column(schema.gamma(c.name)).to_numpy(),
+                    tf_rec,
+                    rows_l,
+                )
+                for c in comparisons
+            }
             vectors = vectors.with_columns(
-                pl.Series(schema.tf(name), freq[rows_l].astype(np.float32))
-                for name, freq in tf_rec.items()
+                pl.Series(schema.tf(name), freq)
+                for name, freq in frozen.items()
+                if freq is not None
             )
         scored = scorer.predict(vectors, explain=explain)
         if min_probability > 0:

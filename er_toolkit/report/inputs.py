@@ -175,7 +175,8 @@ def term_frequency_table(
 ) -> pl.DataFrame:
     """Return the adjusted exact-agreement weight of common and of rarer values.
 
-    For each comparison with a term-frequency adjusted exact level, an exact
+    For each term-frequency adjusted exact level (named ``<comparison>
+    (<column>)`` where a comparison has several), an exact
     agreement on a value held by a share f of the records weighs
     ``log2(m / f)`` (f at least 1 / records) instead of the level's
     ``log2(m / u)``. The most common values are listed one by one; the rest
@@ -218,13 +219,16 @@ def term_frequency_table(
     """
     parts: list[pl.DataFrame] = []
     n_records = max(int(getattr(fellegi_sunter, "n_records_", records.height)), 1)
-    for comp in fellegi_sunter.comparisons:
-        top = comp.tf_gamma
-        if top is None or comp.column not in records.columns:
-            continue
+    levels = [
+        (comp, top, column, len(comp.tf_levels) > 1)
+        for comp in fellegi_sunter.comparisons
+        for top, _, column in comp.tf_levels
+        if column in records.columns
+    ]
+    for comp, top, column, several in levels:
         m = float(fellegi_sunter.m_[comp.name][top])
         u = float(fellegi_sunter.u_[comp.name][top])
-        strings = ColumnEncoding(records.get_column(comp.column)).strings
+        strings = ColumnEncoding(records.get_column(column)).strings
         counts = (
             strings.drop_nulls()
             .value_counts(name="count")
@@ -251,7 +255,9 @@ def term_frequency_table(
         freq = frame.get_column("count").to_numpy() / present
         parts.append(
             frame.select(
-                pl.lit(comp.name).alias("comparison"),
+                pl.lit(f"{comp.name} ({column})" if several else comp.name).alias(
+                    "comparison"
+                ),
                 "value",
                 "values",
                 "count",

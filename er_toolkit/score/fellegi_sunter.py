@@ -836,11 +836,12 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
     def _comparison_bf(self, vectors: pl.DataFrame, comp: Comparison) -> np.ndarray:
         """Return one comparison's log2 Bayes factor per pair (TF adjusted).
 
-        At the term-frequency level the Bayes factor is
-        ``m / u * (u / max(f, floor)) ** tf_weight`` for the value's
-        frequency ``f``, the floor being the level's ``tf_min_u`` or else one
-        over the records trained on: Splink's adjustment, which with
-        ``tf_weight`` 1 is ``m / max(f, floor)``.
+        At each term-frequency level the Bayes factor is
+        ``m / u * (u / max(f, floor)) ** tf_weight`` for the frequency ``f``
+        of the value in that level's column (the pair's ``tf_`` value), the
+        floor being the level's ``tf_min_u`` or else one over the records
+        trained on: Splink's adjustment, which with ``tf_weight`` 1 is
+        ``m / max(f, floor)``.
         """
         m, u = self.m_[comp.name], self.u_[comp.name]
         table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(
@@ -849,27 +850,27 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         gamma = vectors.get_column(schema.gamma(comp.name)).to_numpy()
         # gamma -1 (null) reads the appended 0.0 at index -1
         bf = np.append(table, 0.0)[gamma.astype(np.int64)]
-        top, level = comp.tf_gamma, comp.tf_level
-        if (
-            top is not None
-            and level is not None
-            and schema.tf(comp.name) in vectors.columns
-        ):
+        levels = comp.tf_levels
+        if levels and schema.tf(comp.name) in vectors.columns:
             # in float64: a float32 log2 of float32 frequencies is off by ~1e-6 bits
             freq = (
                 vectors.get_column(schema.tf(comp.name)).to_numpy().astype(np.float64)
             )
-            at_top = (gamma == top) & ~np.isnan(freq)
-            floor = (
-                1.0 / max(self.n_records_, 1)
-                if level.tf_min_u is None
-                else level.tf_min_u
-            )
-            log_freq = np.log2(np.maximum(freq[at_top], floor))
-            if level.tf_weight == 1.0:
-                bf[at_top] = np.log2(m[top]) - log_freq
-            else:
-                bf[at_top] = table[top] + level.tf_weight * (np.log2(u[top]) - log_freq)
+            known = ~np.isnan(freq)
+            for top, level, _ in levels:
+                at_top = (gamma == top) & known
+                floor = (
+                    1.0 / max(self.n_records_, 1)
+                    if level.tf_min_u is None
+                    else level.tf_min_u
+                )
+                log_freq = np.log2(np.maximum(freq[at_top], floor))
+                if level.tf_weight == 1.0:
+                    bf[at_top] = np.log2(m[top]) - log_freq
+                else:
+                    bf[at_top] = table[top] + level.tf_weight * (
+                        np.log2(u[top]) - log_freq
+                    )
         return bf
 
     def _contributions(self, vectors: pl.DataFrame) -> np.ndarray:

@@ -59,21 +59,27 @@ def _columns(comparisons: Sequence[Comparison]) -> list[str]:
     return list(dict.fromkeys(column for c in comparisons for column in c.columns))
 
 
-def values_side(records: DataFrame, comparisons: Sequence[Comparison]) -> DataFrame:
-    """Return ``_row``, the compared columns and, per comparison that needs one, its term frequency.
+def _tf_columns(comparisons: Sequence[Comparison]) -> dict[str, str]:
+    """Every column some term-frequency level reads -> its frequency field's name."""
+    columns = dict.fromkeys(column for c in comparisons for column in c.tf_columns)
+    return {column: f"{_TF}{i}" for i, column in enumerate(columns)}
 
-    The term-frequency tables are made once here and joined to the
-    records, so comparing any set of pairs is two joins on row numbers.
+
+def values_side(records: DataFrame, comparisons: Sequence[Comparison]) -> DataFrame:
+    """Return ``_row``, the compared columns and the term frequency of each TF level's column.
+
+    The term-frequency tables are made once here (one per column, however
+    many comparisons or levels read it) and joined to the records, so
+    comparing any set of pairs is two joins on row numbers.
     """
     from pyspark.sql import functions as F
 
     side = records.select(schema.ROW, *_columns(comparisons))
-    for comparison in comparisons:
-        if comparison.tf_gamma is not None:
-            table = term_frequencies(records, comparison.column).select(
-                schema.ROW, F.col(TERM_FREQUENCY).alias(_TF + comparison.name)
-            )
-            side = side.join(table, schema.ROW, "left")
+    for column, field in _tf_columns(comparisons).items():
+        table = term_frequencies(records, column).select(
+            schema.ROW, F.col(TERM_FREQUENCY).alias(field)
+        )
+        side = side.join(table, schema.ROW, "left")
     return side
 
 
@@ -84,11 +90,11 @@ def with_values(
     from pyspark.sql import functions as F
 
     columns = _columns(comparisons)
-    tf_columns = [_TF + c.name for c in comparisons if c.tf_gamma is not None]
+    tf_fields = list(_tf_columns(comparisons).values())
     left = side.select(
         F.col(schema.ROW).alias(schema.ROW_L),
         *[F.col(c).alias(_LEFT + c) for c in columns],
-        *[F.col(c) for c in tf_columns],
+        *[F.col(c) for c in tf_fields],
     )
     right = side.select(
         F.col(schema.ROW).alias(schema.ROW_R),
@@ -113,6 +119,7 @@ def batch_vectors(
     """
     comparisons = tuple(comparisons)
     columns = _columns(comparisons)
+    tf_fields = _tf_columns(comparisons)
 
     def vectors(batch: pl.DataFrame) -> pl.DataFrame:
         out = compare_batch(
@@ -120,9 +127,9 @@ def batch_vectors(
             {c: batch.get_column(_LEFT + c) for c in columns},
             {c: batch.get_column(_RIGHT + c) for c in columns},
             term_frequencies={
-                c.name: batch.get_column(_TF + c.name)
+                c.name: {t: batch.get_column(tf_fields[t]) for t in c.tf_columns}
                 for c in comparisons
-                if c.tf_gamma is not None
+                if c.tf_columns
             },
             raw_similarity=raw_similarity,
             workers=1,  # one Spark task per core
