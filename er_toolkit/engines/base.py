@@ -123,6 +123,10 @@ class Engine(Protocol):
         """Keep what the engine derives from ``records`` (encodings, caches) inside the block."""
         ...
 
+    def release_compare(self) -> None:
+        """Drop what the engine keeps from its last compare (a later compare makes it again)."""
+        ...
+
     # ---------------------------------------------------------------- blocking
     def count_rule_pairs(
         self, records: Frame, blockers: Sequence[Blocker], *, link_type: LinkType

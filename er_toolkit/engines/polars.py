@@ -163,6 +163,15 @@ class PolarsEngine:
         finally:
             self._kept.pop()
 
+    def release_compare(self) -> None:
+        """Drop the encoding kept from the last compare (hundreds of MiB at 1M records).
+
+        :meth:`Linker.predict <er_toolkit.Linker.predict>` calls it once the
+        vectors are scored: clustering and evaluation compare nothing, and a
+        later compare encodes the records again.
+        """
+        self._recent = None
+
     def _encoding(self, records: pl.DataFrame) -> RecordEncoding | None:
         for kept, encoding in reversed(self._kept):
             if kept is records:

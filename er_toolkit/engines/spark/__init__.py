@@ -335,6 +335,9 @@ class SparkEngine:
         """Nothing to keep: records frames are persisted when prepared."""
         yield
 
+    def release_compare(self) -> None:
+        """Nothing kept between compares (cached frames stay until :meth:`release`)."""
+
     # ---------------------------------------------------------------- blocking
     def count_rule_pairs(
         self, records: Any, blockers: Sequence[Blocker], *, link_type: LinkType
