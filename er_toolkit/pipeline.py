@@ -658,6 +658,9 @@ class Linker:
         self._check_fitted()
         engine = self.engine
         if candidate_vectors is not None:
+            # scoring given vectors ends the compare-fit-score run that the
+            # engine's kept encoding served: drop it before scoring allocates
+            engine.release_compare()
             start = time.perf_counter()
             scored = engine.predict(
                 self.scorer_,
@@ -666,9 +669,6 @@ class Linker:
                 min_probability=min_probability,
             )
             self.timings_["score"] = time.perf_counter() - start
-            # scoring given vectors ends the compare-fit-score run that the
-            # engine's kept encoding served; clustering compares nothing
-            engine.release_compare()
             return engine.with_record_ids(scored, records) if record_ids else scored
         if candidate_pairs is None:
             candidate_pairs = self.block(records)

@@ -166,9 +166,9 @@ class PolarsEngine:
     def release_compare(self) -> None:
         """Drop the encoding kept from the last compare (hundreds of MiB at 1M records).
 
-        :meth:`Linker.predict <er_toolkit.Linker.predict>` calls it once the
-        vectors are scored: clustering and evaluation compare nothing, and a
-        later compare encodes the records again.
+        :meth:`Linker.predict <er_toolkit.Linker.predict>` calls it before
+        scoring given vectors: scoring, clustering and evaluation compare
+        nothing, and a later compare encodes the records again.
         """
         self._recent = None
 
