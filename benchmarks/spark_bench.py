@@ -80,18 +80,35 @@ def _spark_session(master: str, driver_memory: str) -> Any:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    from er_toolkit.engines.spark import session_conf
+
+    builder = _event_log(SparkSession.builder)
+    for key, value in session_conf(master).items():  # the engine's advised settings
+        builder = builder.config(key, value)
     spark = (
-        SparkSession.builder.master(master)
+        builder.master(master)
         .appName("er_toolkit-spark-bench")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", driver_memory)
-        .config("spark.sql.shuffle.partitions", str(4 * _cores(master)))
+        .config("spark.ui.retainedJobs", "100000")
+        .config("spark.ui.retainedStages", "100000")
         .config("spark.local.dir", os.environ.get("SPARK_LOCAL_DIRS", "/tmp"))
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def _event_log(builder: Any) -> Any:
+    """Write Spark's event log (every job, stage and task) where ER_TOOLKIT_SPARK_EVENTS names."""
+    folder = os.environ.get("ER_TOOLKIT_SPARK_EVENTS")
+    if not folder:
+        return builder
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return builder.config("spark.eventLog.enabled", "true").config(
+        "spark.eventLog.dir", folder
+    )
 
 
 def _cores(master: str) -> int:
@@ -124,6 +141,7 @@ def run_one(
         evaluation=replace(config.evaluation, entity_column="entity_id"),
     )
     seconds: dict[str, float] = {}
+    jobs: dict[str, int] = {}
     with MemorySampler() as memory:
         start = time.perf_counter()
         if engine_kind == "spark":
@@ -135,12 +153,27 @@ def run_one(
         seconds["start"] = time.perf_counter() - start
         linker = Linker(config, engine=engine)
 
+        stages = iter(("load", "block", "train", "predict", "cluster", "end"))
+
+        def group(stage: str) -> None:
+            if engine is not None:  # Spark jobs counted per stage (job groups)
+                engine.spark.sparkContext.setJobGroup(stage, stage)
+
         def lap(stage: str) -> None:
             nonlocal start
             seconds[stage] = time.perf_counter() - start
-            print(f"{engine_kind} n={n:,} {stage}: {seconds[stage]:.1f}s", flush=True)
+            if engine is not None:
+                tracker = engine.spark.sparkContext.statusTracker()
+                jobs[stage] = len(tracker.getJobIdsForGroup(stage))
+            shown = f", {jobs[stage]} Spark jobs" if stage in jobs else ""
+            print(
+                f"{engine_kind} n={n:,} {stage}: {seconds[stage]:.1f}s{shown}",
+                flush=True,
+            )
+            group(next(stages))
             start = time.perf_counter()
 
+        group(next(stages))
         start = time.perf_counter()
         records = linker.records([Source("customers", path, id_column="unique_id")])
         lap("load")
@@ -169,6 +202,7 @@ def run_one(
         "candidate_pairs": n_pairs,
         "clusters": n_clusters,
         "seconds": seconds,
+        "spark_jobs": jobs,
         "total_seconds": sum(v for k, v in seconds.items() if k != "start"),
         "peak_gib": memory.peak,
         "pairs_per_second": n_pairs / max(seconds["predict"], 1e-9),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from typing import TYPE_CHECKING, Any
 
 
 class ErToolkitError(Exception):
@@ -29,13 +29,35 @@ class BlockingError(ErToolkitError, ValueError):
     """A blocking rule would produce more candidate pairs than allowed."""
 
 
-class NotFittedError(ErToolkitError, _SklearnNotFittedError):
-    """A model was used before ``fit`` was called.
+if TYPE_CHECKING:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
-    Also scikit-learn's ``NotFittedError`` (a ``ValueError`` and an
-    ``AttributeError``), so ``sklearn.utils.validation.check_is_fitted``
-    callers catch it.
-    """
+    class NotFittedError(ErToolkitError, _SklearnNotFittedError):
+        """A model was used before ``fit`` was called."""
+
+else:
+
+    def __getattr__(name: str) -> Any:
+        """Make ``NotFittedError`` when first asked for (scikit-learn is imported then, not here).
+
+        Importing scikit-learn takes seconds; every Spark Python worker
+        imports this module, most never need the class.
+        """
+        if name != "NotFittedError":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+        class NotFittedError(ErToolkitError, _SklearnNotFittedError):
+            """A model was used before ``fit`` was called.
+
+            Also scikit-learn's ``NotFittedError`` (a ``ValueError`` and an
+            ``AttributeError``), so ``sklearn.utils.validation.check_is_fitted``
+            callers catch it.
+            """
+
+        NotFittedError.__qualname__ = name  # pickled by name, as a top-level class
+        globals()[name] = NotFittedError
+        return NotFittedError
 
 
 class ModelFormatError(ErToolkitError, ValueError):

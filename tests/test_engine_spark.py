@@ -245,7 +245,10 @@ def _graph(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         {"prune_weak_links": True, "linkage": "complete"},
     ],
 )
-def test_connected_components_match_scipy_ids_and_all(engine, options):
+@pytest.mark.parametrize("where", ["spark", "driver"])
+def test_connected_components_match_scipy_ids_and_all(spark, options, where):
+    # driver_links=0: large-star / small-star on Spark; else the driver's scipy
+    engine = SparkEngine(spark, driver_links=0 if where == "spark" else 10_000)
     records, pairs = _graph(300, seed=3)
     expected = connected_components(records, pairs, threshold=0.7, **options)
     got = engine.collect(

@@ -43,9 +43,10 @@ if TYPE_CHECKING:
     from er_toolkit.score.em import Patterns
     from er_toolkit.standardise.base import Steps
 
-__all__ = ["SparkEngine"]
+__all__ = ["SparkEngine", "session_conf"]
 
 _SAMPLE_CHUNK = 10_000_000
+_ARROW_BATCH = 100_000
 
 
 @register_engine
@@ -76,7 +77,12 @@ class SparkEngine:
     spark
         Any SparkSession: local, standalone, YARN, Kubernetes, Databricks.
         The executors need er_toolkit and its dependencies installed (the
-        same version as here). None: the active session, or a new local one.
+        same version as here). None: the active session, or a new local
+        one with :func:`session_conf`'s settings. A session given (or
+        active) keeps its settings: the engine changes none of them; see
+        :func:`session_conf` for the advised ones (a local session with
+        Spark's 200 shuffle partitions spends most of its time starting
+        tasks).
     salt_above
         Blocking keys held by more records than this are salted (split
         over ``ceil(n / salt_above)`` tasks); see
@@ -87,6 +93,12 @@ class SparkEngine:
     golden_partitions
         Partitions of the golden-records build; None: the session's
         ``spark.sql.shuffle.partitions``.
+    driver_links
+        Connected components of at most this many links (pairs at or
+        above the threshold) are found on the driver (scipy, the links
+        brought over: 16 bytes each), in one Spark job; more links run
+        large-star / small-star on Spark, a few jobs per round. 0: always
+        on Spark.
 
     Examples
     --------
@@ -113,6 +125,7 @@ class SparkEngine:
             "salt_above",
             "profile_rows",
             "golden_partitions",
+            "driver_links",
         }
     )
 
@@ -123,6 +136,7 @@ class SparkEngine:
         salt_above: int = 10_000,
         profile_rows: int = 100_000,
         golden_partitions: int | None = None,
+        driver_links: int = 10_000_000,
     ) -> None:
         require_pyspark()
         from pyspark.sql import SparkSession
@@ -135,12 +149,23 @@ class SparkEngine:
                     f"The {name!r} option of SparkEngine must be a positive int; got "
                     f"{value!r}."
                 )
+        if (
+            isinstance(driver_links, bool)
+            or not isinstance(driver_links, int)
+            or driver_links < 0
+        ):
+            raise ConfigError(
+                "The 'driver_links' option of SparkEngine must be an int >= 0; got "
+                f"{driver_links!r}."
+            )
         self.spark = spark
         self.salt_above = salt_above
         self.profile_rows = profile_rows
         self.golden_partitions = golden_partitions
+        self.driver_links = driver_links
         self._cache = FrameCache()
         self._counts = FrameCache(size=64)
+        self._samples = FrameCache(size=4)
 
     def __repr__(self) -> str:
         master = (
@@ -160,6 +185,7 @@ class SparkEngine:
         salt_above: int = 10_000,
         profile_rows: int = 100_000,
         golden_partitions: int | None = None,
+        driver_links: int = 10_000_000,
     ) -> SparkEngine:
         """Build from an ``[engine]`` table: the active SparkSession, or one made from ``master`` and ``conf``."""
         require_pyspark()
@@ -173,6 +199,7 @@ class SparkEngine:
             salt_above=salt_above,
             profile_rows=profile_rows,
             golden_partitions=golden_partitions,
+            driver_links=driver_links,
         )
 
     # ----------------------------------------------------------- records, io
@@ -204,21 +231,20 @@ class SparkEngine:
         self, records: DataFrame, steps: Steps
     ) -> tuple[DataFrame, pl.DataFrame]:
         """Standardise per batch; profile a sample of ``profile_rows`` before and after."""
-        from er_toolkit.engines.spark._records import sample_here, standardise
+        from er_toolkit.engines.spark._records import standardise
         from er_toolkit.standardise import profile_standardisation
 
-        sample = sample_here(records, rows=self.profile_rows)
+        sample = self._sample(records)
         profile = profile_standardisation(sample, steps)[1]
         return self._persisted(standardise(records, steps)), profile
 
     def profile(self, records: DataFrame, *, columns: Sequence[str]) -> pl.DataFrame:
         """Profile a sample of ``profile_rows`` records (all of them when fewer)."""
-        from er_toolkit.engines.spark._records import sample_here
         from er_toolkit.standardise import profile_frame
 
-        sample = sample_here(
-            select_present(records, [schema.ROW, schema.SOURCE, *columns]),
-            rows=self.profile_rows,
+        whole = self._sample(records)
+        sample = whole.select(
+            c for c in (schema.ROW, schema.SOURCE, *columns) if c in whole.columns
         )
         return profile_frame(
             sample, columns=[c for c in columns if c in sample.columns]
@@ -252,11 +278,21 @@ class SparkEngine:
 
     def sample_here(self, records: Any) -> pl.DataFrame:
         """Return the records here, or a seeded sample of about ``profile_rows`` of them."""
-        from er_toolkit.engines.spark._records import sample_here
-
         if isinstance(records, pl.DataFrame):
             return records
-        return sample_here(records, rows=self.profile_rows)
+        return self._sample(records)
+
+    def _sample(self, records: DataFrame) -> pl.DataFrame:
+        """Return the sample of :meth:`sample_here` (brought here once per records frame)."""
+        from er_toolkit.engines.spark._records import sample_here
+
+        return self._samples.get(  # type: ignore[no-any-return]
+            records,
+            "sample",
+            lambda: sample_here(
+                records, rows=self.profile_rows, n=self.height(records)
+            ),
+        )
 
     def height(self, frame: Any) -> int:
         """Return the frame's row count (a Spark count, kept for the frame)."""
@@ -311,6 +347,7 @@ class SparkEngine:
         """Unpersist what the engine keeps for frames it has seen (keys, values, counts)."""
         self._cache.clear()
         self._counts.clear()
+        self._samples.clear()
 
     def collect(
         self, frame: Any, *, columns: Sequence[str] | None = None
@@ -716,9 +753,17 @@ class SparkEngine:
             )
 
         keys = [f"v{i}" for i in range(len(names))]
+        texts = [stripped_text(records, c) for c in [*names, given]]
+        if all(t is not None for t in texts):  # text columns: read by Spark itself
+            read_here = records.select(
+                *[t.alias(f"v{i}") for i, t in enumerate(texts[:-1])],  # type: ignore[union-attr]
+                texts[-1].alias("g"),  # type: ignore[union-attr]
+                F.col(schema.SOURCE).cast("string").alias("s"),
+            )
+        else:
+            read_here = map_batches(records.select(*read), values)
         counts = (
-            map_batches(records.select(*read), values)
-            .where(F.col("g").isNotNull())
+            read_here.where(F.col("g").isNotNull())
             .groupBy(*keys, "s")
             .agg(F.count("*").cast("double").alias("c"))
         )
@@ -758,13 +803,15 @@ class SparkEngine:
 
         Components that pruning or ``max_cluster_size`` apply to are
         re-cut on the driver (they are small); see
-        :func:`~er_toolkit.engines.spark._cluster.components`.
+        :func:`~er_toolkit.engines.spark._cluster.components`. Up to
+        ``driver_links`` links, the components are found on the driver.
         """
         from er_toolkit.engines.spark import _cluster
 
+        records = as_spark(self.spark, records)
         return self._persisted(
             _cluster.components(
-                as_spark(self.spark, records),
+                records,
                 as_spark(self.spark, pairs),
                 threshold=threshold,
                 score_column=score_column,
@@ -773,6 +820,8 @@ class SparkEngine:
                 min_prune_size=min_prune_size,
                 max_cluster_size=max_cluster_size,
                 linkage=linkage,
+                driver_links=self.driver_links,
+                n_records=self.height(records),
             )
         )
 
@@ -803,6 +852,40 @@ class SparkEngine:
         )
 
 
+def session_conf(master: str | None = None) -> dict[str, str]:
+    """Return the Spark settings the engine gives a session it builds (``conf`` overrides each).
+
+    A session you build yourself keeps its own settings; these are the
+    advised ones for the engine's work:
+
+    - ``spark.sql.shuffle.partitions``: two per core on a local master
+      (Spark's default of 200 makes every shuffle of a small job 200
+      tasks); on a cluster, Spark's own (with adaptive query execution
+      coalescing small partitions).
+    - ``spark.sql.execution.arrow.maxRecordsPerBatch``: 100,000 rows per
+      Arrow batch (Spark's default 10,000): the compare kernel and the
+      scorer run per batch, and larger batches halve their cost per pair.
+    - ``spark.sql.adaptive.enabled``: on (Spark's default), so small
+      shuffles are coalesced and small join sides broadcast.
+
+    Examples
+    --------
+    >>> session_conf("local[2]")["spark.sql.shuffle.partitions"]
+    '4'
+    >>> "spark.sql.shuffle.partitions" in session_conf("yarn")
+    False
+    """
+    settings = {
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(_ARROW_BATCH),
+        "spark.sql.adaptive.enabled": "true",
+    }
+    if master is None or master.startswith("local"):
+        inside = master[6:-1] if master and master.startswith("local[") else ""
+        cores = int(inside) if inside.isdigit() else (os.cpu_count() or 1)
+        settings["spark.sql.shuffle.partitions"] = str(2 * cores)
+    return settings
+
+
 def _local_session(
     *,
     master: str | None = None,
@@ -815,7 +898,7 @@ def _local_session(
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)
-    settings = dict(conf or {})
+    settings: dict[str, Any] = {**session_conf(master), **(conf or {})}
     if master is None or master.startswith("local"):
         # local Python workers must import er_toolkit: run them on this interpreter
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

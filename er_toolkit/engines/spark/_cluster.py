@@ -106,6 +106,34 @@ def star_components(edges: DataFrame) -> DataFrame:
     )
 
 
+def driver_components(links: DataFrame) -> pl.DataFrame:
+    """Return ``_row`` and ``__component`` for every row on a link, found here (scipy).
+
+    The labels :func:`star_components` finds (each row's component is
+    the smallest row it reaches), from the links brought to the driver:
+    one job instead of a few per round, for graphs whose links fit here.
+    """
+    import numpy as np
+
+    from er_toolkit.cluster import _component_labels
+
+    table = pl.from_arrow(links.select(_U, _V).toArrow())
+    assert isinstance(table, pl.DataFrame)
+    u = table.get_column(_U).to_numpy().astype(np.int64)
+    v = table.get_column(_V).to_numpy().astype(np.int64)
+    keep = u != v
+    u, v = u[keep], v[keep]
+    rows = np.unique(np.concatenate([u, v]))
+    if rows.size == 0:
+        return pl.DataFrame(schema={schema.ROW: pl.Int64, _COMPONENT: pl.Int64})
+    labels = _component_labels(
+        rows.size, np.searchsorted(rows, u), np.searchsorted(rows, v)
+    )
+    smallest = np.full(labels.max() + 1, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(smallest, labels, rows)
+    return pl.DataFrame({schema.ROW: rows, _COMPONENT: smallest[labels]})
+
+
 def _cluster_ids(members: DataFrame) -> DataFrame:
     """Return ``__component``, ``cluster_id`` (of the smallest member by source, record id), ``cluster_size``."""
     from pyspark.sql import functions as F
@@ -138,10 +166,14 @@ def components(
     min_prune_size: int,
     max_cluster_size: int | None,
     linkage: Linkage = "single",
+    driver_links: int = 0,
+    n_records: int | None = None,
 ) -> DataFrame:
     """Return ``_row``, ``record_id``, ``source``, ``cluster_id``, ``cluster_size`` per record.
 
-    The components are found on Spark. Pruning weak links and re-cutting
+    The components are found on Spark (large-star / small-star), or on the
+    driver when there are at most ``driver_links`` links
+    (:func:`driver_components`: the same labels in one job). Pruning weak links and re-cutting
     oversized clusters act within one component at a time, so the
     components they apply to (more than ``min_prune_size`` or
     ``max_cluster_size`` records, or three or more with an ``average`` /
@@ -166,11 +198,14 @@ def components(
         F.col(schema.ROW_R).cast("long").alias(_V),
         score.alias("__score"),
     )
-    links = fixed(links)
-    n = records.count()
+    level = pairs.storageLevel
+    if not (level.useMemory or level.useDisk):  # else a filter of kept pairs
+        links = fixed(links)
+    n = records.count() if n_records is None else n_records
     bounds = links.agg(
         F.least(F.min(_U), F.min(_V)).alias("lo"),
         F.greatest(F.max(_U), F.max(_V)).alias("hi"),
+        F.count("*").alias("n"),
     ).first()
     if (
         bounds is not None
@@ -181,7 +216,11 @@ def components(
             f"pairs refer to rows outside the records frame (0..{n - 1}); "
             "score the pairs of these same records."
         )
-    labels = star_components(links.select(_U, _V))
+    n_links = int(bounds["n"]) if bounds is not None else 0
+    if n_links <= driver_links:
+        labels = to_spark(records.sparkSession, driver_components(links))
+    else:
+        labels = star_components(links.select(_U, _V))
     members = (
         records.select(
             F.col(schema.ROW).cast("long").alias(schema.ROW),
@@ -192,7 +231,8 @@ def components(
         .withColumn(_COMPONENT, F.coalesce(F.col(_COMPONENT), F.col(schema.ROW)))
     )
     members = fixed(members)
-    clusters = members.join(_cluster_ids(members), _COMPONENT)
+    # ids made once (a Python pass): the clusters are read again below
+    clusters = members.join(fixed(_cluster_ids(members)), _COMPONENT)
     limits = [
         *([min_prune_size] if prune_weak_links else []),
         *([max_cluster_size] if max_cluster_size is not None else []),

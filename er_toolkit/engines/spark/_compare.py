@@ -72,10 +72,40 @@ def values_side(records: DataFrame, comparisons: Sequence[Comparison]) -> DataFr
     many comparisons or levels read it) and joined to the records, so
     comparing any set of pairs is two joins on row numbers.
     """
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     side = records.select(schema.ROW, *_columns(comparisons))
-    for column, field in _tf_columns(comparisons).items():
+    fields = _tf_columns(comparisons)
+    native = {
+        column: text
+        for column in fields
+        if column in side.columns
+        and (text := stripped_text(records, column)) is not None
+    }
+    if native:  # text columns: counts over a window of each value, no joins
+        totals = records.agg(
+            *[F.count(text).alias(f"__n{i}") for i, text in enumerate(native.values())]
+        ).first()
+        assert totals is not None
+        values = [F.col(f"{_VALUE}{i}") for i in range(len(native))]
+        side = side.select(
+            "*", *[text.alias(f"{_VALUE}{i}") for i, text in enumerate(native.values())]
+        )
+        side = side.select(
+            *[c for c in side.columns if not c.startswith(_VALUE)],
+            *[
+                F.when(
+                    value.isNotNull(),
+                    F.count("*").over(Window.partitionBy(value)).cast("double")
+                    / F.lit(max(int(totals[f"__n{i}"]), 1)),
+                ).alias(fields[column])
+                for i, (column, value) in enumerate(zip(native, values, strict=True))
+            ],
+        )
+    for column, field in fields.items():
+        if column in native:
+            continue
         table = term_frequencies(records, column).select(
             schema.ROW, F.col(TERM_FREQUENCY).alias(field)
         )

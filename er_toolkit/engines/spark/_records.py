@@ -13,7 +13,6 @@ from er_toolkit import schema
 from er_toolkit.engines.spark._frames import (
     arrow_schema,
     empty_like,
-    fixed,
     is_spark_frame,
     map_batches,
     persisted,
@@ -106,7 +105,8 @@ def prepare(
     stacked = frames[0]
     for frame in frames[1:]:
         stacked = stacked.unionByName(frame, allowMissingColumns=True)
-    return fixed(with_dense_rows(stacked))
+    # the row numbers come from a checkpoint (fixed order); the caller persists
+    return with_dense_rows(stacked)
 
 
 def _validated(
@@ -174,9 +174,14 @@ def standardise(records: DataFrame, steps: Steps) -> DataFrame:
     return map_batches(records, batch)
 
 
-def sample_here(records: DataFrame, *, rows: int, seed: int = 0) -> pl.DataFrame:
-    """Return the records here when there are at most ``rows``, else a seeded sample of about that many."""
-    n = records.count()
+def sample_here(
+    records: DataFrame, *, rows: int, seed: int = 0, n: int | None = None
+) -> pl.DataFrame:
+    """Return the records here when there are at most ``rows``, else a seeded sample of about that many.
+
+    ``n``: the records' count when known (else counted here).
+    """
+    n = records.count() if n is None else n
     if n > rows:
         records = records.sample(fraction=min(rows / n * 1.05, 1.0), seed=seed)
     return to_polars(records).with_columns(pl.col(schema.ROW).cast(pl.UInt32))
