@@ -32,7 +32,12 @@ from er_toolkit.compare import (
 from er_toolkit.config import LinkageConfig
 from er_toolkit.engines import PolarsEngine, SparkEngine
 from er_toolkit.engines.spark._frames import to_spark
-from er_toolkit.exceptions import BlockingError, DuplicateIdError, SchemaError
+from er_toolkit.exceptions import (
+    BlockingError,
+    ConfigError,
+    DuplicateIdError,
+    SchemaError,
+)
 from er_toolkit.golden import GoldenConfig
 from er_toolkit.io import Source, load_source, prepare_records
 from er_toolkit.pipeline import Linker
@@ -257,6 +262,24 @@ def test_connected_components_match_scipy_ids_and_all(spark, options, where):
     assert got.equals(expected)
     sizes = expected.get_column(schema.CLUSTER_SIZE)
     assert sizes.max() > (5 if not options else 1)  # the graph has clusters to find
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_driver_links_must_be_a_whole_number(spark, bad):
+    with pytest.raises(ConfigError, match="driver_links"):
+        SparkEngine(spark, driver_links=bad)
+
+
+def test_session_conf_advises_and_user_settings_win():
+    from er_toolkit.engines.spark import _session_settings, session_conf
+
+    assert session_conf("local[3]")["spark.sql.shuffle.partitions"] == "6"
+    assert "spark.sql.shuffle.partitions" not in session_conf("spark://host:7077")
+    mine = {"spark.sql.shuffle.partitions": 50, "spark.executor.cores": 4}
+    settings = _session_settings("local[2]", mine)
+    assert settings["spark.sql.shuffle.partitions"] == 50  # the user's, not 4
+    assert settings["spark.executor.cores"] == 4
+    assert settings["spark.sql.execution.arrow.maxRecordsPerBatch"] == "100000"
 
 
 def test_golden_records_whole_clusters_across_batches(spark, engine):

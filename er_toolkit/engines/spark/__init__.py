@@ -886,6 +886,13 @@ def session_conf(master: str | None = None) -> dict[str, str]:
     return settings
 
 
+def _session_settings(
+    master: str | None, conf: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Return :func:`session_conf`'s settings with ``conf``'s over them."""
+    return {**session_conf(master), **(conf or {})}
+
+
 def _local_session(
     *,
     master: str | None = None,
@@ -898,7 +905,7 @@ def _local_session(
     builder = SparkSession.builder.appName(app_name)
     if master is not None:
         builder = builder.master(master)
-    settings: dict[str, Any] = {**session_conf(master), **(conf or {})}
+    settings = _session_settings(master, conf)
     if master is None or master.startswith("local"):
         # local Python workers must import er_toolkit: run them on this interpreter
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
