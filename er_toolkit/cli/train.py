@@ -218,6 +218,16 @@ def train(
             "blocking_report": linker.blocking_report(records),
             **scorer_report.tables,
         }
+        if setup is not None:
+            try:
+                setup.wait()
+            except ErToolkitError:
+                raise
+            except Exception as exc:  # whatever MLflow, the database or the disk raised
+                raise TrackingError(
+                    "MLflow could not open the tracking store: "
+                    f"{one_line(str(exc))[:300]}"
+                ) from None
         try:
             logged = log_training_run(
                 linker,

@@ -89,6 +89,7 @@ def _open_store(experiment: str, artifact_location: str | None) -> str:
     import mlflow
 
     client = mlflow.MlflowClient()  # opens the store: migrations run here
+    _warm_requirement_checks()
     found = client.get_experiment_by_name(experiment)
     if found is not None:
         return str(found.experiment_id)
@@ -102,3 +103,19 @@ def _open_store(experiment: str, artifact_location: str | None) -> str:
         if found is None:
             raise
         return str(found.experiment_id)
+
+
+def _warm_requirement_checks() -> None:
+    """Build MLflow's map of installed packages now, off the job's path.
+
+    Logging a model checks its pinned requirements against the installed
+    distributions, and MLflow reads every installed distribution's metadata
+    for that once per process (about a second here). The map is MLflow's
+    own (``mlflow.utils.requirements_utils``); where it has moved, nothing is
+    done and logging builds it as before.
+    """
+    try:
+        from mlflow.utils.requirements_utils import _init_modules_to_packages_map
+    except ImportError:
+        return
+    _init_modules_to_packages_map()
