@@ -847,7 +847,7 @@ def profile_metrics(profile: pl.DataFrame) -> dict[str, float]:
     Examples
     --------
     >>> profile_metrics(profile_frame(pl.DataFrame({"a": ["x", None]})))
-    {'profile.records.a.completeness': 0.5, 'profile.records.a.uniqueness': 1.0}
+    {'profile.all.a.completeness': 0.5, 'profile.all.a.uniqueness': 1.0}
     """
     metrics: dict[str, float] = {}
     has_stage = "stage" in profile.columns
