@@ -88,6 +88,8 @@ def _open_store(experiment: str, artifact_location: str | None) -> str:
     """Import MLflow, open the tracking store (migrating it) and get the experiment."""
     import mlflow
 
+    import mlflow.pyfunc  # noqa: F401  (MLflow loads it lazily, when a model is logged)
+
     client = mlflow.MlflowClient()  # opens the store: migrations run here
     _warm_requirement_checks()
     found = client.get_experiment_by_name(experiment)
