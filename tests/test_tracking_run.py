@@ -89,10 +89,10 @@ def test_a_setup_error_is_raised_by_wait(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(f"sqlite:///{blocker / 'mlflow.db'}")
     try:
         setup = TrackingSetup.start("never")
-        with pytest.raises(Exception, match="(?i)file exists|unable to open|database"):
+        with pytest.raises(Exception, match=r"(?i)file exists|unable to open|database"):
             setup.wait()
         # and the same error again, not a hang, on a second wait
-        with pytest.raises(Exception, match="(?i)file exists|unable to open|database"):
+        with pytest.raises(Exception, match=r"(?i)file exists|unable to open|database"):
             setup.wait()
     finally:
         mlflow.set_tracking_uri(before)

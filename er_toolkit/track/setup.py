@@ -42,7 +42,9 @@ class TrackingSetup:
     >>> del os.environ["MLFLOW_TRACKING_URI"]
     """
 
-    def __init__(self, experiment: str, *, artifact_location: str | None = None) -> None:
+    def __init__(
+        self, experiment: str, *, artifact_location: str | None = None
+    ) -> None:
         self.experiment = experiment
         self.artifact_location = artifact_location
         self._future: Future[str] = Future()
@@ -86,9 +88,8 @@ class TrackingSetup:
 
 def _open_store(experiment: str, artifact_location: str | None) -> str:
     """Import MLflow, open the tracking store (migrating it) and get the experiment."""
-    import mlflow
-
-    import mlflow.pyfunc  # noqa: F401  (MLflow loads it lazily, when a model is logged)
+    # mlflow.pyfunc too, which MLflow would load lazily when the model is logged
+    import mlflow.pyfunc
 
     client = mlflow.MlflowClient()  # opens the store: migrations run here
     _warm_requirement_checks()
