@@ -364,17 +364,19 @@ def _golden_inputs(
         )
         stored_rows = rows.join(mine.select(schema.ROW), on=schema.ROW, how="anti")
     if stored_rows.height and not change.everything:
-        parts.append(
-            ctx.db.frame(
-                "SELECT * FROM records WHERE _row IN (SELECT _row FROM {rows})",
-                rows=stored_rows,
-            )
+        stored = ctx.db.frame(
+            "SELECT * FROM records WHERE _row IN (SELECT _row FROM {rows})",
+            rows=stored_rows,
         )
+        parts.append(stored)
+        # the ids come from the records just read, not from a join with the table
         raw_parts.append(
             ctx.db.frame(
-                "SELECT w.*, r.source, r.record_id FROM raw_records w JOIN records r "
-                "USING (_row) WHERE _row IN (SELECT _row FROM {rows})",
+                "SELECT * FROM raw_records WHERE _row IN (SELECT _row FROM {rows})",
                 rows=stored_rows,
+            ).join(
+                stored.select(schema.ROW, schema.SOURCE, schema.RECORD_ID),
+                on=schema.ROW,
             )
         )
     drop = [BATCH_FIRST, BATCH_LAST]
