@@ -26,6 +26,7 @@ __all__ = [
     "ClusteringConfig",
     "Linkage",
     "cluster_id_expr",
+    "cluster_labels",
     "connected_components",
 ]
 
@@ -384,6 +385,81 @@ def _edges(
     return left, right, edges.get_column(score_column).to_numpy()
 
 
+def cluster_labels(
+    n: int,
+    pairs: pl.DataFrame,
+    *,
+    threshold: float,
+    score_column: str = schema.MATCH_PROBABILITY,
+    prune_weak_links: bool = False,
+    keep_above: float = 0.999,
+    min_prune_size: int = 3,
+    max_cluster_size: int | None = None,
+    linkage: Linkage = "single",
+) -> np.ndarray:
+    """Return the cluster of each of records ``0 .. n - 1``, as :func:`connected_components` makes them.
+
+    The same clusters without their ids: an integer label per record (two
+    records share a label when they share a cluster), for callers that name
+    clusters their own way. The options are :func:`connected_components`'s;
+    ``pairs`` holds ``_row_l``, ``_row_r`` (rows below ``n``) and
+    ``score_column``.
+
+    Examples
+    --------
+    >>> pairs = pl.DataFrame(
+    ...     {"_row_l": [0, 1], "_row_r": [1, 2], "match_probability": [0.9, 0.2]}
+    ... )
+    >>> labels = cluster_labels(3, pairs, threshold=0.5)
+    >>> bool(labels[0] == labels[1]), bool(labels[1] == labels[2])
+    (True, False)
+    """
+    _check_threshold(threshold, score_column=score_column)
+    choice(linkage, "linkage", LINKAGES)
+    _require_columns(pairs, (schema.ROW_L, schema.ROW_R, score_column), name="pairs")
+    left, right, score = _edges(
+        pairs, n=n, threshold=threshold, score_column=score_column
+    )
+    labels = _component_labels(n, left, right)
+    if max_cluster_size is not None:
+        left, right, score, labels = _split_oversized(
+            n,
+            left,
+            right,
+            score,
+            labels,
+            threshold=threshold,
+            max_size=max_cluster_size,
+            probability=score_column == schema.MATCH_PROBABILITY,
+        )
+    if prune_weak_links:
+        labels = _prune_weak_links(
+            n,
+            left,
+            right,
+            score,
+            labels,
+            keep_above=keep_above,
+            min_size=min_prune_size,
+        )
+    if linkage != "single":
+        probability = (
+            score
+            if score_column == schema.MATCH_PROBABILITY
+            else 1.0 / (1.0 + np.exp2(-score))
+        )
+        cut = (
+            threshold
+            if score_column == schema.MATCH_PROBABILITY
+            else float(1.0 / (1.0 + np.exp2(-np.float64(threshold))))
+        )
+        labels = _split_by_linkage(
+            n, left, right, probability, labels, linkage=linkage, threshold=cut
+        )
+
+    return labels
+
+
 def connected_components(
     records: pl.DataFrame,
     pairs: pl.DataFrame,
@@ -503,48 +579,17 @@ def connected_components(
     _check_threshold(threshold, score_column=score_column)
     choice(linkage, "linkage", LINKAGES)
     recs = _sorted_records(records)
-    _require_columns(pairs, (schema.ROW_L, schema.ROW_R, score_column), name="pairs")
-    n = recs.height
-    left, right, score = _edges(
-        pairs, n=n, threshold=threshold, score_column=score_column
+    labels = cluster_labels(
+        recs.height,
+        pairs,
+        threshold=threshold,
+        score_column=score_column,
+        prune_weak_links=prune_weak_links,
+        keep_above=keep_above,
+        min_prune_size=min_prune_size,
+        max_cluster_size=max_cluster_size,
+        linkage=linkage,
     )
-    labels = _component_labels(n, left, right)
-    if max_cluster_size is not None:
-        left, right, score, labels = _split_oversized(
-            n,
-            left,
-            right,
-            score,
-            labels,
-            threshold=threshold,
-            max_size=max_cluster_size,
-            probability=score_column == schema.MATCH_PROBABILITY,
-        )
-    if prune_weak_links:
-        labels = _prune_weak_links(
-            n,
-            left,
-            right,
-            score,
-            labels,
-            keep_above=keep_above,
-            min_size=min_prune_size,
-        )
-    if linkage != "single":
-        probability = (
-            score
-            if score_column == schema.MATCH_PROBABILITY
-            else 1.0 / (1.0 + np.exp2(-score))
-        )
-        cut = (
-            threshold
-            if score_column == schema.MATCH_PROBABILITY
-            else float(1.0 / (1.0 + np.exp2(-np.float64(threshold))))
-        )
-        labels = _split_by_linkage(
-            n, left, right, probability, labels, linkage=linkage, threshold=cut
-        )
-
     order = [schema.SOURCE, schema.RECORD_ID]
     per_cluster = (
         recs.lazy()

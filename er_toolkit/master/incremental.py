@@ -150,6 +150,61 @@ def _orient(frame: pl.DataFrame, a: str, b: str) -> pl.DataFrame:
     )
 
 
+def _no_edges() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            schema.ROW_L: pl.Int64,
+            schema.ROW_R: pl.Int64,
+            schema.MATCH_WEIGHT: pl.Float64,
+            schema.MATCH_PROBABILITY: pl.Float64,
+        }
+    )
+
+
+def _increasing(rows: pl.Series) -> bool:
+    values = rows.to_numpy()
+    return bool(np.all(values[1:] > values[:-1]))
+
+
+def _edges_within(
+    ctx: Context, local_in: pl.DataFrame, store_rows: pl.Series
+) -> pl.DataFrame:
+    """Score a batch against itself alone (a first batch, a new model): the pipeline's path.
+
+    The batch's rows are numbered densely in store-row order, so a pair's
+    local rows orient it as its store rows do; blocking and comparing share
+    one column encoding of the batch, and the pairs need no renumbering.
+    """
+    linker = ctx.linker
+    engine = linker.engine
+    # the batch's column encoding serves blocking and comparing, then is freed
+    release = getattr(engine, "release_compare", None)
+    try:
+        with engine.cached(local_in):
+            pairs = _orient(linker.block(local_in), schema.ROW_L, schema.ROW_R)
+            if pairs.height == 0:
+                return _no_edges()
+            encoding_of = getattr(engine, "_encoding_of", None)
+            scored = score_pairs(
+                linker,
+                local_in,
+                pairs,
+                ctx.frequencies,
+                min_probability=linker.threshold_,
+                encoding=encoding_of(local_in) if encoding_of is not None else None,
+            )
+            del pairs
+    finally:
+        if release is not None:
+            release()
+    return scored.select(
+        store_rows.gather(scored.get_column(schema.ROW_L)).alias(schema.ROW_L),
+        store_rows.gather(scored.get_column(schema.ROW_R)).alias(schema.ROW_R),
+        schema.MATCH_WEIGHT,
+        schema.MATCH_PROBABILITY,
+    )
+
+
 def _new_edges(ctx: Context, change: Change, keys: pl.DataFrame) -> pl.DataFrame:
     """Score the incoming records against each other and against the store."""
     linker = ctx.linker
@@ -159,6 +214,8 @@ def _new_edges(ctx: Context, change: Change, keys: pl.DataFrame) -> pl.DataFrame
     local_in = incoming.with_columns(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias(schema.ROW)
     )
+    if not (ctx.stored and not change.everything) and _increasing(store_rows):
+        return _edges_within(ctx, local_in, store_rows)
     within = linker.block(local_in)
     within = within.select(
         store_rows.gather(within.get_column(schema.ROW_L)).alias("a"),
@@ -203,14 +260,7 @@ def _new_edges(ctx: Context, change: Change, keys: pl.DataFrame) -> pl.DataFrame
                 )
             pairs = pl.concat([pairs, _orient(across, "a", "b")])
     if pairs.height == 0:
-        return pl.DataFrame(
-            schema={
-                schema.ROW_L: pl.Int64,
-                schema.ROW_R: pl.Int64,
-                schema.MATCH_WEIGHT: pl.Float64,
-                schema.MATCH_PROBABILITY: pl.Float64,
-            }
-        )
+        return _no_edges()
     frames = [incoming.select(*_ID_COLUMNS, *columns)]
     if candidates is not None:
         frames.append(candidates.select(*_ID_COLUMNS, *columns))
@@ -314,17 +364,19 @@ def _golden_inputs(
         )
         stored_rows = rows.join(mine.select(schema.ROW), on=schema.ROW, how="anti")
     if stored_rows.height and not change.everything:
-        parts.append(
-            ctx.db.frame(
-                "SELECT * FROM records WHERE _row IN (SELECT _row FROM {rows})",
-                rows=stored_rows,
-            )
+        stored = ctx.db.frame(
+            "SELECT * FROM records WHERE _row IN (SELECT _row FROM {rows})",
+            rows=stored_rows,
         )
+        parts.append(stored)
+        # the ids come from the records just read, not from a join with the table
         raw_parts.append(
             ctx.db.frame(
-                "SELECT w.*, r.source, r.record_id FROM raw_records w JOIN records r "
-                "USING (_row) WHERE _row IN (SELECT _row FROM {rows})",
+                "SELECT * FROM raw_records WHERE _row IN (SELECT _row FROM {rows})",
                 rows=stored_rows,
+            ).join(
+                stored.select(schema.ROW, schema.SOURCE, schema.RECORD_ID),
+                on=schema.ROW,
             )
         )
     drop = [BATCH_FIRST, BATCH_LAST]

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 from er_toolkit import schema
-from er_toolkit.cluster import ClusteringConfig, connected_components
+from er_toolkit.cluster import ClusteringConfig, cluster_labels
 
 __all__ = ["COMPONENT", "MUST_LINK_PROBABILITY", "resolve"]
 
@@ -166,27 +166,19 @@ def resolve(
     hi = local_links.get_column(schema.ROW_R).to_numpy()
     graph = sp.coo_array((np.ones(lo.size, dtype=bool), (lo, hi)), shape=(n, n)).tocsr()
     components = csgraph.connected_components(graph, directed=False)[1]
-    records = pl.DataFrame(
-        {
-            schema.ROW: pl.int_range(n, eager=True, dtype=pl.UInt32),
-            schema.RECORD_ID: rows,
-            schema.SOURCE: pl.repeat("", n, eager=True),
-        }
-    )
-    clusters = connected_components(
-        records,
-        local_links,
-        threshold=threshold,
-        prune_weak_links=clustering.prune_weak_links,
-        keep_above=clustering.keep_above,
-        min_prune_size=clustering.min_prune_size,
-        max_cluster_size=clustering.max_cluster_size,
-        linkage=clustering.linkage,
-    )
-    labels = (
-        clusters.get_column(schema.CLUSTER_ID).rank("dense").cast(pl.Int64).to_numpy()
-        - 1
-    )
+    labels = np.unique(
+        cluster_labels(
+            n,
+            local_links,
+            threshold=threshold,
+            prune_weak_links=clustering.prune_weak_links,
+            keep_above=clustering.keep_above,
+            min_prune_size=clustering.min_prune_size,
+            max_cluster_size=clustering.max_cluster_size,
+            linkage=clustering.linkage,
+        ),
+        return_inverse=True,
+    )[1].astype(np.int64)
     if cannot_link is not None and cannot_link.height:
         labels = _keep_apart(
             labels,

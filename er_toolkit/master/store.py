@@ -623,7 +623,11 @@ class MasterStore:
                     profile=profile,
                 )
             db.set_meta(meta)
-        self._after_write()
+        # a batch changes no model: keep the loaded one, read the new counters
+        self._index = None
+        self._meta = db.meta()
+        if self.frequencies is None:
+            self.frequencies = frequencies
         return dataclass_replace(summary, seconds=time.perf_counter() - start)
 
     def _context(self, frequencies: TermFrequencies | None = None) -> Context:

@@ -127,6 +127,20 @@ def membership_events(
     )
     if rows.height == 0:
         return pl.DataFrame(schema=out_schema)
+    if old.height == 0 and new.get_column(_AFTER).null_count() == 0:
+        # every record is new (a first batch): one 'create' per cluster
+        return (
+            new.group_by(_AFTER)
+            .agg(pl.col(schema.ROW).sort().alias(EVENT_ROWS))
+            .sort(_AFTER)
+            .select(
+                pl.lit("create").alias("kind"),
+                pl.lit([], dtype=pl.List(pl.String)).alias(CLUSTERS_BEFORE),
+                pl.concat_list(_AFTER).alias(CLUSTERS_AFTER),
+                EVENT_ROWS,
+            )
+            .cast(out_schema)
+        )
     old_ids = rows.get_column(_BEFORE).drop_nulls().unique().sort()
     new_ids = rows.get_column(_AFTER).drop_nulls().unique().sort()
     k, m = len(old_ids), len(new_ids)
