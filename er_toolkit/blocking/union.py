@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.blocking.base import PAIR_SCHEMA, Blocker
+from er_toolkit.blocking.base import (
+    PAIR_SCHEMA,
+    Blocker,
+    pairs_of_key_codes,
+    source_codes,
+)
 from er_toolkit.exceptions import BlockingError, ConfigError
 from er_toolkit.pairs import pair_key, unpack_pair_keys
 from er_toolkit.progress import progress_bar
@@ -64,6 +69,7 @@ def block_pairs(
     max_pairs_per_rule: int | None = None,
     on_explode: OnExplode = "raise",
     counts: pl.DataFrame | None = None,
+    key_codes: Callable[[Blocker], np.ndarray | None] | None = None,
 ) -> pl.DataFrame:
     """Return the union of the blockers' candidate pairs.
 
@@ -83,6 +89,11 @@ def block_pairs(
     counts
         :func:`count_rule_pairs` of these records and blockers, when
         already made (it is made here otherwise).
+    key_codes
+        Each record's key code under a blocker, by position, or None (an
+        engine's ``exact_key_codes``): a blocker with codes is paired from
+        them (:func:`~er_toolkit.blocking.base.pairs_of_key_codes`), the
+        same pairs as its ``block``, without keying the records again.
 
     Returns
     -------
@@ -110,7 +121,9 @@ def block_pairs(
     with progress_bar(total=len(run), desc="block", unit="rule") as bar:
         for blocker in run:
             bar.describe(blocker.name)
-            keys = _new_pair_keys(blocker.block(records, link_type=link_type), seen)
+            keys = _new_pair_keys(
+                _rule_pairs(blocker, records, link_type, key_codes), seen
+            )
             seen.append(keys)
             left, right = unpack_pair_keys(keys)
             parts.append(
@@ -178,6 +191,24 @@ def blockers_to_run(
             continue
         kept.append(blocker)
     return kept
+
+
+def _rule_pairs(
+    blocker: Blocker,
+    records: pl.DataFrame,
+    link_type: LinkType,
+    key_codes: Callable[[Blocker], np.ndarray | None] | None,
+) -> pl.DataFrame:
+    """Return one blocker's pairs: from its key codes where given, else its ``block``."""
+    codes = None if key_codes is None else key_codes(blocker)
+    if codes is None:
+        return blocker.block(records, link_type=link_type)
+    cross = link_type == "link" and schema.SOURCE in records.columns
+    return pairs_of_key_codes(
+        codes,
+        records.get_column(schema.ROW).to_numpy(),
+        source_codes(records) if cross else None,
+    )
 
 
 def _new_pair_keys(pairs: pl.DataFrame, seen: Sequence[np.ndarray]) -> np.ndarray:
