@@ -938,10 +938,16 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             for c in (schema.ROW_L, schema.ROW_R, schema.BLOCKED_BY)
             if c in vectors.columns
         ]
-        out = vectors.select(keep).with_columns(
-            pl.Series(schema.MATCH_WEIGHT, weight, dtype=pl.Float64),
-            pl.Series(schema.MATCH_PROBABILITY, probability, dtype=pl.Float64),
-        )
+        # the pair columns alone, in one chunk: a select of the vectors would
+        # first copy all of them (gammas too) when their columns are chunked
+        # unlike each other, as compared candidates' are
+        out = pl.DataFrame(
+            [
+                *(vectors.get_column(c) for c in keep),
+                pl.Series(schema.MATCH_WEIGHT, weight, dtype=pl.Float64),
+                pl.Series(schema.MATCH_PROBABILITY, probability, dtype=pl.Float64),
+            ]
+        ).rechunk()
         if explain:
             out = out.with_columns(
                 *[
@@ -1111,23 +1117,23 @@ class _KnownVectors:
         whole into keys.
         """
         assert self.vectors is not None
-        rows = self.vectors.select(schema.ROW_L, schema.ROW_R)
-        for start in range(0, rows.height, KNOWN_CHUNK):
-            part = rows.slice(start, KNOWN_CHUNK)
+        # Series, not a select: a select of a frame whose columns are
+        # chunked unlike each other (candidates' rows and their compared
+        # gammas) copies the whole frame to align them first
+        left = self.vectors.get_column(schema.ROW_L)
+        right = self.vectors.get_column(schema.ROW_R)
+        for start in range(0, left.len(), KNOWN_CHUNK):
             yield (
-                part.get_column(schema.ROW_L).to_numpy(),
-                part.get_column(schema.ROW_R).to_numpy(),
+                left.slice(start, KNOWN_CHUNK).to_numpy(),
+                right.slice(start, KNOWN_CHUNK).to_numpy(),
             )
 
     def _last_row(self) -> int:
         if self._largest_row is None:
             assert self.vectors is not None
-            self._largest_row = int(
-                self.vectors.select(
-                    pl.max_horizontal(
-                        pl.col(schema.ROW_L).max(), pl.col(schema.ROW_R).max()
-                    )
-                ).item()
+            self._largest_row = max(
+                int(self.vectors.get_column(c).max())  # type: ignore[arg-type]
+                for c in (schema.ROW_L, schema.ROW_R)
             )
         return self._largest_row
 
@@ -1207,7 +1213,9 @@ class _KnownVectors:
         del packs
         if packed.n_unique() != found:
             return None  # repeated candidates: the count proves nothing
-        return vectors.select(self.columns).filter(pl.Series(hit))
+        return pl.DataFrame([vectors.get_column(c) for c in self.columns]).filter(
+            pl.Series(hit)
+        )
 
     @staticmethod
     def _row_keys(
