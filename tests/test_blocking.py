@@ -1038,3 +1038,45 @@ def test_union_keys_pairs_the_same_whichever_way_a_blocker_orders_them():
     expected = [(0 << 32) | 1, (1 << 32) | 2]
     assert _new_pair_keys(ordered, []).tolist() == expected
     assert _new_pair_keys(reversed_, []).tolist() == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    records=records_frames(),
+    blockers=rule_sets(),
+    link_type=st.sampled_from(LINK_TYPES),
+)
+def test_engine_block_from_key_codes_matches_block_pairs(
+    records: pl.DataFrame, blockers: list[Blocker], link_type: str
+) -> None:
+    # The polars engine pairs plain exact rules from the encoding's key codes
+    # once a count has encoded the records; the pairs (and their first
+    # producer) are those of each blocker's own block.
+    from er_toolkit.engines import PolarsEngine
+
+    engine = PolarsEngine()
+    counts = engine.count_rule_pairs(records, blockers, link_type=link_type)
+    assert any(engine.exact_key_codes(records, b) is not None for b in blockers) == any(
+        isinstance(b, ExactRule) and b.on_plain_columns for b in blockers
+    )
+    got = engine.block(records, blockers, link_type=link_type, counts=counts)
+    assert got.equals(block_pairs(records, blockers, link_type=link_type))
+
+
+def test_pairs_of_key_codes_orients_rows_not_in_position_order() -> None:
+    from er_toolkit.blocking.base import pairs_of_key_codes
+
+    codes = np.array([1, 1, -1, 1, 2, 2])
+    rows = np.array([5, 3, 4, 0, 2, 1], dtype=np.uint32)
+    assert sorted(pairs_of_key_codes(codes, rows).rows()) == [
+        (0, 3),
+        (0, 5),
+        (1, 2),
+        (3, 5),
+    ]
+    sources = np.array([0, 1, 0, 0, 0, 1])
+    assert sorted(pairs_of_key_codes(codes, rows, sources).rows()) == [
+        (0, 3),
+        (1, 2),
+        (3, 5),
+    ]

@@ -359,6 +359,58 @@ def pairs_of_blocks(blocks: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(parts, rechunk=False)
 
 
+def pairs_of_key_codes(
+    codes: np.ndarray, rows: np.ndarray, sources: np.ndarray | None = None
+) -> pl.DataFrame:
+    """Return every pair of records with the same key code.
+
+    An exact rule's pairs from integer key codes (a
+    :meth:`~er_toolkit.engines.PolarsEngine.exact_key_codes` array), with no
+    group-by of key values: the records are ordered by code and each run's
+    pairs written as :func:`pairs_of_blocks` writes them.
+
+    Parameters
+    ----------
+    codes
+        Each record's key code, by position; negative for a record without
+        a key (in no pair).
+    rows
+        Each record's ``_row``, by position.
+    sources
+        Each record's source code, by position, when pairs within one
+        source are to be left out; None keeps them.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``_row_l`` < ``_row_r`` (UInt32).
+
+    Examples
+    --------
+    >>> codes = np.array([4, -1, 4, 7, 4, 7])
+    >>> pairs_of_key_codes(codes, np.arange(6, dtype=np.uint32)).rows()
+    [(0, 2), (0, 4), (2, 4), (3, 5)]
+    """
+    keyed = np.flatnonzero(codes >= 0)
+    order = keyed[np.argsort(codes[keyed], kind="stable")]
+    block = codes[order]
+    ordered = rows.astype(np.uint32, copy=False)[order]
+    by_source = None if sources is None else sources[order]
+    del keyed
+    # a stable order keeps positions ascending within a run: with rows
+    # ascending by position, each pair's left row is already the smaller
+    ascending = bool(np.all(rows[1:] > rows[:-1]))
+    parts = []
+    for i, j in block_pair_positions(block, by_source):
+        left, right = ordered[i], ordered[j]
+        if not ascending:
+            left, right = np.minimum(left, right), np.maximum(left, right)
+        parts.append(pl.DataFrame({schema.ROW_L: left, schema.ROW_R: right}))
+    if not parts:
+        return pl.DataFrame(schema=PAIR_SCHEMA)
+    return pl.concat(parts, rechunk=False)
+
+
 def block_pair_positions(
     block: np.ndarray,
     sources: np.ndarray | None = None,

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.blocking.base import PAIR_SCHEMA, Blocker
+from er_toolkit.blocking.base import (
+    PAIR_SCHEMA,
+    Blocker,
+    pairs_of_key_codes,
+    source_codes,
+)
 from er_toolkit.exceptions import BlockingError, ConfigError
 from er_toolkit.pairs import pair_key, unpack_pair_keys
 from er_toolkit.progress import progress_bar
@@ -64,6 +69,7 @@ def block_pairs(
     max_pairs_per_rule: int | None = None,
     on_explode: OnExplode = "raise",
     counts: pl.DataFrame | None = None,
+    key_codes: Callable[[Blocker], np.ndarray | None] | None = None,
 ) -> pl.DataFrame:
     """Return the union of the blockers' candidate pairs.
 
@@ -83,6 +89,11 @@ def block_pairs(
     counts
         :func:`count_rule_pairs` of these records and blockers, when
         already made (it is made here otherwise).
+    key_codes
+        Each record's key code under a blocker, by position, or None (an
+        engine's ``exact_key_codes``): a blocker with codes is paired from
+        them (:func:`~er_toolkit.blocking.base.pairs_of_key_codes`), the
+        same pairs as its ``block``, without keying the records again.
 
     Returns
     -------
@@ -107,12 +118,26 @@ def block_pairs(
         on_explode=on_explode,
         stacklevel=3,
     )
+    # An earlier rule paired from key codes is looked up by its codes (a pair
+    # is its pair when both records have one key code), not by its pairs'
+    # keys: a gather per pair instead of a binary search, and its tens of
+    # millions of keys are not kept. Codes are by position: rows 0 .. n-1.
+    seen_codes: list[np.ndarray] = []
+    by_position = key_codes is not None and _rows_are_positions(records)
     with progress_bar(total=len(run), desc="block", unit="rule") as bar:
         for blocker in run:
             bar.describe(blocker.name)
-            keys = _new_pair_keys(blocker.block(records, link_type=link_type), seen)
-            seen.append(keys)
+            codes = key_codes(blocker) if by_position and key_codes else None
+            keys = _new_pair_keys(_rule_pairs(blocker, records, link_type, codes), seen)
             left, right = unpack_pair_keys(keys)
+            if seen_codes:
+                new = _not_paired_by(seen_codes, left, right)
+                keys, left, right = keys[new], left[new], right[new]
+            if codes is None:
+                seen.append(keys)
+            else:
+                seen_codes.append(codes)
+            del keys
             parts.append(
                 pl.DataFrame({schema.ROW_L: left, schema.ROW_R: right}).with_columns(
                     pl.lit(blocker.name, dtype=enum).alias(schema.BLOCKED_BY)
@@ -178,6 +203,46 @@ def blockers_to_run(
             continue
         kept.append(blocker)
     return kept
+
+
+def _rows_are_positions(records: pl.DataFrame) -> bool:
+    """Whether ``_row`` is 0, 1, ..., n - 1 in order."""
+    rows = records.get_column(schema.ROW).to_numpy()
+    return bool(rows.size == 0 or (rows[0] == 0 and np.all(np.diff(rows) == 1)))
+
+
+def _not_paired_by(
+    seen_codes: Sequence[np.ndarray], left: np.ndarray, right: np.ndarray
+) -> np.ndarray:
+    """Return which pairs share no key code of any earlier rule (-1: no key)."""
+    new = np.ones(left.size, dtype=bool)
+    for start in range(0, left.size, _GATHER):
+        lo, hi = left[start : start + _GATHER], right[start : start + _GATHER]
+        out = new[start : start + _GATHER]
+        for codes in seen_codes:
+            key = codes[lo]
+            out &= (key != codes[hi]) | (key < 0)
+    return new
+
+
+_GATHER = 4_000_000  # pairs looked up at a time
+
+
+def _rule_pairs(
+    blocker: Blocker,
+    records: pl.DataFrame,
+    link_type: LinkType,
+    codes: np.ndarray | None,
+) -> pl.DataFrame:
+    """Return one blocker's pairs: from its key codes where given, else its ``block``."""
+    if codes is None:
+        return blocker.block(records, link_type=link_type)
+    cross = link_type == "link" and schema.SOURCE in records.columns
+    return pairs_of_key_codes(
+        codes,
+        records.get_column(schema.ROW).to_numpy(),
+        source_codes(records) if cross else None,
+    )
 
 
 def _new_pair_keys(pairs: pl.DataFrame, seen: Sequence[np.ndarray]) -> np.ndarray:

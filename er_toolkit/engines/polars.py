@@ -291,6 +291,7 @@ class PolarsEngine:
             max_pairs_per_rule=max_pairs_per_rule,
             on_explode=on_explode,
             counts=counts,
+            key_codes=lambda blocker: self.exact_key_codes(records, blocker),
         )
 
     def block_against(

@@ -6,7 +6,7 @@ import itertools
 import logging
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -62,6 +62,8 @@ SCORE_FLOOR = 1e-300
 raised to it, so a weight is log2(m / u) however small m or u (an imported
 model's may be far smaller than er_toolkit's own estimates, which EM keeps
 near or above ``PROBABILITY_FLOOR``)."""
+SCORE_CHUNK: Final = 1 << 20
+"""Pairs whose Bayes factors are summed at a time when scoring."""
 SUSPICIOUS_M: Final = 1e-9
 """An m at or below this was driven to EM's floor (1e-12): no match reached the level."""
 SUSPICIOUS_GAP: Final = 5.0
@@ -882,10 +884,18 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
         ).reshape(vectors.height, len(self.comparisons))
 
     def _weights(self, vectors: pl.DataFrame) -> np.ndarray:
-        """Return each pair's summed log2 Bayes factor, one comparison at a time."""
+        """Return each pair's summed log2 Bayes factor, one comparison at a time.
+
+        Pairs are summed :data:`SCORE_CHUNK` at a time, so the working
+        arrays (level indices, frequencies, masks) are one slice's, not tens
+        of millions of pairs' each; every pair's sum is the same.
+        """
         total = np.zeros(vectors.height)
-        for comp in self.comparisons:
-            total += self._comparison_bf(vectors, comp)
+        for start in range(0, vectors.height, SCORE_CHUNK):
+            part = vectors.slice(start, SCORE_CHUNK)
+            out = total[start : start + part.height]
+            for comp in self.comparisons:
+                out += self._comparison_bf(part, comp)
         return total
 
     def predict(self, vectors: pl.DataFrame, *, explain: bool = False) -> pl.DataFrame:
@@ -916,17 +926,28 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
                 weight += contributions[:, k]
             weight += self.prior_weight_
         else:
-            weight = self._weights(vectors) + self.prior_weight_
-        probability = 1.0 / (1.0 + np.exp2(-weight))
+            weight = self._weights(vectors)
+            weight += self.prior_weight_
+        # in place: 1 / (1 + 2 ** -weight) without full-length temporaries
+        probability = np.negative(weight)
+        np.exp2(probability, out=probability)
+        probability += 1.0
+        np.divide(1.0, probability, out=probability)
         keep = [
             c
             for c in (schema.ROW_L, schema.ROW_R, schema.BLOCKED_BY)
             if c in vectors.columns
         ]
-        out = vectors.select(keep).with_columns(
-            pl.Series(schema.MATCH_WEIGHT, weight, dtype=pl.Float64),
-            pl.Series(schema.MATCH_PROBABILITY, probability, dtype=pl.Float64),
-        )
+        # the pair columns alone, in one chunk: a select of the vectors would
+        # first copy all of them (gammas too) when their columns are chunked
+        # unlike each other, as compared candidates' are
+        out = pl.DataFrame(
+            [
+                *(vectors.get_column(c) for c in keep),
+                pl.Series(schema.MATCH_WEIGHT, weight, dtype=pl.Float64),
+                pl.Series(schema.MATCH_PROBABILITY, probability, dtype=pl.Float64),
+            ]
+        ).rechunk()
         if explain:
             out = out.with_columns(
                 *[
@@ -1086,16 +1107,35 @@ class _KnownVectors:
             )
         )
         self.vectors = vectors if usable else None
-        self._rows: tuple[np.ndarray, np.ndarray] | None = None
+        self._largest_row: int | None = None
 
-    def _pair_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._rows is None:
-            assert self.vectors is not None
-            self._rows = (
-                self.vectors.get_column(schema.ROW_L).to_numpy(),
-                self.vectors.get_column(schema.ROW_R).to_numpy(),
+    def _pair_rows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield the candidates' row numbers a slice at a time.
+
+        Slices, not whole columns: the candidates' rows are never copied out
+        whole (two 4-byte columns of tens of millions of pairs), nor gathered
+        whole into keys.
+        """
+        assert self.vectors is not None
+        # Series, not a select: a select of a frame whose columns are
+        # chunked unlike each other (candidates' rows and their compared
+        # gammas) copies the whole frame to align them first
+        left = self.vectors.get_column(schema.ROW_L)
+        right = self.vectors.get_column(schema.ROW_R)
+        for start in range(0, left.len(), KNOWN_CHUNK):
+            yield (
+                left.slice(start, KNOWN_CHUNK).to_numpy(),
+                right.slice(start, KNOWN_CHUNK).to_numpy(),
             )
-        return self._rows
+
+    def _last_row(self) -> int:
+        if self._largest_row is None:
+            assert self.vectors is not None
+            self._largest_row = max(
+                int(self.vectors.get_column(c).max())  # type: ignore[arg-type]
+                for c in (schema.ROW_L, schema.ROW_R)
+            )
+        return self._largest_row
 
     def session(
         self,
@@ -1144,8 +1184,7 @@ class _KnownVectors:
             in_sample = np.zeros(size, dtype=bool)
             in_sample[sample.get_column(schema.ROW).to_numpy()] = True
             key = np.where(in_sample, key, -1)
-        left, right = self._pair_rows()
-        if max(int(left.max()), int(right.max())) >= size:
+        if self._last_row() >= size:
             return None
         # A row without a key gets a negative key of its own, so one equality
         # test finds the pairs sharing a key; 32-bit keys where they fit
@@ -1155,15 +1194,28 @@ class _KnownVectors:
         )
         own = -1 - np.arange(size, dtype=np.int64)
         key = np.where(key >= 0, key, own).astype(np.int32 if small else np.int64)
-        hit = key[left] == key[right]
-        found = int(np.count_nonzero(hit))
+        del own
+        hits, packs = [], []
+        found = 0
+        for left, right in self._pair_rows():
+            hit = key[left] == key[right]
+            found += int(np.count_nonzero(hit))
+            hits.append(hit)
+            if found > n_pairs:
+                return None
+            lo = np.minimum(left[hit], right[hit]).astype(np.uint64)
+            packs.append(lo * size + np.maximum(left[hit], right[hit]))
         if found != n_pairs:
             return None
-        lo, hi = np.minimum(left[hit], right[hit]), np.maximum(left[hit], right[hit])
-        packed = pl.Series(lo.astype(np.uint64) * size + hi)
+        hit = np.concatenate(hits)
+        del hits
+        packed = pl.Series(np.concatenate(packs))
+        del packs
         if packed.n_unique() != found:
             return None  # repeated candidates: the count proves nothing
-        return vectors.select(self.columns).filter(pl.Series(hit))
+        return pl.DataFrame([vectors.get_column(c) for c in self.columns]).filter(
+            pl.Series(hit)
+        )
 
     @staticmethod
     def _row_keys(
@@ -1193,6 +1245,9 @@ def _default_m(n_levels: int) -> np.ndarray:
     m[-1] = 0.85
     return m
 
+
+KNOWN_CHUNK: Final = 2_000_000
+"""Candidates a session's pairs are looked for among at a time."""
 
 MAX_EXACT_RUN: Final = 10
 """Most leading exact levels of a comparison whose u is counted from values."""
