@@ -57,6 +57,7 @@ def _compare_aligned(
     *,
     dtype: Any = None,
     date_format: str | None = None,
+    unparsed: Any = "null",
 ) -> pl.DataFrame:
     """Compare left[i] with right[i] for every i; return the vectors."""
     n = len(left)
@@ -65,7 +66,9 @@ def _compare_aligned(
         {schema.ROW_L: np.arange(n), schema.ROW_R: np.arange(n) + n},
         schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32},
     )
-    comparison = Comparison("v", "v", levels, date_format=date_format)
+    comparison = Comparison(
+        "v", "v", levels, date_format=date_format, unparsed=unparsed
+    )
     return compare_pairs(records, pairs, [comparison])
 
 
@@ -201,6 +204,32 @@ def test_date_difference_iso_strings_and_date_dtype_agree() -> None:
         dtype=pl.Datetime,
     )
     assert as_datetimes == expected
+
+
+def test_unparsed_text_keeps_bad_dates_for_the_text_levels() -> None:
+    levels = (
+        ExactLevel(),
+        DistanceLevel("damerau_levenshtein", 1),
+        DateDifferenceLevel(max_days=31),
+    )
+    left = ["1831-07-18", "1831-87-18", "1831-87-18", "1831-87-18", None, "2001-01-02"]
+    right = ["1831-87-18", "1831-87-18", "1750-01-01", "1831-07-19", "1831-07-18"]
+    right.append("2001-01-25")
+    # one edit, equal, else, two edits (date level cannot read it), null, days
+    assert _gammas(left, right, *levels, unparsed="text") == [2, 3, 0, 0, -1, 1]
+    # the default: a value that is no date is unknown to every level
+    assert _gammas(left, right, *levels) == [-1, -1, -1, -1, -1, 1]
+
+
+def test_unparsed_text_keeps_bad_numbers_for_the_text_levels() -> None:
+    levels = (ExactLevel(), NumericDifferenceLevel(max_difference=1))
+    got = _gammas(["10", "abc", "abc"], ["11", "abc", "10"], *levels, unparsed="text")
+    assert got == [1, 2, 0]
+
+
+def test_unparsed_must_be_a_known_option() -> None:
+    with pytest.raises(ConfigError, match="'unparsed' must be one of"):
+        Comparison("v", "v", (ExactLevel(),), unparsed="maybe")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -521,6 +550,12 @@ COMPARISONS = [
         date_format="%Y%m%d",
     ),
     Comparison("age", "age", (NumericDifferenceLevel(max_difference=2),)),
+    Comparison(
+        "dob_text",
+        "dob",
+        (ExactLevel(), DateDifferenceLevel(max_days=9)),
+        unparsed="text",
+    ),
 ]
 
 
