@@ -18,6 +18,7 @@ from er_toolkit.compare import (
     Comparison,
     DateDifferenceLevel,
     DateSwapLevel,
+    YearTypoLevel,
     DistanceLevel,
     ExactLevel,
     NumericDifferenceLevel,
@@ -225,6 +226,53 @@ def test_unparsed_text_keeps_bad_numbers_for_the_text_levels() -> None:
     levels = (ExactLevel(), NumericDifferenceLevel(max_difference=1))
     got = _gammas(["10", "abc", "abc"], ["11", "abc", "10"], *levels, unparsed="text")
     assert got == [1, 2, 0]
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "max_days", "expected"),
+    [
+        ("1973-10-27", "1983-10-27", 0, 1),  # one digit
+        ("1975-03-01", "1957-03-01", 0, 1),  # adjacent digits swapped
+        ("1975-03-01", "1957-03-02", 0, 0),  # ... but another day
+        ("1975-03-01", "1957-03-02", 1, 1),
+        ("1973-10-27", "1983-11-24", 31, 1),
+        ("1973-10-27", "1983-11-24", 27, 0),
+        ("1973-10-27", "1973-10-27", 0, 0),  # same year: no typo
+        ("1973-10-27", "1984-10-27", 0, 0),  # two digits
+        ("1973-10-27", "1379-10-27", 0, 0),  # swapped, not adjacent
+        ("2014-09-03", "2024-08-29", 5, 1),
+        ("1630-08-01", "1638-08-01", 0, 1),
+        ("1630-08-01", "not a date", 9, -1),
+    ],
+)
+def test_year_typo(left: str, right: str, max_days: int, expected: int) -> None:
+    assert _gammas([left], [right], YearTypoLevel(max_days=max_days)) == [expected]
+    assert _gammas([right], [left], YearTypoLevel(max_days=max_days)) == [expected]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dates(dt.date(1000, 1, 1), dt.date(2999, 12, 31)),
+    st.dates(dt.date(1000, 1, 1), dt.date(2999, 12, 31)),
+    st.integers(0, 400),
+)
+def test_year_typo_against_a_loop(a: dt.date, b: dt.date, max_days: int) -> None:
+    ya, yb = f"{a.year:04d}", f"{b.year:04d}"
+    differ = [i for i in range(4) if ya[i] != yb[i]]
+    swap = (
+        len(differ) == 2
+        and differ[1] == differ[0] + 1
+        and ya[differ[0]] == yb[differ[1]]
+        and ya[differ[1]] == yb[differ[0]]
+    )
+    try:
+        moved = b.replace(year=a.year)
+    except ValueError:  # 29 February into a common year: 1 March
+        moved = dt.date(a.year, 3, 1)
+    close = abs((a - moved).days) <= max_days
+    expected = int((len(differ) == 1 or swap) and close)
+    level = YearTypoLevel(max_days=max_days)
+    assert _gammas([a.isoformat()], [b.isoformat()], level) == [expected]
 
 
 def test_unparsed_must_be_a_known_option() -> None:
