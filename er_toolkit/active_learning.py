@@ -430,7 +430,10 @@ class ActiveLearner:
             distance = np.abs(probability[pool] - 0.5)
             ranked = pool[np.lexsort((tiebreak[pool], distance))]
             uncertain = ranked[: self.n_uncertain]
-            rest = np.setdiff1d(free, uncertain)
+            if self._scored is None:
+                rest = ranked[self.n_uncertain :]
+            else:  # random picks from every unlabelled pair, not the sample only
+                rest = np.setdiff1d(free, uncertain)
             drawn = self._rng.choice(
                 rest, size=min(self.n_random, rest.size), replace=False
             )
