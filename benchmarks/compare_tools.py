@@ -174,9 +174,22 @@ def run_er_toolkit(
     from er_toolkit.config import LinkageConfig
     from er_toolkit.io import Source
     from er_toolkit.pipeline import Linker
+    from er_toolkit.track.setup import TrackingSetup
 
     path = config_path or (ER_TOOLKIT_RAW_CONFIG if raw else ER_TOOLKIT_CONFIG)
     config = dataclasses.replace(LinkageConfig.from_toml(path), threshold=threshold)
+    # MLflow 3 refuses a file: store for new runs; a SQLite file in a
+    # temporary folder (artifacts beside it) is the local equivalent. As
+    # er_toolkit.train does, MLflow is imported and the store opened (a new
+    # SQLite store runs MLflow's schema migrations, seconds) in a background
+    # thread started with the job; what the job still waits for when it logs
+    # is in the mlflow stage (and in mlflow_setup_wait_s).
+    store = tempfile.TemporaryDirectory(prefix="er_toolkit_mlflow_")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(store.name) / 'mlflow.db'}"
+    setup = TrackingSetup.start(
+        config.experiment,
+        artifact_location=(Path(store.name) / "artifacts").as_uri(),
+    )
     with clock.stage("load"):
         linker = Linker(config)
         prepared = linker.prepare([Source("customers", data)], keep=["unique_id"])
@@ -214,38 +227,28 @@ def run_er_toolkit(
             metrics.update(measured)
         del truth
     clock.substages = dict(linker.timings_)
-    with tempfile.TemporaryDirectory(prefix="er_toolkit_mlflow_") as store:
-        # The tracking store is made outside the clock, as a user's store
-        # exists before the job: a new SQLite store runs MLflow's schema
-        # migrations, tens of seconds here. MLflow 3 refuses a file: store
-        # for new runs; a SQLite file in a temporary folder (artifacts beside
-        # it) is the local equivalent. Importing MLflow is in the clock.
-        with clock.stage("mlflow"):
-            import mlflow
+    with store, clock.stage("mlflow"):
         began = time.perf_counter()
-        mlflow.set_tracking_uri(f"sqlite:///{Path(store) / 'mlflow.db'}")
-        mlflow.create_experiment(
-            config.experiment, artifact_location=(Path(store) / "artifacts").as_uri()
-        )
-        store_s = time.perf_counter() - began
-        with clock.stage("mlflow"):
-            from er_toolkit.track import log_training_run
+        setup.wait()
+        wait_s = time.perf_counter() - began
+        from er_toolkit.track import log_training_run
 
-            tables = {
-                "blocking_report": linker.blocking_report(records),
-                **scorer_report.tables,
-            }
-            log_training_run(
-                linker,
-                records=records,
-                metrics=metrics,
-                figures={},
-                tables=tables,
-                profile=prepared.profile,
-                register=False,
-                params=dict(scorer_report.params),
-                tags=dict(scorer_report.tags),
-            )
+        tables = {
+            "blocking_report": linker.blocking_report(records),
+            **scorer_report.tables,
+        }
+        log_training_run(
+            linker,
+            records=records,
+            metrics=metrics,
+            figures={},
+            tables=tables,
+            profile=prepared.profile,
+            register=False,
+            params=dict(scorer_report.params),
+            tags=dict(scorer_report.tags),
+            setup=setup,
+        )
 
     ids = records.select("_row", "unique_id")
     predicted = (
@@ -270,7 +273,7 @@ def run_er_toolkit(
     scorer = linker.scorer_
     return {
         "candidate_pairs": n_candidates,
-        "mlflow_store_s": store_s,
+        "mlflow_setup_wait_s": wait_s,
         "scored_pairs": scored.height,
         "predicted_pairs": predicted.height,
         "compare_score_s": clock.stages["compare"] + clock.stages["score"],

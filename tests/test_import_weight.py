@@ -56,6 +56,7 @@ def test_importing_loads_no_tracking_charts_or_classifier():
         "er_toolkit.pipeline",
         "er_toolkit.cli.train",
         "er_toolkit.train",
+        "er_toolkit.track.setup",
     )
     assert _loaded_after("".join(f"import {m}\n" for m in modules)) == []
 

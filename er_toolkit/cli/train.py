@@ -26,6 +26,7 @@ from er_toolkit.exceptions import ConfigError, ErToolkitError, TrackingError
 from er_toolkit.io import Source
 from er_toolkit.pipeline import Linker
 from er_toolkit.track import log_training_run
+from er_toolkit.track.setup import TrackingSetup
 
 __all__ = ["main", "train"]
 
@@ -118,6 +119,9 @@ def train(
         validate_model_name(config.name)
         validate_experiment_name(config.experiment)
     start = time.perf_counter()
+    # MLflow's import and the tracking store's opening (a new SQLite store
+    # migrates its schema) run beside the stages; logging waits for them
+    setup = TrackingSetup.start(config.experiment) if log_mlflow else None
     linker = Linker(config, n_jobs=n_jobs)
     prepared = linker.prepare(sources)
     records = prepared.records
@@ -214,6 +218,16 @@ def train(
             "blocking_report": linker.blocking_report(records),
             **scorer_report.tables,
         }
+        if setup is not None:
+            try:
+                setup.wait()
+            except ErToolkitError:
+                raise
+            except Exception as exc:  # whatever MLflow, the database or the disk raised
+                raise TrackingError(
+                    "MLflow could not open the tracking store: "
+                    f"{one_line(str(exc))[:300]}"
+                ) from None
         try:
             logged = log_training_run(
                 linker,
@@ -226,6 +240,7 @@ def train(
                 params=dict(scorer_report.params),
                 tags=dict(scorer_report.tags),
                 report=html,
+                setup=setup,
             )
         except ErToolkitError:
             raise

@@ -838,22 +838,17 @@ def _metric_name(*parts: str) -> str:
     return ".".join(re.sub(r"[^0-9A-Za-z_\-/ ]", "_", part) for part in parts)
 
 
-def log_profile(profile: pl.DataFrame, *, artifact_path: str = "profile") -> None:
-    """Log a profile to the active MLflow run (starting one if there is none).
+def profile_metrics(profile: pl.DataFrame) -> dict[str, float]:
+    """Return a profile's measures as MLflow metrics.
 
-    Logs ``<artifact_path>/profile.csv``, the chart as
-    ``<artifact_path>/profile.png``, and metrics named
-    ``profile.[<stage>.]<source>.<column>.<completeness|validity|uniqueness>``.
+    Named ``profile.[<stage>.]<source>.<column>.<completeness|validity|uniqueness>``;
+    a measure that was not taken (None) is left out.
 
-    Parameters
-    ----------
-    profile
-        As returned by :func:`profile_frame` or :func:`profile_standardisation`.
-    artifact_path
-        The folder of the run's artifacts to write to.
+    Examples
+    --------
+    >>> profile_metrics(profile_frame(pl.DataFrame({"a": ["x", None]})))
+    {'profile.all.a.completeness': 0.5, 'profile.all.a.uniqueness': 1.0}
     """
-    import mlflow
-
     metrics: dict[str, float] = {}
     has_stage = "stage" in profile.columns
     for row in profile.iter_rows(named=True):
@@ -862,10 +857,47 @@ def log_profile(profile: pl.DataFrame, *, artifact_path: str = "profile") -> Non
             if row[metric] is not None:
                 name = _metric_name(*prefix, row["source"], row["column"], metric)
                 metrics[name] = float(row[metric])
+    return metrics
+
+
+def write_profile(profile: pl.DataFrame, folder: Path, *, chart: bool = True) -> Path:
+    """Write ``profile.csv`` and, when ``chart``, ``profile.png`` into ``folder``.
+
+    Returns the folder (made if missing). matplotlib is imported only for
+    the chart.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    profile.write_csv(folder / "profile.csv")
+    if chart:
+        plot_profile(profile).savefig(folder / "profile.png")
+    return folder
+
+
+def log_profile(
+    profile: pl.DataFrame, *, artifact_path: str = "profile", chart: bool = True
+) -> None:
+    """Log a profile to the active MLflow run (starting one if there is none).
+
+    Logs ``<artifact_path>/profile.csv``, the chart as
+    ``<artifact_path>/profile.png`` (unless ``chart`` is False), and
+    metrics named
+    ``profile.[<stage>.]<source>.<column>.<completeness|validity|uniqueness>``
+    (:func:`profile_metrics`), in one batch and one artifacts upload.
+
+    Parameters
+    ----------
+    profile
+        As returned by :func:`profile_frame` or :func:`profile_standardisation`.
+    artifact_path
+        The folder of the run's artifacts to write to.
+    chart
+        Also draw and log the chart.
+    """
+    import mlflow
+
+    metrics = profile_metrics(profile)
     if metrics:
         mlflow.log_metrics(metrics)
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "profile.csv"
-        profile.write_csv(path)
-        mlflow.log_artifact(str(path), artifact_path=artifact_path)
-    mlflow.log_figure(plot_profile(profile), f"{artifact_path}/profile.png")
+        written = write_profile(profile, Path(folder) / "profile", chart=chart)
+        mlflow.log_artifacts(str(written), artifact_path=artifact_path)

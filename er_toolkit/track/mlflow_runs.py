@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from er_toolkit.pipeline import Linker
+    from er_toolkit.track.setup import TrackingSetup
 
 LINKER_ARTIFACT = "linker"
 MODEL_URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
@@ -68,6 +69,8 @@ def log_training_run(
     tags: Mapping[str, str] | None = None,
     report: str | None = None,
     input_example: pd.DataFrame | None = None,
+    setup: TrackingSetup | None = None,
+    profile_chart: bool | None = None,
 ) -> dict[str, Any]:
     """Log config, fingerprint, metrics, timings, charts and the model; register it.
 
@@ -97,7 +100,8 @@ def log_training_run(
         Aggregate tables (blocking report, m/u table), saved as CSV.
     profile
         The data-quality profile; logged without its most-frequent values,
-        which would be personal data.
+        which would be personal data: its metrics with the run's, its table
+        as ``profile/profile.csv``.
     register
         Register the model under the config's name.
     params
@@ -112,12 +116,21 @@ def log_training_run(
         The model's input example; by default two made-up records of the
         model's columns (:func:`~er_toolkit.track.pyfunc.example_input`),
         never training records.
+    setup
+        The tracking store's setup started before the job
+        (:meth:`TrackingSetup.start <er_toolkit.track.setup.TrackingSetup.start>`);
+        waited on first, and what it raised is raised here.
+    profile_chart
+        Also draw the profile's chart (``profile/profile.png``); by default
+        when ``figures`` holds charts, that is when charts were asked for.
 
     Returns
     -------
     dict
         ``run_id``, ``model_uri`` and ``version`` (None when not registered).
     """
+    if setup is not None:
+        setup.wait()
     import mlflow
 
     from er_toolkit.track.pyfunc import (
@@ -128,6 +141,8 @@ def log_training_run(
     )
 
     config = linker.config
+    if profile_chart is None:
+        profile_chart = bool(figures)
     mlflow.set_experiment(config.experiment)
     with mlflow.start_run(run_name=config.name) as run:
         mlflow.log_params(flatten(config.to_dict(with_sources=True)))
@@ -152,16 +167,17 @@ def log_training_run(
         lam = getattr(linker.scorer_, "probability_two_random_records_match_", None)
         if lam is not None:
             logged.setdefault("probability_two_random_records_match", float(lam))
-        mlflow.log_metrics(logged)  # one batch, each metric once
         if profile is not None:
-            from er_toolkit.standardise import log_profile
+            from er_toolkit.standardise.quality import profile_metrics
 
-            log_profile(profile.drop("top_values", strict=False))
+            profile = profile.drop("top_values", strict=False)
+            logged.update(profile_metrics(profile))
         if report is not None:
             mlflow.log_text(report, "report/report.html")
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            # charts/, tables/ and model_json/ written, then logged in one call
+            # charts/, tables/, profile/ and model_json/ written, then logged
+            # in one call
             logged_files = folder / "logged"
             charts, table_dir = logged_files / "charts", logged_files / "tables"
             for name, fig in figures.items():
@@ -170,6 +186,10 @@ def log_training_run(
             for name, table in (tables or {}).items():
                 table_dir.mkdir(parents=True, exist_ok=True)
                 table.write_csv(table_dir / f"{name}.csv")
+            if profile is not None:
+                from er_toolkit.standardise.quality import write_profile
+
+                write_profile(profile, logged_files / "profile", chart=profile_chart)
             (logged_files / "model_json").mkdir(parents=True)
             model_file = linker.save(logged_files / "model_json" / "linker.json")
             mlflow.log_artifacts(str(logged_files))
@@ -181,21 +201,29 @@ def log_training_run(
             )
             # MLflow prints its registry notices straight to stderr; the run's
             # summary says what was registered
-            with (
-                warnings.catch_warnings(),
-                contextlib.redirect_stderr(io.StringIO()),
-            ):
-                warnings.simplefilter("ignore")
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=str(_MODEL_CODE),
-                    artifacts={LINKER_ARTIFACT: str(model_file)},
-                    code_paths=[str(code)],
-                    signature=model_signature(linker, records),
-                    input_example=example,
-                    pip_requirements=model_requirements(),
-                    registered_model_name=config.name if register else None,
-                )
+            try:
+                with (
+                    warnings.catch_warnings(),
+                    contextlib.redirect_stderr(io.StringIO()),
+                ):
+                    warnings.simplefilter("ignore")
+                    info = mlflow.pyfunc.log_model(
+                        name="model",
+                        python_model=str(_MODEL_CODE),
+                        artifacts={LINKER_ARTIFACT: str(model_file)},
+                        code_paths=[str(code)],
+                        signature=model_signature(linker, records),
+                        input_example=example,
+                        pip_requirements=model_requirements(),
+                        registered_model_name=config.name if register else None,
+                    )
+            except Exception:
+                mlflow.log_metrics(logged)  # a failed run keeps its metrics
+                raise
+        # One batch, each metric once, after the model: MLflow links metrics
+        # logged before a model to it by reading back every metric's history
+        # and logging it again; logged after, each is linked as it is written.
+        mlflow.log_metrics(logged, model_id=info.model_id)
         version = info.registered_model_version if register else None
         return {
             "run_id": run.info.run_id,
