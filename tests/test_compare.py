@@ -563,7 +563,7 @@ def test_level_from_dict_applies_defaults() -> None:
         ),
         (
             lambda: level_from_dict({"kind": "phonetic"}),
-            r"level's 'kind' must be one of \['and', 'columns_reversed', 'contains', 'date_difference', 'date_swap', 'distance', 'exact', 'first_number', 'geo_distance', 'initial', 'not', 'number_set', 'numeric_difference', 'or', 'set_overlap', 'similarity', 'tfidf_cosine', 'transliterated'\]; got 'phonetic'",
+            r"level's 'kind' must be one of \['and', 'columns_reversed', 'contains', 'date_difference', 'date_swap', 'distance', 'exact', 'first_number', 'geo_distance', 'initial', 'not', 'number_set', 'numeric_difference', 'or', 'set_overlap', 'similarity', 'tfidf_cosine', 'transliterated', 'year_typo'\]; got 'phonetic'",
         ),
         (lambda: level_from_dict({"comparator": "jaro"}), r"'kind' .* got None"),
         (
@@ -625,7 +625,7 @@ def test_comparison_from_dict_defaults_column_to_name() -> None:
     [
         (
             {"name": "a", "levels": [{"kind": "exact"}], "weight": 2},
-            r"Unknown key\(s\) \['weight'\] in a comparison; valid keys are \['column', 'columns', 'date_format', 'levels', 'name', 'null_columns'\]",
+            r"Unknown key\(s\) \['weight'\] in a comparison; valid keys are \['column', 'columns', 'date_format', 'levels', 'name', 'null_columns', 'unparsed'\]",
         ),
         ({"name": "a"}, r"A comparison needs \['levels'\]; got \['name'\]"),
         ({"levels": []}, r"A comparison needs \['name'\]"),
