@@ -151,6 +151,12 @@ class ActiveLearner:
         pair a match or none).
     seed
         Seed of the random picks and tie-breaks (default: ``[model] seed``).
+    score_sample
+        Rescore at most this many candidate pairs each round: a random
+        sample drawn once, among which the uncertain pairs are picked (the
+        random picks still come from every unlabelled pair). None (the
+        default): every pair, each round. With a million candidate pairs,
+        scoring them all after each batch is most of the learner's time.
 
     Attributes
     ----------
@@ -160,7 +166,8 @@ class ActiveLearner:
     scorer_ : ClassifierScorer
         The classifier of the last round (absent before the first).
     probabilities_ : numpy.ndarray
-        Its match probability of each candidate pair.
+        Its match probability of each candidate pair (NaN off the
+        ``score_sample``, when one is set).
     history_ : list[Round]
         One entry per retraining.
     converged_ : bool
@@ -183,8 +190,11 @@ class ActiveLearner:
         min_per_class: int = 4,
         estimator: Any = "logistic_regression",
         seed: int | None = None,
+        score_sample: int | None = None,
     ) -> None:
         _check_int(n_uncertain, "n_uncertain", minimum=0)
+        if score_sample is not None:
+            _check_int(score_sample, "score_sample", minimum=1)
         _check_int(n_random, "n_random", minimum=0)
         if n_uncertain + n_random < 1:
             raise ConfigError(
@@ -226,6 +236,12 @@ class ActiveLearner:
             vectors.select(schema.ROW_L, schema.ROW_R), records
         ).with_columns(pair_key())
         self._keys = self._pairs.get_column(_KEY).to_numpy()
+        n_pairs = self._keys.size
+        self._scored: np.ndarray | None = None
+        if score_sample is not None and score_sample < n_pairs:
+            self._scored = np.sort(
+                self._rng.choice(n_pairs, size=score_sample, replace=False)
+            )
         self._index = {int(k): i for i, k in enumerate(self._keys)}
         config = linker.config
         self.fellegi_sunter_ = config.model.fellegi_sunter(
@@ -410,10 +426,14 @@ class ActiveLearner:
             picks += [(int(i), "seed_low") for i in by_weight[n_high:][::-1][:n_low]]
         else:
             probability = self.probabilities_
-            distance = np.abs(probability[free] - 0.5)
-            ranked = free[np.lexsort((tiebreak[free], distance))]
+            pool = free if self._scored is None else np.intersect1d(free, self._scored)
+            distance = np.abs(probability[pool] - 0.5)
+            ranked = pool[np.lexsort((tiebreak[pool], distance))]
             uncertain = ranked[: self.n_uncertain]
-            rest = ranked[self.n_uncertain :]
+            if self._scored is None:
+                rest = ranked[self.n_uncertain :]
+            else:  # random picks from every unlabelled pair, not the sample only
+                rest = np.setdiff1d(free, uncertain)
             drawn = self._rng.choice(
                 rest, size=min(self.n_random, rest.size), replace=False
             )
@@ -476,8 +496,16 @@ class ActiveLearner:
             cv=m.cv,
             seed=m.seed,
         ).fit(vectors, y)
-        self.probabilities_ = self.scorer_.predict_proba(self._vectors)
-        predicted = set(self._keys[self.probabilities_ >= config.threshold].tolist())
+        if self._scored is None:
+            self.probabilities_ = self.scorer_.predict_proba(self._vectors)
+        else:  # NaN off the sample: never uncertain, never predicted
+            self.probabilities_ = np.full(self._keys.size, np.nan)
+            self.probabilities_[self._scored] = self.scorer_.predict_proba(
+                self._vectors[self._scored]
+            )
+        with np.errstate(invalid="ignore"):
+            hits = self.probabilities_ >= config.threshold
+        predicted = set(self._keys[hits].tolist())
         changed: float | None = None
         if self._predicted is not None:
             # no predicted matches in either round is a model that cannot
@@ -522,8 +550,11 @@ class ActiveLearner:
                 "The ActiveLearner has no classifier yet; label at least "
                 f"{self.min_per_class} matches and non-matches and call fit()."
             )
+        probability = self.probabilities_
+        if self._scored is not None:  # the rounds scored a sample; this, every pair
+            probability = self.scorer_.predict_proba(self._vectors)
         return self._pairs.drop(_KEY).with_columns(
-            pl.Series(schema.MATCH_PROBABILITY, self.probabilities_, pl.Float64)
+            pl.Series(schema.MATCH_PROBABILITY, probability, pl.Float64)
         )
 
     def summary(self) -> str:

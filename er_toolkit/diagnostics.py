@@ -110,6 +110,7 @@ def check_compared_columns(
         DateDifferenceLevel,
         DateSwapLevel,
         NumericDifferenceLevel,
+        YearTypoLevel,
     )
 
     messages = []
@@ -137,7 +138,7 @@ def check_compared_columns(
             )
             continue
         if values.dtype == pl.String and any(
-            isinstance(level, (DateDifferenceLevel, DateSwapLevel))
+            isinstance(level, (DateDifferenceLevel, DateSwapLevel, YearTypoLevel))
             for level in comp.levels
         ):
             parsed = values.str.to_date(comp.date_format, strict=False)

@@ -190,6 +190,40 @@ def test_next_proposal_uncertain_first_then_random(people, five_rounds):
     assert uncertain.to_series().max() <= random.to_series().min()
 
 
+def test_score_sample_scores_a_fixed_sample_and_picks_uncertain_from_it(
+    people, tmp_path
+):
+    n_pairs = people["vectors"].height
+    size = n_pairs // 3
+    learner = _learner(people, tmp_path / "labels.csv", score_sample=size, tol=0.0)
+    entity = people["entity"]
+    for _ in range(4):
+        batch = learner.propose()
+        for lo, hi, left, right in batch.select(
+            schema.ROW_L, schema.ROW_R, "record_id_l", "record_id_r"
+        ).rows():
+            learner.add_label(lo, hi, entity[left] == entity[right])
+        learner.fit()
+    assert hasattr(learner, "scorer_")
+    scored = ~np.isnan(learner.probabilities_)
+    assert scored.sum() == size
+    batch = learner.propose()
+    uncertain = batch.filter(pl.col("reason") == "uncertain")
+    assert uncertain.height > 0
+    assert uncertain[schema.MATCH_PROBABILITY].is_nan().sum() == 0
+    # the sample is drawn once: a later round scores the same pairs
+    for lo, hi, left, right in batch.select(
+        schema.ROW_L, schema.ROW_R, "record_id_l", "record_id_r"
+    ).rows():
+        learner.add_label(lo, hi, entity[left] == entity[right])
+    rounds = len(learner.history_)
+    learner.fit()
+    assert len(learner.history_) == rounds + 1
+    assert np.array_equal(~np.isnan(learner.probabilities_), scored)
+    # predict() scores every pair
+    assert learner.predict()[schema.MATCH_PROBABILITY].is_nan().sum() == 0
+
+
 def test_seed_batch_before_any_classifier(people, tmp_path):
     learner = _learner(people, tmp_path / "labels.csv", n_uncertain=6, n_random=0)
     with pytest.raises(NotFittedError, match="no classifier yet"):
@@ -382,6 +416,7 @@ def test_a_model_predicting_no_matches_has_not_converged(people, tmp_path):
         ({"tol": 1.5}, r"'tol' parameter of ActiveLearner must be in \[0, 1\)"),
         ({"patience": 0}, r"'patience' parameter must be an int >= 1"),
         ({"min_per_class": 2}, r"'min_per_class' parameter must be an int >= 4"),
+        ({"score_sample": 0}, r"'score_sample' parameter must be an int >= 1"),
     ],
 )
 def test_bad_parameters(people, tmp_path, kwargs, match):

@@ -22,6 +22,7 @@ from er_toolkit.compare import (
     ExactLevel,
     NumericDifferenceLevel,
     SimilarityLevel,
+    YearTypoLevel,
     compare_pairs,
     level_from_dict,
     level_to_dict,
@@ -57,6 +58,7 @@ def _compare_aligned(
     *,
     dtype: Any = None,
     date_format: str | None = None,
+    unparsed: Any = "null",
 ) -> pl.DataFrame:
     """Compare left[i] with right[i] for every i; return the vectors."""
     n = len(left)
@@ -65,7 +67,9 @@ def _compare_aligned(
         {schema.ROW_L: np.arange(n), schema.ROW_R: np.arange(n) + n},
         schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32},
     )
-    comparison = Comparison("v", "v", levels, date_format=date_format)
+    comparison = Comparison(
+        "v", "v", levels, date_format=date_format, unparsed=unparsed
+    )
     return compare_pairs(records, pairs, [comparison])
 
 
@@ -201,6 +205,79 @@ def test_date_difference_iso_strings_and_date_dtype_agree() -> None:
         dtype=pl.Datetime,
     )
     assert as_datetimes == expected
+
+
+def test_unparsed_text_keeps_bad_dates_for_the_text_levels() -> None:
+    levels = (
+        ExactLevel(),
+        DistanceLevel("damerau_levenshtein", 1),
+        DateDifferenceLevel(max_days=31),
+    )
+    left = ["1831-07-18", "1831-87-18", "1831-87-18", "1831-87-18", None, "2001-01-02"]
+    right = ["1831-87-18", "1831-87-18", "1750-01-01", "1831-07-19", "1831-07-18"]
+    right.append("2001-01-25")
+    # one edit, equal, else, two edits (date level cannot read it), null, days
+    assert _gammas(left, right, *levels, unparsed="text") == [2, 3, 0, 0, -1, 1]
+    # the default: a value that is no date is unknown to every level
+    assert _gammas(left, right, *levels) == [-1, -1, -1, -1, -1, 1]
+
+
+def test_unparsed_text_keeps_bad_numbers_for_the_text_levels() -> None:
+    levels = (ExactLevel(), NumericDifferenceLevel(max_difference=1))
+    got = _gammas(["10", "abc", "abc"], ["11", "abc", "10"], *levels, unparsed="text")
+    assert got == [1, 2, 0]
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "max_days", "expected"),
+    [
+        ("1973-10-27", "1983-10-27", 0, 1),  # one digit
+        ("1975-03-01", "1957-03-01", 0, 1),  # adjacent digits swapped
+        ("1975-03-01", "1957-03-02", 0, 0),  # ... but another day
+        ("1975-03-01", "1957-03-02", 1, 1),
+        ("1973-10-27", "1983-11-24", 31, 1),
+        ("1973-10-27", "1983-11-24", 27, 0),
+        ("1973-10-27", "1973-10-27", 0, 0),  # same year: no typo
+        ("1973-10-27", "1984-10-27", 0, 0),  # two digits
+        ("1973-10-27", "1379-10-27", 0, 0),  # swapped, not adjacent
+        ("2014-09-03", "2024-08-29", 5, 1),
+        ("1630-08-01", "1638-08-01", 0, 1),
+        ("1630-08-01", "not a date", 9, -1),
+    ],
+)
+def test_year_typo(left: str, right: str, max_days: int, expected: int) -> None:
+    assert _gammas([left], [right], YearTypoLevel(max_days=max_days)) == [expected]
+    assert _gammas([right], [left], YearTypoLevel(max_days=max_days)) == [expected]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dates(dt.date(1000, 1, 1), dt.date(2999, 12, 31)),
+    st.dates(dt.date(1000, 1, 1), dt.date(2999, 12, 31)),
+    st.integers(0, 400),
+)
+def test_year_typo_against_a_loop(a: dt.date, b: dt.date, max_days: int) -> None:
+    ya, yb = f"{a.year:04d}", f"{b.year:04d}"
+    differ = [i for i in range(4) if ya[i] != yb[i]]
+    swap = (
+        len(differ) == 2
+        and differ[1] == differ[0] + 1
+        and ya[differ[0]] == yb[differ[1]]
+        and ya[differ[1]] == yb[differ[0]]
+    )
+    try:
+        moved = b.replace(year=a.year)
+    except ValueError:  # 29 February into a common year: 1 March
+        moved = dt.date(a.year, 3, 1)
+    close = abs((a - moved).days) <= max_days
+    expected = int((len(differ) == 1 or swap) and close)
+    level = YearTypoLevel(max_days=max_days)
+    assert _gammas([a.isoformat()], [b.isoformat()], level) == [expected]
+
+
+def test_unparsed_must_be_a_known_option() -> None:
+    with pytest.raises(ConfigError, match="'unparsed' must be one of"):
+        Comparison("v", "v", (ExactLevel(),), unparsed="maybe")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -486,7 +563,7 @@ def test_level_from_dict_applies_defaults() -> None:
         ),
         (
             lambda: level_from_dict({"kind": "phonetic"}),
-            r"level's 'kind' must be one of \['and', 'columns_reversed', 'contains', 'date_difference', 'date_swap', 'distance', 'exact', 'first_number', 'geo_distance', 'initial', 'not', 'number_set', 'numeric_difference', 'or', 'set_overlap', 'similarity', 'tfidf_cosine', 'transliterated'\]; got 'phonetic'",
+            r"level's 'kind' must be one of \['and', 'columns_reversed', 'contains', 'date_difference', 'date_swap', 'distance', 'exact', 'first_number', 'geo_distance', 'initial', 'not', 'number_set', 'numeric_difference', 'or', 'set_overlap', 'similarity', 'tfidf_cosine', 'transliterated', 'year_typo'\]; got 'phonetic'",
         ),
         (lambda: level_from_dict({"comparator": "jaro"}), r"'kind' .* got None"),
         (
@@ -521,6 +598,12 @@ COMPARISONS = [
         date_format="%Y%m%d",
     ),
     Comparison("age", "age", (NumericDifferenceLevel(max_difference=2),)),
+    Comparison(
+        "dob_text",
+        "dob",
+        (ExactLevel(), DateDifferenceLevel(max_days=9)),
+        unparsed="text",
+    ),
 ]
 
 
@@ -542,7 +625,7 @@ def test_comparison_from_dict_defaults_column_to_name() -> None:
     [
         (
             {"name": "a", "levels": [{"kind": "exact"}], "weight": 2},
-            r"Unknown key\(s\) \['weight'\] in a comparison; valid keys are \['column', 'columns', 'date_format', 'levels', 'name', 'null_columns'\]",
+            r"Unknown key\(s\) \['weight'\] in a comparison; valid keys are \['column', 'columns', 'date_format', 'levels', 'name', 'null_columns', 'unparsed'\]",
         ),
         ({"name": "a"}, r"A comparison needs \['levels'\]; got \['name'\]"),
         ({"levels": []}, r"A comparison needs \['name'\]"),

@@ -254,7 +254,8 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("comparisons", 3),
             "a comparison",
-            "['column', 'columns', 'date_format', 'levels', 'name', 'null_columns']",
+            "['column', 'columns', 'date_format', 'levels', 'name', 'null_columns', "
+            "'unparsed']",
         ),
     ],
 )

@@ -1150,6 +1150,17 @@ def test_export_refuses_what_splink_cannot_express(febrl3_er_toolkit: Linker) ->
         InteropError, match=r"Comparison 'address_1', level 'token_jaccard >= 0.5'"
     ):
         to_splink(model)
+    dob = Comparison(
+        "dob",
+        "dob",
+        (ExactLevel(), DateDifferenceLevel(max_days=9)),
+        unparsed="text",
+    )
+    model.comparisons = (dob,)
+    model.m_ = {"dob": np.array([0.1, 0.2, 0.7])}
+    model.u_ = {"dob": np.array([0.8, 0.15, 0.05])}
+    with pytest.raises(InteropError, match=r"Comparison 'dob': unparsed='text'"):
+        to_splink(model)
 
 
 def test_export_writes_the_file_splink_loads(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import polars as pl
@@ -27,7 +27,10 @@ from er_toolkit.compare.pair_values import ColumnEncoding, ColumnPair, ValueKind
 from er_toolkit.compare.text_levels import TfidfCosineLevel
 from er_toolkit.exceptions import ConfigError, SchemaError
 
-__all__ = ["TF_PREFIX", "Comparison", "term_frequencies", "tf"]
+__all__ = ["TF_PREFIX", "Comparison", "Unparsed", "term_frequencies", "tf"]
+
+Unparsed = Literal["null", "text"]
+"""What a value that does not parse as a number or date is: unknown, or still text."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,10 @@ class Comparison:
     ``date_difference``, ``date_swap``) reads that column as numbers or dates
     for all its levels: a value that does not parse is null too, so
     ("2001-01-02", "not a date") is -1 even at an exact or edit-distance
-    level of the same comparison.
+    level of the same comparison. With ``unparsed="text"`` such a value
+    stays known: the text levels compare it ("1831-87-18" is one edit from
+    "1831-07-18") and the number or date levels never match it; only a
+    missing value is -1.
 
     Levels may read other columns: a level's ``column`` names the column it
     compares (default: the comparison's), and the levels of several columns
@@ -68,6 +74,10 @@ class Comparison:
     null_columns
         The columns whose nulls (all of them) make the null level; empty: the
         comparison's own ``column`` alone.
+    unparsed
+        ``"null"`` (the default): a value of the own column that a number or
+        date level cannot read is null, as a missing one is; ``"text"``: it
+        is compared by the text levels (a date with a typo in its month).
 
     Examples
     --------
@@ -84,6 +94,14 @@ class Comparison:
     ... )
     >>> both.null_columns
     ('first_name', 'surname')
+    >>> from er_toolkit.compare import DateDifferenceLevel, DistanceLevel
+    >>> dob = Comparison(
+    ...     "dob", "dob",
+    ...     (ExactLevel(), DistanceLevel(max_distance=1), DateDifferenceLevel(max_days=31)),
+    ...     unparsed="text",
+    ... )
+    >>> dob.known_as
+    frozenset({'text'})
     """
 
     name: str
@@ -92,9 +110,15 @@ class Comparison:
     date_format: str | None = None
     columns: tuple[str, ...] = ()
     null_columns: tuple[str, ...] = ()
+    unparsed: Unparsed = "null"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "levels", tuple(self.levels))
+        if self.unparsed not in get_args(Unparsed):
+            raise ConfigError(
+                f"Comparison {self.name!r}: 'unparsed' must be one of "
+                f"{list(get_args(Unparsed))}; got {self.unparsed!r}."
+            )
         if not self.levels:
             raise ConfigError(f"Comparison {self.name!r} needs at least one level.")
         if not self.name.isidentifier():
@@ -156,6 +180,17 @@ class Comparison:
         ]
         nulls = [(c, c) for c in self.null_columns]
         return tuple(dict.fromkeys([(self.column, self.column), *pairs, *nulls]))
+
+    @property
+    def known_as(self) -> frozenset[ValueKind]:
+        """How a value of the own column must read to be known (not the null level).
+
+        :attr:`reads`, less numbers and dates when ``unparsed="text"``.
+        """
+        reads = self.reads
+        if self.unparsed == "text":
+            reads = reads - {"number", "date"}
+        return reads or frozenset({"text"})
 
     @property
     def n_levels(self) -> int:
@@ -375,12 +410,22 @@ class Comparison:
             out["date_format"] = self.date_format
         if self.null_columns:
             out["null_columns"] = list(self.null_columns)
+        if self.unparsed != "null":
+            out["unparsed"] = self.unparsed
         return out
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Comparison:
         """Build a comparison from :meth:`to_dict`'s output or a config table."""
-        valid = {"name", "column", "columns", "levels", "date_format", "null_columns"}
+        valid = {
+            "name",
+            "column",
+            "columns",
+            "levels",
+            "date_format",
+            "null_columns",
+            "unparsed",
+        }
         unknown = sorted(set(spec) - valid)
         if unknown:
             raise ConfigError(
@@ -410,6 +455,7 @@ class Comparison:
             date_format=spec.get("date_format"),
             columns=tuple(columns),
             null_columns=_names(spec.get("null_columns", ()), spec["name"]),
+            unparsed=spec.get("unparsed", "null"),
         )
 
 

@@ -74,7 +74,7 @@ def compare_encoded(
     dict
         ``gamma_<name>`` (int8, -1 where either value of the comparison's
         own column is null or, for a comparison with number or date levels,
-        not a number or date; with ``null_columns``, where that holds of
+        not a number or date (unless ``unparsed="text"``); with ``null_columns``, where that holds of
         every one of them); ``sim_<name>`` (float32, NaN where gamma is
         -1) where the comparison has a string comparator and
         ``raw_similarity`` is set; ``tf_<name>`` (float32, or float64 where
@@ -107,7 +107,7 @@ def compare_encoded(
         gamma[hit] = n_levels - i
         undecided &= ~hit
     values = columns.get(main)
-    null = values.null_as(comparison.reads)
+    null = values.null_as(comparison.known_as)
     for other in comparison.null_columns:
         if other != main:
             null = null & columns.get(other).null

@@ -384,6 +384,56 @@ class DateSwapLevel:
 
 
 @dataclass(frozen=True)
+class YearTypoLevel:
+    """Years one typo apart, month and day within ``max_days``.
+
+    One digit of the year mistyped (1973 / 1983) or two adjacent digits
+    swapped (1975 / 1957), the rest of the date equal or close: the right
+    date moved into the left one's year is within ``max_days`` days of it
+    (``max_days = 0``: same month and day). A mistyped year is otherwise
+    years apart, where a ``date_difference`` level says little.
+
+    Examples
+    --------
+    >>> from er_toolkit.compare import Comparison, compare_batch
+    >>> dob = Comparison("dob", "dob", (YearTypoLevel(max_days=31),))
+    >>> out = compare_batch(
+    ...     [dob],
+    ...     {"dob": ["1973-10-27", "1975-01-02", "1973-10-27", "1973-10-27"]},
+    ...     {"dob": ["1983-11-24", "1957-01-02", "1993-12-27", "1984-10-27"]},
+    ... )
+    >>> out["gamma_dob"].tolist()
+    [1, 1, 0, 0]
+    """
+
+    kind: ClassVar[str] = "year_typo"
+    reads: ClassVar[ValueKind] = "date"
+    max_days: int = 0
+    column: str | None = None
+
+    def __post_init__(self) -> None:
+        if (
+            isinstance(self.max_days, bool)
+            or not isinstance(self.max_days, int)
+            or self.max_days < 0
+        ):
+            raise ConfigError(
+                "The 'max_days' of a year_typo level must be an int >= 0; got "
+                f"{self.max_days!r}."
+            )
+        _check_column(self.column, "year_typo")
+
+    def matches(self, values: PairValues) -> np.ndarray:
+        """Return whether each pair's years are one typo apart and the rest close."""
+        return values.year_typo_difference() <= self.max_days
+
+    @property
+    def label(self) -> str:
+        """Describe the level."""
+        return _on(self.column, f"year typo, within {self.max_days} days")
+
+
+@dataclass(frozen=True)
 class InitialLevel:
     """One value is the initial of the other ("J" or "J." against "John")."""
 
@@ -772,6 +822,7 @@ LEVEL_KINDS: dict[str, type[Any]] = {
         NumericDifferenceLevel,
         DateDifferenceLevel,
         DateSwapLevel,
+        YearTypoLevel,
         InitialLevel,
         TransliteratedLevel,
         AndLevel,

@@ -652,6 +652,37 @@ class PairValues:
             & (m[rl] != dd[rl])
         )
 
+    def year_typo_difference(self) -> np.ndarray:
+        """Days between the dates once the years agree, where the years are one typo apart.
+
+        One digit of the (four-digit) year differs, or two adjacent digits
+        are swapped (1973 / 1983, 1975 / 1957); the right date is moved to
+        the left one's year and the days between them counted. Large where
+        the years are not one typo apart or a side is not a date.
+        """
+        d = self.encoding.dates
+        rl, rr = self.rows_l, self.rows_r
+        y_l, y_r = d["y"][rl], d["y"][rr]
+        digits_l = np.stack([(y_l // 10**k) % 10 for k in range(4)])
+        digits_r = np.stack([(y_r // 10**k) % 10 for k in range(4)])
+        differ = digits_l != digits_r
+        n_differ = differ.sum(axis=0)
+        swapped = np.zeros(y_l.shape, dtype=bool)
+        for k in range(3):
+            swapped |= (
+                (n_differ == 2)
+                & differ[k]
+                & differ[k + 1]
+                & (digits_l[k] == digits_r[k + 1])
+                & (digits_l[k + 1] == digits_r[k])
+            )
+        typo = ((n_differ == 1) | swapped) & ~self.date_null
+        # the right month and day in the left year, as days since the epoch
+        month = (y_l - 1970).astype("datetime64[Y]").astype("datetime64[M]")
+        moved = (month + (d["m"][rr] - 1)).astype("datetime64[D]") + (d["dd"][rr] - 1)
+        diff = np.abs(d["days"][rl] - moved.astype(np.int64))
+        return np.where(typo, diff, _NULL_DISTANCE)
+
 
 ColumnPair = tuple[str, str]
 """A left column and a right column: ``("surname", "surname")`` compares a

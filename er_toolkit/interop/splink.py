@@ -1537,6 +1537,12 @@ class _Writer:
 
 
 def _check_exportable_format(comparison: Comparison) -> None:
+    if comparison.unparsed != "null" and comparison.reads - {"text"}:
+        raise InteropError(
+            f"Comparison {comparison.name!r}: unparsed={comparison.unparsed!r} (text "
+            "levels compare values that do not parse) has no Splink 5 null level; "
+            "the model cannot be exported."
+        )
     if "date" not in comparison.reads or comparison.date_format is None:
         return
     try:
