@@ -121,4 +121,7 @@ def _warm_requirement_checks() -> None:
         from mlflow.utils.requirements_utils import _init_modules_to_packages_map
     except ImportError:
         return
-    _init_modules_to_packages_map()
+    try:
+        _init_modules_to_packages_map()
+    except Exception:  # a warm-up only: logging builds the map itself if this fails
+        return
