@@ -16,8 +16,8 @@ from er_toolkit.compare import compare_batch
 from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.master.db import Database
 from er_toolkit.master.incremental import block_keys
-from er_toolkit.master.tables import KEY_HASH, read_golden, read_keys
 from er_toolkit.master.scoring import TermFrequencies, score_pairs, tf_key
+from er_toolkit.master.tables import KEY_HASH, read_golden, read_keys
 from er_toolkit.standardise import apply_standardisers
 from er_toolkit.standardise.base import (
     Steps,

@@ -380,12 +380,7 @@ class MasterStore:
         with db.transaction():
             db.execute("DELETE FROM keys")
             if db.has_table("records"):
-                columns = _blocked_columns(db, self._blockers)
-                records = db.frame(
-                    "SELECT _row, "
-                    + ", ".join(f'"{c}"' for c in columns)
-                    + " FROM records ORDER BY _row"
-                )
+                records = db.frame("SELECT * FROM records ORDER BY _row")
                 keys = block_keys(self._blockers, records)
                 if keys.height:
                     db.execute("INSERT INTO keys SELECT * FROM {keys}", keys=keys)
@@ -465,7 +460,7 @@ class MasterStore:
         self.linker = Linker.from_dict(json.loads(row[0]))
         # where the current model version came from (models:/ URI or path), if known
         self.model_uri: str | None = row[2]
-        self._blockers = _key_blockers(self.linker)
+        self._blockers: list[KeyBlocker] = _key_blockers(self.linker)
         self.keep = tuple(json.loads(self._meta.get("keep", "[]")))
         self.frequencies: TermFrequencies | None = None
         if row[1] is not None:
@@ -1557,7 +1552,11 @@ class MasterStore:
 def _check_format(db: Database, path: Path) -> None:
     """Refuse a store whose layout this version does not read, naming what to do."""
     version = db.meta().get("format_version")
-    if version is not None and version.isdigit() and int(version) in READABLE_FORMAT_VERSIONS:
+    if (
+        version is not None
+        and version.isdigit()
+        and int(version) in READABLE_FORMAT_VERSIONS
+    ):
         return
     db.con.close()
     if version is not None and version.isdigit() and int(version) < FORMAT_VERSION:
@@ -1574,12 +1573,6 @@ def _check_format(db: Database, path: Path) -> None:
         f"er_toolkit {__version__} reads format_version "
         f"{list(READABLE_FORMAT_VERSIONS)}."
     )
-
-
-def _blocked_columns(db: Database, blockers: Sequence[KeyBlocker]) -> list[str]:
-    """Return the stored record columns (all but ids and batches) the blockers may read."""
-    stored = db.frame("SELECT * FROM records LIMIT 0").columns
-    return [c for c in stored if c not in _LEADING]
 
 
 def dataclass_replace(summary: BatchSummary, **changes: Any) -> BatchSummary:

@@ -185,7 +185,9 @@ def encode_golden(
     (('c1', 'ann', 4, 1), ['tie_break', 'unanimous'])
     """
     names = list(rules)
-    columns = [schema.lineage(a, schema.RULE) for a in _attributes(golden.columns, schema.RULE)]
+    columns = [
+        schema.lineage(a, schema.RULE) for a in _attributes(golden.columns, schema.RULE)
+    ]
     seen = (
         pl.concat([golden.get_column(c).cast(pl.String) for c in columns])
         .drop_nulls()
@@ -201,7 +203,9 @@ def encode_golden(
         golden.with_columns(
             pl.col(c)
             .cast(pl.String)
-            .replace_strict(codes, pl.int_range(len(names), eager=True), return_dtype=pl.UInt16)
+            .replace_strict(
+                codes, pl.int_range(len(names), eager=True), return_dtype=pl.UInt16
+            )
             for c in columns
         ),
         names,
@@ -235,9 +239,8 @@ def decode_golden(
     for attribute in attributes:
         row = _row_lineage(attribute)
         rule = schema.lineage(attribute, schema.RULE)
-        found = (
-            stored.select(pl.col(row).cast(pl.Int64).alias(schema.ROW))
-            .join(ids, on=schema.ROW, how="left", maintain_order="left")
+        found = stored.select(pl.col(row).cast(pl.Int64).alias(schema.ROW)).join(
+            ids, on=schema.ROW, how="left", maintain_order="left"
         )
         codes = stored.get_column(rule)
         out += [
