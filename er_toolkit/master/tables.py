@@ -141,7 +141,9 @@ def key_hash(blocker: int | pl.Expr, key: pl.Expr) -> pl.Expr:
         if isinstance(blocker, int)
         else pl.concat_str(blocker.cast(pl.String), pl.lit("\x1f"))
     )
-    return pl.concat_str(head, key.cast(pl.String)).hash(seed=0).alias(KEY_HASH)
+    # a null key pairs nothing: its hash stays null (polars would hash the null)
+    text = pl.concat_str(head, key.cast(pl.String))
+    return pl.when(text.is_not_null()).then(text.hash(seed=0)).alias(KEY_HASH)
 
 
 def key_hash_probe() -> str:
