@@ -182,12 +182,16 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     dtype = values.dtype
     if n <= 1 or not (dtype.is_integer() or isinstance(dtype, _SAFE_TYPES)):
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
-    # Dense ranks of the hashes: one sort of 64-bit integers, quicker than a
-    # hash table of them (``unique`` then ``replace_strict``) at any count.
-    codes = values.hash(_HASH_SEED).rank("dense").to_numpy() - np.uint32(1)
-    size = int(codes.max()) + 1
+    hashes = values.hash(_HASH_SEED)
+    size = hashes.n_unique()
     if size == n:  # distinct hashes: distinct values, nothing merged
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
+    if 16 * size <= n:  # few values: look each hash up
+        unique = hashes.unique()
+        index = pl.Series(np.arange(size, dtype=np.uint32))
+        codes = hashes.replace_strict(unique, index).to_numpy()
+    else:  # more: dense ranks (one sort of the hashes) are quicker
+        codes = hashes.rank("dense").to_numpy() - np.uint32(1)
     first = np.empty(size, dtype=np.int64)
     first[codes] = np.arange(n, dtype=np.int64)
     # One row per value, taken in row order (a filter reads the column in
