@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -275,6 +276,11 @@ class Linker:
                     # polars: the profile holds the same counts, of every row
                     profile=profile if isinstance(records, pl.DataFrame) else None,
                 )
+                # The per-value standardisers leave reference cycles (tens
+                # of MB at 1M records) that the next full collection, often
+                # never in a polars-heavy job, would free: free them now,
+                # before the later stages stack their frames on top.
+                gc.collect()
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
             else:
