@@ -191,6 +191,12 @@ def run_tool(
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
+    if tool.startswith("er_toolkit"):
+        # as `import er_toolkit` sets it when polars is not yet imported (the
+        # tool process imports polars first)
+        from er_toolkit import POLARS_ALLOCATOR_CONF
+
+        env.setdefault("_RJEM_MALLOC_CONF", POLARS_ALLOCATOR_CONF)
     peak = 0
     timed_out = False
     start = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -46,6 +47,7 @@ CURVE_SCHEMA = pl.Schema(
 
 _KEY = schema.PAIR_KEY
 _SLICE = 10_000_000  # candidate pairs keyed at a time
+_LOOKUP_SLICE = 1 << 20  # keys looked up in a sorted array at a time
 
 
 @dataclass(frozen=True)
@@ -97,16 +99,99 @@ def _check_link_type(link_type: str) -> None:
         )
 
 
-def _keys(pairs: pl.DataFrame, *, name: str) -> pl.DataFrame:
-    """Return the distinct pair keys of ``pairs``, self-pairs dropped."""
+def _sorted_keys(pairs: pl.DataFrame, *, name: str) -> np.ndarray:
+    """Return the distinct pair keys of ``pairs`` (self-pairs dropped), sorted, as uint64.
+
+    A sort of the keys (numpy's vectorised sort) finds the distinct ones in
+    a fraction of the time of a hash table over them.
+    """
     _require_columns(pairs, (schema.ROW_L, schema.ROW_R), name=name)
-    return (
+    keys = (
         pairs.lazy()
         .filter(pl.col(schema.ROW_L) != pl.col(schema.ROW_R))
-        .select(pair_key())
-        .unique()
+        .select(_key_of(pairs))
         .collect()
+        .get_column(_KEY)
+        .to_numpy(writable=True)
     )
+    keys.sort()
+    return _distinct_sorted(keys)
+
+
+def _distinct_sorted(keys: np.ndarray) -> np.ndarray:
+    """Return a sorted array without its repeats (itself when it has none)."""
+    if keys.size < 2:
+        return keys
+    new = keys[1:] != keys[:-1]
+    if new.all():
+        return keys
+    return np.concatenate((keys[:1], keys[1:][new]))
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Return whether each of ``keys`` is in ``sorted_keys`` (sorted uint64).
+
+    Looked up a slice at a time, so the positions found never take more
+    than a slice's worth of memory.
+    """
+    out = np.zeros(keys.size, dtype=bool)
+    if sorted_keys.size == 0:
+        return out
+    last = sorted_keys.size - 1
+    for start in range(0, keys.size, _LOOKUP_SLICE):
+        part = keys[start : start + _LOOKUP_SLICE]
+        at = np.searchsorted(sorted_keys, part)
+        np.minimum(at, last, out=at)
+        out[start : start + part.size] = sorted_keys[at] == part
+    return out
+
+
+def _column_slices(
+    frame: pl.DataFrame, column: str, keep: np.ndarray | None
+) -> Iterator[np.ndarray]:
+    """Yield a column's values (its ``keep`` rows) as numpy arrays, a slice at a time.
+
+    Null values (only ever in rows ``keep`` drops) read as 0; no copy of
+    the whole column is ever made.
+    """
+    values = frame.get_column(column)
+    for start in range(0, frame.height, _LOOKUP_SLICE):
+        part = values.slice(start, _LOOKUP_SLICE)
+        array = (part.fill_null(0) if part.null_count() else part).to_numpy()
+        yield array if keep is None else array[keep[start : start + part.len()]]
+
+
+def _pair_keys(pairs: pl.DataFrame, keep: np.ndarray | None) -> np.ndarray:
+    """Return the pair key of each row of ``pairs`` (of the ``keep`` rows) as a new uint64 array.
+
+    Written into one array a slice at a time, so no full-length
+    intermediate column is made.
+    """
+    keys = np.empty(pairs.height if keep is None else int(keep.sum()), np.uint64)
+    at = 0
+    rows = pairs.select(pl.col(schema.ROW_L, schema.ROW_R).cast(pl.UInt32))
+    for left, right in zip(
+        _column_slices(rows, schema.ROW_L, keep),
+        _column_slices(rows, schema.ROW_R, keep),
+        strict=True,
+    ):
+        out = keys[at : at + left.size]
+        np.minimum(left, right, out=out)
+        out <<= np.uint64(32)
+        out |= np.maximum(left, right)
+        at += left.size
+    return keys
+
+
+def _scores_of(frame: pl.DataFrame, column: str, keep: np.ndarray | None) -> np.ndarray:
+    """Return a Float64 column's values (its ``keep`` rows) as a new numpy array."""
+    scores = np.empty(frame.height if keep is None else int(keep.sum()), np.float64)
+    at = 0
+    values = frame.select(pl.col(column).cast(pl.Float64))
+    for part in _column_slices(values, column, keep):
+        scores[at : at + part.size] = part
+        at += part.size
+    return scores
 
 
 def _key_of(pairs: pl.DataFrame) -> pl.Expr:
@@ -395,11 +480,11 @@ def pairwise_metrics(
     >>> m["tp"], m["fp"], m["fn"], round(m["precision"], 3), m["recall"]
     (1, 2, 1, 0.333, 0.5)
     """
-    pred = _keys(predicted, name="predicted")
-    true = _keys(truth, name="truth")
-    tp = pred.join(true, on=_KEY, how="semi").height
-    out = _scores(tp=tp, n_predicted=pred.height, n_true=true.height)
-    return {**out, "tp": tp, "fp": pred.height - tp, "fn": true.height - tp}
+    pred = _sorted_keys(predicted, name="predicted")
+    true = _sorted_keys(truth, name="truth")
+    tp = int(_contains(true, pred).sum())
+    out = _scores(tp=tp, n_predicted=pred.size, n_true=true.size)
+    return {**out, "tp": tp, "fp": pred.size - tp, "fn": true.size - tp}
 
 
 def blocking_recall(candidates: pl.DataFrame, truth: pl.DataFrame) -> float:
@@ -424,18 +509,20 @@ def blocking_recall(candidates: pl.DataFrame, truth: pl.DataFrame) -> float:
     >>> blocking_recall(cand, truth)
     0.5
     """
-    true = np.sort(_keys(truth, name="truth").get_column(_KEY).to_numpy())
+    true = _sorted_keys(truth, name="truth")
     _require_columns(candidates, (schema.ROW_L, schema.ROW_R), name="candidates")
     if true.size == 0:
         return 0.0
-    # Candidates are looked up in the (smaller) sorted truth a slice at a
-    # time, so hundreds of millions of candidates are never keyed at once.
-    key = _key_of(candidates)
+    # Candidates are keyed a slice at a time, so hundreds of millions of them
+    # are never keyed at once; each slice's keys are sorted in place and the
+    # (fewer) true keys looked up in them, which reads memory in order where
+    # looking every candidate up in the truth would jump about.
     found = np.zeros(true.size, dtype=bool)
     for start in range(0, candidates.height, _SLICE):
-        keys = candidates.slice(start, _SLICE).select(key).get_column(_KEY).to_numpy()
-        at = np.minimum(np.searchsorted(true, keys), true.size - 1)
-        found[at[true[at] == keys]] = True
+        keys = _pair_keys(candidates.slice(start, _SLICE), None)
+        keys.sort()
+        found |= _contains(keys, true)
+        del keys
     n_found = int(found.sum())
     return _ratio(n_found, true.size)
 
@@ -487,8 +574,8 @@ def precision_recall_curve(
     [(0.9, 1.0, 0.5, 0.6666666666666666), (0.6, 0.6666666666666666, 1.0, 0.8)]
     """
     _require_columns(scored, (schema.ROW_L, schema.ROW_R, score_column), name="scored")
-    true = _keys(truth, name="truth")
-    denominator = true.height if n_true is None else n_true
+    true = _sorted_keys(truth, name="truth")
+    denominator = true.size if n_true is None else n_true
     if (
         isinstance(denominator, bool)
         or not isinstance(denominator, int)
@@ -496,35 +583,35 @@ def precision_recall_curve(
     ):
         raise ConfigError(f"n_true must be a non-negative int; got {n_true!r}.")
     score = pl.col(score_column).cast(pl.Float64)
-    per_pair = (
-        scored.lazy()
-        .filter(pl.col(schema.ROW_L) != pl.col(schema.ROW_R))
-        .select(_key_of(scored), score.alias("threshold"))
-        .filter(pl.col("threshold").is_not_null() & pl.col("threshold").is_not_nan())
-    )
+    valid = (
+        (pl.col(schema.ROW_L) != pl.col(schema.ROW_R))
+        & score.is_not_null()
+        & score.is_not_nan()
+    ).fill_null(False)
+    keep = scored.select(valid).to_series()
+    mask = None if keep.all() else keep.to_numpy()
+    keys = _pair_keys(scored, mask)
+    positive = _contains(true, keys)
     # Scored candidates are usually distinct pairs already; grouping tens of
     # millions of them by key is done only when some pair is listed twice.
-    # (A sorted copy of the keys finds a repeat with a fraction of the memory
-    # of a hash table over all of them.)
-    repeated = (
-        per_pair.select(pl.col(_KEY).sort())
-        .select((pl.col(_KEY).diff() == 0).any())
-        .collect()
-        .item()
-    )
+    # (The keys sorted in place find a repeat in a fraction of the memory and
+    # time of a hash table over all of them.)
+    keys.sort()
+    repeated = keys.size > 1 and bool((keys[1:] == keys[:-1]).any())
+    del keys
     if repeated:
-        per_pair = per_pair.group_by(_KEY).agg(pl.col("threshold").max())
-    truth_keys = true.get_column(_KEY).implode()
-    per_score = (
-        per_pair.select(
-            "threshold", pl.col(_KEY).is_in(truth_keys).cast(pl.Int64).alias("__t")
+        best = (
+            scored.lazy()
+            .filter(valid)
+            .group_by(_key_of(scored))
+            .agg(score.max().alias("threshold"))
+            .collect()
         )
-        .group_by("threshold")
-        .agg(pl.len().cast(pl.Int64).alias("__n"), pl.col("__t").sum().alias("__tp"))
-        .sort("threshold", descending=True)
-        .with_columns(pl.col("__n").cum_sum(), pl.col("__tp").cum_sum())
-        .collect()
-    )
+        positive = _contains(true, best.get_column(_KEY).to_numpy())
+        thresholds = best.get_column("threshold").to_numpy(writable=True)
+    else:
+        thresholds = _scores_of(scored, score_column, mask)
+    per_score = _counts_per_score(thresholds, positive)
     found = int(per_score.select(pl.col("__tp").max()).item() or 0)
     if n_true is not None and n_true < found:
         raise ConfigError(
@@ -550,6 +637,32 @@ def precision_recall_curve(
         .select(list(CURVE_SCHEMA))
         .collect()
         .cast(CURVE_SCHEMA)
+    )
+
+
+def _counts_per_score(thresholds: np.ndarray, positive: np.ndarray) -> pl.DataFrame:
+    """Return each distinct score, highest first, with the pairs and true pairs at or above it.
+
+    ``threshold`` (Float64), ``__n`` and ``__tp`` (Int64, cumulative):
+    from the scores sorted (in place: ``thresholds`` is reordered), not a
+    hash table over them.
+    """
+    true_values, true_counts = np.unique(thresholds[positive], return_counts=True)
+    ordered = thresholds
+    ordered.sort()
+    starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    starts = np.concatenate((np.zeros(min(ordered.size, 1), np.int64), starts))
+    values = ordered[starts]
+    counts = np.diff(np.append(starts, ordered.size))
+    hits = np.zeros(values.size, dtype=np.int64)
+    hits[np.searchsorted(values, true_values)] = true_counts
+    return pl.DataFrame(
+        {
+            "threshold": values[::-1],
+            "__n": np.cumsum(counts[::-1], dtype=np.int64),
+            "__tp": np.cumsum(hits[::-1], dtype=np.int64),
+        },
+        schema={"threshold": pl.Float64, "__n": pl.Int64, "__tp": pl.Int64},
     )
 
 
@@ -674,7 +787,8 @@ def cluster_metrics(
     )
     _require_columns(records, [*needed, *on], name="records")
     _require_columns(clusters, [schema.CLUSTER_ID, *on], name="clusters")
-    repeats = clusters.height - clusters.select(pl.struct(on).n_unique()).item()
+    distinct = pl.col(on[0]) if len(on) == 1 else pl.struct(on)
+    repeats = clusters.height - clusters.select(distinct.n_unique()).item()
     if repeats:
         raise SchemaError(
             f"clusters must list each record once (by {on}); {repeats} row(s) "
@@ -718,15 +832,18 @@ def cluster_metrics(
             nij.sum().over("__e").alias("__nj"),
         )
     )
-    summary = cells.select(
-        nij.sum().alias("n"),
-        (nij * nij / pl.col("__ni")).sum().alias("p"),
-        (nij * nij / pl.col("__nj")).sum().alias("r"),
+    terms = cells.select(
+        nij.cast(pl.Int64).alias("n"),
+        (nij * nij / pl.col("__ni")).alias("p"),
+        (nij * nij / pl.col("__nj")).alias("r"),
     ).collect()
-    n_records, p_sum, r_sum = summary.row(0)
+    # Summed exactly rounded (math.fsum), so the result does not depend on
+    # the order the group-by happened to list the cells in.
+    n_records = int(terms.get_column("n").sum() or 0)
+    p_sum, r_sum = (math.fsum(terms.get_column(c).to_numpy()) for c in ("p", "r"))
     sizes = coded.group_by("__c").agg(pl.len().alias("size")).collect()
-    bcubed_p = _ratio(p_sum or 0.0, n_records or 0)
-    bcubed_r = _ratio(r_sum or 0.0, n_records or 0)
+    bcubed_p = _ratio(p_sum, n_records)
+    bcubed_r = _ratio(r_sum, n_records)
     return {
         **_scores(tp=tp, n_predicted=n_pred, n_true=n_true, prefix="cluster_"),
         "bcubed_precision": bcubed_p,

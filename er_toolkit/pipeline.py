@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -15,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from er_toolkit import __version__, diagnostics, schema
-from er_toolkit.blocking import BlockingReport, ExactRule
+from er_toolkit.blocking import BlockingReport, ExactRule, key_expr
 from er_toolkit.blocking.union import explode_message
 from er_toolkit.config import LinkageConfig
 from er_toolkit.datasets import ENTITY_COLUMN
@@ -40,6 +41,7 @@ from er_toolkit.io import (
     read_frame,
     write_json_atomic,
 )
+from er_toolkit.pairs import pair_count_expr
 from er_toolkit.progress import progress_bar, progress_context
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
 from er_toolkit.score.labels import labelled_pairs_from_list
@@ -281,6 +283,11 @@ class Linker:
                     # polars: the profile holds the same counts, of every row
                     profile=profile if isinstance(records, pl.DataFrame) else None,
                 )
+                # The per-value standardisers leave reference cycles (tens
+                # of MB at 1M records) that the next full collection, often
+                # never in a polars-heavy job, would free: free them now,
+                # before the later stages stack their frames on top.
+                gc.collect()
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
             else:
@@ -365,10 +372,14 @@ class Linker:
                 value = value.str.strip_chars().str.to_lowercase().replace("", None)
             return value.alias(f"__screen_{raw}")
 
-        # Each input column screened once, however many rules read it. Big
-        # inputs are screened on a seeded sample of rows: each pair is in it
-        # with chance m(m-1) / n(n-1), so its count scaled up estimates the
-        # whole one; a rule within a margin of the limit is counted exactly.
+        # Each input column screened once, however many rules read it, and
+        # each key (column or prefix) hashed once, however many rules use it;
+        # a rule's blocks are then counted on one integer per record. A hash
+        # collision can only merge two blocks, so the screen never counts
+        # fewer pairs than the screened keys give. Big inputs are screened on
+        # a seeded sample of rows: each pair is in it with chance
+        # m(m-1) / n(n-1), so its count scaled up estimates the whole one; a
+        # rule within a margin of the limit is counted exactly.
         raws = dict.fromkeys(raw for _, inputs in rules for raw in inputs.values())
         sample, screen_limit = records, float(limit)
         rows, size = records.height, SCREEN_SAMPLE_ROWS
@@ -378,12 +389,33 @@ class Linker:
             sample = records.select(*carried, *raws)[taken]
             screen_limit *= SCREEN_MARGIN * size * (size - 1) / (rows * (rows - 1))
         screens = sample.select(*carried, *[screened(raw) for raw in raws])
+        named = screens.select(
+            *carried,
+            *[
+                pl.col(f"__screen_{raw}").alias(c)
+                for c, raw in {c: r for _, i in rules for c, r in i.items()}.items()
+            ],
+        )
+        specs = dict.fromkeys(k for blocker, _ in rules for k in blocker.keys)
+
+        def hashed(spec: str) -> pl.Expr:
+            key = key_expr(spec)
+            return pl.when(key.is_not_null()).then(key.hash()).alias(spec)
+
+        hashes = named.select(*carried, *[hashed(k) for k in specs])
+        link = link_type == "link" and schema.SOURCE in records.columns
         for blocker, inputs in rules:
-            screen = screens.select(
-                *carried,
-                *[pl.col(f"__screen_{raw}").alias(c) for c, raw in inputs.items()],
+            parts = [pl.col(k) for k in blocker.keys]
+            key = parts[0] if len(parts) == 1 else pl.struct(parts).hash()
+            known = pl.all_horizontal(p.is_not_null() for p in parts)
+            screen = hashes.select(
+                pl.when(known).then(key).alias("__key"),
+                *([pl.col(schema.SOURCE)] if link else []),
             )
-            if blocker.count_pairs(screen, link_type=link_type) <= screen_limit:
+            counted = _screened_pairs(
+                screen, link=link, max_block_size=blocker.max_block_size
+            )
+            if counted <= screen_limit:
                 continue
             used = set(inputs.values())
             steps = {c: s for c, s in self.config.standardise.items() if c in used}
@@ -891,6 +923,32 @@ class Linker:
     ) -> Linker:
         """Read a linker written by :meth:`save`, to run on ``engine`` (polars by default)."""
         return cls.from_dict(load_model_json(path), engine=engine)
+
+
+def _screened_pairs(
+    screen: pl.DataFrame, *, link: bool, max_block_size: int | None
+) -> int:
+    """Count the pairs of records sharing ``__key`` (null: no key), across sources when ``link``.
+
+    As :meth:`ExactRule.count_pairs <er_toolkit.blocking.ExactRule.count_pairs>`
+    counts them, blocks over ``max_block_size`` records left out.
+    """
+    keyed = screen.lazy().drop_nulls("__key")
+    n = pl.col("__n")
+    if link:
+        per = (
+            keyed.group_by("__key", schema.SOURCE)
+            .agg(pl.len().cast(pl.Int64).alias("__n"))
+            .group_by("__key")
+            .agg(n.sum(), (n * n).sum().alias("__sq"))
+        )
+        pairs = pair_count_expr(n, pl.col("__sq"))
+    else:
+        per = keyed.group_by("__key").agg(pl.len().cast(pl.Int64).alias("__n"))
+        pairs = pair_count_expr(n)
+    if max_block_size is not None:
+        per = per.filter(n <= max_block_size)
+    return int(per.select(pairs.sum()).collect().item() or 0)
 
 
 def with_record_ids(pairs: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:

@@ -698,3 +698,103 @@ def test_blocking_recall_in_slices_equals_at_once(candidates, truth, size):
         patch.setattr(evaluate, "_SLICE", size)
         sliced = blocking_recall(pairs_frame(candidates), pairs_frame(truth))
     assert sliced == whole
+
+
+def reference_curve(scored: pl.DataFrame, truth: pl.DataFrame) -> list[tuple]:
+    """The curve by a hash group-by over the pairs (the earlier implementation)."""
+    key = evaluate.pair_key()
+    true = truth.select(key).unique().get_column(schema.PAIR_KEY).implode()
+    score = pl.col(schema.MATCH_PROBABILITY).cast(pl.Float64)
+    per_score = (
+        scored.lazy()
+        .filter(pl.col(schema.ROW_L) != pl.col(schema.ROW_R))
+        .select(key, score.alias("t"))
+        .filter(pl.col("t").is_not_null() & pl.col("t").is_not_nan())
+        .group_by(schema.PAIR_KEY)
+        .agg(pl.col("t").max())
+        .select("t", pl.col(schema.PAIR_KEY).is_in(true).cast(pl.Int64).alias("tp"))
+        .group_by("t")
+        .agg(pl.len().cast(pl.Int64).alias("n"), pl.col("tp").sum())
+        .sort("t", descending=True)
+        .with_columns(pl.col("n").cum_sum(), pl.col("tp").cum_sum())
+        .collect()
+    )
+    n_true = truth.select(key).n_unique() if truth.height else 0
+    return [
+        (t, tp / n, tp / n_true if n_true else 0.0)
+        for t, n, tp in per_score.select("t", "n", "tp").rows()
+    ]
+
+
+scored_rows = st.lists(
+    st.tuples(
+        st.integers(0, 10),
+        st.integers(0, 10),
+        st.one_of(
+            st.none(),
+            st.just(float("nan")),
+            st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]),
+        ),
+    ),
+    max_size=40,
+)
+
+
+def chunked(frame: pl.DataFrame, size: int) -> pl.DataFrame:
+    """The frame in chunks of ``size`` rows, as frames built slice by slice are."""
+    if frame.height == 0:
+        return frame
+    parts = [frame.slice(i, size) for i in range(0, frame.height, size)]
+    return pl.concat(parts, rechunk=False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scored_rows, pair_lists, st.integers(1, 7), st.integers(1, 7))
+def test_curve_equals_a_hash_group_by(rows, truth, chunk, lookup):
+    """Self-pairs, nulls, NaN, repeats, both orientations, chunked frames, small slices."""
+    scored = chunked(
+        pairs_frame(
+            [(a, b) for a, b, _ in rows],
+            match_probability=pl.Series([s for _, _, s in rows], dtype=pl.Float64),
+        ),
+        chunk,
+    )
+    truth_frame = pairs_frame(truth)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluate, "_LOOKUP_SLICE", lookup)
+        curve = precision_recall_curve(scored, truth_frame)
+    got = curve.select("threshold", "precision", "recall").rows()
+    assert got == reference_curve(scored, truth_frame)
+
+
+@settings(max_examples=50, deadline=None)
+@given(pair_lists, pair_lists, st.integers(1, 7), st.integers(1, 7))
+def test_pair_measures_in_small_slices_and_chunks(predicted, truth, chunk, lookup):
+    """pairwise_metrics and blocking_recall read chunked Int64 frames a slice at a time."""
+    pred = chunked(pairs_frame(predicted).cast(pl.Int64), chunk)
+    true = chunked(pairs_frame(truth), chunk)
+    want = brute_prf(as_set(pred), as_set(true))
+    found = len(as_set(pred) & as_set(true))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluate, "_LOOKUP_SLICE", lookup)
+        patch.setattr(evaluate, "_SLICE", lookup)
+        metrics = pairwise_metrics(pred, true)
+        recall = blocking_recall(pred, true)
+    assert (metrics["precision"], metrics["recall"], metrics["f1"]) == pytest.approx(
+        want
+    )
+    assert metrics["tp"] == found
+    assert recall == (found / len(as_set(true)) if truth else 0.0)
+
+
+def test_curve_with_every_pair_repeated_keeps_the_highest_score():
+    scored = pairs_frame(
+        [(0, 1), (1, 0), (0, 1), (2, 3), (3, 2)],
+        match_probability=[0.2, 0.9, None, 0.4, 0.4],
+    )
+    truth = pairs_frame([(2, 3)])
+    curve = precision_recall_curve(scored, truth)
+    assert curve.select("threshold", "precision", "recall").rows() == [
+        (0.9, 0.0, 0.0),
+        (0.4, 0.5, 1.0),
+    ]

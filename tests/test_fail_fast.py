@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import er_toolkit.pipeline as pipeline
+from er_toolkit.blocking import ExactRule, key_expr
 from er_toolkit.config import LinkageConfig
 from er_toolkit.engines.polars import PolarsEngine
 from er_toolkit.exceptions import BlockingError
@@ -129,3 +132,41 @@ def test_a_sampled_screen_under_the_limit_standardises_nothing_early(monkeypatch
     prepared = linker.records([Source("people", _records(40), id_column="id")])
     assert calls == []
     assert linker.block(prepared).height == 780
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["ab", "abc", "b", " ", None]),
+            st.sampled_from(["x", "y", None]),
+            st.sampled_from(["s1", "s2"]),
+        ),
+        max_size=30,
+    ),
+    st.sampled_from([("k",), ("k[:1]",), ("k", "j"), ("k[:1]", "j")]),
+    st.sampled_from([None, 2, 3]),
+    st.sampled_from(["dedupe", "link"]),
+)
+def test_the_screen_counts_hashed_keys_as_the_rule_counts_its_pairs(
+    rows, keys, largest, link_type
+):
+    """The screen's count on hashed keys equals ExactRule.count_pairs (no collisions here)."""
+    frame = pl.DataFrame(
+        {
+            "_row": pl.Series(range(len(rows)), dtype=pl.UInt32),
+            "k": [r[0] for r in rows],
+            "j": [r[1] for r in rows],
+            "source": [r[2] for r in rows],
+        },
+        schema_overrides={"k": pl.String, "j": pl.String},
+    )
+    rule = ExactRule(keys, max_block_size=largest)
+    parts = [key_expr(k).hash() for k in keys]
+    known = pl.all_horizontal(key_expr(k).is_not_null() for k in keys)
+    key = parts[0] if len(parts) == 1 else pl.struct(parts).hash()
+    screen = frame.select(pl.when(known).then(key).alias("__key"), "source")
+    counted = pipeline._screened_pairs(
+        screen, link=link_type == "link", max_block_size=largest
+    )
+    assert counted == rule.count_pairs(frame, link_type=link_type)

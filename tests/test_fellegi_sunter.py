@@ -368,6 +368,33 @@ def test_predict_with_no_pairs(fitted: FellegiSunter, vectors: pl.DataFrame) -> 
     assert schema.MATCH_PROBABILITY in out.columns
 
 
+@pytest.mark.parametrize("pieces", [1, 3, 100])
+def test_predict_keeps_chunked_pair_columns_without_copying(
+    fitted: FellegiSunter, vectors: pl.DataFrame, pieces: int
+) -> None:
+    """Pair columns chunked alike (one chunk per blocking rule) are shared, not copied."""
+    size = -(-vectors.height // pieces)
+    pair_cols = [schema.ROW_L, schema.ROW_R, schema.BLOCKED_BY]
+    pairs = pl.concat(
+        [vectors.select(pair_cols).slice(i * size, size) for i in range(pieces)],
+        rechunk=False,
+    )
+    chunked = pl.concat([pairs, vectors.drop(pair_cols)], how="horizontal")
+    out = fitted.predict(chunked)
+    assert out.equals(fitted.predict(vectors.rechunk()))
+    lengths = {tuple(out.get_column(c).chunk_lengths()) for c in out.columns}
+    assert len(lengths) == 1  # every column cut at the same rows
+    if pieces <= 64:  # shared: the same buffers as the pairs'
+        for c in (schema.ROW_L, schema.ROW_R):
+            assert (
+                out.get_column(c).chunk_lengths() == pairs.get_column(c).chunk_lengths()
+            )
+            got = out.get_column(c).slice(0, 1).to_numpy()
+            assert np.shares_memory(got, pairs.get_column(c).slice(0, 1).to_numpy())
+    else:
+        assert lengths == {(vectors.height,)}
+
+
 # --------------------------------------------------------------------------- #
 # persistence and determinism
 # --------------------------------------------------------------------------- #

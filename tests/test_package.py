@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -88,3 +89,29 @@ def test_every_data_file_in_the_package_is_declared_package_data():
             for name, globs in owners
             for pattern in globs
         ), f"{relative} is not declared in [tool.setuptools.package-data]"
+
+
+def test_polars_allocator_is_told_to_free_promptly_unless_set():
+    code = (
+        "import os, sys\n"
+        "import er_toolkit\n"
+        "print(os.environ.get('_RJEM_MALLOC_CONF'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    run = [sys.executable, "-c", code]
+    out = subprocess.run(run, capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == er_toolkit.POLARS_ALLOCATOR_CONF
+    env["_RJEM_MALLOC_CONF"] = "dirty_decay_ms:2000"
+    out = subprocess.run(run, capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "dirty_decay_ms:2000"  # the process's own wins
+    late = "import polars, os, er_toolkit\nprint(os.environ.get('_RJEM_MALLOC_CONF'))\n"
+    del env["_RJEM_MALLOC_CONF"]
+    out = subprocess.run(
+        [sys.executable, "-c", late],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    # too late to matter: left as polars set it
+    assert er_toolkit.POLARS_ALLOCATOR_CONF not in out.stdout

@@ -938,16 +938,11 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             for c in (schema.ROW_L, schema.ROW_R, schema.BLOCKED_BY)
             if c in vectors.columns
         ]
-        # the pair columns alone, in one chunk: a select of the vectors would
-        # first copy all of them (gammas too) when their columns are chunked
-        # unlike each other, as compared candidates' are
-        out = pl.DataFrame(
-            [
-                *(vectors.get_column(c) for c in keep),
-                pl.Series(schema.MATCH_WEIGHT, weight, dtype=pl.Float64),
-                pl.Series(schema.MATCH_PROBABILITY, probability, dtype=pl.Float64),
-            ]
-        ).rechunk()
+        out = _scored_frame(
+            [vectors.get_column(c) for c in keep],
+            pl.Series(schema.MATCH_WEIGHT, weight, dtype=pl.Float64),
+            pl.Series(schema.MATCH_PROBABILITY, probability, dtype=pl.Float64),
+        )
         if explain:
             out = out.with_columns(
                 *[
@@ -1303,3 +1298,43 @@ def exact_level_shares(
                 total += (-1) ** size * share(union)
         out.append(float(np.clip(total, _PROB_FLOOR, 1 - _PROB_FLOOR)))
     return out
+
+
+_MAX_SHARED_CHUNKS: Final = 64  # more chunks than this: one copy, one chunk
+
+
+def _scored_frame(pair_columns: list[pl.Series], *scores: pl.Series) -> pl.DataFrame:
+    """Return the pair columns beside the score columns, the pair columns not copied.
+
+    A select of the vectors would first copy all of them (gammas too) when
+    their columns are chunked unlike each other, as compared candidates'
+    are. When the pair columns share their chunks (a blocker's pairs: one
+    chunk per rule), the scores are cut at the same boundaries and the
+    frame keeps the pairs' own buffers (tens of millions of pairs: hundreds
+    of MB); otherwise it is made one chunk.
+
+    Examples
+    --------
+    >>> rows = pl.concat([pl.Series("_row_l", [0, 1]), pl.Series("_row_l", [2])],
+    ...                  rechunk=False)
+    >>> out = _scored_frame([rows], pl.Series("match_weight", [1.0, 2.0, 3.0]))
+    >>> out.get_column("match_weight").chunk_lengths(), out.rows()
+    ([2, 1], [(0, 1.0), (1, 2.0), (2, 3.0)])
+    """
+    lengths = {tuple(c.chunk_lengths()) for c in pair_columns}
+    if len(lengths) != 1 or len(next(iter(lengths))) > _MAX_SHARED_CHUNKS:
+        return pl.DataFrame([*pair_columns, *scores]).rechunk()
+    (chunks,) = lengths
+    if len(chunks) > 1:
+        starts = np.cumsum((0, *chunks[:-1]))
+        scores = tuple(
+            pl.concat(
+                [
+                    s.slice(int(a), n).rechunk()
+                    for a, n in zip(starts, chunks, strict=True)
+                ],
+                rechunk=False,
+            )
+            for s in scores
+        )
+    return pl.DataFrame([*pair_columns, *scores])
