@@ -28,11 +28,7 @@ from er_toolkit.evaluate import (
     true_pairs_from_entities,
     true_pairs_from_list,
 )
-from er_toolkit.exceptions import (
-    BlockingError,
-    ModelFormatError,
-    NotFittedError,
-)
+from er_toolkit.exceptions import BlockingError, ModelFormatError
 from er_toolkit.io import (
     Source,
     load_source,
@@ -603,6 +599,9 @@ class Linker:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "scorer_"):
+            # made on first use: it is also scikit-learn's, imported then
+            from er_toolkit.exceptions import NotFittedError
+
             raise NotFittedError(
                 "This Linker is not fitted yet; call fit(records) or Linker.load(path)."
             )

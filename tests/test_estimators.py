@@ -52,8 +52,10 @@ def test_scorers_are_scikit_learn_estimators(people):
     config, *_ = people
     fs = _fs(config)
     classifier = ClassifierScorer(config.comparisons, fellegi_sunter=fs, cv=3)
+    # the classifier is one; Fellegi-Sunter keeps the contract without the
+    # base class, so that a Fellegi-Sunter job never imports scikit-learn
+    assert isinstance(classifier, BaseEstimator)
     for est in (fs, classifier):
-        assert isinstance(est, BaseEstimator)
         params = est.get_params(deep=False)
         assert params["seed"] == est.seed
         copy = clone(est)
@@ -186,3 +188,41 @@ def test_linker_keeps_the_declared_threshold(people):
     assert fitted.config == classifier_config  # nothing rewritten
     assert fitted.threshold_ == fitted.scorer_.threshold_
     assert fitted.threshold_ != classifier_config.threshold
+
+
+def test_nested_params_reach_fellegi_sunter_through_set_params(people):
+    config, *_ = people
+    classifier = ClassifierScorer(config.comparisons, fellegi_sunter=_fs(config), cv=3)
+    classifier.set_params(fellegi_sunter__u_sample_size=123)
+    assert classifier.fellegi_sunter.u_sample_size == 123
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        _fs(config).set_params(no_such_option=1)
+    # every __init__ keyword is a parameter, in scikit-learn's (sorted) order
+    names = list(_fs(config).get_params(deep=False))
+    assert names == sorted(names)
+    assert {"comparisons", "link_type", "training_rules", "seed"} <= set(names)
+
+
+def test_a_fellegi_sunter_job_never_imports_scikit_learn(tmp_path):
+    """Importing scikit-learn takes seconds and ~60 MB; the default job needs none of it."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from er_toolkit.config import LinkageConfig
+from er_toolkit.pipeline import Linker
+linker = Linker(LinkageConfig.from_toml({str(DATA / "people_dedupe.toml")!r}))
+records = linker.records()
+pairs = linker.block(records)
+linker.fit(records, candidate_pairs=pairs)
+scored = linker.predict(records, candidate_pairs=pairs)
+linker.cluster(records, scored)
+linker.save({str(tmp_path / "model.json")!r})
+Linker.load({str(tmp_path / "model.json")!r})
+print(sorted(m for m in ("sklearn", "scipy.stats", "scipy.cluster") if m in sys.modules))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

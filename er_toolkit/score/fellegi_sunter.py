@@ -12,7 +12,6 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import polars as pl
-from sklearn.base import BaseEstimator
 
 from er_toolkit import __version__, schema
 from er_toolkit.blocking import Blocker, ExactRule, as_blocker
@@ -22,7 +21,6 @@ from er_toolkit.engines.base import Engine, Frame, as_engine
 from er_toolkit.exceptions import (
     ConfigError,
     ModelFormatError,
-    NotFittedError,
     SuspiciousParametersWarning,
 )
 from er_toolkit.progress import Bar, progress_bar
@@ -30,6 +28,7 @@ from er_toolkit.schema import LinkType
 from er_toolkit.score.base import (
     LinkageData,
     ScorerReport,
+    SklearnParams,
     learned_attributes,
     reset_learned,
 )
@@ -73,7 +72,7 @@ RuleSpec = Blocker | Mapping[str, Any] | Sequence[str]
 """A blocker, its declaration, or a list of columns (an exact rule on them)."""
 
 
-class FellegiSunter(BaseEstimator):  # type: ignore[misc]
+class FellegiSunter(SklearnParams):
     """Unsupervised probabilistic record linkage (Fellegi and Sunter, 1969).
 
     ``u`` (how often non-matching pairs reach each level) is estimated from
@@ -679,6 +678,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
     # -------------------------------------------------------------- predict
     def _check_fitted(self) -> None:
         if not hasattr(self, "m_"):
+            from er_toolkit.exceptions import NotFittedError
+
             raise NotFittedError(
                 "This FellegiSunter is not fitted yet; call fit(records) or load a "
                 "saved model first."
