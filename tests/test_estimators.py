@@ -201,28 +201,3 @@ def test_nested_params_reach_fellegi_sunter_through_set_params(people):
     names = list(_fs(config).get_params(deep=False))
     assert names == sorted(names)
     assert {"comparisons", "link_type", "training_rules", "seed"} <= set(names)
-
-
-def test_a_fellegi_sunter_job_never_imports_scikit_learn(tmp_path):
-    """Importing scikit-learn takes seconds and ~60 MB; the default job needs none of it."""
-    import subprocess
-    import sys
-
-    code = f"""
-import sys
-from er_toolkit.config import LinkageConfig
-from er_toolkit.pipeline import Linker
-linker = Linker(LinkageConfig.from_toml({str(DATA / "people_dedupe.toml")!r}))
-records = linker.records()
-pairs = linker.block(records)
-linker.fit(records, candidate_pairs=pairs)
-scored = linker.predict(records, candidate_pairs=pairs)
-linker.cluster(records, scored)
-linker.save({str(tmp_path / "model.json")!r})
-Linker.load({str(tmp_path / "model.json")!r})
-print(sorted(m for m in ("sklearn", "scipy.stats", "scipy.cluster") if m in sys.modules))
-"""
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip().splitlines()[-1] == "[]"
