@@ -105,6 +105,24 @@ def test_a_failing_run_context_warm_up_never_fails_the_setup(store, monkeypatch)
     assert TrackingSetup.start("warm-up-fails").wait()
 
 
+def test_model_requirements_are_read_once_and_handed_out_as_copies(monkeypatch):
+    import importlib.metadata
+
+    from er_toolkit.track.pyfunc import model_requirements
+
+    first = model_requirements()
+
+    def unread(name: str) -> str:
+        raise AssertionError(f"{name}'s metadata read again")
+
+    monkeypatch.setattr(importlib.metadata, "version", unread)
+    again = model_requirements()
+    assert again == first
+    if again is not None:
+        again.append("changed==1")
+        assert model_requirements() == first
+
+
 def test_a_setup_error_is_raised_by_wait(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

@@ -471,14 +471,30 @@ class FellegiSunter(SklearnParams):
             seed=self.seed,
         )
         self.u_sample_pairs_ = engine.height(sample)
-        patterns = engine.gamma_patterns(
-            records, sample, comparisons, workers=self.n_jobs
+        shares = {
+            comp.name: exact_level_shares(engine, records, comp, self.link_type)
+            for comp in comparisons
+        }
+        # A comparison whose levels are all exact has every u from the value
+        # counts; its sampled counts would only be normalised away (the
+        # "else" level's share is what the exact levels leave), so the
+        # random pairs are compared on the other comparisons only.
+        sampled = [c for c in comparisons if len(shares[c.name]) < c.n_levels - 1]
+        compared = {c.name for c in sampled}
+        patterns = (
+            engine.gamma_patterns(records, sample, sampled, workers=self.n_jobs)
+            if sampled
+            else None
         )
         u: dict[str, np.ndarray] = {}
         for comp in comparisons:
-            counts = patterns.level_counts(comp.name, comp.n_levels)
             top = comp.n_levels - 1
-            exact = exact_level_shares(engine, records, comp, self.link_type)
+            exact = shares[comp.name]
+            counts = (
+                patterns.level_counts(comp.name, comp.n_levels)
+                if patterns is not None and comp.name in compared
+                else np.zeros(comp.n_levels)
+            )
             if exact:
                 k = len(exact)
                 rest = counts[: top - k + 1] + 0.5

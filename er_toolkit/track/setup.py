@@ -94,6 +94,7 @@ def _open_store(experiment: str, artifact_location: str | None) -> str:
     client = mlflow.MlflowClient()  # opens the store: migrations run here
     _warm_requirement_checks()
     _warm_run_context()
+    _warm_model_requirements()
     found = client.get_experiment_by_name(experiment)
     if found is not None:
         return str(found.experiment_id)
@@ -148,4 +149,14 @@ def _warm_run_context() -> None:
         resolve_tags()
         importlib.import_module("IPython")
     except Exception:  # a warm-up only: start_run resolves the tags itself
+        return
+
+
+def _warm_model_requirements() -> None:
+    """Read the model's pinned requirements now (once per process), off the job's path."""
+    try:
+        from er_toolkit.track.pyfunc import model_requirements
+
+        model_requirements()
+    except Exception:  # a warm-up only: logging reads them itself
         return
