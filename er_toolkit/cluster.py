@@ -11,9 +11,7 @@ from typing import Any, Final, Literal, get_args
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from scipy.cluster import hierarchy
 from scipy.sparse import csgraph
-from scipy.spatial.distance import squareform
 
 from er_toolkit import schema
 from er_toolkit.config_values import check_keys, choice, flag, limit, number, whole
@@ -345,6 +343,11 @@ def _split_by_linkage(
     cut = 1.0 - threshold
     out = labels.copy()
     next_label = int(labels.max()) + 1
+    # imported here: scipy.cluster takes a second to import, and most jobs
+    # never re-cut a component this way
+    from scipy.cluster import hierarchy
+    from scipy.spatial.distance import squareform
+
     for c in big:
         k = int(sizes[c])
         edges = by_component[edge_starts[c] : edge_starts[c + 1]]

@@ -30,11 +30,7 @@ from er_toolkit.evaluate import (
     true_pairs_from_entities,
     true_pairs_from_list,
 )
-from er_toolkit.exceptions import (
-    BlockingError,
-    ModelFormatError,
-    NotFittedError,
-)
+from er_toolkit.exceptions import BlockingError, ModelFormatError
 from er_toolkit.io import (
     Source,
     load_source,
@@ -243,6 +239,21 @@ class Linker:
         PreparedRecords
             The records and their data-quality profile.
         """
+        records, profile, raw, found = self._prepare(
+            sources, keep=keep, keep_raw=keep_raw, profile=True
+        )
+        assert profile is not None  # asked for
+        return PreparedRecords(records, profile, raw, placeholders=found)
+
+    def _prepare(
+        self,
+        sources: Sequence[Source] | None,
+        *,
+        keep: Sequence[str],
+        keep_raw: bool,
+        profile: bool,
+    ) -> tuple[Frame, pl.DataFrame | None, Frame | None, pl.DataFrame | None]:
+        """:meth:`prepare`; without the profile (None) when ``profile`` is False."""
         steps = 1 + bool(self.config.derive) + bool(self.config.standardise)
         steps += bool(self.config.placeholders.columns)
         with self._progress(), progress_bar(total=steps, desc="prepare") as bar:
@@ -273,15 +284,15 @@ class Linker:
                     self._refuse_exploding_rules(records)
                 bar.describe("standardise")
                 start = time.perf_counter()
-                records, profile = self.engine.standardise(
-                    records, self.config.standardise
+                records, quality = self.engine.standardise(
+                    records, self.config.standardise, profile=profile
                 )
                 diagnostics.check_standardised(
                     self.engine.sample_here(raw),
                     self.engine.sample_here(records),
                     self.config.standardise,
                     # polars: the profile holds the same counts, of every row
-                    profile=profile if isinstance(records, pl.DataFrame) else None,
+                    profile=quality if isinstance(records, pl.DataFrame) else None,
                 )
                 # The per-value standardisers leave reference cycles (tens
                 # of MB at 1M records) that the next full collection, often
@@ -291,12 +302,12 @@ class Linker:
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
             else:
-                profile = self.profile(records)
+                quality = self.profile(records) if profile else None
             found = None
             if self.config.placeholders.columns:
                 bar.describe("placeholders")
                 start = time.perf_counter()
-                records, profile, found = self._null_placeholders(records, profile)
+                records, quality, found = self._null_placeholders(records, quality)
                 self.timings_["placeholders"] = time.perf_counter() - start
                 bar.update()
         diagnostics.check_compared_columns(
@@ -304,22 +315,23 @@ class Linker:
             self.config.comparisons,
             link_type=self.config.link_type,
         )
-        return PreparedRecords(
-            records, profile, raw if keep_raw else None, placeholders=found
-        )
+        return records, quality, raw if keep_raw else None, found
 
     def _null_placeholders(
-        self, records: Frame, profile: pl.DataFrame
-    ) -> tuple[Frame, pl.DataFrame, pl.DataFrame]:
-        """Find the placeholders, null them, count them in the profile."""
+        self, records: Frame, profile: pl.DataFrame | None
+    ) -> tuple[Frame, pl.DataFrame | None, pl.DataFrame]:
+        """Find the placeholders, null them, count them in the profile (if any)."""
         config = self.config.placeholders
         found = self.engine.find_placeholders(records, config)
-        counts = self.engine.placeholder_counts(records, found, config.columns)
-        profile = profile.join(counts, on=["source", "column"], how="left")
-        present = pl.col("placeholders").fill_null(0)
-        if "stage" in profile.columns:
-            present = pl.when(pl.col("stage") == "after").then(present)
-        profile = profile.with_columns(present.cast(pl.UInt32).alias("placeholders"))
+        if profile is not None:
+            counts = self.engine.placeholder_counts(records, found, config.columns)
+            profile = profile.join(counts, on=["source", "column"], how="left")
+            present = pl.col("placeholders").fill_null(0)
+            if "stage" in profile.columns:
+                present = pl.when(pl.col("stage") == "after").then(present)
+            profile = profile.with_columns(
+                present.cast(pl.UInt32).alias("placeholders")
+            )
         for (column,), part in found.group_by("column", maintain_order=True):
             # counts only: a frequent value may still be someone's real one
             log.info(
@@ -427,8 +439,13 @@ class Linker:
     def records(
         self, sources: Sequence[Source] | None = None, *, keep: Sequence[str] = ()
     ) -> pl.DataFrame:
-        """Return the validated, stacked and standardised records (see :meth:`prepare`)."""
-        return self.prepare(sources, keep=keep).records
+        """Return the validated, stacked and standardised records (see :meth:`prepare`).
+
+        The same records as ``prepare(sources, keep=keep).records``, without
+        the data-quality profile, which costs more than standardising a
+        small batch (a model scoring a few records).
+        """
+        return self._prepare(sources, keep=keep, keep_raw=False, profile=False)[0]
 
     def profile(self, records: pl.DataFrame) -> pl.DataFrame:
         """Return the data-quality profile of ``records`` as they are."""
@@ -654,6 +671,9 @@ class Linker:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "scorer_"):
+            # made on first use: it is also scikit-learn's, imported then
+            from er_toolkit.exceptions import NotFittedError
+
             raise NotFittedError(
                 "This Linker is not fitted yet; call fit(records) or Linker.load(path)."
             )

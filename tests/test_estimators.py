@@ -52,8 +52,10 @@ def test_scorers_are_scikit_learn_estimators(people):
     config, *_ = people
     fs = _fs(config)
     classifier = ClassifierScorer(config.comparisons, fellegi_sunter=fs, cv=3)
+    # the classifier is one; Fellegi-Sunter keeps the contract without the
+    # base class, so that a Fellegi-Sunter job never imports scikit-learn
+    assert isinstance(classifier, BaseEstimator)
     for est in (fs, classifier):
-        assert isinstance(est, BaseEstimator)
         params = est.get_params(deep=False)
         assert params["seed"] == est.seed
         copy = clone(est)
@@ -186,3 +188,16 @@ def test_linker_keeps_the_declared_threshold(people):
     assert fitted.config == classifier_config  # nothing rewritten
     assert fitted.threshold_ == fitted.scorer_.threshold_
     assert fitted.threshold_ != classifier_config.threshold
+
+
+def test_nested_params_reach_fellegi_sunter_through_set_params(people):
+    config, *_ = people
+    classifier = ClassifierScorer(config.comparisons, fellegi_sunter=_fs(config), cv=3)
+    classifier.set_params(fellegi_sunter__u_sample_size=123)
+    assert classifier.fellegi_sunter.u_sample_size == 123
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        _fs(config).set_params(no_such_option=1)
+    # every __init__ keyword is a parameter, in scikit-learn's (sorted) order
+    names = list(_fs(config).get_params(deep=False))
+    assert names == sorted(names)
+    assert {"comparisons", "link_type", "training_rules", "seed"} <= set(names)

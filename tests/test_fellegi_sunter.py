@@ -210,6 +210,44 @@ def test_u_of_exact_level_is_the_value_count_share(
     assert len(u) == comparison.n_levels
 
 
+def test_u_sample_compares_only_comparisons_with_a_sampled_level(
+    records: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An all-exact comparison's u is all value counts: its random pairs go uncompared."""
+    from er_toolkit.engines.polars import PolarsEngine
+    from er_toolkit.score.fellegi_sunter import exact_level_shares
+
+    exact_city = Comparison("city_exact", "city", (ExactLevel(),))
+    compared: list[list[str]] = []
+    original = PolarsEngine.gamma_patterns
+
+    def spy(self: Any, records: Any, pairs: Any, comparisons: Any, **kw: Any) -> Any:
+        compared.append([c.name for c in comparisons])
+        return original(self, records, pairs, comparisons, **kw)
+
+    monkeypatch.setattr(PolarsEngine, "gamma_patterns", spy)
+    model = FellegiSunter(
+        (*COMPARISONS, exact_city), link_type="dedupe", u_sample_size=20_000, seed=11
+    )
+    engine = PolarsEngine()
+    u = model._estimate_u(engine, records, list(model.comparisons))
+    assert compared == [[c.name for c in COMPARISONS]]
+    # the counts it would have sampled change nothing: u as from every pair
+    sample = engine.sample_pairs(records, n_pairs=20_000, link_type="dedupe", seed=11)
+    patterns = original(engine, records, sample, [*COMPARISONS, exact_city])
+    counts = patterns.level_counts("city_exact", 2)
+    share = exact_level_shares(engine, records, exact_city, "dedupe")[0]
+    rest = counts[:1] + 0.5
+    left = max(1.0 - share, 1e-9)
+    assert u["city_exact"].tolist() == [float(rest[0] / rest.sum() * left), share]
+    # and the other comparisons' u are those of a model without it
+    alone = FellegiSunter(
+        COMPARISONS, link_type="dedupe", u_sample_size=20_000, seed=11
+    )
+    for name, value in alone._estimate_u(engine, records, list(COMPARISONS)).items():
+        assert np.array_equal(value, u[name]), name
+
+
 def test_m_top_level_beats_u_top_level(fitted: FellegiSunter) -> None:
     for comp in COMPARISONS:
         m, u = fitted.m_[comp.name], fitted.u_[comp.name]

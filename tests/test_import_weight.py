@@ -1,5 +1,6 @@
 """Import weight: the pipeline and a train run without tracking or report import
-neither MLflow nor matplotlib nor scikit-learn's classifiers.
+neither MLflow nor matplotlib nor scikit-learn (nor scipy.stats, which it
+imports, nor scipy.cluster, which only re-cutting large clusters needs).
 
 Each check runs in a fresh interpreter (``sys.modules`` of this one is full of
 whatever other tests imported) and inspects ``sys.modules``; nothing is timed.
@@ -17,7 +18,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Modules only tracking, charts/reports or the classifier scorer need.
-HEAVY = ("mlflow", "matplotlib", "sklearn.ensemble", "sklearn.linear_model", "skops")
+HEAVY = (
+    "mlflow",
+    "matplotlib",
+    "sklearn",
+    "sklearn.ensemble",
+    "sklearn.linear_model",
+    "skops",
+    "scipy.stats",
+    "scipy.cluster",
+)
 
 
 def _loaded_after(code: str) -> list[str]:

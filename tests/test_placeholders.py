@@ -203,6 +203,35 @@ def test_config_round_trip_and_linker_nulls_and_profiles() -> None:
     }
 
 
+def test_records_without_the_profile_are_the_prepared_records() -> None:
+    """Linker.records skips the profile (a scored batch needs none), nothing else."""
+    config = LinkageConfig.from_dict(
+        {
+            **_CONFIG,
+            "standardise": {
+                "email": {"kind": "email", "normalise_provider": True},
+                "name": "name",
+                "phone": {"kind": "phone", "default_region": "GB", "check": "possible"},
+                "dob": {"kind": "date", "swap_impossible": True},
+            },
+        }
+    )
+    records = pl.DataFrame(
+        {
+            "record_id": [1, 2, 3, 4, 5],
+            "email": ["TEST@test.com", "Ann.B@gmail.com", "desk@acme.com", None, "x"],
+            "name": ["Dr. Bill O'Neil", "Ms Liz Smith", "", None, "ANN  b"],
+            "phone": ["020 7946 0958", "n/a", "+44 7700 900123", None, "07700900123"],
+            "dob": ["1980-02-30", "31/12/1990", "1990-12-31", None, "x"],
+        }
+    )
+    linker = Linker(config)
+    prepared = linker.prepare([Source("crm", records)])
+    assert linker.records([Source("crm", records)]).equals(prepared.records)
+    assert prepared.records["email"].to_list()[2] is None  # the placeholder
+    assert "phone_reason" not in prepared.records.columns
+
+
 def test_frequency_rule_can_be_switched_off() -> None:
     rows = _people(300, 2) + [("help@acme.com", f"s{i}") for i in range(60)]
     frame = pl.DataFrame(rows, schema=["email", "surname"], orient="row")

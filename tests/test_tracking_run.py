@@ -81,6 +81,48 @@ def test_setup_opens_the_store_and_makes_the_experiment(store, tmp_path):
     assert TrackingSetup("made-in-background").wait() == experiment_id
 
 
+def test_setup_warms_the_run_context_and_the_run_keeps_its_tags(store, tmp_path):
+    from mlflow.tracking.context.registry import resolve_tags
+
+    setup = TrackingSetup.start("warmed")
+    experiment_id = setup.wait()
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        pass
+    tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
+    # the tags start_run resolves itself, unchanged by the warm-up
+    expected = {k: v for k, v in resolve_tags().items() if k.startswith("mlflow.")}
+    assert expected
+    assert {k: tags.get(k) for k in expected} == expected
+
+
+def test_a_failing_run_context_warm_up_never_fails_the_setup(store, monkeypatch):
+    import mlflow.tracking.context.registry as registry
+
+    def broken() -> dict[str, str]:
+        raise RuntimeError("no context here")
+
+    monkeypatch.setattr(registry, "resolve_tags", broken)
+    assert TrackingSetup.start("warm-up-fails").wait()
+
+
+def test_model_requirements_are_read_once_and_handed_out_as_copies(monkeypatch):
+    import importlib.metadata
+
+    from er_toolkit.track.pyfunc import model_requirements
+
+    first = model_requirements()
+
+    def unread(name: str) -> str:
+        raise AssertionError(f"{name}'s metadata read again")
+
+    monkeypatch.setattr(importlib.metadata, "version", unread)
+    again = model_requirements()
+    assert again == first
+    if again is not None:
+        again.append("changed==1")
+        assert model_requirements() == first
+
+
 def test_a_setup_error_is_raised_by_wait(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

@@ -77,8 +77,10 @@ class Engine(Protocol):
         """Return the records with the derived columns (:func:`~er_toolkit.derive.apply_derivations`)."""
         ...
 
-    def standardise(self, records: Frame, steps: Steps) -> tuple[Frame, pl.DataFrame]:
-        """Return the standardised records and their data-quality profile."""
+    def standardise(
+        self, records: Frame, steps: Steps, *, profile: bool = True
+    ) -> tuple[Frame, pl.DataFrame | None]:
+        """Return the standardised records and their data-quality profile (None: not asked for)."""
         ...
 
     def profile(self, records: Frame, *, columns: Sequence[str]) -> pl.DataFrame:

@@ -93,11 +93,17 @@ class PolarsEngine:
         return apply_derivations(records, derivations)
 
     def standardise(
-        self, records: pl.DataFrame, steps: Steps
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Standardise and profile before and after (:func:`~er_toolkit.standardise.profile_standardisation`)."""
-        from er_toolkit.standardise import profile_standardisation
+        self, records: pl.DataFrame, steps: Steps, *, profile: bool = True
+    ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+        """Standardise and profile before and after (:func:`~er_toolkit.standardise.profile_standardisation`).
 
+        Without ``profile``: the same records
+        (:func:`~er_toolkit.standardise.apply_standardisers`), no profile.
+        """
+        from er_toolkit.standardise import apply_standardisers, profile_standardisation
+
+        if not profile:
+            return apply_standardisers(records, steps)[0], None
         return profile_standardisation(records, steps)
 
     def profile(self, records: pl.DataFrame, *, columns: Sequence[str]) -> pl.DataFrame:

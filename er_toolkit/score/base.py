@@ -16,11 +16,64 @@ __all__ = [
     "LinkageData",
     "Scorer",
     "ScorerReport",
+    "SklearnParams",
     "learned_attributes",
     "register_scorer",
     "reset_learned",
     "scorer_from_dict",
 ]
+
+
+class SklearnParams:
+    """scikit-learn's estimator parameters, without importing scikit-learn to define a class.
+
+    A scorer that subclassed ``sklearn.base.BaseEstimator`` would import
+    scikit-learn (and scipy.stats, pandas, pyarrow under it: seconds and
+    about 60 MB) with its module, though a Fellegi-Sunter job never calls
+    it. This mixin gives the same estimator contract by calling
+    ``BaseEstimator``'s own methods when they are first used, which only a
+    caller already using scikit-learn does: ``get_params``, ``set_params``
+    (nested ``a__b`` keys too), ``clone`` and ``check_is_fitted`` work as
+    for any estimator. Subclasses name their parameters in ``__init__``
+    (keyword arguments stored as attributes of the same name), as
+    scikit-learn requires.
+
+    Examples
+    --------
+    >>> class Scorer(SklearnParams):
+    ...     def __init__(self, *, seed: int = 0) -> None:
+    ...         self.seed = seed
+    >>> from sklearn.base import clone
+    >>> copy = clone(Scorer(seed=3).set_params(seed=5))
+    >>> copy.get_params()
+    {'seed': 5}
+    """
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        from sklearn.base import BaseEstimator
+
+        names: list[str] = BaseEstimator._get_param_names.__func__(cls)
+        return names
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Return the constructor parameters (``BaseEstimator.get_params``)."""
+        from sklearn.base import BaseEstimator
+
+        params: dict[str, Any] = BaseEstimator.get_params(self, deep=deep)
+        return params
+
+    def set_params(self, **params: Any) -> Any:
+        """Set constructor parameters and return self (``BaseEstimator.set_params``)."""
+        from sklearn.base import BaseEstimator
+
+        return BaseEstimator.set_params(self, **params)
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags of a plain estimator (read by ``check_is_fitted``)."""
+        from sklearn.base import BaseEstimator
+
+        return BaseEstimator.__sklearn_tags__(self)
 
 
 @dataclass(frozen=True)
@@ -143,11 +196,17 @@ def register_scorer(kind: str, from_dict: Callable[[dict[str, Any]], Any]) -> No
 def _register_builtin() -> None:
     if SCORER_KINDS:
         return
-    from er_toolkit.score.classifier import ClassifierScorer
     from er_toolkit.score.fellegi_sunter import FellegiSunter
 
     register_scorer("FellegiSunter", FellegiSunter.from_dict)
-    register_scorer("ClassifierScorer", ClassifierScorer.from_dict)
+    register_scorer("ClassifierScorer", _classifier_from_dict)
+
+
+def _classifier_from_dict(data: dict[str, Any]) -> Any:
+    """``ClassifierScorer.from_dict``, its module (and scikit-learn) imported when called."""
+    from er_toolkit.score.classifier import ClassifierScorer
+
+    return ClassifierScorer.from_dict(data)
 
 
 def scorer_from_dict(data: dict[str, Any]) -> Any:

@@ -12,7 +12,6 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import polars as pl
-from sklearn.base import BaseEstimator
 
 from er_toolkit import __version__, schema
 from er_toolkit.blocking import Blocker, ExactRule, as_blocker
@@ -22,7 +21,6 @@ from er_toolkit.engines.base import Engine, Frame, as_engine
 from er_toolkit.exceptions import (
     ConfigError,
     ModelFormatError,
-    NotFittedError,
     SuspiciousParametersWarning,
 )
 from er_toolkit.progress import Bar, progress_bar
@@ -30,6 +28,7 @@ from er_toolkit.schema import LinkType
 from er_toolkit.score.base import (
     LinkageData,
     ScorerReport,
+    SklearnParams,
     learned_attributes,
     reset_learned,
 )
@@ -73,7 +72,7 @@ RuleSpec = Blocker | Mapping[str, Any] | Sequence[str]
 """A blocker, its declaration, or a list of columns (an exact rule on them)."""
 
 
-class FellegiSunter(BaseEstimator):  # type: ignore[misc]
+class FellegiSunter(SklearnParams):
     """Unsupervised probabilistic record linkage (Fellegi and Sunter, 1969).
 
     ``u`` (how often non-matching pairs reach each level) is estimated from
@@ -472,14 +471,30 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
             seed=self.seed,
         )
         self.u_sample_pairs_ = engine.height(sample)
-        patterns = engine.gamma_patterns(
-            records, sample, comparisons, workers=self.n_jobs
+        shares = {
+            comp.name: exact_level_shares(engine, records, comp, self.link_type)
+            for comp in comparisons
+        }
+        # A comparison whose levels are all exact has every u from the value
+        # counts; its sampled counts would only be normalised away (the
+        # "else" level's share is what the exact levels leave), so the
+        # random pairs are compared on the other comparisons only.
+        sampled = [c for c in comparisons if len(shares[c.name]) < c.n_levels - 1]
+        compared = {c.name for c in sampled}
+        patterns = (
+            engine.gamma_patterns(records, sample, sampled, workers=self.n_jobs)
+            if sampled
+            else None
         )
         u: dict[str, np.ndarray] = {}
         for comp in comparisons:
-            counts = patterns.level_counts(comp.name, comp.n_levels)
             top = comp.n_levels - 1
-            exact = exact_level_shares(engine, records, comp, self.link_type)
+            exact = shares[comp.name]
+            counts = (
+                patterns.level_counts(comp.name, comp.n_levels)
+                if patterns is not None and comp.name in compared
+                else np.zeros(comp.n_levels)
+            )
             if exact:
                 k = len(exact)
                 rest = counts[: top - k + 1] + 0.5
@@ -679,6 +694,8 @@ class FellegiSunter(BaseEstimator):  # type: ignore[misc]
     # -------------------------------------------------------------- predict
     def _check_fitted(self) -> None:
         if not hasattr(self, "m_"):
+            from er_toolkit.exceptions import NotFittedError
+
             raise NotFittedError(
                 "This FellegiSunter is not fitted yet; call fit(records) or load a "
                 "saved model first."

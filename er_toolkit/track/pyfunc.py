@@ -19,6 +19,7 @@ pyfunc class itself is in :mod:`er_toolkit.track.mlflow_model`.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import re
 import shutil
@@ -400,8 +401,16 @@ def model_requirements() -> list[str] | None:
     er_toolkit itself travels with the model as code (see
     :func:`package_code_path`), so the requirements are its dependencies,
     pinned to the versions installed here. Returns None (MLflow then infers
-    them) when er_toolkit is not installed as a distribution.
+    them) when er_toolkit is not installed as a distribution. Read once per
+    process (each installed version is a metadata file parsed); the
+    tracking setup thread reads them before the job logs its model.
     """
+    pinned = _pinned_requirements()
+    return None if pinned is None else list(pinned)
+
+
+@functools.cache
+def _pinned_requirements() -> tuple[str, ...] | None:
     try:
         declared = importlib.metadata.requires("er_toolkit") or []
     except importlib.metadata.PackageNotFoundError:
@@ -419,7 +428,7 @@ def model_requirements() -> list[str] | None:
             out.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             out.append(requirement.strip())
-    return sorted(set(out))
+    return tuple(sorted(set(out)))
 
 
 def package_code_path(folder: str | Path) -> Path:

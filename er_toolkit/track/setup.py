@@ -93,6 +93,8 @@ def _open_store(experiment: str, artifact_location: str | None) -> str:
 
     client = mlflow.MlflowClient()  # opens the store: migrations run here
     _warm_requirement_checks()
+    _warm_run_context()
+    _warm_model_requirements()
     found = client.get_experiment_by_name(experiment)
     if found is not None:
         return str(found.experiment_id)
@@ -124,4 +126,37 @@ def _warm_requirement_checks() -> None:
     try:
         _init_modules_to_packages_map()
     except Exception:  # a warm-up only: logging builds the map itself if this fails
+        return
+
+
+def _warm_run_context() -> None:
+    """Resolve the tags MLflow gives a new run now, off the job's path.
+
+    ``mlflow.start_run`` tags a run with its context (user, source, git
+    commit); finding them imports GitPython and IPython (whether the run is
+    in a Databricks notebook) the first time, most of a second here. The
+    context providers keep what they found (the git commit) for the
+    process, so the run gets the same tags. Where MLflow has moved them,
+    nothing is done and ``start_run`` finds them as before.
+    """
+    import importlib
+
+    try:
+        from mlflow.tracking.context.registry import resolve_tags
+    except ImportError:
+        return
+    try:
+        resolve_tags()
+        importlib.import_module("IPython")
+    except Exception:  # a warm-up only: start_run resolves the tags itself
+        return
+
+
+def _warm_model_requirements() -> None:
+    """Read the model's pinned requirements now (once per process), off the job's path."""
+    try:
+        from er_toolkit.track.pyfunc import model_requirements
+
+        model_requirements()
+    except Exception:  # a warm-up only: logging reads them itself
         return

@@ -228,15 +228,18 @@ class SparkEngine:
         )
 
     def standardise(
-        self, records: DataFrame, steps: Steps
-    ) -> tuple[DataFrame, pl.DataFrame]:
+        self, records: DataFrame, steps: Steps, *, profile: bool = True
+    ) -> tuple[DataFrame, pl.DataFrame | None]:
         """Standardise per batch; profile a sample of ``profile_rows`` before and after."""
         from er_toolkit.engines.spark._records import standardise
         from er_toolkit.standardise import profile_standardisation
 
-        sample = self._sample(records)
-        profile = profile_standardisation(sample, steps)[1]
-        return self._persisted(standardise(records, steps)), profile
+        quality = (
+            profile_standardisation(self._sample(records), steps)[1]
+            if profile
+            else None
+        )
+        return self._persisted(standardise(records, steps)), quality
 
     def profile(self, records: DataFrame, *, columns: Sequence[str]) -> pl.DataFrame:
         """Profile a sample of ``profile_rows`` records (all of them when fewer)."""
