@@ -379,7 +379,7 @@ def lookup(
         else:
             query, _ = apply_standardisers(query, config.standardise)
     if few and all(hasattr(b, "key_expression") for b in blockers):
-        q_rows, s_rows = index.candidates_of(*_query_key_hashes(blockers, query))
+        q_rows, s_rows = index.candidates_of(*_few_key_hashes(blockers, query))
     else:
         q_rows, s_rows = index.candidates(block_keys(blockers, query))
     # each (query, stored) pair once, in a fixed order: ties resolve alike on both paths
@@ -398,8 +398,18 @@ def lookup(
         return pl.DataFrame(schema=result_schema)
     if few:
         scored = _score_few(linker, query, stored, q_rows, frequencies)
-    else:
-        scored = _score_many(linker, query, stored, q_rows, frequencies)
+        return _ranked_few(
+            linker,
+            index,
+            scored,
+            stored,
+            q_rows,
+            top=top,
+            min_probability=min_probability,
+            id_dtype=id_dtype,
+            result_schema=result_schema,
+        )
+    scored = _score_many(linker, query, stored, q_rows, frequencies)
     names = [c.name for c in config.comparisons]
     # one query for the ranking, one for the answer: each query costs a fixed time
     ranked = (
@@ -438,6 +448,94 @@ def lookup(
         .select(list(result_schema))
         .collect()
     )
+
+
+def _ranked_few(
+    linker: Any,
+    index: LookupIndex,
+    scored: pl.DataFrame,
+    stored: pl.DataFrame,
+    q_rows: np.ndarray,
+    *,
+    top: int | None,
+    min_probability: float,
+    id_dtype: str,
+    result_schema: Mapping[str, Any],
+) -> pl.DataFrame:
+    """Rank a few records' scored pairs in numpy: the batch path's ranking, no query.
+
+    Best pair per (query, cluster), best first within each query (ties in
+    pair order, as the batch path's stable sort keeps them), at most
+    ``top`` per query, then the golden records gathered by cluster.
+    """
+    probability = scored.get_column(schema.MATCH_PROBABILITY).to_numpy()
+    keep = np.flatnonzero(probability >= min_probability)
+    _, cluster_codes = np.unique(
+        np.asarray(stored.get_column(schema.CLUSTER_ID).to_list(), dtype=object),
+        return_inverse=True,
+    )
+    queries = q_rows.astype(np.int64)
+    # stable: equal (query, probability) keep pair order
+    order = keep[np.lexsort((-probability[keep], queries[keep]))]
+    pair_key = queries[order] * (int(cluster_codes.max(initial=0)) + 1) + cluster_codes[
+        order
+    ]
+    _, first = np.unique(pair_key, return_index=True)
+    order = order[np.sort(first)]
+    if top is not None:
+        group = queries[order]
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        rank = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
+        order = order[rank < top]
+    picked = pl.Series(order, dtype=pl.UInt32)
+    best = scored[picked]
+    members = stored[picked]
+    clusters = members.get_column(schema.CLUSTER_ID)
+    columns: dict[str, pl.Series] = {
+        QUERY: pl.Series(QUERY, queries[order], dtype=pl.Int64),
+        schema.CLUSTER_ID: clusters,
+        schema.SOURCE: members.get_column(schema.SOURCE),
+        schema.RECORD_ID: members.get_column(schema.RECORD_ID).cast(_dtype(id_dtype)),
+        IS_MATCH: best.get_column(schema.MATCH_PROBABILITY) >= linker.threshold_,
+    }
+    for name in result_schema:
+        if name not in columns and name != GOLDEN:
+            columns[name] = best.get_column(name)
+    golden_height = index.golden.height
+    if golden_height:
+        where = index.golden_ids.search_sorted(clusters).to_numpy()
+        columns[GOLDEN] = index.golden[np.minimum(where, golden_height - 1)].to_struct(
+            GOLDEN
+        )
+    else:
+        columns[GOLDEN] = pl.Series(GOLDEN, [None] * order.size)
+    return pl.DataFrame([columns[name].alias(name) for name in result_schema])
+
+
+def _few_key_hashes(
+    blockers: Sequence[Any], query: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (query row, key hash) of every blocker's keys, as :func:`_query_key_hashes` does.
+
+    The keys in one select, the non-null ones hashed as one Series: no
+    unpivot query.
+    """
+    if not blockers:
+        return np.empty(0, np.int64), np.empty(0, np.uint64)
+    keys = query.select(_keyed(tuple(blockers)))
+    texts: list[str] = []
+    rows: list[int] = []
+    for i, row in enumerate(keys.rows()):
+        for key in row:
+            if key is not None:
+                texts.append(key)
+                rows.append(i)
+    if not texts:
+        return np.empty(0, np.int64), np.empty(0, np.uint64)
+    # blocker by blocker within each row: the order the unpivot gives does
+    # not matter, pairs are sorted afterwards
+    hashes = pl.Series(texts, dtype=pl.String).hash(seed=0).to_numpy()
+    return np.asarray(rows, dtype=np.int64), hashes
 
 
 def _query_key_hashes(
