@@ -477,15 +477,17 @@ def _ranked_few(
     queries = q_rows.astype(np.int64)
     # stable: equal (query, probability) keep pair order
     order = keep[np.lexsort((-probability[keep], queries[keep]))]
-    pair_key = queries[order] * (int(cluster_codes.max(initial=0)) + 1) + cluster_codes[
-        order
-    ]
+    pair_key = (
+        queries[order] * (int(cluster_codes.max(initial=0)) + 1) + cluster_codes[order]
+    )
     _, first = np.unique(pair_key, return_index=True)
     order = order[np.sort(first)]
     if top is not None:
         group = queries[order]
         starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-        rank = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
+        rank = np.arange(order.size) - np.repeat(
+            starts, np.diff(np.r_[starts, order.size])
+        )
         order = order[rank < top]
     picked = pl.Series(order, dtype=pl.UInt32)
     best = scored[picked]
