@@ -143,3 +143,47 @@ def test_few_path_ranking_equals_the_batch_path(
             many = lookup(*args, probes[:16], top=top, min_probability=cut, path="many")
             assert_frame_equal(few, many)
         assert few.height > 0
+
+
+def test_stored_values_stand_in_for_the_standardisers(
+    customers: pl.DataFrame,  # noqa: F811
+    model_path: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The index reads stored records' standardised values by raw value; erased ones go."""
+    from er_toolkit.standardise import apply_standardisers
+
+    path = tmp_path / "master.duckdb"
+    with MasterStore.init(path, model_path, term_frequencies=customers) as store:
+        store.apply(customers)
+        store.prepare_lookups()
+        memo = store._index.memo
+        steps = store.linker.config.standardise
+        assert memo is not None and set(memo.stored) == set(steps)
+        sample = customers.sample(50, seed=1)
+        expected, _ = apply_standardisers(sample, steps)
+        for column, known in memo.stored.items():
+            names = list(known.outputs.columns)
+            for raw, row in zip(
+                sample.get_column(column).to_list(),
+                expected.select(names).rows(),
+                strict=True,
+            ):
+                if raw is not None:
+                    assert known.get(raw) == row
+            assert known.get("\x00 never stored \x00") is None
+        # the memo's answer for a whole stored record is the standardisers'
+        assert_frame_equal(
+            memo.standardise(sample.head(3)),
+            apply_standardisers(sample.head(3), steps)[0],
+        )
+        # erased values leave the index with the record
+        person = customers.filter(
+            pl.col("email").is_not_null() & pl.col("email").is_unique()
+        ).row(0, named=True)
+        assert memo.stored["email"].get(person["email"]) is not None
+        store.erase(
+            [(person["source"], person["record_id"])], actor="test", reason="gdpr"
+        )
+        store.prepare_lookups()
+        assert store._index.memo.stored["email"].get(person["email"]) is None

@@ -38,6 +38,7 @@ LOOKUP_SOURCE: Final = "lookup"
 _LOOKUP_SOURCE: Final = LOOKUP_SOURCE
 FAST_MAX: Final = 16
 """Up to this many records, a lookup takes the few-record path (:func:`lookup`)."""
+RAW_TABLE: Final = "raw_records"
 MEMO_SIZE: Final = 20_000
 """Standardised values a lookup index remembers per column (oldest forgotten first)."""
 
@@ -75,11 +76,20 @@ class StandardiseMemo:
     [('leeds',)]
     """
 
-    def __init__(self, steps: Steps, *, size: int = MEMO_SIZE) -> None:
+    def __init__(
+        self,
+        steps: Steps,
+        *,
+        size: int = MEMO_SIZE,
+        stored: Mapping[str, StoredValues] | None = None,
+    ) -> None:
         self.steps = steps
         self.size = size
         self._values: dict[tuple[str, str], dict[Any, tuple[Any, ...]]] = {}
         self._schemas: dict[tuple[str, str], dict[str, pl.DataType]] = {}
+        self.stored: dict[str, StoredValues] = dict(stored or {})
+        for column, known in self.stored.items():
+            self._schemas[(column, str(pl.String))] = dict(known.outputs.schema)
 
     def __len__(self) -> int:
         """How many values are remembered, over every column."""
@@ -115,8 +125,9 @@ class StandardiseMemo:
 
     def _recall(self, column: str, values: pl.Series) -> list[tuple[Any, ...]] | None:
         """Return the remembered results of ``values``, or None if one is new."""
-        table = self._values.get((column, str(values.dtype)))
-        if table is None:
+        table = self._values.get((column, str(values.dtype)), {})
+        known = self.stored.get(column) if values.dtype == pl.String else None
+        if not table and known is None:
             return None
         rows = []
         for value in values.to_list():
@@ -124,6 +135,8 @@ class StandardiseMemo:
                 row = table.get(value)
             except TypeError:  # an unhashable value (a list) is never remembered
                 return None
+            if row is None and known is not None and value is not None:
+                row = known.get(value)
             if row is None:
                 return None
             rows.append(row)
@@ -144,6 +157,73 @@ class StandardiseMemo:
     @staticmethod
     def _names(column: str, chain: Sequence[Any]) -> list[str]:
         return [column] + [f"{column}_{part}" for step in chain for part in step.parts]
+
+
+@dataclass(frozen=True)
+class StoredValues:
+    """The stored records' standardised values of one column, by raw value.
+
+    Standardisers work value by value, and the store keeps every record
+    as its source wrote it and as the current model's steps standardised
+    it (a new model version standardises them all again), so a raw value
+    already stored needs no standardising: its results are read here. The
+    distinct raw values are held with their polars hashes sorted (a
+    value's hash finds its row; the raw value itself is compared, so a
+    hash collision never gives another value's results).
+
+    Attributes
+    ----------
+    raw
+        The distinct raw values (text), sorted by hash.
+    hashes
+        Their hashes, sorted.
+    outputs
+        The standardised column and its parts, row for row with ``raw``.
+    """
+
+    raw: pl.Series
+    hashes: np.ndarray
+    outputs: pl.DataFrame
+
+    @classmethod
+    def load(
+        cls, db: Database, column: str, names: Sequence[str]
+    ) -> StoredValues | None:
+        """Read one column's distinct raw values and their results, or None (not kept so)."""
+        if not (db.has_table(RAW_TABLE) and db.has_table("records")):
+            return None
+        raw_types = dict(
+            db.con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ?",
+                [RAW_TABLE],
+            ).fetchall()
+        )
+        std_columns = set(db.frame("SELECT * FROM records LIMIT 0").columns)
+        if raw_types.get(column) != "VARCHAR" or not set(names) <= std_columns:
+            return None
+        picked = ", ".join(f's."{n}"' for n in names)
+        frame = db.frame(
+            f'SELECT DISTINCT ON (r."{column}") r."{column}" AS __raw, {picked} '
+            f"FROM {RAW_TABLE} r JOIN records s USING (_row) "
+            f'WHERE r."{column}" IS NOT NULL'
+        )
+        raw = frame.get_column("__raw").cast(pl.String)
+        hashes = raw.hash(seed=0).to_numpy()
+        order = np.argsort(hashes, kind="stable")
+        return cls(raw[order], hashes[order], frame.drop("__raw")[pl.Series(order)])
+
+    def get(self, value: str) -> tuple[Any, ...] | None:
+        """Return the results stored for raw ``value``, or None (not stored)."""
+        if not isinstance(value, str) or not self.hashes.size:
+            return None
+        wanted = pl.Series([value], dtype=pl.String).hash(seed=0).to_numpy()[0]
+        at = int(np.searchsorted(self.hashes, wanted))
+        while at < self.hashes.size and self.hashes[at] == wanted:
+            if self.raw[at] == value:
+                return self.outputs.row(at)
+            at += 1
+        return None
 
 
 @dataclass(frozen=True)
@@ -190,7 +270,7 @@ class LookupIndex:
                 empty,
                 pl.DataFrame(schema={schema.CLUSTER_ID: pl.String}),
                 pl.Series(schema.CLUSTER_ID, [], dtype=pl.String),
-                _memo(linker),
+                _memo(linker, None),
             )
         keys = db.frame("SELECT blocker, key, _row FROM keys")
         hashes = _key_hash(keys)
@@ -214,7 +294,7 @@ class LookupIndex:
             records,
             golden,
             golden.get_column(schema.CLUSTER_ID),
-            _memo(linker),
+            _memo(linker, db),
         )
 
     def candidates(self, keys: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -297,9 +377,40 @@ class Lookups:
         )
 
 
-def _memo(linker: Any) -> StandardiseMemo | None:
+def _memo(linker: Any, db: Database | None) -> StandardiseMemo | None:
+    """Return the index's memo, holding the stored records' values (``db`` given) where kept."""
     steps = linker.config.standardise
-    return StandardiseMemo(steps) if steps else None
+    if not steps:
+        return None
+    stored: dict[str, StoredValues] = {}
+    if db is not None:
+        chains = {column: _chain_of(spec) for column, spec in steps.items()}
+        for column, chain in chains.items():
+            if chain is None:
+                continue
+            known = StoredValues.load(db, column, StandardiseMemo._names(column, chain))
+            if known is not None and _agrees(known, column, steps):
+                stored[column] = known
+    return StandardiseMemo(steps, stored=stored)
+
+
+def _chain_of(spec: Any) -> tuple[Any, ...] | None:
+    if isinstance(spec, Sequence) and not isinstance(spec, str):
+        return tuple(spec)
+    return (spec,) if hasattr(spec, "parts") else None
+
+
+def _agrees(known: StoredValues, column: str, steps: Steps) -> bool:
+    """Whether the stored results of a few values are what the steps give them now (and their types)."""
+    if known.raw.len() == 0:
+        return False
+    sample = np.unique(np.linspace(0, known.raw.len() - 1, 5).astype(np.int64))
+    probe = pl.DataFrame({column: known.raw.gather(sample)})
+    fresh, _ = apply_standardisers(probe, {column: steps[column]})
+    expected = fresh.select(known.outputs.columns)
+    return expected.schema == known.outputs.schema and expected.equals(
+        known.outputs[pl.Series(sample)]
+    )
 
 
 def _query_frame(record: Any, columns: Sequence[str]) -> pl.DataFrame:
