@@ -99,14 +99,19 @@ class StandardiseMemo:
         """Return ``frame`` standardised as :func:`~er_toolkit.standardise.apply_standardisers` does."""
         chains = check_steps(frame, self.steps, reasons=False)
         found: dict[str, list[tuple[Any, ...]]] = {}
+        hashed = self._stored_hashes(frame, chains)
         for column in chains:
-            rows = self._recall(column, frame.get_column(column))
+            rows = self._recall(column, frame.get_column(column), hashed)
             if rows is not None:
                 found[column] = rows
         missing = [c for c in chains if c not in found]
         if missing:
             done = standardise_columns(frame, {c: chains[c] for c in missing})
-            fresh = standardised_frame(frame.select(missing), done, reasons=False)
+            fresh = standardised_frame(
+                pl.DataFrame([frame.get_column(c) for c in missing]),
+                done,
+                reasons=False,
+            )
             for column in missing:
                 part = pl.DataFrame(
                     [fresh.get_column(n) for n in self._names(column, chains[column])]
@@ -123,7 +128,27 @@ class StandardiseMemo:
                 (finals if i == 0 else extras)[name] = series
         return replace_columns(frame, finals, extras)
 
-    def _recall(self, column: str, values: pl.Series) -> list[tuple[Any, ...]] | None:
+    def _stored_hashes(
+        self, frame: pl.DataFrame, chains: Mapping[str, Any]
+    ) -> dict[str, int]:
+        """Hash, all at once, the text values not remembered that the stored values may hold."""
+        wanted: dict[str, None] = {}
+        for column in chains:
+            values = frame.get_column(column)
+            if column not in self.stored or values.dtype != pl.String:
+                continue
+            table = self._values.get((column, str(values.dtype)), {})
+            for value in values.to_list():
+                if value is not None and value not in table:
+                    wanted[value] = None
+        if not wanted:
+            return {}
+        texts = pl.Series(list(wanted), dtype=pl.String)
+        return dict(zip(wanted, texts.hash(seed=0).to_list(), strict=True))
+
+    def _recall(
+        self, column: str, values: pl.Series, hashed: Mapping[str, int]
+    ) -> list[tuple[Any, ...]] | None:
         """Return the remembered results of ``values``, or None if one is new."""
         table = self._values.get((column, str(values.dtype)), {})
         known = self.stored.get(column) if values.dtype == pl.String else None
@@ -135,8 +160,8 @@ class StandardiseMemo:
                 row = table.get(value)
             except TypeError:  # an unhashable value (a list) is never remembered
                 return None
-            if row is None and known is not None and value is not None:
-                row = known.get(value)
+            if row is None and known is not None and value in hashed:
+                row = known.get(value, hashed[value])
             if row is None:
                 return None
             rows.append(row)
@@ -213,12 +238,19 @@ class StoredValues:
         order = np.argsort(hashes, kind="stable")
         return cls(raw[order], hashes[order], frame.drop("__raw")[pl.Series(order)])
 
-    def get(self, value: str) -> tuple[Any, ...] | None:
-        """Return the results stored for raw ``value``, or None (not stored)."""
+    def get(self, value: str, hashed: int | None = None) -> tuple[Any, ...] | None:
+        """Return the results stored for raw ``value``, or None (not stored).
+
+        ``hashed`` is its hash, if known (``pl.Series.hash(seed=0)``).
+        """
         if not isinstance(value, str) or not self.hashes.size:
             return None
-        wanted = pl.Series([value], dtype=pl.String).hash(seed=0).to_numpy()[0]
-        at = int(np.searchsorted(self.hashes, wanted))
+        wanted = (
+            pl.Series([value], dtype=pl.String).hash(seed=0).item()
+            if hashed is None
+            else hashed
+        )
+        at = int(np.searchsorted(self.hashes, np.uint64(wanted)))
         while at < self.hashes.size and self.hashes[at] == wanted:
             if self.raw[at] == value:
                 return self.outputs.row(at)
@@ -609,7 +641,9 @@ def _ranked_few(
         schema.CLUSTER_ID: clusters,
         schema.SOURCE: members.get_column(schema.SOURCE),
         schema.RECORD_ID: members.get_column(schema.RECORD_ID).cast(_dtype(id_dtype)),
-        IS_MATCH: best.get_column(schema.MATCH_PROBABILITY) >= linker.threshold_,
+        IS_MATCH: pl.Series(
+            IS_MATCH, probability[order] >= linker.threshold_, dtype=pl.Boolean
+        ),
     }
     for name in result_schema:
         if name not in columns and name != GOLDEN:
@@ -635,20 +669,18 @@ def _few_key_hashes(
     """
     if not blockers:
         return np.empty(0, np.int64), np.empty(0, np.uint64)
-    keys = query.select(_keyed(tuple(blockers)))
-    texts: list[str] = []
-    rows: list[int] = []
-    for i, row in enumerate(keys.rows()):
-        for key in row:
-            if key is not None:
-                texts.append(key)
-                rows.append(i)
-    if not texts:
-        return np.empty(0, np.int64), np.empty(0, np.uint64)
-    # blocker by blocker within each row: the order the unpivot gives does
-    # not matter, pairs are sorted afterwards
-    hashes = pl.Series(texts, dtype=pl.String).hash(seed=0).to_numpy()
-    return np.asarray(rows, dtype=np.int64), hashes
+    keyed = _keyed(tuple(blockers))
+    out = query.select(
+        *(k.hash(seed=0).alias(f"h{i}") for i, k in enumerate(keyed)),
+        *(k.is_not_null().alias(f"n{i}") for i, k in enumerate(keyed)),
+    )
+    m = len(keyed)
+    hashes = np.column_stack([out.to_series(i).to_numpy() for i in range(m)])
+    present = np.column_stack([out.to_series(m + i).to_numpy() for i in range(m)])
+    # row by row, blocker by blocker: the order the unpivot gives does not
+    # matter, pairs are sorted afterwards
+    rows = np.nonzero(present)[0].astype(np.int64)
+    return rows, hashes[present].astype(np.uint64)
 
 
 def _query_key_hashes(
@@ -735,7 +767,8 @@ def _score_few(
     comparisons = linker.config.comparisons
     compared = _compared(linker)
     n = query.height
-    picked = query.select(compared)[q_rows]  # one gather for every column
+    # one gather for every column, the frame built from Series (no query)
+    picked = pl.DataFrame([query.get_column(c) for c in compared])[q_rows]
     left = {c: picked.get_column(c) for c in compared}
     right = {c: stored.get_column(c) for c in compared}
     tf_rec = frequencies.per_record(query) if frequencies.columns else {}
