@@ -39,6 +39,7 @@ LOOKUP_SOURCE: Final = "lookup"
 _LOOKUP_SOURCE: Final = LOOKUP_SOURCE
 FAST_MAX: Final = 16
 """Up to this many records, a lookup takes the few-record path (:func:`lookup`)."""
+RAW_TABLE: Final = "raw_records"
 MEMO_SIZE: Final = 20_000
 """Standardised values a lookup index remembers per column (oldest forgotten first)."""
 
@@ -68,11 +69,20 @@ class StandardiseMemo:
     [('leeds',)]
     """
 
-    def __init__(self, steps: Steps, *, size: int = MEMO_SIZE) -> None:
+    def __init__(
+        self,
+        steps: Steps,
+        *,
+        size: int = MEMO_SIZE,
+        stored: Mapping[str, StoredValues] | None = None,
+    ) -> None:
         self.steps = steps
         self.size = size
         self._values: dict[tuple[str, str], dict[Any, tuple[Any, ...]]] = {}
         self._schemas: dict[tuple[str, str], dict[str, pl.DataType]] = {}
+        self.stored: dict[str, StoredValues] = dict(stored or {})
+        for column, known in self.stored.items():
+            self._schemas[(column, str(pl.String))] = dict(known.outputs.schema)
 
     def __len__(self) -> int:
         """How many values are remembered, over every column."""
@@ -82,14 +92,19 @@ class StandardiseMemo:
         """Return ``frame`` standardised as :func:`~er_toolkit.standardise.apply_standardisers` does."""
         chains = check_steps(frame, self.steps, reasons=False)
         found: dict[str, list[tuple[Any, ...]]] = {}
+        hashed = self._stored_hashes(frame, chains)
         for column in chains:
-            rows = self._recall(column, frame.get_column(column))
+            rows = self._recall(column, frame.get_column(column), hashed)
             if rows is not None:
                 found[column] = rows
         missing = [c for c in chains if c not in found]
         if missing:
             done = standardise_columns(frame, {c: chains[c] for c in missing})
-            fresh = standardised_frame(frame.select(missing), done, reasons=False)
+            fresh = standardised_frame(
+                pl.DataFrame([frame.get_column(c) for c in missing]),
+                done,
+                reasons=False,
+            )
             for column in missing:
                 part = pl.DataFrame(
                     [fresh.get_column(n) for n in self._names(column, chains[column])]
@@ -106,10 +121,31 @@ class StandardiseMemo:
                 (finals if i == 0 else extras)[name] = series
         return replace_columns(frame, finals, extras)
 
-    def _recall(self, column: str, values: pl.Series) -> list[tuple[Any, ...]] | None:
+    def _stored_hashes(
+        self, frame: pl.DataFrame, chains: Mapping[str, Any]
+    ) -> dict[str, int]:
+        """Hash, all at once, the text values not remembered that the stored values may hold."""
+        wanted: dict[str, None] = {}
+        for column in chains:
+            values = frame.get_column(column)
+            if column not in self.stored or values.dtype != pl.String:
+                continue
+            table = self._values.get((column, str(values.dtype)), {})
+            for value in values.to_list():
+                if value is not None and value not in table:
+                    wanted[value] = None
+        if not wanted:
+            return {}
+        texts = pl.Series(list(wanted), dtype=pl.String)
+        return dict(zip(wanted, texts.hash(seed=0).to_list(), strict=True))
+
+    def _recall(
+        self, column: str, values: pl.Series, hashed: Mapping[str, int]
+    ) -> list[tuple[Any, ...]] | None:
         """Return the remembered results of ``values``, or None if one is new."""
-        table = self._values.get((column, str(values.dtype)))
-        if table is None:
+        table = self._values.get((column, str(values.dtype)), {})
+        known = self.stored.get(column) if values.dtype == pl.String else None
+        if not table and known is None:
             return None
         rows = []
         for value in values.to_list():
@@ -117,6 +153,8 @@ class StandardiseMemo:
                 row = table.get(value)
             except TypeError:  # an unhashable value (a list) is never remembered
                 return None
+            if row is None and known is not None and value in hashed:
+                row = known.get(value, hashed[value])
             if row is None:
                 return None
             rows.append(row)
@@ -137,6 +175,80 @@ class StandardiseMemo:
     @staticmethod
     def _names(column: str, chain: Sequence[Any]) -> list[str]:
         return [column] + [f"{column}_{part}" for step in chain for part in step.parts]
+
+
+@dataclass(frozen=True)
+class StoredValues:
+    """The stored records' standardised values of one column, by raw value.
+
+    Standardisers work value by value, and the store keeps every record
+    as its source wrote it and as the current model's steps standardised
+    it (a new model version standardises them all again), so a raw value
+    already stored needs no standardising: its results are read here. The
+    distinct raw values are held with their polars hashes sorted (a
+    value's hash finds its row; the raw value itself is compared, so a
+    hash collision never gives another value's results).
+
+    Attributes
+    ----------
+    raw
+        The distinct raw values (text), sorted by hash.
+    hashes
+        Their hashes, sorted.
+    outputs
+        The standardised column and its parts, row for row with ``raw``.
+    """
+
+    raw: pl.Series
+    hashes: np.ndarray
+    outputs: pl.DataFrame
+
+    @classmethod
+    def load(
+        cls, db: Database, column: str, names: Sequence[str]
+    ) -> StoredValues | None:
+        """Read one column's distinct raw values and their results, or None (not kept so)."""
+        if not (db.has_table(RAW_TABLE) and db.has_table("records")):
+            return None
+        raw_types = dict(
+            db.con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ?",
+                [RAW_TABLE],
+            ).fetchall()
+        )
+        std_columns = set(db.frame("SELECT * FROM records LIMIT 0").columns)
+        if raw_types.get(column) != "VARCHAR" or not set(names) <= std_columns:
+            return None
+        picked = ", ".join(f's."{n}"' for n in names)
+        frame = db.frame(
+            f'SELECT DISTINCT ON (r."{column}") r."{column}" AS __raw, {picked} '
+            f"FROM {RAW_TABLE} r JOIN records s USING (_row) "
+            f'WHERE r."{column}" IS NOT NULL'
+        )
+        raw = frame.get_column("__raw").cast(pl.String)
+        hashes = raw.hash(seed=0).to_numpy()
+        order = np.argsort(hashes, kind="stable")
+        return cls(raw[order], hashes[order], frame.drop("__raw")[pl.Series(order)])
+
+    def get(self, value: str, hashed: int | None = None) -> tuple[Any, ...] | None:
+        """Return the results stored for raw ``value``, or None (not stored).
+
+        ``hashed`` is its hash, if known (``pl.Series.hash(seed=0)``).
+        """
+        if not isinstance(value, str) or not self.hashes.size:
+            return None
+        wanted = (
+            pl.Series([value], dtype=pl.String).hash(seed=0).item()
+            if hashed is None
+            else hashed
+        )
+        at = int(np.searchsorted(self.hashes, np.uint64(wanted)))
+        while at < self.hashes.size and self.hashes[at] == wanted:
+            if self.raw[at] == value:
+                return self.outputs.row(at)
+            at += 1
+        return None
 
 
 @dataclass(frozen=True)
@@ -183,7 +295,7 @@ class LookupIndex:
                 empty,
                 pl.DataFrame(schema={schema.CLUSTER_ID: pl.String}),
                 pl.Series(schema.CLUSTER_ID, [], dtype=pl.String),
-                _memo(linker),
+                _memo(linker, None),
             )
         hashes, key_rows = read_keys(db)
         records = db.frame(
@@ -199,7 +311,7 @@ class LookupIndex:
             records,
             golden,
             golden.get_column(schema.CLUSTER_ID),
-            _memo(linker),
+            _memo(linker, db),
         )
 
     def candidates(self, keys: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -282,9 +394,40 @@ class Lookups:
         )
 
 
-def _memo(linker: Any) -> StandardiseMemo | None:
+def _memo(linker: Any, db: Database | None) -> StandardiseMemo | None:
+    """Return the index's memo, holding the stored records' values (``db`` given) where kept."""
     steps = linker.config.standardise
-    return StandardiseMemo(steps) if steps else None
+    if not steps:
+        return None
+    stored: dict[str, StoredValues] = {}
+    if db is not None:
+        chains = {column: _chain_of(spec) for column, spec in steps.items()}
+        for column, chain in chains.items():
+            if chain is None:
+                continue
+            known = StoredValues.load(db, column, StandardiseMemo._names(column, chain))
+            if known is not None and _agrees(known, column, steps):
+                stored[column] = known
+    return StandardiseMemo(steps, stored=stored)
+
+
+def _chain_of(spec: Any) -> tuple[Any, ...] | None:
+    if isinstance(spec, Sequence) and not isinstance(spec, str):
+        return tuple(spec)
+    return (spec,) if hasattr(spec, "parts") else None
+
+
+def _agrees(known: StoredValues, column: str, steps: Steps) -> bool:
+    """Whether the stored results of a few values are what the steps give them now (and their types)."""
+    if known.raw.len() == 0:
+        return False
+    sample = np.unique(np.linspace(0, known.raw.len() - 1, 5).astype(np.int64))
+    probe = pl.DataFrame({column: known.raw.gather(sample)})
+    fresh, _ = apply_standardisers(probe, {column: steps[column]})
+    expected = fresh.select(known.outputs.columns)
+    return expected.schema == known.outputs.schema and expected.equals(
+        known.outputs[pl.Series(sample)]
+    )
 
 
 def _query_frame(record: Any, columns: Sequence[str]) -> pl.DataFrame:
@@ -364,7 +507,7 @@ def lookup(
         else:
             query, _ = apply_standardisers(query, config.standardise)
     if few and all(hasattr(b, "key_expression") for b in blockers):
-        q_rows, s_rows = index.candidates_of(*_query_key_hashes(blockers, query))
+        q_rows, s_rows = index.candidates_of(*_few_key_hashes(blockers, query))
     else:
         q_rows, s_rows = index.candidates(block_keys(blockers, query))
     # each (query, stored) pair once, in a fixed order: ties resolve alike on both paths
@@ -383,8 +526,18 @@ def lookup(
         return pl.DataFrame(schema=result_schema)
     if few:
         scored = _score_few(linker, query, stored, q_rows, frequencies)
-    else:
-        scored = _score_many(linker, query, stored, q_rows, frequencies)
+        return _ranked_few(
+            linker,
+            index,
+            scored,
+            stored,
+            q_rows,
+            top=top,
+            min_probability=min_probability,
+            id_dtype=id_dtype,
+            result_schema=result_schema,
+        )
+    scored = _score_many(linker, query, stored, q_rows, frequencies)
     names = [c.name for c in config.comparisons]
     # one query for the ranking, one for the answer: each query costs a fixed time
     ranked = (
@@ -423,6 +576,96 @@ def lookup(
         .select(list(result_schema))
         .collect()
     )
+
+
+def _ranked_few(
+    linker: Any,
+    index: LookupIndex,
+    scored: pl.DataFrame,
+    stored: pl.DataFrame,
+    q_rows: np.ndarray,
+    *,
+    top: int | None,
+    min_probability: float,
+    id_dtype: str,
+    result_schema: Mapping[str, Any],
+) -> pl.DataFrame:
+    """Rank a few records' scored pairs in numpy: the batch path's ranking, no query.
+
+    Best pair per (query, cluster), best first within each query (ties in
+    pair order, as the batch path's stable sort keeps them), at most
+    ``top`` per query, then the golden records gathered by cluster.
+    """
+    probability = scored.get_column(schema.MATCH_PROBABILITY).to_numpy()
+    keep = np.flatnonzero(probability >= min_probability)
+    _, cluster_codes = np.unique(
+        np.asarray(stored.get_column(schema.CLUSTER_ID).to_list(), dtype=object),
+        return_inverse=True,
+    )
+    queries = q_rows.astype(np.int64)
+    # stable: equal (query, probability) keep pair order
+    order = keep[np.lexsort((-probability[keep], queries[keep]))]
+    pair_key = (
+        queries[order] * (int(cluster_codes.max(initial=0)) + 1) + cluster_codes[order]
+    )
+    _, first = np.unique(pair_key, return_index=True)
+    order = order[np.sort(first)]
+    if top is not None:
+        group = queries[order]
+        starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+        rank = np.arange(order.size) - np.repeat(
+            starts, np.diff(np.r_[starts, order.size])
+        )
+        order = order[rank < top]
+    picked = pl.Series(order, dtype=pl.UInt32)
+    best = scored[picked]
+    members = stored[picked]
+    clusters = members.get_column(schema.CLUSTER_ID)
+    columns: dict[str, pl.Series] = {
+        QUERY: pl.Series(QUERY, queries[order], dtype=pl.Int64),
+        schema.CLUSTER_ID: clusters,
+        schema.SOURCE: members.get_column(schema.SOURCE),
+        schema.RECORD_ID: members.get_column(schema.RECORD_ID).cast(_dtype(id_dtype)),
+        IS_MATCH: pl.Series(
+            IS_MATCH, probability[order] >= linker.threshold_, dtype=pl.Boolean
+        ),
+    }
+    for name in result_schema:
+        if name not in columns and name != GOLDEN:
+            columns[name] = best.get_column(name)
+    golden_height = index.golden.height
+    if golden_height:
+        where = index.golden_ids.search_sorted(clusters).to_numpy()
+        columns[GOLDEN] = index.golden[np.minimum(where, golden_height - 1)].to_struct(
+            GOLDEN
+        )
+    else:
+        columns[GOLDEN] = pl.Series(GOLDEN, [None] * order.size)
+    return pl.DataFrame([columns[name].alias(name) for name in result_schema])
+
+
+def _few_key_hashes(
+    blockers: Sequence[Any], query: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (query row, key hash) of every blocker's keys, as :func:`_query_key_hashes` does.
+
+    The keys in one select, the non-null ones hashed as one Series: no
+    unpivot query.
+    """
+    if not blockers:
+        return np.empty(0, np.int64), np.empty(0, np.uint64)
+    keyed = _keyed(tuple(blockers))
+    out = query.select(
+        *(k.hash(seed=0).alias(f"h{i}") for i, k in enumerate(keyed)),
+        *(k.is_not_null().alias(f"n{i}") for i, k in enumerate(keyed)),
+    )
+    m = len(keyed)
+    hashes = np.column_stack([out.to_series(i).to_numpy() for i in range(m)])
+    present = np.column_stack([out.to_series(m + i).to_numpy() for i in range(m)])
+    # row by row, blocker by blocker: the order the unpivot gives does not
+    # matter, pairs are sorted afterwards
+    rows = np.nonzero(present)[0].astype(np.int64)
+    return rows, hashes[present].astype(np.uint64)
 
 
 def _query_key_hashes(
@@ -509,7 +752,8 @@ def _score_few(
     comparisons = linker.config.comparisons
     compared = _compared(linker)
     n = query.height
-    picked = query.select(compared)[q_rows]  # one gather for every column
+    # one gather for every column, the frame built from Series (no query)
+    picked = pl.DataFrame([query.get_column(c) for c in compared])[q_rows]
     left = {c: picked.get_column(c) for c in compared}
     right = {c: stored.get_column(c) for c in compared}
     tf_rec = frequencies.per_record(query) if frequencies.columns else {}

@@ -1373,9 +1373,11 @@ class MasterStore:
         compared columns into memory (seconds at a million records); later
         ones read only that index (a writer's next lookup after an update
         loads it again). A lookup of a few records (up to
-        :data:`~er_toolkit.master.lookup.FAST_MAX`) reads values it has
-        standardised before from the index's memo and compares the record
-        with its candidates alone; the answer is the same as for a batch.
+        :data:`~er_toolkit.master.lookup.FAST_MAX`) reads the results of
+        raw values already stored, or standardised before, from the index
+        (:class:`~er_toolkit.master.lookup.StoredValues`) instead of
+        standardising them again, and compares the record with its
+        candidates alone; the answer is the same as for a batch.
 
         Parameters
         ----------

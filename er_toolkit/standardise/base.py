@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, ClassVar, Final, Protocol, TypeAlias, TypeVar, runtime_checkable
 
@@ -224,6 +225,70 @@ def _results(frame: pl.LazyFrame, schema: Mapping[str, Any], rows: int) -> pl.Da
     return out
 
 
+PLAN_MAX_ROWS: Final = 16
+"""Up to this many values, :func:`columnwise_frame` runs a plan built once
+(a lookup's few values: building the steps' query costs as much as running it)."""
+_PLANS_MAX: Final = 64
+_PLANS: dict[Any, tuple[pl.LazyFrame, list[pl.DataFrame]]] = {}
+_PLANS_LOCK = threading.Lock()
+
+
+def _plan_source(
+    holder: list[pl.DataFrame],
+) -> Callable[..., Iterator[pl.DataFrame]]:
+    def source(
+        with_columns: list[str] | None,
+        predicate: pl.Expr | None,
+        n_rows: int | None,
+        batch_size: int | None,
+    ) -> Iterator[pl.DataFrame]:
+        frame = holder[0]
+        if with_columns is not None:
+            frame = frame.select(with_columns)
+        if predicate is not None:
+            frame = frame.filter(predicate)
+        if n_rows is not None:
+            frame = frame.head(n_rows)
+        yield frame
+
+    return source
+
+
+def _planned(
+    values: pl.Series,
+    build: Callable[[pl.LazyFrame], pl.LazyFrame],
+    schema: Mapping[str, pl.DataType | type[pl.DataType]],
+) -> pl.DataFrame | None:
+    """Run ``build``'s steps over ``values`` through a plan built once, or None (no plan)."""
+    try:
+        key = (build, tuple(schema.items()), values.dtype)
+        hash(key)
+    except TypeError:  # an unhashable standardiser: built per call
+        return None
+    with _PLANS_LOCK:
+        made = _PLANS.get(key)
+        if made is None:
+            from polars.io.plugins import register_io_source
+
+            holder: list[pl.DataFrame] = [values.to_frame(RAW)]
+            lazy = register_io_source(_plan_source(holder), schema={RAW: values.dtype})
+            plan = build(lazy).select(
+                pl.col(name).cast(dtype) for name, dtype in schema.items()
+            )
+            if len(_PLANS) >= _PLANS_MAX:
+                del _PLANS[next(iter(_PLANS))]
+            made = _PLANS[key] = (plan, holder)
+        plan, holder = made
+        holder[:] = [values.to_frame(RAW)]
+        try:
+            out = plan.collect()
+        finally:
+            holder[:] = []
+    if out.height != values.len():  # pragma: no cover - guards the steps
+        raise RuntimeError("A standardiser changed the number of rows.")
+    return out
+
+
 def columnwise_frame(
     values: pl.Series,
     build: Callable[[pl.LazyFrame], pl.LazyFrame],
@@ -234,7 +299,13 @@ def columnwise_frame(
 
     Returns the columns of ``schema``, one row per value; pass distinct
     values (see :func:`distinct_codes`) to run the steps once per value.
+    Up to :data:`PLAN_MAX_ROWS` values run through the steps' query built
+    once per standardiser (the same steps, the same results).
     """
+    if values.len() <= PLAN_MAX_ROWS:
+        planned = _planned(values, build, schema)
+        if planned is not None:
+            return planned
     return _results(build(values.to_frame(RAW).lazy()), schema, values.len())
 
 
