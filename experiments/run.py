@@ -280,7 +280,8 @@ def run_split(config: LinkageConfig, sources: list[Source] | None) -> Row:
             model=replace(config.model, kind="classifier", estimator=estimator),  # type: ignore[arg-type]
         )
         runs[estimator] = _train(cls, sources)
-    choice = {e: m["validation_f1"] for e, m in runs.items()}
+    # valid F1 under [clustering] one_to_one when the config has it (train.py's valid_f1)
+    choice = {e: m.get("valid_f1", m["validation_f1"]) for e, m in runs.items()}
     best = max(choice, key=lambda e: choice[e])
     return Row(config.name, "split", estimator=best, metrics=runs[best], choice=choice)
 
