@@ -7,7 +7,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 import polars as pl
 from scipy.optimize import linear_sum_assignment
-from scipy.sparse import csgraph, coo_matrix
+from scipy.sparse import coo_matrix, csgraph
 
 from er_toolkit import schema
 from er_toolkit.config_values import choice
@@ -210,9 +210,10 @@ def one_to_one_links(
         return pairs
     left = links.get_column(schema.ROW_L).to_numpy()
     right = links.get_column(schema.ROW_R).to_numpy()
-    if max(left.max(), right.max()) >= code_of.size or (
-        (code_of[left] < 0) | (code_of[right] < 0)
-    ).any():
+    if (
+        max(left.max(), right.max()) >= code_of.size
+        or ((code_of[left] < 0) | (code_of[right] < 0)).any()
+    ):
         raise SchemaError(
             "pairs refer to rows the records frame lacks; score the pairs of "
             "these same records."
@@ -236,8 +237,12 @@ def one_to_one_links(
             weight = values
         # rows of one source on one side, whichever column of the pair they are in
         swap = code_of[left] > code_of[right]
-        side_a = np.where(swap, right, left) * n_codes + code_of[np.where(swap, left, right)]
-        side_b = np.where(swap, left, right) * n_codes + code_of[np.where(swap, right, left)]
+        side_a = (
+            np.where(swap, right, left) * n_codes + code_of[np.where(swap, left, right)]
+        )
+        side_b = (
+            np.where(swap, left, right) * n_codes + code_of[np.where(swap, right, left)]
+        )
         # a link below 0 bits (a threshold under 0.5) is still a link: barely worth it
         weight = np.clip(weight, _MIN_WEIGHT, _WEIGHT_CAP)
         keep = _assignment_mask(side_a, side_b, weight)

@@ -16,7 +16,9 @@ from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.one_to_one import one_to_one_links, one_to_one_mask
 
 
-def _greedy_loop(slot_l: list[int], slot_r: list[int], score: list[float]) -> list[bool]:
+def _greedy_loop(
+    slot_l: list[int], slot_r: list[int], score: list[float]
+) -> list[bool]:
     order = sorted(range(len(score)), key=lambda i: (-score[i], i))
     used: set[int] = set()
     keep = [False] * len(score)
@@ -132,7 +134,9 @@ def test_each_record_keeps_one_link_per_source_and_low_pairs_stay(
             rivals = linked.filter(
                 (pl.col(schema.ROW_L) == a) | (pl.col(schema.ROW_R) == b)
             )
-            assert rivals.height and rivals.get_column(schema.MATCH_PROBABILITY).max() >= p  # type: ignore[operator]
+            assert (
+                rivals.height and rivals.get_column(schema.MATCH_PROBABILITY).max() >= p
+            )  # type: ignore[operator]
 
 
 def test_greedy_and_assignment_differ_where_two_links_beat_one() -> None:
@@ -168,12 +172,16 @@ def test_bad_inputs_are_named() -> None:
     with pytest.raises(ConfigError, match="one_to_one"):
         one_to_one_links(records, _pairs([]), threshold=0.5, method="best")  # type: ignore[arg-type]
     with pytest.raises(SchemaError, match="source"):
-        one_to_one_links(records.drop(schema.SOURCE), _pairs([(0, 1, 0.9)]), threshold=0.5)
+        one_to_one_links(
+            records.drop(schema.SOURCE), _pairs([(0, 1, 0.9)]), threshold=0.5
+        )
     with pytest.raises(SchemaError, match="rows the records frame lacks"):
         one_to_one_links(records, _pairs([(0, 5, 0.9)]), threshold=0.5)
     same = pl.DataFrame({schema.ROW: [0, 1], schema.SOURCE: ["a", "a"]})
     with pytest.raises(ConfigError, match="within one source"):
-        one_to_one_links(same, _pairs([(0, 1, 0.9)]), threshold=0.5, method="assignment")
+        one_to_one_links(
+            same, _pairs([(0, 1, 0.9)]), threshold=0.5, method="assignment"
+        )
 
 
 def test_clustering_config_round_trips_and_checks_one_to_one() -> None:
