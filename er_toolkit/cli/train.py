@@ -86,11 +86,20 @@ def _pair_list_metrics(
     scored = linker.predict(
         records, candidate_pairs=listed.select(schema.ROW_L, schema.ROW_R)
     )
+    true = listed.filter(pl.col(schema.IS_MATCH))
+    out: dict[str, float] = {}
     if linker.config.clustering.one_to_one != "off":
+        # the figures without it too, beside (the choice is made on valid)
+        plain = scored.filter(pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_)
+        measured = pairwise_metrics(plain, true)
+        out.update(
+            {f"{prefix}_unconstrained_{k}": float(v) for k, v in measured.items()}
+        )
         scored = linker.one_to_one(records, scored)
     predicted = scored.filter(pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_)
-    measured = pairwise_metrics(predicted, listed.filter(pl.col(schema.IS_MATCH)))
-    return {f"{prefix}_{k}": float(v) for k, v in measured.items()}
+    measured = pairwise_metrics(predicted, true)
+    out.update({f"{prefix}_{k}": float(v) for k, v in measured.items()})
+    return out
 
 
 def train(
