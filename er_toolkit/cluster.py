@@ -16,6 +16,7 @@ from scipy.sparse import csgraph
 from er_toolkit import schema
 from er_toolkit.config_values import check_keys, choice, flag, limit, number, whole
 from er_toolkit.exceptions import ConfigError, SchemaError
+from er_toolkit.one_to_one import ONE_TO_ONE_METHODS, OneToOne
 
 __all__ = [
     "CLUSTER_SCHEMA",
@@ -63,7 +64,11 @@ class ClusteringConfig:
     together; ``max_cluster_size`` (None: no limit) re-cuts larger
     components at stricter thresholds; ``linkage = "average"`` (or
     ``"complete"``) splits each component by hierarchical clustering, so a
-    few links between two dense groups do not join them.
+    few links between two dense groups do not join them. ``one_to_one``
+    (``"greedy"`` or ``"assignment"``, default ``"off"``) first keeps at most
+    one link per record into each other source
+    (:func:`~er_toolkit.one_to_one.one_to_one_links`), for link jobs whose
+    sources each hold each entity once; it uses the scores only.
     """
 
     prune_weak_links: bool = False
@@ -71,9 +76,11 @@ class ClusteringConfig:
     min_prune_size: int = 3
     max_cluster_size: int | None = None
     linkage: Linkage = "single"
+    one_to_one: OneToOne = "off"
 
     def __post_init__(self) -> None:
         choice(self.linkage, "[clustering] linkage", LINKAGES)
+        choice(self.one_to_one, "[clustering] one_to_one", ONE_TO_ONE_METHODS)
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> ClusteringConfig:
@@ -86,6 +93,7 @@ class ClusteringConfig:
                 "min_prune_size",
                 "max_cluster_size",
                 "linkage",
+                "one_to_one",
             },
             "[clustering]",
         )
@@ -103,17 +111,20 @@ class ClusteringConfig:
                 spec.get("max_cluster_size"), "[clustering] max_cluster_size"
             ),
             linkage=spec.get("linkage", "single"),
+            one_to_one=spec.get("one_to_one", "off"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``[clustering]`` table (JSON: ``None`` for no limit)."""
         linkage = {} if self.linkage == "single" else {"linkage": self.linkage}
+        one = {} if self.one_to_one == "off" else {"one_to_one": self.one_to_one}
         return {
             "prune_weak_links": self.prune_weak_links,
             "keep_above": self.keep_above,
             "min_prune_size": self.min_prune_size,
             "max_cluster_size": self.max_cluster_size,
             **linkage,
+            **one,
         }
 
 

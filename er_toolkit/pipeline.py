@@ -769,6 +769,8 @@ class Linker:
         clustering = self.config.clustering
         cut = self.threshold_ if threshold is None else threshold
         with self._stage("cluster"):
+            if clustering.one_to_one != "off":
+                scored = self.one_to_one(records, scored, threshold=cut)
             clusters = self.engine.connected_components(
                 records,
                 scored,
@@ -780,6 +782,29 @@ class Linker:
                 linkage=clustering.linkage,
             )
         return clusters
+
+    def one_to_one(
+        self,
+        records: pl.DataFrame,
+        scored: pl.DataFrame,
+        *,
+        threshold: float | None = None,
+    ) -> pl.DataFrame:
+        """Drop the links ``[clustering] one_to_one`` rules out (scores only, never labels).
+
+        See :func:`~er_toolkit.one_to_one.one_to_one_links`; the same
+        constraint :meth:`cluster` applies, for pairs scored elsewhere (a
+        fixed test split). Runs on collected frames.
+        """
+        from er_toolkit.one_to_one import one_to_one_links
+
+        cut = self.threshold_ if threshold is None else threshold
+        return one_to_one_links(
+            self.engine.collect(records, columns=[schema.ROW, schema.SOURCE]),
+            self.engine.collect(scored),
+            threshold=cut,
+            method=self.config.clustering.one_to_one,
+        )
 
     def golden(
         self,

@@ -154,6 +154,8 @@ class Row:
     error: str = ""
     not_run: str = ""
     """Why this protocol was not re-run (the row then shows no figure)."""
+    one_to_one: str = "off"
+    """The config's ``[clustering] one_to_one`` (scores only, never labels)."""
 
 
 # --------------------------------------------------------------------------- #
@@ -195,7 +197,12 @@ def run_fs(config: LinkageConfig, sources: list[Source] | None) -> Row:
         model=replace(config.model, kind="fellegi_sunter"),
         training=TrainingConfig(),
     )
-    return Row(config.name, "fs", metrics=_train(fs, sources))
+    return Row(
+        config.name,
+        "fs",
+        metrics=_train(fs, sources),
+        one_to_one=config.clustering.one_to_one,
+    )
 
 
 def scripted_labels(
@@ -268,6 +275,7 @@ def run_al(config: LinkageConfig, sources: list[Source] | None, *, budget: int) 
         labels=n,
         metrics=runs[best],
         choice=choice,
+        one_to_one=config.clustering.one_to_one,
     )
 
 
@@ -280,9 +288,17 @@ def run_split(config: LinkageConfig, sources: list[Source] | None) -> Row:
             model=replace(config.model, kind="classifier", estimator=estimator),  # type: ignore[arg-type]
         )
         runs[estimator] = _train(cls, sources)
-    choice = {e: m["validation_f1"] for e, m in runs.items()}
+    # valid F1 under [clustering] one_to_one when the config has it (train.py's valid_f1)
+    choice = {e: m.get("valid_f1", m["validation_f1"]) for e, m in runs.items()}
     best = max(choice, key=lambda e: choice[e])
-    return Row(config.name, "split", estimator=best, metrics=runs[best], choice=choice)
+    return Row(
+        config.name,
+        "split",
+        estimator=best,
+        metrics=runs[best],
+        choice=choice,
+        one_to_one=config.clustering.one_to_one,
+    )
 
 
 def run_set(
@@ -352,11 +368,19 @@ PROTOCOLS = {
 
 def _protocol(row: Row) -> str:
     if row.protocol.startswith("al"):
-        return (
+        text = (
             f"classifier on {row.labels} labels picked by active learning (answered "
             "from the truth), threshold out of fold; end to end over all records"
         )
-    return PROTOCOLS[row.protocol]
+    else:
+        text = PROTOCOLS[row.protocol]
+    if row.one_to_one != "off":
+        on = "the test pairs" if row.protocol == "split" else "the links"
+        text += (
+            f"; one-to-one link constraint ({row.one_to_one}) on {on}: scores "
+            "only, never labels"
+        )
+    return text
 
 
 def table(rows: Sequence[Row]) -> str:
@@ -386,6 +410,8 @@ def table(rows: Sequence[Row]) -> str:
         chosen = "-"
         if r.estimator:
             by = "valid F1" if r.protocol == "split" else "out-of-fold F1 on the labels"
+            if r.protocol == "split" and r.one_to_one != "off":
+                by = "valid F1, one-to-one"
             scores = ", ".join(f"{e} {v:.3f}" for e, v in r.choice.items())
             chosen = f"{r.estimator} ({by}: {scores})"
         if r.protocol == "split":
@@ -440,6 +466,14 @@ its row:
   exactly those pairs, as the published figures are. The estimator is chosen
   by valid F1. End-to-end figures over the config's blocking are not
   comparable (the full truth is not known), so they are left out.
+- **one-to-one link constraint** (rows that say so; `[clustering]
+  one_to_one = "greedy"` in the config): where each source holds each entity
+  once (the two restaurant guides, the two tables of a Magellan set), each
+  record keeps at most one link into the other source, best score first
+  (`er_toolkit.one_to_one`). It reads the scores only, never labels: on
+  the clusters end to end, and on the test pairs of a fixed split (its
+  `valid_f1` under the constraint chooses the estimator; the threshold is
+  still the one chosen on the valid pairs without it).
 - fodors_zagat's published figures are on a pair split not shipped here;
   ours is end to end over both files against the perfect mapping.
 

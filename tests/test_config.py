@@ -249,7 +249,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
             ("clustering",),
             "[clustering]",
             "['keep_above', 'linkage', 'max_cluster_size', 'min_prune_size', "
-            "'prune_weak_links']",
+            "'one_to_one', 'prune_weak_links']",
         ),
         (
             ("comparisons", 3),

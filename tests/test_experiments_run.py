@@ -13,6 +13,7 @@ from er_toolkit import schema
 from er_toolkit.config import LinkageConfig
 from er_toolkit.derive import apply_derivations
 from er_toolkit.evaluate import pairwise_metrics
+from er_toolkit.one_to_one import one_to_one_links
 from er_toolkit.pipeline import Linker
 from er_toolkit.train import train
 from experiments import run
@@ -122,6 +123,32 @@ def test_fixed_split_protocol_scores_exactly_the_test_pairs(tmp_path: Path) -> N
     assert metrics["test_f1"] == pytest.approx(got["f1"])
     assert metrics["test_f1"] > 0.9
     assert metrics["validation_f1"] > 0.9
+
+
+def test_fixed_split_one_to_one_constrains_the_test_pairs_by_score(
+    tmp_path: Path,
+) -> None:
+    folder, spec = _magellan_split(tmp_path)
+    spec["clustering"] = {"one_to_one": "greedy"}
+    config = LinkageConfig.from_dict(spec, base_dir=folder)
+    metrics = train(config, log_mlflow=False, register=False)["metrics"]
+    assert {"valid_f1", "valid_precision", "valid_recall"} <= set(metrics)
+    # by hand: score the test pairs, keep one link per record best first, cut
+    linker = Linker(config)
+    records = linker.records()
+    linker.fit(records)
+    test_pairs = linker.test_pairs(records)
+    scored = linker.predict(
+        records, candidate_pairs=test_pairs.select(schema.ROW_L, schema.ROW_R)
+    )
+    kept = one_to_one_links(records, scored, threshold=linker.threshold_)
+    links = kept.filter(pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_)
+    assert links.get_column(schema.ROW_L).is_unique().all()
+    assert links.get_column(schema.ROW_R).is_unique().all()
+    got = pairwise_metrics(links, test_pairs.filter(pl.col(schema.IS_MATCH)))
+    assert metrics["test_f1"] == pytest.approx(got["f1"])
+    row = run.Row("abt_buy", "split", one_to_one="greedy", metrics=metrics)
+    assert "one-to-one link constraint (greedy) on the test pairs" in run.table([row])
 
 
 def test_validation_path_and_fraction_are_exclusive(tmp_path: Path) -> None:

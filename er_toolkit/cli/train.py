@@ -75,6 +75,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pair_list_metrics(
+    linker: Linker, records: pl.DataFrame, listed: pl.DataFrame, *, prefix: str
+) -> dict[str, float]:
+    """Precision / recall / F1 of a fixed pair list (``is_match``), each pair scored as given.
+
+    With ``[clustering] one_to_one`` the constraint is applied to the
+    list's scored pairs first (scores only, never its labels).
+    """
+    scored = linker.predict(
+        records, candidate_pairs=listed.select(schema.ROW_L, schema.ROW_R)
+    )
+    true = listed.filter(pl.col(schema.IS_MATCH))
+    out: dict[str, float] = {}
+    if linker.config.clustering.one_to_one != "off":
+        # the figures without it too, beside (the choice is made on valid)
+        plain = scored.filter(pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_)
+        measured = pairwise_metrics(plain, true)
+        out.update(
+            {f"{prefix}_unconstrained_{k}": float(v) for k, v in measured.items()}
+        )
+        scored = linker.one_to_one(records, scored)
+    predicted = scored.filter(pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_)
+    measured = pairwise_metrics(predicted, true)
+    out.update({f"{prefix}_{k}": float(v) for k, v in measured.items()})
+    return out
+
+
 def train(
     config: LinkageConfig,
     *,
@@ -171,15 +198,12 @@ def train(
         metrics.update(measured)
     test = linker.test_pairs(records)
     if test is not None:  # a fixed test split: scored as given, every pair
-        scored_test = linker.predict(
-            records, candidate_pairs=test.select(schema.ROW_L, schema.ROW_R)
-        )
-        predicted = scored_test.filter(
-            pl.col(schema.MATCH_PROBABILITY) >= linker.threshold_
-        )
-        tested = pairwise_metrics(predicted, test.filter(pl.col(schema.IS_MATCH)))
-        metrics.update({f"test_{k}": float(v) for k, v in tested.items()})
+        metrics.update(_pair_list_metrics(linker, records, test, prefix="test"))
         metrics["test_pairs"] = float(test.height)
+        valid = linker.validation_pairs(records)
+        if valid is not None and config.clustering.one_to_one != "off":
+            # the valid pairs under the constraint too, to decide on it without the test
+            metrics.update(_pair_list_metrics(linker, records, valid, prefix="valid"))
     summary: dict[str, object] = {
         "name": config.name,
         "records": records.height,
