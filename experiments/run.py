@@ -19,9 +19,10 @@ under one protocol, written beside its figures:
   of at most 200,000 candidate pairs, where the uncertain ones are picked);
   then the config's classifier (stacked on FS)
   is trained on those labels only (``[training] labels_path``), its
-  threshold chosen out of fold on them, and the run is measured end to end
-  as ``fs`` is. The estimator is chosen by that out-of-fold F1, never by the
-  end-to-end score.
+  threshold the one of highest expected F1 over the candidate pairs, each
+  a match with its FS probability (``threshold_on = "candidates"``), and
+  the run is measured end to end as ``fs`` is. The estimator is chosen by
+  that expected F1, never by the end-to-end score.
 - ``split``: Magellan/DeepMatcher sets. The config's classifier is trained on
   the fixed train pairs, its threshold chosen on the valid pairs, and F1
   measured on the test pairs, each compared on exactly those pairs (the
@@ -414,7 +415,12 @@ def table(rows: Sequence[Row]) -> str:
         m = r.metrics
         chosen = "-"
         if r.estimator:
-            by = "valid F1" if r.protocol == "split" else "out-of-fold F1 on the labels"
+            if r.protocol == "split":
+                by = "valid F1"
+            elif m.get(THRESHOLD_ON_CANDIDATES):
+                by = "expected F1 over the candidates"
+            else:
+                by = "out-of-fold F1 on the labels"
             scores = ", ".join(f"{e} {v:.3f}" for e, v in r.choice.items())
             chosen = f"{r.estimator} ({by}: {scores})"
         if r.protocol == "split":
@@ -465,8 +471,8 @@ its row:
   = "candidates"`; rows whose protocol says "out of fold" chose it on
   out-of-fold predictions of the labels, which the learner picks among
   uncertain pairs, so it came out too low for the population). The
-  estimator is chosen by the out-of-fold F1 on the labels at that
-  threshold (never by the end-to-end score). dedupe 3's 0.971 on chicago_childcare was measured this way, with
+  estimator is chosen by that expected F1 (out-of-fold F1 on the labels
+  in the older rows), never by the end-to-end score. dedupe 3's 0.971 on chicago_childcare was measured this way, with
   600 labels.
 - **fixed split** (Magellan/DeepMatcher sets): trained on the train pairs,
   threshold on the valid pairs, F1 on the test pairs, each compared on

@@ -804,7 +804,8 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         metrics["threshold"] = self.threshold_
         curve = self.validation_curve_
         if curve.height:
-            # the F1 the threshold was chosen by: on the validation pairs, or out of fold
+            # the F1 the threshold was chosen by: on the validation pairs, out of
+            # fold, or (threshold_on="candidates") expected over the candidates
             metrics["validation_f1"] = float(curve.get_column("f1").max())  # type: ignore[arg-type]
         tables: dict[str, pl.DataFrame] = {
             "feature_importance": self.feature_importance_table(),
