@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from er_toolkit import __version__, diagnostics, schema
@@ -49,6 +50,11 @@ log = logging.getLogger(__name__)
 
 MODEL_FORMAT_VERSION = 2
 READABLE_MODEL_VERSIONS = (1, 2)
+SCREEN_SAMPLE_ROWS = 100_000
+"""Rows the fail-fast screen of the blocking rules counts on big inputs."""
+SCREEN_MARGIN = 0.5
+"""Share of ``max_pairs_per_rule`` over which a sampled screen counts a rule exactly."""
+SCREEN_SEED = 0x5C12
 
 __all__ = ["Linker", "PreparedRecords", "load_source", "with_record_ids"]
 
@@ -329,6 +335,9 @@ class Linker:
         sees), and refused with :meth:`block`'s message when the exact count
         is over. A rule the screen misses is refused by :meth:`block` as
         before, so results never change.
+        Over ``2 * SCREEN_SAMPLE_ROWS`` records the screen counts a seeded
+        sample of :data:`SCREEN_SAMPLE_ROWS` rows and compares it, scaled up,
+        with :data:`SCREEN_MARGIN` of the limit.
         """
         blocking = self.config.blocking
         limit = blocking.max_pairs_per_rule
@@ -356,15 +365,25 @@ class Linker:
                 value = value.str.strip_chars().str.to_lowercase().replace("", None)
             return value.alias(f"__screen_{raw}")
 
-        # Each input column screened once, however many rules read it.
+        # Each input column screened once, however many rules read it. Big
+        # inputs are screened on a seeded sample of rows: each pair is in it
+        # with chance m(m-1) / n(n-1), so its count scaled up estimates the
+        # whole one; a rule within a margin of the limit is counted exactly.
         raws = dict.fromkeys(raw for _, inputs in rules for raw in inputs.values())
-        screens = records.select(*carried, *[screened(raw) for raw in raws])
+        sample, screen_limit = records, float(limit)
+        rows, size = records.height, SCREEN_SAMPLE_ROWS
+        if rows > 2 * size:
+            rng = np.random.default_rng(SCREEN_SEED)
+            taken = np.sort(rng.choice(rows, size=size, replace=False))
+            sample = records.select(*carried, *raws)[taken]
+            screen_limit *= SCREEN_MARGIN * size * (size - 1) / (rows * (rows - 1))
+        screens = sample.select(*carried, *[screened(raw) for raw in raws])
         for blocker, inputs in rules:
             screen = screens.select(
                 *carried,
                 *[pl.col(f"__screen_{raw}").alias(c) for c, raw in inputs.items()],
             )
-            if blocker.count_pairs(screen, link_type=link_type) <= limit:
+            if blocker.count_pairs(screen, link_type=link_type) <= screen_limit:
                 continue
             used = set(inputs.values())
             steps = {c: s for c, s in self.config.standardise.items() if c in used}

@@ -104,3 +104,28 @@ def test_a_rule_the_screen_keeps_under_the_limit_standardises_nothing_early(
         [Source("people", _records(40), id_column="id")]
     )
     assert calls == []
+
+
+def test_a_sampled_screen_refuses_before_standardisation(monkeypatch):
+    # Big inputs are screened on a sample of rows: with 10 of 40 rows the
+    # estimate of the one-name rule (780 pairs) is still far over 100.
+    monkeypatch.setattr(pipeline, "SCREEN_SAMPLE_ROWS", 10)
+    monkeypatch.setattr(PolarsEngine, "standardise", _never_standardise)
+    linker = Linker(_config(100, [["first_name_canonical"]]))
+    with pytest.raises(BlockingError, match="780 pairs"):
+        linker.prepare([Source("people", _records(40), id_column="id")])
+
+
+def test_a_sampled_screen_under_the_limit_standardises_nothing_early(monkeypatch):
+    monkeypatch.setattr(pipeline, "SCREEN_SAMPLE_ROWS", 10)
+    calls = []
+    real = pipeline.apply_standardisers
+    monkeypatch.setattr(
+        pipeline,
+        "apply_standardisers",
+        lambda *a, **k: calls.append(1) or real(*a, **k),
+    )
+    linker = Linker(_config(10_000, [["first_name_canonical"], ["email"]]))
+    prepared = linker.records([Source("people", _records(40), id_column="id")])
+    assert calls == []
+    assert linker.block(prepared).height == 780

@@ -883,3 +883,31 @@ def test_cluster_ids_subset_equals_full_rows(
     full = build_golden(records, clusters, {"x": chain})
     part = build_golden(records, clusters, {"x": chain}, cluster_ids=touched)
     assert_frame_equal(part, full.filter(pl.col("cluster_id").is_in(touched)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(mastering_inputs())
+def test_row_lineage_stored_and_read_back_equals_id_lineage(
+    inputs: tuple[pl.DataFrame, pl.DataFrame, tuple[Any, ...]],
+) -> None:
+    """lineage="rows", encoded as the master store keeps it and decoded, is lineage="ids"."""
+    from er_toolkit.master.tables import decode_golden, encode_golden
+
+    records, clusters, chain = inputs
+    by_ids = build_golden(records, clusters, {"x": chain})
+    by_rows = build_golden(records, clusters, {"x": chain}, lineage="rows")
+    assert "x__row" in by_rows.columns and "x__record_id" not in by_rows.columns
+    stored, names = encode_golden(by_rows, ["tie_break"])
+    assert names[0] == "tie_break"  # known names keep their codes
+    assert_frame_equal(
+        decode_golden(stored, records.select("_row", "source", "record_id"), names),
+        by_ids,
+    )
+
+
+def test_row_lineage_needs_rows() -> None:
+    records, clusters = records_and_clusters()
+    with pytest.raises(SchemaError, match="lineage='rows'"):
+        build_golden(
+            records.drop("_row"), clusters.drop("_row", strict=False), lineage="rows"
+        )

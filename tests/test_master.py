@@ -286,6 +286,78 @@ def test_the_store_records_its_format_version(filled: Path, tmp_path: Path) -> N
         MasterStore.open(newer, read_only=True)
 
 
+def test_a_store_of_an_older_format_is_refused_saying_what_to_do(
+    filled: Path, tmp_path: Path
+) -> None:
+    import duckdb
+
+    older = _copy(filled, tmp_path)
+    con = duckdb.connect(str(older))
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'format_version'")
+    con.close()
+    for read_only in (True, False):
+        with pytest.raises(
+            StoreError, match=r"format_version '1', written by an earlier er_toolkit"
+        ) as caught:
+            MasterStore.open(older, read_only=read_only)
+        assert "MasterStore.init" in str(caught.value)
+    # the refusal released the lock: the file can be opened again at once
+    with pytest.raises(StoreError, match="earlier er_toolkit"):
+        MasterStore.open(older)
+
+
+def test_blocking_keys_are_stored_as_hashes_rebuilt_when_polars_hashes_differently(
+    filled: Path, tmp_path: Path
+) -> None:
+    """The keys table holds no key text; a changed hash (another polars) is rebuilt by a writer."""
+    import duckdb
+
+    from er_toolkit.master.tables import KEY_HASH_PROBE
+
+    path = _copy(filled, tmp_path)
+    with MasterStore.open(path, read_only=True) as store:
+        keys = store._db.frame("SELECT * FROM keys ORDER BY ALL")
+        probe = store.lookups()
+        record = store.records(raw=True).row(0, named=True)
+        found = probe.lookup(record)
+    assert keys.schema == pl.Schema({"key_hash": pl.UInt64, "_row": pl.Int64})
+    assert keys.height > 0
+    con = duckdb.connect(str(path))  # as if another polars had hashed them
+    con.execute("UPDATE keys SET key_hash = key_hash // 2")
+    con.execute(f"UPDATE meta SET value = 'other' WHERE key = '{KEY_HASH_PROBE}'")
+    con.close()
+    with pytest.raises(StoreError, match="another polars version"):
+        MasterStore.open(path, read_only=True)
+    with MasterStore.open(path) as store:
+        assert store._db.frame("SELECT * FROM keys ORDER BY ALL").equals(keys)
+    with MasterStore.open(path, read_only=True) as store:
+        assert store.lookup(record).equals(found)
+
+
+def test_golden_lineage_is_stored_as_rows_and_rule_codes(filled: Path) -> None:
+    """The golden table keeps row numbers and codes; golden() gives the ids and rule names."""
+    with MasterStore.open(filled, read_only=True) as store:
+        stored = store._db.frame("SELECT * FROM golden LIMIT 0")
+        golden = store.golden()
+        records = store.records().with_columns(pl.col("record_id").cast(pl.String))
+        raw = store.records(raw=True).with_columns(pl.col("record_id").cast(pl.String))
+        clusters = store.clusters().with_columns(pl.col("record_id").cast(pl.String))
+        rebuilt = store.linker.config.golden.build(
+            records.drop("_batch_first", "_batch_last"),
+            clusters.select("source", "record_id", "cluster_id"),
+            raw=raw,
+        )
+    assert not [c for c in stored.columns if c.endswith(("__record_id", "__source"))]
+    assert {stored.schema[c] for c in stored.columns if c.endswith("__row")} == {
+        pl.Int64
+    }
+    assert {stored.schema[c] for c in stored.columns if c.endswith("__rule")} == {
+        pl.UInt16
+    }
+    assert golden.columns == rebuilt.columns
+    assert golden.sort("cluster_id").equals(rebuilt.sort("cluster_id"))
+
+
 def test_a_registered_model_uri_initialises_a_store(
     linker,  # noqa: F811
     tmp_path: Path,

@@ -310,6 +310,28 @@ def test_distinct_codes_rebuild_every_row(values):
     assert distinct.len() == series.n_unique()
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=3)), min_size=2, max_size=30))
+def test_distinct_codes_never_merge_values_that_share_a_hash(values):
+    # A hash of only the length makes collisions common: every value that
+    # merely shares one must still get its own code.
+    series = pl.Series("x", values, dtype=pl.String)
+    real = pl.Series.hash
+
+    def weak(self, seed=0, *args, **kwargs):
+        return self.str.len_bytes().fill_null(99).cast(pl.UInt64)
+
+    pl.Series.hash = weak
+    try:
+        distinct, codes = distinct_codes(series)
+    finally:
+        pl.Series.hash = real
+    assert distinct.gather(codes).equals(series)
+    assert distinct.is_unique().all()
+    assert distinct.len() == series.n_unique()
+    assert codes.dtype == pl.UInt32
+
+
 def test_distinct_codes_keep_floats_and_nested_values_apart():
     floats = pl.Series([0.0, -0.0, float("nan"), float("nan"), None])
     distinct, codes = distinct_codes(floats)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from typing import Final, Literal
 
 import polars as pl
 
@@ -49,6 +49,9 @@ _ENGINE: Final = "in-memory"
 memory run about twice as fast in it as in the streaming engine."""
 
 Frame = pl.DataFrame | pl.LazyFrame
+Lineage = Literal["ids", "rows"]
+ROW_LINEAGE: Final = schema.LINEAGE_SEPARATOR + "row"
+"""With ``lineage="rows"``: ``<attribute>__row``, the supplying record's ``_row``."""
 
 
 def _require(frame_schema: pl.Schema, columns: Iterable[str], *, name: str) -> None:
@@ -405,18 +408,27 @@ def _choose(
 
 
 def _golden_columns(
-    base: pl.DataFrame, chosen: pl.DataFrame, attribute: str
+    base: pl.DataFrame, chosen: pl.DataFrame, attribute: str, lineage: Lineage
 ) -> list[pl.Series]:
     """Gather the winners' values and lineage for one attribute."""
     index = chosen.get_column(_INDEX)
     shown = _RAW + attribute if _RAW + attribute in base.columns else attribute
+    ids = (
+        [pl.col(schema.ROW).gather(index).alias(attribute + ROW_LINEAGE)]
+        if lineage == "rows"
+        else [
+            pl.col(schema.RECORD_ID)
+            .gather(index)
+            .alias(schema.lineage(attribute, "record_id")),
+            pl.col(schema.SOURCE)
+            .gather(index)
+            .alias(schema.lineage(attribute, "source")),
+        ]
+    )
     picked = base.select(
         pl.col(attribute).gather(index).is_not_null().alias(_PRESENT),
         pl.col(shown).gather(index).alias(attribute),
-        pl.col(schema.RECORD_ID)
-        .gather(index)
-        .alias(schema.lineage(attribute, "record_id")),
-        pl.col(schema.SOURCE).gather(index).alias(schema.lineage(attribute, "source")),
+        *ids,
     )
     present = picked.get_column(_PRESENT)
     out = [
@@ -440,6 +452,7 @@ def build_golden(
     columns: Sequence[str] | None = None,
     cluster_ids: Iterable[str] | None = None,
     raw: Frame | None = None,
+    lineage: Lineage = "ids",
 ) -> pl.DataFrame:
     """Build one golden record per cluster, each value with its lineage.
 
@@ -485,6 +498,11 @@ def build_golden(
         standardised ``records``; each golden value is then the chosen
         record's value in ``raw``. Attributes ``raw`` lacks (such as the
         parts standardisers add) keep their standardised value.
+    lineage
+        ``"ids"``: name the supplying record by ``<attribute>__record_id``
+        and ``<attribute>__source``; ``"rows"``: by ``<attribute>__row``,
+        its ``_row`` (``records`` and ``clusters`` must carry ``_row``), as
+        the master store keeps it.
 
     Returns
     -------
@@ -534,6 +552,11 @@ def build_golden(
     records_schema = records.lazy().collect_schema()
     attributes = _attributes(records_schema, chains, default, columns)
     base = _candidates(records, clusters, attributes, cluster_ids=cluster_ids, raw=raw)
+    if lineage == "rows" and schema.ROW not in base.columns:
+        raise SchemaError(
+            f"lineage='rows' names records by {schema.ROW!r}, which records and "
+            "clusters lack; pass frames with it, or lineage='ids'."
+        )
     ids = base.lazy().filter(pl.col(_CODE).is_first_distinct()).sort(_CODE)
     if not attributes:
         return ids.select(schema.CLUSTER_ID).collect(engine=_ENGINE)
@@ -546,7 +569,7 @@ def build_golden(
     gathered = [
         series
         for attribute, frame in zip(attributes, chosen, strict=True)
-        for series in _golden_columns(base, frame, attribute)
+        for series in _golden_columns(base, frame, attribute, lineage)
     ]
     return golden.with_columns(gathered)
 

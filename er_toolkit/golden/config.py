@@ -10,7 +10,7 @@ import polars as pl
 
 from er_toolkit.exceptions import ConfigError
 from er_toolkit.golden.base import SurvivorshipRule
-from er_toolkit.golden.build import DEFAULT_RULE, Frame, build_golden
+from er_toolkit.golden.build import DEFAULT_RULE, Frame, Lineage, build_golden
 from er_toolkit.golden.registry import (
     as_chain,
     chain_from_dict,
@@ -148,12 +148,13 @@ class GoldenConfig:
         *,
         raw: Frame | None = None,
         cluster_ids: Iterable[str] | None = None,
+        lineage: Lineage = "ids",
     ) -> pl.DataFrame:
         """Build the golden records these declarations describe.
 
         Parameters
         ----------
-        records, clusters, cluster_ids
+        records, clusters, cluster_ids, lineage
             As for :func:`~er_toolkit.golden.build_golden`.
         raw
             The records before standardisation; needed with ``values =
@@ -185,4 +186,5 @@ class GoldenConfig:
             columns=self.columns,
             cluster_ids=cluster_ids,
             raw=raw if self.values == "raw" else None,
+            lineage=lineage,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -15,6 +16,7 @@ from er_toolkit.master.db import Database
 from er_toolkit.master.ids import SEQ, assign_ids
 from er_toolkit.master.resolve import COMPONENT, resolve
 from er_toolkit.master.scoring import TermFrequencies, score_pairs
+from er_toolkit.master.tables import GOLDEN_RULES, KEY_HASH, encode_golden, key_hash
 from er_toolkit.steward.audit import (
     CLUSTERS_AFTER,
     CLUSTERS_BEFORE,
@@ -111,10 +113,11 @@ class Context:
 
 
 def block_keys(blockers: Sequence[KeyBlocker], records: pl.DataFrame) -> pl.DataFrame:
-    """Return every key blocker's keys: ``blocker`` (its position), ``key``, ``_row``.
+    """Return every key blocker's keys as the store keeps them: ``key_hash``, ``_row``.
 
     ``records`` carries store rows in ``_row``; the blockers see them
-    numbered densely from 0.
+    numbered densely from 0. Each key is hashed with its blocker's position
+    (:func:`~er_toolkit.master.tables.key_hash`).
     """
     local = records.with_columns(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias(schema.ROW)
@@ -125,15 +128,12 @@ def block_keys(blockers: Sequence[KeyBlocker], records: pl.DataFrame) -> pl.Data
         keys = blocker.block_keys(local)
         parts.append(
             keys.select(
-                pl.lit(i, dtype=pl.Int16).alias("blocker"),
-                pl.col(schema.BLOCK_KEY).cast(pl.String).alias("key"),
+                key_hash(i, pl.col(schema.BLOCK_KEY)),
                 rows.gather(keys.get_column(schema.ROW)).alias(schema.ROW),
             )
         )
     if not parts:
-        return pl.DataFrame(
-            schema={"blocker": pl.Int16, "key": pl.String, schema.ROW: pl.Int64}
-        )
+        return pl.DataFrame(schema={KEY_HASH: pl.UInt64, schema.ROW: pl.Int64})
     return pl.concat(parts)
 
 
@@ -228,7 +228,7 @@ def _new_edges(ctx: Context, change: Change, keys: pl.DataFrame) -> pl.DataFrame
         excluded = _rows(np.concatenate([store_rows.to_numpy(), change.removed_rows]))
         across = ctx.db.frame(
             "SELECT DISTINCT b._row AS a, k._row AS b FROM {keys} b "
-            "JOIN keys k ON b.blocker = k.blocker AND b.key = k.key "
+            "JOIN keys k ON b.key_hash = k.key_hash "
             "WHERE k._row NOT IN (SELECT _row FROM {excluded})",
             keys=keys,
             excluded=excluded,
@@ -558,7 +558,11 @@ def plan_change(ctx: Context, change: Change) -> Plan:
             records.select(schema.ROW, schema.SOURCE, schema.RECORD_ID), on=schema.ROW
         ).select(schema.ROW, schema.SOURCE, schema.RECORD_ID, schema.CLUSTER_ID)
         golden = linker.config.golden.build(
-            records, memberships, raw=raw, cluster_ids=after_ids.to_list()
+            records,
+            memberships,
+            raw=raw,
+            cluster_ids=after_ids.to_list(),
+            lineage="rows",
         )
     kinds = events.get_column("kind")
     counts = {
@@ -641,6 +645,15 @@ def _insert(db: Database, table: str, frame: pl.DataFrame) -> None:
         db.execute(f"CREATE TABLE {table} AS SELECT * FROM {{frame}}", frame=frame)
 
 
+def _write_golden(db: Database, golden: pl.DataFrame) -> None:
+    """Append golden records, their rule names as codes (new names join the list in ``meta``)."""
+    known = json.loads(db.meta().get(GOLDEN_RULES, "[]"))
+    stored, names = encode_golden(golden, known)
+    if names != known:
+        db.set_meta({GOLDEN_RULES: json.dumps(names)})
+    _insert(db, "golden", stored)
+
+
 def write_plan(
     db: Database,
     plan: Plan,
@@ -712,7 +725,7 @@ def write_plan(
                 "DELETE FROM golden WHERE cluster_id IN (SELECT cluster_id FROM {ids})",
                 ids=ids,
             )
-        _insert(db, "golden", plan.golden)
+        _write_golden(db, plan.golden)
     events = plan.events
     if events.height:
         _insert(

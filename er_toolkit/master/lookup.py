@@ -17,6 +17,7 @@ from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.master.db import Database
 from er_toolkit.master.incremental import block_keys
 from er_toolkit.master.scoring import TermFrequencies, score_pairs, tf_key
+from er_toolkit.master.tables import KEY_HASH, read_golden, read_keys
 from er_toolkit.standardise import apply_standardisers
 from er_toolkit.standardise.base import (
     Steps,
@@ -43,16 +44,8 @@ MEMO_SIZE: Final = 20_000
 
 
 def _key_hash(keys: pl.DataFrame) -> np.ndarray:
-    """Hash each (blocker, key) in memory: polars' hash, never stored."""
-    return (
-        keys.select(
-            pl.concat_str(
-                pl.col("blocker").cast(pl.String), pl.lit("\x1f"), "key"
-            ).hash(seed=0)
-        )
-        .to_series()
-        .to_numpy()
-    )
+    """Return the key hashes of :func:`block_keys` (the store's own, see :func:`~er_toolkit.master.tables.key_hash`)."""
+    return keys.get_column(KEY_HASH).to_numpy()
 
 
 class StandardiseMemo:
@@ -150,8 +143,8 @@ class StandardiseMemo:
 class LookupIndex:
     """What lookups read, loaded once from the store.
 
-    The blocking keys as sorted in-memory hashes (polars' hash: fast, and
-    never stored, so its changing between versions does no harm), the
+    The blocking keys as sorted hashes (as the store keeps them, read
+    through :func:`~er_toolkit.master.tables.read_keys`), the
     compared columns of every record with its cluster, and the golden
     records. A hash collision only adds a candidate, which is scored like
     any other.
@@ -192,23 +185,15 @@ class LookupIndex:
                 pl.Series(schema.CLUSTER_ID, [], dtype=pl.String),
                 _memo(linker),
             )
-        keys = db.frame("SELECT blocker, key, _row FROM keys")
-        hashes = _key_hash(keys)
-        order = np.argsort(hashes, kind="stable")
-        key_rows = keys.get_column(schema.ROW).to_numpy()[order]
-        del keys
+        hashes, key_rows = read_keys(db)
         records = db.frame(
             "SELECT r._row, r.source, r.record_id, m.cluster_id, "
             + ", ".join(f'r."{c}"' for c in columns)
             + " FROM records r JOIN membership m USING (_row) ORDER BY r._row"
         )
-        golden = (
-            db.frame("SELECT * FROM golden ORDER BY cluster_id")
-            if db.has_table("golden")
-            else pl.DataFrame(schema={schema.CLUSTER_ID: pl.String})
-        )
+        golden = read_golden(db)
         return cls(
-            hashes[order],
+            hashes,
             key_rows,
             records.get_column(schema.ROW).cast(pl.Int64).to_numpy(),
             records,
@@ -471,7 +456,7 @@ def _keyed(blockers: tuple[Any, ...]) -> list[pl.Expr]:
             f"k{i}"
         )
         for i, b in enumerate(blockers)
-    ]
+    ]  # hashed below as tables.key_hash(i, key) hashes it
 
 
 def _compared(linker: Any) -> list[str]:

@@ -37,8 +37,12 @@ from er_toolkit.master.resolve import COMPONENT
 from er_toolkit.master.scoring import TermFrequencies, _texts, value_hashes
 from er_toolkit.master.tables import (
     FORMAT_VERSION,
+    GOLDEN_RULES,
+    KEY_HASH_PROBE,
     READABLE_FORMAT_VERSIONS,
     create_tables,
+    key_hash_probe,
+    read_golden,
 )
 from er_toolkit.steward.audit import CLUSTERS_AFTER, CLUSTERS_BEFORE
 from er_toolkit.steward.decisions import (
@@ -287,6 +291,8 @@ class MasterStore:
                         "keep": json.dumps(list(keep)),
                         "record_id_dtype": "",
                         "pending_compaction": 0,
+                        KEY_HASH_PROBE: key_hash_probe(),
+                        GOLDEN_RULES: "[]",
                     }
                 )
                 _insert_model(db, 1, linker, uri, frequencies, actor, reason, now)
@@ -343,21 +349,43 @@ class MasterStore:
                     f"{str(path)!r} is a DuckDB file but not an er_toolkit master "
                     "store (it has no meta table)."
                 )
-            version = db.meta().get("format_version")
-            if version is None or int(version) not in READABLE_FORMAT_VERSIONS:
-                db.con.close()
-                raise StoreError(
-                    f"The master store {str(path)!r} has format_version {version!r}; "
-                    f"er_toolkit {__version__} reads format_version "
-                    f"{list(READABLE_FORMAT_VERSIONS)}."
-                )
+            _check_format(db, path)
             store = cls(db, lock, read_only=read_only, memory_limit=memory_limit)
+            if store._meta.get(KEY_HASH_PROBE) != key_hash_probe():
+                store._rehash_keys()
         except BaseException:
             lock.release()
             raise
         if not read_only and store._meta.get("pending_compaction") == "1":
             store._compact()
         return store
+
+    def _rehash_keys(self) -> None:
+        """Hash every stored record's blocking keys again: this polars hashes them differently.
+
+        The store keeps keys as polars hashes (see
+        :func:`~er_toolkit.master.tables.key_hash`), which polars promises
+        within one version only; a writer that finds the probe changed
+        rebuilds the keys from the stored records, in one transaction.
+        """
+        from er_toolkit.master.incremental import block_keys
+
+        if self.read_only:
+            raise StoreError(
+                f"The master store {str(self.path)!r} holds blocking keys hashed by "
+                "another polars version than this one; open it once for writing "
+                "(MasterStore.open(path)) to hash them again, then read it."
+            )
+        db = self._db
+        with db.transaction():
+            db.execute("DELETE FROM keys")
+            if db.has_table("records"):
+                records = db.frame("SELECT * FROM records ORDER BY _row")
+                keys = block_keys(self._blockers, records)
+                if keys.height:
+                    db.execute("INSERT INTO keys SELECT * FROM {keys}", keys=keys)
+            db.set_meta({KEY_HASH_PROBE: key_hash_probe()})
+        self._meta = db.meta()
 
     def close(self) -> None:
         """Close the database and drop the lock."""
@@ -432,7 +460,7 @@ class MasterStore:
         self.linker = Linker.from_dict(json.loads(row[0]))
         # where the current model version came from (models:/ URI or path), if known
         self.model_uri: str | None = row[2]
-        self._blockers = _key_blockers(self.linker)
+        self._blockers: list[KeyBlocker] = _key_blockers(self.linker)
         self.keep = tuple(json.loads(self._meta.get("keep", "[]")))
         self.frequencies: TermFrequencies | None = None
         if row[1] is not None:
@@ -1409,19 +1437,13 @@ class MasterStore:
     def golden(self, cluster_ids: Iterable[str] | None = None) -> pl.DataFrame:
         """Return the golden records (of ``cluster_ids``, or all), by cluster id."""
         db = self._readable()
-        if not db.has_table("golden"):
-            return pl.DataFrame(schema={schema.CLUSTER_ID: pl.String})
         if cluster_ids is None:
-            return db.frame("SELECT * FROM golden ORDER BY cluster_id")
+            return read_golden(db)
         ids = pl.DataFrame(
             {schema.CLUSTER_ID: list(cluster_ids)},
             schema={schema.CLUSTER_ID: pl.String},
         )
-        return db.frame(
-            "SELECT * FROM golden WHERE cluster_id IN (SELECT cluster_id FROM {ids}) "
-            "ORDER BY cluster_id",
-            ids=ids,
-        )
+        return read_golden(db, "cluster_id IN (SELECT cluster_id FROM {ids})", ids=ids)
 
     def clusters(self) -> pl.DataFrame:
         """Return every record's cluster: ``source``, ``record_id``, ``cluster_id``, ``cluster_size``."""
@@ -1525,6 +1547,32 @@ class MasterStore:
             else 0
             for name, table in tables.items()
         }
+
+
+def _check_format(db: Database, path: Path) -> None:
+    """Refuse a store whose layout this version does not read, naming what to do."""
+    version = db.meta().get("format_version")
+    if (
+        version is not None
+        and version.isdigit()
+        and int(version) in READABLE_FORMAT_VERSIONS
+    ):
+        return
+    db.con.close()
+    if version is not None and version.isdigit() and int(version) < FORMAT_VERSION:
+        raise StoreError(
+            f"The master store {str(path)!r} has format_version {version!r}, written "
+            f"by an earlier er_toolkit; er_toolkit {__version__} reads format_version "
+            f"{list(READABLE_FORMAT_VERSIONS)} (blocking keys as hashes, golden "
+            "lineage as row numbers). Export its records with the earlier version "
+            "(MasterStore.records(raw=True)) and apply them to a new store "
+            "(MasterStore.init, then apply)."
+        )
+    raise StoreError(
+        f"The master store {str(path)!r} has format_version {version!r}; "
+        f"er_toolkit {__version__} reads format_version "
+        f"{list(READABLE_FORMAT_VERSIONS)}."
+    )
 
 
 def dataclass_replace(summary: BatchSummary, **changes: Any) -> BatchSummary:

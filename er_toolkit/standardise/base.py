@@ -183,14 +183,14 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     if n <= 1 or not (dtype.is_integer() or isinstance(dtype, _SAFE_TYPES)):
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
     hashes = values.hash(_HASH_SEED)
-    unique = hashes.unique()
-    size = unique.len()
+    size = hashes.n_unique()
     if size == n:  # distinct hashes: distinct values, nothing merged
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
-    if 4 * size <= n:  # few values: look each hash up
+    if 16 * size <= n:  # few values: look each hash up
+        unique = hashes.unique()
         index = pl.Series(np.arange(size, dtype=np.uint32))
         codes = hashes.replace_strict(unique, index).to_numpy()
-    else:  # many: sorting the hashes is quicker
+    else:  # more: dense ranks (one sort of the hashes) are quicker
         codes = hashes.rank("dense").to_numpy() - np.uint32(1)
     first = np.empty(size, dtype=np.int64)
     first[codes] = np.arange(n, dtype=np.int64)
@@ -201,9 +201,12 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     distinct = values.filter(pl.Series(keep))
     renumber = (np.cumsum(keep, dtype=np.int64) - 1)[first].astype(np.uint32)
     coded = pl.Series(values.name, renumber[codes], dtype=pl.UInt32)
-    if distinct.gather(coded).eq_missing(values).all():
+    # Each kept row is its own value; only the others can hold a value that
+    # merely shares its hash.
+    others = pl.Series(~keep)
+    if distinct.gather(coded.filter(others)).eq_missing(values.filter(others)).all():
         return distinct, coded
-    frame = values.to_frame("v")  # pragma: no cover - needs a 64-bit collision
+    frame = values.to_frame("v")  # two values share a hash: group them exactly
     table = frame.unique(maintain_order=True).with_row_index("code")
     joined = frame.join(
         table, on="v", how="left", nulls_equal=True, maintain_order="left"
