@@ -15,6 +15,7 @@ __all__ = [
     "ThresholdStrategy",
     "choose_threshold",
     "curve_from_labels",
+    "expected_curve",
     "pick_threshold",
 ]
 
@@ -63,6 +64,71 @@ def curve_from_labels(y: np.ndarray, p: np.ndarray) -> pl.DataFrame:
             "f1": F.astype(np.float64),
         }
     ).reverse()
+
+
+def expected_curve(q: np.ndarray, p: np.ndarray) -> pl.DataFrame:
+    """Return the expected precision-recall curve of scored pairs whose labels are unknown.
+
+    Each pair is a match with probability ``q`` (soft labels: a calibrated
+    model's match probability); at threshold ``t`` the expected true
+    positives are the sum of ``q`` over the pairs scoring ``p >= t``,
+    the expected matches the sum of ``q`` over every pair. Chosen on the
+    whole candidate population, a threshold fits the pairs it will be
+    applied to, where one chosen on actively picked (mostly uncertain)
+    labelled pairs fits those.
+
+    Parameters
+    ----------
+    q
+        Each pair's probability of being a match, in [0, 1].
+    p
+        Each pair's score (the one the threshold applies to).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``threshold``, ``precision``, ``recall``, ``f1``, one row per
+        distinct score, highest threshold first (as :func:`curve_from_labels`).
+
+    Raises
+    ------
+    SchemaError
+        If ``q`` and ``p`` differ in length.
+
+    Examples
+    --------
+    >>> curve = expected_curve(np.array([1.0, 0.5, 0.0]), np.array([0.9, 0.6, 0.2]))
+    >>> curve["precision"].round(3).to_list(), curve["recall"].round(3).to_list()
+    ([1.0, 0.75, 0.5], [0.667, 1.0, 1.0])
+    """
+    q = np.asarray(q, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    if q.shape != p.shape:
+        raise SchemaError(
+            f"expected one soft label per score; got {q.size} labels and {p.size} "
+            "scores."
+        )
+    if p.size == 0:
+        return pl.DataFrame(schema=dict.fromkeys(_CURVE, pl.Float64))
+    order = np.argsort(-p, kind="stable")
+    scores = p[order]
+    tp = np.cumsum(q[order])
+    predicted = np.arange(1, p.size + 1, dtype=np.float64)
+    # one row per distinct score: the last pair at each score
+    last = np.flatnonzero(np.r_[scores[1:] != scores[:-1], True])
+    total = float(tp[-1])
+    P = tp[last] / predicted[last]
+    R = tp[last] / total if total > 0 else np.zeros(last.size)
+    denominator = P + R
+    F = np.divide(2 * P * R, denominator, out=np.zeros_like(P), where=denominator > 0)
+    return pl.DataFrame(
+        {
+            "threshold": scores[last].astype(np.float64),
+            "precision": P,
+            "recall": R,
+            "f1": F,
+        }
+    )
 
 
 def pick_threshold(

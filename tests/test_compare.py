@@ -563,7 +563,7 @@ def test_level_from_dict_applies_defaults() -> None:
         ),
         (
             lambda: level_from_dict({"kind": "phonetic"}),
-            r"level's 'kind' must be one of \['and', 'columns_reversed', 'contains', 'date_difference', 'date_swap', 'distance', 'exact', 'first_number', 'geo_distance', 'initial', 'not', 'number_set', 'numeric_difference', 'or', 'set_overlap', 'similarity', 'tfidf_cosine', 'transliterated', 'year_typo'\]; got 'phonetic'",
+            r"level's 'kind' must be one of \['and', 'columns_reversed', 'contains', 'date_difference', 'date_swap', 'distance', 'exact', 'first_number', 'geo_distance', 'initial', 'nickname', 'not', 'number_set', 'numeric_difference', 'or', 'set_overlap', 'similarity', 'tfidf_cosine', 'transliterated', 'year_typo'\]; got 'phonetic'",
         ),
         (lambda: level_from_dict({"comparator": "jaro"}), r"'kind' .* got None"),
         (

@@ -181,6 +181,20 @@ def test_every_row_states_its_protocol() -> None:
     assert "random_forest (valid F1: random_forest 0.980)" in text
 
 
+def test_an_active_learning_row_says_where_its_threshold_was_chosen() -> None:
+    old = run.Row("fake_1000", "al600", labels=600, metrics={"cluster_f1": 0.9})
+    new = run.Row(
+        "fake_1000",
+        "al600",
+        labels=600,
+        metrics={"cluster_f1": 0.9, run.THRESHOLD_ON_CANDIDATES: 1.0},
+    )
+    assert "threshold out of fold" in run.table([old])
+    text = run.table([new])
+    assert "expected F1 over the candidates (FS-weighted)" in text
+    assert "out of fold" not in text
+
+
 @pytest.mark.parametrize(
     ("name", "frame", "codes"),
     [

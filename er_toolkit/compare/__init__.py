@@ -24,6 +24,7 @@ from er_toolkit.compare.levels import (
     level_to_dict,
     register_level,
 )
+from er_toolkit.compare.name_levels import NicknameLevel, nickname_pairs, related_names
 from er_toolkit.compare.text_levels import (
     FirstNumberLevel,
     GeoDistanceLevel,
@@ -48,6 +49,7 @@ __all__ = [
     "GeoDistanceLevel",
     "InitialLevel",
     "Level",
+    "NicknameLevel",
     "NotLevel",
     "NumberSetLevel",
     "NumericDifferenceLevel",
@@ -63,6 +65,8 @@ __all__ = [
     "document_frequencies",
     "level_from_dict",
     "level_to_dict",
+    "nickname_pairs",
     "register_level",
+    "related_names",
     "term_frequencies",
 ]

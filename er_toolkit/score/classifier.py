@@ -38,6 +38,8 @@ from er_toolkit.thresholds import (
     THRESHOLD_STRATEGIES,
     ThresholdStrategy,
     choose_threshold,
+    expected_curve,
+    pick_threshold,
 )
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,11 @@ ESTIMATORS: Final[tuple[EstimatorName, ...]] = (
     "random_forest",
 )
 Calibration = Literal["isotonic", "sigmoid"]
+ThresholdOn = Literal["labels", "candidates"]
+THRESHOLD_ON: Final[tuple[ThresholdOn, ...]] = ("labels", "candidates")
+CANDIDATE_SAMPLE: Final = 2_000_000
+"""With ``threshold_on="candidates"``: the threshold is chosen on at most this
+many candidate pairs (a seeded random sample of them where there are more)."""
 CALIBRATIONS: Final[tuple[Calibration, ...]] = ("isotonic", "sigmoid")
 FS_WEIGHT: Final = schema.FS_MATCH_WEIGHT
 """Feature name of the Fellegi-Sunter match weight when stacking."""
@@ -141,6 +148,22 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         The precision to reach, with ``threshold_strategy="target_precision"``.
     threshold
         The threshold, with ``threshold_strategy="fixed"``.
+    threshold_on
+        Where :meth:`fit_linkage` applies ``threshold_strategy``:
+        ``"labels"`` on the validation pairs or out-of-fold predictions of
+        the labelled pairs; ``"candidates"`` on the expected
+        precision-recall curve of the candidate pairs
+        (:func:`~er_toolkit.thresholds.expected_curve`; at most
+        :data:`CANDIDATE_SAMPLE` pairs, a seeded sample beyond), each a
+        match with the probability the stacked Fellegi-Sunter model gives
+        it (trained on every candidate, without labels), or without a
+        stack the classifier's own. Labels an active learner picked are
+        mostly uncertain pairs, far from the mix of the candidates the
+        threshold is applied to: chosen on them, the threshold is too low
+        for the population and clusters chain; the classifier's
+        calibration, fitted on those labels, overstates the population's
+        borderline pairs too. :meth:`fit` (no candidate pairs) always uses
+        the labels.
     cv
         Folds for calibration and for the out-of-fold predictions (fewer
         when a class has too few labelled pairs).
@@ -211,6 +234,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         threshold_strategy: ThresholdStrategy = "max_f1",
         target_precision: float | None = None,
         threshold: float = 0.5,
+        threshold_on: ThresholdOn = "labels",
         cv: int = 5,
         validation_fraction: float = 0.0,
         n_jobs: int | None = None,
@@ -223,6 +247,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         self.threshold_strategy = threshold_strategy
         self.target_precision = target_precision
         self.threshold = threshold
+        self.threshold_on = threshold_on
         self.cv = cv
         self.validation_fraction = validation_fraction
         self.n_jobs = n_jobs
@@ -383,6 +408,11 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
                 f"of {list(THRESHOLD_STRATEGIES)}; got {self.threshold_strategy!r}."
             )
         tp = self.target_precision
+        if self.threshold_on not in THRESHOLD_ON:
+            raise ConfigError(
+                "The 'threshold_on' parameter of ClassifierScorer must be one of "
+                f"{list(THRESHOLD_ON)}; got {self.threshold_on!r}."
+            )
         if self.threshold_strategy == "target_precision" and (
             tp is None or isinstance(tp, bool) or not 0.0 < tp <= 1.0
         ):
@@ -489,9 +519,67 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
                 vectors, y = vectors[fit_rows], y[fit_rows]
             bar.describe("train, calibrate, choose the threshold")
             self._fit(vectors, y, validation=validation, stack=stack)
+            if self.threshold_on == "candidates":
+                self._threshold_on_candidates(data, candidates)
             bar.update()
         self.training_report_ = train.report
         return self
+
+    def _threshold_on_candidates(
+        self, data: LinkageData, candidates: pl.DataFrame
+    ) -> None:
+        """Choose the threshold on the candidate pairs' expected curve (``threshold_on="candidates"``)."""
+        engine = as_engine(data.engine)
+        vectors = data.candidate_vectors
+        n = candidates.height
+        if n > CANDIDATE_SAMPLE:
+            picked = np.sort(
+                np.random.default_rng(self.seed).choice(
+                    n, CANDIDATE_SAMPLE, replace=False
+                )
+            )
+        else:
+            picked = None
+        if isinstance(vectors, pl.DataFrame) and vectors.height == n:
+            if picked is not None:
+                vectors = vectors[picked]
+        else:
+            pairs = candidates.select(schema.ROW_L, schema.ROW_R)
+            vectors = engine.vectors_of(
+                data.records,
+                pairs if picked is None else pairs[picked],
+                self.comparisons,
+                workers=self.n_jobs or data.n_jobs,
+            )
+        if vectors.height == 0:
+            return
+        p = self.predict_proba(vectors)
+        stack = self._stack()
+        if stack is not None:
+            q = stack.predict(vectors).get_column(schema.MATCH_PROBABILITY).to_numpy()
+            by = "Fellegi-Sunter"
+        else:
+            q, by = p, "calibrated"
+        curve = expected_curve(np.asarray(q, dtype=np.float64), p)
+        where = (
+            f"{vectors.height:,} candidate pairs (expected, each a match with its "
+            f"{by} probability)"
+        )
+        self.threshold_, self.threshold_reason_ = pick_threshold(
+            curve,
+            strategy=self.threshold_strategy,
+            target_precision=self.target_precision,
+            threshold=self.threshold,
+            where=where,
+        )
+        self.validation_curve_ = curve
+        target, oof = self._oof
+        self.cv_metrics_.update(_metrics(target, oof, self.threshold_))
+        log.info(
+            "ClassifierScorer: threshold %.4f on the candidates (%s)",
+            self.threshold_,
+            self.threshold_reason_,
+        )
 
     def fit(
         self,
@@ -607,6 +695,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
                 where=where,
             )
         )
+        self._oof = (target, oof)
         self.cv_metrics_ = _metrics(target, oof, self.threshold_)
         self.cv_metrics_.update(
             {"n_train": float(target.size), "n_train_matches": float(n_pos)}
@@ -715,7 +804,8 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
         metrics["threshold"] = self.threshold_
         curve = self.validation_curve_
         if curve.height:
-            # the F1 the threshold was chosen by: on the validation pairs, or out of fold
+            # the F1 the threshold was chosen by: on the validation pairs, out of
+            # fold, or (threshold_on="candidates") expected over the candidates
             metrics["validation_f1"] = float(curve.get_column("f1").max())  # type: ignore[arg-type]
         tables: dict[str, pl.DataFrame] = {
             "feature_importance": self.feature_importance_table(),
@@ -841,6 +931,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
                 "threshold_strategy": self.threshold_strategy,
                 "target_precision": self.target_precision,
                 "threshold": self.threshold,
+                "threshold_on": self.threshold_on,
                 "cv": self.cv,
                 "validation_fraction": self.validation_fraction,
                 "seed": self.seed,
@@ -916,6 +1007,7 @@ class ClassifierScorer(BaseEstimator):  # type: ignore[misc]
             threshold_strategy=params["threshold_strategy"],
             target_precision=params["target_precision"],
             threshold=params["threshold"],
+            threshold_on=params.get("threshold_on", "labels"),
             cv=params["cv"],
             validation_fraction=params.get("validation_fraction", 0.0),
             seed=params["seed"],

@@ -46,6 +46,7 @@ _CLASSIFIER_KEYS: Final = {
     "calibration",
     "threshold_strategy",
     "target_precision",
+    "threshold_on",
     "cv",
 }
 
@@ -58,7 +59,7 @@ class ModelConfig:
     Fellegi-Sunter keys are those of :class:`~er_toolkit.score.FellegiSunter`
     (``max_pairs_per_session``: ``"none"`` for no cap); the classifier keys
     (``estimator``, ``stack``, ``calibration``, ``threshold_strategy``,
-    ``target_precision``, ``cv``) those of
+    ``target_precision``, ``threshold_on``, ``cv``) those of
     :class:`~er_toolkit.score.ClassifierScorer`. With ``stack = true`` a
     Fellegi-Sunter model of the other keys is fitted first and its weights
     become features.
@@ -80,6 +81,7 @@ class ModelConfig:
     calibration: Literal["isotonic", "sigmoid"] = "isotonic"
     threshold_strategy: ThresholdStrategy = "max_f1"
     target_precision: float | None = None
+    threshold_on: Literal["labels", "candidates"] = "labels"
     cv: int = 5
 
     def __post_init__(self) -> None:
@@ -165,6 +167,11 @@ class ModelConfig:
             ),
             threshold_strategy=strategy,
             target_precision=None if target is None else float(target),
+            threshold_on=choice(
+                spec.get("threshold_on", "labels"),
+                "[model] threshold_on",
+                ("labels", "candidates"),
+            ),
             cv=whole(spec.get("cv", 5), "[model] cv", minimum=2),
         )
 
@@ -192,6 +199,8 @@ class ModelConfig:
                 threshold_strategy=self.threshold_strategy,
                 cv=self.cv,
             )
+            if self.threshold_on != "labels":
+                out["threshold_on"] = self.threshold_on
             if self.target_precision is not None:
                 out["target_precision"] = self.target_precision
         return out
@@ -254,6 +263,7 @@ class ModelConfig:
             threshold_strategy=self.threshold_strategy,
             target_precision=self.target_precision,
             threshold=threshold,
+            threshold_on=self.threshold_on,
             cv=self.cv,
             validation_fraction=validation_fraction,
             n_jobs=n_jobs,

@@ -347,6 +347,12 @@ def validate_classifier_dict(data: Any, *, field: str = "") -> None:
         where + ".threshold_strategy",
         choices=THRESHOLD_STRATEGIES,
     )
+    if "threshold_on" in params:  # absent from models saved before it existed
+        _string(
+            params["threshold_on"],
+            where + ".threshold_on",
+            choices=("labels", "candidates"),
+        )
     target = _key(params, "target_precision", where)
     if target is not None:
         _number(target, where + ".target_precision", lo=0.0, hi=1.0, lo_open=True)
