@@ -17,7 +17,7 @@ from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.master.db import Database
 from er_toolkit.master.incremental import block_keys
 from er_toolkit.master.scoring import TermFrequencies, score_pairs, tf_key
-from er_toolkit.master.tables import KEY_HASH, read_golden, read_keys
+from er_toolkit.master.tables import KEY_HASH, key_hash, read_golden, read_keys
 from er_toolkit.standardise import apply_standardisers
 from er_toolkit.standardise.base import (
     Steps,
@@ -647,59 +647,28 @@ def _ranked_few(
 def _few_key_hashes(
     blockers: Sequence[Any], query: pl.DataFrame
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (query row, key hash) of every blocker's keys, as :func:`_query_key_hashes` does.
+    """Return (query row, key hash) of every blocker's keys, hashed as the store hashes them.
 
-    The keys in one select, the non-null ones hashed as one Series: no
-    unpivot query.
+    Every blocker's hash in one select (a null key has no hash and pairs
+    nothing): no unpivot query. The order (row by row, blocker by blocker)
+    does not matter, pairs are sorted afterwards.
     """
     if not blockers:
         return np.empty(0, np.int64), np.empty(0, np.uint64)
-    keyed = _keyed(tuple(blockers))
-    out = query.select(
-        *(k.hash(seed=0).alias(f"h{i}") for i, k in enumerate(keyed)),
-        *(k.is_not_null().alias(f"n{i}") for i, k in enumerate(keyed)),
-    )
-    m = len(keyed)
-    hashes = np.column_stack([out.to_series(i).to_numpy() for i in range(m)])
-    present = np.column_stack([out.to_series(m + i).to_numpy() for i in range(m)])
-    # row by row, blocker by blocker: the order the unpivot gives does not
-    # matter, pairs are sorted afterwards
+    out = query.select(_keyed(tuple(blockers)))
+    # nulls filled before numpy, which would turn the column to float
+    hashes = np.column_stack([s.fill_null(0).to_numpy() for s in out.iter_columns()])
+    present = np.column_stack([s.is_not_null().to_numpy() for s in out.iter_columns()])
     rows = np.nonzero(present)[0].astype(np.int64)
     return rows, hashes[present].astype(np.uint64)
 
 
-def _query_key_hashes(
-    blockers: Sequence[Any], query: pl.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (query row, key hash) of every blocker's keys, all blockers in one query.
-
-    The hashes :func:`_key_hash` gives the keys :func:`block_keys` finds,
-    for blockers with a ``key_expression`` (exact rules).
-    """
-    if not blockers:
-        return np.empty(0, np.int64), np.empty(0, np.uint64)
-    out = (
-        query.lazy()
-        .select(
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("r"), *_keyed(tuple(blockers))
-        )
-        .unpivot(index="r")
-        .drop_nulls("value")
-        .select("r", pl.col("value").hash(seed=0))
-        .collect()
-    )
-    return out.get_column("r").to_numpy(), out.get_column("value").to_numpy()
-
-
 @functools.lru_cache(maxsize=8)
 def _keyed(blockers: tuple[Any, ...]) -> list[pl.Expr]:
-    """Return each blocker's key as :func:`_key_hash` hashes it (position, unit separator, key), built once."""
+    """Return each blocker's key hash as the store keeps it (:func:`~er_toolkit.master.tables.key_hash`), built once."""
     return [
-        pl.concat_str(pl.lit(f"{i}\x1f"), b.key_expression().cast(pl.String)).alias(
-            f"k{i}"
-        )
-        for i, b in enumerate(blockers)
-    ]  # hashed below as tables.key_hash(i, key) hashes it
+        key_hash(i, b.key_expression()).alias(f"k{i}") for i, b in enumerate(blockers)
+    ]
 
 
 def _compared(linker: Any) -> list[str]:
