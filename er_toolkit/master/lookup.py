@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.blocking import KeyBlocker
+from er_toolkit.blocking import ExactRule, KeyBlocker
+from er_toolkit.blocking.base import parse_key
 from er_toolkit.compare import compare_batch
 from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.master.db import Database
@@ -655,12 +656,90 @@ def _few_key_hashes(
     """
     if not blockers:
         return np.empty(0, np.int64), np.empty(0, np.uint64)
+    texts = _key_texts(blockers, query)
+    if texts is not None:
+        rows, keyed = texts
+        if not keyed:
+            return np.empty(0, np.int64), np.empty(0, np.uint64)
+        hashed = pl.Series(keyed, dtype=pl.String).hash(seed=0).to_numpy()
+        return np.asarray(rows, dtype=np.int64), hashed.astype(np.uint64)
     out = query.select(_keyed(tuple(blockers)))
     # nulls filled before numpy, which would turn the column to float
     hashes = np.column_stack([s.fill_null(0).to_numpy() for s in out.iter_columns()])
     present = np.column_stack([s.is_not_null().to_numpy() for s in out.iter_columns()])
     rows = np.nonzero(present)[0].astype(np.int64)
     return rows, hashes[present].astype(np.uint64)
+
+
+def _key_texts(
+    blockers: Sequence[Any], query: pl.DataFrame
+) -> tuple[list[int], list[str]] | None:
+    """Return (query row, hashed text) of every non-null key, built in Python, or None.
+
+    The texts :func:`~er_toolkit.master.tables.key_hash` hashes (``"<blocker>\\x1f<key>"``,
+    each key as :meth:`~er_toolkit.blocking.ExactRule.key_expression` makes
+    it), so one hash of them all is the store's; None (use the polars
+    expressions) where a rule is not an :class:`~er_toolkit.blocking.ExactRule`
+    or a key value is not text or a date, or has surrounding white space
+    (Python's and polars' ideas of white space differ).
+    """
+    keys: list[tuple[int, list[tuple[str, int | None]]]] = []
+    for i, blocker in enumerate(blockers):
+        if not isinstance(blocker, ExactRule):
+            return None
+        keys.append((i, [parse_key(k) for k in blocker.keys]))
+    values: dict[str, list[str | None]] = {}
+    for _, parts in keys:
+        for column, _ in parts:
+            if column not in values:
+                texts = _plain_texts(query.get_column(column), trim=False)
+                if texts is None:
+                    return None
+                values[column] = texts
+    rows: list[int] = []
+    out: list[str] = []
+    for row in range(query.height):
+        for i, parts in keys:
+            pieces = []
+            for column, n in parts:
+                value = values[column][row]
+                piece = value if n is None or value is None else value[:n]
+                if not piece:
+                    break
+                pieces.append(piece)
+            else:
+                key = (
+                    pieces[0]
+                    if len(pieces) == 1
+                    else "".join(f"{len(p)}:{p}" for p in pieces)
+                )
+                rows.append(row)
+                out.append(f"{i}\x1f{key}")
+    return rows, out
+
+
+def _plain_texts(values: pl.Series, *, trim: bool = True) -> list[str | None] | None:
+    """Return a short column's values as text (dates in ISO form), or None (polars must do it).
+
+    What casting to text and stripping white space gives, for text and
+    dates of four-digit years, where no value has white space at its ends
+    (with ``trim``, empty text is null, as
+    :attr:`~er_toolkit.compare.pair_values.ColumnEncoding.strings` has it);
+    None for any other type or value, so the caller falls back to polars.
+    """
+    dtype = values.dtype
+    if dtype == pl.String or dtype == pl.Null:
+        texts: list[Any] = values.to_list()
+        for text in texts:
+            if text is not None and text.strip() != text:
+                return None
+        return [t or None for t in texts] if trim else texts
+    if dtype == pl.Date:
+        dates = values.to_list()
+        if any(d is not None and not 1000 <= d.year <= 9999 for d in dates):
+            return None
+        return [None if d is None else d.isoformat() for d in dates]
+    return None
 
 
 @functools.lru_cache(maxsize=8)
