@@ -660,11 +660,11 @@ def _few_key_hashes(
         return np.empty(0, np.int64), np.empty(0, np.uint64)
     texts = _key_texts(blockers, query)
     if texts is not None:
-        rows, keyed = texts
+        key_rows, keyed = texts
         if not keyed:
             return np.empty(0, np.int64), np.empty(0, np.uint64)
         hashed = pl.Series(keyed, dtype=pl.String).hash(seed=0).to_numpy()
-        return np.asarray(rows, dtype=np.int64), hashed.astype(np.uint64)
+        return np.asarray(key_rows, dtype=np.int64), hashed.astype(np.uint64)
     out = query.select(_keyed(tuple(blockers)))
     # nulls filled before numpy, which would turn the column to float
     hashes = np.column_stack([s.fill_null(0).to_numpy() for s in out.iter_columns()])
@@ -678,7 +678,8 @@ def _key_texts(
 ) -> tuple[list[int], list[str]] | None:
     """Return (query row, hashed text) of every non-null key, built in Python, or None.
 
-    The texts :func:`~er_toolkit.master.tables.key_hash` hashes (``"<blocker>\\x1f<key>"``,
+    The texts :func:`~er_toolkit.master.tables.key_hash` hashes (the
+    blocker's position, a unit separator, the key),
     each key as :meth:`~er_toolkit.blocking.ExactRule.key_expression` makes
     it), so one hash of them all is the store's; None (use the polars
     expressions) where a rule is not an :class:`~er_toolkit.blocking.ExactRule`
