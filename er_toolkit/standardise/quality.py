@@ -317,8 +317,14 @@ def _profile_column(
 ) -> pl.DataFrame:
     """Return the profile rows of one column, one per source (``src`` is its code)."""
     text = coded.text
-    present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
-    length = text.str.len_chars()
+    if coded.integers:  # an integer written out is never blank, and ASCII
+        present = text.is_not_null()
+        length = text.str.len_bytes()
+    else:
+        present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(
+            False
+        )
+        length = text.str.len_chars()
     src, code, n = coded.pairs.src, coded.pairs.code, coded.pairs.n
     pairs = pl.DataFrame(
         {
