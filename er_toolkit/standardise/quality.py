@@ -321,9 +321,7 @@ def _profile_column(
         present = text.is_not_null()
         length = text.str.len_bytes()
     else:
-        present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(
-            False
-        )
+        present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
         length = text.str.len_chars()
     src, code, n = coded.pairs.src, coded.pairs.code, coded.pairs.n
     pairs = pl.DataFrame(
