@@ -255,3 +255,22 @@ def test_top_lists_of_many_distinct_values_equal_the_reference():
     got = profile_frame(frame, top_n=4)
     want = reference.profile_frame(frame, top_n=4)
     assert_frame_equal(got, want, check_exact=True)
+
+
+from er_toolkit.standardise.quality import value_pattern, value_patterns  # noqa: E402
+
+_ascii = st.text(st.characters(max_codepoint=127), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), _ascii), max_size=30),
+    st.lists(st.one_of(st.none(), st.text(max_size=8)), max_size=5),
+)
+def test_value_patterns_equal_the_regex_patterns(ascii_values, other_values):
+    # Only ASCII values (the byte table alone), and with some Unicode mixed in
+    # (those go through the regexes).
+    for values in (ascii_values, ascii_values + other_values):
+        series = pl.Series("v", values, dtype=pl.String)
+        want = series.to_frame().select(value_pattern(pl.col("v"))).to_series()
+        assert value_patterns(series).to_list() == want.to_list()

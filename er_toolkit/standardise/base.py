@@ -184,11 +184,11 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     if n <= 1 or not (dtype.is_integer() or isinstance(dtype, _SAFE_TYPES)):
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
     hashes = values.hash(_HASH_SEED)
-    size = hashes.n_unique()
+    unique = hashes.unique()
+    size = unique.len()
     if size == n:  # distinct hashes: distinct values, nothing merged
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
     if 16 * size <= n:  # few values: look each hash up
-        unique = hashes.unique()
         index = pl.Series(np.arange(size, dtype=np.uint32))
         codes = hashes.replace_strict(unique, index).to_numpy()
     else:  # more: dense ranks (one sort of the hashes) are quicker

@@ -210,14 +210,16 @@ def settle_plain(keys: pl.DataFrame, *, normalise_provider: bool) -> pl.DataFram
     )
     # A plain local part holds no "@", so it is the text before the first.
     has_at = pl.col("domain").is_not_null()
+    parts = parts.filter(has_at).with_columns(
+        pl.col("local").str.contains(_LOCAL).alias("__plain")
+    )
+    plain_local = pl.col("__plain")
     # Dots in the wrong places ("a..b", ".a", "a.") among plain characters:
     # never a valid local part, whatever the domain.
     misdotted = parts.filter(
-        has_at
-        & pl.col("local").str.contains(_DOTTED)
-        & ~pl.col("local").str.contains(_LOCAL)
+        ~plain_local & pl.col("local").str.contains(_DOTTED)
     ).select(ROW, "key")
-    parts = parts.filter(has_at & pl.col("local").str.contains(_LOCAL))
+    parts = parts.filter(plain_local).drop("__plain")
     domains = parts.get_column("domain").unique().to_frame()
     plain = _plain_domain(pl.col("domain"))
     easy = domains.filter(plain).select(

@@ -98,11 +98,13 @@ def value_patterns(values: pl.Series) -> pl.Series:
     array = values.to_arrow()
     if isinstance(array, pa.ChunkedArray):  # pragma: no cover - one chunk
         array = array.combine_chunks()
-    array = array.cast(pa.large_string())
+    if array.type != pa.large_string():  # pragma: no cover - polars gives large
+        array = array.cast(pa.large_string())  # (a cast imports pyarrow.compute)
     validity, offsets, data = array.buffers()
     if data is None:  # pragma: no cover - every value null or empty
         return values
-    mapped = _PATTERN_TABLE[np.frombuffer(data, dtype=np.uint8)]
+    raw = np.frombuffer(data, dtype=np.uint8)
+    mapped = _PATTERN_TABLE[raw]
     out = pl.Series(
         values.name,
         pa.LargeStringArray.from_buffers(
@@ -114,6 +116,8 @@ def value_patterns(values: pl.Series) -> pl.Series:
             array.offset,
         ),
     )
+    if raw.size == 0 or raw.max() < 0x80:  # every value is ASCII
+        return out
     other = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)
     if other.any():
         rows = other.arg_true()
@@ -313,8 +317,12 @@ def _profile_column(
 ) -> pl.DataFrame:
     """Return the profile rows of one column, one per source (``src`` is its code)."""
     text = coded.text
-    present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
-    length = text.str.len_chars()
+    if coded.integers:  # an integer written out is never blank, and ASCII
+        present = text.is_not_null()
+        length = text.str.len_bytes()
+    else:
+        present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
+        length = text.str.len_chars()
     src, code, n = coded.pairs.src, coded.pairs.code, coded.pairs.n
     pairs = pl.DataFrame(
         {
