@@ -71,7 +71,12 @@ def _records(rows: list[tuple[str | None, str | None, str | None]]) -> pl.DataFr
             "other": [r[1] for r in rows],
             "dob": [r[2] for r in rows],
         },
-        schema={"_row": pl.UInt32, "name": pl.String, "other": pl.String, "dob": pl.String},
+        schema={
+            "_row": pl.UInt32,
+            "name": pl.String,
+            "other": pl.String,
+            "dob": pl.String,
+        },
     )
 
 
@@ -153,7 +158,9 @@ def test_sessions_found_through_top_levels_are_those_found_by_keys(job, keys, sh
     rule = ExactRule(keys)
     engine = PolarsEngine()
     with engine.cached(recs):
-        sample = recs if share is None else engine.sample_records(recs, share=share, seed=2)
+        sample = (
+            recs if share is None else engine.sample_records(recs, share=share, seed=2)
+        )
         n_pairs = int(
             engine.count_rule_pairs(sample, [rule], link_type=config.link_type)[
                 "pairs"
@@ -200,3 +207,27 @@ def test_completeness_from_the_encoding_is_the_counted_share(values):
     with engine.cached(records):
         coded = engine.completeness(records, "x")
     assert coded == completeness(records, "x")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=ROWS,
+    link_type=st.sampled_from(["dedupe", "link", "link_and_dedupe"]),
+    keys=st.sampled_from([("name",), ("name", "other"), ("dob",)]),
+    share=st.sampled_from([0.3, 0.7]),
+)
+def test_a_samples_pairs_counted_from_the_records_codes_are_its_counts(
+    rows, link_type, keys, share
+):
+    records = _records(rows).with_columns(
+        source=pl.Series(["s", "t"] * (len(rows) // 2) + ["s"] * (len(rows) % 2))
+    )
+    rule = ExactRule(keys)
+    engine = PolarsEngine()
+    with engine.cached(records):
+        sample = engine.sample_records(records, share=share, seed=4)
+        coded = engine.count_rule_pairs(sample, [rule], link_type=link_type)
+    assert engine._sampled is None  # not kept past the fit
+    counted = PolarsEngine().count_rule_pairs(sample, [rule], link_type=link_type)
+    assert coded.equals(counted)
+    assert int(coded["pairs"][0]) == rule.count_pairs(sample, link_type=link_type)

@@ -62,6 +62,8 @@ class PolarsEngine:
     def __init__(self) -> None:
         self._kept: list[tuple[pl.DataFrame, RecordEncoding]] = []
         self._recent: tuple[pl.DataFrame, RecordEncoding] | None = None
+        # the last sample of encoded records, its records and which it kept
+        self._sampled: tuple[pl.DataFrame, pl.DataFrame, np.ndarray] | None = None
 
     def __repr__(self) -> str:
         return "PolarsEngine()"
@@ -168,6 +170,7 @@ class PolarsEngine:
             yield
         finally:
             self._kept.pop()
+            self._sampled = None
 
     def release_compare(self) -> None:
         """Drop the encoding kept from the last compare (hundreds of MiB at 1M records).
@@ -222,6 +225,15 @@ class PolarsEngine:
         from er_toolkit.blocking.base import source_codes
         from er_toolkit.compare import RecordEncoding
 
+        sampled = self._sampled
+        if (
+            sampled is not None
+            and sampled[0] is records
+            and self._encoding(records) is None
+        ):
+            return self._count_sample_pairs(
+                records, blockers, sampled[1], sampled[2], link_type=link_type
+            )
         encoding = self._encoding(records)
         if encoding is None:
             # Outside a fit (before a compare of these records) the encoding
@@ -247,6 +259,38 @@ class PolarsEngine:
                 if memo is not None:
                     encoding.pair_counts[memo] = known
             counts.append(known)
+        return pl.DataFrame(
+            {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
+            schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
+        )
+
+    def _count_sample_pairs(
+        self,
+        sample: pl.DataFrame,
+        blockers: Sequence[Blocker],
+        records: pl.DataFrame,
+        kept: np.ndarray,
+        *,
+        link_type: LinkType,
+    ) -> pl.DataFrame:
+        """Count each blocker's pairs in a sample of encoded records, from their key codes.
+
+        The sampled records' codes in the whole records' encoding: two of
+        them share a code when they share a key, so the counts are those of
+        the sample's own encoding, which is never made.
+        """
+        from er_toolkit.blocking.base import source_codes
+
+        encoding = self._encoding_of(records)
+        cross = link_type == "link" and schema.SOURCE in sample.columns
+        counts = []
+        for blocker in blockers:
+            codes = _key_codes(records, blocker, encoding)
+            counts.append(
+                int(blocker.count_pairs(sample, link_type=link_type))
+                if codes is None
+                else key_pairs(codes[kept], source_codes(sample) if cross else None)
+            )
         return pl.DataFrame(
             {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
             schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
@@ -457,9 +501,12 @@ class PolarsEngine:
         """Keep each record with probability ``share`` (seeded)."""
         from er_toolkit.score.sampling import record_sample_mask
 
-        return records.filter(
-            pl.Series(record_sample_mask(records.height, share=share, seed=seed))
-        )
+        mask = record_sample_mask(records.height, share=share, seed=seed)
+        sample = records.filter(pl.Series(mask))
+        if self._encoding(records) is not None:
+            # its rules' pairs are counted from the records' key codes
+            self._sampled = (sample, records, mask)
+        return sample
 
     def gamma_patterns(
         self,
