@@ -6,7 +6,6 @@ from typing import Final, Literal, get_args
 
 import numpy as np
 import polars as pl
-from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix, csgraph
 
 from er_toolkit import schema
@@ -85,6 +84,10 @@ def _assignment_mask(
     left: np.ndarray, right: np.ndarray, weight: np.ndarray
 ) -> np.ndarray:
     """Keep the links of a largest-total-weight matching, one component at a time."""
+    # scipy.optimize only here: importing it costs a job that never asks for
+    # "assignment" a few tenths of a second
+    from scipy.optimize import linear_sum_assignment
+
     m = weight.size
     chosen = np.zeros(m, dtype=bool)
     if m == 0:

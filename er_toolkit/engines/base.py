@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,8 +246,15 @@ class Engine(Protocol):
         comparisons: Sequence[Comparison],
         *,
         workers: int | None = None,
+        agreeing: Collection[str] = (),
     ) -> Patterns:
-        """Compare ``pairs`` and count their distinct gamma patterns."""
+        """Compare ``pairs`` and count their distinct gamma patterns.
+
+        ``agreeing``: columns on which both records of every pair hold the
+        same trimmed value (the pairs of an exact rule on them); an engine
+        may compare the comparisons reading only those columns once per
+        record instead of once per pair, or ignore it.
+        """
         ...
 
     def weight_counts(

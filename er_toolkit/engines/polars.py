@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -62,6 +62,8 @@ class PolarsEngine:
     def __init__(self) -> None:
         self._kept: list[tuple[pl.DataFrame, RecordEncoding]] = []
         self._recent: tuple[pl.DataFrame, RecordEncoding] | None = None
+        # the last sample of encoded records, its records and which it kept
+        self._sampled: tuple[pl.DataFrame, pl.DataFrame, np.ndarray] | None = None
 
     def __repr__(self) -> str:
         return "PolarsEngine()"
@@ -168,6 +170,7 @@ class PolarsEngine:
             yield
         finally:
             self._kept.pop()
+            self._sampled = None
 
     def release_compare(self) -> None:
         """Drop the encoding kept from the last compare (hundreds of MiB at 1M records).
@@ -222,6 +225,15 @@ class PolarsEngine:
         from er_toolkit.blocking.base import source_codes
         from er_toolkit.compare import RecordEncoding
 
+        sampled = self._sampled
+        if (
+            sampled is not None
+            and sampled[0] is records
+            and self._encoding(records) is None
+        ):
+            return self._count_sample_pairs(
+                records, blockers, sampled[1], sampled[2], link_type=link_type
+            )
         encoding = self._encoding(records)
         if encoding is None:
             # Outside a fit (before a compare of these records) the encoding
@@ -247,6 +259,38 @@ class PolarsEngine:
                 if memo is not None:
                     encoding.pair_counts[memo] = known
             counts.append(known)
+        return pl.DataFrame(
+            {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
+            schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
+        )
+
+    def _count_sample_pairs(
+        self,
+        sample: pl.DataFrame,
+        blockers: Sequence[Blocker],
+        records: pl.DataFrame,
+        kept: np.ndarray,
+        *,
+        link_type: LinkType,
+    ) -> pl.DataFrame:
+        """Count each blocker's pairs in a sample of encoded records, from their key codes.
+
+        The sampled records' codes in the whole records' encoding: two of
+        them share a code when they share a key, so the counts are those of
+        the sample's own encoding, which is never made.
+        """
+        from er_toolkit.blocking.base import source_codes
+
+        encoding = self._encoding_of(records)
+        cross = link_type == "link" and schema.SOURCE in sample.columns
+        counts = []
+        for blocker in blockers:
+            codes = _key_codes(records, blocker, encoding)
+            counts.append(
+                int(blocker.count_pairs(sample, link_type=link_type))
+                if codes is None
+                else key_pairs(codes[kept], source_codes(sample) if cross else None)
+            )
         return pl.DataFrame(
             {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
             schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
@@ -457,9 +501,12 @@ class PolarsEngine:
         """Keep each record with probability ``share`` (seeded)."""
         from er_toolkit.score.sampling import record_sample_mask
 
-        return records.filter(
-            pl.Series(record_sample_mask(records.height, share=share, seed=seed))
-        )
+        mask = record_sample_mask(records.height, share=share, seed=seed)
+        sample = records.filter(pl.Series(mask))
+        if self._encoding(records) is not None:
+            # its rules' pairs are counted from the records' key codes
+            self._sampled = (sample, records, mask)
+        return sample
 
     def gamma_patterns(
         self,
@@ -468,26 +515,63 @@ class PolarsEngine:
         comparisons: Sequence[Comparison],
         *,
         workers: int | None = None,
+        agreeing: Collection[str] = (),
     ) -> Patterns:
         """Compare the pairs (gamma levels only) and count their distinct patterns.
 
         Compared :data:`PATTERN_CHUNK` pairs at a time (chunks after the
         first in threads), keeping only the gamma columns: the working
         arrays of a million-pair u sample are a quarter of one chunk's.
+
+        ``agreeing`` names columns on which the two records of every pair
+        hold the same value once trimmed (blanks null), as the pairs of an
+        exact blocking rule on them do. A comparison reading only those
+        columns gives each pair what its left record compared with itself
+        gives, so it is compared once per record, not once per pair: the
+        same levels, without the work.
+
+        Examples
+        --------
+        >>> from er_toolkit.compare import Comparison
+        >>> from er_toolkit.compare.levels import ExactLevel
+        >>> records = pl.DataFrame(
+        ...     {"_row": [0, 1, 2], "s": ["x", "x", "x"], "t": ["a", "a", "b"]},
+        ...     schema_overrides={"_row": pl.UInt32},
+        ... )
+        >>> pairs = pl.DataFrame({"_row_l": [0, 0], "_row_r": [1, 2]},
+        ...                      schema={"_row_l": pl.UInt32, "_row_r": pl.UInt32})
+        >>> comparisons = [Comparison("s", "s", levels=(ExactLevel(),)),
+        ...                Comparison("t", "t", levels=(ExactLevel(),))]
+        >>> patterns = PolarsEngine().gamma_patterns(records, pairs, comparisons, agreeing=["s"])
+        >>> patterns.gammas.tolist(), patterns.counts.tolist()
+        ([[1, 0], [1, 1]], [1.0, 1.0])
         """
         from er_toolkit.compare import compare_pairs
         from er_toolkit.score.em import Patterns
 
         names = [c.name for c in comparisons]
-        vectors = compare_pairs(
-            records,
-            pairs.select(schema.ROW_L, schema.ROW_R),
-            comparisons,
-            encoding=self._encoding_of(records),
-            raw_similarity=False,
-            chunk_size=PATTERN_CHUNK,
-            workers=workers,
+        agree = set(agreeing)
+        own = [c for c in comparisons if agree and set(c.columns) <= agree]
+        rest = [c for c in comparisons if c not in own]
+        encoding = self._encoding_of(records)
+        pair_rows = pairs.select(schema.ROW_L, schema.ROW_R)
+        vectors = (
+            compare_pairs(
+                records,
+                pair_rows,
+                rest,
+                encoding=encoding,
+                raw_similarity=False,
+                chunk_size=PATTERN_CHUNK,
+                workers=workers,
+            )
+            if rest
+            else pair_rows
         )
+        if own:
+            vectors = vectors.with_columns(
+                _own_gammas(records, pair_rows, own, encoding, workers)
+            )
         return Patterns.from_vectors(vectors, names)
 
     def weight_counts(
@@ -521,18 +605,30 @@ class PolarsEngine:
             return exact_agreement_share(
                 records, names, link_type=link_type, given=given
             )
+        given_codes = encoding.column(names[0] if given is None else given).codes
         return agreement_share_from_codes(
             [encoding.column(c).codes for c in names],
-            encoding.column(names[0] if given is None else given).codes,
-            source_codes(records),
+            given_codes,
+            # read in a link job only: a dedupe needs no sources
+            source_codes(records)
+            if link_type == "link"
+            else np.zeros(len(given_codes), dtype=np.int32),
             link_type=link_type,
         )
 
     def completeness(self, records: pl.DataFrame, column: str) -> float:
-        """Return the share of records with a value (:func:`~er_toolkit.score.sampling.completeness`)."""
+        """Return the share of records with a value (:func:`~er_toolkit.score.sampling.completeness`).
+
+        A text column's share comes from its kept encoding's codes (-1 for
+        null or blank, as the function counts them) where there is one.
+        """
         from er_toolkit.score.sampling import completeness
 
-        return completeness(records, column)
+        encoding = self._encoding(records)
+        if encoding is None or records.schema.get(column) != pl.String:
+            return completeness(records, column)
+        missing = int(np.count_nonzero(encoding.column(column).codes < 0))
+        return 1.0 - missing / max(records.height, 1)
 
     # ------------------------------------------------------ clusters, golden
     def connected_components(
@@ -633,3 +729,40 @@ def _key_codes(
             key = _dense(key, valid)
         key = np.where(valid, key * (part.n_uniques + 1) + codes, -1)
     return key
+
+
+def _own_gammas(
+    records: pl.DataFrame,
+    pairs: pl.DataFrame,
+    comparisons: Sequence[Comparison],
+    encoding: RecordEncoding,
+    workers: int | None,
+) -> list[pl.Series]:
+    """Return the gamma columns of pairs whose records agree on every column the comparisons read.
+
+    Each left record is compared with itself, once, and its levels are
+    spread over its pairs (see :meth:`PolarsEngine.gamma_patterns`).
+    """
+    from er_toolkit.compare import compare_pairs
+
+    rows_l = pairs.get_column(schema.ROW_L).to_numpy()
+    size = max(records.height, int(rows_l.max(initial=0)) + 1)
+    seen = np.zeros(size, dtype=bool)
+    seen[rows_l] = True
+    firsts = pl.Series(np.flatnonzero(seen).astype(np.uint32))
+    selves = compare_pairs(
+        records,
+        pl.DataFrame({schema.ROW_L: firsts, schema.ROW_R: firsts}),
+        comparisons,
+        encoding=encoding,
+        raw_similarity=False,
+        chunk_size=PATTERN_CHUNK,
+        workers=workers,
+    )
+    out = []
+    for comparison in comparisons:
+        name = schema.gamma(comparison.name)
+        by_row = np.zeros(size, dtype=np.int8)
+        by_row[firsts.to_numpy()] = selves.get_column(name).to_numpy()
+        out.append(pl.Series(name, by_row[rows_l]))
+    return out

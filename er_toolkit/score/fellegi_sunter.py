@@ -528,6 +528,7 @@ class FellegiSunter(SklearnParams):
         known = _KnownVectors(
             candidate_vectors if isinstance(candidate_vectors, pl.DataFrame) else None,
             names,
+            comparisons=comparisons,
         )
         u = [self.u_[n] for n in names]
         estimates: dict[str, list[np.ndarray]] = {n: [] for n in names}
@@ -556,8 +557,21 @@ class FellegiSunter(SklearnParams):
                     sample, [rule], link_type=self.link_type, counts=counts
                 )
                 n_pairs = engine.height(pairs)
+                # the two records of an exact rule's pair agree on its
+                # columns: the engine compares those comparisons per record
+                agreeing = (
+                    rule.columns
+                    if isinstance(rule, ExactRule)
+                    and rule.on_plain_columns
+                    and rule.max_block_size is None
+                    else ()
+                )
                 patterns = engine.gamma_patterns(
-                    records, pairs, comparisons, workers=self.n_jobs
+                    records,
+                    pairs,
+                    comparisons,
+                    workers=self.n_jobs,
+                    agreeing=agreeing,
                 )
             blocked_columns = set(rule.columns)
             # A comparison reading a blocked column agrees there on every pair
@@ -1106,9 +1120,20 @@ class _KnownVectors:
     session has pairs, they are the session's pairs, and their gammas are
     the session's. That is numpy gathers over each record's key code: no
     join, no blocking.
+
+    Where each key column has a text comparison whose first level is exact
+    on it, a candidate can share the key only when that comparison's gamma
+    is at its top level; the gathers then read only those candidates, and
+    only those of them with both records in the sample.
     """
 
-    def __init__(self, vectors: pl.DataFrame | None, names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        vectors: pl.DataFrame | None,
+        names: Sequence[str],
+        *,
+        comparisons: Sequence[Comparison] = (),
+    ) -> None:
         self.columns = [schema.gamma(n) for n in names]
         usable = (
             vectors is not None
@@ -1119,14 +1144,46 @@ class _KnownVectors:
             )
         )
         self.vectors = vectors if usable else None
+        self.comparisons = tuple(comparisons)
         self._largest_row: int | None = None
 
-    def _pair_rows(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield the candidates' row numbers a slice at a time.
+    def _top_levels(self, rule: ExactRule) -> list[tuple[str, int]] | None:
+        """Per key column, the gamma column and level that sharing the key implies, or None.
+
+        A comparison on the column whose first level is exact on it, reading
+        text only, puts every pair with equal non-null values (the same key)
+        at that level: gamma = its number of levels.
+        """
+        assert self.vectors is not None
+        out = []
+        for column in rule.columns:
+            found = None
+            for comparison in self.comparisons:
+                first = comparison.levels[0] if comparison.levels else None
+                name = schema.gamma(comparison.name)
+                if (
+                    comparison.column == column
+                    and isinstance(first, ExactLevel)
+                    and first.extract is None
+                    and first.column in (None, column)
+                    and comparison.known_as == {"text"}
+                    and name in self.vectors.columns
+                ):
+                    found = (name, len(comparison.levels))
+                    break
+            if found is None:
+                return None
+            out.append(found)
+        return out
+
+    def _pair_rows(
+        self, top: list[tuple[str, int]] | None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield the candidates' row numbers a slice at a time, with their positions in the slice.
 
         Slices, not whole columns: the candidates' rows are never copied out
         whole (two 4-byte columns of tens of millions of pairs), nor gathered
-        whole into keys.
+        whole into keys. With ``top``, only the candidates at those levels.
         """
         assert self.vectors is not None
         # Series, not a select: a select of a frame whose columns are
@@ -1134,11 +1191,18 @@ class _KnownVectors:
         # gammas) copies the whole frame to align them first
         left = self.vectors.get_column(schema.ROW_L)
         right = self.vectors.get_column(schema.ROW_R)
+        gammas = [(self.vectors.get_column(c), level) for c, level in top or ()]
         for start in range(0, left.len(), KNOWN_CHUNK):
-            yield (
-                left.slice(start, KNOWN_CHUNK).to_numpy(),
-                right.slice(start, KNOWN_CHUNK).to_numpy(),
-            )
+            rows_l = left.slice(start, KNOWN_CHUNK).to_numpy()
+            rows_r = right.slice(start, KNOWN_CHUNK).to_numpy()
+            if not gammas:
+                yield np.arange(len(rows_l)), rows_l, rows_r
+                continue
+            at = np.ones(len(rows_l), dtype=bool)
+            for gamma, level in gammas:
+                at &= gamma.slice(start, KNOWN_CHUNK).to_numpy() == level
+            where = np.flatnonzero(at)
+            yield where, rows_l[where], rows_r[where]
 
     def _last_row(self) -> int:
         if self._largest_row is None:
@@ -1192,10 +1256,10 @@ class _KnownVectors:
         if not isinstance(last_row, int) or last_row >= size:
             return None  # rows not numbered 0 .. n - 1
         key = self._row_keys(records, rule, size, engine)
+        in_sample: np.ndarray | None = None
         if sample is not records:
             in_sample = np.zeros(size, dtype=bool)
             in_sample[sample.get_column(schema.ROW).to_numpy()] = True
-            key = np.where(in_sample, key, -1)
         if self._last_row() >= size:
             return None
         # A row without a key gets a negative key of its own, so one equality
@@ -1207,20 +1271,26 @@ class _KnownVectors:
         own = -1 - np.arange(size, dtype=np.int64)
         key = np.where(key >= 0, key, own).astype(np.int32 if small else np.int64)
         del own
-        hits, packs = [], []
+        top = self._top_levels(rule) if rule.on_plain_columns else None
+        hit = np.zeros(vectors.height, dtype=bool)
+        packs = []
         found = 0
-        for left, right in self._pair_rows():
-            hit = key[left] == key[right]
-            found += int(np.count_nonzero(hit))
-            hits.append(hit)
+        start = 0
+        for where, left, right in self._pair_rows(top):
+            if in_sample is not None:
+                both = in_sample[left] & in_sample[right]
+                where, left, right = where[both], left[both], right[both]
+            same = key[left] == key[right]
+            where, left, right = where[same], left[same], right[same]
+            found += len(where)
             if found > n_pairs:
                 return None
-            lo = np.minimum(left[hit], right[hit]).astype(np.uint64)
-            packs.append(lo * size + np.maximum(left[hit], right[hit]))
+            hit[start + where] = True
+            start += KNOWN_CHUNK
+            lo = np.minimum(left, right).astype(np.uint64)
+            packs.append(lo * size + np.maximum(left, right))
         if found != n_pairs:
             return None
-        hit = np.concatenate(hits)
-        del hits
         packed = pl.Series(np.concatenate(packs))
         del packs
         if packed.n_unique() != found:

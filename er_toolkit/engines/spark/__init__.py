@@ -6,7 +6,7 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -688,8 +688,9 @@ class SparkEngine:
         comparisons: Sequence[Comparison],
         *,
         workers: int | None = None,
+        agreeing: Collection[str] = (),
     ) -> Patterns:
-        """Compare the pairs on Spark and count their distinct gamma patterns there."""
+        """Compare the pairs on Spark and count their distinct gamma patterns there (``agreeing`` is not read)."""
         from er_toolkit.engines.spark import _compare
         from er_toolkit.score.em import Patterns
 
