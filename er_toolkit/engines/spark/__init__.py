@@ -508,14 +508,18 @@ class SparkEngine:
         """Return the comparison vectors of ``pairs``: the compare kernel on each batch."""
         from er_toolkit.engines.spark import _compare
 
-        return self._persisted(
+        pairs = as_spark(self.spark, pairs)
+        vectors = self._persisted(
             _compare.compare(
                 self._side(as_spark(self.spark, records), comparisons),
-                as_spark(self.spark, pairs),
+                pairs,
                 comparisons,
                 raw_similarity=raw_similarity,
             )
         )
+        if any(k == _DISTINCT and v for k, v in self._counts.entries(pairs)):
+            self._counts.get(vectors, _DISTINCT, lambda: True)  # a row per pair
+        return vectors
 
     def vectors_of(
         self,
