@@ -217,6 +217,81 @@ def test_comparison_vectors_and_term_frequencies_are_the_kernels(spark, engine):
         assert exact_level_shares(engine, on_spark, several, link_type) == shares
 
 
+def test_session_patterns_are_counted_among_the_candidates(spark, engine):
+    link_type = "link"  # pairs across sources only: the sources are checked too
+    records = _people(150, seed=3)
+    on_spark = _on_spark(spark, records)
+    name, town = ExactRule(("name",)), ExactRule(("town",))
+    candidates = engine.block(on_spark, [name, town], link_type=link_type)
+
+    def fresh(sample: Any, rule: ExactRule) -> tuple[int, Any]:
+        here = engine.collect(sample)
+        pairs = POLARS.block(here, [rule], link_type=link_type)
+        return pairs.height, POLARS.gamma_patterns(records, pairs, COMPARISONS)
+
+    sample = engine.sample_records(on_spark, share=0.7, seed=5)
+    for rule, frame in ((name, on_spark), (town, on_spark), (name, sample)):
+        n_pairs, expected = fresh(frame, rule)
+        got = engine.session_patterns(
+            on_spark,
+            frame,
+            rule,
+            n_pairs,
+            candidates=candidates,
+            comparisons=COMPARISONS,
+            link_type=link_type,
+        )
+        assert got is not None
+        assert np.array_equal(got.gammas, expected.gammas)
+        assert np.array_equal(got.counts, expected.counts)
+    common = dict(candidates=candidates, comparisons=COMPARISONS, link_type=link_type)
+    n_pairs, _ = fresh(on_spark, name)
+    # a count the candidates do not reach, a rule that made no candidates,
+    # a purged rule: compared afresh (None)
+    assert (
+        engine.session_patterns(on_spark, on_spark, name, n_pairs + 1, **common) is None
+    )
+    year = ExactRule(("year",))
+    assert engine.session_patterns(on_spark, on_spark, year, 5, **common) is None
+    purged = ExactRule(("name",), max_block_size=12)
+    assert engine.session_patterns(on_spark, on_spark, purged, 5, **common) is None
+    # repeated candidates prove nothing
+    doubled = candidates.unionByName(candidates)
+    assert (
+        engine.session_patterns(
+            on_spark, on_spark, name, n_pairs, **{**common, "candidates": doubled}
+        )
+        is None
+    )
+    # the vectors made for the sessions are scored, not compared again
+    scorer = _fitted_scorer(records, link_type)
+    expected = POLARS.score(records, engine.collect(candidates), COMPARISONS, scorer)
+    got = engine.collect(engine.score(on_spark, candidates, COMPARISONS, scorer))
+    assert engine._kept_vectors(on_spark, candidates, COMPARISONS) is None  # used up
+    got, expected = (f.sort(schema.ROW_L, schema.ROW_R) for f in (got, expected))
+    assert got.select(schema.ROW_L, schema.ROW_R).equals(
+        expected.select(schema.ROW_L, schema.ROW_R)
+    )
+    weights = got.get_column(schema.MATCH_WEIGHT) - expected.get_column(
+        schema.MATCH_WEIGHT
+    )
+    assert weights.abs().max() <= 1e-12
+
+
+def _fitted_scorer(records: pl.DataFrame, link_type: str) -> Any:
+    from er_toolkit.score import FellegiSunter
+
+    with warnings.catch_warnings():  # a few levels are never reached: suspicious
+        warnings.simplefilter("ignore")
+        return FellegiSunter(
+            COMPARISONS,
+            link_type=link_type,
+            training_rules=[["year"], ["town"]],
+            u_sample_size=2_000,
+            seed=1,
+        ).fit(records)
+
+
 def _graph(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     rng = np.random.default_rng(seed)
     records = pl.DataFrame(

@@ -293,6 +293,7 @@ class FellegiSunter(SklearnParams):
                 comparisons,
                 names,
                 bar=bar,
+                candidate_pairs=candidate_pairs,
                 candidate_vectors=candidate_vectors,
             )
             bar.describe("λ")
@@ -522,13 +523,20 @@ class FellegiSunter(SklearnParams):
         names: list[str],
         *,
         bar: Bar | None = None,
-        candidate_vectors: pl.DataFrame | None = None,
+        candidate_pairs: Frame | None = None,
+        candidate_vectors: Frame | None = None,
     ) -> dict[str, np.ndarray]:
         m_init = [_default_m(c.n_levels) for c in comparisons]
         known = _KnownVectors(
             candidate_vectors if isinstance(candidate_vectors, pl.DataFrame) else None,
             names,
             comparisons=comparisons,
+        )
+        # An engine that keeps its frames elsewhere (Spark) may count a
+        # session's patterns among the candidates itself, with the same test.
+        among_candidates = getattr(engine, "session_patterns", None)
+        candidates = (
+            candidate_vectors if candidate_vectors is not None else (candidate_pairs)
         )
         u = [self.u_[n] for n in names]
         estimates: dict[str, list[np.ndarray]] = {n: [] for n in names}
@@ -549,9 +557,27 @@ class FellegiSunter(SklearnParams):
                 int(counts.get_column("pairs")[0]),
                 engine=engine,
             )
+            found = (
+                among_candidates(
+                    records,
+                    sample,
+                    rule,
+                    int(counts.get_column("pairs")[0]),
+                    candidates=candidates,
+                    comparisons=comparisons,
+                    link_type=self.link_type,
+                )
+                if vectors is None
+                and among_candidates is not None
+                and candidates is not None
+                else None
+            )
             if vectors is not None:
                 n_pairs = vectors.height
                 patterns = Patterns.from_vectors(vectors, names)
+            elif found is not None:
+                patterns = found
+                n_pairs = int(patterns.counts.sum())
             else:
                 pairs = engine.block(
                     sample, [rule], link_type=self.link_type, counts=counts

@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,6 +20,7 @@ from er_toolkit.engines.base import register_engine
 from er_toolkit.engines.spark._frames import (
     FrameCache,
     as_spark,
+    is_spark_frame,
     map_batches,
     require_pyspark,
     select_present,
@@ -47,6 +49,21 @@ __all__ = ["SparkEngine", "session_conf"]
 
 _SAMPLE_CHUNK = 10_000_000
 _ARROW_BATCH = 100_000
+_DISTINCT = "distinct"
+_VECTORS = "vectors"
+_KEY = "__key"
+_SRC = "__src"
+
+
+@dataclass(frozen=True)
+class _Compared:
+    """Candidate vectors kept for scoring, with the records frame they were compared from."""
+
+    records: Any
+    vectors: Any
+
+    def unpersist(self) -> None:
+        self.vectors.unpersist()
 
 
 @register_engine
@@ -99,6 +116,13 @@ class SparkEngine:
         brought over: 16 bytes each), in one Spark job; more links run
         large-star / small-star on Spark, a few jobs per round. 0: always
         on Spark.
+
+    Attributes
+    ----------
+    timings : dict of str to float
+        Seconds spent on work the engine chose to do ahead: ``vectors``,
+        comparing the candidates once for the EM sessions (their vectors
+        are then scored by :meth:`score`, not compared again).
 
     Examples
     --------
@@ -163,6 +187,7 @@ class SparkEngine:
         self.profile_rows = profile_rows
         self.golden_partitions = golden_partitions
         self.driver_links = driver_links
+        self.timings: dict[str, float] = {}
         self._cache = FrameCache()
         self._counts = FrameCache(size=64)
         self._samples = FrameCache(size=4)
@@ -440,7 +465,9 @@ class SparkEngine:
             link_type=link_type,
             salt_above=self.salt_above,
         )
-        return self._persisted(_blocking.union(tagged, [b.name for b in blockers]))
+        out = self._persisted(_blocking.union(tagged, [b.name for b in blockers]))
+        self._counts.get(out, _DISTINCT, lambda: True)  # each pair once, by the union
+        return out
 
     def block_against(
         self,
@@ -481,14 +508,18 @@ class SparkEngine:
         """Return the comparison vectors of ``pairs``: the compare kernel on each batch."""
         from er_toolkit.engines.spark import _compare
 
-        return self._persisted(
+        pairs = as_spark(self.spark, pairs)
+        vectors = self._persisted(
             _compare.compare(
                 self._side(as_spark(self.spark, records), comparisons),
-                as_spark(self.spark, pairs),
+                pairs,
                 comparisons,
                 raw_similarity=raw_similarity,
             )
         )
+        if any(k == _DISTINCT and v for k, v in self._counts.entries(pairs)):
+            self._counts.get(vectors, _DISTINCT, lambda: True)  # a row per pair
+        return vectors
 
     def vectors_of(
         self,
@@ -562,17 +593,32 @@ class SparkEngine:
         from er_toolkit.engines.spark import _compare
 
         start = time.perf_counter()
-        scored = self._persisted(
-            _compare.score(
-                self._side(as_spark(self.spark, records), comparisons),
-                as_spark(self.spark, pairs),
-                comparisons,
-                scorer,
-                explain=explain,
-                raw_similarity=raw_similarity,
-                min_probability=min_probability,
-            )
+        records = as_spark(self.spark, records)
+        pairs = as_spark(self.spark, pairs)
+        # Vectors made for training on these pairs (gamma levels, no
+        # similarities) are scored as they are: the pairs are not compared twice.
+        kept = (
+            None if raw_similarity else self._kept_vectors(records, pairs, comparisons)
         )
+        if kept is not None:
+            scored = self._persisted(
+                _compare.predict(
+                    scorer, kept, explain=explain, min_probability=min_probability
+                )
+            )
+            kept.unpersist()
+        else:
+            scored = self._persisted(
+                _compare.score(
+                    self._side(records, comparisons),
+                    pairs,
+                    comparisons,
+                    scorer,
+                    explain=explain,
+                    raw_similarity=raw_similarity,
+                    min_probability=min_probability,
+                )
+            )
         if timings is not None:
             timings["compare_and_score"] = time.perf_counter() - start
         return scored
@@ -703,6 +749,144 @@ class SparkEngine:
         counts = _compare.pattern_counts(vectors, comparisons)
         return Patterns.from_counts(counts, [c.name for c in comparisons])
 
+    def session_patterns(
+        self,
+        records: Any,
+        sample: Any,
+        rule: Blocker,
+        n_pairs: int,
+        *,
+        candidates: Any,
+        comparisons: Sequence[Comparison],
+        link_type: LinkType,
+    ) -> Patterns | None:
+        """Count an EM session's gamma patterns among the candidates, or None unless its pairs are all candidates.
+
+        The polars engine's test (``_KnownVectors``) as joins: a session of
+        an exact rule (no block purging) pairs every two records of
+        ``sample`` sharing the rule's key, so the candidates whose two
+        records share that key and are both in ``sample`` are among its
+        pairs; when there are ``n_pairs`` of them (the candidates being
+        distinct), they are its pairs, and their gamma patterns are its
+        patterns. The candidates' vectors (gamma levels only) are made once
+        and kept: :meth:`score` then scores them instead of comparing the
+        same pairs again. Only rules that made candidates are tried (other
+        rules' pairs are seldom all candidates).
+        """
+        from pyspark.sql import functions as F
+
+        from er_toolkit.blocking import ExactRule
+        from er_toolkit.engines.spark import _blocking, _compare
+        from er_toolkit.score.em import Patterns
+
+        if (
+            n_pairs == 0
+            or not isinstance(rule, ExactRule)
+            or rule.max_block_size is not None
+            or not all(is_spark_frame(f) for f in (records, sample, candidates))
+            or not {schema.ROW_L, schema.ROW_R} <= set(candidates.columns)
+        ):
+            return None
+        gammas = [schema.gamma(c.name) for c in comparisons]
+        compared = set(gammas) <= set(candidates.columns)
+        rules = (
+            candidates.schema[schema.BLOCKED_BY].metadata.get(_blocking.BLOCKERS)
+            if schema.BLOCKED_BY in candidates.columns
+            else None
+        )
+        if (rules is None and not compared) or (
+            rules is not None and rule.name not in rules
+        ):
+            return None  # not a blocking rule: a stricter rule's pairs would be
+        if not self._distinct(candidates):
+            return None  # repeated candidates: the count proves nothing
+        vectors = (
+            candidates
+            if compared
+            else self._candidate_vectors(records, candidates, comparisons)
+        )
+        keyed = self._keys(sample, [rule])
+
+        def side(suffix: str) -> DataFrame:
+            return keyed.select(
+                F.col(schema.ROW).alias(schema.ROW + suffix),
+                F.col(schema.SOURCE).alias(_SRC + suffix),
+                F.col(schema.BLOCK_KEY).alias(_KEY + suffix),
+            )
+
+        left, right = schema.LEFT, schema.RIGHT
+        hits = (
+            vectors.select(schema.ROW_L, schema.ROW_R, *gammas)
+            .join(side(left), schema.ROW_L)
+            .join(side(right), schema.ROW_R)
+            .where(
+                (F.col(_KEY + left) == F.col(_KEY + right))
+                & (F.col(schema.ROW_L) != F.col(schema.ROW_R))
+            )
+        )
+        if link_type == "link":
+            hits = hits.where(F.col(_SRC + left) != F.col(_SRC + right))
+        counts = _compare.pattern_counts(hits, comparisons)
+        if int(counts.get_column("_n").sum()) != n_pairs:
+            return None
+        return Patterns.from_counts(counts, [c.name for c in comparisons])
+
+    def _distinct(self, pairs: DataFrame) -> bool:
+        """Whether each pair is in ``pairs`` once (either way round); known for :meth:`block`'s pairs."""
+        from pyspark.sql import functions as F
+
+        def count() -> bool:
+            rows = [F.col(schema.ROW_L), F.col(schema.ROW_R)]
+            distinct = (
+                pairs.select(F.least(*rows).alias("a"), F.greatest(*rows).alias("b"))
+                .distinct()
+                .count()
+            )
+            return bool(distinct == self.height(pairs))
+
+        return bool(self._counts.get(pairs, _DISTINCT, count))
+
+    def _candidate_vectors(
+        self, records: DataFrame, pairs: DataFrame, comparisons: Sequence[Comparison]
+    ) -> DataFrame:
+        """Return the gamma vectors of ``pairs`` (made once, kept for :meth:`score`)."""
+        from er_toolkit.engines.spark import _compare
+
+        key = (_VECTORS, tuple(repr(c) for c in comparisons))
+
+        def make() -> _Compared:
+            start = time.perf_counter()
+            vectors = self._persisted(
+                _compare.compare(
+                    self._side(records, comparisons),
+                    pairs,
+                    comparisons,
+                    raw_similarity=False,
+                )
+            )
+            self.timings[_VECTORS] = (
+                self.timings.get(_VECTORS, 0.0) + time.perf_counter() - start
+            )
+            return _Compared(records, vectors)
+
+        kept = self._cache.get(pairs, key, make)
+        if kept.records is not records:  # made from other records: made again
+            self._cache.pop(pairs, key).unpersist()
+            return self._candidate_vectors(records, pairs, comparisons)
+        return kept.vectors  # type: ignore[no-any-return]
+
+    def _kept_vectors(
+        self, records: DataFrame, pairs: DataFrame, comparisons: Sequence[Comparison]
+    ) -> DataFrame | None:
+        """Hand over (and forget) the vectors :meth:`_candidate_vectors` kept for these records and pairs."""
+        kept = self._cache.pop(pairs, (_VECTORS, tuple(repr(c) for c in comparisons)))
+        if kept is None:
+            return None
+        if kept.records is not records:
+            kept.unpersist()
+            return None
+        return kept.vectors  # type: ignore[no-any-return]
+
     def weight_counts(
         self, vectors: Any, weigh: Callable[[pl.DataFrame], np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -780,14 +964,30 @@ class SparkEngine:
         from pyspark.sql import functions as F
 
         records = as_spark(self.spark, records)
-        native = stripped_text(records, column)
-        value = F.col(column) if native is None else native
-        totals = records.agg(
-            F.count("*").alias("n"), F.count(value).alias("present")
-        ).first()
-        n = int(totals["n"]) if totals is not None else 0
-        present = int(totals["present"]) if totals is not None else 0
-        return 1.0 - (n - present) / max(n, 1)
+
+        # every plainly named column in one job, kept for the frame
+        columns = [c for c in records.columns if "." not in c and "`" not in c]
+
+        def shares() -> dict[str, float]:
+            values = [
+                F.col(c) if (native := stripped_text(records, c)) is None else native
+                for c in columns
+            ]
+            totals = records.agg(
+                F.count("*").alias("__n"),
+                *[F.count(v).alias(f"__{i}") for i, v in enumerate(values)],
+            ).first()
+            n = int(totals["__n"]) if totals is not None else 0
+            return {
+                c: 1.0
+                - (n - int(totals[f"__{i}"] if totals is not None else 0)) / max(n, 1)
+                for i, c in enumerate(columns)
+            }
+
+        if column not in columns:
+            columns = [column]
+            return float(shares()[column])
+        return float(self._counts.get(records, "completeness", shares)[column])
 
     # ------------------------------------------------------ clusters, golden
     def connected_components(

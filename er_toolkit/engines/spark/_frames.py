@@ -266,6 +266,15 @@ class FrameCache:
                 old.unpersist()
         return value
 
+    def pop(self, owner: Any, key: Hashable) -> Any:
+        """Forget and return the entry of ``owner`` and ``key`` (None when absent); not unpersisted."""
+        slot = (id(owner), key)
+        hit = self._entries.get(slot)
+        if hit is None or hit[0] is not owner:
+            return None
+        del self._entries[slot]
+        return hit[1]
+
     def entries(self, owner: Any) -> list[tuple[Hashable, Any]]:
         """Return the keys and values kept for ``owner``."""
         return [
