@@ -1352,14 +1352,24 @@ def _scored_frame(pair_columns: list[pl.Series], *scores: pl.Series) -> pl.DataF
     (chunks,) = lengths
     if len(chunks) > 1:
         starts = np.cumsum((0, *chunks[:-1]))
-        scores = tuple(
-            pl.concat(
-                [
-                    s.slice(int(a), n).rechunk()
-                    for a, n in zip(starts, chunks, strict=True)
-                ],
-                rechunk=False,
-            )
-            for s in scores
-        )
+        scores = tuple(_cut(s, starts, chunks) for s in scores)
     return pl.DataFrame([*pair_columns, *scores])
+
+
+def _cut(scores: pl.Series, starts: np.ndarray, chunks: tuple[int, ...]) -> pl.Series:
+    """Return ``scores`` in chunks of these lengths.
+
+    Without nulls each chunk is a view of the scores' own buffer (a Series
+    of a numpy slice is not copied): no second copy of tens of millions of
+    scores.
+    """
+    parts = zip(starts, chunks, strict=True)
+    if scores.null_count() == 0:
+        values = scores.to_numpy()
+        cut = [
+            pl.Series(scores.name, values[a : a + n], dtype=scores.dtype)
+            for a, n in parts
+        ]
+    else:
+        cut = [scores.slice(int(a), n).rechunk() for a, n in parts]
+    return pl.concat(cut, rechunk=False)
