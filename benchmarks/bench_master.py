@@ -169,9 +169,11 @@ def phase(name: str, paths: dict[str, Path]) -> dict[str, Any]:
         result.update(
             lookups=len(rows),
             p50_ms=float(np.percentile(ms, 50)),
+            p95_ms=float(np.percentile(ms, 95)),
             p99_ms=float(np.percentile(ms, 99)),
             max_ms=float(ms.max()),
             cpu_p50_ms=float(np.percentile(cpu_ms, 50)),
+            cpu_p95_ms=float(np.percentile(cpu_ms, 95)),
             cpu_p99_ms=float(np.percentile(cpu_ms, 99)),
             matched=found,
         )

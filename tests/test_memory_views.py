@@ -7,7 +7,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from er_toolkit.compare.pair_values import ColumnEncoding
+from er_toolkit.compare.pair_values import SMALL_ENCODING, ColumnEncoding
 from er_toolkit.score.fellegi_sunter import _scored_frame
 
 
@@ -25,7 +25,7 @@ def _values(n: int) -> pl.Series:
 
 
 def test_codes_drop_the_trimmed_copy_and_later_readers_get_the_same_values() -> None:
-    values = _values(2_000)  # above SMALL_ENCODING: the polars path
+    values = _values(SMALL_ENCODING + 2_000)  # the polars path
     kept = ColumnEncoding(values)
     expected_strings = kept.strings.to_list()
     expected_part = kept.part("^[^@]+").strings.to_list()
@@ -43,7 +43,11 @@ def test_codes_drop_the_trimmed_copy_and_later_readers_get_the_same_values() -> 
 
 def test_text_dates_after_codes_read_as_before() -> None:
     days = pl.Series(
-        "d", [f"2020-01-{1 + i % 28:02d}" if i % 5 else " " for i in range(600)]
+        "d",
+        [
+            f"2020-01-{1 + i % 28:02d}" if i % 5 else " "
+            for i in range(SMALL_ENCODING + 600)
+        ],
     )
     first = ColumnEncoding(days).dates
     lean = ColumnEncoding(days)

@@ -34,6 +34,8 @@ _WINKLER_PREFIX: Final = 4
 _WINKLER_SCALE: Final = 0.1
 _WINKLER_FROM: Final = 0.7
 DISTANCE_COMPARATORS: Final = tuple(_DISTANCE)
+_PYTHON_SETS: Final = 4096
+"""Up to this many pairs, token sets are made in Python: a polars query costs more."""
 
 
 def similarity(
@@ -227,6 +229,7 @@ def token_jaccard(
             pl.element().filter(pl.element() != "")
         ),
         dtype=dtype,
+        python=lambda text: set(text.split(" ")) - {""},
     )
 
 
@@ -256,7 +259,19 @@ def _set_jaccard(
     elements: Callable[[pl.Expr], pl.Expr],
     *,
     dtype: type[np.floating[Any]],
+    python: Callable[[str], set[str]] | None = None,
 ) -> np.ndarray:
+    precise = np.dtype(dtype) == np.float64
+    work: type[np.floating[Any]] = np.float64 if precise else np.float32
+    if python is not None and len(left) <= _PYTHON_SETS:
+        pairs = list(zip(left, right, strict=True))
+        if all(isinstance(a, str) and isinstance(b, str) for a, b in pairs):
+            # a few pairs (a lookup): Python sets, the same counts, no query
+            sets = [(python(a), python(b)) for a, b in pairs]
+            counts = np.array(
+                [(len(a & b), len(a | b)) for a, b in sets], dtype=np.int64
+            ).reshape(-1, 2)
+            return _jaccard(counts[:, 0].astype(work), counts[:, 1].astype(work))
     frame = pl.DataFrame(
         {"l": list(left), "r": list(right)}, schema={"l": pl.String, "r": pl.String}
     )
@@ -266,10 +281,14 @@ def _set_jaccard(
         inter=set_l.list.set_intersection(set_r).list.len(),
         union=set_l.list.set_union(set_r).list.len(),
     )
-    precise = np.dtype(dtype) == np.float64
-    work: type[np.floating[Any]] = np.float64 if precise else np.float32
     inter: np.ndarray = out.get_column("inter").to_numpy().astype(work)
     union: np.ndarray = out.get_column("union").to_numpy().astype(work)
+    return _jaccard(inter, union)
+
+
+def _jaccard(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+    """Return shared over all elements (1 where both sets are empty), in their dtype."""
+    work = inter.dtype
     with np.errstate(invalid="ignore", divide="ignore"):
         sim = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
     return sim.astype(work)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -172,7 +173,7 @@ class Comparison:
                 "Split them into two comparisons."
             )
 
-    @property
+    @cached_property  # read per batch of pairs; the dataclass is frozen
     def column_pairs(self) -> tuple[ColumnPair, ...]:
         """Every (left column, right column) pair the levels read."""
         pairs = [
@@ -181,7 +182,7 @@ class Comparison:
         nulls = [(c, c) for c in self.null_columns]
         return tuple(dict.fromkeys([(self.column, self.column), *pairs, *nulls]))
 
-    @property
+    @cached_property  # read per batch of pairs; the dataclass is frozen
     def known_as(self) -> frozenset[ValueKind]:
         """How a value of the own column must read to be known (not the null level).
 
@@ -202,7 +203,7 @@ class Comparison:
         """Label of each gamma value 0 .. ``len(levels)`` (else first)."""
         return ["else", *[lvl.label for lvl in reversed(self.levels)]]
 
-    @property
+    @cached_property  # read per batch of pairs; the dataclass is frozen
     def tf_levels(self) -> tuple[tuple[int, ExactLevel, str], ...]:
         """Each term-frequency adjusted exact level: its gamma, the level, its column.
 
@@ -217,7 +218,7 @@ class Comparison:
             if isinstance(lvl, ExactLevel) and lvl.term_frequency
         )
 
-    @property
+    @cached_property  # read per batch of pairs; the dataclass is frozen
     def tf_columns(self) -> tuple[str, ...]:
         """The columns whose term frequencies the TF levels read, in level order."""
         return tuple(dict.fromkeys(column for _, _, column in self.tf_levels))
@@ -234,7 +235,7 @@ class Comparison:
         levels = self.tf_levels
         return levels[0][1] if levels else None
 
-    @property
+    @cached_property  # read per batch of pairs; the dataclass is frozen
     def similarity_level(self) -> ScoredLevel | None:
         """The first level with a raw similarity on the comparison's own column.
 
@@ -268,7 +269,7 @@ class Comparison:
                 return (lvl.tokens, lvl.q)
         return None
 
-    @property
+    @cached_property  # read per batch of pairs; the dataclass is frozen
     def reads(self) -> frozenset[ValueKind]:
         """How the levels read the own column (``"text"``, ``"number"``, ``"date"``)."""
         kinds: frozenset[ValueKind] = frozenset()

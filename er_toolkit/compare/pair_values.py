@@ -21,10 +21,11 @@ ValueKind = Literal["text", "number", "date", "numbers_in_text", "point"]
 numbers, or a ``"lat,lon"`` point. Values that do not read as the kind are null."""
 
 
-SMALL_ENCODING: Final = 256
+SMALL_ENCODING: Final = 4096
 """Up to this many values, a :class:`ColumnEncoding` finds its distinct values
 and codes in Python and numpy, not polars: the same codes, without a polars
-query's fixed cost (a few-record lookup compares a handful of pairs)."""
+query's fixed cost (a few-record lookup compares a handful to a few hundred
+pairs; at a thousand values Python still takes less CPU than the queries)."""
 
 
 def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,8 +129,39 @@ class ColumnEncoding:
     @cached_property
     def strings(self) -> pl.Series:
         """The values as trimmed strings (``trim``); empty strings and NaN as null."""
+        if self._set_python_strings():
+            return self.__dict__["strings"]
         # one query: every eager Series method is a query of its own
         return pl.select(self._strings_expr(pl.lit(self.values))).to_series()
+
+    def _set_python_strings(self) -> bool:
+        """Set :attr:`strings` of a few text or date values made in Python; False where polars must.
+
+        What :meth:`_strings_expr` gives, without a polars query's fixed
+        cost: text kept as it is where no value has white space at its ends
+        (Python's white space includes polars', so a value Python would not
+        strip polars would not either), dates of four-digit years in ISO
+        form, empty text as null.
+        """
+        if not self.small:
+            return False
+        dtype = self.values.dtype
+        texts: list[Any]
+        if dtype == pl.String or dtype == pl.Null:
+            texts = self.values.to_list()
+            if self.trim and texts != [t if t is None else t.strip() for t in texts]:
+                return False
+            texts = [t or None for t in texts]
+        elif dtype == pl.Date:
+            dates = self.values.to_list()
+            if any(d is not None and not 1000 <= d.year <= 9999 for d in dates):
+                return False
+            texts = [None if d is None else d.isoformat() for d in dates]
+        else:
+            return False
+        self.__dict__["_string_list"] = texts
+        self.__dict__["strings"] = pl.Series(self.values.name, texts, dtype=pl.String)
+        return True
 
     def _strings_expr(self, value: pl.Expr) -> pl.Expr:
         """Return the expression of :attr:`strings` over ``value`` (the values)."""
@@ -149,7 +181,11 @@ class ColumnEncoding:
         What each encoding's own :attr:`strings` gives; for batches so small
         that a polars query's fixed cost is most of the work.
         """
-        todo = [e for e in encodings if "strings" not in e.__dict__]
+        todo = [
+            e
+            for e in encodings
+            if "strings" not in e.__dict__ and not e._set_python_strings()
+        ]
         if len(todo) < 2 or len({len(e.values) for e in todo}) != 1:
             return
         frame = pl.DataFrame([e.values.alias(f"c{i}") for i, e in enumerate(todo)])
@@ -352,6 +388,8 @@ class ColumnEncoding:
     def dates(self) -> dict[str, np.ndarray]:
         """Days since epoch, year, month and day per record, and a null mask."""
         s = self.values
+        if s.dtype == pl.Date and self.small:  # a few dates: numpy, no query
+            return _date_parts(s.to_numpy())
         if s.dtype == pl.Datetime:
             s = s.dt.date()
         elif s.dtype != pl.Date:
@@ -366,6 +404,30 @@ class ColumnEncoding:
             dd=pl.col("d").dt.day().fill_null(0),
         )
         return {c: parts.get_column(c).to_numpy() for c in parts.columns}
+
+
+def _date_parts(days: np.ndarray) -> dict[str, np.ndarray]:
+    """Return :attr:`ColumnEncoding.dates` of ``datetime64[D]`` values (NaT as null), as polars has them.
+
+    Examples
+    --------
+    >>> parts = _date_parts(np.array(["1999-12-31", "NaT"], dtype="datetime64[D]"))
+    >>> [parts[k].tolist() for k in ("null", "days", "y", "m", "dd")]
+    [[False, True], [10956, 0], [1999, 0], [12, 0], [31, 0]]
+    """
+    null = np.isnat(days)
+    years = days.astype("datetime64[Y]")
+    months = days.astype("datetime64[M]")
+    year = years.astype(np.int64) + 1970
+    month = (months - years.astype("datetime64[M]")).astype(np.int64) + 1
+    day = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+    return {
+        "null": null,
+        "days": np.where(null, 0, days.astype(np.int64)),
+        "y": np.where(null, 0, year).astype(np.int32),
+        "m": np.where(null, 0, month).astype(np.int8),
+        "dd": np.where(null, 0, day).astype(np.int8),
+    }
 
 
 class PairValues:

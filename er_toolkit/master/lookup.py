@@ -11,8 +11,11 @@ import numpy as np
 import polars as pl
 
 from er_toolkit import schema
-from er_toolkit.blocking import KeyBlocker
+from er_toolkit.blocking import ExactRule, KeyBlocker
+from er_toolkit.blocking.base import parse_key
 from er_toolkit.compare import compare_batch
+from er_toolkit.compare.kernel import compare_encoded
+from er_toolkit.compare.pair_values import ColumnEncoding
 from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.master.db import Database
 from er_toolkit.master.incremental import block_keys
@@ -655,12 +658,91 @@ def _few_key_hashes(
     """
     if not blockers:
         return np.empty(0, np.int64), np.empty(0, np.uint64)
+    texts = _key_texts(blockers, query)
+    if texts is not None:
+        key_rows, keyed = texts
+        if not keyed:
+            return np.empty(0, np.int64), np.empty(0, np.uint64)
+        hashed = pl.Series(keyed, dtype=pl.String).hash(seed=0).to_numpy()
+        return np.asarray(key_rows, dtype=np.int64), hashed.astype(np.uint64)
     out = query.select(_keyed(tuple(blockers)))
     # nulls filled before numpy, which would turn the column to float
     hashes = np.column_stack([s.fill_null(0).to_numpy() for s in out.iter_columns()])
     present = np.column_stack([s.is_not_null().to_numpy() for s in out.iter_columns()])
     rows = np.nonzero(present)[0].astype(np.int64)
     return rows, hashes[present].astype(np.uint64)
+
+
+def _key_texts(
+    blockers: Sequence[Any], query: pl.DataFrame
+) -> tuple[list[int], list[str]] | None:
+    """Return (query row, hashed text) of every non-null key, built in Python, or None.
+
+    The texts :func:`~er_toolkit.master.tables.key_hash` hashes (the
+    blocker's position, a unit separator, the key),
+    each key as :meth:`~er_toolkit.blocking.ExactRule.key_expression` makes
+    it), so one hash of them all is the store's; None (use the polars
+    expressions) where a rule is not an :class:`~er_toolkit.blocking.ExactRule`
+    or a key value is not text or a date, or has surrounding white space
+    (Python's and polars' ideas of white space differ).
+    """
+    keys: list[tuple[int, list[tuple[str, int | None]]]] = []
+    for i, blocker in enumerate(blockers):
+        if not isinstance(blocker, ExactRule):
+            return None
+        keys.append((i, [parse_key(k) for k in blocker.keys]))
+    values: dict[str, list[str | None]] = {}
+    for _, parts in keys:
+        for column, _ in parts:
+            if column not in values:
+                texts = _plain_texts(query.get_column(column), trim=False)
+                if texts is None:
+                    return None
+                values[column] = texts
+    rows: list[int] = []
+    out: list[str] = []
+    for row in range(query.height):
+        for i, parts in keys:
+            pieces = []
+            for column, n in parts:
+                value = values[column][row]
+                piece = value if n is None or value is None else value[:n]
+                if not piece:
+                    break
+                pieces.append(piece)
+            else:
+                key = (
+                    pieces[0]
+                    if len(pieces) == 1
+                    else "".join(f"{len(p)}:{p}" for p in pieces)
+                )
+                rows.append(row)
+                out.append(f"{i}\x1f{key}")
+    return rows, out
+
+
+def _plain_texts(values: pl.Series, *, trim: bool = True) -> list[str | None] | None:
+    """Return a short column's values as text (dates in ISO form), or None (polars must do it).
+
+    What casting to text and stripping white space gives, for text and
+    dates of four-digit years, where no value has white space at its ends
+    (with ``trim``, empty text is null, as
+    :attr:`~er_toolkit.compare.pair_values.ColumnEncoding.strings` has it);
+    None for any other type or value, so the caller falls back to polars.
+    """
+    dtype = values.dtype
+    if dtype == pl.String or dtype == pl.Null:
+        texts: list[Any] = values.to_list()
+        for text in texts:
+            if text is not None and text.strip() != text:
+                return None
+        return [t or None for t in texts] if trim else texts
+    if dtype == pl.Date:
+        dates = values.to_list()
+        if any(d is not None and not 1000 <= d.year <= 9999 for d in dates):
+            return None
+        return [None if d is None else d.isoformat() for d in dates]
+    return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -721,24 +803,25 @@ def _score_few(
     comparisons = linker.config.comparisons
     compared = _compared(linker)
     n = query.height
-    # one gather for every column, the frame built from Series (no query)
-    picked = pl.DataFrame([query.get_column(c) for c in compared])[q_rows]
-    left = {c: picked.get_column(c) for c in compared}
-    right = {c: stored.get_column(c) for c in compared}
     tf_rec = frequencies.per_record(query) if frequencies.columns else {}
     tf_pairs = {key: freq[q_rows].astype(np.float32) for key, freq in tf_rec.items()}
     unknown = np.full(q_rows.size, np.nan)
-    arrays = compare_batch(
-        comparisons,
-        left,
-        right,
-        term_frequencies={
-            c.name: {t: tf_pairs.get(tf_key(c, t), unknown) for t in c.tf_columns}
-            for c in comparisons
-            if c.tf_columns
-        },
-        workers=1,
-    )
+    given = {
+        c.name: {t: tf_pairs.get(tf_key(c, t), unknown) for t in c.tf_columns}
+        for c in comparisons
+        if c.tf_columns
+    }
+    arrays = _compare_candidates(comparisons, query, stored, q_rows, given)
+    if arrays is None:
+        # one gather for every column, the frame built from Series (no query)
+        picked = pl.DataFrame([query.get_column(c) for c in compared])[q_rows]
+        arrays = compare_batch(
+            comparisons,
+            {c: picked.get_column(c) for c in compared},
+            {c: stored.get_column(c) for c in compared},
+            term_frequencies=given,
+            workers=1,
+        )
     # the kernel's tf_ arrays (made from the frozen frequencies) in float32,
     # as score_pairs has them
     columns = {
@@ -761,6 +844,72 @@ def _score_few(
         ]
     )
     return linker.scorer_.predict(vectors, explain=True)
+
+
+def _compare_candidates(
+    comparisons: Sequence[Any],
+    query: pl.DataFrame,
+    stored: pl.DataFrame,
+    q_rows: np.ndarray,
+    given: Mapping[str, Mapping[str, np.ndarray]],
+) -> dict[str, np.ndarray] | None:
+    """Compare each candidate with its query record, encoding each value once; None: use compare_batch.
+
+    What :func:`~er_toolkit.compare.compare_batch` gives for the aligned
+    pairs (query record ``q_rows[i]``, candidate ``i``), through the same
+    kernel (:func:`~er_toolkit.compare.kernel.compare_encoded`), with each
+    column encoded once over the query records followed by the candidates
+    (as the polars engine encodes whole columns) instead of over a copy of
+    the query values per pair: half the values to encode. ``given`` holds
+    the term frequencies compare_batch would take, per pair. None where a
+    column's query and stored types differ (compare_batch finds their
+    common type) or a comparison needs document frequencies.
+    """
+    if any(c.tfidf_tokens is not None for c in comparisons):
+        return None
+    nq, size = query.height, int(q_rows.size)
+    encodings: dict[tuple[str, str, str | None], ColumnEncoding] = {}
+    for comparison in comparisons:
+        for l_col, r_col in comparison.column_pairs:
+            key = (l_col, r_col, comparison.date_format)
+            if key in encodings:
+                continue
+            lhs, rhs = query.get_column(l_col), stored.get_column(r_col)
+            if lhs.dtype != rhs.dtype:
+                return None
+            encodings[key] = ColumnEncoding(
+                lhs.alias(l_col).clone().append(rhs.alias(l_col)),
+                date_format=comparison.date_format,
+            )
+    ColumnEncoding.prepare(list(encodings.values()))
+    rows_l = q_rows.astype(np.int64)
+    rows_r = np.arange(nq, nq + size, dtype=np.int64)
+    out: dict[str, np.ndarray] = {}
+    for comparison in comparisons:
+        date_format = comparison.date_format
+
+        def encoded(
+            l_col: str, r_col: str, *, date_format: str | None = date_format
+        ) -> tuple[ColumnEncoding, np.ndarray, np.ndarray]:
+            return encodings[(l_col, r_col, date_format)], rows_l, rows_r
+
+        frequencies = {}
+        for column in comparison.tf_columns:
+            # as compare_batch reads them: float64, NaN where the left value is null
+            freq = np.asarray(given[comparison.name][column], dtype=np.float64).copy()
+            freq[encoded(column, column)[0].codes[rows_l] < 0] = np.nan
+            frequencies[column] = freq
+        out.update(
+            compare_encoded(
+                comparison,
+                encoded,
+                size,
+                term_frequencies=frequencies,
+                raw_similarity=True,
+                workers=1,
+            )
+        )
+    return out
 
 
 def _result_schema(linker: Any, index: LookupIndex) -> dict[str, Any]:
