@@ -219,7 +219,7 @@ class ColumnEncoding:
         """
         if pattern not in self._parts:
             self._parts[pattern] = ColumnEncoding(
-                self.strings.str.extract(pattern, 0),
+                self._trimmed().str.extract(pattern, 0),
                 max_compared_length=self.max_compared_length,
                 trim=False,
             )
@@ -251,11 +251,17 @@ class ColumnEncoding:
                 dtype=np.int32,
             )
         uniques = self._sorted_uniques
+        strings = self._trimmed()
+        # The codes and distinct values hold what the trimmed copy of every
+        # record's value did (tens of MiB a column at 1M records, most of it
+        # views): it is dropped now, and the rare later reader (a regex part,
+        # text dates) trims the values again.
+        self.__dict__.pop("strings", None)
         if uniques.is_empty():
-            return np.full(len(self.strings), -1, dtype=np.int32)
+            return np.full(len(strings), -1, dtype=np.int32)
         # a hash lookup of each value's position: much faster than a dense rank
         return (
-            self.strings.replace_strict(
+            strings.replace_strict(
                 uniques,
                 pl.int_range(len(uniques), dtype=pl.Int32, eager=True),
                 return_dtype=pl.Int32,
@@ -263,6 +269,13 @@ class ColumnEncoding:
             .fill_null(-1)
             .to_numpy()
         )
+
+    def _trimmed(self) -> pl.Series:
+        """Return :attr:`strings`, kept if already made, else made now and not kept."""
+        kept = self.__dict__.get("strings")
+        if isinstance(kept, pl.Series):
+            return kept
+        return pl.select(self._strings_expr(pl.lit(self.values))).to_series()
 
     @property
     def n_uniques(self) -> int:
@@ -382,7 +395,7 @@ class ColumnEncoding:
         elif s.dtype != pl.Date:
             # An explicit format: inferring one from the first value would make
             # a value's date depend on which values share its batch.
-            s = self.strings.str.to_date(self.date_format or ISO_DATE, strict=False)
+            s = self._trimmed().str.to_date(self.date_format or ISO_DATE, strict=False)
         parts = pl.DataFrame({"d": s}).select(
             null=pl.col("d").is_null(),
             days=pl.col("d").cast(pl.Int64).fill_null(0),

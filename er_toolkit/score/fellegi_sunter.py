@@ -391,6 +391,14 @@ class FellegiSunter(SklearnParams):
             self._session_scale = 1.0
             return records, counts
         keep = float(np.sqrt(cap / total))
+        if isinstance(records, pl.DataFrame):
+            # The sample is only blocked on the rule (its pairs are compared
+            # on the whole records): the rule's columns are all it needs, not
+            # a copy of every column of a share of the records.
+            needed = (schema.ROW, schema.RECORD_ID, schema.SOURCE, *rule.columns)
+            records = records.select(
+                list(dict.fromkeys(c for c in needed if c in records.columns))
+            )
         sample = engine.sample_records(records, share=keep, seed=self.seed + 1)
         counts = engine.count_rule_pairs(sample, [rule], link_type=self.link_type)
         self._session_scale = total / max(int(counts.get_column("pairs")[0]), 1)
@@ -1440,14 +1448,24 @@ def _scored_frame(pair_columns: list[pl.Series], *scores: pl.Series) -> pl.DataF
     (chunks,) = lengths
     if len(chunks) > 1:
         starts = np.cumsum((0, *chunks[:-1]))
-        scores = tuple(
-            pl.concat(
-                [
-                    s.slice(int(a), n).rechunk()
-                    for a, n in zip(starts, chunks, strict=True)
-                ],
-                rechunk=False,
-            )
-            for s in scores
-        )
+        scores = tuple(_cut(s, starts, chunks) for s in scores)
     return pl.DataFrame([*pair_columns, *scores])
+
+
+def _cut(scores: pl.Series, starts: np.ndarray, chunks: tuple[int, ...]) -> pl.Series:
+    """Return ``scores`` in chunks of these lengths.
+
+    Without nulls each chunk is a view of the scores' own buffer (a Series
+    of a numpy slice is not copied): no second copy of tens of millions of
+    scores.
+    """
+    parts = zip(starts, chunks, strict=True)
+    if scores.null_count() == 0:
+        values = scores.to_numpy()
+        cut = [
+            pl.Series(scores.name, values[a : a + n], dtype=scores.dtype)
+            for a, n in parts
+        ]
+    else:
+        cut = [scores.slice(int(a), n).rechunk() for a, n in parts]
+    return pl.concat(cut, rechunk=False)
