@@ -178,7 +178,8 @@ def test_tool_setups_share_the_er_toolkit_config() -> None:
 
     config = LinkageConfig.from_toml(compare_tools.ER_TOOLKIT_CONFIG)
     assert config.blocking.blockers == tuple(
-        ExactRule(r) for r in compare_tools.BLOCKING_RULES
+        ExactRule(keys, max_block_size=size)
+        for keys, size in compare_tools.ER_TOOLKIT_BLOCKING
     )
     assert config.model.training_rules == tuple(
         ExactRule(r) for r in compare_tools.TRAINING_RULES

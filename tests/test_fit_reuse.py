@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import er_toolkit.score.fellegi_sunter as fs
-from benchmarks.compare_tools import ER_TOOLKIT_CONFIG
+from benchmarks.compare_tools import BLOCKING_RULES, ER_TOOLKIT_CONFIG
 from benchmarks.synthetic import generate_customers
 from er_toolkit.blocking import ExactRule
 from er_toolkit.config import LinkageConfig
@@ -34,8 +34,13 @@ def job():
         "city",
     )
     config = LinkageConfig.from_toml(ER_TOOLKIT_CONFIG)
+    # The peers' rules, where first_name&surname (a training rule) is also a
+    # blocking rule, so two of the three sessions are among the candidates.
     config = dataclasses.replace(
         config,
+        blocking=dataclasses.replace(
+            config.blocking, blockers=tuple(ExactRule(r) for r in BLOCKING_RULES)
+        ),
         model=dataclasses.replace(config.model, u_sample_size=20_000),
     )
     linker = Linker(config)

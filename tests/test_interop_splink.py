@@ -1093,6 +1093,8 @@ def test_export_then_import_round_trips(
 def test_exported_customers_model_predicts_the_same_in_splink(
     customers: pl.DataFrame,
 ) -> None:
+    from benchmarks import compare_tools
+
     config = LinkageConfig.from_toml(
         ROOT / "benchmarks" / "configs" / "compare_er_toolkit.toml"
     )
@@ -1112,6 +1114,11 @@ def test_exported_customers_model_predicts_the_same_in_splink(
         ),
         clustering=ClusteringConfig(),  # plain connected components, as Splink
         model=dataclasses.replace(config.model, u_sample_size=200_000),
+        # Splink has no block purging: the rules its side of the benchmark uses
+        blocking=dataclasses.replace(
+            config.blocking,
+            blockers=tuple(ExactRule(r) for r in compare_tools.BLOCKING_RULES),
+        ),
     )
     frame = customers.drop("source")
     linker = _fit_er_toolkit(config, [frame])
