@@ -466,6 +466,9 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         )
     edges = pl.concat([stored_edges, new_edges], how="vertical_relaxed")
     decided = _decisions(ctx, _rows(rows)) if ctx.stored else {}
+    sources = None
+    if linker.config.clustering.one_to_one != "off":
+        sources = _sources_of(rows, scope, incoming)
     labels = resolve(
         rows,
         edges,
@@ -476,6 +479,7 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         own_entity=(
             decided["own_entity"].get_column(schema.ROW).to_numpy() if decided else None
         ),
+        sources=sources,
     )
     members, created, next_seq = assign_ids(
         labels, kept.select(schema.ROW, schema.CLUSTER_ID, SEQ), next_seq=ctx.next_seq
@@ -597,6 +601,24 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         events=events,
         next_seq=next_seq,
         counts=counts,
+    )
+
+
+def _sources_of(
+    rows: np.ndarray, scope: pl.DataFrame, incoming: pl.DataFrame | None
+) -> np.ndarray:
+    """Return the source of each of ``rows`` (store rows), from the scope and the incoming records."""
+    known = [scope.select(schema.ROW, schema.SOURCE)]
+    if incoming is not None:
+        known.append(incoming.select(schema.ROW, schema.SOURCE))
+    table = pl.concat(
+        [k.cast({schema.ROW: pl.Int64, schema.SOURCE: pl.String}) for k in known]
+    ).unique(schema.ROW, keep="last")
+    return (
+        pl.DataFrame({schema.ROW: rows})
+        .join(table, on=schema.ROW, how="left", maintain_order="left")
+        .get_column(schema.SOURCE)
+        .to_numpy()
     )
 
 

@@ -280,7 +280,13 @@ def score_pairs(
     explain
         Add each comparison's contribution and gamma level.
     min_probability
-        Keep only pairs scoring at least this.
+        Keep only pairs scoring at least this. With a Fellegi-Sunter model
+        (and no ``explain``) each chunk's comparisons are computed cheapest
+        first, and a pair is dropped once its weight so far plus the most
+        the comparisons left could add is below the threshold
+        (:func:`_score_bounded`): most candidate pairs never reach the
+        costly string similarities. The pairs kept, and their scores, are
+        those of comparing everything.
     chunk_size
         Pairs compared and scored at a time.
     encoding
@@ -301,8 +307,28 @@ def score_pairs(
         pl.col(schema.ROW_L).cast(pl.UInt32), pl.col(schema.ROW_R).cast(pl.UInt32)
     )
     parts = []
+    bounded = (
+        min_probability > 0
+        and not explain
+        and _bounded_scorer(scorer, comparisons)
+        and pairs.height > 0
+    )
     for start in range(0, max(pairs.height, 1), chunk_size):
         chunk = pairs.slice(start, chunk_size)
+        if bounded:
+            parts.append(
+                _score_bounded(
+                    scorer,
+                    records,
+                    chunk,
+                    comparisons,
+                    tf_rec,
+                    encoding=encoding,
+                    min_probability=min_probability,
+                    workers=linker.n_jobs,
+                )
+            )
+            continue
         vectors = compare_pairs(
             records,
             chunk,
@@ -332,3 +358,190 @@ def score_pairs(
             scored = scored.filter(pl.col(schema.MATCH_PROBABILITY) >= min_probability)
         parts.append(scored)
     return pl.concat(parts)
+
+
+_CHEAP_KINDS: Final = frozenset(
+    {
+        "exact",
+        "distance",
+        "date_swap",
+        "date_difference",
+        "numeric_difference",
+        "year_typo",
+    }
+)
+"""Level kinds compared first by :func:`_score_bounded`: no string similarity."""
+_BOUND_MARGIN: Final = 1e-3
+"""Bits of slack in a pair's bound (float32 frequencies, summation order)."""
+
+
+def _bounded_scorer(scorer: Any, comparisons: Sequence[Comparison]) -> bool:
+    """Whether :func:`_score_bounded` can score for ``scorer``: a Fellegi-Sunter model of these comparisons."""
+    from er_toolkit.score.fellegi_sunter import FellegiSunter
+
+    if not isinstance(scorer, FellegiSunter) or scorer.needs_similarities:
+        return False
+    own = [c.name for c in scorer.comparisons]
+    return own == [c.name for c in comparisons] and all(
+        c.name in scorer.m_ and c.name in scorer.u_ for c in comparisons
+    )
+
+
+def _weight_bound(
+    scorer: Any,
+    comparison: Comparison,
+    tf_rec: Mapping[str, np.ndarray],
+    rows_l: np.ndarray,
+) -> np.ndarray | float:
+    """Return the most a comparison can add to each pair's match weight, in bits.
+
+    The largest of 0 (a null), every level's weight and, at a
+    term-frequency level, the weight the left record's frozen frequency
+    gives (the frequency a pair at that level is scored with); the
+    scorer's own arithmetic (``FellegiSunter._comparison_bf``).
+    """
+    from er_toolkit.score.fellegi_sunter import SCORE_FLOOR
+
+    m, u = scorer.m_[comparison.name], scorer.u_[comparison.name]
+    table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(np.maximum(u, SCORE_FLOOR))
+    levels = comparison.tf_levels
+    tf_tops = {top for top, _, _ in levels}
+    fixed = [0.0] + [float(table[g]) for g in range(table.size) if g not in tf_tops]
+    bound: np.ndarray | float = max(fixed)
+    for top, level, column in levels:
+        key = tf_key(comparison, column)
+        plain = float(table[top])
+        if key not in tf_rec:
+            # frequencies unknown: the pair's own tf_ column is read, which
+            # can be any value; no bound tighter than the floor's
+            floor = (
+                1.0 / max(scorer.n_records_, 1)
+                if level.tf_min_u is None
+                else level.tf_min_u
+            )
+            freq = np.full(rows_l.size, floor)
+        else:
+            freq = tf_rec[key][rows_l]
+            floor = (
+                1.0 / max(scorer.n_records_, 1)
+                if level.tf_min_u is None
+                else level.tf_min_u
+            )
+        known = ~np.isnan(freq)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_freq = np.log2(np.maximum(np.where(known, freq, 1.0), floor))
+            if level.tf_weight == 1.0:
+                adjusted = np.log2(m[top]) - log_freq
+            else:
+                adjusted = plain + level.tf_weight * (np.log2(u[top]) - log_freq)
+        at_level = np.where(known, np.maximum(adjusted, plain), plain)
+        bound = np.maximum(bound, at_level)
+    return bound
+
+
+def _score_bounded(
+    scorer: Any,
+    records: pl.DataFrame,
+    chunk: pl.DataFrame,
+    comparisons: Sequence[Comparison],
+    tf_rec: Mapping[str, np.ndarray],
+    *,
+    encoding: RecordEncoding,
+    min_probability: float,
+    workers: int | None,
+) -> pl.DataFrame:
+    """Score one chunk of pairs, dropping each pair as soon as it cannot reach ``min_probability``.
+
+    Comparisons without string similarities go first. After each, a
+    pair's weight so far (prior included) plus the bounds of the
+    comparisons left (:func:`_weight_bound`) is an upper bound of its
+    final weight; a pair whose bound is below the threshold's weight
+    (less :data:`_BOUND_MARGIN`) cannot be kept and is compared no
+    further. The survivors' vectors are then scored by ``scorer.predict``
+    itself, so their weights and probabilities are exactly those of
+    comparing every pair.
+    """
+    n = chunk.height
+    rows_l_all = chunk.get_column(schema.ROW_L).to_numpy()
+    order = sorted(
+        range(len(comparisons)),
+        key=lambda k: not all(
+            getattr(level, "kind", "") in _CHEAP_KINDS for level in comparisons[k].levels
+        ),
+    )
+    own = {c.name: c for c in scorer.comparisons}
+    bounds = [
+        np.broadcast_to(
+            np.asarray(_weight_bound(scorer, own[c.name], tf_rec, rows_l_all)), (n,)
+        )
+        for c in comparisons
+    ]
+    remaining = np.zeros(n)
+    for b in bounds:
+        remaining += b
+    weight = np.full(n, float(scorer.prior_weight_))
+    p = min(max(min_probability, 1e-300), 1.0)
+    cut = (np.log2(p) - np.log2(1.0 - p) if p < 1.0 else np.inf) - _BOUND_MARGIN
+    alive = np.arange(n)
+    gammas: dict[str, np.ndarray] = {}
+    tfs: dict[str, np.ndarray] = {}
+    for k in order:
+        if alive.size == 0:
+            break
+        comparison = comparisons[k]
+        name = comparison.name
+        sub = chunk[alive] if alive.size < n else chunk
+        vectors = compare_pairs(
+            records,
+            sub,
+            [comparison],
+            encoding=encoding,
+            raw_similarity=False,
+            workers=workers,
+        )
+        gamma = vectors.get_column(schema.gamma(name)).to_numpy()
+        full_gamma = np.full(n, -1, dtype=gamma.dtype)
+        full_gamma[alive] = gamma
+        gammas[name] = full_gamma
+        freq = (
+            frozen_pair_frequencies(comparison, gamma, tf_rec, rows_l_all[alive])
+            if tf_rec
+            else None
+        )
+        if freq is not None:
+            vectors = vectors.with_columns(pl.Series(schema.tf(name), freq))
+            full_freq = np.full(n, np.nan, dtype=freq.dtype)
+            full_freq[alive] = freq
+            tfs[name] = full_freq
+        elif schema.tf(name) in vectors.columns:
+            column = vectors.get_column(schema.tf(name)).to_numpy()
+            full_freq = np.full(n, np.nan, dtype=column.dtype)
+            full_freq[alive] = column
+            tfs[name] = full_freq
+        weight[alive] += scorer._comparison_bf(vectors, own[name])
+        remaining[alive] -= bounds[k][alive]
+        alive = alive[weight[alive] + remaining[alive] >= cut]
+    gamma_types = {c.name: pl.Int8 for c in comparisons}
+    survivors = pl.DataFrame(
+        [
+            chunk.get_column(schema.ROW_L).gather(alive),
+            chunk.get_column(schema.ROW_R).gather(alive),
+            *(
+                pl.Series(schema.gamma(c.name), gammas[c.name][alive]).cast(
+                    gamma_types[c.name]
+                )
+                for c in comparisons
+                if c.name in gammas
+            ),
+            *(pl.Series(schema.tf(name), freq[alive]) for name, freq in tfs.items()),
+        ]
+    )
+    if len(gammas) < len(comparisons):  # every pair dropped before the last
+        return scorer.predict(
+            survivors.select(schema.ROW_L, schema.ROW_R).with_columns(
+                pl.lit(-1, dtype=pl.Int8).alias(schema.gamma(c.name))
+                for c in comparisons
+            ),
+        )
+    scored = scorer.predict(survivors)
+    return scored.filter(pl.col(schema.MATCH_PROBABILITY) >= min_probability)
