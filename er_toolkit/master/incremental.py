@@ -353,6 +353,28 @@ def _golden_inputs(
     stored_rows = rows
     parts: list[pl.DataFrame] = []
     raw_parts: list[pl.DataFrame] = []
+    drop = [BATCH_FIRST, BATCH_LAST]
+    if (
+        incoming is not None
+        and change.incoming_raw is not None
+        and rows.height == incoming.height
+        and change.incoming_raw.get_column(schema.ROW).equals(
+            incoming.get_column(schema.ROW), check_names=False
+        )
+        and bool(
+            incoming.get_column(schema.ROW)
+            .cast(pl.Int64)
+            .is_in(rows.get_column(schema.ROW).cast(pl.Int64).implode())
+            .all()
+        )
+    ):
+        # every incoming record and nothing else (a first batch): no copies
+        ids = incoming.select(schema.SOURCE, schema.RECORD_ID)
+        raw = pl.concat(
+            [change.incoming_raw.cast({schema.ROW: pl.Int64}), ids], how="horizontal"
+        )
+        records = incoming.drop(drop, strict=False).cast({schema.ROW: pl.Int64})
+        return records, raw
     if incoming is not None:
         mine = incoming.filter(
             pl.col(schema.ROW).is_in(rows.get_column(schema.ROW).implode())
@@ -379,7 +401,6 @@ def _golden_inputs(
                 on=schema.ROW,
             )
         )
-    drop = [BATCH_FIRST, BATCH_LAST]
     records = pl.concat(
         [p.drop(drop, strict=False).cast({schema.ROW: pl.Int64}) for p in parts],
         how="diagonal_relaxed",

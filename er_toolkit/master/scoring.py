@@ -313,6 +313,7 @@ def score_pairs(
         and _bounded_scorer(scorer, comparisons)
         and pairs.height > 0
     )
+    order = _cheapest_first(records, comparisons) if bounded else []
     for start in range(0, max(pairs.height, 1), chunk_size):
         chunk = pairs.slice(start, chunk_size)
         if bounded:
@@ -323,6 +324,7 @@ def score_pairs(
                     chunk,
                     comparisons,
                     tf_rec,
+                    order=order,
                     encoding=encoding,
                     min_probability=min_probability,
                     workers=linker.n_jobs,
@@ -387,6 +389,32 @@ def _bounded_scorer(scorer: Any, comparisons: Sequence[Comparison]) -> bool:
     )
 
 
+def _cheapest_first(
+    records: pl.DataFrame, comparisons: Sequence[Comparison]
+) -> list[int]:
+    """Order the comparisons by their likely cost: without string similarities first, then by value length.
+
+    A string similarity costs more the longer the values (a street address
+    against a first name); the mean length of the comparison's column in
+    ``records`` stands for it. Scoring the costliest last lets
+    :func:`_score_bounded` drop most pairs before it.
+    """
+
+    def cost(k: int) -> tuple[bool, float, int]:
+        comparison = comparisons[k]
+        cheap = all(
+            getattr(level, "kind", "") in _CHEAP_KINDS for level in comparison.levels
+        )
+        length = 0.0
+        column = comparison.column
+        if column in records.columns and records.schema[column] == pl.String:
+            mean = records.get_column(column).str.len_bytes().mean()
+            length = float(mean) if isinstance(mean, (int, float)) else 0.0
+        return (not cheap, length, k)
+
+    return sorted(range(len(comparisons)), key=cost)
+
+
 def _weight_bound(
     scorer: Any,
     comparison: Comparison,
@@ -446,13 +474,14 @@ def _score_bounded(
     comparisons: Sequence[Comparison],
     tf_rec: Mapping[str, np.ndarray],
     *,
+    order: Sequence[int],
     encoding: RecordEncoding,
     min_probability: float,
     workers: int | None,
 ) -> pl.DataFrame:
     """Score one chunk of pairs, dropping each pair as soon as it cannot reach ``min_probability``.
 
-    Comparisons without string similarities go first. After each, a
+    Comparisons go in ``order`` (:func:`_cheapest_first`). After each, a
     pair's weight so far (prior included) plus the bounds of the
     comparisons left (:func:`_weight_bound`) is an upper bound of its
     final weight; a pair whose bound is below the threshold's weight
@@ -463,12 +492,6 @@ def _score_bounded(
     """
     n = chunk.height
     rows_l_all = chunk.get_column(schema.ROW_L).to_numpy()
-    order = sorted(
-        range(len(comparisons)),
-        key=lambda k: not all(
-            getattr(level, "kind", "") in _CHEAP_KINDS for level in comparisons[k].levels
-        ),
-    )
     own = {c.name: c for c in scorer.comparisons}
     bounds = [
         np.broadcast_to(
@@ -490,6 +513,29 @@ def _score_bounded(
             break
         comparison = comparisons[k]
         name = comparison.name
+        probe = _exact_probe(comparison)
+        if probe is not None:
+            remaining[alive] -= bounds[k][alive]
+            alive, gamma = _probe_exact(
+                scorer,
+                records,
+                chunk,
+                comparison,
+                probe,
+                alive,
+                weight + remaining,
+                cut,
+                encoding=encoding,
+                workers=workers,
+            )
+            full_gamma = np.full(n, -1, dtype=np.int8)
+            full_gamma[alive] = gamma
+            gammas[name] = full_gamma
+            weight[alive] += scorer._comparison_bf(
+                pl.DataFrame({schema.gamma(name): gamma}), own[name]
+            )
+            alive = alive[weight[alive] + remaining[alive] >= cut]
+            continue
         sub = chunk[alive] if alive.size < n else chunk
         vectors = compare_pairs(
             records,
@@ -545,3 +591,84 @@ def _score_bounded(
         )
     scored = scorer.predict(survivors)
     return scored.filter(pl.col(schema.MATCH_PROBABILITY) >= min_probability)
+
+
+def _exact_probe(comparison: Comparison) -> Comparison | None:
+    """Return the comparison cut to its first level, when that is a plain exact level, else None.
+
+    A pair equal on the comparison's column is at its first level
+    whatever the others say (the first level a pair meets is its level),
+    so the exact test, cheap on the encoded values, settles those pairs
+    and bounds the rest by the other levels' weights.
+    """
+    import dataclasses
+
+    from er_toolkit.compare import ExactLevel
+
+    first = comparison.levels[0] if comparison.levels else None
+    if (
+        len(comparison.levels) < 2
+        or comparison.tf_levels
+        or not isinstance(first, ExactLevel)
+        or first.column is not None
+        or first.extract is not None
+        or all(getattr(lvl, "kind", "") in _CHEAP_KINDS for lvl in comparison.levels)
+        # a level of numbers or dates changes which values count as null
+        or any(getattr(lvl, "reads", None) != "text" for lvl in comparison.levels)
+    ):
+        return None
+    return dataclasses.replace(comparison, levels=(first,))
+
+
+def _probe_exact(
+    scorer: Any,
+    records: pl.DataFrame,
+    chunk: pl.DataFrame,
+    comparison: Comparison,
+    probe: Comparison,
+    alive: np.ndarray,
+    upper: np.ndarray,
+    cut: float,
+    *,
+    encoding: RecordEncoding,
+    workers: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Level ``alive`` pairs of ``comparison``, comparing in full only the unequal ones that may still match.
+
+    ``upper`` is each pair's bound without this comparison. Returns the
+    pairs still alive and their gamma levels of ``comparison``.
+    """
+    from er_toolkit.score.fellegi_sunter import SCORE_FLOOR
+
+    name = comparison.name
+    top = len(comparison.levels)
+    sub = chunk[alive] if alive.size < chunk.height else chunk
+    exact = (
+        compare_pairs(
+            records, sub, [probe], encoding=encoding, raw_similarity=False, workers=workers
+        )
+        .get_column(schema.gamma(name))
+        .to_numpy()
+    )
+    m, u = scorer.m_[name], scorer.u_[name]
+    table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(np.maximum(u, SCORE_FLOOR))
+    others = max([0.0, *(float(table[g]) for g in range(top))])
+    bound = np.where(exact == 1, float(table[top]), np.where(exact < 0, 0.0, others))
+    keep = upper[alive] + bound >= cut
+    alive, exact = alive[keep], exact[keep]
+    gamma = np.where(exact == 1, top, -1).astype(np.int8)
+    unequal = np.flatnonzero(exact == 0)
+    if unequal.size:
+        gamma[unequal] = (
+            compare_pairs(
+                records,
+                chunk[alive[unequal]],
+                [comparison],
+                encoding=encoding,
+                raw_similarity=False,
+                workers=workers,
+            )
+            .get_column(schema.gamma(name))
+            .to_numpy()
+        )
+    return alive, gamma
