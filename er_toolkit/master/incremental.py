@@ -436,22 +436,26 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         keys = block_keys(ctx.blockers, incoming)
         new_edges = _new_edges(ctx, change, keys)
     dropped = np.union1d(change.changed_rows, change.removed_rows)
-    linked = np.concatenate(
-        [
-            new_edges.get_column(schema.ROW_L).to_numpy(),
-            new_edges.get_column(schema.ROW_R).to_numpy(),
-        ]
-    )
-    seeds = np.unique(
-        np.concatenate(
+    seeds = np.empty(0, np.int64)
+    if ctx.stored and not change.everything:
+        # an empty store (a first batch) or a new model has no components to seed
+        linked = np.concatenate(
             [
-                change.changed_rows,
-                change.removed_rows,
-                change.seed_rows,
-                np.setdiff1d(linked, np.setdiff1d(incoming_rows, change.changed_rows)),
+                new_edges.get_column(schema.ROW_L).to_numpy(),
+                new_edges.get_column(schema.ROW_R).to_numpy(),
             ]
-        ).astype(np.int64)
-    )
+        )
+        fresh = np.setdiff1d(incoming_rows, change.changed_rows)
+        seeds = np.unique(
+            np.concatenate(
+                [
+                    change.changed_rows,
+                    change.removed_rows,
+                    change.seed_rows,
+                    linked[~np.isin(linked, fresh)],
+                ]
+            ).astype(np.int64)
+        )
     scope = (
         _scope(ctx, seeds, everything=change.everything)
         if ctx.stored and (seeds.size or change.everything)
@@ -468,12 +472,11 @@ def plan_change(ctx: Context, change: Change) -> Plan:
     ).cast({schema.ROW: pl.Int64, COMPONENT: pl.Int64, SEQ: pl.Int64})
     removed = pl.Series(change.removed_rows, dtype=pl.Int64)
     kept = scope.filter(~pl.col(schema.ROW).is_in(removed.implode()))
-    new_rows = (
-        np.setdiff1d(incoming_rows, kept.get_column(schema.ROW).to_numpy())
-        if incoming_rows.size
-        else incoming_rows
-    )
-    rows = np.union1d(kept.get_column(schema.ROW).to_numpy(), new_rows)
+    kept_rows = kept.get_column(schema.ROW).to_numpy()
+    if kept_rows.size == 0:
+        rows = np.unique(incoming_rows)
+    else:
+        rows = np.union1d(kept_rows, incoming_rows)
     if change.everything or not ctx.stored:
         stored_edges = new_edges.head(0)
     else:
@@ -518,7 +521,7 @@ def plan_change(ctx: Context, change: Change) -> Plan:
     )
     before_ids = events.get_column(CLUSTERS_BEFORE).explode().drop_nulls().unique()
     after_ids = events.get_column(CLUSTERS_AFTER).explode().drop_nulls().unique()
-    written = sorted(set(before_ids.to_list()) | set(after_ids.to_list()))
+    written = pl.concat([before_ids, after_ids]).unique().sort().to_list()
     # membership rows whose cluster or component changed
     old = scope.select(
         schema.ROW,
@@ -585,8 +588,7 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         golden = linker.config.golden.build(
             records,
             memberships,
-            raw=raw,
-            cluster_ids=after_ids.to_list(),
+            raw=raw,  # memberships hold the touched clusters alone
             lineage="rows",
         )
     kinds = events.get_column("kind")
@@ -598,17 +600,17 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         "links": new_edges.height,
     }
     # events name records by (source, record_id), never by store row
-    ids = pl.concat(
-        [
-            scope.select(schema.ROW, schema.SOURCE, schema.RECORD_ID),
-            *(
-                [incoming.select(schema.ROW, schema.SOURCE, schema.RECORD_ID)]
-                if incoming is not None
-                else []
-            ),
-        ],
-        how="vertical_relaxed",
-    ).unique(schema.ROW)
+    id_columns = (schema.ROW, schema.SOURCE, schema.RECORD_ID)
+    if incoming is not None and scope.height == 0:
+        ids = incoming.select(id_columns)  # each row once already
+    else:
+        ids = pl.concat(
+            [
+                scope.select(id_columns),
+                *([incoming.select(id_columns)] if incoming is not None else []),
+            ],
+            how="vertical_relaxed",
+        ).unique(schema.ROW)
     events = _events_with_ids(events, ids)
     return Plan(
         change=change,

@@ -491,104 +491,106 @@ def _score_bounded(
     comparing every pair.
     """
     n = chunk.height
-    rows_l_all = chunk.get_column(schema.ROW_L).to_numpy()
     own = {c.name: c for c in scorer.comparisons}
-    bounds = [
-        np.broadcast_to(
-            np.asarray(_weight_bound(scorer, own[c.name], tf_rec, rows_l_all)), (n,)
-        )
-        for c in comparisons
-    ]
+    # the state of the pairs still alive, compacted after every comparison
+    rows_l = chunk.get_column(schema.ROW_L).to_numpy()
+    rows_r = chunk.get_column(schema.ROW_R).to_numpy()
+    bounds: dict[int, np.ndarray | float] = {
+        k: _weight_bound(scorer, own[c.name], tf_rec, rows_l)
+        for k, c in enumerate(comparisons)
+    }
     remaining = np.zeros(n)
-    for b in bounds:
+    for b in bounds.values():
         remaining += b
     weight = np.full(n, float(scorer.prior_weight_))
     p = min(max(min_probability, 1e-300), 1.0)
     cut = (np.log2(p) - np.log2(1.0 - p) if p < 1.0 else np.inf) - _BOUND_MARGIN
-    alive = np.arange(n)
     gammas: dict[str, np.ndarray] = {}
     tfs: dict[str, np.ndarray] = {}
+
+    def keep_only(mask: np.ndarray) -> None:
+        nonlocal rows_l, rows_r, weight, remaining
+        if mask.all():
+            return
+        rows_l, rows_r = rows_l[mask], rows_r[mask]
+        weight, remaining = weight[mask], remaining[mask]
+        for store in (gammas, tfs):
+            for key in store:
+                store[key] = store[key][mask]
+        for key, b in bounds.items():
+            if isinstance(b, np.ndarray):
+                bounds[key] = b[mask]
+
+    def pairs_frame() -> pl.DataFrame:
+        return pl.DataFrame(
+            {schema.ROW_L: rows_l, schema.ROW_R: rows_r},
+            schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32},
+        )
+
     for k in order:
-        if alive.size == 0:
+        if rows_l.size == 0:
             break
         comparison = comparisons[k]
         name = comparison.name
+        remaining -= bounds.pop(k)
         probe = _exact_probe(comparison)
         if probe is not None:
-            remaining[alive] -= bounds[k][alive]
-            alive, gamma = _probe_exact(
+            mask, gamma = _probe_exact(
                 scorer,
                 records,
-                chunk,
+                pairs_frame(),
                 comparison,
                 probe,
-                alive,
                 weight + remaining,
                 cut,
                 encoding=encoding,
                 workers=workers,
             )
-            full_gamma = np.full(n, -1, dtype=np.int8)
-            full_gamma[alive] = gamma
-            gammas[name] = full_gamma
-            weight[alive] += scorer._comparison_bf(
+            keep_only(mask)
+            gammas[name] = gamma
+            weight += scorer._comparison_bf(
                 pl.DataFrame({schema.gamma(name): gamma}), own[name]
             )
-            alive = alive[weight[alive] + remaining[alive] >= cut]
-            continue
-        sub = chunk[alive] if alive.size < n else chunk
-        vectors = compare_pairs(
-            records,
-            sub,
-            [comparison],
-            encoding=encoding,
-            raw_similarity=False,
-            workers=workers,
-        )
-        gamma = vectors.get_column(schema.gamma(name)).to_numpy()
-        full_gamma = np.full(n, -1, dtype=gamma.dtype)
-        full_gamma[alive] = gamma
-        gammas[name] = full_gamma
-        freq = (
-            frozen_pair_frequencies(comparison, gamma, tf_rec, rows_l_all[alive])
-            if tf_rec
-            else None
-        )
-        if freq is not None:
-            vectors = vectors.with_columns(pl.Series(schema.tf(name), freq))
-            full_freq = np.full(n, np.nan, dtype=freq.dtype)
-            full_freq[alive] = freq
-            tfs[name] = full_freq
-        elif schema.tf(name) in vectors.columns:
-            column = vectors.get_column(schema.tf(name)).to_numpy()
-            full_freq = np.full(n, np.nan, dtype=column.dtype)
-            full_freq[alive] = column
-            tfs[name] = full_freq
-        weight[alive] += scorer._comparison_bf(vectors, own[name])
-        remaining[alive] -= bounds[k][alive]
-        alive = alive[weight[alive] + remaining[alive] >= cut]
-    gamma_types = {c.name: pl.Int8 for c in comparisons}
-    survivors = pl.DataFrame(
-        [
-            chunk.get_column(schema.ROW_L).gather(alive),
-            chunk.get_column(schema.ROW_R).gather(alive),
-            *(
-                pl.Series(schema.gamma(c.name), gammas[c.name][alive]).cast(
-                    gamma_types[c.name]
-                )
-                for c in comparisons
-                if c.name in gammas
-            ),
-            *(pl.Series(schema.tf(name), freq[alive]) for name, freq in tfs.items()),
-        ]
-    )
-    if len(gammas) < len(comparisons):  # every pair dropped before the last
+        else:
+            vectors = compare_pairs(
+                records,
+                pairs_frame(),
+                [comparison],
+                encoding=encoding,
+                raw_similarity=False,
+                workers=workers,
+            )
+            gamma = vectors.get_column(schema.gamma(name)).to_numpy()
+            gammas[name] = gamma
+            freq = (
+                frozen_pair_frequencies(comparison, gamma, tf_rec, rows_l)
+                if tf_rec
+                else None
+            )
+            if freq is not None:
+                vectors = vectors.with_columns(pl.Series(schema.tf(name), freq))
+                tfs[name] = freq
+            elif schema.tf(name) in vectors.columns:
+                tfs[name] = vectors.get_column(schema.tf(name)).to_numpy()
+            weight += scorer._comparison_bf(vectors, own[name])
+        keep_only(weight + remaining >= cut)
+    if len(gammas) < len(comparisons) or rows_l.size == 0:
+        # every pair dropped before the last comparison
         return scorer.predict(
-            survivors.select(schema.ROW_L, schema.ROW_R).with_columns(
+            pairs_frame()
+            .head(0)
+            .with_columns(
                 pl.lit(-1, dtype=pl.Int8).alias(schema.gamma(c.name))
                 for c in comparisons
             ),
         )
+    survivors = pairs_frame().with_columns(
+        *(
+            pl.Series(schema.gamma(c.name), gammas[c.name]).cast(pl.Int8)
+            for c in comparisons
+        ),
+        *(pl.Series(schema.tf(name), freq) for name, freq in tfs.items()),
+    )
     scored = scorer.predict(survivors)
     return scored.filter(pl.col(schema.MATCH_PROBABILITY) >= min_probability)
 
@@ -623,29 +625,32 @@ def _exact_probe(comparison: Comparison) -> Comparison | None:
 def _probe_exact(
     scorer: Any,
     records: pl.DataFrame,
-    chunk: pl.DataFrame,
+    pairs: pl.DataFrame,
     comparison: Comparison,
     probe: Comparison,
-    alive: np.ndarray,
     upper: np.ndarray,
     cut: float,
     *,
     encoding: RecordEncoding,
     workers: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Level ``alive`` pairs of ``comparison``, comparing in full only the unequal ones that may still match.
+    """Level ``pairs`` of ``comparison``, comparing in full only the unequal ones that may still match.
 
-    ``upper`` is each pair's bound without this comparison. Returns the
-    pairs still alive and their gamma levels of ``comparison``.
+    ``upper`` is each pair's bound without this comparison. Returns which
+    pairs stay alive (a mask) and their gamma levels of ``comparison``.
     """
     from er_toolkit.score.fellegi_sunter import SCORE_FLOOR
 
     name = comparison.name
     top = len(comparison.levels)
-    sub = chunk[alive] if alive.size < chunk.height else chunk
     exact = (
         compare_pairs(
-            records, sub, [probe], encoding=encoding, raw_similarity=False, workers=workers
+            records,
+            pairs,
+            [probe],
+            encoding=encoding,
+            raw_similarity=False,
+            workers=workers,
         )
         .get_column(schema.gamma(name))
         .to_numpy()
@@ -654,15 +659,16 @@ def _probe_exact(
     table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(np.maximum(u, SCORE_FLOOR))
     others = max([0.0, *(float(table[g]) for g in range(top))])
     bound = np.where(exact == 1, float(table[top]), np.where(exact < 0, 0.0, others))
-    keep = upper[alive] + bound >= cut
-    alive, exact = alive[keep], exact[keep]
+    mask = upper + bound >= cut
+    exact = exact[mask]
     gamma = np.where(exact == 1, top, -1).astype(np.int8)
     unequal = np.flatnonzero(exact == 0)
     if unequal.size:
+        alive = np.flatnonzero(mask)[unequal]
         gamma[unequal] = (
             compare_pairs(
                 records,
-                chunk[alive[unequal]],
+                pairs[alive],
                 [comparison],
                 encoding=encoding,
                 raw_similarity=False,
@@ -671,4 +677,4 @@ def _probe_exact(
             .get_column(schema.gamma(name))
             .to_numpy()
         )
-    return alive, gamma
+    return mask, gamma
