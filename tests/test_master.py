@@ -892,3 +892,33 @@ def test_one_to_one_is_honoured_as_the_batch_pipeline_does(
         store.apply(customers)
         assert store.audit().height == audit
         assert partition(store.clusters()) == expected
+
+
+def test_golden_records_built_in_slices_equal_one_build(
+    customers: pl.DataFrame,  # noqa: F811
+    model_path: Path,  # noqa: F811
+    filled: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from polars.testing import assert_frame_equal
+
+    from er_toolkit.golden.config import GoldenConfig
+    from er_toolkit.master import incremental
+
+    builds = []
+    build = GoldenConfig.build
+
+    def counted(self: GoldenConfig, *args: object, **kwargs: object) -> pl.DataFrame:
+        builds.append(1)
+        return build(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(incremental, "GOLDEN_SLICE", 300)
+    monkeypatch.setattr(GoldenConfig, "build", counted)
+    path = tmp_path / "sliced.duckdb"
+    with MasterStore.init(path, model_path, term_frequencies=customers) as store:
+        store.apply(customers)
+        sliced = store.golden()
+    assert len(builds) > 3
+    with MasterStore.open(filled, read_only=True) as one:
+        assert_frame_equal(sliced, one.golden())

@@ -54,8 +54,8 @@ def test_bounded_scoring_of_pairs_none_of_which_can_match(
     records = linker.records(as_sources(customers))
     pairs = linker.block(records)
     everything = score_pairs(linker, records, pairs, TermFrequencies())
-    worst = everything.sort(schema.MATCH_WEIGHT).head(50).select(
-        schema.ROW_L, schema.ROW_R
+    worst = (
+        everything.sort(schema.MATCH_WEIGHT).head(50).select(schema.ROW_L, schema.ROW_R)
     )
     got = score_pairs(
         linker, records, worst, TermFrequencies(), min_probability=linker.threshold_

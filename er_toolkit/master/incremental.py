@@ -31,6 +31,9 @@ BATCH_FIRST: Final = "_batch_first"
 BATCH_LAST: Final = "_batch_last"
 """Records column: the batch that last changed the record's values."""
 _LOCAL: Final = "__local"
+_SLICE: Final = "__slice"
+GOLDEN_SLICE: Final = 250_000
+"""Records mastered per golden build: a first batch of millions is built a slice of clusters at a time."""
 _ID_COLUMNS: Final = (schema.ROW, schema.SOURCE, schema.RECORD_ID)
 
 
@@ -585,12 +588,7 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         memberships = touched.join(
             records.select(schema.ROW, schema.SOURCE, schema.RECORD_ID), on=schema.ROW
         ).select(schema.ROW, schema.SOURCE, schema.RECORD_ID, schema.CLUSTER_ID)
-        golden = linker.config.golden.build(
-            records,
-            memberships,
-            raw=raw,  # memberships hold the touched clusters alone
-            lineage="rows",
-        )
+        golden = _build_golden(linker, records, raw, memberships)
     kinds = events.get_column("kind")
     counts = {
         "clusters_touched": len(written),
@@ -625,6 +623,37 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         next_seq=next_seq,
         counts=counts,
     )
+
+
+def _build_golden(
+    linker: Any, records: pl.DataFrame, raw: pl.DataFrame, memberships: pl.DataFrame
+) -> pl.DataFrame:
+    """Build the golden records of the clusters in ``memberships``, :data:`GOLDEN_SLICE` records at a time.
+
+    A cluster's golden record reads its own members alone, so slices of
+    whole clusters, in cluster id order, give the frame one build would,
+    with a slice's working memory instead of a whole first batch's.
+    """
+    build = linker.config.golden.build
+    if memberships.height <= GOLDEN_SLICE:
+        return build(records, memberships, raw=raw, lineage="rows")
+    sizes = memberships.group_by(schema.CLUSTER_ID).len().sort(schema.CLUSTER_ID)
+    part = (sizes.get_column("len").cum_sum() - 1) // GOLDEN_SLICE
+    sliced = memberships.join(
+        sizes.select(schema.CLUSTER_ID, part.alias(_SLICE)), on=schema.CLUSTER_ID
+    )
+    parts = []
+    for (_,), members in sliced.group_by(_SLICE):
+        mine = members.get_column(schema.ROW).implode()
+        parts.append(
+            build(
+                records.filter(pl.col(schema.ROW).is_in(mine)),
+                members.drop(_SLICE),
+                raw=raw.filter(pl.col(schema.ROW).is_in(mine)),
+                lineage="rows",
+            )
+        )
+    return pl.concat(parts, how="vertical_relaxed").sort(schema.CLUSTER_ID)
 
 
 def _sources_of(
