@@ -515,11 +515,11 @@ def _score_bounded(
         rows_l, rows_r = rows_l[mask], rows_r[mask]
         weight, remaining = weight[mask], remaining[mask]
         for store in (gammas, tfs):
-            for key in store:
-                store[key] = store[key][mask]
-        for key, b in bounds.items():
+            for name in store:
+                store[name] = store[name][mask]
+        for k, b in bounds.items():
             if isinstance(b, np.ndarray):
-                bounds[key] = b[mask]
+                bounds[k] = b[mask]
 
     def pairs_frame() -> pl.DataFrame:
         return pl.DataFrame(
