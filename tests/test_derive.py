@@ -437,3 +437,53 @@ def test_hard_benchmark_config_fills_packed_names_and_nulls_placeholders() -> No
     # shape rules: junk e-mail and phone are null; one 1900-01-01 is no placeholder
     assert prepared["email"].to_list() == ["w@x.org", None, "ann@y.org"]
     assert prepared["phone"][1] is None
+    # the phone's last nine digits, whatever its country prefix; the junk
+    # number's tail is a placeholder too
+    assert prepared["phone_tail"].to_list() == ["079460958", None, "079460000"]
+
+
+def test_hard_benchmark_household_is_one_piece_of_evidence() -> None:
+    """Surname and place agree in one joint level; no phone still counts the postcode."""
+    from pathlib import Path
+
+    from er_toolkit.config import LinkageConfig
+    from er_toolkit.io import Source
+    from er_toolkit.pipeline import Linker
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "configs"
+    config = LinkageConfig.from_toml(path / "compare_er_toolkit_hard.toml")
+    household = next(c for c in config.comparisons if c.name == "household")
+    labels = [level.label for level in household.levels]
+    records = pl.DataFrame(
+        {
+            "record_id": ["a", "b", "c", "d", "e"],
+            "entity_id": [1, 2, 3, 3, 4],
+            "first_name": ["john", "mary", "ann", "ann", "bob"],
+            "surname": ["smith", "smith", "lee", "lee", "ray"],
+            "full_name": [None] * 5,
+            "date_of_birth": ["1970-01-02", "1972-03-04", None, "1980-05-06", None],
+            "email": ["j@x.org", "m@x.org", None, "a@y.org", None],
+            # the same number, written with two country prefixes
+            "phone": ["+442079460958", "+332079460958", None, None, None],
+            "postcode": ["SW1A 1AA", "SW1A 1AA", "EC1A 1BB", "EC1A 1BB", None],
+            "city": ["london", "london", "london", "london", None],
+        }
+    )
+    prepared = Linker(config).prepare([Source("customers", records)]).records
+    pairs = pl.DataFrame(
+        {"_row_l": [0, 2, 0], "_row_r": [1, 3, 4]},
+        schema={"_row_l": pl.UInt32, "_row_r": pl.UInt32},
+    )
+    gamma = Linker(config).compare(prepared, pairs)["gamma_household"].to_list()
+    top = len(household.levels)
+
+    def level(g: int) -> str:
+        return labels[top - g]
+
+    # one household: surname, phone (whatever its prefix) and postcode at once
+    assert gamma[0] == top
+    assert "phone_tail" in level(gamma[0]) and "postcode" in level(gamma[0])
+    # no phones: the shared surname and postcode still agree, not null
+    assert level(gamma[1]) == "(exact) & (postcode exact)"
+    # nothing of the place known on one side and another surname: else
+    assert gamma[2] == 0
