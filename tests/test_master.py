@@ -851,3 +851,74 @@ def test_a_comparison_with_tf_on_two_columns_resolves_as_the_batch_pipeline(
         many = lookup(*args, probes, top=None, path="many")
         assert many.get_column("is_match").any()
         assert_frame_equal(lookup(*args, probes, top=None, path="few"), many)
+
+
+# ------------------------------------------------------------ one-to-one
+@pytest.mark.parametrize("method", ["greedy", "assignment"])
+def test_one_to_one_is_honoured_as_the_batch_pipeline_does(
+    customers: pl.DataFrame,  # noqa: F811
+    model_path: Path,  # noqa: F811
+    tmp_path: Path,
+    method: str,
+) -> None:
+    """``[clustering] one_to_one``: batches give the pipeline's constrained clusters."""
+    import json
+
+    from er_toolkit.pipeline import Linker
+
+    spec = json.loads(model_path.read_text())
+    if method == "assignment":  # matches two sources: a link job
+        spec["config"]["link_type"] = spec["scorer"]["link_type"] = "link"
+    plain = Linker.from_dict(spec)
+    spec["config"]["clustering"]["one_to_one"] = method
+    constrained = Linker.from_dict(spec)
+    path = constrained.save(tmp_path / "one_to_one.json")
+    records = constrained.records(as_sources(customers))
+    scored = constrained.predict(records)
+    # ties between equal scores go by position: the store takes links in row order
+    in_row_order = scored.sort(
+        pl.min_horizontal("_row_l", "_row_r"), pl.max_horizontal("_row_l", "_row_r")
+    )
+    expected = partition(constrained.cluster(records, in_row_order))
+    # the constraint changes the clusters here, so the comparison below can fail
+    assert expected != partition(plain.cluster(records, scored))
+    store_path = tmp_path / "master.duckdb"
+    with MasterStore.init(store_path, path, term_frequencies=customers) as store:
+        for part in _batches(customers, 4):
+            store.apply(part)
+        assert partition(store.clusters()) == expected
+        # re-applying changes nothing
+        audit = store.audit().height
+        store.apply(customers)
+        assert store.audit().height == audit
+        assert partition(store.clusters()) == expected
+
+
+def test_golden_records_built_in_slices_equal_one_build(
+    customers: pl.DataFrame,  # noqa: F811
+    model_path: Path,  # noqa: F811
+    filled: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from polars.testing import assert_frame_equal
+
+    from er_toolkit.golden.config import GoldenConfig
+    from er_toolkit.master import incremental
+
+    builds = []
+    build = GoldenConfig.build
+
+    def counted(self: GoldenConfig, *args: object, **kwargs: object) -> pl.DataFrame:
+        builds.append(1)
+        return build(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(incremental, "GOLDEN_SLICE", 300)
+    monkeypatch.setattr(GoldenConfig, "build", counted)
+    path = tmp_path / "sliced.duckdb"
+    with MasterStore.init(path, model_path, term_frequencies=customers) as store:
+        store.apply(customers)
+        sliced = store.golden()
+    assert len(builds) > 3
+    with MasterStore.open(filled, read_only=True) as one:
+        assert_frame_equal(sliced, one.golden())

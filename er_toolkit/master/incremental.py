@@ -31,6 +31,9 @@ BATCH_FIRST: Final = "_batch_first"
 BATCH_LAST: Final = "_batch_last"
 """Records column: the batch that last changed the record's values."""
 _LOCAL: Final = "__local"
+_SLICE: Final = "__slice"
+GOLDEN_SLICE: Final = 250_000
+"""Records mastered per golden build: a first batch of millions is built a slice of clusters at a time."""
 _ID_COLUMNS: Final = (schema.ROW, schema.SOURCE, schema.RECORD_ID)
 
 
@@ -353,6 +356,28 @@ def _golden_inputs(
     stored_rows = rows
     parts: list[pl.DataFrame] = []
     raw_parts: list[pl.DataFrame] = []
+    drop = [BATCH_FIRST, BATCH_LAST]
+    if (
+        incoming is not None
+        and change.incoming_raw is not None
+        and rows.height == incoming.height
+        and change.incoming_raw.get_column(schema.ROW).equals(
+            incoming.get_column(schema.ROW), check_names=False
+        )
+        and bool(
+            incoming.get_column(schema.ROW)
+            .cast(pl.Int64)
+            .is_in(rows.get_column(schema.ROW).cast(pl.Int64).implode())
+            .all()
+        )
+    ):
+        # every incoming record and nothing else (a first batch): no copies
+        ids = incoming.select(schema.SOURCE, schema.RECORD_ID)
+        raw = pl.concat(
+            [change.incoming_raw.cast({schema.ROW: pl.Int64}), ids], how="horizontal"
+        )
+        records = incoming.drop(drop, strict=False).cast({schema.ROW: pl.Int64})
+        return records, raw
     if incoming is not None:
         mine = incoming.filter(
             pl.col(schema.ROW).is_in(rows.get_column(schema.ROW).implode())
@@ -379,7 +404,6 @@ def _golden_inputs(
                 on=schema.ROW,
             )
         )
-    drop = [BATCH_FIRST, BATCH_LAST]
     records = pl.concat(
         [p.drop(drop, strict=False).cast({schema.ROW: pl.Int64}) for p in parts],
         how="diagonal_relaxed",
@@ -415,22 +439,26 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         keys = block_keys(ctx.blockers, incoming)
         new_edges = _new_edges(ctx, change, keys)
     dropped = np.union1d(change.changed_rows, change.removed_rows)
-    linked = np.concatenate(
-        [
-            new_edges.get_column(schema.ROW_L).to_numpy(),
-            new_edges.get_column(schema.ROW_R).to_numpy(),
-        ]
-    )
-    seeds = np.unique(
-        np.concatenate(
+    seeds = np.empty(0, np.int64)
+    if ctx.stored and not change.everything:
+        # an empty store (a first batch) or a new model has no components to seed
+        linked = np.concatenate(
             [
-                change.changed_rows,
-                change.removed_rows,
-                change.seed_rows,
-                np.setdiff1d(linked, np.setdiff1d(incoming_rows, change.changed_rows)),
+                new_edges.get_column(schema.ROW_L).to_numpy(),
+                new_edges.get_column(schema.ROW_R).to_numpy(),
             ]
-        ).astype(np.int64)
-    )
+        )
+        fresh = np.setdiff1d(incoming_rows, change.changed_rows)
+        seeds = np.unique(
+            np.concatenate(
+                [
+                    change.changed_rows,
+                    change.removed_rows,
+                    change.seed_rows,
+                    linked[~np.isin(linked, fresh)],
+                ]
+            ).astype(np.int64)
+        )
     scope = (
         _scope(ctx, seeds, everything=change.everything)
         if ctx.stored and (seeds.size or change.everything)
@@ -447,12 +475,11 @@ def plan_change(ctx: Context, change: Change) -> Plan:
     ).cast({schema.ROW: pl.Int64, COMPONENT: pl.Int64, SEQ: pl.Int64})
     removed = pl.Series(change.removed_rows, dtype=pl.Int64)
     kept = scope.filter(~pl.col(schema.ROW).is_in(removed.implode()))
-    new_rows = (
-        np.setdiff1d(incoming_rows, kept.get_column(schema.ROW).to_numpy())
-        if incoming_rows.size
-        else incoming_rows
-    )
-    rows = np.union1d(kept.get_column(schema.ROW).to_numpy(), new_rows)
+    kept_rows = kept.get_column(schema.ROW).to_numpy()
+    if kept_rows.size == 0:
+        rows = np.unique(incoming_rows)
+    else:
+        rows = np.union1d(kept_rows, incoming_rows)
     if change.everything or not ctx.stored:
         stored_edges = new_edges.head(0)
     else:
@@ -466,6 +493,9 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         )
     edges = pl.concat([stored_edges, new_edges], how="vertical_relaxed")
     decided = _decisions(ctx, _rows(rows)) if ctx.stored else {}
+    sources = None
+    if linker.config.clustering.one_to_one != "off":
+        sources = _sources_of(rows, scope, incoming)
     labels = resolve(
         rows,
         edges,
@@ -476,6 +506,7 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         own_entity=(
             decided["own_entity"].get_column(schema.ROW).to_numpy() if decided else None
         ),
+        sources=sources,
     )
     members, created, next_seq = assign_ids(
         labels, kept.select(schema.ROW, schema.CLUSTER_ID, SEQ), next_seq=ctx.next_seq
@@ -493,7 +524,7 @@ def plan_change(ctx: Context, change: Change) -> Plan:
     )
     before_ids = events.get_column(CLUSTERS_BEFORE).explode().drop_nulls().unique()
     after_ids = events.get_column(CLUSTERS_AFTER).explode().drop_nulls().unique()
-    written = sorted(set(before_ids.to_list()) | set(after_ids.to_list()))
+    written = pl.concat([before_ids, after_ids]).unique().sort().to_list()
     # membership rows whose cluster or component changed
     old = scope.select(
         schema.ROW,
@@ -557,13 +588,7 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         memberships = touched.join(
             records.select(schema.ROW, schema.SOURCE, schema.RECORD_ID), on=schema.ROW
         ).select(schema.ROW, schema.SOURCE, schema.RECORD_ID, schema.CLUSTER_ID)
-        golden = linker.config.golden.build(
-            records,
-            memberships,
-            raw=raw,
-            cluster_ids=after_ids.to_list(),
-            lineage="rows",
-        )
+        golden = _build_golden(linker, records, raw, memberships)
     kinds = events.get_column("kind")
     counts = {
         "clusters_touched": len(written),
@@ -573,17 +598,17 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         "links": new_edges.height,
     }
     # events name records by (source, record_id), never by store row
-    ids = pl.concat(
-        [
-            scope.select(schema.ROW, schema.SOURCE, schema.RECORD_ID),
-            *(
-                [incoming.select(schema.ROW, schema.SOURCE, schema.RECORD_ID)]
-                if incoming is not None
-                else []
-            ),
-        ],
-        how="vertical_relaxed",
-    ).unique(schema.ROW)
+    id_columns = (schema.ROW, schema.SOURCE, schema.RECORD_ID)
+    if incoming is not None and scope.height == 0:
+        ids = incoming.select(id_columns)  # each row once already
+    else:
+        ids = pl.concat(
+            [
+                scope.select(id_columns),
+                *([incoming.select(id_columns)] if incoming is not None else []),
+            ],
+            how="vertical_relaxed",
+        ).unique(schema.ROW)
     events = _events_with_ids(events, ids)
     return Plan(
         change=change,
@@ -597,6 +622,55 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         events=events,
         next_seq=next_seq,
         counts=counts,
+    )
+
+
+def _build_golden(
+    linker: Any, records: pl.DataFrame, raw: pl.DataFrame, memberships: pl.DataFrame
+) -> pl.DataFrame:
+    """Build the golden records of the clusters in ``memberships``, :data:`GOLDEN_SLICE` records at a time.
+
+    A cluster's golden record reads its own members alone, so slices of
+    whole clusters, in cluster id order, give the frame one build would,
+    with a slice's working memory instead of a whole first batch's.
+    """
+    build = linker.config.golden.build
+    if memberships.height <= GOLDEN_SLICE:
+        return build(records, memberships, raw=raw, lineage="rows")
+    sizes = memberships.group_by(schema.CLUSTER_ID).len().sort(schema.CLUSTER_ID)
+    part = (sizes.get_column("len").cum_sum() - 1) // GOLDEN_SLICE
+    sliced = memberships.join(
+        sizes.select(schema.CLUSTER_ID, part.alias(_SLICE)), on=schema.CLUSTER_ID
+    )
+    parts = []
+    for (_,), members in sliced.group_by(_SLICE):
+        mine = members.get_column(schema.ROW).implode()
+        parts.append(
+            build(
+                records.filter(pl.col(schema.ROW).is_in(mine)),
+                members.drop(_SLICE),
+                raw=raw.filter(pl.col(schema.ROW).is_in(mine)),
+                lineage="rows",
+            )
+        )
+    return pl.concat(parts, how="vertical_relaxed").sort(schema.CLUSTER_ID)
+
+
+def _sources_of(
+    rows: np.ndarray, scope: pl.DataFrame, incoming: pl.DataFrame | None
+) -> np.ndarray:
+    """Return the source of each of ``rows`` (store rows), from the scope and the incoming records."""
+    known = [scope.select(schema.ROW, schema.SOURCE)]
+    if incoming is not None:
+        known.append(incoming.select(schema.ROW, schema.SOURCE))
+    table = pl.concat(
+        [k.cast({schema.ROW: pl.Int64, schema.SOURCE: pl.String}) for k in known]
+    ).unique(schema.ROW, keep="last")
+    return (
+        pl.DataFrame({schema.ROW: rows})
+        .join(table, on=schema.ROW, how="left", maintain_order="left")
+        .get_column(schema.SOURCE)
+        .to_numpy()
     )
 
 

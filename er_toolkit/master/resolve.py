@@ -11,6 +11,7 @@ from scipy.sparse import csgraph
 
 from er_toolkit import schema
 from er_toolkit.cluster import ClusteringConfig, cluster_labels
+from er_toolkit.one_to_one import OneToOne, one_to_one_links
 
 __all__ = ["COMPONENT", "MUST_LINK_PROBABILITY", "resolve"]
 
@@ -48,6 +49,7 @@ def resolve(
     must_link: pl.DataFrame | None = None,
     cannot_link: pl.DataFrame | None = None,
     own_entity: np.ndarray | None = None,
+    sources: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """Cluster records from their scored links and the stewards' decisions.
 
@@ -58,6 +60,12 @@ def resolve(
     the model:
 
     1. an own-entity record loses every link (must-links too);
+       ``[clustering] one_to_one`` then drops the model's links it rules
+       out (:func:`~er_toolkit.one_to_one.one_to_one_links`, as the batch
+       pipeline does before clustering; a link's fate depends only on the
+       links of its raw component, so re-resolving whole components gives
+       the batch answer over links in row order: of links with equal
+       scores the one of smaller rows wins); must-links are never dropped;
     2. a must-link is a link of probability 1 (never pruned or cut);
     3. the links at or above ``threshold`` make the raw components, which
        are clustered as the batch algorithm does (weak-link pruning, the
@@ -84,6 +92,9 @@ def resolve(
         ``_row_l``, ``_row_r`` of each decided pair within ``rows``.
     own_entity
         Rows decided to be entities of their own.
+    sources
+        Each row's source (aligned with ``rows``); needed when
+        ``clustering.one_to_one`` is not ``"off"``.
 
     Returns
     -------
@@ -125,6 +136,10 @@ def resolve(
         pl.col(schema.ROW_R).cast(pl.Int64),
         score.alias(schema.MATCH_PROBABILITY),
     ).filter(score.is_not_nan() & (score >= threshold))
+    if clustering.one_to_one != "off":
+        model = _one_to_one(
+            model, rows, sources, own_entity, threshold, clustering.one_to_one
+        )
     must = _edge_frame(must_link).with_columns(
         pl.lit(MUST_LINK_PROBABILITY, dtype=pl.Float64).alias(schema.MATCH_PROBABILITY)
     )
@@ -198,6 +213,33 @@ def resolve(
         },
         schema=out_schema,
     )
+
+
+def _one_to_one(
+    model: pl.DataFrame,
+    rows: np.ndarray,
+    sources: np.ndarray | None,
+    own_entity: np.ndarray | None,
+    threshold: float,
+    method: OneToOne,
+) -> pl.DataFrame:
+    """Drop the model's links ``one_to_one`` rules out, among the links within ``rows``."""
+    if sources is None or len(sources) != rows.size:
+        raise ValueError("resolve: one_to_one needs each row's source")
+    here = pl.Series(rows, dtype=pl.Int64).implode()
+    within = pl.col(schema.ROW_L).is_in(here) & pl.col(schema.ROW_R).is_in(here)
+    if own_entity is not None and len(own_entity):
+        alone = pl.Series(own_entity, dtype=pl.Int64).implode()
+        within &= ~(
+            pl.col(schema.ROW_L).is_in(alone) | pl.col(schema.ROW_R).is_in(alone)
+        )
+    records = pl.DataFrame(
+        {schema.ROW: rows, schema.SOURCE: pl.Series(sources, dtype=pl.String)}
+    )
+    # ties between equal scores go by position: put the links in row order, so
+    # the answer does not depend on which batch brought them
+    links = model.filter(within).sort(schema.ROW_L, schema.ROW_R)
+    return one_to_one_links(records, links, threshold=threshold, method=method)
 
 
 def _keep_apart(

@@ -280,7 +280,13 @@ def score_pairs(
     explain
         Add each comparison's contribution and gamma level.
     min_probability
-        Keep only pairs scoring at least this.
+        Keep only pairs scoring at least this. With a Fellegi-Sunter model
+        (and no ``explain``) each chunk's comparisons are computed cheapest
+        first, and a pair is dropped once its weight so far plus the most
+        the comparisons left could add is below the threshold
+        (:func:`_score_bounded`): most candidate pairs never reach the
+        costly string similarities. The pairs kept, and their scores, are
+        those of comparing everything.
     chunk_size
         Pairs compared and scored at a time.
     encoding
@@ -301,8 +307,30 @@ def score_pairs(
         pl.col(schema.ROW_L).cast(pl.UInt32), pl.col(schema.ROW_R).cast(pl.UInt32)
     )
     parts = []
+    bounded = (
+        min_probability > 0
+        and not explain
+        and _bounded_scorer(scorer, comparisons)
+        and pairs.height > 0
+    )
+    order = _cheapest_first(records, comparisons) if bounded else []
     for start in range(0, max(pairs.height, 1), chunk_size):
         chunk = pairs.slice(start, chunk_size)
+        if bounded:
+            parts.append(
+                _score_bounded(
+                    scorer,
+                    records,
+                    chunk,
+                    comparisons,
+                    tf_rec,
+                    order=order,
+                    encoding=encoding,
+                    min_probability=min_probability,
+                    workers=linker.n_jobs,
+                )
+            )
+            continue
         vectors = compare_pairs(
             records,
             chunk,
@@ -332,3 +360,321 @@ def score_pairs(
             scored = scored.filter(pl.col(schema.MATCH_PROBABILITY) >= min_probability)
         parts.append(scored)
     return pl.concat(parts)
+
+
+_CHEAP_KINDS: Final = frozenset(
+    {
+        "exact",
+        "distance",
+        "date_swap",
+        "date_difference",
+        "numeric_difference",
+        "year_typo",
+    }
+)
+"""Level kinds compared first by :func:`_score_bounded`: no string similarity."""
+_BOUND_MARGIN: Final = 1e-3
+"""Bits of slack in a pair's bound (float32 frequencies, summation order)."""
+
+
+def _bounded_scorer(scorer: Any, comparisons: Sequence[Comparison]) -> bool:
+    """Whether :func:`_score_bounded` can score for ``scorer``: a Fellegi-Sunter model of these comparisons."""
+    from er_toolkit.score.fellegi_sunter import FellegiSunter
+
+    if not isinstance(scorer, FellegiSunter) or scorer.needs_similarities:
+        return False
+    own = [c.name for c in scorer.comparisons]
+    return own == [c.name for c in comparisons] and all(
+        c.name in scorer.m_ and c.name in scorer.u_ for c in comparisons
+    )
+
+
+def _cheapest_first(
+    records: pl.DataFrame, comparisons: Sequence[Comparison]
+) -> list[int]:
+    """Order the comparisons by their likely cost: without string similarities first, then by value length.
+
+    A string similarity costs more the longer the values (a street address
+    against a first name); the mean length of the comparison's column in
+    ``records`` stands for it. Scoring the costliest last lets
+    :func:`_score_bounded` drop most pairs before it.
+    """
+
+    def cost(k: int) -> tuple[bool, float, int]:
+        comparison = comparisons[k]
+        cheap = all(
+            getattr(level, "kind", "") in _CHEAP_KINDS for level in comparison.levels
+        )
+        length = 0.0
+        column = comparison.column
+        if column in records.columns and records.schema[column] == pl.String:
+            mean = records.get_column(column).str.len_bytes().mean()
+            length = float(mean) if isinstance(mean, (int, float)) else 0.0
+        return (not cheap, length, k)
+
+    return sorted(range(len(comparisons)), key=cost)
+
+
+def _weight_bound(
+    scorer: Any,
+    comparison: Comparison,
+    tf_rec: Mapping[str, np.ndarray],
+    rows_l: np.ndarray,
+) -> np.ndarray | float:
+    """Return the most a comparison can add to each pair's match weight, in bits.
+
+    The largest of 0 (a null), every level's weight and, at a
+    term-frequency level, the weight the left record's frozen frequency
+    gives (the frequency a pair at that level is scored with); the
+    scorer's own arithmetic (``FellegiSunter._comparison_bf``).
+    """
+    from er_toolkit.score.fellegi_sunter import SCORE_FLOOR
+
+    m, u = scorer.m_[comparison.name], scorer.u_[comparison.name]
+    table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(np.maximum(u, SCORE_FLOOR))
+    levels = comparison.tf_levels
+    tf_tops = {top for top, _, _ in levels}
+    fixed = [0.0] + [float(table[g]) for g in range(table.size) if g not in tf_tops]
+    bound: np.ndarray | float = max(fixed)
+    for top, level, column in levels:
+        key = tf_key(comparison, column)
+        plain = float(table[top])
+        if key not in tf_rec:
+            # frequencies unknown: the pair's own tf_ column is read, which
+            # can be any value; no bound tighter than the floor's
+            floor = (
+                1.0 / max(scorer.n_records_, 1)
+                if level.tf_min_u is None
+                else level.tf_min_u
+            )
+            freq = np.full(rows_l.size, floor)
+        else:
+            freq = tf_rec[key][rows_l]
+            floor = (
+                1.0 / max(scorer.n_records_, 1)
+                if level.tf_min_u is None
+                else level.tf_min_u
+            )
+        known = ~np.isnan(freq)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_freq = np.log2(np.maximum(np.where(known, freq, 1.0), floor))
+            if level.tf_weight == 1.0:
+                adjusted = np.log2(m[top]) - log_freq
+            else:
+                adjusted = plain + level.tf_weight * (np.log2(u[top]) - log_freq)
+        at_level = np.where(known, np.maximum(adjusted, plain), plain)
+        bound = np.maximum(bound, at_level)
+    return bound
+
+
+def _score_bounded(
+    scorer: Any,
+    records: pl.DataFrame,
+    chunk: pl.DataFrame,
+    comparisons: Sequence[Comparison],
+    tf_rec: Mapping[str, np.ndarray],
+    *,
+    order: Sequence[int],
+    encoding: RecordEncoding,
+    min_probability: float,
+    workers: int | None,
+) -> pl.DataFrame:
+    """Score one chunk of pairs, dropping each pair as soon as it cannot reach ``min_probability``.
+
+    Comparisons go in ``order`` (:func:`_cheapest_first`). After each, a
+    pair's weight so far (prior included) plus the bounds of the
+    comparisons left (:func:`_weight_bound`) is an upper bound of its
+    final weight; a pair whose bound is below the threshold's weight
+    (less :data:`_BOUND_MARGIN`) cannot be kept and is compared no
+    further. The survivors' vectors are then scored by ``scorer.predict``
+    itself, so their weights and probabilities are exactly those of
+    comparing every pair.
+    """
+    n = chunk.height
+    own = {c.name: c for c in scorer.comparisons}
+    # the state of the pairs still alive, compacted after every comparison
+    rows_l = chunk.get_column(schema.ROW_L).to_numpy()
+    rows_r = chunk.get_column(schema.ROW_R).to_numpy()
+    bounds: dict[int, np.ndarray | float] = {
+        k: _weight_bound(scorer, own[c.name], tf_rec, rows_l)
+        for k, c in enumerate(comparisons)
+    }
+    remaining = np.zeros(n)
+    for b in bounds.values():
+        remaining += b
+    weight = np.full(n, float(scorer.prior_weight_))
+    p = min(max(min_probability, 1e-300), 1.0)
+    cut = (np.log2(p) - np.log2(1.0 - p) if p < 1.0 else np.inf) - _BOUND_MARGIN
+    gammas: dict[str, np.ndarray] = {}
+    tfs: dict[str, np.ndarray] = {}
+
+    def keep_only(mask: np.ndarray) -> None:
+        nonlocal rows_l, rows_r, weight, remaining
+        if mask.all():
+            return
+        rows_l, rows_r = rows_l[mask], rows_r[mask]
+        weight, remaining = weight[mask], remaining[mask]
+        for store in (gammas, tfs):
+            for name in store:
+                store[name] = store[name][mask]
+        for k, b in bounds.items():
+            if isinstance(b, np.ndarray):
+                bounds[k] = b[mask]
+
+    def pairs_frame() -> pl.DataFrame:
+        return pl.DataFrame(
+            {schema.ROW_L: rows_l, schema.ROW_R: rows_r},
+            schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32},
+        )
+
+    for k in order:
+        if rows_l.size == 0:
+            break
+        comparison = comparisons[k]
+        name = comparison.name
+        remaining -= bounds.pop(k)
+        probe = _exact_probe(comparison)
+        if probe is not None:
+            mask, gamma = _probe_exact(
+                scorer,
+                records,
+                pairs_frame(),
+                comparison,
+                probe,
+                weight + remaining,
+                cut,
+                encoding=encoding,
+                workers=workers,
+            )
+            keep_only(mask)
+            gammas[name] = gamma
+            weight += scorer._comparison_bf(
+                pl.DataFrame({schema.gamma(name): gamma}), own[name]
+            )
+        else:
+            vectors = compare_pairs(
+                records,
+                pairs_frame(),
+                [comparison],
+                encoding=encoding,
+                raw_similarity=False,
+                workers=workers,
+            )
+            gamma = vectors.get_column(schema.gamma(name)).to_numpy()
+            gammas[name] = gamma
+            freq = (
+                frozen_pair_frequencies(comparison, gamma, tf_rec, rows_l)
+                if tf_rec
+                else None
+            )
+            if freq is not None:
+                vectors = vectors.with_columns(pl.Series(schema.tf(name), freq))
+                tfs[name] = freq
+            elif schema.tf(name) in vectors.columns:
+                tfs[name] = vectors.get_column(schema.tf(name)).to_numpy()
+            weight += scorer._comparison_bf(vectors, own[name])
+        keep_only(weight + remaining >= cut)
+    if len(gammas) < len(comparisons) or rows_l.size == 0:
+        # every pair dropped before the last comparison
+        return scorer.predict(
+            pairs_frame()
+            .head(0)
+            .with_columns(
+                pl.lit(-1, dtype=pl.Int8).alias(schema.gamma(c.name))
+                for c in comparisons
+            ),
+        )
+    survivors = pairs_frame().with_columns(
+        *(
+            pl.Series(schema.gamma(c.name), gammas[c.name]).cast(pl.Int8)
+            for c in comparisons
+        ),
+        *(pl.Series(schema.tf(name), freq) for name, freq in tfs.items()),
+    )
+    scored = scorer.predict(survivors)
+    return scored.filter(pl.col(schema.MATCH_PROBABILITY) >= min_probability)
+
+
+def _exact_probe(comparison: Comparison) -> Comparison | None:
+    """Return the comparison cut to its first level, when that is a plain exact level, else None.
+
+    A pair equal on the comparison's column is at its first level
+    whatever the others say (the first level a pair meets is its level),
+    so the exact test, cheap on the encoded values, settles those pairs
+    and bounds the rest by the other levels' weights.
+    """
+    import dataclasses
+
+    from er_toolkit.compare import ExactLevel
+
+    first = comparison.levels[0] if comparison.levels else None
+    if (
+        len(comparison.levels) < 2
+        or comparison.tf_levels
+        or not isinstance(first, ExactLevel)
+        or first.column is not None
+        or first.extract is not None
+        or all(getattr(lvl, "kind", "") in _CHEAP_KINDS for lvl in comparison.levels)
+        # a level of numbers or dates changes which values count as null
+        or any(getattr(lvl, "reads", None) != "text" for lvl in comparison.levels)
+    ):
+        return None
+    return dataclasses.replace(comparison, levels=(first,))
+
+
+def _probe_exact(
+    scorer: Any,
+    records: pl.DataFrame,
+    pairs: pl.DataFrame,
+    comparison: Comparison,
+    probe: Comparison,
+    upper: np.ndarray,
+    cut: float,
+    *,
+    encoding: RecordEncoding,
+    workers: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Level ``pairs`` of ``comparison``, comparing in full only the unequal ones that may still match.
+
+    ``upper`` is each pair's bound without this comparison. Returns which
+    pairs stay alive (a mask) and their gamma levels of ``comparison``.
+    """
+    from er_toolkit.score.fellegi_sunter import SCORE_FLOOR
+
+    name = comparison.name
+    top = len(comparison.levels)
+    exact = (
+        compare_pairs(
+            records,
+            pairs,
+            [probe],
+            encoding=encoding,
+            raw_similarity=False,
+            workers=workers,
+        )
+        .get_column(schema.gamma(name))
+        .to_numpy()
+    )
+    m, u = scorer.m_[name], scorer.u_[name]
+    table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(np.maximum(u, SCORE_FLOOR))
+    others = max([0.0, *(float(table[g]) for g in range(top))])
+    bound = np.where(exact == 1, float(table[top]), np.where(exact < 0, 0.0, others))
+    mask = upper + bound >= cut
+    exact = exact[mask]
+    gamma = np.where(exact == 1, top, -1).astype(np.int8)
+    unequal = np.flatnonzero(exact == 0)
+    if unequal.size:
+        alive = np.flatnonzero(mask)[unequal]
+        gamma[unequal] = (
+            compare_pairs(
+                records,
+                pairs[alive],
+                [comparison],
+                encoding=encoding,
+                raw_similarity=False,
+                workers=workers,
+            )
+            .get_column(schema.gamma(name))
+            .to_numpy()
+        )
+    return mask, gamma

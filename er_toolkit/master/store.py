@@ -564,18 +564,24 @@ class MasterStore:
         )
         n_new = int(is_new.sum())
         keep_mask = ~numbered.get_column(schema.ROW).is_in(unchanged.implode())
-        incoming = (
-            pl.concat(
-                [numbered.select(schema.ROW, BATCH_FIRST), records], how="horizontal"
-            )
-            .with_columns(pl.lit(batch_id, dtype=pl.Int32).alias(BATCH_LAST))
-            .filter(keep_mask)
-        )
+        incoming = pl.concat(
+            [numbered.select(schema.ROW, BATCH_FIRST), records], how="horizontal"
+        ).with_columns(pl.lit(batch_id, dtype=pl.Int32).alias(BATCH_LAST))
+        if unchanged.len():
+            incoming = incoming.filter(keep_mask)
         incoming = _stored_order(incoming)
         incoming_raw = pl.concat(
             [numbered.select(schema.ROW), raw.drop(schema.SOURCE, schema.RECORD_ID)],
             how="horizontal",
-        ).filter(keep_mask)
+        )
+        if unchanged.len():
+            incoming_raw = incoming_raw.filter(keep_mask)
+        n_records = records.height
+        profile = prepared.profile.filter(
+            ~pl.col("column").is_in([schema.ROW, schema.RECORD_ID, schema.SOURCE])
+        ).drop(_PROFILE_DROP, strict=False)
+        # the batch as prepared is held again in incoming: free it for the plan
+        del prepared, records, raw, numbered
         counts: dict[str, int] = {}
         plan: Plan | None = None
         if incoming.height:
@@ -589,14 +595,11 @@ class MasterStore:
             )
             plan = plan_change(self._context(frequencies), change)
             counts = plan.counts
-        profile = prepared.profile.filter(
-            ~pl.col("column").is_in([schema.ROW, schema.RECORD_ID, schema.SOURCE])
-        ).drop(_PROFILE_DROP, strict=False)
         now = _now()
         summary = BatchSummary(
             "apply",
             batch_id,
-            records=records.height,
+            records=n_records,
             new_records=n_new,
             changed_records=known.height,
             unchanged_records=unchanged.len(),
