@@ -426,42 +426,25 @@ def _weight_bound(
     The largest of 0 (a null), every level's weight and, at a
     term-frequency level, the weight the left record's frozen frequency
     gives (the frequency a pair at that level is scored with); the
-    scorer's own arithmetic (``FellegiSunter._comparison_bf``).
+    scorer's own arithmetic (:meth:`FellegiSunter.level_weights`,
+    :meth:`FellegiSunter.tf_level_weights`).
     """
-    from er_toolkit.score.fellegi_sunter import SCORE_FLOOR
-
-    m, u = scorer.m_[comparison.name], scorer.u_[comparison.name]
-    table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(np.maximum(u, SCORE_FLOOR))
+    table = scorer.level_weights(comparison.name)
     levels = comparison.tf_levels
     tf_tops = {top for top, _, _ in levels}
     fixed = [0.0] + [float(table[g]) for g in range(table.size) if g not in tf_tops]
     bound: np.ndarray | float = max(fixed)
-    for top, level, column in levels:
+    for top, _, column in levels:
         key = tf_key(comparison, column)
         plain = float(table[top])
-        if key not in tf_rec:
-            # frequencies unknown: the pair's own tf_ column is read, which
-            # can be any value; no bound tighter than the floor's
-            floor = (
-                1.0 / max(scorer.n_records_, 1)
-                if level.tf_min_u is None
-                else level.tf_min_u
-            )
-            freq = np.full(rows_l.size, floor)
-        else:
-            freq = tf_rec[key][rows_l]
-            floor = (
-                1.0 / max(scorer.n_records_, 1)
-                if level.tf_min_u is None
-                else level.tf_min_u
-            )
+        # frequencies unknown: the pair's own tf_ column is read, which can be
+        # any value; no bound tighter than the floor's (a frequency of 0)
+        freq = tf_rec[key][rows_l] if key in tf_rec else np.zeros(rows_l.size)
         known = ~np.isnan(freq)
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_freq = np.log2(np.maximum(np.where(known, freq, 1.0), floor))
-            if level.tf_weight == 1.0:
-                adjusted = np.log2(m[top]) - log_freq
-            else:
-                adjusted = plain + level.tf_weight * (np.log2(u[top]) - log_freq)
+            adjusted = scorer.tf_level_weights(
+                comparison, top, np.where(known, freq, 1.0)
+            )
         at_level = np.where(known, np.maximum(adjusted, plain), plain)
         bound = np.maximum(bound, at_level)
     return bound
@@ -534,6 +517,7 @@ def _score_bounded(
         name = comparison.name
         remaining -= bounds.pop(k)
         probe = _exact_probe(comparison)
+        vectors: pl.DataFrame
         if probe is not None:
             mask, gamma = _probe_exact(
                 scorer,
@@ -547,21 +531,10 @@ def _score_bounded(
                 workers=workers,
             )
             keep_only(mask)
-            gammas[name] = gamma
-            weight += scorer._comparison_bf(
-                pl.DataFrame({schema.gamma(name): gamma}), own[name]
-            )
+            vectors = pl.DataFrame({schema.gamma(name): gamma})
         else:
-            vectors = compare_pairs(
-                records,
-                pairs_frame(),
-                [comparison],
-                encoding=encoding,
-                raw_similarity=False,
-                workers=workers,
-            )
+            vectors = _levels(records, pairs_frame(), comparison, encoding, workers)
             gamma = vectors.get_column(schema.gamma(name)).to_numpy()
-            gammas[name] = gamma
             freq = (
                 frozen_pair_frequencies(comparison, gamma, tf_rec, rows_l)
                 if tf_rec
@@ -569,10 +542,10 @@ def _score_bounded(
             )
             if freq is not None:
                 vectors = vectors.with_columns(pl.Series(schema.tf(name), freq))
-                tfs[name] = freq
-            elif schema.tf(name) in vectors.columns:
+            if schema.tf(name) in vectors.columns:
                 tfs[name] = vectors.get_column(schema.tf(name)).to_numpy()
-            weight += scorer._comparison_bf(vectors, own[name])
+        gammas[name] = gamma
+        weight += scorer.comparison_weights(vectors, own[name])
         keep_only(weight + remaining >= cut)
     if len(gammas) < len(comparisons) or rows_l.size == 0:
         # every pair dropped before the last comparison
@@ -639,24 +612,14 @@ def _probe_exact(
     ``upper`` is each pair's bound without this comparison. Returns which
     pairs stay alive (a mask) and their gamma levels of ``comparison``.
     """
-    from er_toolkit.score.fellegi_sunter import SCORE_FLOOR
-
     name = comparison.name
     top = len(comparison.levels)
     exact = (
-        compare_pairs(
-            records,
-            pairs,
-            [probe],
-            encoding=encoding,
-            raw_similarity=False,
-            workers=workers,
-        )
+        _levels(records, pairs, probe, encoding, workers)
         .get_column(schema.gamma(name))
         .to_numpy()
     )
-    m, u = scorer.m_[name], scorer.u_[name]
-    table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(np.maximum(u, SCORE_FLOOR))
+    table = scorer.level_weights(name)
     others = max([0.0, *(float(table[g]) for g in range(top))])
     bound = np.where(exact == 1, float(table[top]), np.where(exact < 0, 0.0, others))
     mask = upper + bound >= cut
@@ -666,15 +629,26 @@ def _probe_exact(
     if unequal.size:
         alive = np.flatnonzero(mask)[unequal]
         gamma[unequal] = (
-            compare_pairs(
-                records,
-                pairs[alive],
-                [comparison],
-                encoding=encoding,
-                raw_similarity=False,
-                workers=workers,
-            )
+            _levels(records, pairs[alive], comparison, encoding, workers)
             .get_column(schema.gamma(name))
             .to_numpy()
         )
     return mask, gamma
+
+
+def _levels(
+    records: pl.DataFrame,
+    pairs: pl.DataFrame,
+    comparison: Comparison,
+    encoding: RecordEncoding,
+    workers: int | None,
+) -> pl.DataFrame:
+    """Return one comparison's vectors (gamma, and tf where the kernel gives it) of ``pairs``."""
+    return compare_pairs(
+        records,
+        pairs,
+        [comparison],
+        encoding=encoding,
+        raw_similarity=False,
+        workers=workers,
+    )

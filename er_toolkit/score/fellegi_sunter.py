@@ -900,20 +900,95 @@ class FellegiSunter(SklearnParams):
         """Jupyter's display: the fitted summary, not only scikit-learn's diagram."""
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
-    def _comparison_bf(self, vectors: pl.DataFrame, comp: Comparison) -> np.ndarray:
-        """Return one comparison's log2 Bayes factor per pair (TF adjusted).
+    def level_weights(self, name: str) -> np.ndarray:
+        """Return one comparison's match weight per level, ``log2(m / u)`` in bits.
 
-        At each term-frequency level the Bayes factor is
-        ``m / u * (u / max(f, floor)) ** tf_weight`` for the frequency ``f``
-        of the value in that level's column (the pair's ``tf_`` value), the
-        floor being the level's ``tf_min_u`` or else one over the records
-        trained on: Splink's adjustment, which with ``tf_weight`` 1 is
-        ``m / max(f, floor)``.
+        The table scoring reads: m and u are raised to :data:`SCORE_FLOOR`
+        first, and a term-frequency level's weight is this one before its
+        adjustment (see :meth:`tf_level_weights`). A null (gamma -1) weighs 0.
+
+        Parameters
+        ----------
+        name
+            The comparison's name.
+
+        Returns
+        -------
+        numpy.ndarray
+            One weight per gamma level, level 0 first.
+
+        Examples
+        --------
+        >>> from er_toolkit.compare import Comparison
+        >>> fs = FellegiSunter([Comparison.from_dict({"name": "email",
+        ...     "column": "email", "levels": [{"kind": "exact"}]})])
+        >>> fs.m_ = {"email": np.array([0.1, 0.9])}
+        >>> fs.u_ = {"email": np.array([0.99, 0.01])}
+        >>> fs.level_weights("email").round(2).tolist()
+        [-3.31, 6.49]
         """
+        self._check_fitted()
+        m, u = self.m_[name], self.u_[name]
+        return np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(np.maximum(u, SCORE_FLOOR))
+
+    def tf_level_weights(
+        self, comp: Comparison, top: int, frequencies: np.ndarray
+    ) -> np.ndarray:
+        """Return the term-frequency adjusted weight of level ``top`` for each value frequency.
+
+        The Bayes factor is ``m / u * (u / max(f, floor)) ** tf_weight``
+        for a value's frequency ``f``, the floor being the level's
+        ``tf_min_u`` or else one over the records trained on: Splink's
+        adjustment, which with ``tf_weight`` 1 is ``m / max(f, floor)``.
+
+        Parameters
+        ----------
+        comp
+            The comparison.
+        top
+            The gamma of one of its term-frequency levels
+            (``comp.tf_levels``).
+        frequencies
+            Known (not NaN) frequencies, in float64.
+
+        Returns
+        -------
+        numpy.ndarray
+            The weights in bits, one per frequency.
+        """
+        level = next(lvl for t, lvl, _ in comp.tf_levels if t == top)
         m, u = self.m_[comp.name], self.u_[comp.name]
-        table = np.log2(np.maximum(m, SCORE_FLOOR)) - np.log2(
-            np.maximum(u, SCORE_FLOOR)
+        floor = (
+            1.0 / max(self.n_records_, 1) if level.tf_min_u is None else level.tf_min_u
         )
+        log_freq = np.log2(np.maximum(frequencies, floor))
+        if level.tf_weight == 1.0:
+            return np.log2(m[top]) - log_freq
+        return self.level_weights(comp.name)[top] + level.tf_weight * (
+            np.log2(u[top]) - log_freq
+        )
+
+    def comparison_weights(self, vectors: pl.DataFrame, comp: Comparison) -> np.ndarray:
+        """Return one comparison's match weight per pair, in bits (term-frequency adjusted).
+
+        Each pair's ``gamma_<name>`` level reads :meth:`level_weights` (0
+        for a null); at a term-frequency level with the pair's ``tf_<name>``
+        frequency known, :meth:`tf_level_weights` instead.
+
+        Parameters
+        ----------
+        vectors
+            Comparison vectors with the comparison's ``gamma_`` (and, for
+            term-frequency levels, ``tf_``) column.
+        comp
+            The comparison, one of this model's.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 weights, one per row of ``vectors``.
+        """
+        table = self.level_weights(comp.name)
         gamma = vectors.get_column(schema.gamma(comp.name)).to_numpy()
         # gamma -1 (null) reads the appended 0.0 at index -1
         bf = np.append(table, 0.0)[gamma.astype(np.int64)]
@@ -924,20 +999,9 @@ class FellegiSunter(SklearnParams):
                 vectors.get_column(schema.tf(comp.name)).to_numpy().astype(np.float64)
             )
             known = ~np.isnan(freq)
-            for top, level, _ in levels:
+            for top, _, _ in levels:
                 at_top = (gamma == top) & known
-                floor = (
-                    1.0 / max(self.n_records_, 1)
-                    if level.tf_min_u is None
-                    else level.tf_min_u
-                )
-                log_freq = np.log2(np.maximum(freq[at_top], floor))
-                if level.tf_weight == 1.0:
-                    bf[at_top] = np.log2(m[top]) - log_freq
-                else:
-                    bf[at_top] = table[top] + level.tf_weight * (
-                        np.log2(u[top]) - log_freq
-                    )
+                bf[at_top] = self.tf_level_weights(comp, top, freq[at_top])
         return bf
 
     def _contributions(self, vectors: pl.DataFrame) -> np.ndarray:
@@ -945,7 +1009,7 @@ class FellegiSunter(SklearnParams):
         if not self.comparisons:
             return np.empty((vectors.height, 0))
         return np.column_stack(
-            [self._comparison_bf(vectors, c) for c in self.comparisons]
+            [self.comparison_weights(vectors, c) for c in self.comparisons]
         ).reshape(vectors.height, len(self.comparisons))
 
     def _weights(self, vectors: pl.DataFrame) -> np.ndarray:
@@ -960,7 +1024,7 @@ class FellegiSunter(SklearnParams):
             part = vectors.slice(start, SCORE_CHUNK)
             out = total[start : start + part.height]
             for comp in self.comparisons:
-                out += self._comparison_bf(part, comp)
+                out += self.comparison_weights(part, comp)
         return total
 
     def predict(self, vectors: pl.DataFrame, *, explain: bool = False) -> pl.DataFrame:
