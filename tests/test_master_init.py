@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,13 @@ def test_a_first_batch_scores_the_pairs_the_general_path_scores(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[tuple[Any, Any]] = []
+    passed: list[Any] = []
     original = store_module.plan_change
 
     def capture(ctx: Any, change: Any) -> Any:
-        seen.append((ctx, change))
+        # a copy: write_plan drops the change's frames once they are written
+        seen.append((ctx, dataclasses.replace(change)))
+        passed.append(change)
         return original(ctx, change)
 
     monkeypatch.setattr(store_module, "plan_change", capture)
@@ -44,6 +48,8 @@ def test_a_first_batch_scores_the_pairs_the_general_path_scores(
         store.apply(customers)
     ctx, change = seen[0]
     assert not ctx.stored
+    # written, then dropped: polars' copy is not held while DuckDB writes
+    assert passed[0].incoming is None and passed[0].incoming_raw is None
     keys = incremental.block_keys(ctx.blockers, change.incoming)
     fast = incremental._new_edges(ctx, change, keys)
     monkeypatch.setattr(incremental, "_increasing", lambda rows: False)

@@ -632,7 +632,11 @@ def _build_golden(
 
     A cluster's golden record reads its own members alone, so slices of
     whole clusters, in cluster id order, give the frame one build would,
-    with a slice's working memory instead of a whole first batch's.
+    with a slice's working memory instead of a whole first batch's. Each
+    build is sorted by cluster id and the slices are consecutive ranges of
+    cluster ids, so the slices' frames, in slice order, are the sorted
+    frame as they are: no concatenated copy and no sort of every golden
+    record.
     """
     build = linker.config.golden.build
     if memberships.height <= GOLDEN_SLICE:
@@ -642,8 +646,11 @@ def _build_golden(
     sliced = memberships.join(
         sizes.select(schema.CLUSTER_ID, part.alias(_SLICE)), on=schema.CLUSTER_ID
     )
+    del sizes, part
     parts = []
-    for (_,), members in sliced.group_by(_SLICE):
+    for (_,), members in sorted(
+        sliced.partition_by(_SLICE, as_dict=True).items(), key=lambda kv: kv[0]
+    ):
         mine = members.get_column(schema.ROW).implode()
         parts.append(
             build(
@@ -653,7 +660,8 @@ def _build_golden(
                 lineage="rows",
             )
         )
-    return pl.concat(parts, how="vertical_relaxed").sort(schema.CLUSTER_ID)
+    del sliced
+    return pl.concat(parts, how="vertical_relaxed", rechunk=False)
 
 
 def _sources_of(
@@ -736,7 +744,12 @@ def write_plan(
     now: Any,
     first_event_id: int,
 ) -> int:
-    """Write ``plan``; the caller holds the transaction. Return the next event id."""
+    """Write ``plan``; the caller holds the transaction. Return the next event id.
+
+    The incoming records, their raw values and their keys are dropped from
+    ``plan`` once written (a first batch's are the largest frames of all),
+    so polars' copy is freed while DuckDB writes the rest.
+    """
     change = plan.change
     incoming = change.incoming
     if incoming is not None and incoming.height:
@@ -759,8 +772,10 @@ def write_plan(
         _insert(db, "records", incoming)
         assert change.incoming_raw is not None
         _insert(db, "raw_records", change.incoming_raw)
+        change.incoming = change.incoming_raw = incoming = None
         if plan.keys is not None:
             _insert(db, "keys", plan.keys)
+            plan.keys = None
     if change.removed_rows.size:
         removed = _rows(change.removed_rows)
         for table in ("records", "raw_records", "keys", "membership"):

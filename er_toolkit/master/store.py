@@ -593,6 +593,8 @@ class MasterStore:
                 incoming_raw=incoming_raw,
                 changed_rows=known.get_column(schema.ROW).cast(pl.Int64).to_numpy(),
             )
+            # the change holds them now, and write_plan drops them once written
+            del incoming, incoming_raw
             plan = plan_change(self._context(frequencies), change)
             counts = plan.counts
         now = _now()
