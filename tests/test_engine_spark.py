@@ -217,6 +217,39 @@ def test_comparison_vectors_and_term_frequencies_are_the_kernels(spark, engine):
         assert exact_level_shares(engine, on_spark, several, link_type) == shares
 
 
+@pytest.mark.parametrize("agreeing", [(), ("name",)])
+def test_gamma_patterns_on_the_driver_and_on_spark_are_the_polars_ones(
+    spark, engine, agreeing
+):
+    records = _people(150, seed=4)
+    on_spark = _on_spark(spark, records)
+    # pairs of records sharing a trimmed name: "name" agrees on each of them
+    pairs = POLARS.block(records, [ExactRule(("name",))], link_type="dedupe")
+    assert pairs.height > 0
+    expected = POLARS.gamma_patterns(records, pairs, COMPARISONS, agreeing=agreeing)
+    on_spark_pairs = to_spark(spark, pairs)
+    for driver_pairs in (engine.driver_pairs, 0):  # on the driver, then on Spark
+        assert pairs.height <= engine.driver_pairs
+        where = SparkEngine(spark, driver_pairs=driver_pairs)
+        got = where.gamma_patterns(
+            on_spark, on_spark_pairs, COMPARISONS, agreeing=agreeing
+        )
+        assert np.array_equal(got.gammas, expected.gammas)
+        assert np.array_equal(got.counts, expected.counts)
+
+
+def test_gamma_patterns_on_the_driver_need_every_record_of_the_pairs(spark, engine):
+    records = _people(40, seed=5)
+    pairs = pl.DataFrame(
+        {schema.ROW_L: [0, 1], schema.ROW_R: [2, 99]},
+        schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32},
+    )
+    with pytest.raises(SchemaError, match="expected all of them"):
+        engine.gamma_patterns(
+            _on_spark(spark, records), to_spark(spark, pairs), COMPARISONS
+        )
+
+
 def test_session_patterns_are_counted_among_the_candidates(spark, engine):
     link_type = "link"  # pairs across sources only: the sources are checked too
     records = _people(150, seed=3)
@@ -340,9 +373,10 @@ def test_connected_components_match_scipy_ids_and_all(spark, options, where):
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True])
-def test_driver_links_must_be_a_whole_number(spark, bad):
-    with pytest.raises(ConfigError, match="driver_links"):
-        SparkEngine(spark, driver_links=bad)
+@pytest.mark.parametrize("option", ["driver_links", "driver_pairs"])
+def test_driver_links_must_be_a_whole_number(spark, bad, option):
+    with pytest.raises(ConfigError, match=option):
+        SparkEngine(spark, **{option: bad})
 
 
 def test_session_conf_advises_and_user_settings_win():

@@ -28,7 +28,7 @@ from er_toolkit.engines.spark._frames import (
     to_polars,
     to_spark,
 )
-from er_toolkit.exceptions import ConfigError
+from er_toolkit.exceptions import ConfigError, SchemaError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["SparkEngine", "session_conf"]
 
 _SAMPLE_CHUNK = 10_000_000
+_DRIVER_PAIRS = 4_000_000
 _ARROW_BATCH = 100_000
 _DISTINCT = "distinct"
 _VECTORS = "vectors"
@@ -116,6 +117,13 @@ class SparkEngine:
         brought over: 16 bytes each), in one Spark job; more links run
         large-star / small-star on Spark, a few jobs per round. 0: always
         on Spark.
+    driver_pairs
+        Gamma patterns of at most this many pairs (the u sample, a sampled
+        EM session's pairs) are counted on the driver: the pairs and their
+        records' compared columns are brought over (two Spark jobs) and the
+        polars engine's :meth:`~er_toolkit.engines.PolarsEngine.gamma_patterns`
+        (the same compare kernel) counts them, instead of two joins, a
+        ``mapInArrow`` pass and a group-by on Spark. 0: always on Spark.
 
     Attributes
     ----------
@@ -150,6 +158,7 @@ class SparkEngine:
             "profile_rows",
             "golden_partitions",
             "driver_links",
+            "driver_pairs",
         }
     )
 
@@ -161,6 +170,7 @@ class SparkEngine:
         profile_rows: int = 100_000,
         golden_partitions: int | None = None,
         driver_links: int = 10_000_000,
+        driver_pairs: int = _DRIVER_PAIRS,
     ) -> None:
         require_pyspark()
         from pyspark.sql import SparkSession
@@ -173,20 +183,21 @@ class SparkEngine:
                     f"The {name!r} option of SparkEngine must be a positive int; got "
                     f"{value!r}."
                 )
-        if (
-            isinstance(driver_links, bool)
-            or not isinstance(driver_links, int)
-            or driver_links < 0
+        for name, value in (
+            ("driver_links", driver_links),
+            ("driver_pairs", driver_pairs),
         ):
-            raise ConfigError(
-                "The 'driver_links' option of SparkEngine must be an int >= 0; got "
-                f"{driver_links!r}."
-            )
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(
+                    f"The {name!r} option of SparkEngine must be an int >= 0; got "
+                    f"{value!r}."
+                )
         self.spark = spark
         self.salt_above = salt_above
         self.profile_rows = profile_rows
         self.golden_partitions = golden_partitions
         self.driver_links = driver_links
+        self.driver_pairs = driver_pairs
         self.timings: dict[str, float] = {}
         self._cache = FrameCache()
         self._counts = FrameCache(size=64)
@@ -211,6 +222,7 @@ class SparkEngine:
         profile_rows: int = 100_000,
         golden_partitions: int | None = None,
         driver_links: int = 10_000_000,
+        driver_pairs: int = _DRIVER_PAIRS,
     ) -> SparkEngine:
         """Build from an ``[engine]`` table: the active SparkSession, or one made from ``master`` and ``conf``."""
         require_pyspark()
@@ -225,6 +237,7 @@ class SparkEngine:
             profile_rows=profile_rows,
             golden_partitions=golden_partitions,
             driver_links=driver_links,
+            driver_pairs=driver_pairs,
         )
 
     # ----------------------------------------------------------- records, io
@@ -736,18 +749,80 @@ class SparkEngine:
         workers: int | None = None,
         agreeing: Collection[str] = (),
     ) -> Patterns:
-        """Compare the pairs on Spark and count their distinct gamma patterns there (``agreeing`` is not read)."""
+        """Count the pairs' distinct gamma patterns: on the driver up to ``driver_pairs`` pairs, else on Spark.
+
+        On the driver the polars engine's :meth:`~er_toolkit.engines.PolarsEngine.gamma_patterns`
+        counts them (``agreeing`` as it reads it) over the pairs' records
+        brought over; on Spark ``agreeing`` is not read (every comparison
+        is compared per pair). The same kernel either way, so the same
+        patterns.
+        """
         from er_toolkit.engines.spark import _compare
         from er_toolkit.score.em import Patterns
 
+        records = as_spark(self.spark, records)
+        pairs = as_spark(self.spark, pairs)
+        if self.height(pairs) <= self.driver_pairs:
+            return self._driver_patterns(
+                records, pairs, comparisons, workers=workers, agreeing=agreeing
+            )
         vectors = _compare.compare(
-            self._side(as_spark(self.spark, records), comparisons),
-            as_spark(self.spark, pairs),
+            self._side(records, comparisons),
+            pairs,
             comparisons,
             raw_similarity=False,
         )
         counts = _compare.pattern_counts(vectors, comparisons)
         return Patterns.from_counts(counts, [c.name for c in comparisons])
+
+    def _driver_patterns(
+        self,
+        records: DataFrame,
+        pairs: DataFrame,
+        comparisons: Sequence[Comparison],
+        *,
+        workers: int | None,
+        agreeing: Collection[str],
+    ) -> Patterns:
+        """Bring the pairs and their records' compared columns here; count with the polars engine.
+
+        The records are renumbered densely (the polars engine reads
+        ``_row`` as a position) and the pairs with them; the gamma levels
+        read only the two records' values, so they are those Spark would
+        give.
+        """
+        from er_toolkit.engines.polars import PolarsEngine
+        from er_toolkit.engines.spark import _compare
+
+        here = to_polars(pairs.select(schema.ROW_L, schema.ROW_R))
+        rows = (
+            pl.concat([here.get_column(schema.ROW_L), here.get_column(schema.ROW_R)])
+            .unique()
+            .sort()
+        )
+        wanted = to_spark(self.spark, pl.DataFrame({schema.ROW: rows.cast(pl.Int64)}))
+        values = to_polars(
+            records.select(schema.ROW, *_compare.columns_of(comparisons)).join(
+                wanted, schema.ROW, "left_semi"
+            )
+        )
+        if values.height != rows.len():
+            raise SchemaError(
+                f"The pairs name {rows.len():,} records; expected all of them in the "
+                f"records frame, found {values.height:,}."
+            )
+        local = values.with_columns(
+            pl.int_range(values.height, dtype=pl.UInt32).alias(schema.ROW)
+        )
+        local_pairs = pl.DataFrame(
+            {
+                side: rows.search_sorted(here.get_column(side)).cast(pl.UInt32)
+                for side in (schema.ROW_L, schema.ROW_R)
+            }
+        )
+        return PolarsEngine().gamma_patterns(
+            local, local_pairs, comparisons, workers=workers, agreeing=agreeing
+        )
 
     def session_patterns(
         self,

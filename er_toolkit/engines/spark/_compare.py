@@ -54,7 +54,7 @@ def term_frequencies(records: DataFrame, column: str) -> DataFrame:
     return values.join(table, _VALUE, "left").select(schema.ROW, TERM_FREQUENCY)
 
 
-def _columns(comparisons: Sequence[Comparison]) -> list[str]:
+def columns_of(comparisons: Sequence[Comparison]) -> list[str]:
     """Every records column the comparisons read (own columns and the others their levels read)."""
     return list(dict.fromkeys(column for c in comparisons for column in c.columns))
 
@@ -75,7 +75,7 @@ def values_side(records: DataFrame, comparisons: Sequence[Comparison]) -> DataFr
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    side = records.select(schema.ROW, *_columns(comparisons))
+    side = records.select(schema.ROW, *columns_of(comparisons))
     fields = _tf_columns(comparisons)
     native = {
         column: text
@@ -119,7 +119,7 @@ def with_values(
     """Return ``pairs`` with each side's compared values and the left term frequencies (two joins)."""
     from pyspark.sql import functions as F
 
-    columns = _columns(comparisons)
+    columns = columns_of(comparisons)
     tf_fields = list(_tf_columns(comparisons).values())
     left = side.select(
         F.col(schema.ROW).alias(schema.ROW_L),
@@ -148,7 +148,7 @@ def batch_vectors(
     ``sim_`` NaN as null).
     """
     comparisons = tuple(comparisons)
-    columns = _columns(comparisons)
+    columns = columns_of(comparisons)
     tf_fields = _tf_columns(comparisons)
 
     def vectors(batch: pl.DataFrame) -> pl.DataFrame:
