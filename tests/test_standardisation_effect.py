@@ -40,27 +40,3 @@ def test_standardisation_raises_f1_on_synthetic_customers(tmp_path: Path) -> Non
     assert standardised["pairwise_f1"] > raw["pairwise_f1"] + 0.05
     assert standardised["cluster_f1"] > raw["cluster_f1"]
     assert standardised["blocking_recall"] > raw["blocking_recall"]
-
-
-@pytest.mark.parametrize("name", ["customers.toml", "customers_raw.toml"])
-def test_customer_configs_have_no_names_only_rule_unbounded(name: str) -> None:
-    """A first-name and surname block grows with the square of the records.
-
-    Every rule on both names has a third key or a ``max_block_size`` (blocks
-    of more records purged), so the configs scale to 10M records.
-    """
-    from er_toolkit.blocking import ExactRule
-
-    config = LinkageConfig.from_toml(EXPERIMENTS / name)
-    blockers = [b for b in config.blocking.blockers if isinstance(b, ExactRule)]
-    assert len(blockers) == len(config.blocking.blockers)
-    names_only = [
-        b
-        for b in blockers
-        if {k.split("[")[0] for k in b.keys} == {"first_name_canonical", "surname"}
-        or {k.split("[")[0] for k in b.keys} == {"first_name", "surname"}
-    ]
-    assert names_only
-    for blocker in names_only:
-        assert len(blocker.keys) == 3 or blocker.max_block_size == 30
-    assert any(b.keys == ("email",) for b in blockers)
