@@ -90,3 +90,28 @@ def _mlflow_sqlite_template(tmp_path_factory: pytest.TempPathFactory):
     yield
     db_utils._initialize_tables = original
     registry_store._initialize_tables = original
+
+
+@pytest.fixture(scope="session")
+def fit_customers():
+    """3,000 synthetic customers from four sources, names lower-cased, for fit tests.
+
+    Session-scoped: a polars frame is never changed in place, so the tests
+    that share it cannot disturb one another.
+    """
+    import polars as pl
+
+    from benchmarks.synthetic import generate_customers
+
+    raw = generate_customers(3000, seed=3, n_sources=4)
+    assert isinstance(raw, pl.DataFrame)
+    return raw.select(
+        pl.format("{}:{}", "source", "record_id").alias("record_id"),
+        pl.col("first_name").str.to_lowercase(),
+        pl.col("surname").str.to_lowercase(),
+        "date_of_birth",
+        "email",
+        "phone",
+        "postcode",
+        "city",
+    )

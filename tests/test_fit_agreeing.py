@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 import er_toolkit.score.fellegi_sunter as fs
 from benchmarks.compare_tools import ER_TOOLKIT_CONFIG
-from benchmarks.synthetic import generate_customers
 from er_toolkit.blocking import ExactRule
 from er_toolkit.compare import Comparison
 from er_toolkit.compare.levels import (
@@ -124,19 +123,8 @@ def test_only_the_comparisons_on_agreeing_columns_are_compared_per_record(
 
 
 @pytest.fixture(scope="module")
-def job():
-    raw = generate_customers(3000, seed=5, n_sources=4)
-    assert isinstance(raw, pl.DataFrame)
-    records = raw.select(
-        pl.format("{}:{}", "source", "record_id").alias("record_id"),
-        pl.col("first_name").str.to_lowercase(),
-        pl.col("surname").str.to_lowercase(),
-        "date_of_birth",
-        "email",
-        "phone",
-        "postcode",
-        "city",
-    )
+def job(fit_customers):
+    records = fit_customers
     config = LinkageConfig.from_toml(ER_TOOLKIT_CONFIG)
     config = dataclasses.replace(
         config, model=dataclasses.replace(config.model, u_sample_size=20_000)

@@ -11,7 +11,6 @@ import pytest
 
 import er_toolkit.score.fellegi_sunter as fs
 from benchmarks.compare_tools import BLOCKING_RULES, ER_TOOLKIT_CONFIG
-from benchmarks.synthetic import generate_customers
 from er_toolkit.blocking import ExactRule
 from er_toolkit.config import LinkageConfig
 from er_toolkit.engines.polars import PolarsEngine
@@ -20,19 +19,8 @@ from er_toolkit.pipeline import Linker
 
 
 @pytest.fixture(scope="module")
-def job():
-    raw = generate_customers(3000, seed=3, n_sources=4)
-    assert isinstance(raw, pl.DataFrame)
-    records = raw.select(
-        pl.format("{}:{}", "source", "record_id").alias("record_id"),
-        pl.col("first_name").str.to_lowercase(),
-        pl.col("surname").str.to_lowercase(),
-        "date_of_birth",
-        "email",
-        "phone",
-        "postcode",
-        "city",
-    )
+def job(fit_customers):
+    records = fit_customers
     config = LinkageConfig.from_toml(ER_TOOLKIT_CONFIG)
     # The peers' rules, where first_name&surname (a training rule) is also a
     # blocking rule, so two of the three sessions are among the candidates.
