@@ -955,6 +955,21 @@ class FellegiSunter(SklearnParams):
         -------
         numpy.ndarray
             The weights in bits, one per frequency.
+
+        Examples
+        --------
+        A rare surname (one record in a thousand) weighs more than a common
+        one (one in ten):
+
+        >>> from er_toolkit.compare import Comparison
+        >>> surname = Comparison.from_dict({"name": "surname", "column": "surname",
+        ...     "levels": [{"kind": "exact", "term_frequency": True}]})
+        >>> fs = FellegiSunter([surname])
+        >>> fs.m_ = {"surname": np.array([0.1, 0.9])}
+        >>> fs.u_ = {"surname": np.array([0.99, 0.01])}
+        >>> fs.n_records_ = 1000
+        >>> fs.tf_level_weights(surname, 1, np.array([0.001, 0.1])).round(2).tolist()
+        [9.81, 3.17]
         """
         level = next(lvl for t, lvl, _ in comp.tf_levels if t == top)
         m, u = self.m_[comp.name], self.u_[comp.name]
@@ -987,6 +1002,25 @@ class FellegiSunter(SklearnParams):
         -------
         numpy.ndarray
             float64 weights, one per row of ``vectors``.
+
+        Examples
+        --------
+        An exact agreement with a known frequency, a disagreement, a null,
+        and an exact agreement whose frequency is unknown (the plain level):
+
+        >>> import polars as pl
+        >>> from er_toolkit.compare import Comparison
+        >>> surname = Comparison.from_dict({"name": "surname", "column": "surname",
+        ...     "levels": [{"kind": "exact", "term_frequency": True}]})
+        >>> fs = FellegiSunter([surname])
+        >>> fs.m_ = {"surname": np.array([0.1, 0.9])}
+        >>> fs.u_ = {"surname": np.array([0.99, 0.01])}
+        >>> fs.n_records_ = 1000
+        >>> vectors = pl.DataFrame({"gamma_surname": [1, 0, -1, 1],
+        ...     "tf_surname": [0.1, None, None, None]},
+        ...     schema={"gamma_surname": pl.Int8, "tf_surname": pl.Float64})
+        >>> fs.comparison_weights(vectors, surname).round(2).tolist()
+        [3.17, -3.31, 0.0, 6.49]
         """
         table = self.level_weights(comp.name)
         gamma = vectors.get_column(schema.gamma(comp.name)).to_numpy()
