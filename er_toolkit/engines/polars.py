@@ -724,8 +724,7 @@ def _key_codes(
     from er_toolkit.blocking.base import parse_key
 
     if not isinstance(blocker, ExactRule) or any(
-        c not in records.schema or records.schema[c].is_float()
-        for c in blocker.columns
+        c not in records.schema or records.schema[c].is_float() for c in blocker.columns
     ):
         return None
     key: np.ndarray | None = None
@@ -746,7 +745,8 @@ def _rule_codes(
     records: pl.DataFrame, blocker: Blocker, encoding: RecordEncoding
 ) -> np.ndarray | None:
     """Return :meth:`PolarsEngine.exact_key_codes` from ``encoding``: purged key codes."""
-    return _purged(_key_codes(records, blocker, encoding), _max_block_size(blocker))
+    codes = _key_codes(records, blocker, encoding)
+    return None if codes is None else _purged(codes, _max_block_size(blocker))
 
 
 def _max_block_size(blocker: Blocker) -> int | None:
@@ -771,7 +771,7 @@ def _part_codes(part: ColumnEncoding, n: int | None) -> tuple[np.ndarray, int]:
     return out, int(by_value.max()) + 1
 
 
-def _purged(key: np.ndarray | None, max_block_size: int | None) -> np.ndarray | None:
+def _purged(key: np.ndarray, max_block_size: int | None) -> np.ndarray:
     """Return ``key`` with the codes held by more than ``max_block_size`` records set to -1.
 
     Examples
@@ -779,7 +779,7 @@ def _purged(key: np.ndarray | None, max_block_size: int | None) -> np.ndarray | 
     >>> _purged(np.array([0, 0, 0, 1, 1, -1]), 2).tolist()
     [-1, -1, -1, 1, 1, -1]
     """
-    if key is None or max_block_size is None:
+    if max_block_size is None:
         return key
     valid = key >= 0
     _, inverse, counts = np.unique(key[valid], return_inverse=True, return_counts=True)
