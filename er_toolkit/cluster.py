@@ -221,10 +221,17 @@ def _sorted_records(records: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns(pl.col(schema.ROW).cast(pl.UInt32))
 
 
+def _index(rows: np.ndarray, n: int) -> np.ndarray:
+    """Return row numbers as the narrowest index type scipy keeps for an ``n`` x ``n`` graph."""
+    return rows.astype(np.int32 if n < 2**31 else np.int64, copy=False)
+
+
 def _component_labels(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    graph = sp.coo_array(
-        (np.ones(left.size, dtype=bool), (left, right)), shape=(n, n)
-    ).tocsr()
+    # float64 weights and int32 indices are what csgraph works on: a graph
+    # built so is not copied again before its traversal
+    graph = sp.csr_array(
+        (np.ones(left.size), (_index(left, n), _index(right, n))), shape=(n, n)
+    )
     return csgraph.connected_components(graph, directed=False)[1]
 
 
@@ -244,10 +251,9 @@ def _prune_weak_links(
         large = np.flatnonzero(sizes[labels[left]] > min_size)
         if large.size == 0:
             return labels
-        adjacency = sp.coo_array(
-            (np.ones(2 * left.size), (np.r_[left, right], np.r_[right, left])),
-            shape=(n, n),
-        ).tocsr()
+        ends = _index(np.r_[left, right], n), _index(np.r_[right, left], n)
+        adjacency = sp.csr_array((np.ones(2 * left.size), ends), shape=(n, n))
+        del ends
         adjacency.data[:] = 1.0
         doubtful = large[score[large] < keep_above]
         weak = doubtful[

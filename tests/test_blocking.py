@@ -1040,25 +1040,44 @@ def test_union_keys_pairs_the_same_whichever_way_a_blocker_orders_them():
     assert _new_pair_keys(reversed_, []).tolist() == expected
 
 
+def key_code_rule_sets() -> st.SearchStrategy[list[Blocker]]:
+    """Exact rules on whole columns and prefixes, purged or not, and a sorted neighbourhood."""
+    candidates: list[Blocker] = [
+        ExactRule(("a",)),
+        ExactRule(("a", "b")),
+        ExactRule(("a[:1]", "b[:2]")),
+        ExactRule(("b[:1]",)),
+        ExactRule(("a",), name="a purged", max_block_size=2),
+        ExactRule(("a[:1]", "b"), name="a1 b purged", max_block_size=3),
+        SortedNeighbourhood(("b",), window=2),
+    ]
+    return st.lists(
+        st.sampled_from(candidates), min_size=1, max_size=4, unique_by=lambda b: b.name
+    )
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     records=records_frames(),
-    blockers=rule_sets(),
+    blockers=key_code_rule_sets(),
     link_type=st.sampled_from(LINK_TYPES),
 )
 def test_engine_block_from_key_codes_matches_block_pairs(
     records: pl.DataFrame, blockers: list[Blocker], link_type: str
 ) -> None:
-    # The polars engine pairs plain exact rules from the encoding's key codes
-    # once a count has encoded the records; the pairs (and their first
-    # producer) are those of each blocker's own block.
+    # The polars engine pairs exact rules (whole columns, prefixes, purged
+    # blocks) from the encoding's key codes once a count has encoded the
+    # records; the counts, the pairs, their order and their first producer
+    # are those of each blocker's own count_pairs and block.
     from er_toolkit.engines import PolarsEngine
 
     engine = PolarsEngine()
     counts = engine.count_rule_pairs(records, blockers, link_type=link_type)
-    assert any(engine.exact_key_codes(records, b) is not None for b in blockers) == any(
-        isinstance(b, ExactRule) and b.on_plain_columns for b in blockers
-    )
+    assert counts.equals(count_rule_pairs(records, blockers, link_type=link_type))
+    for b in blockers:
+        assert (engine.exact_key_codes(records, b) is not None) == isinstance(
+            b, ExactRule
+        )
     got = engine.block(records, blockers, link_type=link_type, counts=counts)
     assert got.equals(block_pairs(records, blockers, link_type=link_type))
 

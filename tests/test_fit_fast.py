@@ -60,14 +60,22 @@ def test_rule_pairs_counted_from_codes_are_the_rules_counts(rows, link_type, key
     assert blocked.height == expected["pairs"][0]
 
 
-def test_key_codes_are_refused_where_they_would_differ_from_blocking():
-    records = _records([("a", "b", "s"), ("a", "b", "t")])
+def test_key_codes_of_prefixes_and_purged_blocks_pair_as_blocking_does():
+    records = _records([("ab", "b", "s"), ("ac", "b", "t"), ("ab", "c", "s")])
     engine = PolarsEngine()
     with engine.cached(records):
-        assert engine.exact_key_codes(records, ExactRule(("x[:1]",))) is None
-        assert (
-            engine.exact_key_codes(records, ExactRule(("x",), max_block_size=5)) is None
-        )
+        prefix = engine.exact_key_codes(records, ExactRule(("x[:1]",)))
+        assert prefix is not None and len(set(prefix.tolist())) == 1
+        whole = engine.exact_key_codes(records, ExactRule(("x",)))
+        assert whole is not None and whole[0] == whole[2] != whole[1]
+        # the block of x = "ab" holds two records: purged at one, kept at two
+        purged = engine.exact_key_codes(records, ExactRule(("x",), max_block_size=2))
+        assert purged is not None and purged.tolist() == whole.tolist()
+        # the three records share x[:1]: purged at two, kept at three
+        small = engine.exact_key_codes(records, ExactRule(("x[:1]",), max_block_size=2))
+        assert small is not None and small.tolist() == [-1, -1, -1]
+        kept = engine.exact_key_codes(records, ExactRule(("x[:1]",), max_block_size=3))
+        assert kept is not None and kept.tolist() == prefix.tolist()
     # no encoding kept: nothing to read codes from
     assert PolarsEngine().exact_key_codes(records, ExactRule(("x",))) is None
     assert key_pairs(np.array([], dtype=np.int64)) == 0

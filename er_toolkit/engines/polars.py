@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from er_toolkit.blocking.union import OnExplode
     from er_toolkit.cluster import Linkage
     from er_toolkit.compare import Comparison, RecordEncoding
+    from er_toolkit.compare.pair_values import ColumnEncoding
     from er_toolkit.derive import Derivation
     from er_toolkit.golden import GoldenConfig
     from er_toolkit.io import Source
@@ -250,7 +251,7 @@ class PolarsEngine:
             except TypeError:  # a blocker with unhashable options: not kept
                 memo, known = None, None
             if known is None:
-                codes = _key_codes(records, blocker, encoding)
+                codes = _rule_codes(records, blocker, encoding)
                 known = (
                     int(blocker.count_pairs(records, link_type=link_type))
                     if codes is None
@@ -289,7 +290,10 @@ class PolarsEngine:
             counts.append(
                 int(blocker.count_pairs(sample, link_type=link_type))
                 if codes is None
-                else key_pairs(codes[kept], source_codes(sample) if cross else None)
+                else key_pairs(
+                    _purged(codes[kept], _max_block_size(blocker)),
+                    source_codes(sample) if cross else None,
+                )
             )
         return pl.DataFrame(
             {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
@@ -301,25 +305,29 @@ class PolarsEngine:
     ) -> np.ndarray | None:
         """Return each record's key of an exact rule as an integer (-1 for a null part), or None.
 
-        Two records get the same code when they agree on every key column,
-        as :class:`~er_toolkit.blocking.ExactRule` groups them (trimmed
-        text, blanks null). Made from the column encodings kept by
+        Two records get the same code when they agree on every key (a
+        column, or its first ``n`` characters), as
+        :class:`~er_toolkit.blocking.ExactRule` groups them (trimmed text,
+        blanks null); records in a block larger than the rule's
+        ``max_block_size`` get -1, so the codes pair what the rule's
+        ``block`` pairs. Made from the column encodings kept by
         :meth:`cached` or the last compare of ``records``; None when there
-        are none, or for other blockers, prefixes, block purging and float
-        columns.
+        are none, or for other blockers and float columns.
 
         Examples
         --------
         >>> from er_toolkit.blocking import ExactRule
-        >>> recs = pl.DataFrame({"_row": [0, 1, 2], "s": ["a", " a", None]},
+        >>> recs = pl.DataFrame({"_row": [0, 1, 2], "s": ["ab", " ac", None]},
         ...                     schema_overrides={"_row": pl.UInt32})
         >>> engine = PolarsEngine()
         >>> with engine.cached(recs):
         ...     engine.exact_key_codes(recs, ExactRule(("s",))).tolist()
+        ...     engine.exact_key_codes(recs, ExactRule(("s[:1]",))).tolist()
+        [0, 1, -1]
         [0, 0, -1]
         """
         encoding = self._encoding(records)
-        return None if encoding is None else _key_codes(records, blocker, encoding)
+        return None if encoding is None else _rule_codes(records, blocker, encoding)
 
     def block(
         self,
@@ -704,31 +712,80 @@ def key_pairs(key: np.ndarray, sources: np.ndarray | None = None) -> int:
 def _key_codes(
     records: pl.DataFrame, blocker: Blocker, encoding: RecordEncoding
 ) -> np.ndarray | None:
-    """Return :meth:`PolarsEngine.exact_key_codes` from ``encoding``."""
-    from er_toolkit.blocking import ExactRule
+    """Return an exact rule's key codes from ``encoding``, before block purging.
 
-    if (
-        not isinstance(blocker, ExactRule)
-        or not blocker.on_plain_columns
-        or blocker.max_block_size is not None
-        or any(
-            c not in records.schema or records.schema[c].is_float()
-            for c in blocker.columns
-        )
+    A whole-column key reads the column's codes; a prefix key
+    (``"column[:n]"``) maps each distinct value to the code of its first
+    ``n`` characters (the trimmed value's prefix, as
+    :func:`~er_toolkit.blocking.base.key_expr` takes it), so no record's
+    text is sliced. None for other blockers and float columns.
+    """
+    from er_toolkit.blocking import ExactRule
+    from er_toolkit.blocking.base import parse_key
+
+    if not isinstance(blocker, ExactRule) or any(
+        c not in records.schema or records.schema[c].is_float() for c in blocker.columns
     ):
         return None
     key: np.ndarray | None = None
-    for column in blocker.columns:
-        part = encoding.column(column)
-        codes = part.codes.astype(np.int64)
+    for spec in blocker.keys:
+        column, n = parse_key(spec)
+        codes, width = _part_codes(encoding.column(column), n)
         if key is None:
             key = codes
             continue
         valid = (key >= 0) & (codes >= 0)
-        if (int(key.max(initial=0)) + 1) * (part.n_uniques + 1) >= 1 << 62:
+        if (int(key.max(initial=0)) + 1) * (width + 1) >= 1 << 62:
             key = _dense(key, valid)
-        key = np.where(valid, key * (part.n_uniques + 1) + codes, -1)
+        key = np.where(valid, key * (width + 1) + codes, -1)
     return key
+
+
+def _rule_codes(
+    records: pl.DataFrame, blocker: Blocker, encoding: RecordEncoding
+) -> np.ndarray | None:
+    """Return :meth:`PolarsEngine.exact_key_codes` from ``encoding``: purged key codes."""
+    codes = _key_codes(records, blocker, encoding)
+    return None if codes is None else _purged(codes, _max_block_size(blocker))
+
+
+def _max_block_size(blocker: Blocker) -> int | None:
+    size = getattr(blocker, "max_block_size", None)
+    return size if isinstance(size, int) else None
+
+
+def _part_codes(part: ColumnEncoding, n: int | None) -> tuple[np.ndarray, int]:
+    """Return each record's code of a column's value (or its first ``n`` characters) and how many codes there are."""
+    if n is None:
+        return part.codes.astype(np.int64), part.n_uniques
+    memo = ("blocking_prefix", n)
+    if memo not in part.derived:
+        # a trimmed value is never blank, so neither is its prefix (n >= 1)
+        prefixes = part.uniques_series.str.slice(0, n)
+        part.derived[memo] = (prefixes.rank("dense") - 1).to_numpy().astype(np.int64)
+    by_value: np.ndarray = part.derived[memo]
+    codes = part.codes
+    if by_value.size == 0:  # no value: every code is -1
+        return codes.astype(np.int64), 0
+    out = np.where(codes >= 0, by_value[np.maximum(codes, 0)], -1)
+    return out, int(by_value.max()) + 1
+
+
+def _purged(key: np.ndarray, max_block_size: int | None) -> np.ndarray:
+    """Return ``key`` with the codes held by more than ``max_block_size`` records set to -1.
+
+    Examples
+    --------
+    >>> _purged(np.array([0, 0, 0, 1, 1, -1]), 2).tolist()
+    [-1, -1, -1, 1, 1, -1]
+    """
+    if max_block_size is None:
+        return key
+    valid = key >= 0
+    _, inverse, counts = np.unique(key[valid], return_inverse=True, return_counts=True)
+    out = key.copy()
+    out[np.flatnonzero(valid)[counts[inverse.reshape(-1)] > max_block_size]] = -1
+    return out
 
 
 def _own_gammas(
