@@ -266,8 +266,11 @@ def _set_jaccard(
     if python is not None and len(left) <= _PYTHON_SETS:
         pairs = list(zip(left, right, strict=True))
         if all(isinstance(a, str) and isinstance(b, str) for a, b in pairs):
-            # a few pairs (a lookup): Python sets, the same counts, no query
-            sets = [(python(a), python(b)) for a, b in pairs]
+            # a few pairs (a lookup): Python sets, the same counts, no query;
+            # each distinct value split once (a lookup's query value is on
+            # the left of every pair)
+            split = {text: python(text) for text in {*left, *right}}
+            sets = [(split[a], split[b]) for a, b in pairs]
             counts = np.array(
                 [(len(a & b), len(a | b)) for a, b in sets], dtype=np.int64
             ).reshape(-1, 2)

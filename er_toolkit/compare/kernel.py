@@ -279,6 +279,82 @@ def compare_batch(
                         values, date_format=comparison.date_format
                     )
         ColumnEncoding.prepare(list(encodings.values()))
+
+    def encoding(l_col: str, r_col: str, date_format: str | None) -> ColumnEncoding:
+        key = (l_col, r_col, date_format)
+        if key not in encodings:
+            values = _stacked(l_col, r_col, left, right)
+            encodings[key] = ColumnEncoding(values, date_format=date_format)
+        return encodings[key]
+
+    return compare_encodings(
+        comparisons,
+        encoding,
+        rows,
+        rows + n,
+        term_frequencies=frequencies,
+        document_frequencies=documents,
+        raw_similarity=raw_similarity,
+        workers=workers,
+    )
+
+
+EncodingOf = Callable[[str, str, "str | None"], ColumnEncoding]
+"""``(left column, right column, date format) -> encoding``: the values of one
+column pair, left and right values in one encoding."""
+
+
+def compare_encodings(
+    comparisons: Sequence[Comparison],
+    encoding: EncodingOf,
+    rows_l: np.ndarray,
+    rows_r: np.ndarray,
+    *,
+    term_frequencies: Mapping[str, Any] | None = None,
+    document_frequencies: Mapping[str, DocumentFrequencies] | None = None,
+    raw_similarity: bool = True,
+    workers: int = -1,
+) -> dict[str, np.ndarray]:
+    """Compare aligned pairs of values already encoded: :func:`compare_batch`'s loop.
+
+    Pair ``i`` is position ``rows_l[i]`` against position ``rows_r[i]`` of
+    each column pair's encoding. :func:`compare_batch` encodes its left
+    values followed by its right ones; a caller holding the values already
+    (a lookup: its query records followed by their candidates, each value
+    once) hands them over as they are.
+
+    Parameters
+    ----------
+    comparisons
+        The comparisons to compute.
+    encoding
+        ``(left column, right column, date format) -> ColumnEncoding``
+        holding both sides' values of that column pair; called once or
+        more per column pair a comparison reads (cache them).
+    rows_l, rows_r
+        Each pair's left and right position in the encodings.
+    term_frequencies, document_frequencies, raw_similarity, workers
+        As :func:`compare_batch` takes them (one term frequency per pair).
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        What :func:`compare_batch` returns for the same pairs.
+
+    Examples
+    --------
+    >>> from er_toolkit.compare import Comparison, ExactLevel
+    >>> names = Comparison("name", "name", (ExactLevel(),))
+    >>> values = ColumnEncoding(pl.Series("name", ["ann", "bob", "ann", None]))
+    >>> out = compare_encodings(
+    ...     [names], lambda l, r, f: values, np.array([0, 0, 1]), np.array([2, 3, 2])
+    ... )
+    >>> out["gamma_name"].tolist()
+    [1, -1, 0]
+    """
+    frequencies = dict(term_frequencies or {})
+    documents = dict(document_frequencies or {})
+    size = int(rows_l.size)
     out: dict[str, np.ndarray] = {}
     for comparison in comparisons:
         date_format = comparison.date_format
@@ -286,11 +362,7 @@ def compare_batch(
         def encoded(
             l_col: str, r_col: str, *, date_format: str | None = date_format
         ) -> tuple[ColumnEncoding, np.ndarray, np.ndarray]:
-            key = (l_col, r_col, date_format)
-            if key not in encodings:
-                values = _stacked(l_col, r_col, left, right)
-                encodings[key] = ColumnEncoding(values, date_format=date_format)
-            return encodings[key], rows, rows + n
+            return encoding(l_col, r_col, date_format), rows_l, rows_r
 
         tokens = comparison.tfidf_tokens
         if tokens is not None:
@@ -307,7 +379,7 @@ def compare_batch(
             )
         freqs = {
             column: _left_frequencies(
-                comparison, column, frequencies, encoded(column, column)[0], n
+                comparison, column, frequencies, encoded(column, column)[0], rows_l
             )
             for column in comparison.tf_columns
         }
@@ -315,7 +387,7 @@ def compare_batch(
             compare_encoded(
                 comparison,
                 encoded,
-                n,
+                size,
                 term_frequencies=freqs,
                 raw_similarity=raw_similarity,
                 workers=workers,
@@ -384,9 +456,10 @@ def _left_frequencies(
     column: str,
     frequencies: Mapping[str, Any],
     encoding: ColumnEncoding,
-    n: int,
+    rows_l: np.ndarray,
 ) -> np.ndarray:
     """Return the given term frequencies of the left values of ``column``, NaN where null."""
+    n = int(rows_l.size)
     name = comparison.name
     if name not in frequencies:
         raise SchemaError(
@@ -419,5 +492,5 @@ def _left_frequencies(
         raise SchemaError(
             f"{where} must hold one value per pair ({n}); got {len(out)}."
         )
-    out[encoding.codes[:n] < 0] = np.nan
+    out[encoding.codes[rows_l] < 0] = np.nan
     return out

@@ -14,7 +14,7 @@ from er_toolkit import schema
 from er_toolkit.blocking import ExactRule, KeyBlocker
 from er_toolkit.blocking.base import parse_key
 from er_toolkit.compare import compare_batch
-from er_toolkit.compare.kernel import compare_encoded
+from er_toolkit.compare.kernel import compare_encodings
 from er_toolkit.compare.pair_values import ColumnEncoding
 from er_toolkit.exceptions import ConfigError, SchemaError
 from er_toolkit.master.db import Database
@@ -45,6 +45,8 @@ FAST_MAX: Final = 16
 RAW_TABLE: Final = "raw_records"
 MEMO_SIZE: Final = 20_000
 """Standardised values a lookup index remembers per column (oldest forgotten first)."""
+_CHECKED_MAX: Final = 64
+"""Sets of query columns a memo keeps its checked steps for."""
 
 
 def _key_hash(keys: pl.DataFrame) -> np.ndarray:
@@ -82,6 +84,7 @@ class StandardiseMemo:
         self.steps = steps
         self.size = size
         self._values: dict[tuple[str, str], dict[Any, tuple[Any, ...]]] = {}
+        self._chains: dict[tuple[str, ...], dict[str, tuple[Any, ...]]] = {}
         self._schemas: dict[tuple[str, str], dict[str, pl.DataType]] = {}
         self.stored: dict[str, StoredValues] = dict(stored or {})
         for column, known in self.stored.items():
@@ -93,7 +96,7 @@ class StandardiseMemo:
 
     def standardise(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Return ``frame`` standardised as :func:`~er_toolkit.standardise.apply_standardisers` does."""
-        chains = check_steps(frame, self.steps, reasons=False)
+        chains = self._checked(frame)
         found: dict[str, list[tuple[Any, ...]]] = {}
         hashed = self._stored_hashes(frame, chains)
         for column in chains:
@@ -123,6 +126,17 @@ class StandardiseMemo:
                 series = pl.Series(name, [r[i] for r in rows], dtype=types[name])
                 (finals if i == 0 else extras)[name] = series
         return replace_columns(frame, finals, extras)
+
+    def _checked(self, frame: pl.DataFrame) -> dict[str, tuple[Any, ...]]:
+        """Return :func:`~er_toolkit.standardise.base.check_steps` of ``frame``, checked once per set of columns."""
+        columns = tuple(frame.columns)
+        chains = self._chains.get(columns)
+        if chains is None:
+            chains = check_steps(frame, self.steps, reasons=False)
+            if len(self._chains) >= _CHECKED_MAX:
+                del self._chains[next(iter(self._chains))]
+            self._chains[columns] = chains
+        return chains
 
     def _stored_hashes(
         self, frame: pl.DataFrame, chains: Mapping[str, Any]
@@ -272,6 +286,11 @@ class LookupIndex:
     golden: pl.DataFrame
     golden_ids: pl.Series
     memo: StandardiseMemo | None = field(default=None, compare=False)
+    cluster_codes: np.ndarray = field(
+        default_factory=lambda: np.empty(0, np.int64), compare=False
+    )
+    """A dense integer per cluster id, row for row with :attr:`records`."""
+    _schemas: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(
@@ -315,6 +334,10 @@ class LookupIndex:
             golden,
             golden.get_column(schema.CLUSTER_ID),
             _memo(linker, db),
+            records.get_column(schema.CLUSTER_ID)
+            .rank("dense")
+            .to_numpy()
+            .astype(np.int64),
         )
 
     def candidates(self, keys: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -519,11 +542,13 @@ def lookup(
     first = np.ones(q_rows.size, dtype=bool)
     first[1:] = (q_rows[1:] != q_rows[:-1]) | (s_rows[1:] != s_rows[:-1])
     q_rows, s_rows = q_rows[first], s_rows[first]
-    stored = index.records[index.positions(s_rows)]
+    positions = index.positions(s_rows)
+    stored = index.records[positions]
     if config.link_type == "link" and q_rows.size:
         query_source = query.get_column(schema.SOURCE).gather(q_rows)
         other = (stored.get_column(schema.SOURCE) != query_source).to_numpy()
         q_rows, stored = q_rows[other], stored.filter(pl.Series(other))
+        positions = positions[other]
     result_schema = _result_schema(linker, index)
     if q_rows.size == 0:
         return pl.DataFrame(schema=result_schema)
@@ -535,6 +560,7 @@ def lookup(
             scored,
             stored,
             q_rows,
+            positions,
             top=top,
             min_probability=min_probability,
             id_dtype=id_dtype,
@@ -587,6 +613,7 @@ def _ranked_few(
     scored: pl.DataFrame,
     stored: pl.DataFrame,
     q_rows: np.ndarray,
+    positions: np.ndarray,
     *,
     top: int | None,
     min_probability: float,
@@ -601,10 +628,8 @@ def _ranked_few(
     """
     probability = scored.get_column(schema.MATCH_PROBABILITY).to_numpy()
     keep = np.flatnonzero(probability >= min_probability)
-    _, cluster_codes = np.unique(
-        np.asarray(stored.get_column(schema.CLUSTER_ID).to_list(), dtype=object),
-        return_inverse=True,
-    )
+    # the candidates' clusters as integers (one per cluster id): no strings sorted
+    cluster_codes = _cluster_codes(index, stored, positions)
     queries = q_rows.astype(np.int64)
     # stable: equal (query, probability) keep pair order
     order = keep[np.lexsort((-probability[keep], queries[keep]))]
@@ -645,6 +670,19 @@ def _ranked_few(
     else:
         columns[GOLDEN] = pl.Series(GOLDEN, [None] * order.size)
     return pl.DataFrame([columns[name].alias(name) for name in result_schema])
+
+
+def _cluster_codes(
+    index: LookupIndex, stored: pl.DataFrame, positions: np.ndarray
+) -> np.ndarray:
+    """Return a dense integer per cluster id of ``stored`` (the records at ``positions``)."""
+    if index.cluster_codes.size == index.records.height:
+        return index.cluster_codes[positions]
+    _, codes = np.unique(
+        np.asarray(stored.get_column(schema.CLUSTER_ID).to_list(), dtype=object),
+        return_inverse=True,
+    )
+    return codes.reshape(-1)
 
 
 def _few_key_hashes(
@@ -857,7 +895,7 @@ def _compare_candidates(
 
     What :func:`~er_toolkit.compare.compare_batch` gives for the aligned
     pairs (query record ``q_rows[i]``, candidate ``i``), through the same
-    kernel (:func:`~er_toolkit.compare.kernel.compare_encoded`), with each
+    loop (:func:`~er_toolkit.compare.kernel.compare_encodings`), with each
     column encoded once over the query records followed by the candidates
     (as the polars engine encodes whole columns) instead of over a copy of
     the query values per pair: half the values to encode. ``given`` holds
@@ -882,39 +920,24 @@ def _compare_candidates(
                 date_format=comparison.date_format,
             )
     ColumnEncoding.prepare(list(encodings.values()))
-    rows_l = q_rows.astype(np.int64)
-    rows_r = np.arange(nq, nq + size, dtype=np.int64)
-    out: dict[str, np.ndarray] = {}
-    for comparison in comparisons:
-        date_format = comparison.date_format
-
-        def encoded(
-            l_col: str, r_col: str, *, date_format: str | None = date_format
-        ) -> tuple[ColumnEncoding, np.ndarray, np.ndarray]:
-            return encodings[(l_col, r_col, date_format)], rows_l, rows_r
-
-        frequencies = {}
-        for column in comparison.tf_columns:
-            # as compare_batch reads them: float64, NaN where the left value is null
-            freq = np.asarray(given[comparison.name][column], dtype=np.float64).copy()
-            freq[encoded(column, column)[0].codes[rows_l] < 0] = np.nan
-            frequencies[column] = freq
-        out.update(
-            compare_encoded(
-                comparison,
-                encoded,
-                size,
-                term_frequencies=frequencies,
-                raw_similarity=True,
-                workers=1,
-            )
-        )
-    return out
+    return compare_encodings(
+        comparisons,
+        lambda l_col, r_col, date_format: encodings[(l_col, r_col, date_format)],
+        q_rows.astype(np.int64),
+        np.arange(nq, nq + size, dtype=np.int64),
+        term_frequencies=given,
+        raw_similarity=True,
+        workers=1,
+    )
 
 
 def _result_schema(linker: Any, index: LookupIndex) -> dict[str, Any]:
+    """Return the lookup result's schema, made once per index and model."""
+    made = index._schemas.get("result")
+    if made is not None and made[0] is linker:
+        return dict(made[1])
     names = [c.name for c in linker.config.comparisons]
-    return {
+    result = {
         QUERY: pl.Int64,
         schema.CLUSTER_ID: pl.String,
         schema.MATCH_PROBABILITY: pl.Float64,
@@ -926,6 +949,8 @@ def _result_schema(linker: Any, index: LookupIndex) -> dict[str, Any]:
         **{schema.gamma(x): pl.Int8 for x in names},
         GOLDEN: pl.Struct(index.golden.schema),
     }
+    index._schemas["result"] = (linker, result)
+    return dict(result)
 
 
 def _dtype(name: str) -> Any:
