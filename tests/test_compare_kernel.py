@@ -514,3 +514,60 @@ def test_compare_batch_of_a_few_pairs_equals_a_big_batch() -> None:
         )
         for name, array in big.items():
             np.testing.assert_array_equal(few[name], array[part], err_msg=name)
+
+
+def test_compare_encodings_at_any_positions_equals_compare_batch() -> None:
+    """Pairs read at any positions of one encoding of the distinct values get what compare_batch gives."""
+    from er_toolkit.compare.kernel import compare_encodings
+    from er_toolkit.compare.pair_values import ColumnEncoding
+
+    rng = np.random.default_rng(5)
+    firsts = np.array(["ann", "anne", "bob", None, " cy", ""], dtype=object)
+    surs = np.array(["ash", "oak", None, "ashe"], dtype=object)
+    streets = np.array(["1 high st", "high st 1", "2 low rd", None], dtype=object)
+    street = Comparison(
+        "street",
+        "street",
+        (
+            ExactLevel(),
+            SimilarityLevel(comparator="jaro_winkler", min_similarity=0.95),
+            SimilarityLevel(comparator="token_jaccard", min_similarity=0.5),
+        ),
+    )
+    comparisons = [NAMES, street]
+    # every value once: the positions say which value each pair's side holds
+    values = {"first": firsts, "sur": surs, "street": streets}
+    n = 300
+    picks = {
+        c: (rng.integers(0, len(v), n), rng.integers(0, len(v), n))
+        for c, v in values.items()
+    }
+    # one position per pair side shared by all columns: a record of each combination
+    left_rows = np.arange(n)
+    right_rows = np.arange(n, 2 * n)
+    records = {
+        c: pl.Series(c, [*v[picks[c][0]], *v[picks[c][1]]], dtype=pl.String)
+        for c, v in values.items()
+    }
+    encodings = {c: ColumnEncoding(s) for c, s in records.items()}
+    freqs = {"first": rng.random(n), "sur": rng.random(n)}
+    order = rng.permutation(n)  # the pairs in another order than the records
+    out = compare_encodings(
+        comparisons,
+        lambda l_col, r_col, date_format: encodings[l_col],
+        left_rows[order],
+        right_rows[order],
+        term_frequencies={"names": {c: f[order] for c, f in freqs.items()}},
+    )
+    expected = compare_batch(
+        comparisons,
+        {c: values[c][picks[c][0]][order] for c in values},
+        {c: values[c][picks[c][1]][order] for c in values},
+        term_frequencies={"names": {c: f[order] for c, f in freqs.items()}},
+    )
+    assert set(out) == set(expected)
+    assert (expected["gamma_names"] >= 0).any() and (
+        expected["gamma_street"] == 1
+    ).any()
+    for name, array in expected.items():
+        np.testing.assert_array_equal(out[name], array, err_msg=name)
