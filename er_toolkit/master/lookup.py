@@ -334,10 +334,7 @@ class LookupIndex:
             golden,
             golden.get_column(schema.CLUSTER_ID),
             _memo(linker, db),
-            records.get_column(schema.CLUSTER_ID)
-            .rank("dense")
-            .to_numpy()
-            .astype(np.int64),
+            records.get_column(schema.CLUSTER_ID).rank("dense").to_numpy(),
         )
 
     def candidates(self, keys: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -677,7 +674,7 @@ def _cluster_codes(
 ) -> np.ndarray:
     """Return a dense integer per cluster id of ``stored`` (the records at ``positions``)."""
     if index.cluster_codes.size == index.records.height:
-        return index.cluster_codes[positions]
+        return index.cluster_codes[positions].astype(np.int64)
     _, codes = np.unique(
         np.asarray(stored.get_column(schema.CLUSTER_ID).to_list(), dtype=object),
         return_inverse=True,
