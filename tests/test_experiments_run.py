@@ -246,6 +246,27 @@ def test_abt_buy_finds_a_name_code_written_another_way() -> None:
     assert gamma.to_list() == [3, 0, 0]
 
 
+def test_amazon_google_finds_codes_inside_the_other_title() -> None:
+    config = LinkageConfig.from_toml(EXPERIMENTS / "amazon_google.toml")
+    titles = [
+        "adobe pagemaker v7.0 mac upg 17530402",
+        "adobe pagemaker 17530-402 for mac",
+        "punch software 20100 punch 5 in 1 home design",
+        "punch 5 in 1 home design",
+    ]
+    out = apply_derivations(pl.DataFrame({"title": titles}), config.derive)
+    records = out.with_columns(pl.Series(schema.ROW, range(4), dtype=pl.UInt32))
+    (comparison,) = [c for c in config.comparisons if c.name == "codes_in_title"]
+    pairs = pl.DataFrame(
+        {schema.ROW_L: [0, 2, 0], schema.ROW_R: [1, 3, 3]},
+        schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32},
+    )
+    gamma = compare_pairs(records, pairs, [comparison])[schema.gamma(comparison.name)]
+    # "17530402" inside "17530-402" squashed ("v70" is under 4 characters, so
+    # the whole share: level 3); "20100" is not in the other title
+    assert gamma.to_list() == [3, 0, 0]
+
+
 def test_fodors_zagat_config_strips_the_quote_wrapping() -> None:
     config = LinkageConfig.from_toml(EXPERIMENTS / "fodors_zagat.toml")
     frame = pl.DataFrame(
