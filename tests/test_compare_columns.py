@@ -73,6 +73,129 @@ def _contained(needle: str | None, hay: str | None, mode: str, min_length: int) 
     return bool(words) and max(map(len, words)) >= min_length and words <= _words(hay)
 
 
+def _squashed(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _share_found(
+    needle: str | None, hay: str | None, min_length: int, min_share: float, squash: bool
+) -> bool:
+    """Reference for mode "token_share": a share of the needle's words inside the hay."""
+    if needle is None or hay is None:
+        return False
+    if squash:
+        hay = _squashed(hay)
+    words = needle.split(" ")
+    if squash:
+        words = [_squashed(w) for w in words]
+    words = [w for w in words if len(w) >= min_length]
+    if not words:
+        return False
+    return sum(w in hay for w in words) / len(words) >= min_share
+
+
+_CODES = st.sampled_from(
+    ["p502025 hd15m", "b90su", "kx-tg1034s", "ab", "d90 d90body", "", None, "x1 x1"]
+)
+_TITLES = st.sampled_from(
+    [
+        "tripp lite video cable p502 025",
+        "olympus b 90su charger",
+        "panasonic kx tg1034s phone",
+        "nikon d90 body",
+        "",
+        None,
+        "x1",
+    ]
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    rows=st.lists(st.tuples(_CODES, _TITLES), min_size=1, max_size=8),
+    min_length=st.integers(1, 4),
+    min_share=st.sampled_from([0.01, 0.5, 1.0]),
+    squash=st.booleans(),
+    data=st.data(),
+)
+def test_contains_token_share_equals_a_per_pair_reference(
+    rows: list[tuple[str | None, str | None]],
+    min_length: int,
+    min_share: float,
+    squash: bool,
+    data: Any,
+) -> None:
+    records = _frame(codes=[r[0] for r in rows], title=[r[1] for r in rows])
+    index = st.integers(0, len(rows) - 1)
+    pairs = data.draw(st.lists(st.tuples(index, index), min_size=1, max_size=20))
+    level = ContainsLevel(
+        other="title",
+        column="codes",
+        mode="token_share",
+        min_length=min_length,
+        min_share=min_share,
+        squash=squash,
+    )
+    comp = Comparison("c", "title", (level,))
+    expected = []
+    for i, j in pairs:
+        c_l, t_l = (_present(v) for v in rows[i])
+        c_r, t_r = (_present(v) for v in rows[j])
+        if t_l is None or t_r is None:
+            expected.append(-1)  # the comparison's own column decides the null level
+            continue
+        found = _share_found(c_l, t_r, min_length, min_share, squash) or _share_found(
+            c_r, t_l, min_length, min_share, squash
+        )
+        expected.append(int(found))
+    assert _gamma(records, pairs, comp) == expected
+
+
+def test_contains_squash_finds_codes_split_by_spaces_and_dashes() -> None:
+    records = _frame(
+        codes=["p502025", "kxtg1034s", "kxtg9332t", None],
+        title=[
+            "tripp lite monitor cable",
+            "panasonic kx-tg1034s dect phone",
+            "panasonic kx tg9332s dect phone",
+            "tripp lite video cable p502 025",
+        ],
+    )
+    pairs = [(0, 3), (1, 1), (2, 2), (0, 1)]
+    squashed = Comparison(
+        "c",
+        "title",
+        (
+            ContainsLevel(
+                other="title", column="codes", mode="token_share", squash=True
+            ),
+        ),
+    )
+    plain = Comparison(
+        "c",
+        "title",
+        (ContainsLevel(other="title", column="codes", mode="token_share"),),
+    )
+    # another colour's code (9332t against 9332s) is not found either way
+    assert _gamma(records, pairs, squashed) == [1, 1, 0, 0]
+    assert _gamma(records, pairs, plain) == [0, 0, 0, 0]
+
+
+def test_contains_declaration_keeps_its_old_form_by_default() -> None:
+    old = {"kind": "contains", "other": "title", "mode": "tokens", "min_length": 3}
+    assert level_to_dict(level_from_dict(old)) == old
+    new = {
+        "kind": "contains",
+        "other": "title",
+        "column": "codes",
+        "mode": "token_share",
+        "min_length": 4,
+        "min_share": 0.5,
+        "squash": True,
+    }
+    assert level_to_dict(level_from_dict(new)) == new
+
+
 @settings(max_examples=80, deadline=None)
 @given(
     rows=st.lists(st.tuples(_WORDS, _WORDS), min_size=1, max_size=8),
@@ -438,7 +561,24 @@ def test_new_levels_round_trip(level: Any) -> None:
         ({"kind": "contains"}, r"'other' of a contains level must be the column"),
         (
             {"kind": "contains", "other": "t", "mode": "fuzzy"},
-            r"'tokens' or 'substring'",
+            r"'mode' of a contains level must be one of \['tokens', 'substring', "
+            r"'token_share'\]; got 'fuzzy'",
+        ),
+        (
+            {"kind": "contains", "other": "t", "min_share": 0.5},
+            r"'min_share' applies only with mode = 'token_share'; got mode 'tokens'",
+        ),
+        (
+            {"kind": "contains", "other": "t", "mode": "token_share", "min_share": 0},
+            r"'min_share' of a contains level must be in \(0, 1\]; got 0",
+        ),
+        (
+            {"kind": "contains", "other": "t", "mode": "token_share", "min_share": 2},
+            r"min_share",
+        ),
+        (
+            {"kind": "contains", "other": "t", "squash": "yes"},
+            r"'squash' of a contains level must be true or false; got 'yes'",
         ),
         (
             {"kind": "exact", "column": ""},

@@ -10,6 +10,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from er_toolkit import schema
+from er_toolkit.compare import compare_pairs
 from er_toolkit.config import LinkageConfig
 from er_toolkit.derive import apply_derivations
 from er_toolkit.evaluate import pairwise_metrics
@@ -220,6 +221,50 @@ def test_product_configs_derive_their_codes(
     config = LinkageConfig.from_toml(EXPERIMENTS / f"{name}.toml")
     out = apply_derivations(pl.DataFrame(frame), config.derive)
     assert out["codes"].to_list() == codes
+
+
+def test_abt_buy_finds_a_name_code_written_another_way() -> None:
+    """`name_codes` holds the name's codes; the squashed level finds them split."""
+    config = LinkageConfig.from_toml(EXPERIMENTS / "abt_buy.toml")
+    names = [
+        "tripp lite 25 foot svga monitor cable p502025",
+        "tripp lite video cable p502 025",
+        "panasonic dect 6 0 cordless phone kxtg9332t",
+        "panasonic kx tg9332s dect 6 0 phone",
+    ]
+    frame = pl.DataFrame({"name": names, "description": [None] * 4})
+    out = apply_derivations(frame, config.derive)
+    assert out["name_codes"].to_list() == ["p502025", "p502", "kxtg9332t", "tg9332s"]
+    records = out.with_columns(pl.Series(schema.ROW, range(4), dtype=pl.UInt32))
+    (comparison,) = [c for c in config.comparisons if c.name == "name_codes_in_name"]
+    pairs = pl.DataFrame(
+        {schema.ROW_L: [0, 2, 0], schema.ROW_R: [1, 3, 3]},
+        schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32},
+    )
+    gamma = compare_pairs(records, pairs, [comparison])[schema.gamma(comparison.name)]
+    # share 1.0 (level 3) for the split code; another colour's code is not found
+    assert gamma.to_list() == [3, 0, 0]
+
+
+def test_amazon_google_finds_codes_inside_the_other_title() -> None:
+    config = LinkageConfig.from_toml(EXPERIMENTS / "amazon_google.toml")
+    titles = [
+        "adobe pagemaker v7.0 mac upg 17530402",
+        "adobe pagemaker 17530-402 for mac",
+        "punch software 20100 punch 5 in 1 home design",
+        "punch 5 in 1 home design",
+    ]
+    out = apply_derivations(pl.DataFrame({"title": titles}), config.derive)
+    records = out.with_columns(pl.Series(schema.ROW, range(4), dtype=pl.UInt32))
+    (comparison,) = [c for c in config.comparisons if c.name == "codes_in_title"]
+    pairs = pl.DataFrame(
+        {schema.ROW_L: [0, 2, 0], schema.ROW_R: [1, 3, 3]},
+        schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32},
+    )
+    gamma = compare_pairs(records, pairs, [comparison])[schema.gamma(comparison.name)]
+    # "17530402" inside "17530-402" squashed ("v70" is under 4 characters, so
+    # the whole share: level 3); "20100" is not in the other title
+    assert gamma.to_list() == [3, 0, 0]
 
 
 def test_fodors_zagat_config_strips_the_quote_wrapping() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import (
@@ -708,15 +709,45 @@ class ColumnsReversedLevel:
         return f"{self.columns[0]}/{self.columns[1]} reversed ({how})"
 
 
+ContainsMode = Literal["tokens", "substring", "token_share"]
+CONTAINS_MODES: Final[tuple[ContainsMode, ...]] = ("tokens", "substring", "token_share")
+_NOT_ALPHANUMERIC: Final = r"[^\p{L}\p{N}]"
+
+
 def _contained(
-    needles: np.ndarray, hays: np.ndarray, *, mode: str, min_length: int
+    needles: np.ndarray,
+    hays: np.ndarray,
+    *,
+    mode: str,
+    min_length: int,
+    min_share: float = 1.0,
+    squash: bool = False,
 ) -> np.ndarray:
-    """Whether each needle is in its hay (all its words, or as a substring)."""
+    """Whether each needle is in its hay (all its words, as a substring, or a share of its words)."""
     frame = pl.DataFrame(
         {"n": list(needles), "h": list(hays)}, schema={"n": pl.String, "h": pl.String}
     )
+    if squash:
+        frame = frame.with_columns(
+            pl.col("h").str.replace_all(_NOT_ALPHANUMERIC, ""),
+            pl.col("n").str.replace_all(r"[^\p{L}\p{N} ]", ""),
+        )
+    if mode == "token_share":
+        words = (
+            frame.with_row_index("i")
+            .with_columns(pl.col("n").str.split(" "))
+            .explode("n")
+            .filter(pl.col("n").str.len_chars() >= min_length)
+        )
+        share = words.group_by("i").agg(
+            pl.col("h").str.contains(pl.col("n"), literal=True).mean().alias("share")
+        )
+        found = np.zeros(frame.height, dtype=bool)
+        hit = share.filter(pl.col("share") >= min_share).get_column("i").to_numpy()
+        found[hit] = True
+        return found
     if mode == "substring":
-        found = pl.col("h").str.contains(pl.col("n"), literal=True)
+        found_expr = pl.col("h").str.contains(pl.col("n"), literal=True)
         long_enough = pl.col("n").str.len_chars() >= min_length
     else:
         words_n = (
@@ -729,13 +760,13 @@ def _contained(
             .str.split(" ")
             .list.eval(pl.element().filter(pl.element() != ""))
         )
-        found = (words_n.list.set_difference(words_h).list.len() == 0) & (
+        found_expr = (words_n.list.set_difference(words_h).list.len() == 0) & (
             words_n.list.len() > 0
         )
         long_enough = words_n.list.eval(pl.element().str.len_chars()).list.max() >= (
             min_length
         )
-    out = frame.select((found & long_enough).fill_null(False)).to_series()
+    out = frame.select((found_expr & long_enough).fill_null(False)).to_series()
     return out.to_numpy()
 
 
@@ -745,17 +776,39 @@ class ContainsLevel:
 
     A model number in one source's ``model`` column found in the other
     source's ``title``, in either direction: every word of it among the
-    other column's words (``mode="tokens"``), or as a substring
-    (``"substring"``). Needles shorter than ``min_length`` characters (their
+    other column's words (``mode="tokens"``), as a substring
+    (``"substring"``), or at least ``min_share`` of its words (those of
+    ``min_length`` characters or more) each a substring of the other column
+    (``"token_share"``: a list of part codes, some of which the other
+    listing names). Needles shorter than ``min_length`` characters (their
     longest word, with tokens) never count, so a stray "a" finds nothing.
+    With ``squash`` every character but letters and digits is removed first
+    (from the words of the needle and the whole of the other column), so
+    that ``"p502025"`` is found in ``"video cable p502 025"`` and
+    ``"kx-tg1034s"`` in ``"kx tg1034s"``.
+
+    Examples
+    --------
+    >>> from er_toolkit.compare import Comparison, compare_pairs
+    >>> records = pl.DataFrame({"_row": [0, 1], "codes": ["p502025 hd15m", None],
+    ...     "name": ["tripp lite monitor cable", "tripp lite video cable p502 025"]})
+    >>> pairs = pl.DataFrame({"_row_l": [0], "_row_r": [1]})
+    >>> level = ContainsLevel(other="name", column="codes", mode="token_share",
+    ...                       min_share=0.5, squash=True)
+    >>> comparison = Comparison("codes_in_name", "name", (level,))
+    >>> compare_pairs(records, pairs, [comparison])["gamma_codes_in_name"].to_list()
+    [1]
     """
 
     kind: ClassVar[str] = "contains"
     reads: ClassVar[ValueKind] = "text"
+    omit_defaults: ClassVar[tuple[str, ...]] = ("min_share", "squash")
     other: str = ""
     column: str | None = None
-    mode: Literal["tokens", "substring"] = "tokens"
+    mode: ContainsMode = "tokens"
     min_length: int = 3
+    min_share: float = 1.0
+    squash: bool = False
 
     def __post_init__(self) -> None:
         _check_column(self.column, "contains")
@@ -764,10 +817,10 @@ class ContainsLevel:
                 "The 'other' of a contains level must be the column searched; got "
                 f"{self.other!r}."
             )
-        if self.mode not in ("tokens", "substring"):
+        if self.mode not in CONTAINS_MODES:
             raise ConfigError(
-                "The 'mode' of a contains level must be 'tokens' or 'substring'; got "
-                f"{self.mode!r}."
+                "The 'mode' of a contains level must be one of "
+                f"{list(CONTAINS_MODES)}; got {self.mode!r}."
             )
         if (
             isinstance(self.min_length, bool)
@@ -778,17 +831,41 @@ class ContainsLevel:
                 "The 'min_length' of a contains level must be an int >= 1; got "
                 f"{self.min_length!r}."
             )
+        if self.mode == "token_share":
+            if self.min_share == 0:
+                raise ConfigError(
+                    "The 'min_share' of a contains level must be in (0, 1]; got 0 "
+                    "(every pair would hold)."
+                )
+            check_range("min_share", self.min_share, 0.0, 1.0, "contains")
+        elif self.min_share != 1.0:
+            raise ConfigError(
+                "A contains level's 'min_share' applies only with mode = "
+                f"'token_share'; got mode {self.mode!r} and min_share "
+                f"{self.min_share!r}."
+            )
+        if not isinstance(self.squash, bool):
+            raise ConfigError(
+                "The 'squash' of a contains level must be true or false; got "
+                f"{self.squash!r}."
+            )
 
     def matches_columns(self, values: PairColumns, *, main: str) -> np.ndarray:
         """Return whether either record's column is inside the other's ``other``."""
         column = self.column or main
-        mode, min_length = self.mode, self.min_length
+        find = functools.partial(
+            _contained,
+            mode=self.mode,
+            min_length=self.min_length,
+            min_share=self.min_share,
+            squash=self.squash,
+        )
 
         def left_in_right(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-            return _contained(left, right, mode=mode, min_length=min_length)
+            return find(left, right)
 
         def right_in_left(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-            return _contained(right, left, mode=mode, min_length=min_length)
+            return find(right, left)
 
         forward = values.get(column, self.other).compute(left_in_right)
         backward = values.get(self.other, column).compute(right_in_left)
@@ -797,7 +874,12 @@ class ContainsLevel:
     @property
     def label(self) -> str:
         """Describe the level."""
-        return _on(self.column, f"inside the other's {self.other} ({self.mode})")
+        how: str = self.mode
+        if self.mode == "token_share":
+            how = f"share of words >= {self.min_share:g}"
+        if self.squash:
+            how += ", letters and digits only"
+        return _on(self.column, f"inside the other's {self.other} ({how})")
 
 
 @runtime_checkable
