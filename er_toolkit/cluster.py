@@ -22,8 +22,10 @@ __all__ = [
     "CLUSTER_SCHEMA",
     "LINKAGES",
     "MAX_LINKAGE_SIZE",
+    "NOT_COMPARED",
     "ClusteringConfig",
     "Linkage",
+    "NotCompared",
     "cluster_id_expr",
     "cluster_labels",
     "connected_components",
@@ -34,6 +36,13 @@ CLUSTER_SIZE = schema.CLUSTER_SIZE
 Linkage = Literal["single", "average", "complete"]
 """How linked records join a cluster: ``single`` is connected components."""
 LINKAGES: Final[tuple[Linkage, ...]] = get_args(Linkage)
+NotCompared = Literal["far", "neutral"]
+"""The distance ``average`` / ``complete`` linkage gives two records never compared.
+
+``"far"``: 1, as for two records compared and not linked; ``"neutral"``:
+the cut itself, ``1 - threshold`` (no evidence either way), with compared
+pairs below the threshold at one minus their probability."""
+NOT_COMPARED: Final[tuple[NotCompared, ...]] = get_args(NotCompared)
 MAX_LINKAGE_SIZE: Final = 10_000
 """The largest component ``average`` / ``complete`` linkage re-clusters (its
 distance matrix is dense: 10,000 records are 800 MB of float64 distances)."""
@@ -64,7 +73,9 @@ class ClusteringConfig:
     together; ``max_cluster_size`` (None: no limit) re-cuts larger
     components at stricter thresholds; ``linkage = "average"`` (or
     ``"complete"``) splits each component by hierarchical clustering, so a
-    few links between two dense groups do not join them. ``one_to_one``
+    few links between two dense groups do not join them; ``not_compared =
+    "neutral"`` makes two records that blocking never paired count as
+    neither near nor far there (:data:`NotCompared`). ``one_to_one``
     (``"greedy"`` or ``"assignment"``, default ``"off"``) first keeps at most
     one link per record into each other source
     (:func:`~er_toolkit.one_to_one.one_to_one_links`), for link jobs whose
@@ -76,10 +87,13 @@ class ClusteringConfig:
     min_prune_size: int = 3
     max_cluster_size: int | None = None
     linkage: Linkage = "single"
+    not_compared: NotCompared = "far"
     one_to_one: OneToOne = "off"
 
     def __post_init__(self) -> None:
         choice(self.linkage, "[clustering] linkage", LINKAGES)
+        choice(self.not_compared, "[clustering] not_compared", NOT_COMPARED)
+        _check_not_compared(self.not_compared, self.linkage, "[clustering] ")
         choice(self.one_to_one, "[clustering] one_to_one", ONE_TO_ONE_METHODS)
 
     @classmethod
@@ -93,6 +107,7 @@ class ClusteringConfig:
                 "min_prune_size",
                 "max_cluster_size",
                 "linkage",
+                "not_compared",
                 "one_to_one",
             },
             "[clustering]",
@@ -111,12 +126,17 @@ class ClusteringConfig:
                 spec.get("max_cluster_size"), "[clustering] max_cluster_size"
             ),
             linkage=spec.get("linkage", "single"),
+            not_compared=spec.get("not_compared", "far"),
             one_to_one=spec.get("one_to_one", "off"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``[clustering]`` table (JSON: ``None`` for no limit)."""
-        linkage = {} if self.linkage == "single" else {"linkage": self.linkage}
+        linkage: dict[str, str] = (
+            {} if self.linkage == "single" else {"linkage": self.linkage}
+        )
+        if self.not_compared != "far":
+            linkage["not_compared"] = self.not_compared
         one = {} if self.one_to_one == "off" else {"one_to_one": self.one_to_one}
         return {
             "prune_weak_links": self.prune_weak_links,
@@ -129,6 +149,15 @@ class ClusteringConfig:
 
 
 _LABEL = "__component"
+
+
+def _check_not_compared(not_compared: str, linkage: str, where: str = "") -> None:
+    if not_compared != "far" and linkage == "single":
+        raise ConfigError(
+            f"{where}not_compared = {not_compared!r} applies only with linkage "
+            "'average' or 'complete' (single linkage reads the links alone); got "
+            "linkage 'single'. Set a linkage, or remove not_compared."
+        )
 
 
 def _require_columns(frame: pl.DataFrame, columns: Sequence[str], *, name: str) -> None:
@@ -320,13 +349,18 @@ def _split_by_linkage(
     *,
     linkage: Linkage,
     threshold: float,
+    compared: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Re-cluster each component of three or more records hierarchically.
 
     The distance of two records is one minus their link's match probability,
     and 1 when they are not linked; scipy's ``linkage`` merges groups while
     their ``average`` (or ``complete``: largest) distance is at most
-    ``1 - threshold``. One loop step per component, not per record.
+    ``1 - threshold``. With ``compared`` (every scored pair: left, right,
+    probability), two records that are not linked count one minus their
+    pair's probability (1 for a pruned link) and two never compared count
+    ``1 - threshold`` (``not_compared = "neutral"``). One loop step per
+    component, not per record.
     """
     sizes = np.bincount(labels, minlength=1)
     big = np.flatnonzero(sizes > 2)
@@ -353,11 +387,21 @@ def _split_by_linkage(
             f"{int(sizes[big].max()):,} records, over {MAX_LINKAGE_SIZE:,}. Set [clustering] max_cluster_size, or "
             "raise the threshold."
         )
+    distance = 1.0 - probability.astype(np.float64)
+    cut = 1.0 - threshold
+    if compared is not None:  # the scored pairs first, the kept links over them
+        c_left, c_right, c_probability = compared
+        same = labels[c_left] == labels[c_right]
+        c_distance = np.where(
+            c_probability[same] >= threshold, 1.0, 1.0 - c_probability[same]
+        )
+        left = np.r_[c_left[same], left]
+        right = np.r_[c_right[same], right]
+        distance = np.r_[c_distance, distance]
     component = labels[left]
     by_component = np.argsort(component, kind="stable")
     edge_starts = np.searchsorted(component[by_component], np.arange(sizes.size + 1))
-    distance = 1.0 - probability.astype(np.float64)
-    cut = 1.0 - threshold
+    unknown = 1.0 if compared is None else np.inf
     out = labels.copy()
     next_label = int(labels.max()) + 1
     # imported here: scipy.cluster takes a second to import, and most jobs
@@ -369,9 +413,10 @@ def _split_by_linkage(
         k = int(sizes[c])
         edges = by_component[edge_starts[c] : edge_starts[c + 1]]
         i, j = local[left[edges]], local[right[edges]]
-        matrix = np.ones((k, k))
+        matrix = np.full((k, k), unknown)
         np.minimum.at(matrix, (i, j), distance[edges])
         matrix = np.minimum(matrix, matrix.T)
+        matrix[np.isinf(matrix)] = cut  # never compared: neither near nor far
         np.fill_diagonal(matrix, 0.0)
         tree = hierarchy.linkage(squareform(matrix, checks=False), method=linkage)
         parts = hierarchy.fcluster(tree, t=cut, criterion="distance")
@@ -416,6 +461,7 @@ def cluster_labels(
     min_prune_size: int = 3,
     max_cluster_size: int | None = None,
     linkage: Linkage = "single",
+    not_compared: NotCompared = "far",
 ) -> np.ndarray:
     """Return the cluster of each of records ``0 .. n - 1``, as :func:`connected_components` makes them.
 
@@ -436,6 +482,8 @@ def cluster_labels(
     """
     _check_threshold(threshold, score_column=score_column)
     choice(linkage, "linkage", LINKAGES)
+    choice(not_compared, "not_compared", NOT_COMPARED)
+    _check_not_compared(not_compared, linkage)
     _require_columns(pairs, (schema.ROW_L, schema.ROW_R, score_column), name="pairs")
     left, right, score = _edges(
         pairs, n=n, threshold=threshold, score_column=score_column
@@ -463,18 +511,27 @@ def cluster_labels(
             min_size=min_prune_size,
         )
     if linkage != "single":
-        probability = (
-            score
-            if score_column == schema.MATCH_PROBABILITY
-            else 1.0 / (1.0 + np.exp2(-score))
-        )
-        cut = (
-            threshold
-            if score_column == schema.MATCH_PROBABILITY
-            else float(1.0 / (1.0 + np.exp2(-np.float64(threshold))))
-        )
+        weights = score_column != schema.MATCH_PROBABILITY
+
+        def as_probability(values: np.ndarray) -> np.ndarray:
+            return 1.0 / (1.0 + np.exp2(-values)) if weights else values
+
+        cut = float(as_probability(np.array([threshold], dtype=np.float64))[0])
+        compared = None
+        if not_compared == "neutral":  # every scored pair, linked or not
+            c_left, c_right, c_score = _edges(
+                pairs, n=n, threshold=-math.inf, score_column=score_column
+            )
+            compared = (c_left, c_right, as_probability(c_score))
         labels = _split_by_linkage(
-            n, left, right, probability, labels, linkage=linkage, threshold=cut
+            n,
+            left,
+            right,
+            as_probability(score),
+            labels,
+            linkage=linkage,
+            threshold=cut,
+            compared=compared,
         )
 
     return labels
@@ -491,6 +548,7 @@ def connected_components(
     min_prune_size: int = 3,
     max_cluster_size: int | None = None,
     linkage: Linkage = "single",
+    not_compared: NotCompared = "far",
 ) -> pl.DataFrame:
     """Cluster records: the connected components of pairs scored >= ``threshold``.
 
@@ -545,6 +603,16 @@ def connected_components(
         sharing its phone) stay apart. Match weights are turned into
         probabilities first. Each component is a dense matrix: at most
         :data:`MAX_LINKAGE_SIZE` records.
+    not_compared
+        With ``linkage`` ``"average"`` or ``"complete"``, the distance of two
+        records of one component that no pair in ``pairs`` compares (blocking
+        never paired them): ``"far"`` (the default) counts them 1, as two
+        records compared and not linked; ``"neutral"`` counts them at the
+        cut, ``1 - threshold``, neither for nor against a merge, and a pair
+        compared but scored below the threshold at one minus its
+        probability (a link pruned or re-cut away at 1). Where blocking
+        misses many true pairs, "far" splits true clusters whose records
+        were never compared; "neutral" splits only on evidence.
 
     Returns
     -------
@@ -560,7 +628,8 @@ def connected_components(
     ConfigError
         If ``threshold`` is not a number, or outside [0, 1] for a probability;
         if ``linkage`` is not one of :data:`LINKAGES`, or a component is too
-        large for it.
+        large for it; if ``not_compared`` is not one of :data:`NOT_COMPARED`,
+        or is ``"neutral"`` with single linkage.
 
     Examples
     --------
@@ -595,6 +664,25 @@ def connected_components(
     >>> two = connected_components(records, pairs, threshold=0.5, linkage="average")
     >>> two.get_column("cluster_id").to_list()
     ['crm:a', 'crm:a', 'crm:a', 'crm:d', 'crm:d', 'crm:d']
+
+    A chain a - b - c whose ends blocking never compared: "far" counts
+    a / c as 1 and splits it, "neutral" keeps it whole:
+
+    >>> records = pl.DataFrame(
+    ...     {"_row": range(3), "record_id": list("abc"), "source": "crm"},
+    ...     schema_overrides={"_row": pl.UInt32},
+    ... )
+    >>> pairs = pl.DataFrame(
+    ...     {"_row_l": [0, 1], "_row_r": [1, 2], "match_probability": [0.99, 0.99]}
+    ... )
+    >>> far = connected_components(records, pairs, threshold=0.5, linkage="average")
+    >>> far.get_column("cluster_size").to_list()
+    [2, 2, 1]
+    >>> neutral = connected_components(
+    ...     records, pairs, threshold=0.5, linkage="average", not_compared="neutral"
+    ... )
+    >>> neutral.get_column("cluster_size").to_list()
+    [3, 3, 3]
     """
     _check_threshold(threshold, score_column=score_column)
     choice(linkage, "linkage", LINKAGES)
@@ -609,6 +697,7 @@ def connected_components(
         min_prune_size=min_prune_size,
         max_cluster_size=max_cluster_size,
         linkage=linkage,
+        not_compared=not_compared,
     )
     order = [schema.SOURCE, schema.RECORD_ID]
     per_cluster = (

@@ -780,6 +780,7 @@ class Linker:
                 min_prune_size=clustering.min_prune_size,
                 max_cluster_size=clustering.max_cluster_size,
                 linkage=clustering.linkage,
+                not_compared=clustering.not_compared,
             )
         return clusters
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import networkx as nx
 import numpy as np
 import polars as pl
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from er_toolkit import cluster, schema
@@ -555,24 +557,42 @@ def test_common_neighbours_in_chunks_equal_brute_force(data):
 # average / complete linkage
 # --------------------------------------------------------------------------- #
 def _naive_linkage(
-    n: int, edges: list[tuple[int, int, float]], threshold: float, method: str
-) -> set[frozenset[int]]:
-    """Agglomerate by brute force: merge the closest two groups while within the cut."""
-    distance = np.ones((n, n))
+    n: int,
+    edges: list[tuple[int, int, float]],
+    threshold: float,
+    method: str,
+    *,
+    not_linked: Sequence[tuple[int, int, float]] = (),
+    unknown: float = 1.0,
+) -> set[frozenset[int]] | None:
+    """Agglomerate by brute force: merge the closest two groups while within the cut.
+
+    ``edges`` are the links; ``not_linked`` pairs compared below the cut
+    count one minus their probability, and every other pair ``unknown``.
+    None when two merges within the cut tie (the order, so the partition,
+    is then the implementation's choice).
+    """
+    distance = np.full((n, n), unknown)
+    for a, b, p in not_linked:
+        distance[a, b] = distance[b, a] = 1.0 - p
     for a, b, p in edges:
-        distance[a, b] = distance[b, a] = min(distance[a, b], 1.0 - p)
+        distance[a, b] = distance[b, a] = 1.0 - p
     np.fill_diagonal(distance, 0.0)
     groups = [[i] for i in range(n)]
     combine = np.mean if method == "average" else np.max
     while len(groups) > 1:
-        best, pick = np.inf, (0, 0)
+        best, pick, ties = np.inf, (0, 0), 0
         for i in range(len(groups)):
             for j in range(i + 1, len(groups)):
                 d = combine(distance[np.ix_(groups[i], groups[j])])
-                if d < best:
-                    best, pick = d, (i, j)
+                if d < best - 1e-9:
+                    best, pick, ties = d, (i, j), 1
+                elif d <= best + 1e-9:
+                    ties += 1
         if best > 1.0 - threshold + 1e-6:
             break
+        if ties > 1:
+            return None
         i, j = pick
         groups[i] = groups[i] + groups.pop(j)
     return {frozenset(g) for g in groups}
@@ -607,10 +627,119 @@ def test_linkage_equals_brute_force_agglomeration(data, method):
     got = partition(out)
     linked = [(a, b, p) for a, b, p in edges if p >= threshold]
     expected = _naive_linkage(n, linked, threshold, method)
+    assert expected is not None  # scores are apart: no ties
     assert got == expected
     # it only ever splits the connected components
     plain = partition(connected_components(records, _pairs(edges), threshold=threshold))
     assert all(any(part <= whole for whole in plain) for part in got)
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), method=st.sampled_from(["average", "complete"]))
+def test_neutral_not_compared_equals_brute_force_agglomeration(data, method):
+    n = data.draw(st.integers(1, 12))
+    edges = data.draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, n - 1),
+                st.integers(0, n - 1),
+                st.floats(0.001, 0.999),
+            ),
+            max_size=40,
+            unique_by=lambda e: (min(e[0], e[1]), max(e[0], e[1])),
+        )
+    )
+    edges = [(a, b, p) for a, b, p in edges if a != b]
+    threshold = data.draw(st.floats(0.3, 0.9))
+    edges = [(a, b, p) for a, b, p in edges if abs(p - threshold) > 1e-4]
+    edges = list({round(p, 4): (a, b, p) for a, b, p in edges}.values())
+    records = _prune_records(n)
+    out = connected_components(
+        records,
+        _pairs(edges),
+        threshold=threshold,
+        linkage=method,
+        not_compared="neutral",
+    )
+    assert out.height == n
+    # brute force within each connected component (linkage never merges two)
+    plain = partition(connected_components(records, _pairs(edges), threshold=threshold))
+    expected: set[frozenset[int]] = set()
+    for whole in plain:
+        inside = sorted(whole)
+        local = {r: i for i, r in enumerate(inside)}
+        mine = [
+            (local[a], local[b], p) for a, b, p in edges if a in whole and b in whole
+        ]
+        linked = [e for e in mine if e[2] >= threshold]
+        below = [e for e in mine if e[2] < threshold]
+        parts = _naive_linkage(
+            len(inside),
+            linked,
+            threshold,
+            method,
+            not_linked=below,
+            unknown=1.0 - threshold,
+        )
+        assume(parts is not None)  # pairs never compared tie at the cut
+        assert parts is not None
+        expected |= {frozenset(inside[i] for i in part) for part in parts}
+    assert partition(out) == expected
+
+
+def test_neutral_not_compared_keeps_a_sparse_entity_and_splits_on_evidence():
+    # a chain 0-1-2-3 of strong links whose other pairs blocking never
+    # compared: "far" counts them 1 and splits the chain; "neutral" keeps it
+    chain = [(0, 1, 0.99), (1, 2, 0.99), (2, 3, 0.99)]
+    records = _prune_records(4)
+    far = connected_components(records, _pairs(chain), threshold=0.5, linkage="average")
+    assert len(partition(far)) > 1
+    neutral = connected_components(
+        records,
+        _pairs(chain),
+        threshold=0.5,
+        linkage="average",
+        not_compared="neutral",
+    )
+    assert partition(neutral) == {frozenset(range(4))}
+    # the same chain with its ends compared and scored as non-matches:
+    # a namesake record (1, 2) bridging two people; the evidence splits it
+    scored = _pairs([*chain, (0, 2, 0.001), (0, 3, 0.001), (1, 3, 0.001)])
+    split = connected_components(
+        records, scored, threshold=0.5, linkage="average", not_compared="neutral"
+    )
+    assert len(partition(split)) == 2
+    # match weights give the clusters their probabilities give
+    weights = scored.with_columns(
+        (pl.col("match_probability") / (1 - pl.col("match_probability")))
+        .log(2)
+        .alias("match_weight")
+    ).drop("match_probability")
+    by_weight = connected_components(
+        records,
+        weights,
+        threshold=0.0,
+        score_column="match_weight",
+        linkage="average",
+        not_compared="neutral",
+    )
+    assert partition(by_weight) == partition(split)
+
+
+def test_neutral_not_compared_needs_a_linkage():
+    pairs = _pairs([(0, 1, 0.9)])
+    with pytest.raises(ConfigError, match="applies only with linkage 'average'"):
+        connected_components(
+            _prune_records(2), pairs, threshold=0.5, not_compared="neutral"
+        )
+    with pytest.raises(ConfigError, match="'not_compared' must be one of"):
+        connected_components(
+            _prune_records(2),
+            pairs,
+            threshold=0.5,
+            linkage="average",
+            not_compared="near",  # type: ignore[arg-type]
+        )
 
 
 def test_average_linkage_keeps_two_groups_apart_that_one_link_joins():

@@ -249,7 +249,7 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
             ("clustering",),
             "[clustering]",
             "['keep_above', 'linkage', 'max_cluster_size', 'min_prune_size', "
-            "'one_to_one', 'prune_weak_links']",
+            "'not_compared', 'one_to_one', 'prune_weak_links']",
         ),
         (
             ("comparisons", 3),
@@ -493,6 +493,15 @@ def test_flatten_config() -> None:
         ({"keep_above": 1.5}, r"keep_above' must be a number in \[0, 1\]"),
         ({"min_prune_size": 1}, "min_prune_size' must be an integer >= 2"),
         ({"linkage": "ward"}, r"linkage' must be one of \['single', 'average'"),
+        (
+            {"linkage": "average", "not_compared": "near"},
+            r"not_compared' must be one of \['far', 'neutral'\]",
+        ),
+        (
+            {"not_compared": "neutral"},
+            "not_compared = 'neutral' applies only with linkage 'average' or "
+            "'complete'.*got linkage 'single'",
+        ),
     ],
 )
 def test_bad_clustering_values_are_named(table: dict[str, Any], message: str) -> None:
@@ -514,6 +523,12 @@ def test_clustering_round_trips() -> None:
     config = LinkageConfig.from_dict(spec)
     assert config.to_dict()["clustering"]["linkage"] == "average"
     assert LinkageConfig.from_dict(config.to_dict()).clustering.linkage == "average"
+    assert "not_compared" not in config.to_dict()["clustering"]  # the default
+    spec["clustering"] = {"linkage": "complete", "not_compared": "neutral"}
+    config = LinkageConfig.from_dict(spec)
+    assert config.to_dict()["clustering"]["not_compared"] == "neutral"
+    again = LinkageConfig.from_dict(config.to_dict()).clustering
+    assert (again.linkage, again.not_compared) == ("complete", "neutral")
 
 
 # --------------------------------------------------------------------------- #

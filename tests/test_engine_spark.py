@@ -356,6 +356,8 @@ def _graph(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         {"max_cluster_size": 5},
         {"linkage": "average"},
         {"prune_weak_links": True, "linkage": "complete"},
+        {"linkage": "average", "not_compared": "neutral"},
+        {"max_cluster_size": 5, "linkage": "complete", "not_compared": "neutral"},
     ],
 )
 @pytest.mark.parametrize("where", ["spark", "driver"])

@@ -160,6 +160,33 @@ def test_cluster_uses_the_configured_linkage(fitted):
     assert pairs.group_by("a").agg(pl.col("b").n_unique()).get_column("b").max() == 1
 
 
+def test_cluster_passes_not_compared(fitted):
+    linker, records, _, scored, _ = fitted
+    # the links less every third: records blocking never compared
+    sparse = scored.filter(pl.col("match_probability") >= linker.threshold_).filter(
+        pl.int_range(pl.len()) % 3 != 0
+    )
+    clustering = ClusteringConfig(linkage="average", not_compared="neutral")
+    other = Linker(replace(linker.config, clustering=clustering))
+    other.scorer_ = linker.scorer_
+    expected = connected_components(
+        records,
+        sparse,
+        threshold=linker.threshold_,
+        linkage="average",
+        not_compared="neutral",
+    )
+    assert_frame_equal(other.cluster(records, sparse), expected)
+    far = connected_components(
+        records, sparse, threshold=linker.threshold_, linkage="average"
+    )
+    # "far" splits what was never compared; "neutral" keeps more together
+    assert (
+        far.get_column("cluster_id").n_unique()
+        > expected.get_column("cluster_id").n_unique()
+    )
+
+
 def test_cluster_ids_independent_of_record_order(fitted):
     linker, _, _, _, clusters = fitted
     frame = pl.read_csv(DATA / "people.csv", infer_schema=False)

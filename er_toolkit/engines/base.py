@@ -18,7 +18,7 @@ from er_toolkit.exceptions import ConfigError
 if TYPE_CHECKING:
     from er_toolkit.blocking import Blocker, KeyBlocker
     from er_toolkit.blocking.union import OnExplode
-    from er_toolkit.cluster import Linkage
+    from er_toolkit.cluster import Linkage, NotCompared
     from er_toolkit.compare import Comparison
     from er_toolkit.derive import Derivation
     from er_toolkit.golden import GoldenConfig
@@ -291,6 +291,7 @@ class Engine(Protocol):
         min_prune_size: int = 3,
         max_cluster_size: int | None = None,
         linkage: Linkage = "single",
+        not_compared: NotCompared = "far",
     ) -> Frame:
         """Return each record's cluster (``cluster_id`` of its smallest member)."""
         ...

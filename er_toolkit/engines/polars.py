@@ -18,7 +18,7 @@ from er_toolkit.engines.base import register_engine
 if TYPE_CHECKING:
     from er_toolkit.blocking import Blocker, KeyBlocker
     from er_toolkit.blocking.union import OnExplode
-    from er_toolkit.cluster import Linkage
+    from er_toolkit.cluster import Linkage, NotCompared
     from er_toolkit.compare import Comparison, RecordEncoding
     from er_toolkit.compare.pair_values import ColumnEncoding
     from er_toolkit.derive import Derivation
@@ -651,6 +651,7 @@ class PolarsEngine:
         min_prune_size: int = 3,
         max_cluster_size: int | None = None,
         linkage: Linkage = "single",
+        not_compared: NotCompared = "far",
     ) -> pl.DataFrame:
         """Cluster records (:func:`~er_toolkit.cluster.connected_components`)."""
         from er_toolkit.cluster import connected_components
@@ -665,6 +666,7 @@ class PolarsEngine:
             min_prune_size=min_prune_size,
             max_cluster_size=max_cluster_size,
             linkage=linkage,
+            not_compared=not_compared,
         )
 
     def golden(

@@ -191,6 +191,7 @@ def resolve(
             min_prune_size=clustering.min_prune_size,
             max_cluster_size=clustering.max_cluster_size,
             linkage=clustering.linkage,
+            not_compared=clustering.not_compared,
         ),
         return_inverse=True,
     )[1].astype(np.int64)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from er_toolkit.blocking import Blocker, KeyBlocker
     from er_toolkit.blocking.union import OnExplode
-    from er_toolkit.cluster import Linkage
+    from er_toolkit.cluster import Linkage, NotCompared
     from er_toolkit.compare import Comparison
     from er_toolkit.derive import Derivation
     from er_toolkit.golden import GoldenConfig
@@ -1077,6 +1077,7 @@ class SparkEngine:
         min_prune_size: int = 3,
         max_cluster_size: int | None = None,
         linkage: Linkage = "single",
+        not_compared: NotCompared = "far",
     ) -> DataFrame:
         """Cluster records on Spark (large-star / small-star); ids as the polars engine's.
 
@@ -1099,6 +1100,7 @@ class SparkEngine:
                 min_prune_size=min_prune_size,
                 max_cluster_size=max_cluster_size,
                 linkage=linkage,
+                not_compared=not_compared,
                 driver_links=self.driver_links,
                 n_records=self.height(records),
             )

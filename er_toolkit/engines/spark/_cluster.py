@@ -10,6 +10,8 @@ import polars as pl
 from er_toolkit import schema
 from er_toolkit.cluster import (
     Linkage,
+    NotCompared,
+    _check_not_compared,
     _check_threshold,
     cluster_id_expr,
     connected_components,
@@ -166,6 +168,7 @@ def components(
     min_prune_size: int,
     max_cluster_size: int | None,
     linkage: Linkage = "single",
+    not_compared: NotCompared = "far",
     driver_links: int = 0,
     n_records: int | None = None,
 ) -> DataFrame:
@@ -180,7 +183,8 @@ def components(
     ``complete`` ``linkage``) are collected to the driver with their
     links and clustered there by
     :func:`~er_toolkit.cluster.connected_components`; components are
-    small, so this is cheap, and the result is the polars engine's.
+    small, so this is cheap, and the result is the polars engine's. With
+    ``not_compared = "neutral"`` their pairs below the threshold go along.
     """
     from pyspark.sql import functions as F
 
@@ -192,12 +196,14 @@ def components(
         raise SchemaError(
             f"pairs lacks column(s) {missing}; its columns are {pairs.columns}."
         )
+    _check_not_compared(not_compared, linkage)
     score = F.col(score_column).cast("double")
-    links = pairs.where(~F.isnan(score) & (score >= F.lit(float(threshold)))).select(
+    scored = pairs.where(~F.isnan(score)).select(
         F.col(schema.ROW_L).cast("long").alias(_U),
         F.col(schema.ROW_R).cast("long").alias(_V),
         score.alias("__score"),
     )
+    links = scored.where(F.col("__score") >= F.lit(float(threshold)))
     level = pairs.storageLevel
     if not (level.useMemory or level.useDisk):  # else a filter of kept pairs
         links = fixed(links)
@@ -241,7 +247,7 @@ def components(
     if limits:
         clusters = _refine_here(
             clusters,
-            links,
+            scored if not_compared == "neutral" else links,
             limit=min(limits),
             threshold=threshold,
             score_column=score_column,
@@ -250,6 +256,7 @@ def components(
             min_prune_size=min_prune_size,
             max_cluster_size=max_cluster_size,
             linkage=linkage,
+            not_compared=not_compared,
         )
     return clusters.select(
         schema.ROW,
@@ -272,8 +279,13 @@ def _refine_here(
     min_prune_size: int,
     max_cluster_size: int | None,
     linkage: Linkage,
+    not_compared: NotCompared = "far",
 ) -> DataFrame:
-    """Re-cluster the components of more than ``limit`` records on the driver."""
+    """Re-cluster the components of more than ``limit`` records on the driver.
+
+    ``links`` are the pairs at or above the threshold, or every scored pair
+    (``not_compared = "neutral"``): the driver cuts them again.
+    """
     from pyspark.sql import functions as F
 
     big = clusters.where(F.col(schema.CLUSTER_SIZE) > limit)
@@ -305,6 +317,7 @@ def _refine_here(
         min_prune_size=min_prune_size,
         max_cluster_size=max_cluster_size,
         linkage=linkage,
+        not_compared=not_compared,
     )
     log.info(
         "connected components: %d component(s) of %d records re-cut on the driver",
