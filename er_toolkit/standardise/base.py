@@ -203,7 +203,7 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     size = unique.len()
     if size == n:  # distinct hashes: distinct values, nothing merged
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
-    if 3 * size <= 2 * n and (dtype == pl.String or dtype.is_integer()):
+    if 2 * size <= n and (dtype == pl.String or dtype.is_integer()):
         return _dictionary_codes(values)
     if 16 * size <= n:  # few values: look each hash up
         index = pl.Series(np.arange(size, dtype=np.uint32))
