@@ -154,9 +154,9 @@ _HASH_SEED: Final = 0x5EED
 def _dictionary_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """:func:`distinct_codes` by Arrow's dictionary encoding (exact: no hash is trusted).
 
-    For text and integers that repeat, one pass of Arrow's hash table is
-    quicker than grouping by hash and checking every row: values come in the
-    order of their first row.
+    For text and integers that repeat (at most one distinct value per two
+    rows), one pass of Arrow's hash table is quicker than grouping by hash
+    and checking every row: values come in the order of their first row.
     """
     import pyarrow.compute as pc  # polars imports it to build series from Arrow
 
@@ -171,8 +171,10 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
 
     Rows are grouped by a hash of their value, and every row is then checked
     against its group's value, so a hash collision can never merge two
-    values (it falls back to an exact join). Floats and nested values, whose
-    equality is not identity (``0.0 == -0.0``), are not grouped.
+    values (it falls back to an exact join); text and integers that repeat
+    are grouped by Arrow's dictionary encoding instead (exact too). Floats
+    and nested values, whose equality is not identity (``0.0 == -0.0``), are
+    not grouped.
 
     Parameters
     ----------
