@@ -332,6 +332,22 @@ def test_distinct_codes_never_merge_values_that_share_a_hash(values):
     assert codes.dtype == pl.UInt32
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.integers(-3, 3)), max_size=30),
+    st.sampled_from([pl.Int64, pl.Int8, pl.UInt32]),
+)
+def test_distinct_codes_of_repeated_integers_keep_their_type(values, dtype):
+    # Values that repeat go through Arrow's dictionary encoding.
+    series = pl.Series("x", [v if v is None or v >= 0 else -v for v in values])
+    series = series.cast(dtype)
+    distinct, codes = distinct_codes(series)
+    assert distinct.dtype == dtype and codes.dtype == pl.UInt32
+    assert distinct.gather(codes).equals(series)
+    assert distinct.is_unique().all()
+    assert distinct.len() == series.n_unique()
+
+
 def test_distinct_codes_keep_floats_and_nested_values_apart():
     floats = pl.Series([0.0, -0.0, float("nan"), float("nan"), None])
     distinct, codes = distinct_codes(floats)

@@ -151,13 +151,30 @@ _SAFE_TYPES: Final = (
 _HASH_SEED: Final = 0x5EED
 
 
+def _dictionary_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """:func:`distinct_codes` by Arrow's dictionary encoding (exact: no hash is trusted).
+
+    For text and integers that repeat (at most one distinct value per two
+    rows), one pass of Arrow's hash table is quicker than grouping by hash
+    and checking every row: values come in the order of their first row.
+    """
+    import pyarrow.compute as pc  # polars imports it to build series from Arrow
+
+    encoded = pc.dictionary_encode(values.to_arrow(), null_encoding="encode")
+    distinct = pl.Series(values.name, encoded.dictionary, dtype=values.dtype)
+    codes = pl.Series(values.name, encoded.indices).cast(pl.UInt32)
+    return distinct, codes
+
+
 def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Return the distinct values of a series and each row's index among them.
 
     Rows are grouped by a hash of their value, and every row is then checked
     against its group's value, so a hash collision can never merge two
-    values (it falls back to an exact join). Floats and nested values, whose
-    equality is not identity (``0.0 == -0.0``), are not grouped.
+    values (it falls back to an exact join); text and integers that repeat
+    are grouped by Arrow's dictionary encoding instead (exact too). Floats
+    and nested values, whose equality is not identity (``0.0 == -0.0``), are
+    not grouped.
 
     Parameters
     ----------
@@ -188,6 +205,8 @@ def distinct_codes(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     size = unique.len()
     if size == n:  # distinct hashes: distinct values, nothing merged
         return values, pl.Series(values.name, np.arange(n, dtype=np.uint32))
+    if 2 * size <= n and (dtype == pl.String or dtype.is_integer()):
+        return _dictionary_codes(values)
     if 16 * size <= n:  # few values: look each hash up
         index = pl.Series(np.arange(size, dtype=np.uint32))
         codes = hashes.replace_strict(unique, index).to_numpy()
@@ -432,11 +451,19 @@ def per_distinct_frame(
     # Keys of blank values are never parsed (they get reason "blank"); a
     # non-blank value whose key is empty (a phone of only brackets) is
     # parsed like any other, so it gets the function's reason.
-    blank_check, keyed_by = as_text(pl.col("raw")), key_of(pl.col("raw"))
-    keyed = values.to_frame("raw").select(
-        blank_check.alias("blank_check"),
-        keyed_by.alias("key"),
-        ((blank_check != "") & keyed_by.is_not_null()).fill_null(False).alias("wanted"),
+    # The check and the key are computed once each, then ``wanted`` reads
+    # them (one expression over both would compute them again).
+    keyed = (
+        values.to_frame("raw")
+        .select(
+            as_text(pl.col("raw")).alias("blank_check"),
+            key_of(pl.col("raw")).alias("key"),
+        )
+        .with_columns(
+            ((pl.col("blank_check") != "") & pl.col("key").is_not_null())
+            .fill_null(False)
+            .alias("wanted")
+        )
     )
     keys = pl.DataFrame([keyed.get_column("blank_check"), keyed.get_column("key")])
     unique, codes = distinct_codes(keys.get_column("key"))

@@ -64,6 +64,8 @@ _PATTERN_TABLE: Final = np.arange(256, dtype=np.uint8)
 _PATTERN_TABLE[ord("a") : ord("z") + 1] = ord("a")
 _PATTERN_TABLE[ord("A") : ord("Z") + 1] = ord("A")
 _PATTERN_TABLE[ord("0") : ord("9") + 1] = ord("9")
+_PATTERN_BYTES: Final = _PATTERN_TABLE.tobytes()
+"""The byte table for ``bytes.translate`` (one C loop, quicker than a numpy take)."""
 
 
 def value_pattern(values: pl.Expr) -> pl.Expr:
@@ -103,8 +105,8 @@ def value_patterns(values: pl.Series) -> pl.Series:
     validity, offsets, data = array.buffers()
     if data is None:  # pragma: no cover - every value null or empty
         return values
-    raw = np.frombuffer(data, dtype=np.uint8)
-    mapped = _PATTERN_TABLE[raw]
+    raw = data.to_pybytes()
+    mapped = raw.translate(_PATTERN_BYTES)
     out = pl.Series(
         values.name,
         pa.LargeStringArray.from_buffers(
@@ -116,7 +118,7 @@ def value_patterns(values: pl.Series) -> pl.Series:
             array.offset,
         ),
     )
-    if raw.size == 0 or raw.max() < 0x80:  # every value is ASCII
+    if raw.isascii():  # every value is ASCII
         return out
     other = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)
     if other.any():
