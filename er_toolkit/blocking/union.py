@@ -219,10 +219,10 @@ def _by_row(codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> _by_row(np.array([5, 7]), np.array([1, 3])).tolist()
+    >>> _by_row(np.array([5, 7]), np.array([1, 3], dtype=np.uint32)).tolist()
     [-1, 5, -1, 7]
     """
-    out = np.full(int(rows.max(initial=-1)) + 1, -1, dtype=codes.dtype)
+    out = np.full(int(rows.max()) + 1 if rows.size else 0, -1, dtype=codes.dtype)
     out[rows] = codes
     return out
 
