@@ -256,3 +256,32 @@ def test_a_sample_of_a_column_subset_is_blocked_from_the_records_codes(
             pl.Series(np.isin(records["_row"], sample["_row"]))
         )
     )
+
+
+def test_a_fits_sampled_sessions_are_blocked_from_the_records_codes():
+    # 40 records sharing one name: 780 pairs, sampled down to about 100
+    records = _records([("ann", f"o{i % 7}", f"19{i % 5}0-01-01") for i in range(40)])
+    sampled: list[str] = []
+
+    class Spy(PolarsEngine):
+        def _sample_key_codes(self, blocker, records, kept):
+            sampled.append(blocker.name)
+            return super()._sample_key_codes(blocker, records, kept)
+
+    def fit(engine: PolarsEngine) -> fs.FellegiSunter:
+        model = fs.FellegiSunter(
+            comparisons=COMPARISONS,
+            training_rules=[("name",), ("dob",)],
+            u_sample_size=200,
+            max_pairs_per_session=100,
+            seed=3,
+        )
+        return model.fit(records, engine=engine)
+
+    spied = fit(Spy())
+    # counted and blocked from the codes, both sessions being sampled
+    assert sampled.count("name") == 2 and sampled.count("dob") == 2
+    plain = fit(PolarsEngine())
+    assert spied.sessions_ == plain.sessions_
+    for name in spied.m_:
+        np.testing.assert_array_equal(spied.m_[name], plain.m_[name])
