@@ -37,6 +37,7 @@ from er_toolkit.io import (
     read_frame,
     write_json_atomic,
 )
+from er_toolkit.memory import release_freed_memory
 from er_toolkit.pairs import pair_count_expr
 from er_toolkit.progress import progress_bar, progress_context
 from er_toolkit.score import LinkageData, Scorer, scorer_from_dict
@@ -149,6 +150,7 @@ class Linker:
         with self._progress(), progress_bar(total=1, desc=name) as bar:
             yield
             bar.update()
+        release_freed_memory()
         self.timings_[name] = time.perf_counter() - start
 
     def __repr__(self) -> str:
@@ -299,6 +301,7 @@ class Linker:
                 # never in a polars-heavy job, would free: free them now,
                 # before the later stages stack their frames on top.
                 gc.collect()
+                release_freed_memory()
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
             else:
@@ -468,6 +471,7 @@ class Linker:
                 on_explode=self.config.blocking.on_explode,
                 counts=counts,
             )
+        release_freed_memory()
         self.timings_["block"] = time.perf_counter() - start
         return pairs
 
@@ -567,6 +571,7 @@ class Linker:
                 raw_similarity=raw_similarity,
                 workers=self.n_jobs,
             )
+        release_freed_memory()
         self.timings_["compare"] = time.perf_counter() - start
         return vectors
 
@@ -630,6 +635,7 @@ class Linker:
                     validation=self.validation_pairs(records),
                 )
             )
+        release_freed_memory()
         self.timings_["fit"] = time.perf_counter() - start
         diagnostics.check_fitted(self.scorer_)
         return self
@@ -739,6 +745,7 @@ class Linker:
                 explain=explain,
                 min_probability=min_probability,
             )
+            release_freed_memory()
             self.timings_["score"] = time.perf_counter() - start
             return engine.with_record_ids(scored, records) if record_ids else scored
         if candidate_pairs is None:
@@ -756,6 +763,7 @@ class Linker:
                 workers=self.n_jobs,
                 timings=self.timings_,
             )
+        release_freed_memory()
         return engine.with_record_ids(scored, records) if record_ids else scored
 
     def cluster(
@@ -914,6 +922,7 @@ class Linker:
             )
             metrics.update({k: float(v) for k, v in cm.items()})
         curve = precision_recall_curve(scored, truth, n_true=truth.height)
+        release_freed_memory()
         return EvaluationResult(metrics, curve, threshold=float(cut))
 
     # --------------------------------------------------------- persistence

@@ -29,7 +29,12 @@ from er_toolkit.compare import (
 )
 from er_toolkit.compare.comparators import similarity
 from er_toolkit.compare.comparison import term_frequencies
-from er_toolkit.compare.pair_values import ColumnEncoding
+from er_toolkit.compare.pair_values import (
+    SMALL_ENCODING,
+    ColumnEncoding,
+    _distinct,
+    _packed_distinct,
+)
 from er_toolkit.exceptions import ConfigError, SchemaError
 
 SCALAR_DISTANCE = {
@@ -433,6 +438,34 @@ def test_distinct_value_caching_matches_uncached_comparator(
         comparator, [stripped[i] for i in rows_l], [stripped[j] for j in rows_r]
     )
     np.testing.assert_array_equal(cached, direct)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    keys=st.lists(st.integers(0, (1 << 62) - 1), max_size=300),
+    repeats=st.integers(1, 4),
+)
+def test_packed_distinct_is_numpy_unique(keys: list[int], repeats: int) -> None:
+    key = np.array(keys * repeats, dtype=np.int64)
+    packed = _packed_distinct(key)
+    if packed is None:  # keys with positions need more than 63 bits
+        assert int(key.max()).bit_length() + (key.size - 1).bit_length() > 63
+        return
+    uniq, inverse = np.unique(key, return_inverse=True)
+    np.testing.assert_array_equal(packed[0], uniq)
+    np.testing.assert_array_equal(packed[1], inverse.reshape(-1))
+    assert packed[1].dtype == np.int64
+
+
+@pytest.mark.parametrize("high", [1 << 20, 1 << 50, (1 << 63) - 1])
+def test_distinct_of_many_keys_is_numpy_unique(high: int) -> None:
+    # past SMALL_ENCODING keys: packed with positions, or (too wide) ranked
+    key = np.random.default_rng(3).integers(0, high, SMALL_ENCODING * 3)
+    key[::7] = key[0]
+    uniq, inverse = _distinct(key)
+    expected, expected_inverse = np.unique(key, return_inverse=True)
+    np.testing.assert_array_equal(uniq, expected)
+    np.testing.assert_array_equal(inverse, expected_inverse.reshape(-1))
 
 
 @settings(max_examples=40, deadline=None)

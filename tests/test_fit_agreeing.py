@@ -219,3 +219,69 @@ def test_a_samples_pairs_counted_from_the_records_codes_are_its_counts(
     counted = PolarsEngine().count_rule_pairs(sample, [rule], link_type=link_type)
     assert coded.equals(counted)
     assert int(coded["pairs"][0]) == rule.count_pairs(sample, link_type=link_type)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=ROWS,
+    link_type=st.sampled_from(["dedupe", "link", "link_and_dedupe"]),
+    rules=st.sampled_from(
+        [
+            [ExactRule(("name",))],
+            [ExactRule(("name", "other")), ExactRule(("dob",))],
+            [ExactRule(("name[:1]",), max_block_size=3), ExactRule(("other",))],
+        ]
+    ),
+    share=st.sampled_from([0.3, 0.7]),
+)
+def test_a_sample_of_a_column_subset_is_blocked_from_the_records_codes(
+    rows, link_type, rules, share
+):
+    records = _records(rows).with_columns(
+        source=pl.Series(["s", "t"] * (len(rows) // 2) + ["s"] * (len(rows) % 2))
+    )
+    engine = PolarsEngine()
+    columns = ["_row", "source", *dict.fromkeys(c for r in rules for c in r.columns)]
+    with engine.cached(records):
+        sample = engine.sample_records(records, share=share, seed=4, columns=columns)
+        assert sample.columns == columns
+        assert engine._sampled is not None  # blocked from the records' codes
+        codes = engine._sample_key_codes(rules[0], *engine._sampled[1:])
+        blocked = engine.block(sample, rules, link_type=link_type)
+    assert codes is not None
+    own = PolarsEngine().block(sample, rules, link_type=link_type)
+    assert blocked.sort(blocked.columns).equals(own.sort(own.columns))
+    assert sample.equals(
+        records.select(columns).filter(
+            pl.Series(np.isin(records["_row"], sample["_row"]))
+        )
+    )
+
+
+def test_a_fits_sampled_sessions_are_blocked_from_the_records_codes():
+    # 40 records sharing one name: 780 pairs, sampled down to about 100
+    records = _records([("ann", f"o{i % 7}", f"19{i % 5}0-01-01") for i in range(40)])
+    sampled: list[str] = []
+
+    class Spy(PolarsEngine):
+        def _sample_key_codes(self, blocker, records, kept):
+            sampled.append(blocker.name)
+            return super()._sample_key_codes(blocker, records, kept)
+
+    def fit(engine: PolarsEngine) -> fs.FellegiSunter:
+        model = fs.FellegiSunter(
+            comparisons=COMPARISONS,
+            training_rules=[("name",), ("dob",)],
+            u_sample_size=200,
+            max_pairs_per_session=100,
+            seed=3,
+        )
+        return model.fit(records, engine=engine)
+
+    spied = fit(Spy())
+    # counted and blocked from the codes, both sessions being sampled
+    assert sampled.count("name") == 2 and sampled.count("dob") == 2
+    plain = fit(PolarsEngine())
+    assert spied.sessions_ == plain.sessions_
+    for name in spied.m_:
+        np.testing.assert_array_equal(spied.m_[name], plain.m_[name])

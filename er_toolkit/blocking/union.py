@@ -121,13 +121,16 @@ def block_pairs(
     # An earlier rule paired from key codes is looked up by its codes (a pair
     # is its pair when both records have one key code), not by its pairs'
     # keys: a gather per pair instead of a binary search, and its tens of
-    # millions of keys are not kept. Codes are by position: rows 0 .. n-1.
+    # millions of keys are not kept. Codes are by position; they are looked
+    # up by row, so records whose rows are not 0 .. n-1 (a sample) have
+    # theirs spread over their rows first.
     seen_codes: list[np.ndarray] = []
-    by_position = key_codes is not None and _rows_are_positions(records)
+    rows = records.get_column(schema.ROW).to_numpy()
+    by_position = _rows_are_positions(records)
     with progress_bar(total=len(run), desc="block", unit="rule") as bar:
         for blocker in run:
             bar.describe(blocker.name)
-            codes = key_codes(blocker) if by_position and key_codes else None
+            codes = key_codes(blocker) if key_codes else None
             keys = _new_pair_keys(_rule_pairs(blocker, records, link_type, codes), seen)
             left, right = unpack_pair_keys(keys)
             if seen_codes:
@@ -135,8 +138,8 @@ def block_pairs(
                 keys, left, right = keys[new], left[new], right[new]
             if codes is None:
                 seen.append(keys)
-            else:
-                seen_codes.append(codes)
+            elif blocker is not run[-1]:  # the last rule's codes are not looked up
+                seen_codes.append(codes if by_position else _by_row(codes, rows))
             del keys
             parts.append(
                 pl.DataFrame({schema.ROW_L: left, schema.ROW_R: right}).with_columns(
@@ -209,6 +212,19 @@ def _rows_are_positions(records: pl.DataFrame) -> bool:
     """Whether ``_row`` is 0, 1, ..., n - 1 in order."""
     rows = records.get_column(schema.ROW).to_numpy()
     return bool(rows.size == 0 or (rows[0] == 0 and np.all(np.diff(rows) == 1)))
+
+
+def _by_row(codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Return key codes by position as codes by row (-1 for a row not among ``rows``).
+
+    Examples
+    --------
+    >>> _by_row(np.array([5, 7]), np.array([1, 3], dtype=np.uint32)).tolist()
+    [-1, 5, -1, 7]
+    """
+    out = np.full(int(rows.max()) + 1 if rows.size else 0, -1, dtype=codes.dtype)
+    out[rows] = codes
+    return out
 
 
 def _not_paired_by(

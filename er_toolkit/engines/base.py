@@ -235,8 +235,18 @@ class Engine(Protocol):
         """Return seeded random pairs, the same in every engine."""
         ...
 
-    def sample_records(self, records: Frame, *, share: float, seed: int) -> Frame:
-        """Return a seeded sample of records, each kept with probability ``share``."""
+    def sample_records(
+        self,
+        records: Frame,
+        *,
+        share: float,
+        seed: int,
+        columns: Sequence[str] | None = None,
+    ) -> Frame:
+        """Return a seeded sample of records, each kept with probability ``share``.
+
+        ``columns``: the only columns the sample needs (all when None).
+        """
         ...
 
     def gamma_patterns(

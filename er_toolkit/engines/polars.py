@@ -226,14 +226,10 @@ class PolarsEngine:
         from er_toolkit.blocking.base import source_codes
         from er_toolkit.compare import RecordEncoding
 
-        sampled = self._sampled
-        if (
-            sampled is not None
-            and sampled[0] is records
-            and self._encoding(records) is None
-        ):
+        sampled = self._sampled_from(records)
+        if sampled is not None:
             return self._count_sample_pairs(
-                records, blockers, sampled[1], sampled[2], link_type=link_type
+                records, blockers, *sampled, link_type=link_type
             )
         encoding = self._encoding(records)
         if encoding is None:
@@ -282,23 +278,44 @@ class PolarsEngine:
         """
         from er_toolkit.blocking.base import source_codes
 
-        encoding = self._encoding_of(records)
         cross = link_type == "link" and schema.SOURCE in sample.columns
         counts = []
         for blocker in blockers:
-            codes = _key_codes(records, blocker, encoding)
+            codes = self._sample_key_codes(blocker, records, kept)
             counts.append(
                 int(blocker.count_pairs(sample, link_type=link_type))
                 if codes is None
-                else key_pairs(
-                    _purged(codes[kept], _max_block_size(blocker)),
-                    source_codes(sample) if cross else None,
-                )
+                else key_pairs(codes, source_codes(sample) if cross else None)
             )
         return pl.DataFrame(
             {schema.BLOCKED_BY: [b.name for b in blockers], "pairs": counts},
             schema={schema.BLOCKED_BY: pl.String, "pairs": pl.Int64},
         )
+
+    def _sample_key_codes(
+        self, blocker: Blocker, records: pl.DataFrame, kept: np.ndarray
+    ) -> np.ndarray | None:
+        """Return :meth:`exact_key_codes` of the records ``kept`` selects, from the whole records' encoding.
+
+        Two kept records share a code of the whole records when they share
+        a key, so these pair (and count) what the sample's own encoding's
+        codes would; blocks are purged by the sample's own sizes.
+        """
+        codes = _key_codes(records, blocker, self._encoding_of(records))
+        return None if codes is None else _purged(codes[kept], _max_block_size(blocker))
+
+    def _sampled_from(
+        self, records: pl.DataFrame
+    ) -> tuple[pl.DataFrame, np.ndarray] | None:
+        """Return the whole records and the kept mask when ``records`` is the last sample of encoded records."""
+        sampled = self._sampled
+        if (
+            sampled is not None
+            and sampled[0] is records
+            and self._encoding(records) is None
+        ):
+            return sampled[1], sampled[2]
+        return None
 
     def exact_key_codes(
         self, records: pl.DataFrame, blocker: Blocker
@@ -342,6 +359,15 @@ class PolarsEngine:
         """Return the union of the blockers' pairs (:func:`~er_toolkit.blocking.block_pairs`)."""
         from er_toolkit.blocking import block_pairs
 
+        sampled = self._sampled_from(records)
+
+        def key_codes(blocker: Blocker) -> np.ndarray | None:
+            # a sample of encoded records (an EM session's) is paired from
+            # the whole records' codes of the records it kept
+            if sampled is not None:
+                return self._sample_key_codes(blocker, *sampled)
+            return self.exact_key_codes(records, blocker)
+
         return block_pairs(
             records,
             blockers,
@@ -349,7 +375,7 @@ class PolarsEngine:
             max_pairs_per_rule=max_pairs_per_rule,
             on_explode=on_explode,
             counts=counts,
-            key_codes=lambda blocker: self.exact_key_codes(records, blocker),
+            key_codes=key_codes,
         )
 
     def block_against(
@@ -504,13 +530,24 @@ class PolarsEngine:
         return sample_pairs(records, n_pairs=n_pairs, link_type=link_type, seed=seed)
 
     def sample_records(
-        self, records: pl.DataFrame, *, share: float, seed: int
+        self,
+        records: pl.DataFrame,
+        *,
+        share: float,
+        seed: int,
+        columns: Sequence[str] | None = None,
     ) -> pl.DataFrame:
-        """Keep each record with probability ``share`` (seeded)."""
+        """Keep each record with probability ``share`` (seeded), and only ``columns`` of it when given.
+
+        A sample of records encoded here (inside :meth:`cached`, or after a
+        compare of them) is blocked and counted from the whole records' key
+        codes of the records it kept: the sample itself is never encoded.
+        """
         from er_toolkit.score.sampling import record_sample_mask
 
         mask = record_sample_mask(records.height, share=share, seed=seed)
-        sample = records.filter(pl.Series(mask))
+        kept = records if columns is None else records.select(columns)
+        sample = kept.filter(pl.Series(mask))
         if self._encoding(records) is not None:
             # its rules' pairs are counted from the records' key codes
             self._sampled = (sample, records, mask)

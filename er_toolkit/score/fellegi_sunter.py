@@ -391,15 +391,16 @@ class FellegiSunter(SklearnParams):
             self._session_scale = 1.0
             return records, counts
         keep = float(np.sqrt(cap / total))
+        columns = None
         if isinstance(records, pl.DataFrame):
             # The sample is only blocked on the rule (its pairs are compared
             # on the whole records): the rule's columns are all it needs, not
             # a copy of every column of a share of the records.
             needed = (schema.ROW, schema.RECORD_ID, schema.SOURCE, *rule.columns)
-            records = records.select(
-                list(dict.fromkeys(c for c in needed if c in records.columns))
-            )
-        sample = engine.sample_records(records, share=keep, seed=self.seed + 1)
+            columns = list(dict.fromkeys(c for c in needed if c in records.columns))
+        sample = engine.sample_records(
+            records, share=keep, seed=self.seed + 1, columns=columns
+        )
         counts = engine.count_rule_pairs(sample, [rule], link_type=self.link_type)
         self._session_scale = total / max(int(counts.get_column("pairs")[0]), 1)
         return sample, counts

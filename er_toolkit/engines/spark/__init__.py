@@ -727,9 +727,18 @@ class SparkEngine:
         )
         return self._persisted(to_spark(self.spark, drawn))
 
-    def sample_records(self, records: Any, *, share: float, seed: int) -> DataFrame:
+    def sample_records(
+        self,
+        records: Any,
+        *,
+        share: float,
+        seed: int,
+        columns: Sequence[str] | None = None,
+    ) -> DataFrame:
         """Keep the records the polars engine's seeded draw keeps (drawn here, joined there)."""
         records = as_spark(self.spark, records)
+        if columns is not None:
+            records = records.select(*columns)
         n = self.height(records)
         rng = np.random.default_rng(seed)
         kept = [
