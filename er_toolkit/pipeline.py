@@ -54,6 +54,14 @@ SCREEN_SAMPLE_ROWS = 100_000
 SCREEN_MARGIN = 0.5
 """Share of ``max_pairs_per_rule`` over which a sampled screen counts a rule exactly."""
 SCREEN_SEED = 0x5C12
+COLLECT_AFTER_ROWS = 50_000
+"""Records from which standardising is followed by a full garbage collection.
+
+Below it the standardisers' reference cycles are small, and a collection
+(which walks every Python object of the process, most of a second in a job
+that has just trained on a million records) would cost more than it frees:
+a model scoring a few records standardises them too.
+"""
 
 __all__ = ["Linker", "PreparedRecords", "load_source", "with_record_ids"]
 
@@ -301,7 +309,11 @@ class Linker:
                 # of MB at 1M records) that the next full collection, often
                 # never in a polars-heavy job, would free: free them now,
                 # before the later stages stack their frames on top.
-                gc.collect()
+                if (
+                    not isinstance(records, pl.DataFrame)
+                    or records.height >= COLLECT_AFTER_ROWS
+                ):
+                    gc.collect()
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
             else:
