@@ -147,6 +147,12 @@ class Linker:
         # the per-rule pair counts of the last block(), for blocking_report
         self._block_counts: tuple[weakref.ref[Any], tuple, pl.DataFrame] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the kept block counts (a weak reference does not pickle)."""
+        state = dict(self.__dict__)
+        state["_block_counts"] = None
+        return state
+
     def _progress(self) -> contextlib.AbstractContextManager[None]:
         """Return this linker's progress choice for a stage (none: the caller's)."""
         if self.progress is None:

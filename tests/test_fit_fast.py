@@ -185,6 +185,10 @@ def test_the_blocking_report_after_scoring_is_the_blocks_own_counts(monkeypatch)
     assert report.equals(expected)
     # another frame of the same records is counted, not given the kept counts
     monkeypatch.undo()
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(linker))  # the kept counts stay behind
+    assert copy._block_counts is None and linker._block_counts is not None
     other = recs.head(300)
     assert linker.blocking_report(other).equals(
         count_rule_pairs(other, linker.config.blocking.compile(), link_type="dedupe")
