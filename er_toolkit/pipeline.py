@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,14 @@ SCREEN_SAMPLE_ROWS = 100_000
 SCREEN_MARGIN = 0.5
 """Share of ``max_pairs_per_rule`` over which a sampled screen counts a rule exactly."""
 SCREEN_SEED = 0x5C12
+COLLECT_AFTER_ROWS = 50_000
+"""Records from which standardising is followed by a full garbage collection.
+
+Below it the standardisers' reference cycles are small, and a collection
+(which walks every Python object of the process, most of a second in a job
+that has just trained on a million records) would cost more than it frees:
+a model scoring a few records standardises them too.
+"""
 
 __all__ = ["Linker", "PreparedRecords", "load_source", "with_record_ids"]
 
@@ -136,6 +145,14 @@ class Linker:
         self.engine = as_engine(config.engine if engine is None else engine)
         self.progress = progress
         self.timings_: dict[str, float] = {}
+        # the per-rule pair counts of the last block(), for blocking_report
+        self._block_counts: tuple[weakref.ref[Any], tuple, pl.DataFrame] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the kept block counts (a weak reference does not pickle)."""
+        state = dict(self.__dict__)
+        state["_block_counts"] = None
+        return state
 
     def _progress(self) -> contextlib.AbstractContextManager[None]:
         """Return this linker's progress choice for a stage (none: the caller's)."""
@@ -300,7 +317,11 @@ class Linker:
                 # of MB at 1M records) that the next full collection, often
                 # never in a polars-heavy job, would free: free them now,
                 # before the later stages stack their frames on top.
-                gc.collect()
+                if (
+                    not isinstance(records, pl.DataFrame)
+                    or records.height >= COLLECT_AFTER_ROWS
+                ):
+                    gc.collect()
                 release_freed_memory()
                 self.timings_["standardise"] = time.perf_counter() - start
                 bar.update()
@@ -471,6 +492,7 @@ class Linker:
                 on_explode=self.config.blocking.on_explode,
                 counts=counts,
             )
+        self._keep_block_counts(records, counts)
         release_freed_memory()
         self.timings_["block"] = time.perf_counter() - start
         return pairs
@@ -479,11 +501,42 @@ class Linker:
         """Return how many pairs each blocking rule produces (``blocked_by``, ``pairs``).
 
         See :meth:`analyse_blocking` for what the union keeps, the
-        reduction ratio and recall.
+        reduction ratio and recall. The counts of the last :meth:`block`
+        of the same records frame are returned as they are (a copy), not
+        counted again.
         """
+        blockers = self.config.blocking.compile()
+        kept = self._block_counts
+        if kept is not None and kept[0]() is records:
+            _, key, counts = kept
+            if key == self._block_counts_key(records, blockers):
+                return counts.clone()
         return self.engine.count_rule_pairs(
-            records, self.config.blocking.compile(), link_type=self.config.link_type
+            records, blockers, link_type=self.config.link_type
         )
+
+    def _keep_block_counts(self, records: Frame, counts: pl.DataFrame) -> None:
+        """Keep :meth:`block`'s per-rule counts for a report on the same records.
+
+        The records are referenced weakly, so the counts never keep a frame
+        alive; a frame that cannot be referenced so keeps nothing.
+        """
+        try:
+            ref = weakref.ref(records)
+        except TypeError:
+            self._block_counts = None
+            return
+        blockers = self.config.blocking.compile()
+        self._block_counts = (ref, self._block_counts_key(records, blockers), counts)
+
+    def _block_counts_key(self, records: Frame, blockers: Sequence[Any]) -> tuple:
+        """Return what kept counts must match: link type, rules, the frame's shape."""
+        shape = (
+            (records.height, tuple(records.columns))
+            if isinstance(records, pl.DataFrame)
+            else None
+        )
+        return (self.config.link_type, tuple(b.name for b in blockers), shape)
 
     def analyse_blocking(
         self,

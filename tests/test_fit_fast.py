@@ -141,3 +141,55 @@ def test_a_fit_keeps_the_records_encoding_and_counts_each_rule_once():
     assert report.equals(
         count_rule_pairs(recs, linker.config.blocking.compile(), link_type="dedupe")
     )
+
+
+@pytest.mark.filterwarnings("ignore::er_toolkit.exceptions.SuspiciousParametersWarning")
+def test_the_blocking_report_after_scoring_is_the_blocks_own_counts(monkeypatch):
+    from benchmarks.compare_tools import ER_TOOLKIT_CONFIG
+    from benchmarks.synthetic import generate_customers
+    from er_toolkit.config import LinkageConfig
+    from er_toolkit.io import Source
+    from er_toolkit.pipeline import Linker
+
+    raw = generate_customers(600, seed=7, n_sources=2)
+    assert isinstance(raw, pl.DataFrame)
+    frame = raw.select(
+        pl.format("{}:{}", "source", "record_id").alias("record_id"),
+        "first_name",
+        "surname",
+        "date_of_birth",
+        "email",
+        "phone",
+        "postcode",
+        "city",
+    )
+    linker = Linker(LinkageConfig.from_toml(ER_TOOLKIT_CONFIG))
+    recs = linker.records([Source("customers", frame, id_column="record_id")])
+    pairs = linker.block(recs)
+    vectors = linker.compare(recs, pairs)
+    linker.fit(recs, candidate_pairs=pairs, candidate_vectors=vectors)
+    # scoring given vectors drops the kept encoding, and its counts with it
+    linker.predict(recs, candidate_vectors=vectors, record_ids=False)
+    engine = linker.engine
+    assert isinstance(engine, PolarsEngine) and engine._encoding(recs) is None
+    expected = count_rule_pairs(
+        recs, linker.config.blocking.compile(), link_type="dedupe"
+    )
+    assert int(expected.get_column("pairs").sum()) > 0
+
+    def counted_again(*args, **kwargs):
+        raise AssertionError("the blocking report counted the rules again")
+
+    monkeypatch.setattr(engine, "count_rule_pairs", counted_again)
+    report = linker.blocking_report(recs)
+    assert report.equals(expected)
+    # another frame of the same records is counted, not given the kept counts
+    monkeypatch.undo()
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(linker))  # the kept counts stay behind
+    assert copy._block_counts is None and linker._block_counts is not None
+    other = recs.head(300)
+    assert linker.blocking_report(other).equals(
+        count_rule_pairs(other, linker.config.blocking.compile(), link_type="dedupe")
+    )

@@ -58,6 +58,38 @@ def test_import_is_light():
     assert out == ["", "True"]
 
 
+def test_a_training_job_imports_mlflow_sklearn_and_matplotlib_only_when_used():
+    """The modules a training job imports load none of them (the report: charts only)."""
+    heavy = ("mlflow", "sklearn", "matplotlib")
+    code = (
+        "import importlib, sys\n"
+        "importlib.import_module(sys.argv[1])\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    found = {}
+    for module in (
+        "er_toolkit.pipeline",
+        "er_toolkit.cli.train",
+        "er_toolkit.track",
+        "er_toolkit.track.setup",
+        "er_toolkit.report",
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", code, module],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        found[module] = out.stdout.strip()
+    assert found == {
+        "er_toolkit.pipeline": "",
+        "er_toolkit.cli.train": "",
+        "er_toolkit.track": "",
+        "er_toolkit.track.setup": "",
+        "er_toolkit.report": "matplotlib",  # it draws the charts
+    }
+
+
 def test_every_data_file_in_the_package_is_declared_package_data():
     """An installed package (not only the checkout) holds the data notebooks read."""
     import fnmatch

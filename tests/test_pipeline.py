@@ -315,3 +315,23 @@ def test_predict_without_record_ids_keeps_rows_and_scores(fitted):
     assert bare.select("_row_l", "_row_r", "match_probability").equals(
         scored.select("_row_l", "_row_r", "match_probability")
     )
+
+
+def test_standardising_a_small_batch_skips_the_full_garbage_collection(monkeypatch):
+    import er_toolkit.pipeline as pipeline
+    from benchmarks.compare_tools import ER_TOOLKIT_RAW_CONFIG
+    from benchmarks.synthetic import generate_customers
+
+    raw = generate_customers(120, seed=4, n_sources=1)
+    assert isinstance(raw, pl.DataFrame)
+    linker = Linker(LinkageConfig.from_toml(ER_TOOLKIT_RAW_CONFIG))
+    assert linker.config.standardise
+    source = Source("customers", raw, id_column="record_id")
+    collections: list[int] = []
+    monkeypatch.setattr(pipeline.gc, "collect", lambda: collections.append(1) or 0)
+    small = linker.records([source])
+    assert collections == []
+    monkeypatch.setattr(pipeline, "COLLECT_AFTER_ROWS", raw.height)
+    big = linker.records([source])
+    assert collections == [1]
+    assert_frame_equal(small, big)

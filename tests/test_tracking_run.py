@@ -239,3 +239,28 @@ def test_a_run_that_fails_while_logging_is_recorded_failed(
     assert run.info.status == "FAILED"
     # its metrics are kept for whoever looks into it
     assert run.data.metrics["pairwise_f1"] == 0.5
+
+
+def test_the_fingerprint_is_the_sha256_of_the_records_csv(monkeypatch):
+    import hashlib
+
+    import polars as pl
+
+    from er_toolkit.track import data_fingerprint, mlflow_runs
+
+    records = pl.DataFrame(
+        {
+            "_row": list(range(7)),
+            "name": ["a", None, 'say "hi"', "é", "x,y", "", "b"],
+            "n": [1, 2, None, 4, 5, 6, 7],
+        }
+    )
+    expected = hashlib.sha256(
+        ("name\x1fn" + records.drop("_row").write_csv()).encode()
+    ).hexdigest()
+    assert data_fingerprint(records) == expected
+    # written a few rows at a time: the same bytes, so the same digest
+    monkeypatch.setattr(mlflow_runs, "_FINGERPRINT_ROWS", 3)
+    assert data_fingerprint(records) == expected
+    changed = records.with_columns(pl.col("n").fill_null(3))
+    assert data_fingerprint(changed) != expected

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import polars as pl
 
@@ -24,12 +25,23 @@ from er_toolkit.report.inputs import (
     self_match_scores,
     term_frequency_table,
 )
-from er_toolkit.score import ClassifierScorer, FellegiSunter
+from er_toolkit.score import FellegiSunter
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from er_toolkit.pipeline import Linker
+    from er_toolkit.score import ClassifierScorer
+
+
+def _is_classifier(scorer: object) -> TypeGuard[ClassifierScorer]:
+    """Whether ``scorer`` is a :class:`~er_toolkit.score.ClassifierScorer`.
+
+    Asked without importing its module (and scikit-learn with it): a
+    classifier scorer exists only once that module has been imported.
+    """
+    module = sys.modules.get("er_toolkit.score.classifier")
+    return module is not None and isinstance(scorer, module.ClassifierScorer)
 
 
 @dataclass(frozen=True)
@@ -189,7 +201,7 @@ def training_report(
         if tf_table.height:
             figures["term_frequency"] = charts.term_frequency_chart(tf_table)
             tables["term_frequency"] = tf_table
-    if isinstance(scorer, ClassifierScorer):
+    if _is_classifier(scorer):
         importance = scorer.feature_importance_table()
         by_comparison = None
         if truth is not None and candidate_pairs.height:
@@ -247,7 +259,7 @@ def training_report(
                 threshold=threshold,
                 title=(
                     "Fellegi-Sunter weight, step by step"
-                    if isinstance(scorer, ClassifierScorer)
+                    if _is_classifier(scorer)
                     else None
                 ),
             )

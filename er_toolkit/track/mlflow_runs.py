@@ -48,11 +48,16 @@ def data_fingerprint(records: pl.DataFrame) -> str:
     columns = [c for c in records.columns if c != schema.ROW]
     digest.update("\x1f".join(columns).encode())
     # The CSV a slice at a time: the same bytes as one write_csv, without
-    # holding all of it (and its encoded copy) at once.
+    # holding all of it at once; each slice is written as bytes into one
+    # reused buffer (no text to encode again).
     frame = records.select(columns)
+    buffer = io.BytesIO()
     for start in range(0, max(frame.height, 1), _FINGERPRINT_ROWS):
+        buffer.seek(0)
+        buffer.truncate()
         part = frame.slice(start, _FINGERPRINT_ROWS)
-        digest.update(part.write_csv(include_header=start == 0).encode())
+        part.write_csv(buffer, include_header=start == 0)
+        digest.update(buffer.getbuffer())
     return digest.hexdigest()
 
 
