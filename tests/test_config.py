@@ -111,6 +111,21 @@ def test_columns_lists_every_column_once() -> None:
 # --------------------------------------------------------------------------- #
 # round trips
 # --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("name", ["customers", "customers_raw"])
+def test_customer_configs_block_names_with_a_third_key(name: str) -> None:
+    """Master-store configs: no names-only rule (n² pairs), no purged blocks."""
+    config = LinkageConfig.from_toml(ROOT / "experiments" / f"{name}.toml")
+    compiled = config.blocking.compile()
+    rules = [rule for rule in compiled if isinstance(rule, ExactRule)]
+    assert len(rules) == len(compiled)
+    assert all(rule.max_block_size is None for rule in rules)
+    name_rules = [r for r in rules if "surname" in r.keys and len(r.keys) > 1]
+    first = [r for r in name_rules if any(k.startswith("first_name") for k in r.keys)]
+    assert len(first) == 2 and all(len(r.keys) == 3 for r in first)
+    again = LinkageConfig.from_dict(config.to_dict(), base_dir=config.base_dir)
+    assert again == config
+
+
 @pytest.mark.parametrize("path", [FEBRL3, FEBRL4], ids=["febrl3", "febrl4"])
 def test_to_dict_from_dict_round_trip(path: Path) -> None:
     config = LinkageConfig.from_toml(path)
