@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from er_toolkit import schema
 from er_toolkit.cluster import cluster_labels, connected_components
 from er_toolkit.master import MasterStore, incremental
 from er_toolkit.master import store as store_module
+from er_toolkit.master.tables import encode_golden
 from er_toolkit.steward.audit import membership_events
 from tests.master_fixtures import (
     customers,  # noqa: F401  (fixture)
@@ -129,3 +131,44 @@ def test_cluster_labels_are_the_partition_of_connected_components(
     same_id = ids.to_numpy()[:, None] == ids.to_numpy()[None, :]
     same_label = labels[:, None] == labels[None, :]
     assert np.array_equal(same_id, same_label)
+
+
+def test_golden_records_built_in_slices_are_stored_as_one_build_stores_them(
+    customers: pl.DataFrame,  # noqa: F811
+    model_path: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def stored(path: Path) -> tuple[list[tuple[Any, ...]], str, pl.Schema]:
+        with MasterStore.init(path, model_path) as store:
+            store.apply(customers)
+            golden = store._db.frame("SELECT * FROM golden ORDER BY cluster_id")
+            return golden.rows(), store._db.meta()["golden_rules"], golden.schema
+
+    whole = stored(tmp_path / "whole.duckdb")
+    # slices of about 150 records: a first batch built a few clusters at a time
+    monkeypatch.setattr(incremental, "GOLDEN_SLICE", 150)
+    sliced = stored(tmp_path / "sliced.duckdb")
+    assert len(whole[0]) > 500
+    assert sliced == whole
+    # the rule codes index every rule that chose a value, in sorted order
+    rules = json.loads(whole[1])
+    assert rules == sorted(rules) and len(rules) >= 2
+
+
+def test_encode_golden_reads_categorical_rules_as_text_rules() -> None:
+    golden = pl.DataFrame(
+        {
+            schema.CLUSTER_ID: ["c1", "c2", "c3"],
+            "name": ["ann", None, "bo"],
+            "name__row": [4, None, 7],
+            "name__rule": ["unanimous", None, "most_frequent"],
+        }
+    )
+    text = encode_golden(golden, ["tie_break"])
+    categorical = encode_golden(
+        golden.with_columns(pl.col("name__rule").cast(pl.Categorical)), ["tie_break"]
+    )
+    assert text[1] == categorical[1] == ["tie_break", "most_frequent", "unanimous"]
+    assert text[0].equals(categorical[0])
+    assert text[0].get_column("name__rule").to_list() == [2, None, 1]

@@ -16,7 +16,13 @@ from er_toolkit.master.db import Database
 from er_toolkit.master.ids import SEQ, assign_ids
 from er_toolkit.master.resolve import COMPONENT, resolve
 from er_toolkit.master.scoring import TermFrequencies, score_pairs
-from er_toolkit.master.tables import GOLDEN_RULES, KEY_HASH, encode_golden, key_hash
+from er_toolkit.master.tables import (
+    GOLDEN_RULES,
+    KEY_HASH,
+    encode_golden,
+    golden_rule_names,
+    key_hash,
+)
 from er_toolkit.steward.audit import (
     CLUSTERS_AFTER,
     CLUSTERS_BEFORE,
@@ -32,9 +38,10 @@ BATCH_LAST: Final = "_batch_last"
 """Records column: the batch that last changed the record's values."""
 _LOCAL: Final = "__local"
 _SLICE: Final = "__slice"
-GOLDEN_SLICE: Final = 250_000
+GOLDEN_SLICE: Final = 100_000
 """Records mastered per golden build: a first batch of millions is built a slice of clusters at a time."""
 _ID_COLUMNS: Final = (schema.ROW, schema.SOURCE, schema.RECORD_ID)
+_RULE_SUFFIX: Final = schema.LINEAGE_SEPARATOR + schema.RULE
 
 
 def _rows(values: Any) -> pl.DataFrame:
@@ -94,11 +101,14 @@ class Plan:
     membership_rows: pl.DataFrame
     clusters: pl.DataFrame
     cluster_ids_written: list[str]
-    golden: pl.DataFrame
+    golden: list[pl.DataFrame]
+    """Golden records of the touched clusters, in parts: consecutive ranges of cluster ids."""
     events: pl.DataFrame
     next_seq: int
     counts: dict[str, int]
     extra_writes: list[Callable[[Database], None]] = field(default_factory=list)
+    blockers: Sequence[KeyBlocker] = ()
+    """The key blockers that hash the incoming records' keys, where ``keys`` is None."""
 
 
 @dataclass
@@ -208,8 +218,8 @@ def _edges_within(
     )
 
 
-def _new_edges(ctx: Context, change: Change, keys: pl.DataFrame) -> pl.DataFrame:
-    """Score the incoming records against each other and against the store."""
+def _new_edges(ctx: Context, change: Change, keys: pl.DataFrame | None) -> pl.DataFrame:
+    """Score the incoming records against each other and against the store (by ``keys``)."""
     linker = ctx.linker
     incoming = change.incoming
     assert incoming is not None
@@ -228,6 +238,7 @@ def _new_edges(ctx: Context, change: Change, keys: pl.DataFrame) -> pl.DataFrame
     columns = _comparison_columns(linker)
     candidates = None
     if ctx.stored and not change.everything:
+        assert keys is not None
         excluded = _rows(np.concatenate([store_rows.to_numpy(), change.removed_rows]))
         across = ctx.db.frame(
             "SELECT DISTINCT b._row AS a, k._row AS b FROM {keys} b "
@@ -436,7 +447,9 @@ def plan_change(ctx: Context, change: Change) -> Plan:
     incoming_rows = np.empty(0, np.int64)
     if incoming is not None and incoming.height:
         incoming_rows = incoming.get_column(schema.ROW).cast(pl.Int64).to_numpy()
-        keys = block_keys(ctx.blockers, incoming)
+        if ctx.stored and not change.everything:
+            # the keys pair the batch with the store; else write_plan hashes them
+            keys = block_keys(ctx.blockers, incoming)
         new_edges = _new_edges(ctx, change, keys)
     dropped = np.union1d(change.changed_rows, change.removed_rows)
     seeds = np.empty(0, np.int64)
@@ -582,7 +595,7 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         )
         .sort(SEQ)
     )
-    golden = pl.DataFrame()
+    golden: list[pl.DataFrame] = []
     if touched.height:
         records, raw = _golden_inputs(ctx, change, touched.select(schema.ROW))
         memberships = touched.join(
@@ -622,12 +635,13 @@ def plan_change(ctx: Context, change: Change) -> Plan:
         events=events,
         next_seq=next_seq,
         counts=counts,
+        blockers=ctx.blockers,
     )
 
 
 def _build_golden(
     linker: Any, records: pl.DataFrame, raw: pl.DataFrame, memberships: pl.DataFrame
-) -> pl.DataFrame:
+) -> list[pl.DataFrame]:
     """Build the golden records of the clusters in ``memberships``, :data:`GOLDEN_SLICE` records at a time.
 
     A cluster's golden record reads its own members alone, so slices of
@@ -635,12 +649,12 @@ def _build_golden(
     with a slice's working memory instead of a whole first batch's. Each
     build is sorted by cluster id and the slices are consecutive ranges of
     cluster ids, so the slices' frames, in slice order, are the sorted
-    frame as they are: no concatenated copy and no sort of every golden
-    record.
+    frame as they are: they are returned as parts, never concatenated,
+    so each is freed once written (:func:`write_plan`).
     """
     build = linker.config.golden.build
     if memberships.height <= GOLDEN_SLICE:
-        return build(records, memberships, raw=raw, lineage="rows")
+        return [build(records, memberships, raw=raw, lineage="rows")]
     sizes = memberships.group_by(schema.CLUSTER_ID).len().sort(schema.CLUSTER_ID)
     part = (sizes.get_column("len").cum_sum() - 1) // GOLDEN_SLICE
     sliced = memberships.join(
@@ -652,16 +666,19 @@ def _build_golden(
         sliced.partition_by(_SLICE, as_dict=True).items(), key=lambda kv: kv[0]
     ):
         mine = members.get_column(schema.ROW).implode()
-        parts.append(
-            build(
-                records.filter(pl.col(schema.ROW).is_in(mine)),
-                members.drop(_SLICE),
-                raw=raw.filter(pl.col(schema.ROW).is_in(mine)),
-                lineage="rows",
-            )
+        golden = build(
+            records.filter(pl.col(schema.ROW).is_in(mine)),
+            members.drop(_SLICE),
+            raw=raw.filter(pl.col(schema.ROW).is_in(mine)),
+            lineage="rows",
         )
+        # a rule name per value is a few names repeated: held as categories
+        # (:func:`~er_toolkit.master.tables.encode_golden` reads them as they are)
+        rules = [c for c in golden.columns if c.endswith(_RULE_SUFFIX)]
+        parts.append(golden.with_columns(pl.col(rules).cast(pl.Categorical)))
+        del golden
     del sliced
-    return pl.concat(parts, how="vertical_relaxed", rechunk=False)
+    return parts
 
 
 def _sources_of(
@@ -727,13 +744,25 @@ def _insert(db: Database, table: str, frame: pl.DataFrame) -> None:
         db.execute(f"CREATE TABLE {table} AS SELECT * FROM {{frame}}", frame=frame)
 
 
-def _write_golden(db: Database, golden: pl.DataFrame) -> None:
-    """Append golden records, their rule names as codes (new names join the list in ``meta``)."""
+def _write_golden(db: Database, parts: list[pl.DataFrame]) -> None:
+    """Append golden records, their rule names as codes (new names join the list in ``meta``).
+
+    ``parts`` are written in order, as one frame of them all would be
+    (one column type for all, one list of rule names), and taken off the
+    list as they are written, so each is freed once DuckDB holds it.
+    """
+    if not parts:
+        return
     known = json.loads(db.meta().get(GOLDEN_RULES, "[]"))
-    stored, names = encode_golden(golden, known)
+    names = golden_rule_names(parts, known)
     if names != known:
         db.set_meta({GOLDEN_RULES: json.dumps(names)})
-    _insert(db, "golden", stored)
+    target = pl.concat([p.head(0) for p in parts], how="vertical_relaxed").schema
+    parts.reverse()
+    while parts:
+        stored, _ = encode_golden(parts.pop().cast(target), names)
+        _insert(db, "golden", stored)
+        del stored
 
 
 def write_plan(
@@ -746,9 +775,9 @@ def write_plan(
 ) -> int:
     """Write ``plan``; the caller holds the transaction. Return the next event id.
 
-    The incoming records, their raw values and their keys are dropped from
-    ``plan`` once written (a first batch's are the largest frames of all),
-    so polars' copy is freed while DuckDB writes the rest.
+    Each of ``plan``'s frames is dropped from it once written (a first
+    batch's are the largest frames of all), so polars' copy is freed while
+    DuckDB writes the rest; only its counts and ``next_seq`` stay.
     """
     change = plan.change
     incoming = change.incoming
@@ -770,12 +799,14 @@ def write_plan(
                 rows=changed,
             )
         _insert(db, "records", incoming)
+        if plan.keys is None:
+            plan.keys = block_keys(plan.blockers, incoming)
+        change.incoming = incoming = None
         assert change.incoming_raw is not None
         _insert(db, "raw_records", change.incoming_raw)
-        change.incoming = change.incoming_raw = incoming = None
-        if plan.keys is not None:
-            _insert(db, "keys", plan.keys)
-            plan.keys = None
+        change.incoming_raw = None
+        _insert(db, "keys", plan.keys)
+        plan.keys = None
     if change.removed_rows.size:
         removed = _rows(change.removed_rows)
         for table in ("records", "raw_records", "keys", "membership"):
@@ -788,6 +819,7 @@ def write_plan(
             "OR _row_r IN (SELECT _row FROM {rows})",
             rows=removed,
         )
+    plan.members = plan.members.clear()  # the written rows are membership_rows
     if plan.new_edges.height:
         _insert(
             db,
@@ -796,12 +828,14 @@ def write_plan(
                 pl.lit(model_version, dtype=pl.Int32).alias("model_version")
             ),
         )
+        plan.new_edges = plan.new_edges.clear()
     if plan.membership_rows.height:
         db.execute(
             "DELETE FROM membership WHERE _row IN (SELECT _row FROM {rows})",
             rows=plan.membership_rows.select(schema.ROW),
         )
         _insert(db, "membership", plan.membership_rows)
+        plan.membership_rows = plan.membership_rows.clear()
     if plan.cluster_ids_written:
         ids = pl.DataFrame({schema.CLUSTER_ID: plan.cluster_ids_written})
         db.execute(
@@ -809,13 +843,14 @@ def write_plan(
             ids=ids,
         )
         _insert(db, "clusters", plan.clusters)
+        plan.clusters = plan.clusters.clear()
         if db.has_table("golden"):
             db.execute(
                 "DELETE FROM golden WHERE cluster_id IN (SELECT cluster_id FROM {ids})",
                 ids=ids,
             )
         _write_golden(db, plan.golden)
-    events = plan.events
+    events, plan.events = plan.events, plan.events.clear()
     if events.height:
         _insert(
             db,

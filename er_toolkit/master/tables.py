@@ -32,6 +32,7 @@ __all__ = [
     "create_tables",
     "decode_golden",
     "encode_golden",
+    "golden_rule_names",
     "key_hash",
     "key_hash_probe",
     "read_golden",
@@ -169,6 +170,44 @@ def _attributes(columns: Sequence[str], field: str) -> list[str]:
     return [c[: -len(tail)] for c in columns if c.endswith(tail)]
 
 
+def golden_rule_names(
+    golden: Sequence[pl.DataFrame], rules: Sequence[str]
+) -> list[str]:
+    """Return ``rules`` and, after them in sorted order, the rule names ``golden`` holds that they lack.
+
+    ``golden`` is one or more frames of golden records; their
+    ``<attribute>__rule`` columns are text or categorical.
+
+    Examples
+    --------
+    >>> parts = [pl.DataFrame({"name__rule": ["unanimous", None]}),
+    ...     pl.DataFrame({"name__rule": ["most_frequent"]})]
+    >>> golden_rule_names(parts, ["tie_break", "unanimous"])
+    ['tie_break', 'unanimous', 'most_frequent']
+    """
+    columns = [
+        schema.lineage(a, schema.RULE)
+        for a in (_attributes(golden[0].columns, schema.RULE) if golden else [])
+    ]
+    seen = (
+        pl.concat(
+            [
+                frame.get_column(c).unique().cast(pl.String)
+                for frame in golden
+                for c in columns
+            ]
+        )
+        .drop_nulls()
+        .unique()
+        .sort()
+        .to_list()
+        if columns and any(frame.height for frame in golden)
+        else []
+    )
+    names = list(rules)
+    return names + [n for n in seen if n not in names]
+
+
 def encode_golden(
     golden: pl.DataFrame, rules: Sequence[str]
 ) -> tuple[pl.DataFrame, list[str]]:
@@ -176,7 +215,8 @@ def encode_golden(
 
     ``golden`` carries ``<attribute>__row`` lineage (as
     ``build_golden(lineage="rows")`` gives it); each ``<attribute>__rule``
-    becomes a code into ``rules``, which grows by the names it lacks.
+    (text or categorical) becomes a code into ``rules``, which grows by
+    the names it lacks, in sorted order.
 
     Examples
     --------
@@ -186,26 +226,18 @@ def encode_golden(
     >>> stored.row(0), names
     (('c1', 'ann', 4, 1), ['tie_break', 'unanimous'])
     """
-    names = list(rules)
+    names = golden_rule_names([golden], rules)
     columns = [
         schema.lineage(a, schema.RULE) for a in _attributes(golden.columns, schema.RULE)
     ]
-    seen = (
-        pl.concat([golden.get_column(c).cast(pl.String) for c in columns])
-        .drop_nulls()
-        .unique()
-        .sort()
-        .to_list()
-        if columns and golden.height
-        else []
-    )
-    names += [n for n in seen if n not in names]
     codes = pl.Series(names, dtype=pl.String)
     return (
         golden.with_columns(
-            pl.col(c)
-            .cast(pl.String)
-            .replace_strict(
+            (
+                pl.col(c)
+                if golden.schema[c] == pl.Categorical
+                else pl.col(c).cast(pl.String)
+            ).replace_strict(
                 codes, pl.int_range(len(names), eager=True), return_dtype=pl.UInt16
             )
             for c in columns
