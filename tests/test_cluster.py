@@ -598,27 +598,36 @@ def _naive_linkage(
     return {frozenset(g) for g in groups}
 
 
-@settings(max_examples=80, deadline=None)
-@given(data=st.data(), method=st.sampled_from(["average", "complete"]))
-def test_linkage_equals_brute_force_agglomeration(data, method):
-    n = data.draw(st.integers(1, 14))
-    edges = data.draw(
+def _draw_scored_edges(
+    data: st.DataObject, max_n: int, low: float
+) -> tuple[int, list[tuple[int, int, float]], float]:
+    """Draw ``n`` records, scored edges between them and a threshold.
+
+    Every score stays clear of the cut and scores are apart: with ties the
+    order of merging (so the partition) is the implementation's choice.
+    """
+    n = data.draw(st.integers(1, max_n))
+    drawn = data.draw(
         st.lists(
             st.tuples(
                 st.integers(0, n - 1),
                 st.integers(0, n - 1),
-                st.floats(0.05, 0.999),
+                st.floats(low, 0.999),
             ),
             max_size=40,
             unique_by=lambda e: (min(e[0], e[1]), max(e[0], e[1])),
         )
     )
-    edges = [(a, b, p) for a, b, p in edges if a != b]
     threshold = data.draw(st.floats(0.3, 0.9))
-    # keep every link clear of the cut, and scores apart: with ties the
-    # order of merging (so the partition) is the implementation's choice
-    edges = [(a, b, p) for a, b, p in edges if abs(p - threshold) > 1e-4]
+    edges = [(a, b, p) for a, b, p in drawn if a != b and abs(p - threshold) > 1e-4]
     edges = list({round(p, 4): (a, b, p) for a, b, p in edges}.values())
+    return n, edges, threshold
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), method=st.sampled_from(["average", "complete"]))
+def test_linkage_equals_brute_force_agglomeration(data, method):
+    n, edges, threshold = _draw_scored_edges(data, 14, 0.05)
     records = _prune_records(n)
     out = connected_components(
         records, _pairs(edges), threshold=threshold, linkage=method
@@ -637,22 +646,7 @@ def test_linkage_equals_brute_force_agglomeration(data, method):
 @settings(max_examples=80, deadline=None)
 @given(data=st.data(), method=st.sampled_from(["average", "complete"]))
 def test_neutral_not_compared_equals_brute_force_agglomeration(data, method):
-    n = data.draw(st.integers(1, 12))
-    edges = data.draw(
-        st.lists(
-            st.tuples(
-                st.integers(0, n - 1),
-                st.integers(0, n - 1),
-                st.floats(0.001, 0.999),
-            ),
-            max_size=40,
-            unique_by=lambda e: (min(e[0], e[1]), max(e[0], e[1])),
-        )
-    )
-    edges = [(a, b, p) for a, b, p in edges if a != b]
-    threshold = data.draw(st.floats(0.3, 0.9))
-    edges = [(a, b, p) for a, b, p in edges if abs(p - threshold) > 1e-4]
-    edges = list({round(p, 4): (a, b, p) for a, b, p in edges}.values())
+    n, edges, threshold = _draw_scored_edges(data, 12, 0.001)
     records = _prune_records(n)
     out = connected_components(
         records,

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from er_toolkit.blocking import ExactRule, count_rule_pairs
 from er_toolkit.engines.polars import PolarsEngine, key_pairs
+from er_toolkit.pipeline import Linker
 from er_toolkit.score.em import Patterns
 from er_toolkit.score.sampling import exact_agreement_share
 
@@ -105,15 +106,14 @@ def test_packed_patterns_are_the_grouped_patterns(levels):
     assert packed.gammas.dtype == np.int8
 
 
-@pytest.mark.filterwarnings("ignore::er_toolkit.exceptions.SuspiciousParametersWarning")
-def test_a_fit_keeps_the_records_encoding_and_counts_each_rule_once():
+def _customer_linker(n: int, seed: int) -> tuple[Linker, pl.DataFrame]:
+    """A Linker with the benchmark's customers config and ``n`` prepared records."""
     from benchmarks.compare_tools import ER_TOOLKIT_CONFIG
     from benchmarks.synthetic import generate_customers
     from er_toolkit.config import LinkageConfig
     from er_toolkit.io import Source
-    from er_toolkit.pipeline import Linker
 
-    raw = generate_customers(800, seed=5, n_sources=2)
+    raw = generate_customers(n, seed=seed, n_sources=2)
     assert isinstance(raw, pl.DataFrame)
     frame = raw.select(
         pl.format("{}:{}", "source", "record_id").alias("record_id"),
@@ -126,7 +126,12 @@ def test_a_fit_keeps_the_records_encoding_and_counts_each_rule_once():
         "city",
     )
     linker = Linker(LinkageConfig.from_toml(ER_TOOLKIT_CONFIG))
-    recs = linker.records([Source("customers", frame, id_column="record_id")])
+    return linker, linker.records([Source("customers", frame, id_column="record_id")])
+
+
+@pytest.mark.filterwarnings("ignore::er_toolkit.exceptions.SuspiciousParametersWarning")
+def test_a_fit_keeps_the_records_encoding_and_counts_each_rule_once():
+    linker, recs = _customer_linker(800, seed=5)
     pairs = linker.block(recs)
     engine = linker.engine
     assert isinstance(engine, PolarsEngine)
@@ -145,26 +150,7 @@ def test_a_fit_keeps_the_records_encoding_and_counts_each_rule_once():
 
 @pytest.mark.filterwarnings("ignore::er_toolkit.exceptions.SuspiciousParametersWarning")
 def test_the_blocking_report_after_scoring_is_the_blocks_own_counts(monkeypatch):
-    from benchmarks.compare_tools import ER_TOOLKIT_CONFIG
-    from benchmarks.synthetic import generate_customers
-    from er_toolkit.config import LinkageConfig
-    from er_toolkit.io import Source
-    from er_toolkit.pipeline import Linker
-
-    raw = generate_customers(600, seed=7, n_sources=2)
-    assert isinstance(raw, pl.DataFrame)
-    frame = raw.select(
-        pl.format("{}:{}", "source", "record_id").alias("record_id"),
-        "first_name",
-        "surname",
-        "date_of_birth",
-        "email",
-        "phone",
-        "postcode",
-        "city",
-    )
-    linker = Linker(LinkageConfig.from_toml(ER_TOOLKIT_CONFIG))
-    recs = linker.records([Source("customers", frame, id_column="record_id")])
+    linker, recs = _customer_linker(600, seed=7)
     pairs = linker.block(recs)
     vectors = linker.compare(recs, pairs)
     linker.fit(recs, candidate_pairs=pairs, candidate_vectors=vectors)
