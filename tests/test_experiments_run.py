@@ -292,3 +292,42 @@ def test_a_skipped_protocol_says_it_was_not_re_run(tmp_path: Path) -> None:
     line = run.table(rows).splitlines()[-1]
     assert "not re-run with today's code: over 25 min" in line
     assert "**" not in line  # no figure that could pass for a current one
+
+
+def test_chicago_childcare_reads_house_ranges_and_one_street() -> None:
+    """A range is one building; the same street within a block is its own level."""
+    from er_toolkit.standardise import apply_standardisers
+
+    config = LinkageConfig.from_toml(EXPERIMENTS / "chicago_childcare.toml")
+    addresses = [
+        "1333-45 W. Argyle",
+        "1333 W Argyle Street ",
+        "4865 N. Sheridan Rd",
+        "4846 N Sheridan Road",
+        "4217 W 18th St",
+        "4216 W 19th St",
+        "2820 N Leavitt",
+        "3030 N Leavitt",
+    ]
+    frame = pl.DataFrame(
+        {"Address": addresses, "Site name": None, "Zip": None, "Phone": None},
+        schema_overrides=dict.fromkeys(("Site name", "Zip", "Phone"), pl.String),
+    )
+    derived = apply_derivations(frame, config.derive)
+    assert derived["House"].to_list() == [
+        "1333", "1333", "4865", "4846", "4217", "4216", "2820", "3030"
+    ]  # fmt: skip
+    records, _ = apply_standardisers(derived, config.standardise)
+    assert records["Street"].to_list()[:4] == [
+        "w argyle", "w argyle st", "n sheridan rd", "n sheridan rd"
+    ]  # fmt: skip
+    records = records.with_columns(pl.Series(schema.ROW, range(8), dtype=pl.UInt32))
+    (comparison,) = [c for c in config.comparisons if c.name == "address"]
+    pairs = pl.DataFrame(
+        {schema.ROW_L: [0, 2, 4, 6], schema.ROW_R: [1, 3, 5, 7]},
+        schema={schema.ROW_L: pl.UInt32, schema.ROW_R: pl.UInt32},
+    )
+    gamma = compare_pairs(records, pairs, [comparison])[schema.gamma(comparison.name)]
+    # the range: same house, similar text (level 3); another entrance on one
+    # street (level 1); another street, and another block: else (0)
+    assert gamma.to_list() == [3, 1, 0, 0]
