@@ -922,3 +922,37 @@ def test_golden_records_built_in_slices_equal_one_build(
     assert len(builds) > 3
     with MasterStore.open(filled, read_only=True) as one:
         assert_frame_equal(sliced, one.golden())
+
+
+def test_a_bulk_write_runs_under_a_lower_duckdb_limit_and_gives_it_back(
+    customers: pl.DataFrame,  # noqa: F811
+    model_path: Path,  # noqa: F811
+    filled: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from er_toolkit.master import incremental
+
+    seen: list[str] = []
+    write = incremental._write_plan
+
+    def watched(db, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(db.scalar("SELECT current_setting('memory_limit')"))
+        return write(db, *args, **kwargs)
+
+    monkeypatch.setattr(incremental, "_write_plan", watched)
+    monkeypatch.setattr(incremental, "BULK_ROWS", customers.height // 2)
+    monkeypatch.setattr(incremental, "BULK_MEMORY_LIMIT", "64MiB")
+    path = tmp_path / "bulk.duckdb"
+    with MasterStore.init(
+        path, model_path, term_frequencies=customers, memory_limit="512MiB"
+    ) as store:
+        store.apply(customers)  # a bulk write: every record is new
+        assert seen == ["64.0 MiB"]
+        bulk = _snapshot(store)
+        limit = "SELECT current_setting('memory_limit')"
+        assert store._db.scalar(limit) == "512.0 MiB"  # type: ignore[union-attr]
+        store.apply(customers.tail(10).with_columns(pl.col("record_id") + "_new"))
+        assert seen == ["64.0 MiB", "512.0 MiB"]  # a small batch keeps the store's
+    with MasterStore.open(filled, read_only=True) as one:
+        assert bulk == _snapshot(one)

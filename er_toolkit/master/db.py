@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -18,6 +19,8 @@ __all__ = ["Database", "connect"]
 
 _names = itertools.count()
 _ARROW_LAYOUT: Final = pl.CompatLevel.newest()
+_SIZE: Final = re.compile(r"([0-9.]+)\s*(bytes|KiB|MiB|GiB|TiB|PiB)")
+_UNITS: Final = {"bytes": 0, "KiB": 1, "MiB": 2, "GiB": 3, "TiB": 4, "PiB": 5}
 
 
 def connect(
@@ -114,6 +117,41 @@ class Database:
             raise
         self.con.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def memory_limit(self, limit: str) -> Iterator[None]:
+        """Hold DuckDB to at most ``limit`` for the block, then give back the limit it had.
+
+        A lower limit makes DuckDB spill a big insert's buffers to the file
+        sooner, so they stay small beside the frames the process holds; a
+        limit already lower than ``limit`` is kept. The setting is the
+        connection's, not the transaction's: it may change inside one. The
+        limit comes back as DuckDB prints it, to 0.1 MiB.
+
+        Examples
+        --------
+        >>> import duckdb
+        >>> from pathlib import Path
+        >>> db = Database(duckdb.connect(config={"memory_limit": "512MiB"}), Path(":memory:"))
+        >>> with db.memory_limit("256MB"):
+        ...     print(db.scalar("SELECT current_setting('memory_limit')"))
+        244.1 MiB
+        >>> db.scalar("SELECT current_setting('memory_limit')")
+        '512.0 MiB'
+        >>> with db.memory_limit("1GB"):  # a lower limit is kept
+        ...     print(db.scalar("SELECT current_setting('memory_limit')"))
+        512.0 MiB
+        """
+        before = self.scalar("SELECT current_setting('memory_limit')")
+        self.con.execute(f"SET memory_limit = '{limit}'")
+        if _bytes(before) <= _bytes(
+            self.scalar("SELECT current_setting('memory_limit')")
+        ):
+            self.con.execute(f"SET memory_limit = '{before}'")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET memory_limit = '{before}'")
+
     def has_table(self, name: str) -> bool:
         """Whether the table ``name`` exists."""
         return bool(
@@ -133,3 +171,11 @@ class Database:
         for key, value in values.items():
             self.con.execute("DELETE FROM meta WHERE key = ?", [key])
             self.con.execute("INSERT INTO meta VALUES (?, ?)", [key, str(value)])
+
+
+def _bytes(size: str) -> float:
+    """Return the bytes in a size as DuckDB prints it (``"953.6 MiB"``); unknown: infinite."""
+    found = _SIZE.fullmatch(size.strip())
+    if found is None:
+        return float("inf")
+    return float(found.group(1)) * 1024 ** _UNITS[found.group(2)]

@@ -248,7 +248,9 @@ class MasterStore:
         actor, reason
             Who made the store and why, for the audit log.
         memory_limit
-            DuckDB's memory limit (``"1GB"``); None: DuckDB's default.
+            DuckDB's memory limit (``"1GB"``); None: DuckDB's default. A
+            write of 100k rows or more (a first batch, a new model) runs
+            under 256MB at most, so DuckDB's buffers stay small beside it.
 
         Returns
         -------
