@@ -75,7 +75,10 @@ class ClusteringConfig:
     ``"complete"``) splits each component by hierarchical clustering, so a
     few links between two dense groups do not join them; ``not_compared =
     "neutral"`` makes two records that blocking never paired count as
-    neither near nor far there (:data:`NotCompared`). ``one_to_one``
+    neither near nor far there (:data:`NotCompared`);
+    ``min_linkage_probability`` (None: the threshold) is the average
+    (complete: lowest) probability at which two groups still merge there.
+    ``one_to_one``
     (``"greedy"`` or ``"assignment"``, default ``"off"``) first keeps at most
     one link per record into each other source
     (:func:`~er_toolkit.one_to_one.one_to_one_links`), for link jobs whose
@@ -88,12 +91,16 @@ class ClusteringConfig:
     max_cluster_size: int | None = None
     linkage: Linkage = "single"
     not_compared: NotCompared = "far"
+    min_linkage_probability: float | None = None
     one_to_one: OneToOne = "off"
 
     def __post_init__(self) -> None:
         choice(self.linkage, "[clustering] linkage", LINKAGES)
         choice(self.not_compared, "[clustering] not_compared", NOT_COMPARED)
         _check_not_compared(self.not_compared, self.linkage, "[clustering] ")
+        _check_min_linkage_probability(
+            self.min_linkage_probability, self.linkage, "[clustering] "
+        )
         choice(self.one_to_one, "[clustering] one_to_one", ONE_TO_ONE_METHODS)
 
     @classmethod
@@ -108,10 +115,12 @@ class ClusteringConfig:
                 "max_cluster_size",
                 "linkage",
                 "not_compared",
+                "min_linkage_probability",
                 "one_to_one",
             },
             "[clustering]",
         )
+        min_linkage = spec.get("min_linkage_probability")
         return cls(
             prune_weak_links=flag(
                 spec.get("prune_weak_links", False), "[clustering] prune_weak_links"
@@ -127,16 +136,23 @@ class ClusteringConfig:
             ),
             linkage=spec.get("linkage", "single"),
             not_compared=spec.get("not_compared", "far"),
+            min_linkage_probability=None
+            if min_linkage is None
+            else number(
+                min_linkage, "[clustering] min_linkage_probability", low=0, high=1
+            ),
             one_to_one=spec.get("one_to_one", "off"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the ``[clustering]`` table (JSON: ``None`` for no limit)."""
-        linkage: dict[str, str] = (
+        linkage: dict[str, Any] = (
             {} if self.linkage == "single" else {"linkage": self.linkage}
         )
         if self.not_compared != "far":
             linkage["not_compared"] = self.not_compared
+        if self.min_linkage_probability is not None:
+            linkage["min_linkage_probability"] = self.min_linkage_probability
         one = {} if self.one_to_one == "off" else {"one_to_one": self.one_to_one}
         return {
             "prune_weak_links": self.prune_weak_links,
@@ -157,6 +173,44 @@ def _check_not_compared(not_compared: str, linkage: str, where: str = "") -> Non
             f"{where}not_compared = {not_compared!r} applies only with linkage "
             "'average' or 'complete' (single linkage reads the links alone); got "
             "linkage 'single'. Set a linkage, or remove not_compared."
+        )
+
+
+def _check_min_linkage_probability(
+    min_probability: float | None,
+    linkage: str,
+    where: str = "",
+    *,
+    threshold: float | None = None,
+    score_column: str = schema.MATCH_PROBABILITY,
+) -> None:
+    if min_probability is None:
+        return
+    if linkage == "single":
+        raise ConfigError(
+            f"{where}min_linkage_probability applies only with linkage 'average' "
+            "or 'complete' (single linkage reads the links alone); got linkage "
+            "'single'. Set a linkage, or remove min_linkage_probability."
+        )
+    if (
+        isinstance(min_probability, bool)
+        or not isinstance(min_probability, numbers.Real)
+        or not 0.0 <= min_probability <= 1.0
+    ):
+        raise ConfigError(
+            f"{where}min_linkage_probability must be a number in [0, 1] (or None "
+            f"for the threshold); got {min_probability!r}."
+        )
+    if threshold is None:
+        return
+    at = threshold
+    if score_column != schema.MATCH_PROBABILITY:  # a match weight
+        at = 1.0 / (1.0 + 2.0 ** -float(threshold))
+    if min_probability > at:
+        raise ConfigError(
+            f"{where}min_linkage_probability must be at most the threshold "
+            f"(as a probability, {at!r}); got {min_probability!r}. A stricter "
+            "cut is a higher threshold: raise the threshold instead."
         )
 
 
@@ -350,18 +404,22 @@ def _split_by_linkage(
     linkage: Linkage,
     threshold: float,
     compared: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    min_probability: float | None = None,
 ) -> np.ndarray:
     """Re-cluster each component of three or more records hierarchically.
 
     The distance of two records is one minus their link's match probability,
     and 1 when they are not linked; scipy's ``linkage`` merges groups while
-    their ``average`` (or ``complete``: largest) distance is at most
-    ``1 - threshold``. With ``compared`` (every scored pair: left, right,
-    probability), two records that are not linked count one minus their
-    pair's probability (1 for a pruned link) and two never compared count
-    ``1 - threshold`` (``not_compared = "neutral"``). One loop step per
+    their ``average`` (or ``complete``: largest) distance is at most the cut,
+    ``1 - min_probability`` (``min_probability`` None: ``1 - threshold``;
+    never stricter than that).
+    With ``compared`` (every scored pair: left, right, probability), two
+    records that are not linked count one minus their pair's probability (1
+    for a pruned link, one scored at or above ``threshold``) and two never
+    compared count the cut (``not_compared = "neutral"``). One loop step per
     component, not per record.
     """
+    cut = 1.0 - (threshold if min_probability is None else min_probability)
     sizes = np.bincount(labels, minlength=1)
     big = np.flatnonzero(sizes > 2)
     if big.size == 0:
@@ -373,7 +431,8 @@ def _split_by_linkage(
     inside = labels[left] == labels[right]  # pruned links join no component
     left, right, probability = left[inside], right[inside], probability[inside]
     # a component whose records are all linked to each other never splits
-    # (every distance is within the cut): only the others need a matrix
+    # (every distance is within the cut, which is no stricter than the
+    # links): only the others need a matrix
     lo, hi = np.minimum(left, right), np.maximum(left, right)
     distinct = np.unique(lo[lo != hi] * np.int64(n) + hi[lo != hi])
     links = np.bincount(labels[distinct // n], minlength=sizes.size)
@@ -388,7 +447,6 @@ def _split_by_linkage(
             "raise the threshold."
         )
     distance = 1.0 - probability.astype(np.float64)
-    cut = 1.0 - threshold
     if compared is not None:  # the scored pairs first, the kept links over them
         c_left, c_right, c_probability = compared
         same = labels[c_left] == labels[c_right]
@@ -462,6 +520,7 @@ def cluster_labels(
     max_cluster_size: int | None = None,
     linkage: Linkage = "single",
     not_compared: NotCompared = "far",
+    min_linkage_probability: float | None = None,
 ) -> np.ndarray:
     """Return the cluster of each of records ``0 .. n - 1``, as :func:`connected_components` makes them.
 
@@ -484,6 +543,12 @@ def cluster_labels(
     choice(linkage, "linkage", LINKAGES)
     choice(not_compared, "not_compared", NOT_COMPARED)
     _check_not_compared(not_compared, linkage)
+    _check_min_linkage_probability(
+        min_linkage_probability,
+        linkage,
+        threshold=threshold,
+        score_column=score_column,
+    )
     _require_columns(pairs, (schema.ROW_L, schema.ROW_R, score_column), name="pairs")
     left, right, score = _edges(
         pairs, n=n, threshold=threshold, score_column=score_column
@@ -532,6 +597,7 @@ def cluster_labels(
             linkage=linkage,
             threshold=cut,
             compared=compared,
+            min_probability=min_linkage_probability,
         )
 
     return labels
@@ -549,6 +615,7 @@ def connected_components(
     max_cluster_size: int | None = None,
     linkage: Linkage = "single",
     not_compared: NotCompared = "far",
+    min_linkage_probability: float | None = None,
 ) -> pl.DataFrame:
     """Cluster records: the connected components of pairs scored >= ``threshold``.
 
@@ -613,6 +680,15 @@ def connected_components(
         probability (a link pruned or re-cut away at 1). Where blocking
         misses many true pairs, "far" splits true clusters whose records
         were never compared; "neutral" splits only on evidence.
+    min_linkage_probability
+        With ``linkage`` ``"average"`` or ``"complete"``, merge two groups
+        while their average (complete: lowest) match probability is at
+        least this; None (the default): the threshold (as a probability),
+        which is also the most it may be.
+        A cut below the threshold lets a group take in a record that a few
+        of its members link to and the others do not disagree with much;
+        ``not_compared = "neutral"`` then counts two records never compared
+        at this cut.
 
     Returns
     -------
@@ -629,7 +705,9 @@ def connected_components(
         If ``threshold`` is not a number, or outside [0, 1] for a probability;
         if ``linkage`` is not one of :data:`LINKAGES`, or a component is too
         large for it; if ``not_compared`` is not one of :data:`NOT_COMPARED`,
-        or is ``"neutral"`` with single linkage.
+        or is ``"neutral"`` with single linkage; if
+        ``min_linkage_probability`` is outside [0, 1], above the threshold
+        or set with single linkage.
 
     Examples
     --------
@@ -698,6 +776,7 @@ def connected_components(
         max_cluster_size=max_cluster_size,
         linkage=linkage,
         not_compared=not_compared,
+        min_linkage_probability=min_linkage_probability,
     )
     order = [schema.SOURCE, schema.RECORD_ID]
     per_cluster = (

@@ -842,6 +842,7 @@ class Linker:
                 max_cluster_size=clustering.max_cluster_size,
                 linkage=clustering.linkage,
                 not_compared=clustering.not_compared,
+                min_linkage_probability=clustering.min_linkage_probability,
             )
         return clusters
 

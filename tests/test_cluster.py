@@ -681,6 +681,112 @@ def test_neutral_not_compared_equals_brute_force_agglomeration(data, method):
     assert partition(out) == expected
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.data(),
+    method=st.sampled_from(["average", "complete"]),
+    not_compared=st.sampled_from(["far", "neutral"]),
+)
+def test_min_linkage_probability_equals_brute_force_agglomeration(
+    data, method, not_compared
+):
+    n, edges, threshold = _draw_scored_edges(data, 12, 0.001)
+    # the merge cut, at most the link threshold
+    cut = data.draw(st.floats(0.05, threshold))
+    assume(all(abs(p - cut) > 1e-4 for _, _, p in edges))
+    records = _prune_records(n)
+    out = connected_components(
+        records,
+        _pairs(edges),
+        threshold=threshold,
+        linkage=method,
+        not_compared=not_compared,
+        min_linkage_probability=cut,
+    )
+    assert out.height == n
+    plain = partition(connected_components(records, _pairs(edges), threshold=threshold))
+    expected: set[frozenset[int]] = set()
+    for whole in plain:  # linkage only ever splits a connected component
+        inside = sorted(whole)
+        local = {r: i for i, r in enumerate(inside)}
+        mine = [
+            (local[a], local[b], p) for a, b, p in edges if a in whole and b in whole
+        ]
+        neutral = not_compared == "neutral"
+        parts = _naive_linkage(
+            len(inside),
+            [e for e in mine if e[2] >= threshold],
+            cut,
+            method,
+            not_linked=[e for e in mine if e[2] < threshold] if neutral else (),
+            unknown=1.0 - cut if neutral else 1.0,
+        )
+        assume(parts is not None)  # merges that tie: the order is scipy's
+        assert parts is not None
+        expected |= {frozenset(inside[i] for i in part) for part in parts}
+    assert partition(out) == expected
+
+
+def test_min_linkage_probability_takes_in_a_record_half_its_group_links():
+    # a triangle 0-1-2 and record 3 linked to 0 and 1 only, compared with 2
+    # and scored 0.3: average distance of 3 to the triangle (0.05 + 0.06 +
+    # 0.7) / 3 = 0.27, over the cut at the threshold (0.1), within 0.5
+    scored = _pairs(
+        [
+            (0, 1, 0.99),
+            (0, 2, 0.98),
+            (1, 2, 0.97),
+            (0, 3, 0.95),
+            (1, 3, 0.94),
+            (2, 3, 0.3),
+        ]
+    )
+    records = _prune_records(4)
+    kwargs = {"threshold": 0.9, "linkage": "average", "not_compared": "neutral"}
+    default = connected_components(records, scored, **kwargs)
+    assert partition(default) == {frozenset({0, 1, 2}), frozenset({3})}
+    same = connected_components(records, scored, min_linkage_probability=0.9, **kwargs)
+    assert same.equals(default)
+    looser = connected_components(
+        records, scored, min_linkage_probability=0.5, **kwargs
+    )
+    assert partition(looser) == {frozenset(range(4))}
+
+
+def test_min_linkage_probability_needs_a_linkage_and_a_probability():
+    pairs = _pairs([(0, 1, 0.9)])
+    with pytest.raises(ConfigError, match="applies only with linkage 'average'"):
+        connected_components(
+            _prune_records(2), pairs, threshold=0.5, min_linkage_probability=0.4
+        )
+    with pytest.raises(ConfigError, match=r"must be a number in \[0, 1\].*got 1.5"):
+        connected_components(
+            _prune_records(2),
+            pairs,
+            threshold=0.5,
+            linkage="average",
+            min_linkage_probability=1.5,
+        )
+    # a cut stricter than the threshold (as a probability) is a higher threshold
+    with pytest.raises(ConfigError, match=r"at most the threshold.*0.5\b"):
+        connected_components(
+            _prune_records(2),
+            pairs,
+            threshold=0.5,
+            linkage="average",
+            min_linkage_probability=0.6,
+        )
+    with pytest.raises(ConfigError, match="at most the threshold"):
+        connected_components(
+            _prune_records(2),
+            pairs.rename({"match_probability": "match_weight"}),
+            threshold=0.0,  # probability 0.5
+            score_column="match_weight",
+            linkage="average",
+            min_linkage_probability=0.6,
+        )
+
+
 def test_neutral_not_compared_keeps_a_sparse_entity_and_splits_on_evidence():
     # a chain 0-1-2-3 of strong links whose other pairs blocking never
     # compared: "far" counts them 1 and splits the chain; "neutral" keeps it

@@ -263,8 +263,9 @@ def _at(spec: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
         (
             ("clustering",),
             "[clustering]",
-            "['keep_above', 'linkage', 'max_cluster_size', 'min_prune_size', "
-            "'not_compared', 'one_to_one', 'prune_weak_links']",
+            "['keep_above', 'linkage', 'max_cluster_size', "
+            "'min_linkage_probability', 'min_prune_size', 'not_compared', "
+            "'one_to_one', 'prune_weak_links']",
         ),
         (
             ("comparisons", 3),
@@ -517,6 +518,15 @@ def test_flatten_config() -> None:
             "not_compared = 'neutral' applies only with linkage 'average' or "
             "'complete'.*got linkage 'single'",
         ),
+        (
+            {"linkage": "average", "min_linkage_probability": 1.5},
+            r"min_linkage_probability' must be a number in \[0, 1\]",
+        ),
+        (
+            {"min_linkage_probability": 0.4},
+            "min_linkage_probability applies only with linkage 'average' or "
+            "'complete'.*got linkage 'single'",
+        ),
     ],
 )
 def test_bad_clustering_values_are_named(table: dict[str, Any], message: str) -> None:
@@ -544,6 +554,13 @@ def test_clustering_round_trips() -> None:
     assert config.to_dict()["clustering"]["not_compared"] == "neutral"
     again = LinkageConfig.from_dict(config.to_dict()).clustering
     assert (again.linkage, again.not_compared) == ("complete", "neutral")
+    assert "min_linkage_probability" not in config.to_dict()["clustering"]
+    spec["clustering"] = {"linkage": "average", "min_linkage_probability": 0.4}
+    config = LinkageConfig.from_dict(spec)
+    assert config.to_dict()["clustering"]["min_linkage_probability"] == 0.4
+    again = LinkageConfig.from_dict(config.to_dict()).clustering
+    assert again == config.clustering
+    assert again.min_linkage_probability == 0.4
 
 
 # --------------------------------------------------------------------------- #

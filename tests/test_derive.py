@@ -415,6 +415,8 @@ def test_hard_benchmark_config_fills_packed_names_and_nulls_placeholders() -> No
     config = LinkageConfig.from_toml(path / "compare_er_toolkit_hard.toml")
     again = LinkageConfig.from_dict(config.to_dict())
     assert again.derive == config.derive and again.placeholders == config.placeholders
+    assert again.clustering == config.clustering
+    assert config.clustering.min_linkage_probability == 0.4
     records = pl.DataFrame(
         {
             "record_id": ["a", "b", "c"],

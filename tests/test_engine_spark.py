@@ -358,6 +358,11 @@ def _graph(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         {"prune_weak_links": True, "linkage": "complete"},
         {"linkage": "average", "not_compared": "neutral"},
         {"max_cluster_size": 5, "linkage": "complete", "not_compared": "neutral"},
+        {
+            "linkage": "average",
+            "not_compared": "neutral",
+            "min_linkage_probability": 0.3,
+        },
     ],
 )
 @pytest.mark.parametrize("where", ["spark", "driver"])

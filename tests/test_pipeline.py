@@ -187,6 +187,37 @@ def test_cluster_passes_not_compared(fitted):
     )
 
 
+def test_cluster_passes_min_linkage_probability(fitted):
+    linker, records, _, scored, _ = fitted
+    clustering = ClusteringConfig(
+        linkage="average", not_compared="neutral", min_linkage_probability=0.2
+    )
+    other = Linker(replace(linker.config, clustering=clustering))
+    other.scorer_ = linker.scorer_
+    expected = connected_components(
+        records,
+        scored,
+        threshold=linker.threshold_,
+        linkage="average",
+        not_compared="neutral",
+        min_linkage_probability=0.2,
+    )
+    got = other.cluster(records, scored)
+    assert_frame_equal(got, expected)
+    # the option reaches the clustering: here the looser cut keeps more together
+    strict = connected_components(
+        records,
+        scored,
+        threshold=linker.threshold_,
+        linkage="average",
+        not_compared="neutral",
+    )
+    assert (
+        got.get_column("cluster_id").n_unique()
+        < strict.get_column("cluster_id").n_unique()
+    )
+
+
 def test_cluster_ids_independent_of_record_order(fitted):
     linker, _, _, _, clusters = fitted
     frame = pl.read_csv(DATA / "people.csv", infer_schema=False)

@@ -302,6 +302,7 @@ class Engine(Protocol):
         max_cluster_size: int | None = None,
         linkage: Linkage = "single",
         not_compared: NotCompared = "far",
+        min_linkage_probability: float | None = None,
     ) -> Frame:
         """Return each record's cluster (``cluster_id`` of its smallest member)."""
         ...

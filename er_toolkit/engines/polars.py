@@ -689,6 +689,7 @@ class PolarsEngine:
         max_cluster_size: int | None = None,
         linkage: Linkage = "single",
         not_compared: NotCompared = "far",
+        min_linkage_probability: float | None = None,
     ) -> pl.DataFrame:
         """Cluster records (:func:`~er_toolkit.cluster.connected_components`)."""
         from er_toolkit.cluster import connected_components
@@ -704,6 +705,7 @@ class PolarsEngine:
             max_cluster_size=max_cluster_size,
             linkage=linkage,
             not_compared=not_compared,
+            min_linkage_probability=min_linkage_probability,
         )
 
     def golden(

@@ -192,6 +192,7 @@ def resolve(
             max_cluster_size=clustering.max_cluster_size,
             linkage=clustering.linkage,
             not_compared=clustering.not_compared,
+            min_linkage_probability=clustering.min_linkage_probability,
         ),
         return_inverse=True,
     )[1].astype(np.int64)

@@ -1087,6 +1087,7 @@ class SparkEngine:
         max_cluster_size: int | None = None,
         linkage: Linkage = "single",
         not_compared: NotCompared = "far",
+        min_linkage_probability: float | None = None,
     ) -> DataFrame:
         """Cluster records on Spark (large-star / small-star); ids as the polars engine's.
 
@@ -1110,6 +1111,7 @@ class SparkEngine:
                 max_cluster_size=max_cluster_size,
                 linkage=linkage,
                 not_compared=not_compared,
+                min_linkage_probability=min_linkage_probability,
                 driver_links=self.driver_links,
                 n_records=self.height(records),
             )

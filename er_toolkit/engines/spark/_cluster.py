@@ -11,6 +11,7 @@ from er_toolkit import schema
 from er_toolkit.cluster import (
     Linkage,
     NotCompared,
+    _check_min_linkage_probability,
     _check_not_compared,
     _check_threshold,
     cluster_id_expr,
@@ -169,6 +170,7 @@ def components(
     max_cluster_size: int | None,
     linkage: Linkage = "single",
     not_compared: NotCompared = "far",
+    min_linkage_probability: float | None = None,
     driver_links: int = 0,
     n_records: int | None = None,
 ) -> DataFrame:
@@ -197,6 +199,12 @@ def components(
             f"pairs lacks column(s) {missing}; its columns are {pairs.columns}."
         )
     _check_not_compared(not_compared, linkage)
+    _check_min_linkage_probability(
+        min_linkage_probability,
+        linkage,
+        threshold=threshold,
+        score_column=score_column,
+    )
     score = F.col(score_column).cast("double")
     scored = pairs.where(~F.isnan(score)).select(
         F.col(schema.ROW_L).cast("long").alias(_U),
@@ -257,6 +265,7 @@ def components(
             max_cluster_size=max_cluster_size,
             linkage=linkage,
             not_compared=not_compared,
+            min_linkage_probability=min_linkage_probability,
         )
     return clusters.select(
         schema.ROW,
@@ -280,6 +289,7 @@ def _refine_here(
     max_cluster_size: int | None,
     linkage: Linkage,
     not_compared: NotCompared = "far",
+    min_linkage_probability: float | None = None,
 ) -> DataFrame:
     """Re-cluster the components of more than ``limit`` records on the driver.
 
@@ -318,6 +328,7 @@ def _refine_here(
         max_cluster_size=max_cluster_size,
         linkage=linkage,
         not_compared=not_compared,
+        min_linkage_probability=min_linkage_probability,
     )
     log.info(
         "connected components: %d component(s) of %d records re-cut on the driver",
