@@ -66,6 +66,19 @@ _PATTERN_TABLE[ord("A") : ord("Z") + 1] = ord("A")
 _PATTERN_TABLE[ord("0") : ord("9") + 1] = ord("9")
 _PATTERN_BYTES: Final = _PATTERN_TABLE.tobytes()
 """The byte table for ``bytes.translate`` (one C loop, quicker than a numpy take)."""
+_NUMERIC_INTEGERS: Final = (
+    pl.Int8,
+    pl.Int16,
+    pl.Int32,
+    pl.Int64,
+    pl.UInt8,
+    pl.UInt16,
+    pl.UInt32,
+)
+"""Integer types profiled as numbers (each fits in an Int64)."""
+_DIGITS: Final = 19
+"""The most digits of an Int64's magnitude."""
+_POWERS_OF_TEN: Final = 10 ** np.arange(_DIGITS + 1, dtype=np.uint64)
 
 
 def value_pattern(values: pl.Expr) -> pl.Expr:
@@ -200,7 +213,64 @@ class _Coded:
     reasons: pl.Series | None = None
     reason_pairs: _Pairs | None = None
     integers: bool = False
-    """``text`` holds integers written out: a sign and digits."""
+    """``text`` holds Int64 integers instead of text (written out where shown)."""
+
+
+@dataclass(frozen=True)
+class _Digits:
+    """How integers are written out, for their length, pattern and text order.
+
+    Written out, an integer is ``-`` when negative, then its magnitude's
+    digits. Text order puts ``-`` before every digit, then compares digits
+    left to right, a prefix first: the order of the magnitudes right-padded
+    with zeros to :data:`_DIGITS` digits (``padded``), then of the digit
+    counts ("1" < "10" < "100").
+    """
+
+    negative: np.ndarray
+    digits: np.ndarray
+    padded: np.ndarray
+
+    @classmethod
+    def of(cls, values: pl.Series) -> _Digits:
+        """Measure Int64 ``values`` (a null counts as 0)."""
+        signed = values.fill_null(0).to_numpy()
+        negative = signed < 0
+        magnitude = signed.view(np.uint64).copy()
+        np.negative(magnitude, out=magnitude, where=negative)  # modulo 2**64
+        digits = np.searchsorted(_POWERS_OF_TEN, magnitude, side="right")
+        np.maximum(digits, 1, out=digits)
+        padded = magnitude * _POWERS_OF_TEN[_DIGITS - digits]
+        return cls(negative, digits, padded)
+
+    @property
+    def length(self) -> np.ndarray:
+        """Characters written out: the sign and the digits."""
+        return self.digits + self.negative
+
+    def smallest(self, rows: np.ndarray, k: int) -> np.ndarray:
+        """Return the positions in ``rows`` (distinct values) of the first ``k``.
+
+        Within one sign, the candidates are the values whose ``padded`` is at
+        most the ``k``-th smallest: fewer than ``k`` below it, and at most
+        one per digit count at it, so sorting them is cheap.
+        """
+        negative = self.negative[rows]
+        picked: list[np.ndarray] = []
+        found = 0
+        for group in (np.flatnonzero(negative), np.flatnonzero(~negative)):
+            need = k - found
+            if need <= 0:
+                break
+            padded = self.padded[rows[group]]
+            if group.size > need:
+                kth = np.partition(padded, need - 1)[need - 1]
+                group = group[padded <= kth]
+                padded = self.padded[rows[group]]
+            order = np.lexsort((self.digits[rows[group]], padded))[:need]
+            picked.append(group[order])
+            found += order.size
+        return np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
 
 
 def _as_text(distinct: pl.Series) -> tuple[pl.Series, np.ndarray | None]:
@@ -222,25 +292,32 @@ def _text_pairs(distinct: pl.Series, pairs: _Pairs) -> tuple[pl.Series, _Pairs]:
 def _code(values: pl.Series, sources: _Sources) -> _Coded:
     distinct, codes = distinct_codes(values)
     pairs = _Pairs.of_rows(sources, codes.to_numpy(), distinct.len())
+    if isinstance(values.dtype, _NUMERIC_INTEGERS):
+        return _Coded(distinct.cast(pl.Int64), pairs, integers=True)
     text, text_pairs = _text_pairs(distinct, pairs)
-    return _Coded(text, text_pairs, integers=values.dtype.is_integer())
+    return _Coded(text, text_pairs)
 
 
-def _shapes(text: pl.Series, *, integers: bool) -> tuple[pl.Series, np.ndarray]:
-    """Return the distinct patterns of ``text`` and each value's index among them."""
-    if not integers:
+def _shapes(text: pl.Series, digits: _Digits | None) -> tuple[pl.Series, np.ndarray]:
+    """Return the distinct patterns of ``text`` and each value's index among them.
+
+    ``digits`` measures ``text`` when it holds integers.
+    """
+    if digits is None:
         shapes, codes = distinct_codes(value_patterns(text))
         return shapes, codes.to_numpy()
     # The pattern of an integer is its sign and one 9 per digit: one value
     # per length and sign stands for all.
-    key = (text.str.len_bytes() * 2 + text.str.starts_with("-")).fill_null(0)
-    key_np = key.cast(pl.Int64).to_numpy()
+    key_np = digits.length * 2 + digits.negative
+    if text.null_count():
+        key_np[text.is_null().to_numpy()] = 0  # as text: null, never kept
     first = np.full(int(key_np.max(initial=0)) + 1, -1, dtype=np.int64)
     first[key_np[::-1]] = np.arange(key_np.size - 1, -1, -1)
     (used,) = np.nonzero(first >= 0)
     index = np.zeros(first.size, dtype=np.int64)
     index[used] = np.arange(used.size)
-    return value_patterns(text.gather(first[used])), index[key_np]
+    shown = text.gather(first[used]).cast(pl.String)
+    return value_patterns(shown), index[key_np]
 
 
 def _top(counted: pl.DataFrame, top_n: int, name: str) -> pl.DataFrame:
@@ -280,11 +357,13 @@ def _top_coded(
     text: pl.Series,
     top_n: int,
     name: str,
+    digits: _Digits | None = None,
 ) -> pl.DataFrame:
     """:func:`_top` of the pairs ``(src, text[codes], n)``, sorted by source.
 
     The candidates of each source are picked on the counts first; only the
-    values tied at the last place need their text compared.
+    values tied at the last place need their text compared (by ``digits``
+    when ``text`` holds integers).
     """
     picked: list[np.ndarray] = []
     bounds = np.searchsorted(src, np.arange(int(src.max(initial=0)) + 2))
@@ -299,7 +378,9 @@ def _top_coded(
         (above,) = np.nonzero(counts > kth)
         (tied,) = np.nonzero(counts == kth)
         need = top_n - above.size
-        if tied.size > need:
+        if tied.size > need and digits is not None:
+            tied = tied[digits.smallest(codes[start + tied], need)]
+        elif tied.size > need:
             keys = pl.DataFrame({"i": tied, "key": text.gather(codes[start + tied])})
             tied = keys.bottom_k(need, by="key").get_column("i").to_numpy()
         picked += [start + above, start + tied]
@@ -307,7 +388,7 @@ def _top_coded(
     counted = pl.DataFrame(
         {
             "src": pl.Series(src[rows], dtype=pl.UInt32),
-            "key": text.gather(codes[rows]),
+            "key": text.gather(codes[rows]).cast(pl.String),
             "n": pl.Series(n[rows], dtype=pl.UInt32),
         }
     )
@@ -319,9 +400,10 @@ def _profile_column(
 ) -> pl.DataFrame:
     """Return the profile rows of one column, one per source (``src`` is its code)."""
     text = coded.text
-    if coded.integers:  # an integer written out is never blank, and ASCII
+    digits = _Digits.of(text) if coded.integers else None
+    if digits is not None:  # an integer written out is never blank, and ASCII
         present = text.is_not_null()
-        length = text.str.len_bytes()
+        length = pl.Series(digits.length)
     else:
         present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
         length = text.str.len_chars()
@@ -351,10 +433,16 @@ def _profile_column(
     kept_codes = kept.get_column("code").to_numpy()
     kept_src = kept.get_column("src").to_numpy()
     top_values = _top_coded(
-        kept_src, kept_codes, kept.get_column("n").to_numpy(), text, top_n, "top_values"
+        kept_src,
+        kept_codes,
+        kept.get_column("n").to_numpy(),
+        text,
+        top_n,
+        "top_values",
+        digits,
     )
     # Each distinct value's pattern once; rows per source and pattern.
-    shapes, shape_codes = _shapes(text, integers=coded.integers)
+    shapes, shape_codes = _shapes(text, digits)
     size = max(shapes.len(), 1)
     pair = kept_src.astype(np.int64) * size
     pair += shape_codes[kept_codes]
