@@ -110,6 +110,11 @@ def value_patterns(values: pl.Series) -> pl.Series:
     """
     if values.len() == 0:
         return values
+    return pl.Series(values.name, _pattern_array(values))
+
+
+def _pattern_array(values: pl.Series) -> pa.Array:
+    """:func:`value_patterns` as an Arrow array (for its dictionary encoding)."""
     array = values.to_arrow()
     if isinstance(array, pa.ChunkedArray):  # pragma: no cover - one chunk
         array = array.combine_chunks()
@@ -117,28 +122,65 @@ def value_patterns(values: pl.Series) -> pl.Series:
         array = array.cast(pa.large_string())  # (a cast imports pyarrow.compute)
     validity, offsets, data = array.buffers()
     if data is None:  # pragma: no cover - every value null or empty
-        return values
+        return array
     raw = data.to_pybytes()
-    mapped = raw.translate(_PATTERN_BYTES)
-    out = pl.Series(
-        values.name,
-        pa.LargeStringArray.from_buffers(
-            len(array),
-            offsets,
-            pa.py_buffer(mapped),
-            validity,
-            array.null_count,
-            array.offset,
-        ),
+    mapped = pa.LargeStringArray.from_buffers(
+        len(array),
+        offsets,
+        pa.py_buffer(raw.translate(_PATTERN_BYTES)),
+        validity,
+        array.null_count,
+        array.offset,
     )
     if raw.isascii():  # every value is ASCII
-        return out
+        return mapped
     other = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)
-    if other.any():
-        rows = other.arg_true()
-        slow = values.gather(rows).to_frame("v").select(value_pattern(pl.col("v")))
-        out = out.scatter(rows, slow.to_series())
-    return out
+    if not other.any():  # pragma: no cover - non-ASCII bytes are in values
+        return mapped
+    rows = other.arg_true()
+    slow = values.gather(rows).to_frame("v").select(value_pattern(pl.col("v")))
+    return pl.Series(mapped).scatter(rows, slow.to_series()).to_arrow()
+
+
+def _pattern_codes(text: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """Return the distinct patterns of ``text`` and each value's index among them.
+
+    By Arrow's dictionary encoding of the patterns, exact and in one pass (the
+    patterns of many values repeat).
+    """
+    import pyarrow.compute as pc  # polars imports it to build series from Arrow
+
+    if text.len() == 0:
+        return text, np.zeros(0, dtype=np.int64)
+    encoded = pc.dictionary_encode(_pattern_array(text), null_encoding="encode")
+    shapes = pl.Series(text.name, encoded.dictionary, dtype=pl.String)
+    return shapes, encoded.indices.to_numpy()
+
+
+def _integer_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """Return the distinct integers of ``values`` (Int64) and each row's index.
+
+    Integers spanning fewer than four values per row are coded by a table of
+    the values seen (no hashing, no sort); others by :func:`distinct_codes`.
+    """
+    numbers = values.cast(pl.Int64)
+    low, high = numbers.min(), numbers.max()
+    if not (isinstance(low, int) and isinstance(high, int)) or (
+        high - low >= 4 * numbers.len()
+    ):
+        distinct, codes = distinct_codes(numbers)
+        return distinct, codes.to_numpy()
+    offset = numbers.fill_null(low).to_numpy() - low
+    seen = np.zeros(high - low + 1, dtype=bool)
+    null = numbers.is_null().to_numpy() if numbers.null_count() else None
+    seen[offset if null is None else offset[~null]] = True
+    (present,) = np.nonzero(seen)
+    codes = (np.cumsum(seen, dtype=np.int64) - 1)[offset]
+    distinct = pl.Series(values.name, present + low, dtype=pl.Int64)
+    if null is not None:
+        codes[null] = present.size
+        distinct = distinct.append(pl.Series([None], dtype=pl.Int64))
+    return distinct, codes
 
 
 @dataclass(frozen=True)
@@ -290,10 +332,12 @@ def _text_pairs(distinct: pl.Series, pairs: _Pairs) -> tuple[pl.Series, _Pairs]:
 
 
 def _code(values: pl.Series, sources: _Sources) -> _Coded:
+    if isinstance(values.dtype, _NUMERIC_INTEGERS):
+        numbers, number_codes = _integer_codes(values)
+        pairs = _Pairs.of_rows(sources, number_codes, numbers.len())
+        return _Coded(numbers, pairs, integers=True)
     distinct, codes = distinct_codes(values)
     pairs = _Pairs.of_rows(sources, codes.to_numpy(), distinct.len())
-    if isinstance(values.dtype, _NUMERIC_INTEGERS):
-        return _Coded(distinct.cast(pl.Int64), pairs, integers=True)
     text, text_pairs = _text_pairs(distinct, pairs)
     return _Coded(text, text_pairs)
 
@@ -304,8 +348,7 @@ def _shapes(text: pl.Series, digits: _Digits | None) -> tuple[pl.Series, np.ndar
     ``digits`` measures ``text`` when it holds integers.
     """
     if digits is None:
-        shapes, codes = distinct_codes(value_patterns(text))
-        return shapes, codes.to_numpy()
+        return _pattern_codes(text)
     # The pattern of an integer is its sign and one 9 per digit: one value
     # per length and sign stands for all.
     key_np = digits.length * 2 + digits.negative
