@@ -298,9 +298,14 @@ class _Digits:
         one per digit count at it, so sorting them is cheap.
         """
         negative = self.negative[rows]
+        groups = (
+            (np.flatnonzero(negative), np.flatnonzero(~negative))
+            if negative.any()
+            else (np.arange(rows.size),)
+        )
         picked: list[np.ndarray] = []
         found = 0
-        for group in (np.flatnonzero(negative), np.flatnonzero(~negative)):
+        for group in groups:
             need = k - found
             if need <= 0:
                 break
@@ -408,6 +413,8 @@ def _top_coded(
     values tied at the last place need their text compared (by ``digits``
     when ``text`` holds integers).
     """
+    import pyarrow.compute as pc  # polars imports it to build series from Arrow
+
     picked: list[np.ndarray] = []
     bounds = np.searchsorted(src, np.arange(int(src.max(initial=0)) + 2))
     for start, stop in itertools.pairwise(bounds):
@@ -423,9 +430,10 @@ def _top_coded(
         need = top_n - above.size
         if tied.size > need and digits is not None:
             tied = tied[digits.smallest(codes[start + tied], need)]
-        elif tied.size > need:
-            keys = pl.DataFrame({"i": tied, "key": text.gather(codes[start + tied])})
-            tied = keys.bottom_k(need, by="key").get_column("i").to_numpy()
+        elif tied.size > need:  # distinct text: Arrow's selection is exact
+            keys = text.gather(codes[start + tied]).to_arrow()
+            order = pc.select_k_unstable(keys, need, [("key", "ascending")])
+            tied = tied[order.to_numpy()]
         picked += [start + above, start + tied]
     rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
     counted = pl.DataFrame(
