@@ -446,6 +446,59 @@ def _top_coded(
     return _top(counted, top_n, name)
 
 
+def _source_stats(
+    src: np.ndarray, n: np.ndarray, present: np.ndarray, length: np.ndarray
+) -> pl.DataFrame:
+    """Rows, missing rows, distinct present values and their lengths per source.
+
+    ``src``, ``n``, ``present`` and ``length`` are aligned, one per source and
+    distinct value, sorted by source (as :class:`_Pairs` are): each figure is
+    one reduction over each source's run. A source without present values
+    has null lengths.
+    """
+    starts = np.flatnonzero(np.diff(src.astype(np.int64), prepend=-1))
+    if starts.size == 0:
+        return pl.DataFrame(
+            schema={
+                "src": pl.UInt32,
+                **{name: PROFILE_SCHEMA[name] for name in _SOURCE_STATS},
+            }
+        )
+    rows = np.add.reduceat(n, starts)
+    kept = np.add.reduceat(np.where(present, n, 0), starts)
+    distinct = np.add.reduceat(present.astype(np.int64), starts)
+    longest = np.iinfo(np.int64).max
+    length_min = np.minimum.reduceat(np.where(present, length, longest), starts)
+    length_max = np.maximum.reduceat(np.where(present, length, 0), starts)
+    length_sum = np.add.reduceat(np.where(present, length * n, 0), starts)
+    has = pl.col("distinct") > 0
+    return pl.DataFrame(
+        {
+            "src": pl.Series(src[starts], dtype=pl.UInt32),
+            "rows": pl.Series(rows, dtype=pl.UInt32),
+            "missing": pl.Series(rows - kept, dtype=pl.UInt32),
+            "distinct": pl.Series(distinct, dtype=pl.UInt32),
+            "length_min": pl.Series(np.where(distinct > 0, length_min, 0)),
+            "length_mean": pl.Series(length_sum / np.maximum(kept, 1)),
+            "length_max": pl.Series(length_max),
+        }
+    ).with_columns(
+        pl.when(has).then(pl.col(name)).cast(PROFILE_SCHEMA[name]).alias(name)
+        for name in ("length_min", "length_mean", "length_max")
+    )
+
+
+_SOURCE_STATS: Final = (
+    "rows",
+    "missing",
+    "distinct",
+    "length_min",
+    "length_mean",
+    "length_max",
+)
+"""The profile columns of :func:`_source_stats`."""
+
+
 def _profile_column(
     sources: _Sources, coded: _Coded, column: str, top_n: int
 ) -> pl.DataFrame:
@@ -453,51 +506,26 @@ def _profile_column(
     text = coded.text
     digits = _Digits.of(text) if coded.integers else None
     if digits is not None:  # an integer written out is never blank, and ASCII
-        present = text.is_not_null()
-        length = pl.Series(digits.length)
+        present = text.is_not_null().to_numpy()
+        length = digits.length
     else:
-        present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
-        length = text.str.len_chars()
+        blank = text.str.strip_chars() == ""
+        present = (text.is_not_null() & ~blank).fill_null(False).to_numpy()
+        length = text.str.len_chars().fill_null(0).cast(pl.Int64).to_numpy()
     src, code, n = coded.pairs.src, coded.pairs.code, coded.pairs.n
-    pairs = pl.DataFrame(
-        {
-            "src": pl.Series(src, dtype=pl.UInt32),
-            "code": pl.Series(code, dtype=pl.UInt32),
-            "n": pl.Series(n, dtype=pl.UInt32),
-            "present": present.gather(code),
-            "length": length.gather(code).cast(pl.UInt64),
-        }
-    )
-    kept = pairs.filter("present")
-    stats = pairs.group_by("src").agg(
-        pl.col("n").sum().cast(pl.UInt32).alias("rows"),
-        pl.col("n").filter(~pl.col("present")).sum().cast(pl.UInt32).alias("missing"),
-    )
-    lengths = kept.group_by("src").agg(
-        pl.len().cast(pl.UInt32).alias("distinct"),
-        pl.col("length").min().cast(pl.UInt32).alias("length_min"),
-        ((pl.col("length") * pl.col("n")).sum() / pl.col("n").sum()).alias(
-            "length_mean"
-        ),
-        pl.col("length").max().cast(pl.UInt32).alias("length_max"),
-    )
-    kept_codes = kept.get_column("code").to_numpy()
-    kept_src = kept.get_column("src").to_numpy()
+    present = present[code]
+    length = length[code]
+    stats = _source_stats(src, n, present, length)
+    kept_codes, kept_src, kept_n = code[present], src[present], n[present]
     top_values = _top_coded(
-        kept_src,
-        kept_codes,
-        kept.get_column("n").to_numpy(),
-        text,
-        top_n,
-        "top_values",
-        digits,
+        kept_src, kept_codes, kept_n, text, top_n, "top_values", digits
     )
     # Each distinct value's pattern once; rows per source and pattern.
     shapes, shape_codes = _shapes(text, digits)
     size = max(shapes.len(), 1)
     pair = kept_src.astype(np.int64) * size
     pair += shape_codes[kept_codes]
-    weights = np.bincount(pair, weights=kept.get_column("n").to_numpy(), minlength=1)
+    weights = np.bincount(pair, weights=kept_n, minlength=1)
     (where,) = np.nonzero(weights)
     patterns = pl.DataFrame(
         {
@@ -507,7 +535,6 @@ def _profile_column(
         }
     )
     frames = [
-        lengths,
         top_values,
         _top(patterns, top_n, "top_patterns"),
     ]
