@@ -449,14 +449,17 @@ def _top_coded(
 def _source_stats(
     src: np.ndarray, n: np.ndarray, present: np.ndarray, length: np.ndarray
 ) -> pl.DataFrame:
-    """Rows, missing rows, distinct present values and their lengths per source.
+    """Return the rows, missing rows, distinct values and lengths per source.
 
     ``src``, ``n``, ``present`` and ``length`` are aligned, one per source and
     distinct value, sorted by source (as :class:`_Pairs` are): each figure is
     one reduction over each source's run. A source without present values
     has null lengths.
     """
-    starts = np.flatnonzero(np.diff(src.astype(np.int64), prepend=-1))
+    codes = np.arange(int(src[-1]) + 1 if src.size else 0)
+    starts = np.searchsorted(src, codes)
+    held = np.diff(starts, append=src.size) > 0
+    starts, codes = starts[held], codes[held]
     if starts.size == 0:
         return pl.DataFrame(
             schema={
@@ -474,7 +477,7 @@ def _source_stats(
     has = pl.col("distinct") > 0
     return pl.DataFrame(
         {
-            "src": pl.Series(src[starts], dtype=pl.UInt32),
+            "src": pl.Series(codes, dtype=pl.UInt32),
             "rows": pl.Series(rows, dtype=pl.UInt32),
             "missing": pl.Series(rows - kept, dtype=pl.UInt32),
             "distinct": pl.Series(distinct, dtype=pl.UInt32),
