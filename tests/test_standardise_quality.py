@@ -257,6 +257,65 @@ def test_top_lists_of_many_distinct_values_equal_the_reference():
     assert_frame_equal(got, want, check_exact=True)
 
 
+_INT_TYPES = {
+    pl.Int8: (-(2**7), 2**7 - 1),
+    pl.Int32: (-(2**31), 2**31 - 1),
+    pl.Int64: (-(2**63), 2**63 - 1),
+    pl.UInt16: (0, 2**16 - 1),
+    pl.UInt64: (0, 2**64 - 1),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(list(_INT_TYPES)),
+    st.data(),
+    st.integers(1, 6),
+)
+def test_integer_profiles_equal_the_reference(dtype, data, top_n):
+    # Integers are profiled as numbers: their lengths, patterns and the text
+    # order of values tied in the top lists (-1 < -10 < -2 < 0 < 1 < 10 < 100)
+    # must equal those of the values written out.
+    low, high = _INT_TYPES[dtype]
+    wide = st.integers(low, high)
+    small = st.integers(max(low, -120), min(high, 120))
+    powers = st.sampled_from([v for v in (0, 1, 10, 100, 10**9, 10**18, -1, -10,
+                              -(10**18)) if low <= v <= high])  # fmt: skip
+    values = data.draw(st.lists(st.one_of(st.none(), wide, small, powers), max_size=80))
+    sources = data.draw(
+        st.lists(
+            st.sampled_from(["a", "b"]), min_size=len(values), max_size=len(values)
+        )
+    )
+    frame = pl.DataFrame(
+        {"source": sources, "id": pl.Series(values, dtype=dtype)},
+        schema={"source": pl.String, "id": dtype},
+    )
+    got = profile_frame(frame, top_n=top_n)
+    want = reference.profile_frame(frame, top_n=top_n)
+    assert_frame_equal(got, want, check_exact=True)
+    distinct = frame.with_columns(pl.int_range(pl.len(), dtype=dtype).alias("id"))
+    got = profile_frame(distinct, top_n=top_n)
+    assert_frame_equal(
+        got, reference.profile_frame(distinct, top_n=top_n), check_exact=True
+    )
+
+
+@pytest.mark.parametrize("top_n", range(1, 8))
+def test_integers_tied_in_top_lists_come_in_text_order(top_n):
+    # Every value once: the top lists are the first values written out.
+    values = [2, 20, 100, 110, 1, 10, -3, -30, -100, 0, 7, 2**63 - 1, -(2**63)]
+    frame = pl.DataFrame({"id": pl.Series(values, dtype=pl.Int64)})
+    got = profile_frame(frame, top_n=top_n).get_column("top_values").item()
+    first = sorted(str(value) for value in values)[:top_n]
+    assert got == "; ".join(f"{value} (1)" for value in first)
+    assert_frame_equal(
+        profile_frame(frame, top_n=top_n),
+        reference.profile_frame(frame, top_n=top_n),
+        check_exact=True,
+    )
+
+
 from er_toolkit.standardise.quality import value_pattern, value_patterns  # noqa: E402
 
 _ascii = st.text(st.characters(max_codepoint=127), max_size=12)

@@ -66,6 +66,19 @@ _PATTERN_TABLE[ord("A") : ord("Z") + 1] = ord("A")
 _PATTERN_TABLE[ord("0") : ord("9") + 1] = ord("9")
 _PATTERN_BYTES: Final = _PATTERN_TABLE.tobytes()
 """The byte table for ``bytes.translate`` (one C loop, quicker than a numpy take)."""
+_NUMERIC_INTEGERS: Final = (
+    pl.Int8,
+    pl.Int16,
+    pl.Int32,
+    pl.Int64,
+    pl.UInt8,
+    pl.UInt16,
+    pl.UInt32,
+)
+"""Integer types profiled as numbers (each fits in an Int64)."""
+_DIGITS: Final = 19
+"""The most digits of an Int64's magnitude."""
+_POWERS_OF_TEN: Final = 10 ** np.arange(_DIGITS + 1, dtype=np.uint64)
 
 
 def value_pattern(values: pl.Expr) -> pl.Expr:
@@ -97,6 +110,11 @@ def value_patterns(values: pl.Series) -> pl.Series:
     """
     if values.len() == 0:
         return values
+    return pl.Series(values.name, _pattern_array(values))
+
+
+def _pattern_array(values: pl.Series) -> pa.Array:
+    """:func:`value_patterns` as an Arrow array (for its dictionary encoding)."""
     array = values.to_arrow()
     if isinstance(array, pa.ChunkedArray):  # pragma: no cover - one chunk
         array = array.combine_chunks()
@@ -104,28 +122,65 @@ def value_patterns(values: pl.Series) -> pl.Series:
         array = array.cast(pa.large_string())  # (a cast imports pyarrow.compute)
     validity, offsets, data = array.buffers()
     if data is None:  # pragma: no cover - every value null or empty
-        return values
+        return array
     raw = data.to_pybytes()
-    mapped = raw.translate(_PATTERN_BYTES)
-    out = pl.Series(
-        values.name,
-        pa.LargeStringArray.from_buffers(
-            len(array),
-            offsets,
-            pa.py_buffer(mapped),
-            validity,
-            array.null_count,
-            array.offset,
-        ),
+    mapped = pa.LargeStringArray.from_buffers(
+        len(array),
+        offsets,
+        pa.py_buffer(raw.translate(_PATTERN_BYTES)),
+        validity,
+        array.null_count,
+        array.offset,
     )
     if raw.isascii():  # every value is ASCII
-        return out
+        return mapped
     other = (values.str.len_bytes() != values.str.len_chars()).fill_null(False)
-    if other.any():
-        rows = other.arg_true()
-        slow = values.gather(rows).to_frame("v").select(value_pattern(pl.col("v")))
-        out = out.scatter(rows, slow.to_series())
-    return out
+    if not other.any():  # pragma: no cover - non-ASCII bytes are in values
+        return mapped
+    rows = other.arg_true()
+    slow = values.gather(rows).to_frame("v").select(value_pattern(pl.col("v")))
+    return pl.Series(mapped).scatter(rows, slow.to_series()).to_arrow()
+
+
+def _pattern_codes(text: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """Return the distinct patterns of ``text`` and each value's index among them.
+
+    By Arrow's dictionary encoding of the patterns, exact and in one pass (the
+    patterns of many values repeat).
+    """
+    import pyarrow.compute as pc  # polars imports it to build series from Arrow
+
+    if text.len() == 0:
+        return text, np.zeros(0, dtype=np.int64)
+    encoded = pc.dictionary_encode(_pattern_array(text), null_encoding="encode")
+    shapes = pl.Series(text.name, encoded.dictionary, dtype=pl.String)
+    return shapes, encoded.indices.to_numpy()
+
+
+def _integer_codes(values: pl.Series) -> tuple[pl.Series, np.ndarray]:
+    """Return the distinct integers of ``values`` (Int64) and each row's index.
+
+    Integers spanning fewer than four values per row are coded by a table of
+    the values seen (no hashing, no sort); others by :func:`distinct_codes`.
+    """
+    numbers = values.cast(pl.Int64)
+    low, high = numbers.min(), numbers.max()
+    if not (isinstance(low, int) and isinstance(high, int)) or (
+        high - low >= 4 * numbers.len()
+    ):
+        distinct, codes = distinct_codes(numbers)
+        return distinct, codes.to_numpy()
+    offset = numbers.fill_null(low).to_numpy() - low
+    seen = np.zeros(high - low + 1, dtype=bool)
+    null = numbers.is_null().to_numpy() if numbers.null_count() else None
+    seen[offset if null is None else offset[~null]] = True
+    (present,) = np.nonzero(seen)
+    codes = (np.cumsum(seen, dtype=np.int64) - 1)[offset]
+    distinct = pl.Series(values.name, present + low, dtype=pl.Int64)
+    if null is not None:
+        codes[null] = present.size
+        distinct = distinct.append(pl.Series([None], dtype=pl.Int64))
+    return distinct, codes
 
 
 @dataclass(frozen=True)
@@ -200,7 +255,69 @@ class _Coded:
     reasons: pl.Series | None = None
     reason_pairs: _Pairs | None = None
     integers: bool = False
-    """``text`` holds integers written out: a sign and digits."""
+    """``text`` holds Int64 integers instead of text (written out where shown)."""
+
+
+@dataclass(frozen=True)
+class _Digits:
+    """How integers are written out, for their length, pattern and text order.
+
+    Written out, an integer is ``-`` when negative, then its magnitude's
+    digits. Text order puts ``-`` before every digit, then compares digits
+    left to right, a prefix first: the order of the magnitudes right-padded
+    with zeros to :data:`_DIGITS` digits (``padded``), then of the digit
+    counts ("1" < "10" < "100").
+    """
+
+    negative: np.ndarray
+    digits: np.ndarray
+    padded: np.ndarray
+
+    @classmethod
+    def of(cls, values: pl.Series) -> _Digits:
+        """Measure Int64 ``values`` (a null counts as 0)."""
+        signed = values.fill_null(0).to_numpy()
+        negative = signed < 0
+        magnitude = signed.view(np.uint64).copy()
+        np.negative(magnitude, out=magnitude, where=negative)  # modulo 2**64
+        digits = np.searchsorted(_POWERS_OF_TEN, magnitude, side="right")
+        np.maximum(digits, 1, out=digits)
+        padded = magnitude * _POWERS_OF_TEN[_DIGITS - digits]
+        return cls(negative, digits, padded)
+
+    @property
+    def length(self) -> np.ndarray:
+        """Characters written out: the sign and the digits."""
+        return self.digits + self.negative
+
+    def smallest(self, rows: np.ndarray, k: int) -> np.ndarray:
+        """Return the positions in ``rows`` (distinct values) of the first ``k``.
+
+        Within one sign, the candidates are the values whose ``padded`` is at
+        most the ``k``-th smallest: fewer than ``k`` below it, and at most
+        one per digit count at it, so sorting them is cheap.
+        """
+        negative = self.negative[rows]
+        groups = (
+            (np.flatnonzero(negative), np.flatnonzero(~negative))
+            if negative.any()
+            else (np.arange(rows.size),)
+        )
+        picked: list[np.ndarray] = []
+        found = 0
+        for group in groups:
+            need = k - found
+            if need <= 0:
+                break
+            padded = self.padded[rows[group]]
+            if group.size > need:
+                kth = np.partition(padded, need - 1)[need - 1]
+                group = group[padded <= kth]
+                padded = self.padded[rows[group]]
+            order = np.lexsort((self.digits[rows[group]], padded))[:need]
+            picked.append(group[order])
+            found += order.size
+        return np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
 
 
 def _as_text(distinct: pl.Series) -> tuple[pl.Series, np.ndarray | None]:
@@ -220,27 +337,35 @@ def _text_pairs(distinct: pl.Series, pairs: _Pairs) -> tuple[pl.Series, _Pairs]:
 
 
 def _code(values: pl.Series, sources: _Sources) -> _Coded:
+    if isinstance(values.dtype, _NUMERIC_INTEGERS):
+        numbers, number_codes = _integer_codes(values)
+        pairs = _Pairs.of_rows(sources, number_codes, numbers.len())
+        return _Coded(numbers, pairs, integers=True)
     distinct, codes = distinct_codes(values)
     pairs = _Pairs.of_rows(sources, codes.to_numpy(), distinct.len())
     text, text_pairs = _text_pairs(distinct, pairs)
-    return _Coded(text, text_pairs, integers=values.dtype.is_integer())
+    return _Coded(text, text_pairs)
 
 
-def _shapes(text: pl.Series, *, integers: bool) -> tuple[pl.Series, np.ndarray]:
-    """Return the distinct patterns of ``text`` and each value's index among them."""
-    if not integers:
-        shapes, codes = distinct_codes(value_patterns(text))
-        return shapes, codes.to_numpy()
+def _shapes(text: pl.Series, digits: _Digits | None) -> tuple[pl.Series, np.ndarray]:
+    """Return the distinct patterns of ``text`` and each value's index among them.
+
+    ``digits`` measures ``text`` when it holds integers.
+    """
+    if digits is None:
+        return _pattern_codes(text)
     # The pattern of an integer is its sign and one 9 per digit: one value
     # per length and sign stands for all.
-    key = (text.str.len_bytes() * 2 + text.str.starts_with("-")).fill_null(0)
-    key_np = key.cast(pl.Int64).to_numpy()
+    key_np = digits.length * 2 + digits.negative
+    if text.null_count():
+        key_np[text.is_null().to_numpy()] = 0  # as text: null, never kept
     first = np.full(int(key_np.max(initial=0)) + 1, -1, dtype=np.int64)
     first[key_np[::-1]] = np.arange(key_np.size - 1, -1, -1)
     (used,) = np.nonzero(first >= 0)
     index = np.zeros(first.size, dtype=np.int64)
     index[used] = np.arange(used.size)
-    return value_patterns(text.gather(first[used])), index[key_np]
+    shown = text.gather(first[used]).cast(pl.String)
+    return value_patterns(shown), index[key_np]
 
 
 def _top(counted: pl.DataFrame, top_n: int, name: str) -> pl.DataFrame:
@@ -280,12 +405,16 @@ def _top_coded(
     text: pl.Series,
     top_n: int,
     name: str,
+    digits: _Digits | None = None,
 ) -> pl.DataFrame:
     """:func:`_top` of the pairs ``(src, text[codes], n)``, sorted by source.
 
     The candidates of each source are picked on the counts first; only the
-    values tied at the last place need their text compared.
+    values tied at the last place need their text compared (by ``digits``
+    when ``text`` holds integers).
     """
+    import pyarrow.compute as pc  # polars imports it to build series from Arrow
+
     picked: list[np.ndarray] = []
     bounds = np.searchsorted(src, np.arange(int(src.max(initial=0)) + 2))
     for start, stop in itertools.pairwise(bounds):
@@ -299,19 +428,78 @@ def _top_coded(
         (above,) = np.nonzero(counts > kth)
         (tied,) = np.nonzero(counts == kth)
         need = top_n - above.size
-        if tied.size > need:
-            keys = pl.DataFrame({"i": tied, "key": text.gather(codes[start + tied])})
-            tied = keys.bottom_k(need, by="key").get_column("i").to_numpy()
+        if tied.size > need and digits is not None:
+            tied = tied[digits.smallest(codes[start + tied], need)]
+        elif tied.size > need:  # distinct text: Arrow's selection is exact
+            keys = text.gather(codes[start + tied]).to_arrow()
+            order = pc.select_k_unstable(keys, need, [("key", "ascending")])
+            tied = tied[order.to_numpy()]
         picked += [start + above, start + tied]
     rows = np.concatenate(picked) if picked else np.zeros(0, dtype=np.int64)
     counted = pl.DataFrame(
         {
             "src": pl.Series(src[rows], dtype=pl.UInt32),
-            "key": text.gather(codes[rows]),
+            "key": text.gather(codes[rows]).cast(pl.String),
             "n": pl.Series(n[rows], dtype=pl.UInt32),
         }
     )
     return _top(counted, top_n, name)
+
+
+def _source_stats(
+    src: np.ndarray, n: np.ndarray, present: np.ndarray, length: np.ndarray
+) -> pl.DataFrame:
+    """Return the rows, missing rows, distinct values and lengths per source.
+
+    ``src``, ``n``, ``present`` and ``length`` are aligned, one per source and
+    distinct value, sorted by source (as :class:`_Pairs` are): each figure is
+    one reduction over each source's run. A source without present values
+    has null lengths.
+    """
+    codes = np.arange(int(src[-1]) + 1 if src.size else 0)
+    starts = np.searchsorted(src, codes)
+    held = np.diff(starts, append=src.size) > 0
+    starts, codes = starts[held], codes[held]
+    if starts.size == 0:
+        return pl.DataFrame(
+            schema={
+                "src": pl.UInt32,
+                **{name: PROFILE_SCHEMA[name] for name in _SOURCE_STATS},
+            }
+        )
+    rows = np.add.reduceat(n, starts)
+    kept = np.add.reduceat(np.where(present, n, 0), starts)
+    distinct = np.add.reduceat(present.astype(np.int64), starts)
+    longest = np.iinfo(np.int64).max
+    length_min = np.minimum.reduceat(np.where(present, length, longest), starts)
+    length_max = np.maximum.reduceat(np.where(present, length, 0), starts)
+    length_sum = np.add.reduceat(np.where(present, length * n, 0), starts)
+    has = pl.col("distinct") > 0
+    return pl.DataFrame(
+        {
+            "src": pl.Series(codes, dtype=pl.UInt32),
+            "rows": pl.Series(rows, dtype=pl.UInt32),
+            "missing": pl.Series(rows - kept, dtype=pl.UInt32),
+            "distinct": pl.Series(distinct, dtype=pl.UInt32),
+            "length_min": pl.Series(np.where(distinct > 0, length_min, 0)),
+            "length_mean": pl.Series(length_sum / np.maximum(kept, 1)),
+            "length_max": pl.Series(length_max),
+        }
+    ).with_columns(
+        pl.when(has).then(pl.col(name)).cast(PROFILE_SCHEMA[name]).alias(name)
+        for name in ("length_min", "length_mean", "length_max")
+    )
+
+
+_SOURCE_STATS: Final = (
+    "rows",
+    "missing",
+    "distinct",
+    "length_min",
+    "length_mean",
+    "length_max",
+)
+"""The profile columns of :func:`_source_stats`."""
 
 
 def _profile_column(
@@ -319,46 +507,28 @@ def _profile_column(
 ) -> pl.DataFrame:
     """Return the profile rows of one column, one per source (``src`` is its code)."""
     text = coded.text
-    if coded.integers:  # an integer written out is never blank, and ASCII
-        present = text.is_not_null()
-        length = text.str.len_bytes()
+    digits = _Digits.of(text) if coded.integers else None
+    if digits is not None:  # an integer written out is never blank, and ASCII
+        present = text.is_not_null().to_numpy()
+        length = digits.length
     else:
-        present = (text.is_not_null() & (text.str.strip_chars() != "")).fill_null(False)
-        length = text.str.len_chars()
+        blank = text.str.strip_chars() == ""
+        present = (text.is_not_null() & ~blank).fill_null(False).to_numpy()
+        length = text.str.len_chars().fill_null(0).cast(pl.Int64).to_numpy()
     src, code, n = coded.pairs.src, coded.pairs.code, coded.pairs.n
-    pairs = pl.DataFrame(
-        {
-            "src": pl.Series(src, dtype=pl.UInt32),
-            "code": pl.Series(code, dtype=pl.UInt32),
-            "n": pl.Series(n, dtype=pl.UInt32),
-            "present": present.gather(code),
-            "length": length.gather(code).cast(pl.UInt64),
-        }
-    )
-    kept = pairs.filter("present")
-    stats = pairs.group_by("src").agg(
-        pl.col("n").sum().cast(pl.UInt32).alias("rows"),
-        pl.col("n").filter(~pl.col("present")).sum().cast(pl.UInt32).alias("missing"),
-    )
-    lengths = kept.group_by("src").agg(
-        pl.len().cast(pl.UInt32).alias("distinct"),
-        pl.col("length").min().cast(pl.UInt32).alias("length_min"),
-        ((pl.col("length") * pl.col("n")).sum() / pl.col("n").sum()).alias(
-            "length_mean"
-        ),
-        pl.col("length").max().cast(pl.UInt32).alias("length_max"),
-    )
-    kept_codes = kept.get_column("code").to_numpy()
-    kept_src = kept.get_column("src").to_numpy()
+    present = present[code]
+    length = length[code]
+    stats = _source_stats(src, n, present, length)
+    kept_codes, kept_src, kept_n = code[present], src[present], n[present]
     top_values = _top_coded(
-        kept_src, kept_codes, kept.get_column("n").to_numpy(), text, top_n, "top_values"
+        kept_src, kept_codes, kept_n, text, top_n, "top_values", digits
     )
     # Each distinct value's pattern once; rows per source and pattern.
-    shapes, shape_codes = _shapes(text, integers=coded.integers)
+    shapes, shape_codes = _shapes(text, digits)
     size = max(shapes.len(), 1)
     pair = kept_src.astype(np.int64) * size
     pair += shape_codes[kept_codes]
-    weights = np.bincount(pair, weights=kept.get_column("n").to_numpy(), minlength=1)
+    weights = np.bincount(pair, weights=kept_n, minlength=1)
     (where,) = np.nonzero(weights)
     patterns = pl.DataFrame(
         {
@@ -368,7 +538,6 @@ def _profile_column(
         }
     )
     frames = [
-        lengths,
         top_values,
         _top(patterns, top_n, "top_patterns"),
     ]
