@@ -26,6 +26,7 @@ __all__ = [
     "ClusteringConfig",
     "Linkage",
     "NotCompared",
+    "check_linkage_options",
     "cluster_id_expr",
     "cluster_labels",
     "connected_components",
@@ -174,6 +175,38 @@ def _check_not_compared(not_compared: str, linkage: str, where: str = "") -> Non
             "'average' or 'complete' (single linkage reads the links alone); got "
             "linkage 'single'. Set a linkage, or remove not_compared."
         )
+
+
+def check_linkage_options(
+    threshold: float,
+    linkage: str,
+    not_compared: str,
+    min_linkage_probability: float | None,
+    *,
+    score_column: str = schema.MATCH_PROBABILITY,
+) -> None:
+    """Refuse a threshold, linkage, ``not_compared`` or merge cut that cannot cluster.
+
+    The checks every engine's clustering makes before it reads the pairs.
+
+    Examples
+    --------
+    >>> check_linkage_options(0.9, "average", "neutral", 0.4)
+    >>> check_linkage_options(0.9, "single", "neutral", None)
+    Traceback (most recent call last):
+    ...
+    er_toolkit.exceptions.ConfigError: not_compared = 'neutral' applies only with linkage 'average' or 'complete' (single linkage reads the links alone); got linkage 'single'. Set a linkage, or remove not_compared.
+    """
+    _check_threshold(threshold, score_column=score_column)
+    choice(linkage, "linkage", LINKAGES)
+    choice(not_compared, "not_compared", NOT_COMPARED)
+    _check_not_compared(not_compared, linkage)
+    _check_min_linkage_probability(
+        min_linkage_probability,
+        linkage,
+        threshold=threshold,
+        score_column=score_column,
+    )
 
 
 def _check_min_linkage_probability(
@@ -539,14 +572,11 @@ def cluster_labels(
     >>> bool(labels[0] == labels[1]), bool(labels[1] == labels[2])
     (True, False)
     """
-    _check_threshold(threshold, score_column=score_column)
-    choice(linkage, "linkage", LINKAGES)
-    choice(not_compared, "not_compared", NOT_COMPARED)
-    _check_not_compared(not_compared, linkage)
-    _check_min_linkage_probability(
-        min_linkage_probability,
+    check_linkage_options(
+        threshold,
         linkage,
-        threshold=threshold,
+        not_compared,
+        min_linkage_probability,
         score_column=score_column,
     )
     _require_columns(pairs, (schema.ROW_L, schema.ROW_R, score_column), name="pairs")

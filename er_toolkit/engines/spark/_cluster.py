@@ -11,9 +11,7 @@ from er_toolkit import schema
 from er_toolkit.cluster import (
     Linkage,
     NotCompared,
-    _check_min_linkage_probability,
-    _check_not_compared,
-    _check_threshold,
+    check_linkage_options,
     cluster_id_expr,
     connected_components,
 )
@@ -190,7 +188,13 @@ def components(
     """
     from pyspark.sql import functions as F
 
-    _check_threshold(threshold, score_column=score_column)
+    check_linkage_options(
+        threshold,
+        linkage,
+        not_compared,
+        min_linkage_probability,
+        score_column=score_column,
+    )
     missing = [
         c for c in (schema.ROW_L, schema.ROW_R, score_column) if c not in pairs.columns
     ]
@@ -198,13 +202,6 @@ def components(
         raise SchemaError(
             f"pairs lacks column(s) {missing}; its columns are {pairs.columns}."
         )
-    _check_not_compared(not_compared, linkage)
-    _check_min_linkage_probability(
-        min_linkage_probability,
-        linkage,
-        threshold=threshold,
-        score_column=score_column,
-    )
     score = F.col(score_column).cast("double")
     scored = pairs.where(~F.isnan(score)).select(
         F.col(schema.ROW_L).cast("long").alias(_U),
